@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Runs the compiled unit tests with Node's built-in runner. Node 20 takes no globs and Node 22
+// changed how folders are searched, so the files are listed here explicitly.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+
+const suite = process.argv[2] ?? "unit";
+const root = join("dist", "test", suite);
+const files = [];
+const walk = (dir) => {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (name.endsWith(".test.js")) files.push(p);
+  }
+};
+walk(root);
+if (files.length === 0) {
+  console.error(`no test files under ${root}: run npm run build first`);
+  process.exit(1);
+}
+const reporter = process.env.OOMKIT_TEST_REPORTER ?? "spec";
+const r = spawnSync(process.execPath, ["--test", `--test-reporter=${reporter}`, ...process.argv.slice(3), ...files], { stdio: "inherit" });
+process.exit(r.status ?? 1);

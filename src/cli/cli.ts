@@ -1,0 +1,115 @@
+/**
+ * The oomkit command line. `runCli` takes argv and its outputs as arguments (never process.argv),
+ * so tests run it in-process with a FixtureHost and a manual clock.
+ *
+ * Exit codes (docs/cli.md):
+ *   0  success
+ *   1  internal error: a bug in oomkit (a stack trace is printed)
+ *   2  usage error: unknown command, bad flag or argument
+ *   3  a path given does not exist, or cannot be read or written
+ *   4  invalid configuration, policy or fixture manifest
+ *   5  this machine lacks what the command needs (kernel feature, privilege)
+ */
+import { OomkitError, isUserError } from "../errors.js";
+import type { Clock, Host } from "../os/host.js";
+import { FixtureHost } from "../os/fixture-host.js";
+import { LinuxHost } from "../os/linux-host.js";
+import { dumpCommand } from "./dump.js";
+import { doctorCommand } from "./doctor.js";
+import { recordCommand } from "./record.js";
+
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  path: 3,
+  config: 4,
+  unsupported: 5,
+} as const;
+
+export interface CliContext {
+  readonly argv: readonly string[];
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  /** The Host for `--root DIR` (a fixture) or the live machine when root is undefined. */
+  readonly makeHost: (root: string | undefined) => Host;
+  readonly clock?: Clock;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  run(args: readonly string[], ctx: CliContext): Promise<number> | number;
+}
+
+export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, recordCommand];
+
+export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
+  return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));
+}
+
+function helpText(): string {
+  const lines = ["usage: oomkit <command> [options]", "", "commands:"];
+  for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
+  lines.push("", "Run `oomkit <command> --help` for a command's options. Exit codes are listed in docs/cli.md.");
+  return `${lines.join("\n")}\n`;
+}
+
+export function exitCodeFor(err: OomkitError): number {
+  switch (err.code) {
+    case "E_USAGE":
+      return EXIT.usage;
+    case "E_NO_SUCH_PATH":
+    case "E_HOST_IO":
+    case "E_VANISHED":
+      return EXIT.path;
+    case "E_CONFIG":
+    case "E_PARSE":
+      return EXIT.config;
+    case "E_UNSUPPORTED":
+    case "E_PERMISSION":
+      return EXIT.unsupported;
+    case "E_SYSCALL":
+    case "E_TIMEOUT":
+    case "E_INTERNAL":
+      return EXIT.internal;
+    default: {
+      const never: never = err.code;
+      return never;
+    }
+  }
+}
+
+export async function runCli(ctx: CliContext): Promise<number> {
+  const [name, ...rest] = ctx.argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    (name === undefined ? ctx.stderr : ctx.stdout)(helpText());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === "--version" || name === "version") {
+    ctx.stdout(`oomkit ${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    ctx.stderr(`oomkit: unknown command "${name}" (try: ${COMMANDS.map((c) => c.name).join(", ")})\n`);
+    return EXIT.usage;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    ctx.stdout(`${command.usage}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest, ctx);
+  } catch (err) {
+    if (isUserError(err) || (err instanceof OomkitError && err.code !== "E_INTERNAL" && err.code !== "E_SYSCALL")) {
+      ctx.stderr(`oomkit ${command.name}: ${err.message}\n`);
+      return exitCodeFor(err);
+    }
+    ctx.stderr(`oomkit ${command.name}: internal error (a bug in oomkit; please report it with this trace)\n${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.internal;
+  }
+}
+
+export const VERSION = "0.1.0";

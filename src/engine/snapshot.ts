@@ -1,0 +1,210 @@
+/**
+ * A snapshot of the machine for one decision: system memory and pressure, the cgroup v2 tree,
+ * and the processes. Immutable to its readers; reads are lazy and memoised, so a decision that
+ * looks only at cgroups never reads a /proc/<pid> file, and nothing is read twice.
+ */
+import { OomkitError } from "../errors.js";
+import { type Logger, silentLogger } from "../log.js";
+import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
+import type { Host, HostFacts } from "../os/host.js";
+import { type Meminfo, parseMeminfo } from "../os/parse/meminfo.js";
+import { type Pressure, parsePressure } from "../os/parse/psi.js";
+import { type Vmstat, parseVmstat } from "../os/parse/vmstat.js";
+import { PROC, PROC_MEMINFO, PROC_OSRELEASE, PROC_SWAPPINESS, PROC_VMSTAT, ROOT_CGROUP, type CgroupPath, cgroupPath, procPressure } from "../os/paths.js";
+import { readParsed } from "../os/read.js";
+import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./badness.js";
+import { CgroupNode } from "./cgroup.js";
+import { TaskNode } from "./task.js";
+
+export interface SystemState {
+  readonly meminfo: Meminfo | undefined;
+  readonly pressure: { readonly memory: Pressure | undefined; readonly cpu: Pressure | undefined; readonly io: Pressure | undefined };
+  /** vm.swappiness; the kernel's default 60 when unreadable. */
+  readonly swappiness: number;
+  readonly kernelRelease: string | undefined;
+}
+
+export interface SnapshotOptions {
+  readonly logger?: Logger;
+  /** Skip mode detection (the daemon detects once at start). */
+  readonly cgroupMode?: CgroupMode;
+}
+
+const DEFAULT_SWAPPINESS = 60;
+
+export class Snapshot {
+  readonly takenAtMonoMs: number;
+  readonly takenAtWallMs: number;
+  readonly cgroupMode: CgroupMode;
+  readonly facts: HostFacts;
+  /** Where the figures came from: "live machine", "fixture DIR", ... */
+  readonly source: string;
+  readonly #host: Host;
+  readonly #log: Logger;
+  readonly #tasks = new Map<number, TaskNode | null>();
+  #allTasks: readonly TaskNode[] | undefined;
+  #system: SystemState | undefined;
+  #vmstat: Vmstat | null | undefined;
+  #root: CgroupNode | null | undefined;
+  readonly #cgroupIndex = new Map<CgroupPath, CgroupNode | null>();
+
+  constructor(host: Host, options: SnapshotOptions = {}) {
+    this.#host = host;
+    this.#log = options.logger ?? silentLogger;
+    this.takenAtMonoMs = host.clock.monotonicMs();
+    this.takenAtWallMs = host.clock.wallMs();
+    this.cgroupMode = options.cgroupMode ?? detectCgroupMode(host);
+    this.facts = host.facts();
+    this.source = host.description;
+    Object.freeze(this);
+  }
+
+  get pageSizeBytes(): number {
+    return this.facts.pageSizeBytes;
+  }
+
+  get system(): SystemState {
+    if (this.#system === undefined) {
+      const h = this.#host;
+      const log = this.#log;
+      this.#system = Object.freeze({
+        meminfo: readParsed(h, PROC_MEMINFO, parseMeminfo, log),
+        pressure: Object.freeze({
+          memory: readParsed(h, procPressure("memory"), parsePressure, log),
+          cpu: readParsed(h, procPressure("cpu"), parsePressure, log),
+          io: readParsed(h, procPressure("io"), parsePressure, log),
+        }),
+        swappiness: readParsed(h, PROC_SWAPPINESS, parseSwappiness, log) ?? DEFAULT_SWAPPINESS,
+        kernelRelease: readParsed(h, PROC_OSRELEASE, (t) => t.trim() || undefined, log),
+      });
+    }
+    return this.#system;
+  }
+
+  /** /proc/vmstat: the machine-wide reclaim and OOM-kill counters. */
+  get vmstat(): Vmstat | undefined {
+    if (this.#vmstat === undefined) this.#vmstat = readParsed(this.#host, PROC_VMSTAT, parseVmstat, this.#log) ?? null;
+    return this.#vmstat ?? undefined;
+  }
+
+  /** The root of the v2 tree, or undefined in system-level mode (hybrid, v1, no memory controller). */
+  get root(): CgroupNode | undefined {
+    if (this.#root === undefined) {
+      const mount = this.cgroupMode.unifiedMount;
+      this.#root =
+        this.cgroupMode.perCgroup && mount !== undefined
+          ? new CgroupNode({ host: this.#host, log: this.#log, mount, task: (pid) => this.task(pid) }, ROOT_CGROUP, undefined)
+          : null;
+    }
+    return this.#root ?? undefined;
+  }
+
+  /** Every cgroup, root first, parents before children. */
+  *cgroups(): IterableIterator<CgroupNode> {
+    const root = this.root;
+    if (!root) return;
+    yield root;
+    yield* root.descendants();
+  }
+
+  /** The cgroup at a path, walking only the folders on the way to it. */
+  cgroup(path: string): CgroupNode | undefined {
+    const key = cgroupPath(path);
+    const hit = this.#cgroupIndex.get(key);
+    if (hit !== undefined) return hit ?? undefined;
+    let node = this.root;
+    for (const part of key.split("/").filter(Boolean)) {
+      node = node?.children.find((c) => c.name === part);
+      if (!node) break;
+    }
+    this.#cgroupIndex.set(key, node ?? null);
+    return node;
+  }
+
+  /** The process with this pid, or undefined when there is none (or it vanished). */
+  task(pid: number): TaskNode | undefined {
+    let t = this.#tasks.get(pid);
+    if (t === undefined) {
+      t = TaskNode.read({ host: this.#host, log: this.#log }, pid) ?? null;
+      this.#tasks.set(pid, t);
+    }
+    return t ?? undefined;
+  }
+
+  /** Every process on the machine (thread-group leaders), in pid order. */
+  get tasks(): readonly TaskNode[] {
+    if (this.#allTasks === undefined) {
+      const pids = this.#host
+        .readDir(PROC)
+        .filter((e) => e.isDirectory && /^[0-9]+$/.test(e.name))
+        .map((e) => Number(e.name))
+        .sort((a, b) => a - b);
+      const out: TaskNode[] = [];
+      for (const pid of pids) {
+        const t = this.task(pid);
+        if (t) out.push(t);
+      }
+      this.#allTasks = Object.freeze(out);
+    }
+    return this.#allTasks;
+  }
+
+  /** totalpages of a system-wide OOM: MemTotal + SwapTotal in pages. */
+  get systemTotalPages(): number {
+    const m = this.system.meminfo;
+    if (m?.memTotalBytes === undefined) throw new OomkitError("E_UNSUPPORTED", `${this.source}: MemTotal is unknown (no readable meminfo)`);
+    return systemTotalPages(m.memTotalBytes, m.swapTotalBytes ?? 0, this.pageSizeBytes);
+  }
+
+  /**
+   * totalpages of an OOM in `scope` as the kernel computes it: the system's for the root (or no
+   * scope), mem_cgroup_get_max() for a cgroup with a limit. A cgroup without a memory.max can
+   * only run out on behalf of an ancestor or the machine: its nearest limited ancestor's figure
+   * is used, and the system's when there is none.
+   */
+  totalPagesFor(scope: CgroupNode | undefined): number {
+    for (let c = scope; c && !c.isRoot; c = c.parent) {
+      const max = c.memory.maxBytes;
+      if (max !== undefined && Number.isFinite(max)) {
+        return cgroupTotalPages(
+          { memoryMaxBytes: max, swapMaxBytes: c.memory.swapMaxBytes },
+          this.system.meminfo?.swapTotalBytes ?? 0,
+          this.system.swappiness,
+          this.pageSizeBytes,
+        );
+      }
+    }
+    return this.systemTotalPages;
+  }
+
+  /** The kernel's oom_badness of a task for an OOM in `scope` (system-wide by default). */
+  badness(task: TaskNode, scope?: CgroupNode): Badness {
+    const m = task.memory;
+    return oomBadness(
+      {
+        pid: task.pid,
+        kernelThread: task.kernelThread,
+        exiting: task.exiting,
+        oomScoreAdj: task.oomScoreAdj,
+        rssBytes: m.rssBytes,
+        swapBytes: m.swapBytes,
+        pageTablesBytes: m.pageTablesBytes,
+      },
+      this.totalPagesFor(scope),
+      this.pageSizeBytes,
+    );
+  }
+}
+
+function parseSwappiness(text: string): number {
+  const n = Number(text.trim());
+  if (!Number.isInteger(n) || n < 0 || n > 200) throw new OomkitError("E_PARSE", `vm.swappiness is not 0..200: ${text.slice(0, 60)}`);
+  return n;
+}
+
+export function takeSnapshot(host: Host, options: SnapshotOptions = {}): Snapshot {
+  return new Snapshot(host, options);
+}
+
+export type { CgroupNode } from "./cgroup.js";
+export type { TaskNode } from "./task.js";

@@ -1,0 +1,158 @@
+/**
+ * FixtureHost: a folder laid out like a machine (DIR/proc/..., DIR/sys/fs/cgroup/...) standing in
+ * for the live one in tests, `oomkit dump --root DIR` and replay.
+ *
+ * Git keeps no extended attributes and /proc has facts that are not files, so a fixture carries
+ * a sidecar, DIR/oomkit-fixture.json (see FixtureManifest). Writes go to the fixture's files and
+ * are also kept in `writes`, so tests can assert what the engine would have done.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { z } from "zod";
+import { OomkitError } from "../errors.js";
+import { type Clock, type DirEntry, type Host, type HostFacts, ManualClock, hostIoError } from "./host.js";
+
+export const FIXTURE_MANIFEST = "oomkit-fixture.json";
+export const FIXTURE_MANIFEST_VERSION = 1;
+
+/** The sidecar file of a fixture. Every field is optional; defaults suit an x86-64 root daemon. */
+export interface FixtureManifest {
+  readonly version: number;
+  /** Free text: where and how the fixture was captured. */
+  readonly comment?: string;
+  readonly facts?: Partial<HostFacts>;
+  /** Machine path → { attribute name → value }, e.g. { "/sys/fs/cgroup/a": { "user.oomd_omit": "1" } }. */
+  readonly xattrs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}
+
+const manifestSchema = z
+  .object({
+    version: z.literal(FIXTURE_MANIFEST_VERSION),
+    comment: z.string().optional(),
+    facts: z
+      .object({
+        pageSizeBytes: z.number().int().positive(),
+        euid: z.number().int(),
+        selfPid: z.number().int().positive(),
+        pidfdOpen: z.boolean().optional(),
+        processMrelease: z.boolean().optional(),
+      })
+      .partial()
+      .optional(),
+    xattrs: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  })
+  .strict();
+
+const DEFAULT_FACTS: HostFacts = {
+  pageSizeBytes: 4096,
+  euid: 0,
+  selfPid: 999999,
+  pidfdOpen: true,
+  processMrelease: true,
+};
+
+export interface FixtureWrite {
+  readonly path: string;
+  readonly data: string;
+}
+
+export class FixtureHost implements Host {
+  readonly kind = "fixture" as const;
+  readonly description: string;
+  readonly clock: Clock;
+  readonly root: string;
+  readonly writes: FixtureWrite[] = [];
+  readonly #manifest: FixtureManifest;
+
+  constructor(root: string, options: { clock?: Clock } = {}) {
+    this.root = path.resolve(root);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(this.root);
+    } catch (err) {
+      throw new OomkitError("E_NO_SUCH_PATH", `fixture folder ${root} does not exist`, { cause: err });
+    }
+    if (!stat.isDirectory()) throw new OomkitError("E_NO_SUCH_PATH", `fixture root ${root} is not a folder`);
+    this.description = `fixture ${this.root}`;
+    this.clock = options.clock ?? new ManualClock();
+    this.#manifest = readManifest(this.root);
+  }
+
+  get manifest(): FixtureManifest {
+    return this.#manifest;
+  }
+
+  /** Where a machine path lives inside the fixture; refuses paths that would escape it. */
+  local(machinePath: string): string {
+    if (!machinePath.startsWith("/")) {
+      throw new OomkitError("E_INTERNAL", `machine paths are absolute; got ${JSON.stringify(machinePath)}`);
+    }
+    const normal = path.posix.normalize(machinePath);
+    if (normal.split("/").includes("..")) throw new OomkitError("E_INTERNAL", `path escapes the fixture: ${machinePath}`);
+    return path.join(this.root, normal);
+  }
+
+  readFile(machinePath: string): string {
+    try {
+      return fs.readFileSync(this.local(machinePath), "utf8");
+    } catch (err) {
+      throw hostIoError("read", machinePath, err);
+    }
+  }
+
+  readDir(machinePath: string): DirEntry[] {
+    try {
+      return fs
+        .readdirSync(this.local(machinePath), { withFileTypes: true })
+        .map((d) => ({ name: d.name, isDirectory: d.isDirectory() }));
+    } catch (err) {
+      throw hostIoError("list", machinePath, err);
+    }
+  }
+
+  exists(machinePath: string): boolean {
+    return fs.existsSync(this.local(machinePath));
+  }
+
+  readXattrs(machinePath: string): ReadonlyMap<string, string> {
+    if (!this.exists(machinePath)) throw hostIoError("listxattr", machinePath, Object.assign(new Error("ENOENT"), { code: "ENOENT" }));
+    const entry = this.#manifest.xattrs?.[path.posix.normalize(machinePath)];
+    return new Map(Object.entries(entry ?? {}));
+  }
+
+  writeFile(machinePath: string, data: string): void {
+    const local = this.local(machinePath);
+    if (!fs.existsSync(local)) {
+      throw hostIoError("open for writing", machinePath, Object.assign(new Error("ENOENT"), { code: "ENOENT" }));
+    }
+    fs.writeFileSync(local, data);
+    this.writes.push({ path: machinePath, data });
+  }
+
+  facts(): HostFacts {
+    return { ...DEFAULT_FACTS, ...this.#manifest.facts };
+  }
+}
+
+function readManifest(root: string): FixtureManifest {
+  const file = path.join(root, FIXTURE_MANIFEST);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return { version: FIXTURE_MANIFEST_VERSION };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new OomkitError("E_CONFIG", `${file} is not valid JSON`, { cause: err });
+  }
+  const result = manifestSchema.safeParse(parsed);
+  if (!result.success) {
+    const first = result.error.issues[0];
+    const where = first && first.path.length > 0 ? ` at ${first.path.join(".")}` : "";
+    throw new OomkitError("E_CONFIG", `${file}${where}: ${first?.message ?? "invalid"}`, { cause: result.error });
+  }
+  return result.data;
+}

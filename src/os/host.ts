@@ -1,0 +1,107 @@
+/**
+ * The Host: the only way oomkit touches the operating system. Everything above src/os/ takes a
+ * Host and machine paths from ./paths.ts, so the same engine runs on a live machine
+ * (LinuxHost), on a folder laid out like one (FixtureHost, for tests), and in a simulator.
+ *
+ * Contract for every implementation:
+ * - Paths are absolute machine paths ("/proc/meminfo").
+ * - A file or folder that does not exist, or a pid/cgroup that vanished, throws an OomkitError
+ *   with code E_VANISHED (the errno in `cause`). Callers treat that as a normal race.
+ * - Permission problems throw E_PERMISSION; anything else E_HOST_IO.
+ */
+import { OomkitError, errnoCode, isVanished } from "../errors.js";
+
+export interface Clock {
+  /** Monotonic milliseconds (for intervals and "sustained for D"). */
+  monotonicMs(): number;
+  /** Wall-clock milliseconds since the epoch (for records people read). */
+  wallMs(): number;
+}
+
+export const systemClock: Clock = {
+  monotonicMs: () => performance.now(),
+  wallMs: () => Date.now(),
+};
+
+/** A clock that moves only when told to: for tests and the simulator. */
+export class ManualClock implements Clock {
+  #mono: number;
+  #wallOffset: number;
+  constructor(startMonoMs = 0, startWallMs = Date.UTC(2026, 0, 1)) {
+    this.#mono = startMonoMs;
+    this.#wallOffset = startWallMs - startMonoMs;
+  }
+  monotonicMs(): number {
+    return this.#mono;
+  }
+  wallMs(): number {
+    return this.#mono + this.#wallOffset;
+  }
+  advance(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`a clock cannot go back (advance ${ms})`);
+    this.#mono += ms;
+  }
+}
+
+export interface DirEntry {
+  readonly name: string;
+  readonly isDirectory: boolean;
+}
+
+/** Facts about the machine that are not files: what a live probe or a recorded fixture says. */
+export interface HostFacts {
+  readonly pageSizeBytes: number;
+  /** Effective uid of this process (0 for root). */
+  readonly euid: number;
+  /** pid of this process, as the machine's /proc sees it: the engine never kills it. */
+  readonly selfPid: number;
+  /** Whether pidfd_open works here; undefined when it could not be probed. */
+  readonly pidfdOpen: boolean | undefined;
+  /** Whether process_mrelease exists (5.15+); undefined when it could not be probed. */
+  readonly processMrelease: boolean | undefined;
+}
+
+export interface Host {
+  /** "linux", "fixture" or "sim": shown in reports so a reader knows where figures came from. */
+  readonly kind: "linux" | "fixture" | "sim";
+  /** Human description, e.g. "live machine" or "fixture /path". */
+  readonly description: string;
+  readonly clock: Clock;
+  facts(): HostFacts;
+  readFile(path: string): string;
+  readDir(path: string): DirEntry[];
+  exists(path: string): boolean;
+  /** Extended attributes of a file or folder (cgroup folders carry user.* marks). */
+  readXattrs(path: string): ReadonlyMap<string, string>;
+  writeFile(path: string, data: string): void;
+}
+
+/** Reads a file, or returns undefined when it is absent or its owner vanished. */
+export function readIfPresent(host: Host, path: string): string | undefined {
+  try {
+    return host.readFile(path);
+  } catch (err) {
+    if (isVanished(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Lists a folder, or returns undefined when it is absent or vanished. */
+export function listIfPresent(host: Host, path: string): DirEntry[] | undefined {
+  try {
+    return host.readDir(path);
+  } catch (err) {
+    if (isVanished(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Wraps an fs error into the Host contract's error codes. */
+export function hostIoError(op: string, path: string, err: unknown): OomkitError {
+  const code = errnoCode(err);
+  if (isVanished(err)) return new OomkitError("E_VANISHED", `${op} ${path}: ${code ?? "gone"}`, { cause: err });
+  if (code === "EACCES" || code === "EPERM") {
+    return new OomkitError("E_PERMISSION", `${op} ${path}: permission denied (${code})`, { cause: err });
+  }
+  return new OomkitError("E_HOST_IO", `${op} ${path}: ${code ?? String(err)}`, { cause: err });
+}

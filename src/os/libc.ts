@@ -1,0 +1,78 @@
+/**
+ * libc functions oomkit calls through koffi (no compile step). Loaded lazily, once: a FixtureHost
+ * never needs libc, and a machine without koffi's prebuilt binary can still run the fixture tests.
+ */
+import { createRequire } from "node:module";
+import { OomkitError } from "../errors.js";
+
+type KoffiFn = (...args: unknown[]) => number;
+
+interface Koffi {
+  load(path: string): { func(signature: string): KoffiFn };
+  errno(): number;
+  os: { errno: Record<string, number> };
+}
+
+export interface Libc {
+  readonly koffi: Koffi;
+  getxattr(path: string, name: string, buf: Buffer, size: number): number;
+  listxattr(path: string, buf: Buffer, size: number): number;
+  sysconf(name: number): number;
+  geteuid(): number;
+  pidfd_open(pid: number, flags: number): number;
+  process_mrelease(pidfd: number, flags: number): number;
+  close(fd: number): number;
+  /** errno of the last failed call on this thread. */
+  errno(): number;
+  /** The symbolic name of an errno value ("ENOENT"), or "errno N". */
+  errnoName(errno: number): string;
+}
+
+/** sysconf(_SC_PAGESIZE) on Linux/glibc. */
+export const SC_PAGESIZE = 30;
+
+let cached: Libc | undefined;
+
+export function libc(): Libc {
+  if (cached) return cached;
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)("koffi") as Koffi;
+  } catch (err) {
+    throw new OomkitError("E_UNSUPPORTED", "koffi (the native call library) could not be loaded", { cause: err });
+  }
+  const lib = koffi.load("libc.so.6");
+  const names = new Map<number, string>();
+  for (const [name, value] of Object.entries(koffi.os.errno)) if (!names.has(value)) names.set(value, name);
+  const optional = (signature: string): KoffiFn => {
+    try {
+      return lib.func(signature);
+    } catch {
+      // Older glibc lacks the wrapper: report ENOSYS, as the kernel would for a missing call.
+      return () => {
+        enosys = true;
+        return -1;
+      };
+    }
+  };
+  let enosys = false;
+  const pidfdOpen = optional("int pidfd_open(int pid, unsigned int flags)");
+  const mrelease = optional("int process_mrelease(int pidfd, unsigned int flags)");
+  const withEnosys = (fn: KoffiFn) => (...args: unknown[]) => {
+    enosys = false;
+    return fn(...args);
+  };
+  cached = {
+    koffi,
+    getxattr: lib.func("intptr_t getxattr(const char *path, const char *name, void *value, size_t size)"),
+    listxattr: lib.func("intptr_t listxattr(const char *path, void *list, size_t size)"),
+    sysconf: lib.func("long sysconf(int name)"),
+    geteuid: lib.func("uint32_t geteuid()"),
+    pidfd_open: withEnosys(pidfdOpen),
+    process_mrelease: withEnosys(mrelease),
+    close: lib.func("int close(int fd)"),
+    errno: () => (enosys ? (koffi.os.errno.ENOSYS ?? 38) : koffi.errno()),
+    errnoName: (errno: number) => names.get(errno) ?? `errno ${errno}`,
+  };
+  return cached;
+}

@@ -1,0 +1,127 @@
+/**
+ * LinuxHost: the live machine, rooted at "/". Reads go through one reused buffer with
+ * open/read/close, which measured 3-4x faster than readFileSync on /proc files (those report
+ * size 0, so readFileSync grows its buffer by trial).
+ */
+import * as fs from "node:fs";
+import { OomkitError } from "../errors.js";
+import { type Clock, type DirEntry, type Host, type HostFacts, hostIoError, systemClock } from "./host.js";
+import { SC_PAGESIZE, libc } from "./libc.js";
+
+const INITIAL_BUFFER_BYTES = 64 * 1024;
+
+export class LinuxHost implements Host {
+  readonly kind = "linux" as const;
+  readonly description = "live machine";
+  readonly clock: Clock;
+  #buf = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
+  #facts: HostFacts | undefined;
+
+  constructor(options: { clock?: Clock } = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  readFile(path: string): string {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, "r");
+    } catch (err) {
+      throw hostIoError("open", path, err);
+    }
+    try {
+      let length = 0;
+      for (;;) {
+        if (length === this.#buf.length) {
+          const bigger = Buffer.allocUnsafe(this.#buf.length * 2);
+          this.#buf.copy(bigger, 0, 0, length);
+          this.#buf = bigger;
+        }
+        const n = fs.readSync(fd, this.#buf, length, this.#buf.length - length, null);
+        if (n === 0) break;
+        length += n;
+      }
+      return this.#buf.toString("utf8", 0, length);
+    } catch (err) {
+      throw hostIoError("read", path, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  readDir(path: string): DirEntry[] {
+    try {
+      return fs.readdirSync(path, { withFileTypes: true }).map((d) => ({ name: d.name, isDirectory: d.isDirectory() }));
+    } catch (err) {
+      throw hostIoError("list", path, err);
+    }
+  }
+
+  exists(path: string): boolean {
+    return fs.existsSync(path);
+  }
+
+  readXattrs(path: string): ReadonlyMap<string, string> {
+    const c = libc();
+    const out = new Map<string, string>();
+    const listBuf = Buffer.alloc(4096);
+    const n = c.listxattr(path, listBuf, listBuf.length);
+    if (n < 0) {
+      const name = c.errnoName(c.errno());
+      // Filesystems without xattr support (ENOTSUP) simply have none.
+      if (name === "ENOTSUP" || name === "EOPNOTSUPP") return out;
+      throw hostIoError("listxattr", path, Object.assign(new Error(name), { code: name }));
+    }
+    const valueBuf = Buffer.alloc(4096);
+    for (const name of listBuf.toString("utf8", 0, n).split("\0")) {
+      if (name === "") continue;
+      const len = c.getxattr(path, name, valueBuf, valueBuf.length);
+      if (len >= 0) out.set(name, valueBuf.toString("utf8", 0, len));
+    }
+    return out;
+  }
+
+  writeFile(path: string, data: string): void {
+    let fd: number;
+    try {
+      // No O_CREAT: control files exist or the write is wrong; never create stray files in /sys.
+      fd = fs.openSync(path, fs.constants.O_WRONLY);
+    } catch (err) {
+      throw hostIoError("open for writing", path, err);
+    }
+    try {
+      fs.writeSync(fd, data);
+    } catch (err) {
+      throw hostIoError("write", path, err);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  facts(): HostFacts {
+    if (this.#facts) return this.#facts;
+    let pageSizeBytes = 4096;
+    let euid = typeof process.geteuid === "function" ? process.geteuid() : -1;
+    let pidfdOpen: boolean | undefined;
+    let processMrelease: boolean | undefined;
+    try {
+      const c = libc();
+      pageSizeBytes = c.sysconf(SC_PAGESIZE);
+      euid = c.geteuid();
+      const fd = c.pidfd_open(process.pid, 0);
+      if (fd >= 0) {
+        pidfdOpen = true;
+        // On a live process the kernel answers EINVAL; ENOSYS means the call does not exist.
+        const r = c.process_mrelease(fd, 0);
+        processMrelease = r === 0 || c.errnoName(c.errno()) !== "ENOSYS";
+        c.close(fd);
+      } else {
+        pidfdOpen = c.errnoName(c.errno()) !== "ENOSYS" ? undefined : false;
+      }
+    } catch (err) {
+      if (!(err instanceof OomkitError)) throw err;
+      // koffi unavailable: leave the syscall facts unknown; the page size default holds on x86-64.
+    }
+    this.#facts = Object.freeze({ pageSizeBytes, euid, selfPid: process.pid, pidfdOpen, processMrelease });
+    return this.#facts;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Capturing a live machine as a fixture. RecordingHost wraps any Host and keeps what was read;
+ * `recordFixture` walks a snapshot over it (so the fixture holds exactly the files oomkit reads,
+ * no more) and writes them under DIR with the manifest that FixtureHost reads back.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { OomkitError } from "../errors.js";
+import type { Clock, DirEntry, Host, HostFacts } from "./host.js";
+import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
+
+export class RecordingHost implements Host {
+  readonly kind: Host["kind"];
+  readonly description: string;
+  readonly clock: Clock;
+  readonly files = new Map<string, string>();
+  readonly xattrs = new Map<string, ReadonlyMap<string, string>>();
+  readonly #inner: Host;
+
+  constructor(inner: Host) {
+    this.#inner = inner;
+    this.kind = inner.kind;
+    this.description = inner.description;
+    this.clock = inner.clock;
+  }
+  facts(): HostFacts {
+    return this.#inner.facts();
+  }
+  readFile(p: string): string {
+    const text = this.#inner.readFile(p);
+    this.files.set(p, text);
+    return text;
+  }
+  readDir(p: string): DirEntry[] {
+    return this.#inner.readDir(p);
+  }
+  exists(p: string): boolean {
+    return this.#inner.exists(p);
+  }
+  readXattrs(p: string): ReadonlyMap<string, string> {
+    const x = this.#inner.readXattrs(p);
+    if (x.size > 0) this.xattrs.set(p, x);
+    return x;
+  }
+  writeFile(p: string): void {
+    throw new OomkitError("E_INTERNAL", `recording is read-only; refused a write to ${p}`);
+  }
+}
+
+export interface WriteFixtureResult {
+  readonly files: number;
+  readonly dir: string;
+}
+
+/**
+ * Writes what a RecordingHost saw into DIR. DIR must be absent or empty: a capture never
+ * overwrites or mixes with an older one.
+ */
+export function writeFixture(rec: RecordingHost, dir: string, comment: string): WriteFixtureResult {
+  const root = path.resolve(dir);
+  if (fs.existsSync(root)) {
+    if (!fs.statSync(root).isDirectory()) throw new OomkitError("E_NO_SUCH_PATH", `${dir} exists and is not a folder`);
+    if (fs.readdirSync(root).length > 0) throw new OomkitError("E_USAGE", `${dir} is not empty: record into a new folder`);
+  }
+  fs.mkdirSync(root, { recursive: true });
+  for (const [machinePath, text] of rec.files) {
+    const local = path.join(root, path.posix.normalize(machinePath));
+    if (!local.startsWith(root + path.sep)) throw new OomkitError("E_INTERNAL", `refusing to write outside the fixture: ${machinePath}`);
+    fs.mkdirSync(path.dirname(local), { recursive: true });
+    fs.writeFileSync(local, text);
+  }
+  // Folders whose xattrs were seen must exist even when none of their files was read.
+  for (const p of rec.xattrs.keys()) fs.mkdirSync(path.join(root, path.posix.normalize(p)), { recursive: true });
+  const manifest: FixtureManifest = {
+    version: FIXTURE_MANIFEST_VERSION,
+    comment,
+    facts: rec.facts(),
+    xattrs: Object.fromEntries([...rec.xattrs].map(([p, x]) => [p, Object.fromEntries(x)])),
+  };
+  fs.writeFileSync(path.join(root, FIXTURE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { files: rec.files.size, dir: root };
+}
