@@ -1,0 +1,198 @@
+/**
+ * Internal helpers shared by the kernel text parsers. Not re-exported from `index.ts`.
+ *
+ * Contract for every number read here: only unsigned decimal integers are accepted (the kernel
+ * prints these files with `%lu`/`%llu`), and any value above `Number.MAX_SAFE_INTEGER` is clamped
+ * to it. Such values only occur as "effectively unlimited" markers (v1 `limit_in_bytes` is
+ * 9223372036854771712, `rsslim` is 2^64-1) or as wrapped counters, and a clamped value compares
+ * correctly against any real size. A parser therefore never returns NaN or a lossy 20-digit
+ * number.
+ */
+import { OomkitError } from "../../errors.js";
+
+const KIB = 1024;
+
+/** Every Linux pid is below this (PID_MAX_LIMIT on 64-bit), so a larger figure is garbage. */
+export const PID_MAX_LIMIT = 4_194_304;
+const MAX_QUOTE_CHARS = 60;
+
+export interface Lines {
+  /** Complete lines without their terminators; CRLF accepted; blank lines dropped. */
+  readonly lines: string[];
+  /** 1 when the text ends in an unterminated, non-blank line, else 0. */
+  readonly skippedLines: number;
+}
+
+/**
+ * Splits `text` into complete lines. The kernel ends every line of these files with a newline,
+ * so a last line without one is a truncated read, and is skipped rather than trusted: a cut
+ * `MemAvailable:   24` would otherwise read as 24 bytes and look like an emergency.
+ */
+export function splitLines(text: string): Lines {
+  const parts = text.split("\n");
+  const tail = parts.pop() ?? "";
+  const lines: string[] = [];
+  for (const part of parts) {
+    const line = part.endsWith("\r") ? part.slice(0, -1) : part;
+    if (line.trim() !== "") lines.push(line);
+  }
+  return { lines, skippedLines: tail.trim() === "" ? 0 : 1 };
+}
+
+/** A hint for "required line missing" errors when the cause may be a missing final newline. */
+export function truncationHint(text: string): string {
+  return text.trim() !== "" && !text.endsWith("\n")
+    ? " (the last line has no newline, so it was treated as truncated)"
+    : "";
+}
+
+/** `text` as a short, one-line, quoted string for error messages. */
+export function quote(text: string): string {
+  const cut = text.length > MAX_QUOTE_CHARS ? `${text.slice(0, MAX_QUOTE_CHARS)}…` : text;
+  return JSON.stringify(cut);
+}
+
+/** The E_PARSE error every parser throws: says what was expected and quotes what was seen. */
+export function parseError(expected: string, seen: string, hint = ""): OomkitError {
+  return new OomkitError("E_PARSE", `expected ${expected}, saw ${quote(seen)}${hint}`);
+}
+
+/** An unsigned decimal integer, clamped to MAX_SAFE_INTEGER; undefined if not one. */
+export function parseUnsigned(token: string): number | undefined {
+  if (!/^\d+$/.test(token)) return undefined;
+  return Math.min(Number(token), Number.MAX_SAFE_INTEGER);
+}
+
+/** A signed decimal integer (for the few fields the kernel prints with `%d`); not clamped. */
+export function parseSigned(token: string): number | undefined {
+  if (!/^-?\d+$/.test(token)) return undefined;
+  const n = Number(token);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export interface SizeToken {
+  /** The number, × 1024 when it carried `kB` (clamped to MAX_SAFE_INTEGER). */
+  readonly value: number;
+  readonly kB: boolean;
+}
+
+/** `"N"` or `"N kB"`; undefined for anything else. */
+export function parseSizeToken(value: string): SizeToken | undefined {
+  const m = /^(\d+)(?:\s+(kB))?$/.exec(value.trim());
+  const n = m?.[1] === undefined ? undefined : parseUnsigned(m[1]);
+  if (m === null || n === undefined) return undefined;
+  const kB = m[2] !== undefined;
+  return { value: kB ? Math.min(n * KIB, Number.MAX_SAFE_INTEGER) : n, kB };
+}
+
+/**
+ * The single token of a one-value file (`"123\n"`); throws E_PARSE on empty text or on more than
+ * one token, quoting what was seen.
+ */
+export function singleToken(text: string, expected: string): string {
+  const token = text.trim();
+  if (token === "" || /\s/.test(token)) throw parseError(expected, text);
+  return token;
+}
+
+/** Keys as the kernel prints them: `MemTotal`, `Active(anon)`, `oom_group_kill`, `DirectMap4k`. */
+const KEY = /^[A-Za-z0-9_()]+$/;
+
+export interface Pairs {
+  /** Key → rest of the line, in file order; the first occurrence of a key wins. */
+  readonly pairs: Map<string, string>;
+  /**
+   * Lines that are not `key<sep>value`, a truncated last line, and repeated keys (the kernel never
+   * prints one twice, so a repeat is appended garbage).
+   */
+  readonly skippedLines: number;
+}
+
+/**
+ * Splits `Key: value` (`sep` ":") or `key value` (`sep` " ") lines. For ":" the value is the text
+ * after the first colon with one leading tab or run of spaces removed and nothing else, so a
+ * `Name:` value keeps the kernel's spelling exactly. An empty value is kept: a task may name
+ * itself "" or " ", and must not become unparseable (and so unkillable) by doing so.
+ */
+export function splitPairs(text: string, sep: ":" | " "): Pairs {
+  const pairs = new Map<string, string>();
+  const split = splitLines(text);
+  let skippedLines = split.skippedLines;
+  for (const line of split.lines) {
+    const at = sep === ":" ? line.indexOf(":") : line.search(/\s/);
+    const key = at < 0 ? "" : line.slice(0, at);
+    const value = at < 0 ? "" : line.slice(at + 1).replace(sep === ":" ? /^(\t| +)/ : /^\s+/, "");
+    if (!KEY.test(key) || pairs.has(key)) {
+      skippedLines++;
+      continue;
+    }
+    pairs.set(key, value);
+  }
+  return { pairs, skippedLines };
+}
+
+export interface NumericPairs {
+  /** Key → value; bytes where the line carried `kB`, else the number as printed. */
+  readonly values: Map<string, number>;
+  /** Keys whose line carried `kB`. */
+  readonly kBKeys: ReadonlySet<string>;
+  readonly skippedLines: number;
+}
+
+export interface Numbers {
+  readonly values: Map<string, number>;
+  readonly kBKeys: ReadonlySet<string>;
+  /** Keys whose value is not `N` or `N kB`. */
+  readonly notNumeric: string[];
+}
+
+/** The `N` / `N kB` values among `pairs`. */
+export function toNumbers(pairs: ReadonlyMap<string, string>): Numbers {
+  const values = new Map<string, number>();
+  const kBKeys = new Set<string>();
+  const notNumeric: string[] = [];
+  for (const [key, value] of pairs) {
+    const size = parseSizeToken(value);
+    if (size === undefined) {
+      notNumeric.push(key);
+      continue;
+    }
+    values.set(key, size.value);
+    if (size.kB) kBKeys.add(key);
+  }
+  return { values, kBKeys, notNumeric };
+}
+
+/** `key value [kB]` lines with numeric values; lines whose value is not a number are skipped. */
+export function parseNumericPairs(text: string, sep: ":" | " "): NumericPairs {
+  const { pairs, skippedLines } = splitPairs(text, sep);
+  const { values, kBKeys, notNumeric } = toNumbers(pairs);
+  return { values, kBKeys, skippedLines: skippedLines + notNumeric.length };
+}
+
+export interface Picked<T> {
+  readonly fields: { [K in keyof T]: number | undefined };
+  /** Typed fields left undefined because their unit was wrong. */
+  readonly unitMismatches: number;
+}
+
+/**
+ * Typed fields picked from a key map by a `{ fieldName: "kernel_key" }` table. With `kBKeys`
+ * given, a `…Bytes` field is taken only from a line printed in kB and any other field only from a
+ * unitless line: a `MemTotal:` without its unit is garbage, not a byte count.
+ */
+export function pickFields<T extends Record<string, string>>(
+  values: ReadonlyMap<string, number>,
+  table: T,
+  kBKeys?: ReadonlySet<string>,
+): Picked<T> {
+  const out: Record<string, number | undefined> = {};
+  let unitMismatches = 0;
+  for (const [field, key] of Object.entries(table)) {
+    const value = values.get(key);
+    const unitOk = kBKeys === undefined || field.endsWith("Bytes") === kBKeys.has(key);
+    if (value !== undefined && !unitOk) unitMismatches++;
+    out[field] = unitOk ? value : undefined;
+  }
+  return { fields: out as { [K in keyof T]: number | undefined }, unitMismatches };
+}
