@@ -1,0 +1,100 @@
+/*
+ * hog: a memory hog for the kernel tests (a Node process alone is ~40 MB, too big to stand in
+ * for a 10 MB victim). Built by scripts/test-kernel.mjs with the machine's gcc.
+ *
+ *   hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t]
+ *
+ *   -c DIR   write our pid to DIR/cgroup.procs before allocating: cgroup v2 never moves
+ *            charges, so a hog must join its cgroup first
+ *   -m MIB   anonymous memory to allocate and touch (default 0)
+ *   -r RATE  MiB per second (default 0: as fast as possible)
+ *   -f FILE  read FILE to the end first, filling the page cache (reclaimable memory)
+ *   -t       ignore SIGTERM
+ *
+ * Prints "hog ready pid=<pid> mib=<mib>" on stdout once everything is allocated, then holds it
+ * until killed. Any failure prints "hog: <what>" on stderr and exits 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024L * 1024L)
+
+static void die(const char *what) {
+	fprintf(stderr, "hog: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now_s(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void join_cgroup(const char *dir) {
+	char path[4096];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) die(path);
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (write(fd, pid, (size_t)n) != n) die(path);
+	close(fd);
+}
+
+static void fill_page_cache(const char *file) {
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) die(file);
+	static char buf[1 << 16];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+	}
+	if (n < 0) die(file);
+	close(fd);
+}
+
+int main(int argc, char **argv) {
+	const char *cgroup = NULL, *file = NULL;
+	long mib = 0;
+	double rate = 0;
+	int opt;
+	while ((opt = getopt(argc, argv, "c:m:r:f:t")) != -1) {
+		switch (opt) {
+		case 'c': cgroup = optarg; break;
+		case 'm': mib = atol(optarg); break;
+		case 'r': rate = atof(optarg); break;
+		case 'f': file = optarg; break;
+		case 't': signal(SIGTERM, SIG_IGN); break;
+		default:
+			fprintf(stderr, "usage: hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t]\n");
+			return 2;
+		}
+	}
+	if (cgroup) join_cgroup(cgroup);
+	if (file) fill_page_cache(file);
+
+	if (mib > 0) {
+		char *mem = mmap(NULL, (size_t)(mib * MIB), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED) die("mmap");
+		long page = sysconf(_SC_PAGESIZE);
+		double start = now_s();
+		for (long m = 0; m < mib; m++) {
+			for (long off = 0; off < MIB; off += page) mem[m * MIB + off] = (char)(off / page + 1);
+			if (rate > 0) {
+				double due = start + (double)(m + 1) / rate;
+				double wait = due - now_s();
+				if (wait > 0) usleep((useconds_t)(wait * 1e6));
+			}
+		}
+	}
+	printf("hog ready pid=%d mib=%ld\n", (int)getpid(), mib);
+	fflush(stdout);
+	for (;;) pause();
+}

@@ -1,0 +1,49 @@
+#!/bin/busybox sh
+# /init of the test bed's initramfs. Loads the 9p and overlay modules, builds the root from the
+# host's / (9p, read-only) under an overlay with a tmpfs upper layer, mounts proc, sys, dev and a
+# pure cgroup v2 hierarchy with every controller enabled, mounts the run folder (9p, read-write)
+# at /oomkit-run and hands over to /oomkit-run/job.sh. Any failure powers the guest off: the
+# harness sees no exit code and reports it with the console log.
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+fail() {
+	echo "oomkit-vm: init: $*"
+	poweroff -f
+	sleep 10
+}
+
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+
+while read -r ko; do
+	[ -n "$ko" ] || continue
+	insmod "/lib/modules/$ko" || fail "insmod $ko failed"
+done < /modules.order
+
+mkdir -p /lower /upper
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /lower \
+	|| fail "cannot mount the host root over 9p"
+mount -t tmpfs -o mode=0755 upper /upper
+mkdir -p /upper/up /upper/work
+mount -t overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work overlay /newroot \
+	|| fail "cannot mount the overlay root"
+
+mkdir -p /newroot/oomkit-run
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 oomkitrun /newroot/oomkit-run \
+	|| fail "cannot mount the run folder"
+mount -t proc proc /newroot/proc
+mount -t sysfs sysfs /newroot/sys
+mount -t devtmpfs dev /newroot/dev
+mount -t cgroup2 -o nsdelegate cgroup2 /newroot/sys/fs/cgroup || fail "cannot mount cgroup2"
+echo "+cpuset +cpu +io +memory +pids" > /newroot/sys/fs/cgroup/cgroup.subtree_control \
+	|| fail "cannot enable the cgroup controllers"
+mount -t tmpfs -o mode=0755 run /newroot/run
+mkdir -p /newroot/dev/shm /newroot/dev/pts
+mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
+mount -t devpts devpts /newroot/dev/pts
+mount -t tmpfs -o mode=1777 tmp /newroot/tmp
+
+umount /proc /sys
+exec switch_root /newroot /bin/busybox sh /oomkit-run/job.sh

@@ -1,0 +1,245 @@
+// Everything the kernel test bed needs before it can boot a guest: host tools, the Debian kernel
+// packages (downloaded and unpacked into a cache outside the repo), an ELF vmlinux, a tiny
+// busybox initramfs per kernel, and the memory hog. Each step is cached; a failure throws a
+// PrepareError whose message is one line saying what happened and what to run.
+//
+// Cache layout (OOMKIT_VM_CACHE, default /var/tmp/oomkit-vm):
+//   debs/<package>.deb           apt-get download
+//   kernels/<kver>/root/         dpkg-deb -x (plus depmod), bound into the guest's /lib/modules
+//   kernels/<kver>/vmlinux       decompressed from vmlinuz (boots about twice as fast as bzImage)
+//   kernels/<kver>/initramfs.cpio
+//   hog                          test/kernel/hog.c, built with the machine's gcc
+//   runs/<kver>-<stamp>/         one folder per boot, shared read-write with the guest
+
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(HERE, "../../..");
+export const CACHE = process.env.OOMKIT_VM_CACHE ?? "/var/tmp/oomkit-vm";
+
+/** The kernels the suite runs on: a short name and the meta package whose dependency is the image. */
+export const KERNELS = [
+  { name: "6.1", meta: "linux-image-amd64", pattern: /^linux-image-6\.1\.0-\d+-amd64$/ },
+  { name: "6.12", meta: "linux-image-6.12-amd64", pattern: /^linux-image-6\.12\.\d+.*-amd64$/ },
+];
+
+/** Modules the initramfs loads to reach the host's root over 9p (dependencies found by modprobe). */
+const INITRAMFS_MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"];
+
+const TOOLS = [
+  { bin: "qemu-system-x86_64", pkg: "qemu-system-x86" },
+  { bin: "busybox", pkg: "busybox-static" },
+  { bin: "cpio", pkg: "cpio" },
+  { bin: "modprobe", pkg: "kmod" },
+  { bin: "depmod", pkg: "kmod" },
+];
+const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export class PrepareError extends Error {}
+
+function which(bin) {
+  for (const dir of `${process.env.PATH ?? ""}:${SBIN_PATH}`.split(":")) {
+    if (!dir) continue;
+    const p = path.join(dir, bin);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return undefined;
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, PATH: `${process.env.PATH}:${SBIN_PATH}` }, ...opts });
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "", error: r.error };
+}
+
+function firstLine(text) {
+  return (text || "").trim().split("\n").filter(Boolean).pop() ?? "";
+}
+
+/** Makes sure qemu, busybox (static), cpio and kmod are present, installing them when root. */
+export function ensureTools(log) {
+  const missing = () => TOOLS.filter((t) => !which(t.bin) || (t.bin === "busybox" && !isStaticBusybox()));
+  let todo = missing();
+  if (todo.length === 0) return;
+  const pkgs = [...new Set(todo.map((t) => t.pkg))];
+  const cmd = `apt-get update && apt-get install -y ${pkgs.join(" ")}`;
+  if (process.getuid?.() !== 0) {
+    throw new PrepareError(`missing ${todo.map((t) => t.bin).join(", ")}: run \`sudo sh -c '${cmd}'\``);
+  }
+  log(`installing ${pkgs.join(" ")} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const upd = run("apt-get", ["update", "-qq"], { env });
+  if (upd.status !== 0) throw new PrepareError(`apt-get update failed (${firstLine(upd.stderr)}): run \`${cmd}\` by hand`);
+  const inst = run("apt-get", ["install", "-y", "-qq", ...pkgs], { env });
+  todo = missing();
+  if (inst.status !== 0 || todo.length > 0) {
+    throw new PrepareError(`apt-get install failed (${firstLine(inst.stderr)}): run \`${cmd}\` by hand`);
+  }
+}
+
+function busyboxPath() {
+  return fs.existsSync("/bin/busybox") ? "/bin/busybox" : which("busybox");
+}
+
+function isStaticBusybox() {
+  const p = busyboxPath();
+  if (!p) return false;
+  // A dynamic binary names its interpreter; a static one has no PT_INTERP.
+  const head = fs.readFileSync(p).subarray(0, 1 << 20);
+  return !head.includes("/lib64/ld-linux");
+}
+
+/** Which QEMU accelerator works here: KVM unless /dev/kvm is PVM's (stock kernels hang) or unusable. */
+export function accelerator() {
+  if (fs.existsSync("/sys/module/kvm_pvm")) return { args: ["-accel", "tcg,thread=multi", "-cpu", "max"], name: "TCG (kvm is PVM)" };
+  try {
+    fs.closeSync(fs.openSync("/dev/kvm", "r+"));
+    return { args: ["-accel", "kvm", "-cpu", "host"], name: "KVM" };
+  } catch {
+    return { args: ["-accel", "tcg,thread=multi", "-cpu", "max"], name: "TCG" };
+  }
+}
+
+/** Resolves the image package a kernel's meta package depends on, or throws "not in the apt lists". */
+function imagePackage(kernel) {
+  const r = run("apt-cache", ["depends", kernel.meta]);
+  const dep = r.stdout
+    .split("\n")
+    .map((l) => /^\s*Depends:\s*(\S+)/.exec(l)?.[1])
+    .find((p) => p && kernel.pattern.test(p));
+  if (r.status !== 0 || !dep) {
+    throw new PrepareError(`${kernel.meta} is not in the apt lists: run \`apt-get update\` (kernel ${kernel.name} not run)`);
+  }
+  return dep;
+}
+
+function downloadDeb(pkg, log) {
+  const dir = path.join(CACHE, "debs");
+  fs.mkdirSync(dir, { recursive: true });
+  const have = fs.readdirSync(dir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
+  if (have) return path.join(dir, have);
+  log(`downloading ${pkg}`);
+  const r = run("apt-get", ["download", "-q", pkg], { cwd: dir });
+  const got = fs.readdirSync(dir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
+  if (r.status !== 0 || !got) {
+    throw new PrepareError(`download of ${pkg} failed (${firstLine(r.stderr)}): run \`apt-get update\` and retry`);
+  }
+  return path.join(dir, got);
+}
+
+/** Finds the compressed payload inside a bzImage and writes the ELF vmlinux. */
+function decompressKernel(vmlinuz, out) {
+  const img = fs.readFileSync(vmlinuz);
+  const formats = [
+    { magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], cmd: ["xz", "-dc", "--single-stream"] },
+    { magic: [0x28, 0xb5, 0x2f, 0xfd], cmd: ["zstd", "-dcq"] },
+    { magic: [0x1f, 0x8b, 0x08], cmd: ["gzip", "-dc"] },
+  ];
+  for (const f of formats) {
+    for (let at = img.indexOf(Buffer.from(f.magic)); at >= 0; at = img.indexOf(Buffer.from(f.magic), at + 1)) {
+      // Trailing data after the stream makes some decompressors complain: judge by the output.
+      const r = spawnSync(f.cmd[0], f.cmd.slice(1), { input: img.subarray(at), maxBuffer: 1 << 30 });
+      const elf = r.stdout;
+      if (elf && elf.length > 1 << 20 && elf.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
+        fs.writeFileSync(out, elf);
+        return;
+      }
+    }
+  }
+  throw new PrepareError(`could not decompress ${vmlinuz} to vmlinux (need xz, zstd or gzip): run \`apt-get install -y xz-utils zstd\``);
+}
+
+/** Builds the initramfs: static busybox, our init, and the 9p/overlay modules as plain .ko. */
+function buildInitramfs(root, kver, out) {
+  const stage = `${out}.d`;
+  fs.rmSync(stage, { recursive: true, force: true });
+  for (const d of ["bin", "dev", "proc", "sys", "lib/modules", "newroot"]) fs.mkdirSync(path.join(stage, d), { recursive: true });
+  fs.copyFileSync(busyboxPath(), path.join(stage, "bin/busybox"));
+  fs.chmodSync(path.join(stage, "bin/busybox"), 0o755);
+  fs.copyFileSync(path.join(HERE, "init.sh"), path.join(stage, "init"));
+  fs.chmodSync(path.join(stage, "init"), 0o755);
+  run("mknod", ["-m", "600", path.join(stage, "dev/console"), "c", "5", "1"]);
+
+  const order = [];
+  for (const mod of INITRAMFS_MODULES) {
+    const r = run("modprobe", ["-d", root, "-S", kver, "--show-depends", mod]);
+    if (r.status !== 0) throw new PrepareError(`modprobe cannot resolve ${mod} for ${kver}: ${firstLine(r.stderr)}`);
+    for (const line of r.stdout.split("\n")) {
+      const ko = /^insmod (\S+)/.exec(line)?.[1];
+      if (!ko) continue;
+      const name = path.basename(ko).replace(/\.ko(\.(xz|zst|gz))?$/, ".ko");
+      if (order.includes(name)) continue;
+      order.push(name);
+      const dest = path.join(stage, "lib/modules", name);
+      if (ko.endsWith(".xz")) fs.writeFileSync(dest, execFileSync("xz", ["-dc", ko], { maxBuffer: 1 << 28 }));
+      else if (ko.endsWith(".zst")) fs.writeFileSync(dest, execFileSync("zstd", ["-dcq", ko], { maxBuffer: 1 << 28 }));
+      else if (ko.endsWith(".gz")) fs.writeFileSync(dest, execFileSync("gzip", ["-dc", ko], { maxBuffer: 1 << 28 }));
+      else fs.copyFileSync(ko, dest);
+    }
+  }
+  fs.writeFileSync(path.join(stage, "modules.order"), order.join("\n") + "\n");
+  const r = spawnSync("sh", ["-c", `cd '${stage}' && find . | cpio -o -H newc --quiet > '${out}.tmp'`], { encoding: "utf8" });
+  if (r.status !== 0) throw new PrepareError(`cpio failed building the initramfs: ${firstLine(r.stderr)}`);
+  fs.renameSync(`${out}.tmp`, out);
+  fs.rmSync(stage, { recursive: true, force: true });
+}
+
+/**
+ * Prepares one kernel: package, unpacked tree with modules.dep, vmlinux, initramfs.
+ * Returns { kver (uname -r), version (6.12.117), vmlinux, initramfs, modules } (modules: the tree to bind at /lib/modules/<kver>).
+ */
+export function prepareKernel(kernel, log) {
+  const pkg = imagePackage(kernel);
+  const kdir = path.join(CACHE, "kernels", pkg);
+  const done = path.join(kdir, "ready");
+  if (!fs.existsSync(done)) {
+    const deb = downloadDeb(pkg, log);
+    log(`unpacking ${path.basename(deb)}`);
+    fs.rmSync(kdir, { recursive: true, force: true });
+    fs.mkdirSync(kdir, { recursive: true });
+    const x = run("dpkg-deb", ["-x", deb, path.join(kdir, "root")]);
+    if (x.status !== 0) {
+      fs.rmSync(deb, { force: true });
+      throw new PrepareError(`dpkg-deb -x ${deb} failed (${firstLine(x.stderr)}): the download was removed, run again`);
+    }
+    const kver = fs.readdirSync(path.join(kdir, "root/lib/modules"))[0];
+    if (!kver) throw new PrepareError(`${deb} holds no /lib/modules tree`);
+    const d = run("depmod", ["-b", path.join(kdir, "root"), kver]);
+    if (d.status !== 0) throw new PrepareError(`depmod failed for ${kver}: ${firstLine(d.stderr)}`);
+    decompressKernel(path.join(kdir, "root/boot", `vmlinuz-${kver}`), path.join(kdir, "vmlinux"));
+    buildInitramfs(path.join(kdir, "root"), kver, path.join(kdir, "initramfs.cpio"));
+    // The upstream version (6.12.117) is in the package version (6.12.117-1~deb12u1), not in uname.
+    const version = /_(\d+\.\d+\.\d+)[-+~]/.exec(path.basename(deb))?.[1] ?? kver;
+    fs.writeFileSync(done, `${kver} ${version}\n`);
+  }
+  const [kver, version = kver] = fs.readFileSync(done, "utf8").trim().split(" ");
+  // The initramfs depends on init.sh: rebuild it when the script changed.
+  const initramfs = path.join(kdir, "initramfs.cpio");
+  if (fs.statSync(path.join(HERE, "init.sh")).mtimeMs > fs.statSync(initramfs).mtimeMs) {
+    buildInitramfs(path.join(kdir, "root"), kver, initramfs);
+  }
+  return { name: kernel.name, pkg, kver, version, vmlinux: path.join(kdir, "vmlinux"), initramfs, modules: path.join(kdir, "root/lib/modules", kver) };
+}
+
+/** Compiles the hog (static when the toolchain allows) into the cache; returns its path. */
+export function buildHog() {
+  const src = path.join(REPO, "test/kernel/hog.c");
+  const out = path.join(CACHE, "hog");
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) return out;
+  const gcc = which("gcc") ?? which("cc");
+  if (!gcc) throw new PrepareError("no C compiler for the hog: run `apt-get install -y gcc libc6-dev`");
+  fs.mkdirSync(CACHE, { recursive: true });
+  const base = ["-O2", "-Wall", "-Wextra", "-o", `${out}.tmp`, src];
+  let r = run(gcc, ["-static", ...base]);
+  if (r.status !== 0) r = run(gcc, base);
+  if (r.status !== 0) throw new PrepareError(`gcc could not build ${src}: ${firstLine(r.stderr)}`);
+  fs.renameSync(`${out}.tmp`, out);
+  return out;
+}
