@@ -1,0 +1,130 @@
+/**
+ * One suite for the Host contract, run against every implementation: FixtureHost on a built
+ * tree and on a committed capture, and LinuxHost on this machine (read-only).
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { OomkitError } from "../../src/errors.js";
+import type { Host } from "../../src/os/host.js";
+import { FixtureHost } from "../../src/os/fixture-host.js";
+import { LinuxHost } from "../../src/os/linux-host.js";
+import { buildFixture } from "../support/fixture.js";
+
+interface Case {
+  readonly name: string;
+  readonly make: () => Host;
+  /** A folder that exists on this host and holds a file named `knownFile`. */
+  readonly knownDir: string;
+  readonly knownFile: string;
+  /** A file this host may write without harm. */
+  readonly writable: () => string;
+}
+
+const fixtureDir = buildFixture({ tasks: [{ pid: 42, comm: "worker", cgroup: "/a" }], cgroups: { "/a": { xattrs: { "user.oomd_omit": "1" } } } });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-host-"));
+
+const cases: Case[] = [
+  {
+    name: "FixtureHost (built)",
+    make: () => new FixtureHost(fixtureDir),
+    knownDir: "/proc",
+    knownFile: "meminfo",
+    writable: () => "/sys/fs/cgroup/a/cgroup.kill",
+  },
+  {
+    name: "LinuxHost (this machine, read-only but for a temp file)",
+    make: () => new LinuxHost(),
+    knownDir: "/proc",
+    knownFile: "meminfo",
+    writable: () => {
+      const f = path.join(tmp, "w");
+      fs.writeFileSync(f, "");
+      return f;
+    },
+  },
+];
+
+for (const c of cases) {
+  describe(`Host conformance: ${c.name}`, () => {
+    test("reads a file it has", () => {
+      const text = c.make().readFile(`${c.knownDir}/${c.knownFile}`);
+      assert.match(text, /MemTotal:/);
+    });
+    test("a missing file is E_VANISHED, with the errno kept as the cause", () => {
+      const h = c.make();
+      assert.throws(
+        () => h.readFile("/proc/oomkit-no-such-file"),
+        (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED" && (e.cause as { code?: string }).code === "ENOENT",
+      );
+      assert.throws(() => h.readDir("/proc/oomkit-no-such-dir"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
+    test("lists a folder with file types", () => {
+      const entries = c.make().readDir(c.knownDir);
+      const known = entries.find((e) => e.name === c.knownFile);
+      assert.ok(known, "the known file is listed");
+      assert.equal(known.isDirectory, false);
+    });
+    test("exists() tells files from nothing", () => {
+      const h = c.make();
+      assert.equal(h.exists(`${c.knownDir}/${c.knownFile}`), true);
+      assert.equal(h.exists("/proc/oomkit-no-such-file"), false);
+    });
+    test("extended attributes: a map (empty where none), E_VANISHED for a missing path", () => {
+      const h = c.make();
+      assert.ok(h.readXattrs(c.knownDir) instanceof Map);
+      assert.throws(() => h.readXattrs("/proc/oomkit-no-such-file"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
+    test("facts are sane", () => {
+      const f = c.make().facts();
+      assert.ok(f.pageSizeBytes >= 4096 && (f.pageSizeBytes & (f.pageSizeBytes - 1)) === 0, "page size is a power of two");
+      assert.ok(Number.isInteger(f.selfPid) && f.selfPid > 0);
+      assert.ok(Number.isInteger(f.euid));
+    });
+    test("the clock never goes back", () => {
+      const h = c.make();
+      const a = h.clock.monotonicMs();
+      const b = h.clock.monotonicMs();
+      assert.ok(b >= a);
+      assert.ok(h.clock.wallMs() > Date.UTC(2020, 0, 1));
+    });
+    test("writes an existing file; refuses to create one", () => {
+      const h = c.make();
+      const f = c.writable();
+      h.writeFile(f, "1");
+      assert.equal(h.readFile(f), "1");
+      assert.throws(() => h.writeFile(`${path.posix.dirname(f)}/oomkit-not-there`, "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
+  });
+}
+
+describe("FixtureHost specifics", () => {
+  test("keeps extended attributes in its sidecar", () => {
+    const h = new FixtureHost(fixtureDir);
+    assert.equal(h.readXattrs("/sys/fs/cgroup/a").get("user.oomd_omit"), "1");
+  });
+  test("paths cannot escape the fixture", () => {
+    const h = new FixtureHost(fixtureDir);
+    // ".." is resolved inside the fixture: this names DIR/etc/passwd, which the fixture lacks.
+    assert.ok(fs.existsSync("/etc/passwd"));
+    assert.throws(() => h.readFile("/proc/../../etc/passwd"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    assert.throws(() => h.readFile("relative/path"), (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL");
+  });
+  test("remembers writes for assertions", () => {
+    const h = new FixtureHost(fixtureDir);
+    h.writeFile("/sys/fs/cgroup/a/cgroup.kill", "1");
+    assert.deepEqual(h.writes, [{ path: "/sys/fs/cgroup/a/cgroup.kill", data: "1" }]);
+  });
+  test("a missing root is a user error", () => {
+    assert.throws(() => new FixtureHost("/nonexistent/oomkit"), (e: unknown) => e instanceof OomkitError && e.code === "E_NO_SUCH_PATH");
+  });
+  test("a malformed manifest is a clear config error", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-bad-"));
+    fs.writeFileSync(path.join(dir, "oomkit-fixture.json"), JSON.stringify({ version: 1, facts: { pageSizeBytes: "big" } }));
+    assert.throws(() => new FixtureHost(dir), (e: unknown) => e instanceof OomkitError && e.code === "E_CONFIG" && /facts\.pageSizeBytes/.test(e.message));
+    fs.writeFileSync(path.join(dir, "oomkit-fixture.json"), "{not json");
+    assert.throws(() => new FixtureHost(dir), (e: unknown) => e instanceof OomkitError && e.code === "E_CONFIG");
+  });
+});

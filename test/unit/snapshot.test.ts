@@ -1,0 +1,193 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { takeSnapshot } from "../../src/engine/snapshot.js";
+import { FixtureHost } from "../../src/os/fixture-host.js";
+import { MemoryLogger } from "../../src/log.js";
+import { buildFixture } from "../support/fixture.js";
+import { CountingHost } from "../support/counting-host.js";
+
+const MiB = 1024 * 1024;
+
+function machine() {
+  return buildFixture({
+    memTotalKb: 2_000_000,
+    swapTotalKb: 1_000_000,
+    cgroups: {
+      "/system.slice": { max: "max", xattrs: { "user.oomd_omit": "1" } },
+      "/system.slice/db.service": { max: 512 * MiB, high: 400 * MiB, current: 300 * MiB, anon: 250 * MiB, file: 50 * MiB, pressureSome10: 12.5, events: { oom_kill: 2 } },
+      "/batch": { current: 800 * MiB, omit: ["memory.peak", "memory.swap.peak"] },
+      "/batch/job1": { current: 600 * MiB, oomGroup: true },
+      "/batch/job2": { current: 200 * MiB },
+    },
+    tasks: [
+      { pid: 1, comm: "init", cgroup: "/", rssAnonKb: 4000 },
+      { pid: 2, comm: "kthreadd", kthread: true, cgroup: "/" },
+      { pid: 100, comm: "postgres", cgroup: "/system.slice/db.service", rssAnonKb: 250_000, oomScoreAdj: -900 },
+      { pid: 200, comm: "job one", cgroup: "/batch/job1", rssAnonKb: 600_000, swapKb: 10_000, oomScoreAdj: 500 },
+      { pid: 201, comm: "zombie", cgroup: "/batch/job1", state: "Z" },
+      { pid: 300, comm: "job2", cgroup: "/batch/job2", rssAnonKb: 200_000, oomScoreAdj: -1000 },
+    ],
+  });
+}
+
+describe("snapshot", () => {
+  test("reads the cgroup tree, parents before children", () => {
+    const s = takeSnapshot(new FixtureHost(machine()));
+    assert.equal(s.cgroupMode.mode, "v2");
+    assert.deepEqual(
+      [...s.cgroups()].map((c) => c.path),
+      ["/", "/batch", "/batch/job1", "/batch/job2", "/system.slice", "/system.slice/db.service"],
+    );
+    const db = s.cgroup("system.slice/db.service");
+    assert.ok(db);
+    assert.equal(db.parent?.path, "/system.slice");
+    assert.equal(db.depth, 2);
+    assert.equal(db.memory.maxBytes, 512 * MiB);
+    assert.equal(db.memory.highBytes, 400 * MiB);
+    assert.equal(db.memory.currentBytes, 300 * MiB);
+    assert.equal(db.stat?.anonBytes, 250 * MiB);
+    assert.equal(db.pressure.memory?.some.avg10, 12.5);
+    assert.equal(db.events?.oomKill, 2);
+    assert.equal(s.cgroup("/system.slice")?.memory.maxBytes, Number.POSITIVE_INFINITY);
+    assert.equal(s.cgroup("/system.slice")?.xattrs.get("user.oomd_omit"), "1");
+    assert.equal(s.cgroup("/batch/job1")?.memory.oomGroup, true);
+    assert.equal(s.cgroup("/nope"), undefined);
+  });
+
+  test("tasks per cgroup, with their figures", () => {
+    const s = takeSnapshot(new FixtureHost(machine()));
+    const job1 = s.cgroup("/batch/job1");
+    assert.deepEqual(job1?.tasks.map((t) => t.pid), [200, 201]);
+    const t = s.task(200);
+    assert.ok(t);
+    assert.equal(t.comm, "job one");
+    assert.equal(t.memory.rssBytes, 600_000 * 1024);
+    assert.equal(t.memory.swapBytes, 10_000 * 1024);
+    assert.equal(t.oomScoreAdj, 500);
+    assert.equal(t.cgroupPath, "/batch/job1");
+    assert.deepEqual(t.cmdline, ["job one"]);
+    assert.equal(t.uid, 0);
+    assert.deepEqual(s.cgroup("/batch")?.allTasks().map((x) => x.pid), [200, 201, 300]);
+    assert.deepEqual(s.tasks.map((x) => x.pid), [1, 2, 100, 200, 201, 300]);
+  });
+
+  test("system memory and pressure", () => {
+    const s = takeSnapshot(new FixtureHost(machine()));
+    assert.equal(s.system.meminfo?.memTotalBytes, 2_000_000 * 1024);
+    assert.equal(s.system.meminfo?.swapTotalBytes, 1_000_000 * 1024);
+    assert.equal(s.system.pressure.memory?.some.avg10, 0);
+    assert.equal(s.system.kernelRelease, "6.12.0-test");
+    assert.equal(s.system.swappiness, 60);
+    assert.equal(s.systemTotalPages, 750_000);
+  });
+
+  test("a decision that looks only at cgroups reads no /proc/<pid> file", () => {
+    const host = new CountingHost(new FixtureHost(machine()));
+    const s = takeSnapshot(host);
+    for (const c of s.cgroups()) {
+      void c.memory;
+      void c.pressure;
+      void c.stat;
+    }
+    assert.deepEqual(host.reads.filter((r) => /^\/proc\/\d+\//.test(r)), []);
+  });
+
+  test("each file is read at most once per snapshot", () => {
+    const host = new CountingHost(new FixtureHost(machine()));
+    const s = takeSnapshot(host);
+    for (let i = 0; i < 3; i++) {
+      for (const c of s.cgroups()) for (const t of c.tasks) void [t.memory, t.oomScoreAdj, c.memory];
+      void s.system;
+    }
+    const dup = host.reads.filter((r, i) => host.reads.indexOf(r) !== i);
+    assert.deepEqual(dup, []);
+  });
+
+  test("is immutable to its readers", () => {
+    const s = takeSnapshot(new FixtureHost(machine()));
+    const c = s.cgroup("/batch");
+    assert.ok(c);
+    assert.throws(() => {
+      (c as { path: string }).path = "/x";
+    }, TypeError);
+    assert.throws(() => {
+      (c.memory as { maxBytes: number }).maxBytes = 1;
+    }, TypeError);
+    assert.throws(() => {
+      (s.tasks as unknown as number[]).push(1);
+    }, TypeError);
+    assert.throws(() => {
+      (s as { source: string }).source = "x";
+    }, TypeError);
+  });
+
+  test("a file this kernel lacks is unknown, not a reason to drop the cgroup", () => {
+    const s = takeSnapshot(new FixtureHost(machine()));
+    const batch = s.cgroup("/batch");
+    assert.ok(batch);
+    assert.equal(batch.memory.peakBytes, undefined);
+    assert.equal(batch.memory.swapPeakBytes, undefined);
+    assert.equal(batch.memory.currentBytes, 800 * MiB);
+    // The root cgroup has no memory.events or memory.current.
+    assert.equal(s.root?.events, undefined);
+    assert.equal(s.root?.memory.currentBytes, undefined);
+  });
+
+  test("a cgroup or pid that vanishes mid-read is skipped with an 'ignoring' line", () => {
+    const dir = machine();
+    const log = new MemoryLogger();
+    const s = takeSnapshot(new FixtureHost(dir), { logger: log });
+    const job2 = s.cgroup("/batch/job2");
+    assert.ok(job2);
+    // The cgroup and a task go away after the tree was listed.
+    fs.rmSync(path.join(dir, "sys/fs/cgroup/batch/job2"), { recursive: true });
+    fs.rmSync(path.join(dir, "proc/300"), { recursive: true });
+    assert.equal(job2.memory.currentBytes, undefined);
+    assert.deepEqual(job2.tasks.map((t) => t.pid), []);
+    assert.ok(job2.vanished);
+    assert.equal([...s.cgroups()].some((c) => c.path === "/batch/job2"), false);
+    assert.ok(log.lines.some((l) => l.startsWith("debug: ignoring")));
+  });
+
+  test("a task gone between reads is exiting; zombies are exiting", () => {
+    const dir = machine();
+    const s = takeSnapshot(new FixtureHost(dir));
+    const t = s.task(200);
+    assert.ok(t);
+    assert.equal(t.comm, "job one");
+    fs.rmSync(path.join(dir, "proc/200"), { recursive: true });
+    assert.equal(t.exiting, true);
+    assert.equal(t.memory.rssBytes, 0);
+    assert.equal(s.task(201)?.exiting, true);
+    assert.equal(s.task(100)?.exiting, false);
+    assert.equal(s.task(424242), undefined);
+  });
+
+  test("hostile text is unknown with a warning, never a crash", () => {
+    const dir = machine();
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/batch/memory.max"), "lots\n");
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/batch/memory.pressure"), "garbage\n");
+    fs.writeFileSync(path.join(dir, "proc/100/oom_score_adj"), "-5000\n");
+    fs.writeFileSync(path.join(dir, "proc/100/stat"), "100 (post");
+    const log = new MemoryLogger();
+    const s = takeSnapshot(new FixtureHost(dir), { logger: log });
+    const batch = s.cgroup("/batch");
+    assert.equal(batch?.memory.maxBytes, undefined);
+    assert.equal(batch?.pressure.memory, undefined);
+    assert.equal(s.task(100), undefined, "a task whose stat cannot be parsed is not offered");
+    assert.ok(log.lines.filter((l) => l.startsWith("warn: ignoring")).length >= 2);
+  });
+
+  test("system-level mode on a hybrid machine: no tree, tasks from /proc", () => {
+    const s = takeSnapshot(
+      new FixtureHost(buildFixture({ mode: "hybrid", tasks: [{ pid: 10, comm: "a", cgroup: "/user", rssAnonKb: 1000 }] })),
+    );
+    assert.equal(s.cgroupMode.mode, "hybrid");
+    assert.equal(s.root, undefined);
+    assert.deepEqual([...s.cgroups()], []);
+    assert.equal(s.tasks.length, 1);
+    assert.equal(s.task(10)?.v1MemoryCgroup, "/user");
+  });
+});
