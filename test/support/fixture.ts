@@ -131,6 +131,7 @@ export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(o
   put("proc/pressure/memory", psi(spec.memPressureSome10));
   put("proc/pressure/cpu", psi());
   put("proc/pressure/io", psi());
+  put("proc/self/status", statusText({ pid: spec.selfPid ?? 999999, comm: "oomkit" }));
   put("proc/sys/kernel/osrelease", "6.12.0-test\n");
   put("proc/sys/vm/swappiness", "60\n");
   put("proc/vmstat", "pgscan_kswapd 0\npgscan_direct 0\noom_kill 0\n");

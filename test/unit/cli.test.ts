@@ -1,0 +1,187 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawn } from "node:child_process";
+import { EXIT, defaultMakeHost, runCli } from "../../src/cli/cli.js";
+import { ManualClock } from "../../src/os/host.js";
+import { DUMP_SCHEMA, type Dump } from "../../src/report/dump.js";
+import { buildFixture } from "../support/fixture.js";
+
+const MiB = 1024 * 1024;
+
+async function cli(argv: string[], clock = new ManualClock(5_000, Date.UTC(2026, 10, 21, 12, 0, 0))) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli({ argv, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), makeHost: defaultMakeHost(clock), clock });
+  return { code, stdout, stderr };
+}
+
+const fixture = buildFixture({
+  memTotalKb: 1_000_000,
+  cgroups: {
+    "/work": { max: 600 * MiB, current: 500 * MiB, pressureSome10: 7.25 },
+    "/work/a": { current: 400 * MiB, max: 400 * MiB, events: { oom_kill: 3 } },
+    "/work/b": { current: 100 * MiB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/", rssAnonKb: 2000 },
+    { pid: 10, comm: "big (leak) x", cgroup: "/work/a", rssAnonKb: 400_000 },
+    { pid: 11, comm: "small", cgroup: "/work/b", rssAnonKb: 100_000, oomScoreAdj: 400 },
+    { pid: 12, comm: "guarded", cgroup: "/work/b", rssAnonKb: 300_000, oomScoreAdj: -1000 },
+  ],
+});
+
+describe("oomkit dump", () => {
+  test("text: tree, limits, pressure and the top tasks", async () => {
+    const r = await cli(["dump", "--root", fixture]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pure cgroup v2 at \/sys\/fs\/cgroup: per-cgroup mode/);
+    assert.match(r.stdout, /^ {2}work +500 MiB +max +600 MiB/m);
+    assert.match(r.stdout, /^ {4}a +400 MiB +max +400 MiB +0 B +1 +3 /m);
+    assert.match(r.stdout, /7\.25\//);
+    const tasksPart = r.stdout.slice(r.stdout.indexOf("top tasks"));
+    // small (100 MB, adj +400) outranks big (400 MB) on a 1 GB machine: 25,000 + 400 * 250 > 100,000 pages
+    assert.ok(tasksPart.indexOf("small") < tasksPart.indexOf("big (leak) x"));
+    assert.match(tasksPart, /\(oom-score-adj-min\).*guarded/);
+    assert.match(tasksPart, /\(init\).*init/);
+  });
+
+  test("--json follows the documented schema", async () => {
+    const r = await cli(["dump", "--root", fixture, "--json"]);
+    assert.equal(r.code, 0);
+    const d = JSON.parse(r.stdout) as Dump;
+    assert.equal(d.schema, DUMP_SCHEMA);
+    assert.equal(d.takenAt, "2026-11-21T12:00:00.000Z", "the injected clock is used");
+    assert.equal(d.cgroupMode.mode, "v2");
+    assert.equal(d.system.memTotalBytes, 1_000_000 * 1024);
+    assert.equal(d.system.totalPages, 250_000);
+    const work = d.cgroups.find((c) => c.path === "/work");
+    assert.equal(work?.memory.maxBytes, 600 * MiB);
+    assert.equal(work?.memory.highBytes, "max");
+    assert.equal(work?.pressure.memory?.some.avg10, 7.25);
+    assert.equal(d.cgroups.find((c) => c.path === "/")?.memory.currentBytes, null);
+    assert.deepEqual(d.tasks.map((t) => t.pid), [11, 10, 1, 12]);
+    const small = d.tasks[0];
+    assert.equal(small?.badness, 25_000 + 400 * 250 + 12);
+    assert.equal(small?.cgroup, "/work/b");
+  });
+
+  test("--cgroup ranks for an OOM inside that cgroup, with its limit as totalpages", async () => {
+    const r = await cli(["dump", "--root", fixture, "--json", "--cgroup", "/work"]);
+    assert.equal(r.code, 0, r.stderr);
+    const d = JSON.parse(r.stdout) as Dump;
+    assert.equal(d.scope, "/work");
+    assert.deepEqual(d.cgroups.map((c) => c.path), ["/work", "/work/a", "/work/b"]);
+    assert.deepEqual(d.tasks.map((t) => t.pid), [10, 11, 12]);
+    // totalpages = memory.max (600 MiB = 153,600 pages): adj 400 * 153 no longer lifts small above big
+    assert.equal(d.tasks[1]?.badness, 25_000 + 12 + 400 * 153);
+  });
+
+  test("--top limits the task list", async () => {
+    const d = JSON.parse((await cli(["dump", "--root", fixture, "--json", "--top", "2"])).stdout) as Dump;
+    assert.equal(d.tasks.length, 2);
+  });
+});
+
+describe("oomkit doctor", () => {
+  test("a v2 fixture: per-cgroup mode, every piece present", async () => {
+    const r = await cli(["doctor", "--root", fixture, "--json"]);
+    assert.equal(r.code, 0);
+    const report = JSON.parse(r.stdout) as { checks: { id: string; status: string }[]; usable: boolean };
+    const status = Object.fromEntries(report.checks.map((c) => [c.id, c.status]));
+    assert.equal(status["cgroup-mode"], "ok");
+    assert.equal(status["memory-controller"], "ok");
+    assert.equal(status["psi-cgroup"], "ok");
+    assert.equal(status["cgroup-kill"], "ok");
+    assert.equal(status["memory-reclaim"], "ok");
+    assert.equal(status["cap-sys-resource"], "ok");
+    assert.equal(report.usable, true);
+  });
+  test("a hybrid fixture: system-level mode, said plainly", async () => {
+    const r = await cli(["doctor", "--root", buildFixture({ mode: "hybrid" })]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /\[warn\] cgroup mode: hybrid cgroups/);
+    assert.match(r.stdout, /system-level mode/);
+    assert.match(r.stdout, /\[MISS\] cgroup.kill/);
+  });
+});
+
+describe("oomkit record", () => {
+  test("a fixture recorded from a fixture dumps the same", async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-rec-")), "capture");
+    const r = await cli(["record", "--root", fixture, "--fixture", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /recorded \d+ files \(4 cgroups\)/);
+    const a = JSON.parse((await cli(["dump", "--root", fixture, "--json"])).stdout) as Dump;
+    const b = JSON.parse((await cli(["dump", "--root", out, "--json"])).stdout) as Dump;
+    assert.deepEqual({ ...b, source: "" }, { ...a, source: "" });
+  });
+  test("--cgroup keeps to a subtree", async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-rec-")), "capture");
+    assert.equal((await cli(["record", "--root", fixture, "--fixture", out, "--cgroup", "/work/b"])).code, 0);
+    assert.ok(fs.existsSync(path.join(out, "sys/fs/cgroup/work/b/memory.current")));
+    assert.ok(fs.existsSync(path.join(out, "proc/11/status")));
+    assert.ok(!fs.existsSync(path.join(out, "sys/fs/cgroup/work/a/memory.current")));
+    assert.ok(!fs.existsSync(path.join(out, "proc/10")));
+  });
+  test("refuses to write into a folder that is not empty", async () => {
+    const r = await cli(["record", "--root", fixture, "--fixture", fixture]);
+    assert.equal(r.code, EXIT.usage);
+    assert.match(r.stderr, /not empty/);
+  });
+  test("from the live machine: a process we started reads back from the capture", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-rec-")), "live");
+      const r = await cli(["record", "--fixture", out, "--pid", String(child.pid)]);
+      assert.equal(r.code, 0, r.stderr);
+      const d = JSON.parse((await cli(["dump", "--root", out, "--json", "--top", "50"])).stdout) as Dump;
+      const t = d.tasks.find((x) => x.pid === child.pid);
+      assert.equal(t?.comm, "sleep");
+      assert.equal(t?.oomScore, t?.kernelOomScore, "the capture holds the kernel's oom_score and it agrees");
+      assert.ok(d.system.memTotalBytes !== null && d.system.memTotalBytes > 0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("errors and exit codes", () => {
+  const rows: { argv: string[]; code: number; stderr: RegExp }[] = [
+    { argv: [], code: EXIT.usage, stderr: /usage: oomkit <command>/ },
+    { argv: ["frobnicate"], code: EXIT.usage, stderr: /unknown command "frobnicate"/ },
+    { argv: ["dump", "--bogus"], code: EXIT.usage, stderr: /^oomkit dump: Unknown option '--bogus'.*\n$/ },
+    { argv: ["dump", "--root", "/nonexistent/oomkit"], code: EXIT.path, stderr: /^oomkit dump: fixture folder \/nonexistent\/oomkit does not exist\n$/ },
+    { argv: ["dump", "--root", fixture, "--top", "0"], code: EXIT.usage, stderr: /--top must be a positive integer/ },
+    { argv: ["dump", "--root", fixture, "--cgroup", "/nope"], code: EXIT.path, stderr: /no cgroup \/nope/ },
+    { argv: ["record"], code: EXIT.usage, stderr: /--fixture DIR is required/ },
+  ];
+  for (const r of rows) {
+    test(`oomkit ${r.argv.join(" ") || "(nothing)"} → exit ${r.code}, one clear line`, async () => {
+      const out = await cli(r.argv);
+      assert.equal(out.code, r.code);
+      assert.match(out.stderr, r.stderr);
+      assert.doesNotMatch(out.stderr, /at .*\.js:\d+/, "no stack trace for a user error");
+    });
+  }
+  test("--help prints a command's usage", async () => {
+    const r = await cli(["dump", "--help"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /usage: oomkit dump/);
+  });
+  test("a bug prints a stack and exits 1", async () => {
+    let stderr = "";
+    const code = await runCli({
+      argv: ["dump"],
+      stdout: () => {},
+      stderr: (t) => (stderr += t),
+      makeHost: () => {
+        throw new TypeError("boom");
+      },
+    });
+    assert.equal(code, EXIT.internal);
+    assert.match(stderr, /internal error[\s\S]*TypeError: boom\n\s+at /);
+  });
+});
