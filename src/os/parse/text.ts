@@ -1,9 +1,9 @@
 /**
  * Internal helpers shared by the kernel text parsers. Not re-exported from `index.ts`.
  *
- * Contract for every number read here: only unsigned decimal integers are accepted (the kernel
- * prints these files with `%lu`/`%llu`), and any value above `Number.MAX_SAFE_INTEGER` is clamped
- * to it. Such values only occur as "effectively unlimited" markers (v1 `limit_in_bytes` is
+ * Contract for every number read here: only decimal integers are accepted, unsigned unless a
+ * field is printed with `%d` (the kernel prints sizes and counters with `%lu`/`%llu`), and an
+ * unsigned value above `Number.MAX_SAFE_INTEGER` is clamped to it. Such values only occur as "effectively unlimited" markers (v1 `limit_in_bytes` is
  * 9223372036854771712, `rsslim` is 2^64-1) or as wrapped counters, and a clamped value compares
  * correctly against any real size. A parser therefore never returns NaN or a lossy 20-digit
  * number.
@@ -11,10 +11,10 @@
 import { OomkitError } from "../../errors.js";
 
 const KIB = 1024;
+const MAX_QUOTE_CHARS = 60;
 
 /** Every Linux pid is below this (PID_MAX_LIMIT on 64-bit), so a larger figure is garbage. */
 export const PID_MAX_LIMIT = 4_194_304;
-const MAX_QUOTE_CHARS = 60;
 
 export interface Lines {
   /** Complete lines without their terminators; CRLF accepted; blank lines dropped. */
@@ -66,7 +66,7 @@ export function parseUnsigned(token: string): number | undefined {
 /** A signed decimal integer (for the few fields the kernel prints with `%d`); not clamped. */
 export function parseSigned(token: string): number | undefined {
   if (!/^-?\d+$/.test(token)) return undefined;
-  const n = Number(token);
+  const n = Number(token) + 0; // "-0" is 0
   return Number.isSafeInteger(n) ? n : undefined;
 }
 

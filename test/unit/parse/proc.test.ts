@@ -395,6 +395,7 @@ const adjCases: readonly [string, number][] = [
   ["1000\n", 1000],
   ["-17\n", -17],
   ["300\r\n", 300],
+  ["-0\n", 0],
 ];
 for (const [text, expected] of adjCases) {
   test(`parseOomScoreAdj ${JSON.stringify(text)}`, () => assert.equal(parseOomScoreAdj(text), expected));
