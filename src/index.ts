@@ -1,0 +1,38 @@
+/**
+ * oomkit's public API. Everything a policy author, an embedder or a test needs is re-exported
+ * here by name; modules not named here are internal and may change without notice.
+ */
+export { OomkitError, isUserError, type ErrorCode } from "./errors.js";
+export { type Logger, type LogLevel, streamLogger, silentLogger, MemoryLogger } from "./log.js";
+
+// The Host layer: the only code that touches the OS.
+export { type Host, type HostFacts, type Clock, type DirEntry, ManualClock, systemClock, readIfPresent, listIfPresent } from "./os/host.js";
+export { LinuxHost } from "./os/linux-host.js";
+export { FixtureHost, FIXTURE_MANIFEST, type FixtureManifest, type FixtureWrite } from "./os/fixture-host.js";
+export { RecordingHost, writeFixture } from "./os/record.js";
+export { detectCgroupMode, type CgroupMode, type CgroupModeName } from "./os/cgroup-mode.js";
+export { runDoctor, type DoctorReport, type DoctorCheck, type CheckStatus } from "./os/doctor.js";
+export { type CgroupPath, cgroupPath, cgroupContains, parentCgroup, ROOT_CGROUP, CgroupFile, PidFile } from "./os/paths.js";
+export * as parse from "./os/parse/index.js";
+
+// Snapshots and the kernel's ranking.
+export { Snapshot, takeSnapshot, type SnapshotOptions, type SystemState } from "./engine/snapshot.js";
+export { CgroupNode, type CgroupMemory, type CgroupPressure } from "./engine/cgroup.js";
+export { TaskNode, type TaskMemory } from "./engine/task.js";
+export {
+  oomBadness,
+  kernelOomScore,
+  systemTotalPages,
+  cgroupTotalPages,
+  OOM_SCORE_ADJ_MIN,
+  OOM_SCORE_ADJ_MAX,
+  type Badness,
+  type BadnessInput,
+  type UnkillableReason,
+} from "./engine/badness.js";
+
+// Reports.
+export { dumpSnapshot, rankTasks, DUMP_SCHEMA, type Dump, type DumpCgroup, type DumpTask, type RankedTask } from "./report/dump.js";
+
+// The command line, for embedding and tests.
+export { runCli, EXIT, type CliContext } from "./cli/cli.js";
