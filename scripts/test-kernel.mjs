@@ -131,6 +131,9 @@ async function runKernel(k, hog, args, accel) {
     `export OOMKIT_MODULES=${quote(k.modules)}`,
     `export OOMKIT_HOG=${quote(hog)}`,
     `export OOMKIT_RUN_DIR=/oomkit-run`,
+    // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
+    // the reclaim tests.
+    `export OOMKIT_PAGE_CACHE_FILE=${quote(k.vmlinux)}`,
     `export OOMKIT_TEST_ARGS=${quote(args.join(" "))}`,
     `exec /bin/busybox sh ${quote(path.join(REPO, "test/kernel/vm/guest.sh"))}`,
   ];

@@ -219,11 +219,14 @@ export async function killTask(pid: number, opts: KillTaskOptions = {}): Promise
 // ---------------------------------------------------------------------------------------------
 // Cgroup actions (the caller passes the cgroup's folder)
 
-function writeControl(cgroupDir: string, file: string, value: string, what: string): void {
+/** Writes a control file; returns the errno code when it is one of `expected`, throws otherwise. */
+function writeControl(cgroupDir: string, file: string, value: string, what: string, expected: readonly string[] = []): string | undefined {
   try {
     writeFileSync(`${cgroupDir}/${file}`, value);
+    return undefined;
   } catch (err) {
     const code = errnoCode(err);
+    if (code !== undefined && expected.includes(code)) return code;
     if (code === "ENOENT" && !existsDir(cgroupDir)) {
       throw new OomkitError("E_VANISHED", `${what}: cgroup ${cgroupDir} is gone`, { cause: err });
     }
@@ -257,13 +260,8 @@ export type ReclaimOutcome = { kind: "reclaimed"; bytes: number } | { kind: "sho
  */
 export function reclaim(cgroupDir: string, bytes: number, opts: { swappiness?: number } = {}): ReclaimOutcome {
   const value = opts.swappiness === undefined ? String(bytes) : `${bytes} swappiness=${opts.swappiness}`;
-  try {
-    writeControl(cgroupDir, CgroupFile.memoryReclaim, value, "reclaiming memory");
-  } catch (err) {
-    if (errnoCode(err) === "EAGAIN") return { kind: "short", bytes };
-    throw err;
-  }
-  return { kind: "reclaimed", bytes };
+  const short = writeControl(cgroupDir, CgroupFile.memoryReclaim, value, "reclaiming memory", ["EAGAIN"]);
+  return { kind: short ? "short" : "reclaimed", bytes };
 }
 
 /** Freezes every task in the cgroup (`cgroup.freeze`, Linux 5.2); `cgroup.events` shows `frozen 1` when done. */

@@ -19,6 +19,12 @@
  *                                                  removes the cgroups bottom-up; safe to call twice
  *   Use it as `const t = await TestTree.create("x"); after(() => t.teardown());` or in try/finally.
  *
+ * Environment set by the guest
+ *   HOG                          the hog binary (OOMKIT_HOG)
+ *   PAGE_CACHE_FILE              a big file nothing else reads (OOMKIT_PAGE_CACHE_FILE): a hog
+ *                                started with { file: PAGE_CACHE_FILE } holds reclaimable page cache
+ *   RUN_DIR                      the run folder shared with the host (OOMKIT_RUN_DIR), for results
+ *
  * Hog (test/kernel/hog.c, compiled by the harness; path in OOMKIT_HOG)
  *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm? })
  *   h.pid; await h.ready (rejects if it exits first); await h.exited -> { code, signal };
@@ -40,6 +46,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 export const CGROUP_ROOT = "/sys/fs/cgroup";
 export const HOG = process.env.OOMKIT_HOG ?? "/var/tmp/oomkit-vm/hog";
+export const PAGE_CACHE_FILE = process.env.OOMKIT_PAGE_CACHE_FILE ?? "";
+export const RUN_DIR = process.env.OOMKIT_RUN_DIR ?? "";
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 /** Controllers a test tree enables for its children (the guest enables them all at the root). */
 const CONTROLLERS = "+cpu +io +memory +pids";
