@@ -6,7 +6,7 @@ export { OomkitError, isUserError, type ErrorCode } from "./errors.js";
 export { type Logger, type LogLevel, streamLogger, silentLogger, MemoryLogger } from "./log.js";
 
 // The Host layer: the only code that touches the OS.
-export { type Host, type HostFacts, type Clock, type DirEntry, ManualClock, systemClock, readIfPresent, listIfPresent } from "./os/host.js";
+export { type Host, type HostFacts, type Clock, type DirEntry, type FileStat, ManualClock, systemClock, readIfPresent, listIfPresent } from "./os/host.js";
 export { LinuxHost } from "./os/linux-host.js";
 export { FixtureHost, FIXTURE_MANIFEST, type FixtureManifest, type FixtureWrite } from "./os/fixture-host.js";
 export { RecordingHost, writeFixture } from "./os/record.js";

@@ -15,6 +15,7 @@ import { readParsed } from "../os/read.js";
 import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
 import { TaskNode } from "./task.js";
+import type { FileInfo } from "../policy/api.js";
 
 export interface SystemState {
   readonly meminfo: Meminfo | undefined;
@@ -31,6 +32,9 @@ export interface SnapshotOptions {
 }
 
 const DEFAULT_SWAPPINESS = 60;
+/** Bounds on a tmpfs listing: a policy choosing files to remove needs the big ones, not all. */
+const MAX_FILES = 10_000;
+const MAX_FILE_DEPTH = 16;
 
 export class Snapshot {
   readonly takenAtMonoMs: number;
@@ -47,6 +51,7 @@ export class Snapshot {
   #vmstat: Vmstat | null | undefined;
   #root: CgroupNode | null | undefined;
   readonly #cgroupIndex = new Map<CgroupPath, CgroupNode | null>();
+  readonly #files = new Map<string, readonly FileInfo[]>();
 
   constructor(host: Host, options: SnapshotOptions = {}) {
     this.#host = host;
@@ -147,6 +152,45 @@ export class Snapshot {
       this.#allTasks = Object.freeze(out);
     }
     return this.#allTasks;
+  }
+
+  /**
+   * Regular files under a folder (a tmpfs root), largest first; at most MAX_FILES of them.
+   * Symlinks are not followed. A folder that vanished or cannot be read gives what was seen.
+   */
+  files(root: string): readonly FileInfo[] {
+    const hit = this.#files.get(root);
+    if (hit) return hit;
+    const out: FileInfo[] = [];
+    const walk = (dir: string, depth: number) => {
+      if (out.length >= MAX_FILES || depth > MAX_FILE_DEPTH) return;
+      let entries;
+      try {
+        entries = this.#host.readDir(dir);
+      } catch (err) {
+        this.#log.debug(`ignoring ${dir}: ${(err as Error).message}`);
+        return;
+      }
+      for (const e of entries) {
+        if (out.length >= MAX_FILES) return;
+        const p = dir.endsWith("/") ? `${dir}${e.name}` : `${dir}/${e.name}`;
+        if (e.isDirectory) {
+          walk(p, depth + 1);
+          continue;
+        }
+        try {
+          const st = this.#host.stat(p);
+          if (st.isFile) out.push(Object.freeze({ path: p, sizeBytes: st.sizeBytes, mtimeMs: st.mtimeMs }));
+        } catch (err) {
+          this.#log.debug(`ignoring ${p}: ${(err as Error).message}`);
+        }
+      }
+    };
+    walk(root, 0);
+    out.sort((a, b) => b.sizeBytes - a.sizeBytes || a.path.localeCompare(b.path));
+    const frozen = Object.freeze(out);
+    this.#files.set(root, frozen);
+    return frozen;
   }
 
   /** totalpages of a system-wide OOM: MemTotal + SwapTotal in pages. */

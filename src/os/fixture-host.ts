@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type Host, type HostFacts, ManualClock, hostIoError } from "./host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostFacts, ManualClock, hostIoError } from "./host.js";
 
 export const FIXTURE_MANIFEST = "oomkit-fixture.json";
 export const FIXTURE_MANIFEST_VERSION = 1;
@@ -113,6 +113,16 @@ export class FixtureHost implements Host {
 
   exists(machinePath: string): boolean {
     return fs.existsSync(this.local(machinePath));
+  }
+
+  stat(machinePath: string): FileStat {
+    const local = this.local(machinePath);
+    try {
+      const s = fs.lstatSync(local);
+      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile() };
+    } catch (err) {
+      throw hostIoError("stat", machinePath, err);
+    }
   }
 
   readXattrs(machinePath: string): ReadonlyMap<string, string> {

@@ -43,6 +43,13 @@ export class ManualClock implements Clock {
   }
 }
 
+export interface FileStat {
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly isDirectory: boolean;
+  readonly isFile: boolean;
+}
+
 export interface DirEntry {
   readonly name: string;
   readonly isDirectory: boolean;
@@ -71,6 +78,8 @@ export interface Host {
   readFile(path: string): string;
   readDir(path: string): DirEntry[];
   exists(path: string): boolean;
+  /** Size and times of a file, without following a final symlink. */
+  stat(path: string): FileStat;
   /** Extended attributes of a file or folder (cgroup folders carry user.* marks). */
   readXattrs(path: string): ReadonlyMap<string, string>;
   writeFile(path: string, data: string): void;

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type Host, type HostFacts, hostIoError, systemClock } from "./host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostFacts, hostIoError, systemClock } from "./host.js";
 import { SC_PAGESIZE, libc } from "./libc.js";
 
 const INITIAL_BUFFER_BYTES = 64 * 1024;
@@ -58,6 +58,15 @@ export class LinuxHost implements Host {
 
   exists(path: string): boolean {
     return fs.existsSync(path);
+  }
+
+  stat(path: string): FileStat {
+    try {
+      const s = fs.lstatSync(path);
+      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile() };
+    } catch (err) {
+      throw hostIoError("stat", path, err);
+    }
   }
 
   readXattrs(path: string): ReadonlyMap<string, string> {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
-import type { Clock, DirEntry, Host, HostFacts } from "./host.js";
+import type { Clock, DirEntry, FileStat, Host, HostFacts } from "./host.js";
 import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
 
 export class RecordingHost implements Host {
@@ -36,6 +36,9 @@ export class RecordingHost implements Host {
   }
   exists(p: string): boolean {
     return this.#inner.exists(p);
+  }
+  stat(p: string): FileStat {
+    return this.#inner.stat(p);
   }
   readXattrs(p: string): ReadonlyMap<string, string> {
     const x = this.#inner.readXattrs(p);

@@ -1,4 +1,4 @@
-import type { DirEntry, Host, HostFacts } from "../../src/os/host.js";
+import type { DirEntry, FileStat, Host, HostFacts } from "../../src/os/host.js";
 
 /** Wraps a Host and counts every read, to prove what a decision did and did not read. */
 export class CountingHost implements Host {
@@ -24,6 +24,10 @@ export class CountingHost implements Host {
   }
   exists(p: string): boolean {
     return this.inner.exists(p);
+  }
+  stat(p: string): FileStat {
+    this.reads.push(`stat:${p}`);
+    return this.inner.stat(p);
   }
   readXattrs(p: string): ReadonlyMap<string, string> {
     this.reads.push(`xattr:${p}`);

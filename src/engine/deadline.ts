@@ -1,0 +1,41 @@
+/**
+ * Running policy code with a deadline. A policy that loops forever synchronously cannot be
+ * interrupted by a timer (the event loop never turns), by a promise race, or by try/catch.
+ * Two things can stop it: terminating a worker thread, or V8's watchdog that `vm` arms for a
+ * `runInContext(..., { timeout })`. The watchdog terminates whatever runs on this thread during
+ * that call — including functions from the main context, such as a policy loaded as a module —
+ * and turns it into an ordinary exception at the call boundary, after which the process is
+ * healthy. A worker would need the snapshot copied across threads and its lazy reads redone
+ * there, on every decision; the vm watchdog costs one small context per engine. So: vm.
+ */
+import * as vm from "node:vm";
+import { OomkitError } from "../errors.js";
+
+const context = vm.createContext(Object.create(null) as object, { name: "oomkit policy deadline" });
+const trampoline = new vm.Script("globalThis.__oomkitCall()", { filename: "oomkit:deadline" });
+
+/**
+ * Calls `fn` and returns its result, or throws OomkitError E_TIMEOUT when it runs longer than
+ * `deadlineMs` (synchronous loops included). Errors thrown by `fn` propagate unchanged.
+ * Not re-entrant: policy code cannot call it.
+ */
+export function callWithDeadline<T>(fn: () => T, deadlineMs: number): T {
+  const g = context as { __oomkitCall?: () => void };
+  if (g.__oomkitCall !== undefined) throw new OomkitError("E_INTERNAL", "callWithDeadline is not re-entrant");
+  let result: { value: T } | undefined;
+  g.__oomkitCall = () => {
+    result = { value: fn() };
+  };
+  try {
+    trampoline.runInContext(context, { timeout: Math.max(1, Math.ceil(deadlineMs)) });
+  } catch (err) {
+    if ((err as { code?: unknown })?.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") {
+      throw new OomkitError("E_TIMEOUT", `ran past its deadline of ${deadlineMs} ms`, { cause: err });
+    }
+    throw err;
+  } finally {
+    g.__oomkitCall = undefined;
+  }
+  if (!result) throw new OomkitError("E_INTERNAL", "the deadline trampoline returned without a result");
+  return result.value;
+}

@@ -1,0 +1,108 @@
+/**
+ * The episode record: one plain, versioned object per OOM episode. `explain`, dry-run and the
+ * daemon all produce it; sinks store and stream it. Within schema "oomkit.episode/1" fields are
+ * only ever added (docs/episode.md).
+ */
+import type { EpisodeKind, OomCause } from "../policy/api.js";
+import type { Action } from "./plan.js";
+import type { Execution } from "./verify.js";
+
+export const EPISODE_SCHEMA = "oomkit.episode/1";
+
+export type EpisodeMode = "explain" | "dry-run" | "live";
+
+/** What became of one policy in the chain. */
+export type ChainOutcome =
+  /** Its plan passed the verifier and (live) freed memory. */
+  | "handled"
+  /** It declined with oc.pass(reason). */
+  | "passed"
+  /** The default selection loop found no task to choose, or evaluateTask aborted it. */
+  | "no-victim"
+  /** Every action of its plan was refused by the verifier. */
+  | "rejected"
+  /** Its actions were carried out but none freed memory (the bpf_memory_freed rule). */
+  | "not-freed"
+  /** It threw. */
+  | "threw"
+  /** It ran past its deadline. */
+  | "timeout"
+  /** It returned something that is not a plan. */
+  | "invalid";
+
+export interface Verdict {
+  readonly action: Action;
+  readonly ok: boolean;
+  /** Why the verifier refused the action. */
+  readonly reason?: string;
+  /** How the engine will carry it out (cgroup.kill, task by task sparing some, ...). */
+  readonly execution?: Execution;
+}
+
+export interface ChainEntry {
+  readonly policy: string;
+  /** The cgroup the policy is attached to; null for the built-in default. */
+  readonly attachedTo: string | null;
+  readonly outcome: ChainOutcome;
+  readonly reason?: string;
+  readonly error?: string;
+  readonly durationMs: number;
+  readonly verdicts: readonly Verdict[];
+}
+
+export interface CandidateRecord {
+  readonly policy: string;
+  readonly kind: "task" | "cgroup";
+  readonly pid?: number;
+  readonly comm?: string;
+  readonly cgroup?: string;
+  readonly score?: number;
+  readonly note?: string;
+  /** Set when the candidate was passed over: why. */
+  readonly skipped?: string;
+}
+
+export interface ActionResult {
+  readonly action: Action;
+  readonly ok: boolean;
+  /** Whether carrying it out freed memory: a victim exited, a cgroup emptied, usage fell. */
+  readonly freed: boolean;
+  readonly freedBytes?: number;
+  readonly dryRun: boolean;
+  readonly error?: string;
+  readonly startedAtMs: number;
+  readonly finishedAtMs: number;
+  readonly details?: Readonly<Record<string, number | string | boolean>>;
+}
+
+export interface EpisodeRecord {
+  readonly schema: typeof EPISODE_SCHEMA;
+  readonly id: string;
+  readonly mode: EpisodeMode;
+  readonly kind: EpisodeKind;
+  readonly scope: string;
+  readonly cause: OomCause;
+  readonly source: string;
+  /** The policy whose plan handled the OOM; null when none did (the kernel is the last resort). */
+  readonly policy: string | null;
+  readonly handled: boolean;
+  readonly chain: readonly ChainEntry[];
+  /** The candidates the policies considered, best first per policy, and the skipped ones. */
+  readonly candidates: readonly CandidateRecord[];
+  /** How many candidates there were before the list was capped. */
+  readonly candidatesTotal: number;
+  /** The plan that handled the OOM (its verified actions). */
+  readonly plan: readonly Action[];
+  readonly actions: readonly ActionResult[];
+  readonly times: {
+    /** Wall-clock ISO times of the steps. */
+    readonly signalAt?: string;
+    readonly declaredAt: string;
+    readonly decidedAt: string;
+    readonly finishedAt: string;
+    /** Durations in ms: signal → decision, declaration → decision, decision → last action done. */
+    readonly signalToDecisionMs?: number;
+    readonly decisionMs: number;
+    readonly actionMs: number;
+  };
+}

@@ -1,0 +1,158 @@
+/**
+ * The OomControl a policy receives: its read-only view of one OOM and the plan builders. One
+ * control per policy call, so each policy's candidates are recorded under its own name.
+ */
+import { OomkitError } from "../errors.js";
+import { ROOT_CGROUP } from "../os/paths.js";
+import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "../policy/api.js";
+import type { Badness } from "./badness.js";
+import { CgroupNode } from "./cgroup.js";
+import type { CandidateRecord } from "./episode.js";
+import type { History } from "./history.js";
+import { type Action, type Plan, brandPlan, isPlan } from "./plan.js";
+import type { Snapshot } from "./snapshot.js";
+import { TaskNode } from "./task.js";
+import { type VerifyContext, cgroupProtection, taskProtection } from "./verify.js";
+
+export interface ControlContext extends VerifyContext {
+  readonly cause: OomCause;
+  readonly history: History;
+}
+
+const MAX_REASON = 200;
+
+function reasonOf(reason: unknown): string {
+  if (typeof reason !== "string" || reason.trim() === "") throw new OomkitError("E_CONFIG", "a plan step needs a reason (a non-empty string)");
+  return reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason;
+}
+
+export class OomControlImpl<O> implements OomControl<O> {
+  readonly policy: string;
+  readonly scope: CgroupNode | undefined;
+  readonly scopePath;
+  readonly cause: OomCause;
+  readonly now: { readonly monoMs: number; readonly wallMs: number };
+  readonly snapshot: Snapshot;
+  readonly options: O;
+  readonly candidates: CandidateRecord[] = [];
+  readonly #ctx: ControlContext;
+  #cgroups: readonly CgroupNode[] | undefined;
+  #tasks: readonly TaskNode[] | undefined;
+
+  constructor(policy: string, options: O, ctx: ControlContext) {
+    this.policy = policy;
+    this.options = options;
+    this.#ctx = ctx;
+    this.scope = ctx.scope;
+    this.scopePath = ctx.scope?.path ?? ROOT_CGROUP;
+    this.cause = ctx.cause;
+    this.snapshot = ctx.snapshot;
+    this.now = Object.freeze({ monoMs: ctx.snapshot.takenAtMonoMs, wallMs: ctx.snapshot.takenAtWallMs });
+  }
+
+  get tmpfsRoots(): readonly string[] {
+    return this.#ctx.protections.tmpfsRoots;
+  }
+
+  cgroups(): readonly CgroupNode[] {
+    if (!this.#cgroups) {
+      const s = this.scope;
+      this.#cgroups = Object.freeze(s ? [s, ...s.descendants()] : []);
+    }
+    return this.#cgroups;
+  }
+
+  leafCgroups(): readonly CgroupNode[] {
+    return this.cgroups().filter((c) => c.isLeaf);
+  }
+
+  tasks(): readonly TaskNode[] {
+    if (!this.#tasks) {
+      const s = this.scope;
+      this.#tasks = Object.freeze(s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks);
+    }
+    return this.#tasks;
+  }
+
+  rates(cgroup: CgroupNode): CgroupRates {
+    return this.#ctx.history.rates(cgroup.path);
+  }
+
+  badness(task: TaskNode): Badness {
+    return this.snapshot.badness(task, this.scope);
+  }
+
+  isVictim(target: Target): boolean {
+    const v = this.#ctx.victims;
+    return target instanceof TaskNode ? v.isTaskPending(target.pid, target.startTimeTicks, target.cgroupPath) : v.isCgroupPending(target.path);
+  }
+
+  protectedReason(target: Target): string | undefined {
+    return target instanceof TaskNode ? taskProtection(target, this.#ctx) : cgroupProtection(target, this.#ctx);
+  }
+
+  #record(target: Target, extra: Partial<CandidateRecord>): void {
+    const base: CandidateRecord =
+      target instanceof TaskNode
+        ? { policy: this.policy, kind: "task", pid: target.pid, comm: target.comm, cgroup: target.cgroupPath ?? target.v1MemoryCgroup }
+        : target instanceof CgroupNode
+          ? { policy: this.policy, kind: "cgroup", cgroup: target.path }
+          : (() => {
+              throw new OomkitError("E_CONFIG", "consider/skip take a task or cgroup from the snapshot");
+            })();
+    this.candidates.push({ ...base, ...extra });
+  }
+
+  consider(target: Target, score: number, note?: string): void {
+    this.#record(target, { score: Number.isFinite(score) ? score : undefined, note: note === undefined ? undefined : String(note).slice(0, MAX_REASON) });
+  }
+
+  skip(target: Target, reason: string): void {
+    this.#record(target, { skipped: reasonOf(reason) });
+  }
+
+  files(root: string): readonly FileInfo[] {
+    if (!this.tmpfsRoots.includes(root)) return [];
+    return this.snapshot.files(root);
+  }
+
+  #act(action: Action): Plan {
+    return brandPlan({ kind: "act", actions: Object.freeze([Object.freeze(action)]) });
+  }
+
+  killTask(task: TaskNode, reason: string): Plan {
+    if (!(task instanceof TaskNode)) throw new OomkitError("E_CONFIG", "killTask takes a task from the snapshot");
+    return this.#act({ kind: "kill-task", pid: task.pid, startTimeTicks: task.startTimeTicks, comm: task.comm, cgroup: task.cgroupPath ?? null, reason: reasonOf(reason) });
+  }
+
+  killCgroup(cgroup: CgroupNode, reason: string): Plan {
+    if (!(cgroup instanceof CgroupNode)) throw new OomkitError("E_CONFIG", "killCgroup takes a cgroup from the snapshot");
+    return this.#act({ kind: "kill-cgroup", cgroup: cgroup.path, reason: reasonOf(reason) });
+  }
+
+  reclaim(cgroup: CgroupNode, bytes: number, reason: string): Plan {
+    if (!(cgroup instanceof CgroupNode)) throw new OomkitError("E_CONFIG", "reclaim takes a cgroup from the snapshot");
+    return this.#act({ kind: "reclaim", cgroup: cgroup.path, bytes: Math.floor(Number(bytes)), reason: reasonOf(reason) });
+  }
+
+  removeFiles(paths: readonly string[], reason: string): Plan {
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) throw new OomkitError("E_CONFIG", "removeFiles takes a list of paths");
+    return this.#act({ kind: "remove-files", paths: Object.freeze([...paths]), reason: reasonOf(reason) });
+  }
+
+  pass(reason: string): Plan {
+    return brandPlan({ kind: "pass", reason: reasonOf(reason) });
+  }
+
+  steps(...plans: Plan[]): Plan {
+    const actions: Action[] = [];
+    const passes: string[] = [];
+    for (const p of plans) {
+      if (!isPlan(p)) throw new OomkitError("E_CONFIG", "steps() takes plans made by the oc builders");
+      if (p.kind === "act") actions.push(...p.actions);
+      else passes.push(p.reason);
+    }
+    if (actions.length === 0) return this.pass(passes.join("; ") || "no steps");
+    return brandPlan({ kind: "act", actions: Object.freeze(actions) });
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The verifier: every target a plan names must lie inside the OOM's scope and be killable, like
+ * the BPF verifier and the kfuncs' own checks. It decides how each action will be carried out
+ * (a whole-cgroup kill that would hit a protected task becomes task-by-task, sparing it), and
+ * records each refusal with its reason. Pure: it reads the snapshot and decides; it acts on
+ * nothing.
+ */
+import * as path from "node:path";
+import { type CgroupPath, cgroupContains, parentCgroup } from "../os/paths.js";
+import type { CgroupNode } from "./cgroup.js";
+import type { Action } from "./plan.js";
+import type { Snapshot } from "./snapshot.js";
+import type { TaskNode } from "./task.js";
+import { OOM_SCORE_ADJ_MIN } from "./badness.js";
+import type { VictimRegistry } from "./victims.js";
+
+export interface Protections {
+  /** Cgroups never killed, nor any task in them or below them. */
+  readonly omitCgroups: readonly CgroupPath[];
+  /** Tasks whose command (comm) matches are never killed. */
+  readonly omitCommands: readonly RegExp[];
+  /** Extended attributes that mark a cgroup (and its subtree) omit when set to anything but "0". */
+  readonly omitXattrs: readonly string[];
+  /** Folders under which removeFiles may delete (tmpfs mounts). */
+  readonly tmpfsRoots: readonly string[];
+}
+
+export const DEFAULT_OMIT_XATTRS: readonly string[] = ["user.oomd_omit", "user.oomkit.omit"];
+
+export const NO_PROTECTIONS: Protections = Object.freeze({ omitCgroups: [], omitCommands: [], omitXattrs: DEFAULT_OMIT_XATTRS, tmpfsRoots: [] });
+
+export interface VerifyContext {
+  readonly snapshot: Snapshot;
+  /** The OOM's scope; undefined (or the root) for a system-wide OOM. */
+  readonly scope: CgroupNode | undefined;
+  readonly protections: Protections;
+  readonly victims: VictimRegistry;
+}
+
+export interface TaskRef {
+  readonly pid: number;
+  readonly startTimeTicks: number;
+  readonly comm: string;
+}
+
+export type Execution =
+  | { readonly method: "signal-task"; readonly task: TaskRef }
+  | { readonly method: "cgroup.kill" }
+  | { readonly method: "per-task"; readonly tasks: readonly TaskRef[]; readonly spared: readonly { readonly pid: number; readonly reason: string }[] }
+  | { readonly method: "memory.reclaim" }
+  | { readonly method: "unlink"; readonly paths: readonly string[] };
+
+export type VerifiedAction =
+  | { readonly ok: true; readonly action: Action; readonly execution: Execution }
+  | { readonly ok: false; readonly action: Action; readonly reason: string };
+
+/** Why a task may never be chosen, or undefined when it may. */
+export function taskProtection(task: TaskNode, ctx: VerifyContext): string | undefined {
+  const { snapshot, protections } = ctx;
+  if (task.pid === 1) return "pid 1 (init)";
+  if (task.pid === snapshot.facts.selfPid) return "oomkit itself";
+  if (task.kernelThread) return "kernel thread";
+  if (task.exiting) return "already exiting";
+  if (task.oomScoreAdj === OOM_SCORE_ADJ_MIN) return "oom_score_adj -1000";
+  const re = protections.omitCommands.find((r) => r.test(task.comm));
+  if (re) return `omit: command matches ${re}`;
+  const cg = task.cgroupPath;
+  if (cg !== undefined && snapshot.cgroupMode.perCgroup) {
+    const why = cgroupOmitReason(cg, ctx);
+    if (why) return why;
+  }
+  if (ctx.victims.isTaskPending(task.pid, task.startTimeTicks, cg)) return "already a victim being killed";
+  return undefined;
+}
+
+/** Why a cgroup (or an ancestor) is marked omit, or undefined. */
+export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
+  for (let p: CgroupPath | undefined = cgroup; p !== undefined; p = parentCgroup(p)) {
+    if (ctx.protections.omitCgroups.includes(p)) return `omit: cgroup ${p} is protected by configuration`;
+    const node = ctx.snapshot.cgroup(p);
+    if (!node) continue;
+    for (const name of ctx.protections.omitXattrs) {
+      const v = node.xattrs.get(name);
+      if (v !== undefined && v !== "0" && v !== "") return `omit: ${p} has ${name}=${v}`;
+    }
+  }
+  return undefined;
+}
+
+/** Why a whole cgroup may never be killed, or undefined (its tasks are checked separately). */
+export function cgroupProtection(cgroup: CgroupNode, ctx: VerifyContext): string | undefined {
+  if (cgroup.isRoot) return "the root cgroup";
+  const self = ctx.snapshot.task(ctx.snapshot.facts.selfPid)?.cgroupPath;
+  if (self !== undefined && cgroupContains(cgroup.path, self)) return "holds oomkit itself";
+  const omit = cgroupOmitReason(cgroup.path, ctx);
+  if (omit) return omit;
+  if (ctx.victims.isCgroupPending(cgroup.path)) return "already a victim being killed";
+  return undefined;
+}
+
+function inScope(ctx: VerifyContext, cgroup: CgroupPath | undefined): boolean {
+  const scope = ctx.scope;
+  if (!scope || scope.isRoot) return true;
+  return cgroup !== undefined && cgroupContains(scope.path, cgroup);
+}
+
+export function verifyAction(action: Action, ctx: VerifyContext): VerifiedAction {
+  const no = (reason: string): VerifiedAction => ({ ok: false, action, reason });
+  switch (action.kind) {
+    case "kill-task": {
+      const task = ctx.snapshot.task(action.pid);
+      if (!task || task.startTimeTicks !== action.startTimeTicks) return no("no such process (it exited, or the pid was reused)");
+      if (!inScope(ctx, task.cgroupPath)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
+      const p = taskProtection(task, ctx);
+      if (p) return no(p);
+      return { ok: true, action, execution: { method: "signal-task", task: ref(task) } };
+    }
+    case "kill-cgroup": {
+      const cg = ctx.snapshot.cgroup(action.cgroup);
+      if (!cg || cg.vanished) return no("no such cgroup");
+      if (!inScope(ctx, cg.path)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
+      const p = cgroupProtection(cg, ctx);
+      if (p) return no(p);
+      const tasks = cg.allTasks();
+      const spared: { pid: number; reason: string }[] = [];
+      const victims: TaskRef[] = [];
+      for (const t of tasks) {
+        if (t.exiting) continue;
+        const why = taskProtection(t, ctx);
+        if (why) spared.push({ pid: t.pid, reason: why });
+        else victims.push(ref(t));
+      }
+      if (victims.length === 0) return no(spared.length > 0 ? "every task in it is protected" : "it has no live tasks: killing it frees nothing");
+      if (spared.length > 0) return { ok: true, action, execution: { method: "per-task", tasks: victims, spared } };
+      return { ok: true, action, execution: { method: "cgroup.kill" } };
+    }
+    case "reclaim": {
+      const cg = ctx.snapshot.cgroup(action.cgroup);
+      if (!cg || cg.vanished) return no("no such cgroup");
+      if (!inScope(ctx, cg.path)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
+      if (!Number.isSafeInteger(action.bytes) || action.bytes <= 0) return no(`bytes must be a positive integer, got ${action.bytes}`);
+      return { ok: true, action, execution: { method: "memory.reclaim" } };
+    }
+    case "remove-files": {
+      if (action.paths.length === 0) return no("no files named");
+      for (const p of action.paths) {
+        if (!path.isAbsolute(p) || path.normalize(p) !== p) return no(`not a plain absolute path: ${p}`);
+        const root = ctx.protections.tmpfsRoots.find((r) => p.startsWith(r.endsWith("/") ? r : `${r}/`));
+        if (!root) return no(`${p} is not under a configured tmpfs root`);
+      }
+      return { ok: true, action, execution: { method: "unlink", paths: action.paths } };
+    }
+    default: {
+      const never: never = action;
+      return never;
+    }
+  }
+}
+
+function ref(t: TaskNode): TaskRef {
+  return { pid: t.pid, startTimeTicks: t.startTimeTicks, comm: t.comm };
+}

@@ -1,0 +1,65 @@
+/**
+ * Victims being killed right now, by oomkit or by the kernel. While one is pending, no new
+ * victim is chosen for it (no double kills). Plain data keyed by pid + start time or cgroup
+ * path, so it survives snapshots; the daemon adds and settles entries.
+ */
+import { type CgroupPath, cgroupContains } from "../os/paths.js";
+
+export interface PendingVictim {
+  readonly kind: "task" | "cgroup";
+  readonly pid?: number;
+  readonly startTimeTicks?: number;
+  readonly cgroup?: CgroupPath;
+  /** Who killed it: "oomkit" or "kernel". */
+  readonly by: "oomkit" | "kernel";
+  readonly sinceMonoMs: number;
+  /** After this the victim is no longer waited for. */
+  readonly deadlineMonoMs: number;
+}
+
+export class VictimRegistry {
+  #pending: PendingVictim[] = [];
+
+  add(v: PendingVictim): void {
+    this.#pending.push(v);
+  }
+
+  /** Drops victims past their deadline; returns the ones dropped. */
+  expire(nowMonoMs: number): PendingVictim[] {
+    const gone = this.#pending.filter((v) => v.deadlineMonoMs <= nowMonoMs);
+    this.#pending = this.#pending.filter((v) => v.deadlineMonoMs > nowMonoMs);
+    return gone;
+  }
+
+  settleTask(pid: number, startTimeTicks?: number): void {
+    this.#pending = this.#pending.filter((v) => !(v.kind === "task" && v.pid === pid && (startTimeTicks === undefined || v.startTimeTicks === startTimeTicks)));
+  }
+
+  settleCgroup(cgroup: CgroupPath): void {
+    this.#pending = this.#pending.filter((v) => !(v.kind === "cgroup" && v.cgroup === cgroup));
+  }
+
+  get pending(): readonly PendingVictim[] {
+    return this.#pending;
+  }
+
+  isTaskPending(pid: number, startTimeTicks: number, cgroup: CgroupPath | undefined): boolean {
+    return this.#pending.some(
+      (v) =>
+        (v.kind === "task" && v.pid === pid && (v.startTimeTicks === undefined || v.startTimeTicks === startTimeTicks)) ||
+        (v.kind === "cgroup" && cgroup !== undefined && v.cgroup !== undefined && cgroupContains(v.cgroup, cgroup)),
+    );
+  }
+
+  isCgroupPending(cgroup: CgroupPath): boolean {
+    return this.#pending.some((v) => v.kind === "cgroup" && v.cgroup !== undefined && (cgroupContains(v.cgroup, cgroup) || cgroupContains(cgroup, v.cgroup)));
+  }
+
+  /** True when a victim is pending anywhere that overlaps this scope: wait rather than choose again. */
+  overlaps(scope: CgroupPath, cgroupOfTask: (pid: number) => CgroupPath | undefined): boolean {
+    return this.#pending.some((v) => {
+      const where = v.kind === "cgroup" ? v.cgroup : v.pid !== undefined ? cgroupOfTask(v.pid) : undefined;
+      return where === undefined || cgroupContains(scope, where) || cgroupContains(where, scope);
+    });
+  }
+}
