@@ -12,12 +12,13 @@
 //   OOMKIT_VM_TIMEOUT=600      seconds before a guest is declared hung and killed
 //   OOMKIT_VM_MEMORY=1536      guest memory in MiB
 //   OOMKIT_VM_CACHE=/var/tmp/oomkit-vm
+//   OOMKIT_BENCH_*             passed on to the guest (OOMKIT_BENCH_REPS for kill-figures)
 // Extra arguments are passed to `node --test` in the guest.
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildHog, ensureTools, prepareKernel } from "../test/kernel/vm/prepare.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
 
 const TIMEOUT_S = Number(process.env.OOMKIT_VM_TIMEOUT ?? 600);
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
@@ -91,10 +92,6 @@ function testArgs() {
     if (byFile.length) files = byFile;
     else args.push(`--test-name-pattern=${filter}`);
   }
-  if (/\s|'/.test([filter ?? "", ...process.argv.slice(2)].join(""))) {
-    log("OOMKIT_KERNEL_TESTS and extra arguments cannot contain spaces or quotes");
-    process.exit(2);
-  }
   return [...args, ...process.argv.slice(2), ...files.map((f) => path.join("dist/test/kernel", f))];
 }
 
@@ -134,10 +131,13 @@ async function runKernel(k, hog, args, accel) {
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
     `export OOMKIT_PAGE_CACHE_FILE=${quote(k.vmlinux)}`,
-    `export OOMKIT_TEST_ARGS=${quote(args.join(" "))}`,
+    ...Object.entries(process.env)
+      .filter(([name]) => name.startsWith("OOMKIT_BENCH_"))
+      .map(([name, value]) => `export ${name}=${quote(value ?? "")}`),
     `exec /bin/busybox sh ${quote(path.join(REPO, "test/kernel/vm/guest.sh"))}`,
   ];
   fs.writeFileSync(path.join(runDir, "job.sh"), job.join("\n") + "\n");
+  fs.writeFileSync(path.join(runDir, "test-args"), args.join("\n") + "\n");
   const qemu = [
     ...["-nodefaults", "-no-reboot", "-display", "none", "-machine", "pc"],
     ...accel.args,
@@ -208,28 +208,31 @@ async function main() {
   const args = testArgs();
   let hog;
   let accel;
+  const prepared = [];
+  const lines = [];
+  let ok = true;
   try {
-    ensureTools(log);
-    hog = buildHog();
-    accel = accelerator();
+    await withCacheLock(() => {
+      ensureTools(log);
+      hog = buildHog();
+      accel = accelerator();
+      for (const kernel of kernels) {
+        try {
+          prepared.push(prepareKernel(kernel, log));
+        } catch (err) {
+          if (!(err instanceof PrepareError)) throw err;
+          lines.push(`kernel ${kernel.name}: not run: ${err.message}`);
+          ok = false;
+        }
+      }
+    }, log);
   } catch (err) {
     if (!(err instanceof PrepareError)) throw err;
     console.log(`test-kernel: ${err.message}`);
     for (const k of kernels) console.log(`kernel ${k.name}: not run`);
     return 1;
   }
-  const lines = [];
-  let ok = true;
-  for (const kernel of kernels) {
-    let k;
-    try {
-      k = prepareKernel(kernel, log);
-    } catch (err) {
-      if (!(err instanceof PrepareError)) throw err;
-      lines.push(`kernel ${kernel.name}: not run: ${err.message}`);
-      ok = false;
-      continue;
-    }
+  for (const k of prepared) {
     const r = await runKernel(k, hog, args, accel);
     lines.push(r.line);
     ok &&= r.ok;

@@ -291,6 +291,17 @@ export interface FdPoller {
   wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult>;
 }
 
+/**
+ * Loads libc and starts the poll and call threads now rather than on the first kill (starting
+ * a worker costs a few ms natively and ~300 ms under TCG, and allocates: not something to do
+ * in the middle of an OOM). Idempotent.
+ */
+export async function prepareKillPath(): Promise<void> {
+  killCalls();
+  defaultPoller();
+  await Promise.all([poller!.thread.request({ op: "ping" }), callThread().request({ op: "ping" })]);
+}
+
 let poller: ThreadPoller | undefined;
 let caller: OsThread | undefined;
 
@@ -307,7 +318,7 @@ function callThread(): OsThread {
 }
 
 class ThreadPoller implements FdPoller {
-  constructor(private readonly thread: OsThread) {}
+  constructor(readonly thread: OsThread) {}
 
   async wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult> {
     if (signal?.aborted) return { kind: "timeout" };
@@ -323,7 +334,7 @@ class ThreadPoller implements FdPoller {
   }
 }
 
-type Request = { op: "wait"; fd: number; events: number; timeoutMs: number } | { op: "mrelease"; fd: number };
+type Request = { op: "wait"; fd: number; events: number; timeoutMs: number } | { op: "mrelease"; fd: number } | { op: "ping" };
 interface Reply {
   ret: number;
   errno?: number;
@@ -449,7 +460,8 @@ for (;;) {
     else if (r.op === "mrelease") {
       const ret = mrelease ? mrelease(r.fd, 0) : -1;
       parentPort.postMessage({ id: r.id, ret, errno: ret < 0 ? (mrelease ? koffi.errno() : ENOSYS) : 0 });
-    } else if (r.op === "stop") stop = true;
+    } else if (r.op === "ping") parentPort.postMessage({ id: r.id, ret: 0 });
+    else if (r.op === "stop") stop = true;
   }
   if (stop) break;
   const now = Date.now();

@@ -26,7 +26,7 @@
  *   RUN_DIR                      the run folder shared with the host (OOMKIT_RUN_DIR), for results
  *
  * Hog (test/kernel/hog.c, compiled by the harness; path in OOMKIT_HOG)
- *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm? })
+ *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, noHugePages? })
  *   h.pid; await h.ready (rejects if it exits first); await h.exited -> { code, signal };
  *   h.kill("SIGKILL"); h.output() (stdout + stderr so far)
  *
@@ -159,6 +159,8 @@ export interface HogOptions {
   /** A file to read to the end first (page cache, which memory.reclaim can drop). */
   file?: string;
   ignoreTerm?: boolean;
+  /** 4 KiB pages only (MADV_NOHUGEPAGE); Debian's kernels otherwise use THP for big hogs. */
+  noHugePages?: boolean;
 }
 
 export interface Hog {
@@ -178,6 +180,7 @@ export function startHog(opts: HogOptions): Hog {
   if (opts.rateMibPerS) args.push("-r", String(opts.rateMibPerS));
   if (opts.file) args.push("-f", opts.file);
   if (opts.ignoreTerm) args.push("-t");
+  if (opts.noHugePages) args.push("-n");
   const child: ChildProcess = spawn(HOG, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`cannot start the hog ${HOG}`);
   let out = "";

@@ -2,7 +2,7 @@
  * hog: a memory hog for the kernel tests (a Node process alone is ~40 MB, too big to stand in
  * for a 10 MB victim). Built by scripts/test-kernel.mjs with the machine's gcc.
  *
- *   hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t]
+ *   hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t] [-n]
  *
  *   -c DIR   write our pid to DIR/cgroup.procs before allocating: cgroup v2 never moves
  *            charges, so a hog must join its cgroup first
@@ -10,6 +10,8 @@
  *   -r RATE  MiB per second (default 0: as fast as possible)
  *   -f FILE  read FILE to the end first, filling the page cache (reclaimable memory)
  *   -t       ignore SIGTERM
+ *   -n       no transparent huge pages (MADV_NOHUGEPAGE): 4 KiB pages, as in most heaps;
+ *            Debian's kernels default to THP "always"
  *
  * Prints "hog ready pid=<pid> mib=<mib>" on stdout once everything is allocated, then holds it
  * until killed. Any failure prints "hog: <what>" on stderr and exits 1.
@@ -64,16 +66,17 @@ int main(int argc, char **argv) {
 	const char *cgroup = NULL, *file = NULL;
 	long mib = 0;
 	double rate = 0;
-	int opt;
-	while ((opt = getopt(argc, argv, "c:m:r:f:t")) != -1) {
+	int opt, no_thp = 0;
+	while ((opt = getopt(argc, argv, "c:m:r:f:tn")) != -1) {
 		switch (opt) {
 		case 'c': cgroup = optarg; break;
 		case 'm': mib = atol(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'f': file = optarg; break;
 		case 't': signal(SIGTERM, SIG_IGN); break;
+		case 'n': no_thp = 1; break;
 		default:
-			fprintf(stderr, "usage: hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t]\n");
+			fprintf(stderr, "usage: hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t] [-n]\n");
 			return 2;
 		}
 	}
@@ -83,6 +86,7 @@ int main(int argc, char **argv) {
 	if (mib > 0) {
 		char *mem = mmap(NULL, (size_t)(mib * MIB), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (mem == MAP_FAILED) die("mmap");
+		if (no_thp && madvise(mem, (size_t)(mib * MIB), MADV_NOHUGEPAGE) != 0) die("madvise");
 		long page = sysconf(_SC_PAGESIZE);
 		double start = now_s();
 		for (long m = 0; m < mib; m++) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Stage two of the guest, run as PID 1 after switch_root (from /oomkit-run/job.sh, which sets
-# OOMKIT_REPO, OOMKIT_MODULES, OOMKIT_HOG and OOMKIT_TEST_ARGS). Runs the kernel tests as root
+# OOMKIT_REPO, OOMKIT_MODULES, OOMKIT_HOG; /oomkit-run/test-args holds the arguments of
+# `node --test`, one a line). Runs the kernel tests as root
 # with their output on the second serial port, records the exit code in the run folder, and
 # always powers the guest off.
 BB=/bin/busybox
@@ -27,6 +28,11 @@ $BB ip link set lo up 2>/dev/null
 
 echo "oomkit-vm: kernel $kver, $($BB nproc) CPUs, $($BB awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB" > $out
 cd "$OOMKIT_REPO" || finish 125
-# shellcheck disable=SC2086 # OOMKIT_TEST_ARGS is a word list built by the harness
-node --test --test-reporter=spec --test-concurrency=1 $OOMKIT_TEST_ARGS > $out 2>&1 < /dev/null
+set -f
+IFS='
+'
+# shellcheck disable=SC2046 # one argument a line, no globbing
+set -- $(cat /oomkit-run/test-args)
+unset IFS
+node --test --test-reporter=spec --test-concurrency=1 "$@" > $out 2>&1 < /dev/null
 finish $?

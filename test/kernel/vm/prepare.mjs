@@ -40,6 +40,42 @@ const SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 export class PrepareError extends Error {}
 
+/**
+ * Runs `fn` holding the cache lock, so two harnesses (two engineers, or CI jobs) never unpack
+ * into the same folder at once. A lock whose owner died is taken over.
+ */
+export async function withCacheLock(fn, log) {
+  fs.mkdirSync(CACHE, { recursive: true });
+  const lock = path.join(CACHE, "prepare.lock");
+  for (let waited = 0; ; waited++) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+      const owner = Number(fs.readFileSync(lock, "utf8")) || 0;
+      let alive = owner > 0;
+      try {
+        if (alive) process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (waited === 0) log(`waiting for pid ${owner}, which is preparing ${CACHE}`);
+      if (waited > 900) throw new PrepareError(`${lock} held by pid ${owner} for 15 minutes: remove it if that is not a test-kernel run`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 function which(bin) {
   for (const dir of `${process.env.PATH ?? ""}:${SBIN_PATH}`.split(":")) {
     if (!dir) continue;
@@ -115,7 +151,7 @@ function imagePackage(kernel) {
     .map((l) => /^\s*Depends:\s*(\S+)/.exec(l)?.[1])
     .find((p) => p && kernel.pattern.test(p));
   if (r.status !== 0 || !dep) {
-    throw new PrepareError(`${kernel.meta} is not in the apt lists: run \`apt-get update\` (kernel ${kernel.name} not run)`);
+    throw new PrepareError(`${kernel.meta} is not in the apt lists: run \`apt-get update\`, then again`);
   }
   return dep;
 }

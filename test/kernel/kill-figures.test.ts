@@ -1,0 +1,104 @@
+// Figures for BENCHMARKS.md "Kill path (in the VM)": time from pidfd SIGKILL to the pidfd turning
+// readable (the victim gone, its memory freed) for 100 MiB and 500 MiB victims, with and without
+// process_mrelease, and from a cgroup.kill write to `populated 0`. Printed as test diagnostics
+// and written to the run folder as kill-figures.json. Under TCG absolute times are slow and
+// noisy: compare within one run. Repetitions: OOMKIT_BENCH_REPS (default 3).
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { setImmediate as tick } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import { closePidfd, killCgroup, pidfdOpen, pidfdSendSignal, prepareKillPath, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
+import { RUN_DIR, TestTree, vmSkip } from "./helpers.js";
+
+const REPS = Number(process.env.OOMKIT_BENCH_REPS ?? 3);
+/** Victims: 4 KiB pages (most heaps) and transparent huge pages (Debian's default, "always"). */
+const VICTIMS = [
+  { mib: 100, thp: false },
+  { mib: 500, thp: false },
+  { mib: 500, thp: true },
+];
+
+type Row = { what: string; samplesMs: number[]; medianMs: number };
+const rows: Row[] = [];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function record(what: string, samplesMs: number[]): void {
+  const round = (x: number) => Math.round(x * 10) / 10;
+  rows.push({ what, samplesMs: samplesMs.map(round), medianMs: round(median(samplesMs)) });
+}
+
+describe("kill path figures", { skip: vmSkip() }, () => {
+  let t: TestTree;
+  before(async () => {
+    t = await TestTree.create("figures");
+    const t0 = performance.now();
+    await prepareKillPath();
+    record("prepareKillPath (libc + poll and call threads started)", [performance.now() - t0]);
+  });
+  after(async () => {
+    await t?.teardown();
+    if (rows.length === 0) return;
+    const kernel = readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+    for (const r of rows) console.log(`# figure: ${r.what}: median ${r.medianMs} ms (${r.samplesMs.join(", ")})`);
+    if (RUN_DIR) writeFileSync(path.join(RUN_DIR, "kill-figures.json"), JSON.stringify({ kernel, date: new Date().toISOString(), reps: REPS, rows }, null, 2));
+  });
+
+  for (const { mib, thp } of VICTIMS) {
+    const pages = thp ? "THP" : "4 KiB pages";
+    test(`pidfd SIGKILL to pidfd readable, ${mib} MiB victim (${pages}), with and without process_mrelease`, async () => {
+      const samples = { plain: [] as number[], mrelease: [] as number[], mreleaseCall: [] as number[] };
+      for (let rep = 0; rep < REPS; rep++) {
+        for (const mode of ["plain", "mrelease"] as const) {
+          const cg = t.mk(`task-${mib}-${thp ? "thp" : "4k"}-${mode}-${rep}`);
+          const hog = t.hog({ cgroup: cg, mib, noHugePages: !thp });
+          await hog.ready;
+          const pidfd = pidfdOpen(hog.pid);
+          try {
+            const t0 = performance.now();
+            pidfdSendSignal(pidfd, "SIGKILL");
+            const waiting = waitPidfdReadable(pidfd, 30_000);
+            if (mode === "mrelease") {
+              assert.match(await processMrelease(pidfd), /^(released|already-exited)$/);
+              samples.mreleaseCall.push(performance.now() - t0);
+            }
+            assert.equal(await waiting, "exited");
+            samples[mode].push(performance.now() - t0);
+          } finally {
+            closePidfd(pidfd);
+          }
+          await hog.exited;
+        }
+      }
+      record(`SIGKILL → readable, ${mib} MiB ${pages}, no mrelease`, samples.plain);
+      record(`SIGKILL → readable, ${mib} MiB ${pages}, with mrelease`, samples.mrelease);
+      record(`SIGKILL → mrelease returned, ${mib} MiB ${pages}`, samples.mreleaseCall);
+    });
+  }
+
+  test("cgroup.kill to populated 0, 4 hogs of 25 MiB and 4 of 125 MiB (4 KiB pages)", async () => {
+    for (const mib of [25, 125]) {
+      const samples: number[] = [];
+      for (let rep = 0; rep < REPS; rep++) {
+        const cg = t.mk(`group-${mib}-${rep}`);
+        const hogs = Array.from({ length: 4 }, () => t.hog({ cgroup: cg, mib, noHugePages: true }));
+        await Promise.all(hogs.map((h) => h.ready));
+        const events = path.join(cg, "cgroup.events");
+        const t0 = performance.now();
+        killCgroup(cg);
+        while (!readFileSync(events, "utf8").includes("populated 0")) {
+          if (performance.now() - t0 > 30_000) assert.fail(`${cg} still populated after 30 s`);
+          await tick();
+        }
+        samples.push(performance.now() - t0);
+        await Promise.all(hogs.map((h) => h.exited));
+      }
+      record(`cgroup.kill → populated 0, 4 × ${mib} MiB 4 KiB pages`, samples);
+    }
+  });
+});
