@@ -31,6 +31,40 @@ export {
   type UnkillableReason,
 } from "./engine/badness.js";
 
+// Policies: the userspace struct_ops.
+export {
+  definePolicy,
+  isPolicy,
+  type Policy,
+  type PolicyDefinition,
+  type OomControl,
+  type OomCause,
+  type EpisodeKind,
+  type PressureEvent,
+  type PressureControl,
+  type CgroupRates,
+  type FileInfo,
+  type TaskVerdict,
+  type Target,
+} from "./policy/api.js";
+export { kernelPolicy } from "./policy/kernel.js";
+export { loadPolicyFile, checkTrust, type LoadPolicyOptions } from "./policy/loader.js";
+export { type Action, type ActionKind, type Plan, describeAction } from "./engine/plan.js";
+export { Engine, type Attachment, type EngineOptions, type Executor, type OomRequest, DEFAULT_POLICY_DEADLINE_MS } from "./engine/engine.js";
+export {
+  EPISODE_SCHEMA,
+  type EpisodeRecord,
+  type EpisodeMode,
+  type ChainEntry,
+  type ChainOutcome,
+  type CandidateRecord,
+  type ActionResult,
+  type Verdict,
+} from "./engine/episode.js";
+export { type Protections, NO_PROTECTIONS, DEFAULT_OMIT_XATTRS, type Execution, type VerifiedAction } from "./engine/verify.js";
+export { History, appendSample, ratesOf, type Sample, type HistoryOptions } from "./engine/history.js";
+export { VictimRegistry, type PendingVictim } from "./engine/victims.js";
+
 // Reports.
 export { dumpSnapshot, rankTasks, DUMP_SCHEMA, type Dump, type DumpCgroup, type DumpTask, type RankedTask } from "./report/dump.js";
 

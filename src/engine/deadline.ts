@@ -14,6 +14,11 @@ import { OomkitError } from "../errors.js";
 const context = vm.createContext(Object.create(null) as object, { name: "oomkit policy deadline" });
 const trampoline = new vm.Script("globalThis.__oomkitCall()", { filename: "oomkit:deadline" });
 
+/** True while a callWithDeadline is running (on this thread). */
+export function insideDeadline(): boolean {
+  return (context as { __oomkitCall?: unknown }).__oomkitCall !== undefined;
+}
+
 /**
  * Calls `fn` and returns its result, or throws OomkitError E_TIMEOUT when it runs longer than
  * `deadlineMs` (synchronous loops included). Errors thrown by `fn` propagate unchanged.

@@ -1,0 +1,131 @@
+/**
+ * Policy files: `.ts`, `.mts`, `.js` and `.mjs` modules loaded at run time from anywhere on disk
+ * (e.g. /etc/oomkit/policies), written against `import { definePolicy } from "oomkit"`.
+ *
+ * - Trust: oomkit runs as root and runs this code, so the daemon refuses a file (or the folder
+ *   holding it) that is not owned by root or the daemon's user, or that group or others may
+ *   write. `explain` and `check` only warn, so authors can try policies offline.
+ * - TypeScript is transpiled on load (sucrase: types stripped, imports turned into require
+ *   calls); no type checking happens at run time — authors run tsc themselves.
+ * - Each load compiles the code afresh into a function, outside Node's module cache, so a
+ *   reload leaves the old code to the garbage collector (ES modules can never be unloaded).
+ * - A policy imports only "oomkit" and other policy files beside it (relative paths, checked the
+ *   same way): a policy reads snapshots and returns plans; it has no business with fs or
+ *   child_process.
+ * - The module body runs under the same deadline as policy calls: a file with a top-level
+ *   `while (true) {}` fails to load instead of hanging the daemon.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as vm from "node:vm";
+import { transform } from "sucrase";
+import { OomkitError } from "../errors.js";
+import { callWithDeadline, insideDeadline } from "../engine/deadline.js";
+import { type Policy, isPolicy } from "./api.js";
+// The "oomkit" module as policy files see it: the package's public API (a cycle that ESM
+// resolves: the namespace is complete before any policy file is loaded).
+import * as publicApi from "../index.js";
+
+export interface LoadPolicyOptions {
+  /** Refuse files that root (or this process's user) does not own, or that others may write. */
+  readonly enforceOwnership: boolean;
+  /** Where problems go when they are not enforced. */
+  readonly warn: (message: string) => void;
+  /** Deadline for running the module's top-level code. */
+  readonly deadlineMs?: number;
+}
+
+const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+const MODULE_DEADLINE_MS = 1000;
+
+
+function problem(file: string, message: string, opts: LoadPolicyOptions): void {
+  if (opts.enforceOwnership) throw new OomkitError("E_PERMISSION", `${file}: ${message}; refusing to run it as root`);
+  opts.warn(`${file}: ${message} (the daemon would refuse it)`);
+}
+
+/** Ownership and permission checks on a policy file and the folder that holds it. */
+export function checkTrust(file: string, opts: LoadPolicyOptions): void {
+  const euid = typeof process.geteuid === "function" ? process.geteuid() : 0;
+  for (const [what, p] of [["file", file], ["folder", path.dirname(file)]] as const) {
+    const st = fs.statSync(p);
+    if (st.uid !== 0 && st.uid !== euid) problem(file, `the policy ${what} ${p} is owned by uid ${st.uid}, not root`, opts);
+    const writable = st.mode & 0o022;
+    // In a sticky folder (like /tmp) others may add files but cannot replace or rename ours.
+    const sticky = what === "folder" && (st.mode & 0o1000) !== 0;
+    if (writable && !sticky) {
+      problem(file, `the policy ${what} ${p} is writable by ${writable & 0o002 ? "others" : "its group"} (mode ${(st.mode & 0o7777).toString(8)})`, opts);
+    }
+  }
+}
+
+/**
+ * Loads a policy file and returns its default export, which must be a policy made with
+ * definePolicy(). Throws OomkitError: E_NO_SUCH_PATH (missing), E_PERMISSION (untrusted, when
+ * enforced), E_CONFIG (syntax, bad import, no policy exported, top-level code that throws or
+ * runs past its deadline).
+ */
+export function loadPolicyFile(file: string, opts: LoadPolicyOptions): Policy {
+  const abs = path.resolve(file);
+  const exports = loadModule(abs, opts, new Map());
+  const candidate = isPolicy(exports) ? exports : (exports as { default?: unknown }).default;
+  if (!isPolicy(candidate)) {
+    throw new OomkitError("E_CONFIG", `${abs}: its default export is not a policy made with definePolicy() from "oomkit"`);
+  }
+  return candidate;
+}
+
+function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, { exports: unknown }>): unknown {
+  const cached = loading.get(abs);
+  if (cached) return cached.exports;
+  if (!EXTENSIONS.some((e) => abs.endsWith(e))) {
+    throw new OomkitError("E_CONFIG", `${abs}: a policy file must end in ${EXTENSIONS.join(", ")}`);
+  }
+  let source: string;
+  try {
+    if (!fs.statSync(abs).isFile()) throw new OomkitError("E_NO_SUCH_PATH", `${abs} is not a file`);
+    checkTrust(abs, opts);
+    source = fs.readFileSync(abs, "utf8");
+  } catch (err) {
+    if (err instanceof OomkitError) throw err;
+    throw new OomkitError("E_NO_SUCH_PATH", `policy file ${abs} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  let code: string;
+  try {
+    const isTs = abs.endsWith(".ts") || abs.endsWith(".mts");
+    code = transform(source, { transforms: isTs ? ["typescript", "imports"] : ["imports"], filePath: abs, production: true }).code;
+  } catch (err) {
+    throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
+  }
+  let fn: (...args: unknown[]) => void;
+  try {
+    fn = vm.compileFunction(code, ["exports", "require", "module", "__filename", "__dirname"], { filename: abs }) as typeof fn;
+  } catch (err) {
+    throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
+  }
+  const module = { exports: {} as unknown };
+  loading.set(abs, module);
+  const requireFn = (spec: string): unknown => {
+    if (spec === "oomkit") return publicApi;
+    if (spec.startsWith("./") || spec.startsWith("../")) {
+      const base = path.resolve(path.dirname(abs), spec);
+      const target = [base, ...EXTENSIONS.map((e) => base + e), ...(base.endsWith(".js") ? [base.replace(/\.js$/, ".ts")] : [])].find(
+        (p) => fs.existsSync(p) && fs.statSync(p).isFile(),
+      );
+      if (!target) throw new OomkitError("E_CONFIG", `${abs}: cannot find "${spec}"`);
+      return loadModule(target, opts, loading);
+    }
+    throw new OomkitError("E_CONFIG", `${abs}: policies may import only "oomkit" and other policy files ("./..."); "${spec}" is not allowed`);
+  };
+  try {
+    const run = () => fn(module.exports, requireFn, module, abs, path.dirname(abs));
+    // A file imported by another runs inside its importer's deadline.
+    if (insideDeadline()) run();
+    else callWithDeadline(run, opts.deadlineMs ?? MODULE_DEADLINE_MS);
+  } catch (err) {
+    if (err instanceof OomkitError && err.code !== "E_TIMEOUT") throw err;
+    const what = err instanceof OomkitError ? `its top-level code ${err.message}` : `its top-level code threw ${(err as Error)?.name ?? ""}: ${(err as Error)?.message ?? String(err)}`;
+    throw new OomkitError("E_CONFIG", `${abs}: ${what}`, { cause: err });
+  }
+  return module.exports;
+}

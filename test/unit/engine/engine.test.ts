@@ -1,0 +1,262 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Engine, type Executor } from "../../../src/engine/engine.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import type { ActionResult } from "../../../src/engine/episode.js";
+import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import { definePolicy, type OomCause, type Policy } from "../../../src/policy/api.js";
+import { kernelPolicy } from "../../../src/policy/kernel.js";
+import { OomkitError } from "../../../src/errors.js";
+import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+
+const MB = 1024 * 1024;
+const cause: OomCause = { kind: "cgroup", trigger: "test", message: "test", figures: {} };
+const attach = (cgroup: string, policy: Policy, options: unknown = {}) => ({ cgroup: cgroupPath(cgroup), policy, options });
+
+/** The kernel's BPF OOM selftest tree (tools/testing/selftests/bpf/prog_tests/test_oom.c). */
+const OOM_TEST: FixtureSpec = {
+  cgroups: {
+    "/oom_test": { max: 80 * MB, current: 80 * MB },
+    "/oom_test/cg1": { current: 10 * MB, anon: 10 * MB },
+    "/oom_test/cg2": { current: 40 * MB, anon: 40 * MB },
+    "/oom_test/cg3": { current: 50 * MB },
+    "/oom_test/cg3/cg4": { current: 30 * MB, anon: 30 * MB },
+    "/oom_test/cg3/cg5": { current: 20 * MB, anon: 20 * MB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 101, comm: "cg1", cgroup: "/oom_test/cg1", rssAnonKb: 10 * 1024, oomScoreAdj: 1000 },
+    { pid: 102, comm: "cg2", cgroup: "/oom_test/cg2", rssAnonKb: 40 * 1024, oomScoreAdj: -1000 },
+    { pid: 104, comm: "cg4", cgroup: "/oom_test/cg3/cg4", rssAnonKb: 30 * 1024 },
+    { pid: 105, comm: "cg5", cgroup: "/oom_test/cg3/cg5", rssAnonKb: 20 * 1024 },
+  ],
+};
+
+function snap(spec: FixtureSpec = OOM_TEST) {
+  return takeSnapshot(new FixtureHost(buildFixture(spec)));
+}
+
+/** A policy that kills a fixed pid or cgroup: for testing the chain and the verifier. */
+function killer(name: string, what: { pid?: number; cgroup?: string }): Policy {
+  return definePolicy({
+    name,
+    handleOutOfMemory(oc) {
+      if (what.pid !== undefined) {
+        const t = oc.snapshot.task(what.pid);
+        return t ? oc.killTask(t, "test") : oc.pass("no such task");
+      }
+      const c = oc.snapshot.cgroup(what.cgroup ?? "/");
+      return c ? oc.killCgroup(c, "test") : oc.pass("no such cgroup");
+    },
+  });
+}
+
+describe("dispatch", () => {
+  test("oom_test: the default kernel policy picks the +1000 task", async () => {
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} } });
+    const r = await engine.explain(snap(), "/oom_test", cause);
+    assert.equal(r.handled, true);
+    assert.equal(r.policy, "kernel");
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [101]);
+    const skipped = r.candidates.find((c) => c.pid === 102);
+    assert.equal(skipped?.skipped, "oom_score_adj -1000");
+    assert.ok(r.candidates.some((c) => c.pid === 104 && typeof c.score === "number"));
+    assert.equal(r.schema, "oomkit.episode/1");
+  });
+
+  test("the chain: scope's policy, then ancestors', then the default; passes fall through", async () => {
+    const calls: string[] = [];
+    const passer = (name: string) =>
+      definePolicy({
+        name,
+        handleOutOfMemory(oc) {
+          calls.push(name);
+          return oc.pass(`${name} declines`);
+        },
+      });
+    const engine = new Engine({
+      attachments: [attach("/oom_test/cg3", passer("inner")), attach("/oom_test", passer("outer")), attach("/", passer("machine")), attach("/oom_test/cg1", passer("sibling"))],
+      defaultPolicy: { policy: kernelPolicy, options: {} },
+    });
+    const r = await engine.explain(snap(), "/oom_test/cg3", cause);
+    assert.deepEqual(calls, ["inner", "outer", "machine"]);
+    assert.deepEqual(r.chain.map((c) => [c.policy, c.attachedTo, c.outcome]), [
+      ["inner", "/oom_test/cg3", "passed"],
+      ["outer", "/oom_test", "passed"],
+      ["machine", "/", "passed"],
+      ["kernel", null, "handled"],
+    ]);
+    assert.equal(r.chain[0]?.reason, "inner declines");
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [104], "the kernel's choice within cg3");
+  });
+
+  test("at most one policy per cgroup", () => {
+    assert.throws(
+      () => new Engine({ attachments: [attach("/a", kernelPolicy), attach("/a/", killer("x", { pid: 1 }))], defaultPolicy: { policy: kernelPolicy, options: {} } }),
+      (e: unknown) => e instanceof OomkitError && e.code === "E_CONFIG" && /two policies attached \(kernel and x\)/.test(e.message),
+    );
+  });
+
+  test("an unknown scope, and a cgroup scope in system-level mode, are clear errors", async () => {
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} } });
+    await assert.rejects(engine.explain(snap(), "/nope", cause), (e: unknown) => e instanceof OomkitError && e.code === "E_NO_SUCH_PATH");
+    const hybrid = takeSnapshot(new FixtureHost(buildFixture({ mode: "hybrid", tasks: [{ pid: 5, comm: "a", rssAnonKb: 100 }] })));
+    await assert.rejects(engine.explain(hybrid, "/a", cause), (e: unknown) => e instanceof OomkitError && e.code === "E_UNSUPPORTED");
+    const r = await engine.explain(hybrid, "/", { ...cause, kind: "system" });
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [5]);
+  });
+});
+
+describe("fault isolation: each faulty policy is recorded and the next one acts", () => {
+  const faulty: [string, Policy, RegExp][] = [
+    ["throws", definePolicy({ name: "thrower", handleOutOfMemory: () => { throw new RangeError("bad index"); } }), /^RangeError: bad index$/],
+    // eslint-disable-next-line no-constant-condition
+    ["loops forever", definePolicy({ name: "looper", handleOutOfMemory: () => { for (;;) { /* spin */ } } }), /deadline of 50 ms/],
+    ["returns garbage", definePolicy({ name: "garbage", handleOutOfMemory: () => ({ kind: "act", actions: [{ kind: "kill-task", pid: 104 }] }) as never }), /not a plan/],
+    ["returns nothing", definePolicy({ name: "nothing", handleOutOfMemory: () => undefined as never }), /returned undefined/],
+    ["returns a promise", definePolicy({ name: "async", handleOutOfMemory: (async () => undefined) as never }), /promise/],
+    ["bad verdict", definePolicy({ name: "verdict", evaluateTask: () => "kill-it" as never }), /expected "select"/],
+    ["fakes a task", definePolicy({ name: "faker", handleOutOfMemory: (oc) => oc.killTask({ pid: 104 } as never, "fake") }), /killTask takes a task/],
+  ];
+  for (const [what, policy, error] of faulty) {
+    test(what, async () => {
+      const engine = new Engine({ attachments: [attach("/oom_test", policy)], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 50 });
+      const r = await engine.explain(snap(), "/oom_test", cause);
+      const first = r.chain[0];
+      assert.equal(first?.policy, policy.name);
+      assert.ok(first && ["threw", "timeout", "invalid"].includes(first.outcome), `outcome ${first?.outcome}`);
+      assert.match(first?.error ?? "", error);
+      assert.equal(r.policy, "kernel");
+      assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [101]);
+    });
+  }
+  test("a policy that runs past its deadline leaves the process healthy", async () => {
+    const looper = definePolicy({ name: "looper", handleOutOfMemory: () => { for (;;) { /* spin */ } } });
+    const engine = new Engine({ attachments: [attach("/", looper)], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 20 });
+    for (let i = 0; i < 3; i++) assert.equal((await engine.explain(snap(), "/oom_test", cause)).chain[0]?.outcome, "timeout");
+    assert.equal(await new Promise((r) => setImmediate(() => r("event loop turns"))), "event loop turns");
+  });
+});
+
+describe("the verifier", () => {
+  const engineWith = (p: Policy, protections = NO_PROTECTIONS) => new Engine({ attachments: [attach("/oom_test", p)], defaultPolicy: { policy: kernelPolicy, options: {} }, protections });
+  const rows: [string, string, { pid?: number; cgroup?: string }, RegExp][] = [
+    ["a task outside the scope (pid 1 in /)", "/oom_test", { pid: 1 }, /^outside the scope \/oom_test$/],
+    ["a task in a sibling cgroup", "/oom_test/cg3", { pid: 101 }, /^outside the scope \/oom_test\/cg3$/],
+    ["a -1000 task", "/oom_test", { pid: 102 }, /^oom_score_adj -1000$/],
+    ["the root cgroup", "/", { cgroup: "/" }, /^the root cgroup$/],
+    ["a cgroup above the scope", "/oom_test/cg3", { cgroup: "/oom_test" }, /^outside the scope \/oom_test\/cg3$/],
+    ["a cgroup whose every task is protected", "/oom_test", { cgroup: "/oom_test/cg2" }, /^every task in it is protected$/],
+  ];
+  for (const [what, scope, target, reason] of rows) {
+    test(`refuses ${what}, records why, and the next policy acts`, async () => {
+      const engine = new Engine({ attachments: [attach(scope, killer("bad", target))], defaultPolicy: { policy: kernelPolicy, options: {} } });
+      const r = await engine.explain(snap(), scope, cause);
+      const first = r.chain[0];
+      assert.equal(first?.outcome, "rejected");
+      assert.equal(first?.verdicts[0]?.ok, false);
+      assert.match(first?.verdicts[0]?.reason ?? "", reason);
+      assert.equal(r.policy, "kernel");
+    });
+  }
+  test("pid 1 in a system-wide OOM: refused as init", async () => {
+    const engine = new Engine({ attachments: [attach("/", killer("bad", { pid: 1 }))], defaultPolicy: { policy: kernelPolicy, options: {} } });
+    const r = await engine.explain(snap(), "/", { ...cause, kind: "system" });
+    assert.equal(r.chain[0]?.verdicts[0]?.reason, "pid 1 (init)");
+  });
+  test("oomkit itself is never a target, nor the cgroup holding it", async () => {
+    const spec: FixtureSpec = { ...OOM_TEST, selfPid: 105 };
+    const r1 = await engineWith(killer("self", { pid: 105 })).explain(snap(spec), "/oom_test", cause);
+    assert.equal(r1.chain[0]?.verdicts[0]?.reason, "oomkit itself");
+    const r2 = await engineWith(killer("selfcg", { cgroup: "/oom_test/cg3" })).explain(snap(spec), "/oom_test", cause);
+    assert.equal(r2.chain[0]?.verdicts[0]?.reason, "holds oomkit itself");
+  });
+  test("a cgroup holding a protected task is killed task by task, sparing it", async () => {
+    const spec: FixtureSpec = { ...OOM_TEST, tasks: [...(OOM_TEST.tasks ?? []), { pid: 106, comm: "guard", cgroup: "/oom_test/cg3/cg5", oomScoreAdj: -1000 }] };
+    const r = await engineWith(killer("cg3", { cgroup: "/oom_test/cg3" })).explain(snap(spec), "/oom_test", cause);
+    assert.equal(r.policy, "cg3");
+    const exec = r.chain[0]?.verdicts[0]?.execution;
+    assert.equal(exec?.method, "per-task");
+    assert.ok(exec?.method === "per-task");
+    assert.deepEqual(exec.tasks.map((t) => t.pid), [104, 105]);
+    assert.deepEqual(exec.spared, [{ pid: 106, reason: "oom_score_adj -1000" }]);
+    const clean = await engineWith(killer("cg4", { cgroup: "/oom_test/cg3/cg4" })).explain(snap(spec), "/oom_test", cause);
+    assert.equal(clean.chain[0]?.verdicts[0]?.execution?.method, "cgroup.kill");
+  });
+  test("omit by configuration, by command and by extended attribute", async () => {
+    const marked: FixtureSpec = { ...OOM_TEST, cgroups: { ...OOM_TEST.cgroups, "/oom_test/cg3": { xattrs: { "user.oomd_omit": "1" } } } };
+    const r1 = await engineWith(killer("x", { pid: 104 })).explain(snap(marked), "/oom_test", cause);
+    assert.equal(r1.chain[0]?.verdicts[0]?.reason, "omit: /oom_test/cg3 has user.oomd_omit=1");
+    const r2 = await engineWith(killer("x", { pid: 104 }), { ...NO_PROTECTIONS, omitCommands: [/^cg4$/] }).explain(snap(), "/oom_test", cause);
+    assert.match(r2.chain[0]?.verdicts[0]?.reason ?? "", /omit: command matches/);
+    const r3 = await engineWith(killer("x", { cgroup: "/oom_test/cg3/cg4" }), { ...NO_PROTECTIONS, omitCgroups: [cgroupPath("/oom_test/cg3")] }).explain(snap(), "/oom_test", cause);
+    assert.match(r3.chain[0]?.verdicts[0]?.reason ?? "", /protected by configuration/);
+    // The default loop honours the same protections: with cg1's task omitted, cg4's is next.
+    const r4 = await new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, protections: { ...NO_PROTECTIONS, omitCommands: [/^cg1$/] } }).explain(snap(), "/oom_test", cause);
+    assert.deepEqual(r4.plan.map((a) => a.kind === "kill-task" && a.pid), [104]);
+  });
+  test("no double kills: a pending victim is not chosen again", async () => {
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} } });
+    engine.victims.add({ kind: "task", pid: 101, startTimeTicks: 1101, by: "oomkit", sinceMonoMs: 0, deadlineMonoMs: 1e12 });
+    const r = await engine.explain(snap(), "/oom_test", cause);
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [104]);
+    assert.equal(r.candidates.find((c) => c.pid === 101)?.skipped, "already a victim being killed");
+  });
+});
+
+describe("evaluateTask", () => {
+  test("skip everything: selection fails (recorded) and the default acts; select wins over badness", async () => {
+    let calls = 0;
+    const picky = definePolicy({
+      name: "picky",
+      evaluateTask(task) {
+        calls++;
+        return task.comm === "cg5" ? "select" : "default";
+      },
+    });
+    const skipper = definePolicy({ name: "skipper", evaluateTask: () => "skip" });
+    const aborter = definePolicy({ name: "aborter", evaluateTask: () => "abort" });
+    const def = { policy: kernelPolicy, options: {} };
+    const r1 = await new Engine({ attachments: [attach("/oom_test", skipper)], defaultPolicy: def }).explain(snap(), "/oom_test", cause);
+    assert.equal(r1.chain[0]?.outcome, "no-victim");
+    assert.equal(r1.policy, "kernel");
+    const r2 = await new Engine({ attachments: [attach("/oom_test", aborter)], defaultPolicy: def }).explain(snap(), "/oom_test", cause);
+    assert.match(r2.chain[0]?.reason ?? "", /aborted the selection/);
+    const r3 = await new Engine({ attachments: [attach("/oom_test", picky)], defaultPolicy: def }).explain(snap(), "/oom_test", cause);
+    assert.equal(r3.policy, "picky");
+    assert.deepEqual(r3.plan.map((a) => a.kind === "kill-task" && a.pid), [105]);
+    assert.equal(calls, 3, "asked about each killable task once (cg2's -1000 task is passed over first)");
+  });
+});
+
+describe("live mode: only freed memory counts (bpf_memory_freed)", () => {
+  function executor(freed: (pid: number | undefined) => boolean): Executor & { calls: string[] } {
+    const calls: string[] = [];
+    return {
+      dryRun: false,
+      calls,
+      async execute(v): Promise<ActionResult> {
+        const pid = v.action.kind === "kill-task" ? v.action.pid : undefined;
+        calls.push(`${v.action.kind}:${pid ?? ""}`);
+        return { action: v.action, ok: true, freed: freed(pid), dryRun: false, startedAtMs: 0, finishedAtMs: 0 };
+      },
+    };
+  }
+  test("a plan whose actions free nothing falls through to the next policy", async () => {
+    const engine = new Engine({ attachments: [attach("/oom_test", killer("first", { pid: 104 }))], defaultPolicy: { policy: kernelPolicy, options: {} } });
+    const ex = executor((pid) => pid !== 104);
+    const r = await engine.handleOom({ snapshot: snap(), scope: "/oom_test", cause, mode: "live", executor: ex });
+    assert.deepEqual(r.chain.map((c) => c.outcome), ["not-freed", "handled"]);
+    assert.deepEqual(ex.calls, ["kill-task:104", "kill-task:101"]);
+    assert.equal(r.policy, "kernel");
+    assert.equal(r.actions.length, 2, "both attempts are in the record");
+  });
+  test("dry-run counts a verified plan without acting", async () => {
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} } });
+    const r = await engine.handleOom({ snapshot: snap(), scope: "/oom_test", cause, mode: "dry-run" });
+    assert.equal(r.handled, true);
+    assert.equal(r.actions[0]?.dryRun, true);
+  });
+});
