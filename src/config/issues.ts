@@ -1,0 +1,58 @@
+/**
+ * Configuration errors with their places in the file. All of a file's errors are collected and
+ * thrown as one ConfigError (code E_CONFIG), whose message lists them one a line and whose
+ * `issues` keeps them as data for `oomkit check --json`.
+ */
+import { OomkitError } from "../errors.js";
+import { type ConfigPath, type Locator, formatPath } from "./locate.js";
+
+export interface ConfigIssue {
+  /** The file's name as given (or "<built-in default>"). */
+  readonly file: string;
+  /** 1-based; undefined when the text gives no place (a key that is missing altogether at the top). */
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  /** The key's path as people read it: `attach[1].policy` (indices from 0); "" for the whole file. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** `oomkit.toml:12:3: attach[1].policy: unknown policy "larget-leaf" (did you mean "largest-leaf"?)` */
+export function formatIssue(issue: ConfigIssue): string {
+  const place = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.column ?? 1}`;
+  return issue.path === "" ? `${place}: ${issue.message}` : `${place}: ${issue.path}: ${issue.message}`;
+}
+
+export class ConfigError extends OomkitError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(file: string, issues: readonly ConfigIssue[]) {
+    const n = issues.length;
+    super("E_CONFIG", `${file}: ${n} error${n === 1 ? "" : "s"} in the configuration:\n${issues.map((i) => `  ${formatIssue(i)}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+/** Where a configuration came from: its name, and the places of its keys. */
+export interface ConfigSource {
+  readonly fileName: string;
+  readonly locator: Locator;
+}
+
+/** Makes issues and warning lines placed in one source. */
+export function issueAt(source: ConfigSource | undefined, path: ConfigPath, message: string): ConfigIssue {
+  const place = source?.locator.locate(path);
+  return { file: source?.fileName ?? "<configuration>", line: place?.line, column: place?.column, path: formatPath(path), message };
+}
+
+/** A warning is an issue that does not stop anything; it is reported as one placed line. */
+export function warningAt(source: ConfigSource | undefined, path: ConfigPath, message: string): string {
+  return formatIssue(issueAt(source, path, message));
+}
+
+/** The place of a path as "line 3" for messages that name a second place, or "" when unknown. */
+export function lineOf(source: ConfigSource | undefined, path: ConfigPath): string {
+  const place = source?.locator.locate(path);
+  return place ? ` (line ${place.line})` : "";
+}

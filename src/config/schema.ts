@@ -1,0 +1,276 @@
+/**
+ * The configuration file's format (TOML), as a zod schema. Parsing through it gives the
+ * validated plain form: every default filled in, sizes in bytes, cgroup paths normalised. Every
+ * table is strict: an unknown key is an error, with the nearest known key suggested.
+ *
+ * What needs other inputs is checked later: policy names and options need the policy registry
+ * (compile.ts), and the cross-entry rules (one attachment per cgroup) and warnings need the
+ * file's text to name places (load.ts). Every key, default and reason is in
+ * docs/configuration.md; keep the two in step.
+ */
+import { z } from "zod";
+import { DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
+import { DEFAULT_OMIT_XATTRS } from "../engine/verify.js";
+import { type CgroupPath, cgroupPath } from "../os/paths.js";
+import { parseSize } from "./size.js";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * Separates the per-key messages of one `unrecognized_keys` issue, so that load.ts can report
+ * (and place) each unknown key on its own. zod raises one issue for all of an object's unknown keys.
+ */
+export const UNKNOWN_KEY_SEPARATOR = "\u0000";
+
+/** A table whose unknown keys are errors ("unknown key "dryrun" (did you mean "dry_run"?)"). */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? iss.keys.map((k) => `unknown key "${k}"${didYouMean(k, known)}`).join(UNKNOWN_KEY_SEPARATOR)
+        : undefined,
+  });
+}
+
+// ---- values ---------------------------------------------------------------------------------
+
+const GLOB_CHARS = /[*?]/;
+
+/** Why a string is not a cgroup path ("/" or "/a/b", relative to the cgroup v2 mount), or undefined. */
+function cgroupPathProblem(s: string, allowGlob: boolean): string | undefined {
+  if (!s.startsWith("/")) return `a cgroup path starts with "/" (the root of the cgroup v2 hierarchy), got "${s}"`;
+  if (s.split("/").some((p) => p === "..")) return `a cgroup path may not contain "..": "${s}"`;
+  if (/\s$|^\s/.test(s) || s.includes("\n")) return `a cgroup path may not begin or end with spaces: "${s}"`;
+  if (!allowGlob && GLOB_CHARS.test(s)) return `"${s}": patterns ("*", "?") are allowed in trigger cgroups only; here name one cgroup`;
+  if (allowGlob) {
+    const bad = s.split("/").find((p) => p.includes("**") && p !== "**");
+    if (bad !== undefined) return `"${s}": "**" must be a whole path component (as in "/a/**/b")`;
+  }
+  return undefined;
+}
+
+const cgroupPathSchema = z
+  .string()
+  .check((ctx) => {
+    const why = cgroupPathProblem(ctx.value, false);
+    if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+  })
+  .transform((s): CgroupPath => cgroupPath(s));
+
+/** A cgroup path, or a pattern of them: "*" and "?" within a component, "**" for any depth. */
+const cgroupPatternSchema = z
+  .string()
+  .check((ctx) => {
+    const why = cgroupPathProblem(ctx.value, true);
+    if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+  })
+  .transform((s) => (GLOB_CHARS.test(s) ? `/${s.split("/").filter((p) => p !== "").join("/")}` : cgroupPath(s)));
+
+/** A number of bytes, or a string like "512M" (powers of 1024). */
+const sizeSchema = z.unknown().transform((v, ctx): number => {
+  const r = parseSize(v);
+  if (r.ok) return r.bytes;
+  ctx.issues.push({ code: "custom", message: r.error, input: v });
+  return z.NEVER;
+});
+
+const percentSchema = z.number().min(0).max(100);
+const msSchema = z.number().int().nonnegative();
+const positiveMsSchema = z.number().int().positive();
+
+/** A JavaScript regular expression's source, checked by compiling it. */
+const regexSchema = z.string().check((ctx) => {
+  try {
+    new RegExp(ctx.value);
+  } catch (err) {
+    ctx.issues.push({ code: "custom", message: `not a valid regular expression: ${(err as Error).message}`, input: ctx.value });
+  }
+});
+
+const absolutePathSchema = z.string().check((ctx) => {
+  if (!ctx.value.startsWith("/")) ctx.issues.push({ code: "custom", message: `must be an absolute path, got "${ctx.value}"`, input: ctx.value });
+});
+
+const XATTR_NAMESPACES = ["user", "trusted", "security", "system"];
+const xattrSchema = z.string().check((ctx) => {
+  const ns = ctx.value.split(".")[0] ?? "";
+  if (!XATTR_NAMESPACES.includes(ns) || ctx.value.length <= ns.length + 1) {
+    ctx.issues.push({ code: "custom", message: `an extended attribute name is "<namespace>.<name>" with namespace ${XATTR_NAMESPACES.join(", ")}; got "${ctx.value}"`, input: ctx.value });
+  }
+});
+
+/** Policy files oomkit can load: TypeScript (transpiled on load) and JavaScript modules. */
+export const POLICY_FILE_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+
+const policyFileSchema = z.string().check((ctx) => {
+  if (!POLICY_FILE_EXTENSIONS.some((e) => ctx.value.endsWith(e))) {
+    ctx.issues.push({ code: "custom", message: `a policy file ends in ${POLICY_FILE_EXTENSIONS.join(", ")}; got "${ctx.value}"`, input: ctx.value });
+  }
+});
+
+// ---- tables ---------------------------------------------------------------------------------
+
+const attachSchema = strict({
+  cgroup: cgroupPathSchema,
+  policy: z.string().min(1).optional(),
+  file: policyFileSchema.optional(),
+  /** Passed as it is to the policy's parseOptions. */
+  options: z.record(z.string(), z.unknown()).optional(),
+}).superRefine(
+  (a, ctx) => {
+    if ((a.policy === undefined) === (a.file === undefined)) {
+      ctx.addIssue({ code: "custom", message: 'give exactly one of policy = "<built-in name>" or file = "<path to a .ts/.js policy>"' });
+    }
+  },
+  { when: () => true },
+);
+
+/** Protections: what the verifier never lets a policy kill, and where files may be removed. */
+const protectSchema = strict({
+  cgroups: z.array(cgroupPathSchema).default([]),
+  commands: z.array(regexSchema).default([]),
+  xattrs: z.array(xattrSchema).default([...DEFAULT_OMIT_XATTRS]),
+  tmpfs_roots: z.array(absolutePathSchema).default([]),
+});
+
+const preKillHookSchema = strict({
+  command: z
+    .array(z.string().min(1))
+    .min(1)
+    .check((ctx) => {
+      const prog = ctx.value[0];
+      if (prog !== undefined && !prog.startsWith("/")) {
+        ctx.issues.push({ code: "custom", message: `the hook's program must be an absolute path (no $PATH search as root), got "${prog}"`, input: ctx.value, path: [0] });
+      }
+    }),
+  timeout_ms: z.number().int().min(1).max(60_000).default(1_000),
+});
+
+/** Defaults and their reasons: docs/configuration.md, "[kill]". */
+export const KILL_DEFAULTS = {
+  max_kills: 5,
+  per_seconds: 60,
+  post_action_delay_ms: 2_000,
+  victim_timeout_ms: 10_000,
+  sigterm_grace_ms: 0,
+  kill_process_group: false,
+} as const;
+
+const killSchema = strict({
+  max_kills: z.number().int().positive().default(KILL_DEFAULTS.max_kills),
+  per_seconds: z.number().int().positive().default(KILL_DEFAULTS.per_seconds),
+  post_action_delay_ms: msSchema.default(KILL_DEFAULTS.post_action_delay_ms),
+  victim_timeout_ms: z.number().int().min(100).default(KILL_DEFAULTS.victim_timeout_ms),
+  sigterm_grace_ms: msSchema.default(KILL_DEFAULTS.sigterm_grace_ms),
+  kill_process_group: z.boolean().default(KILL_DEFAULTS.kill_process_group),
+  pre_kill_hook: preKillHookSchema.optional(),
+});
+
+/** The kernel's bounds on a PSI trigger's window (kernel/sched/psi.c: 500 ms .. 10 s). */
+export const PSI_WINDOW_MIN_MS = 500;
+export const PSI_WINDOW_MAX_MS = 10_000;
+/** Without CAP_SYS_RESOURCE, kernels from 6.5 accept only windows that are multiples of 2 s. */
+export const PSI_UNPRIVILEGED_WINDOW_STEP_MS = 2_000;
+
+const psiSchema = strict({
+  stall: z.enum(["some", "full"]),
+  threshold_ms: positiveMsSchema,
+  window_ms: z.number().int().min(PSI_WINDOW_MIN_MS).max(PSI_WINDOW_MAX_MS),
+}).superRefine((p, ctx) => {
+  if (p.threshold_ms >= p.window_ms) {
+    ctx.addIssue({ code: "custom", path: ["threshold_ms"], message: `the stall threshold (${p.threshold_ms} ms) must be less than the window (${p.window_ms} ms)` });
+  }
+});
+
+const thresholdSchema = strict({
+  below_percent: percentSchema.optional(),
+  below_bytes: sizeSchema.optional(),
+}).superRefine(
+  (t, ctx) => {
+    if (t.below_percent === undefined && t.below_bytes === undefined) ctx.addIssue({ code: "custom", message: "give below_percent, below_bytes or both (the lower applies)" });
+  },
+  { when: () => true },
+);
+
+/** The memory.events counters a trigger may watch. */
+export const MEMORY_EVENTS = ["low", "high", "max", "oom", "oom_kill", "oom_group_kill"] as const;
+export type MemoryEventName = (typeof MEMORY_EVENTS)[number];
+
+const guardBandSchema = strict({
+  margin_bytes: sizeSchema.optional(),
+  margin_percent: z.number().gt(0).lt(100).optional(),
+}).superRefine(
+  (g, ctx) => {
+    if ((g.margin_bytes === undefined) === (g.margin_percent === undefined)) ctx.addIssue({ code: "custom", message: "give exactly one of margin_bytes or margin_percent (of memory.max)" });
+  },
+  { when: () => true },
+);
+
+/** The kinds of trigger; an entry has exactly one (mem_available and swap_free together are one). */
+const TRIGGER_KINDS = ["psi", "mem_available / swap_free", "memory_events", "guard_band"] as const;
+
+const triggerSchema = strict({
+  /** Shown in logs and episode records; a name is made up from the trigger when absent. */
+  name: z.string().min(1).optional(),
+  cgroup: cgroupPatternSchema,
+  psi: psiSchema.optional(),
+  mem_available: thresholdSchema.optional(),
+  swap_free: thresholdSchema.optional(),
+  memory_events: z
+    .array(z.enum(MEMORY_EVENTS))
+    .min(1)
+    .check((ctx) => {
+      const dup = ctx.value.find((e, j) => ctx.value.indexOf(e) !== j);
+      if (dup) ctx.issues.push({ code: "custom", message: `"${dup}" is listed twice`, input: ctx.value });
+    })
+    .optional(),
+  guard_band: guardBandSchema.optional(),
+  /** "Above the threshold for this long": the condition must hold this long before oomkit acts. */
+  sustained_ms: positiveMsSchema.optional(),
+}).superRefine(
+  (t, ctx) => {
+    const has = {
+      psi: t.psi !== undefined,
+      "mem_available / swap_free": t.mem_available !== undefined || t.swap_free !== undefined,
+      memory_events: t.memory_events !== undefined,
+      guard_band: t.guard_band !== undefined,
+    };
+    const kinds = TRIGGER_KINDS.filter((k) => has[k]);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: "custom", message: kinds.length === 0 ? `a trigger needs one of: ${TRIGGER_KINDS.join(", ")}` : `a trigger has one kind; this one has ${kinds.join(" and ")}: split it into several [[trigger]] entries` });
+      return;
+    }
+    const cg = typeof t.cgroup === "string" ? t.cgroup : undefined;
+    if (has["mem_available / swap_free"] && cg !== undefined && cg !== "/") {
+      ctx.addIssue({ code: "custom", path: ["cgroup"], message: `mem_available and swap_free are figures of the whole machine: use cgroup = "/" (got "${cg}"); for a cgroup, use psi, memory_events or guard_band` });
+    }
+    if ((has.memory_events || has.guard_band) && cg === "/") {
+      ctx.addIssue({ code: "custom", path: ["cgroup"], message: `the root cgroup has no memory.events or memory.max: ${has.guard_band ? "guard_band" : "memory_events"} needs a cgroup below "/"` });
+    }
+    if (t.sustained_ms !== undefined && (has.memory_events || has.guard_band)) {
+      ctx.addIssue({ code: "custom", path: ["sustained_ms"], message: "sustained_ms applies to psi and mem_available / swap_free triggers; memory_events and guard_band fire on events" });
+    }
+  },
+  { when: () => true },
+);
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+export const configSchema = strict({
+  /** Decide and log, but carry out nothing. */
+  dry_run: z.boolean().default(false),
+  /** How long one policy call may run before it is abandoned and the next policy runs. */
+  policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
+  log_level: z.enum(LOG_LEVELS).default("info"),
+  attach: z.array(attachSchema).default([]),
+  protect: protectSchema.prefault({}),
+  kill: killSchema.prefault({}),
+  trigger: z.array(triggerSchema).default([]),
+});
+
+/** The validated plain form of a configuration file. */
+export type OomkitConfig = z.output<typeof configSchema>;
+export type AttachConfig = OomkitConfig["attach"][number];
+export type TriggerConfig = OomkitConfig["trigger"][number];
+export type ProtectConfig = OomkitConfig["protect"];
+export type KillConfig = OomkitConfig["kill"];
