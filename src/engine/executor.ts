@@ -1,0 +1,162 @@
+/**
+ * Carrying out verified actions, and measuring what each freed. The OS work goes through a
+ * KillBackend (the live one in os/backend.ts; tests use a fake), so the rules here — grace
+ * periods, waiting for the victim, what counts as freed — are written once and tested without
+ * root.
+ *
+ * What counts as freed (the kernel's bpf_memory_freed rule): a task kill whose victim's pidfd
+ * turned readable; a cgroup kill after which the cgroup reports populated 0; a reclaim or a
+ * removal after which usage is lower. A victim still exiting when the wait ends stays pending
+ * in the VictimRegistry until its own deadline.
+ */
+import type { CgroupPath } from "../os/paths.js";
+import type { ActionResult } from "./episode.js";
+import type { Executor, VerifiedOk } from "./engine.js";
+import type { Snapshot } from "./snapshot.js";
+import type { TaskRef } from "./verify.js";
+import type { VictimRegistry } from "./victims.js";
+
+export type TaskKillOutcome =
+  | { readonly kind: "exited"; readonly signalMs: number; readonly exitMs: number; readonly escalated: boolean; readonly mrelease: string }
+  | { readonly kind: "still-exiting"; readonly signalMs: number; readonly escalated: boolean; readonly mrelease: string }
+  | { readonly kind: "vanished" }
+  | { readonly kind: "pid-reused" };
+
+export interface KillBackend {
+  /** Kills one task (SIGTERM first when graceMs > 0, then SIGKILL + process_mrelease) and waits up to waitMs for it to be gone. */
+  killTask(task: TaskRef, opts: { readonly graceMs: number; readonly processGroup: boolean; readonly waitMs: number }): Promise<TaskKillOutcome>;
+  /** Kills every task of a cgroup with cgroup.kill; resolves whether it emptied within waitMs. */
+  killCgroup(cgroup: CgroupPath, waitMs: number): Promise<{ readonly emptied: boolean; readonly emptyMs?: number }>;
+  /** memory.reclaim, off the main thread. */
+  reclaim(cgroup: CgroupPath, bytes: number): Promise<void>;
+  /** memory.current now (not from a snapshot), or undefined. */
+  currentBytes(cgroup: CgroupPath): number | undefined;
+  /** Removes a file; returns its size before removal (0 when already gone). */
+  removeFile(path: string): Promise<number>;
+  /** Runs the pre-kill hook, if configured; never throws (failures are returned). */
+  preKillHook?(action: VerifiedOk): Promise<string | undefined>;
+}
+
+export interface ExecutorSettings {
+  /** SIGTERM first and wait this long before SIGKILL (0: SIGKILL at once). */
+  readonly sigtermGraceMs: number;
+  readonly killProcessGroup: boolean;
+  /** How long a victim is waited for (and then kept pending in the registry). */
+  readonly victimTimeoutMs: number;
+}
+
+export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { sigtermGraceMs: 0, killProcessGroup: false, victimTimeoutMs: 10_000 };
+
+export class LiveExecutor implements Executor {
+  readonly dryRun = false;
+  readonly #backend: KillBackend;
+  readonly #settings: ExecutorSettings;
+  readonly #victims: VictimRegistry;
+  readonly #now: () => number;
+
+  constructor(backend: KillBackend, victims: VictimRegistry, settings: ExecutorSettings = DEFAULT_EXECUTOR_SETTINGS, now: () => number = () => performance.now()) {
+    this.#backend = backend;
+    this.#settings = settings;
+    this.#victims = victims;
+    this.#now = now;
+  }
+
+  async execute(v: VerifiedOk, snapshot: Snapshot): Promise<ActionResult> {
+    const startedAtMs = Date.now();
+    const t0 = this.#now();
+    const done = (r: Omit<ActionResult, "action" | "dryRun" | "startedAtMs" | "finishedAtMs">): ActionResult => ({
+      action: v.action,
+      dryRun: false,
+      startedAtMs,
+      finishedAtMs: Date.now(),
+      ...r,
+    });
+    const hookError = this.#backend.preKillHook && (v.action.kind === "kill-task" || v.action.kind === "kill-cgroup") ? await this.#backend.preKillHook(v) : undefined;
+    try {
+      switch (v.execution.method) {
+        case "signal-task": {
+          const task = v.execution.task;
+          const size = taskBytes(snapshot, task.pid);
+          const out = await this.#killOne(task, t0);
+          return done({ ...out, freedBytes: out.freed ? size : undefined, ...(hookError ? { error: `pre-kill hook: ${hookError}` } : {}) });
+        }
+        case "per-task": {
+          let freed = false;
+          let bytes = 0;
+          for (const task of v.execution.tasks) {
+            const out = await this.#killOne(task, t0);
+            if (out.freed) {
+              freed = true;
+              bytes += taskBytes(snapshot, task.pid) ?? 0;
+            }
+          }
+          return done({ ok: true, freed, freedBytes: freed ? bytes : undefined, details: { tasks: v.execution.tasks.length, spared: v.execution.spared.length } });
+        }
+        case "cgroup.kill": {
+          if (v.action.kind !== "kill-cgroup") break;
+          const cg = v.action.cgroup;
+          const before = snapshot.cgroup(cg)?.memory.currentBytes;
+          const since = this.#now();
+          this.#victims.add({ kind: "cgroup", cgroup: cg, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
+          const r = await this.#backend.killCgroup(cg, this.#settings.victimTimeoutMs);
+          if (r.emptied) this.#victims.settleCgroup(cg);
+          return done({ ok: true, freed: r.emptied, freedBytes: r.emptied ? before : undefined, details: { emptyMs: r.emptyMs ?? -1 } });
+        }
+        case "memory.reclaim": {
+          if (v.action.kind !== "reclaim") break;
+          const cg = v.action.cgroup;
+          const before = this.#backend.currentBytes(cg);
+          await this.#backend.reclaim(cg, v.action.bytes);
+          const after = this.#backend.currentBytes(cg);
+          const freedBytes = before !== undefined && after !== undefined ? Math.max(0, before - after) : undefined;
+          return done({ ok: true, freed: (freedBytes ?? 0) > 0, freedBytes });
+        }
+        case "unlink": {
+          let bytes = 0;
+          for (const p of v.execution.paths) bytes += await this.#backend.removeFile(p);
+          return done({ ok: true, freed: bytes > 0, freedBytes: bytes });
+        }
+        default: {
+          const never: never = v.execution;
+          return never;
+        }
+      }
+      return done({ ok: false, freed: false, error: `execution ${v.execution.method} does not fit action ${v.action.kind}` });
+    } catch (err) {
+      return done({ ok: false, freed: false, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  async #killOne(task: TaskRef, t0: number): Promise<Pick<ActionResult, "ok" | "freed" | "details" | "error">> {
+    const since = this.#now();
+    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
+    const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, processGroup: this.#settings.killProcessGroup, waitMs: this.#settings.victimTimeoutMs });
+    switch (out.kind) {
+      case "exited":
+        this.#victims.settleTask(task.pid, task.startTimeTicks);
+        return { ok: true, freed: true, details: { pid: task.pid, signalMs: round(out.signalMs + since - t0), exitMs: round(out.exitMs + since - t0), escalated: out.escalated, mrelease: out.mrelease } };
+      case "still-exiting":
+        // Stays pending until its deadline: no second victim meanwhile.
+        return { ok: true, freed: false, details: { pid: task.pid, signalMs: round(out.signalMs), escalated: out.escalated, mrelease: out.mrelease }, error: "the victim had not exited when the wait ended" };
+      case "vanished":
+        this.#victims.settleTask(task.pid, task.startTimeTicks);
+        return { ok: false, freed: false, error: `pid ${task.pid} was gone before the signal` };
+      case "pid-reused":
+        this.#victims.settleTask(task.pid, task.startTimeTicks);
+        return { ok: false, freed: false, error: `pid ${task.pid} now names another process: not killed` };
+      default: {
+        const never: never = out;
+        return never;
+      }
+    }
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+function taskBytes(s: Snapshot, pid: number): number | undefined {
+  const t = s.task(pid);
+  if (!t) return undefined;
+  const m = t.memory;
+  return m.rssAnonBytes + m.rssShmemBytes + m.swapBytes + m.pageTablesBytes;
+}
