@@ -16,12 +16,44 @@ export class LinuxHost implements Host {
   readonly clock: Clock;
   #buf = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
   #facts: HostFacts | undefined;
+  readonly #kept = new Map<string, number>();
 
   constructor(options: { clock?: Clock } = {}) {
     this.clock = options.clock ?? systemClock;
   }
 
+  /**
+   * Keeps a file open so later reads need no open(2): for the few files read on every tick and
+   * between a trigger firing and the kill (meminfo, pressure). Reads re-read from offset 0,
+   * which /proc and cgroupfs answer with fresh content. Idempotent.
+   */
+  keepOpen(path: string): void {
+    if (this.#kept.has(path)) return;
+    try {
+      this.#kept.set(path, fs.openSync(path, "r"));
+    } catch (err) {
+      throw hostIoError("open", path, err);
+    }
+  }
+
+  /** Closes every file kept open. */
+  closeKept(): void {
+    for (const fd of this.#kept.values()) fs.closeSync(fd);
+    this.#kept.clear();
+  }
+
   readFile(path: string): string {
+    const kept = this.#kept.get(path);
+    if (kept !== undefined) {
+      try {
+        return this.#readFd(kept, 0);
+      } catch (err) {
+        // The file went away (its cgroup was removed): forget the fd and report it like a miss.
+        fs.closeSync(kept);
+        this.#kept.delete(path);
+        throw hostIoError("read", path, err);
+      }
+    }
     let fd: number;
     try {
       fd = fs.openSync(path, "r");
@@ -29,23 +61,28 @@ export class LinuxHost implements Host {
       throw hostIoError("open", path, err);
     }
     try {
-      let length = 0;
-      for (;;) {
-        if (length === this.#buf.length) {
-          const bigger = Buffer.allocUnsafe(this.#buf.length * 2);
-          this.#buf.copy(bigger, 0, 0, length);
-          this.#buf = bigger;
-        }
-        const n = fs.readSync(fd, this.#buf, length, this.#buf.length - length, null);
-        if (n === 0) break;
-        length += n;
-      }
-      return this.#buf.toString("utf8", 0, length);
+      return this.#readFd(fd, null);
     } catch (err) {
       throw hostIoError("read", path, err);
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  /** Reads a whole file into the reused buffer (from `position`, or the fd's offset when null). */
+  #readFd(fd: number, position: number | null): string {
+    let length = 0;
+    for (;;) {
+      if (length === this.#buf.length) {
+        const bigger = Buffer.allocUnsafe(this.#buf.length * 2);
+        this.#buf.copy(bigger, 0, 0, length);
+        this.#buf = bigger;
+      }
+      const n = fs.readSync(fd, this.#buf, length, this.#buf.length - length, position === null ? null : position + length);
+      if (n === 0) break;
+      length += n;
+    }
+    return this.#buf.toString("utf8", 0, length);
   }
 
   readDir(path: string): DirEntry[] {

@@ -128,3 +128,20 @@ describe("FixtureHost specifics", () => {
     assert.throws(() => new FixtureHost(dir), (e: unknown) => e instanceof OomkitError && e.code === "E_CONFIG");
   });
 });
+
+describe("LinuxHost specifics", () => {
+  test("a file kept open reads fresh content each time, and a vanished one is E_VANISHED", () => {
+    const h = new LinuxHost();
+    const f = path.join(tmp, "kept");
+    fs.writeFileSync(f, "one\n");
+    h.keepOpen(f);
+    assert.equal(h.readFile(f), "one\n");
+    fs.writeFileSync(f, "two, longer\n");
+    assert.equal(h.readFile(f), "two, longer\n");
+    h.keepOpen("/proc/meminfo");
+    assert.match(h.readFile("/proc/meminfo"), /^MemTotal:/);
+    assert.match(h.readFile("/proc/meminfo"), /^MemTotal:/);
+    h.closeKept();
+    assert.equal(h.readFile(f), "two, longer\n", "reads still work after closing");
+  });
+});
