@@ -23,6 +23,8 @@ export interface CgroupMode {
   readonly mode: CgroupModeName;
   /** Where the v2 hierarchy is mounted, if there is one. */
   readonly unifiedMount: string | undefined;
+  /** The v2 mount has memory_recursiveprot: ancestors' memory.min/low protection passes down to children that claim none. */
+  readonly recursiveProt: boolean;
   /** Controllers enabled at the v2 root (cgroup.controllers). */
   readonly v2Controllers: readonly string[];
   /** Where the v1 memory controller is mounted, if it is on v1. */
@@ -40,10 +42,14 @@ export function detectCgroupMode(host: Host): CgroupMode {
   let unifiedMount: string | undefined;
   let v1MemoryMount: string | undefined;
   let anyV1 = false;
+  let recursiveProt = false;
   let source: CgroupMode["source"] = "mounts";
   if (mountsText !== undefined) {
     for (const m of parseMounts(mountsText)) {
-      if (m.fsType === "cgroup2" && unifiedMount === undefined) unifiedMount = m.target;
+      if (m.fsType === "cgroup2" && unifiedMount === undefined) {
+        unifiedMount = m.target;
+        recursiveProt = m.options.includes("memory_recursiveprot");
+      }
       if (m.fsType === "cgroup") {
         anyV1 = true;
         if (m.options.includes("memory")) v1MemoryMount = m.target;
@@ -77,6 +83,7 @@ export function detectCgroupMode(host: Host): CgroupMode {
   return Object.freeze({
     mode,
     unifiedMount,
+    recursiveProt,
     v2Controllers: Object.freeze(v2Controllers),
     v1MemoryMount,
     perCgroup,
