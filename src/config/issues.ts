@@ -34,6 +34,14 @@ export class ConfigError extends OomkitError {
   }
 }
 
+/** In the order of the file (stable for issues at one place). */
+export function sortByPlace(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues
+    .map((issue, k) => ({ issue, k }))
+    .sort((a, b) => (a.issue.line ?? 0) - (b.issue.line ?? 0) || (a.issue.column ?? 0) - (b.issue.column ?? 0) || a.k - b.k)
+    .map((x) => x.issue);
+}
+
 /** Where a configuration came from: its name, and the places of its keys. */
 export interface ConfigSource {
   readonly fileName: string;

@@ -6,7 +6,7 @@
 import { TomlError, parse as parseToml } from "smol-toml";
 import type { z } from "zod";
 import { cgroupPath } from "../os/paths.js";
-import { type ConfigIssue, ConfigError, type ConfigSource, issueAt, lineOf, warningAt } from "./issues.js";
+import { type ConfigIssue, ConfigError, type ConfigSource, issueAt, lineOf, sortByPlace, warningAt } from "./issues.js";
 import { type ConfigPath, locateKeys } from "./locate.js";
 import { type OomkitConfig, PSI_UNPRIVILEGED_WINDOW_STEP_MS, UNKNOWN_KEY_SEPARATOR, configSchema } from "./schema.js";
 import { describeValue } from "./size.js";
@@ -36,13 +36,6 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   if (!result.success) issues.push(...result.error.issues.flatMap((i) => fromZod(i, source)));
   if (issues.length > 0 || !result.success) throw new ConfigError(fileName, sortByPlace(issues));
   return { config: result.data, warnings: configWarnings(result.data, source), source };
-}
-
-function sortByPlace(issues: ConfigIssue[]): ConfigIssue[] {
-  return issues
-    .map((issue, k) => ({ issue, k }))
-    .sort((a, b) => (a.issue.line ?? 0) - (b.issue.line ?? 0) || (a.issue.column ?? 0) - (b.issue.column ?? 0) || a.k - b.k)
-    .map((x) => x.issue);
 }
 
 /** At most one policy per cgroup; checked on the raw table so that it is reported alongside type errors. */

@@ -1,0 +1,23 @@
+/**
+ * Cgroup path patterns for triggers: "*" matches within one path component, "?" one character of
+ * it, and a "**" component any number of components (none included). "/system.slice/*" matches
+ * every direct child of system.slice, not system.slice itself. Pure.
+ */
+export function isCgroupGlob(pattern: string): boolean {
+  return /[*?]/.test(pattern);
+}
+
+export function cgroupGlobToRegExp(pattern: string): RegExp {
+  const parts = pattern.split("/").filter((p) => p !== "");
+  let src = "";
+  for (const part of parts) {
+    if (part === "**") {
+      src += "(?:/[^/]+)*";
+      continue;
+    }
+    const body = part.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]");
+    src += `/${body}`;
+  }
+  // A pattern of nothing but "**" matches the root as well ("none included").
+  return new RegExp(parts.every((p) => p === "**") ? `^(?:/|${src})$` : `^${src}$`);
+}
