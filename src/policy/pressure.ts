@@ -1,0 +1,79 @@
+/**
+ * `pressure`: systemd-oomd's choice under memory pressure (oomd_select_by_pgscan_rate).
+ *
+ * Contract: the candidates are the scope's kill units — leaf cgroups, or `memory.oom.group`
+ * cgroups taken whole — as systemd-oomd collects them. Those marked `user.oomd_omit` are never
+ * candidates; those marked `user.oomd_avoid` come last. The rest are ordered by reclaim activity,
+ * memory.stat pgscan per second over the engine's history (a cgroup without two samples yet
+ * counts 0), then by memory.current (its tasks' RssAnon + VmSwap where the kernel has no such
+ * file), then by path. A candidate with neither reclaim (pgscan 0)
+ * nor usage is passed over: killing it would not relieve pressure. The first killable candidate
+ * is killed whole (the verifier spares protected tasks in it). Passes in system-level mode.
+ *
+ * Differences from systemd-oomd, on purpose: a mark on an ancestor covers the cgroups below it
+ * (systemd reads the candidate's own attribute only), and marks are honoured whoever owns the
+ * cgroup (systemd ignores them on a cgroup owned by another user than the monitored one; the
+ * snapshot does not carry owners).
+ */
+import { z } from "zod";
+import type { CgroupNode } from "../engine/cgroup.js";
+import { definePolicy } from "./api.js";
+import { byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
+
+const NAME = "pressure";
+
+const optionsSchema = z.strictObject({});
+
+export type PressureOptions = z.output<typeof optionsSchema>;
+
+interface Candidate {
+  readonly unit: CgroupNode;
+  readonly avoid: boolean;
+  readonly pgscanPerSec: number;
+  readonly rateKnown: boolean;
+  readonly currentBytes: number;
+}
+
+export const pressure = definePolicy<PressureOptions>({
+  name: NAME,
+  description: "systemd-oomd's way: omit never, avoid last, then the highest reclaim (pgscan) rate, then usage",
+  parseOptions: (raw) => parseOptionsWith(NAME, optionsSchema, raw),
+  handleOutOfMemory(oc) {
+    optionsOf(NAME, optionsSchema, oc.options);
+    if (!oc.scope) return oc.pass("no cgroup v2 tree on this machine (system-level mode)");
+    const candidates: Candidate[] = [];
+    for (const unit of killUnits(oc)) {
+      const omit = omitMarkOf(unit);
+      if (omit) {
+        oc.skip(unit, `omit: ${omit}`);
+        continue;
+      }
+      const pgscan = unit.stat?.pgscan ?? 0;
+      // Without memory.current (an old or locked-down kernel), its tasks' anon + swap stand in.
+      const current = usageBytes(unit);
+      if (pgscan === 0 && current === 0) {
+        oc.skip(unit, "no reclaim and no usage: killing it would not relieve pressure");
+        continue;
+      }
+      const refusal = unitRefusal(oc, unit, false);
+      if (refusal) {
+        oc.skip(unit, refusal);
+        continue;
+      }
+      const rate = oc.rates(unit).pgscanPerSec;
+      const avoid = preferenceOf(unit).preference === "avoid";
+      const c: Candidate = { unit, avoid, pgscanPerSec: Math.max(0, rate ?? 0), rateKnown: rate !== undefined, currentBytes: current };
+      oc.consider(unit, c.pgscanPerSec, `${avoid ? "avoid; " : ""}pgscan ${rate === undefined ? "rate unknown (one sample)" : `${c.pgscanPerSec.toFixed(0)}/s`}, ${mib(current)} in use`);
+      candidates.push(c);
+    }
+    candidates.sort(
+      (a, b) => Number(a.avoid) - Number(b.avoid) || desc(a.pgscanPerSec, b.pgscanPerSec) || desc(a.currentBytes, b.currentBytes) || byText(a.unit.path, b.unit.path),
+    );
+    const best = candidates[0];
+    if (!best) return oc.pass(`no candidate cgroup under ${oc.scopePath}`);
+    const why = `${best.avoid ? "only avoid-marked cgroups left; " : ""}highest reclaim rate (${best.pgscanPerSec.toFixed(0)} pgscan/s${best.rateKnown ? "" : ", not yet measured"}) then usage (${mib(best.currentBytes)})`;
+    return oc.killCgroup(best.unit, why);
+  },
+});
+
+export default pressure;

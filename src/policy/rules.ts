@@ -1,0 +1,148 @@
+/**
+ * `rules`: prefer, avoid and omit, by name and by mark, then the kernel's choice.
+ *
+ * Contract: every task in the scope that the verifier would allow is sorted into one class —
+ * omit (never a candidate; recorded as skipped), prefer, normal or avoid — and the victim is the
+ * task with the highest kernel badness in the first non-empty class of prefer, normal, avoid.
+ * A task's class comes from
+ *  - name rules in the options (regular expressions, JavaScript syntax, matching anywhere unless
+ *    anchored): `command` against comm, `cmdline` against the arguments joined by spaces,
+ *    `cgroup` against the task's cgroup path, `user` against its real uid written in decimal
+ *    (names are not resolved: a policy reads no /etc/passwd);
+ *  - marks on its cgroup or the nearest marked ancestor, when `xattrs` is true (the default):
+ *    systemd-oomd's `user.oomd_avoid` / `user.oomd_omit` and oomd's `trusted.oomd_prefer` /
+ *    `trusted.oomd_avoid` (and their `user.` twins), set to 1/yes/true/on.
+ * omit outranks everything; a task that is both preferred and avoided is normal (the two cancel,
+ * as in earlyoom). Among equal badness the higher pid wins, as in the kernel's scan. With options
+ * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
+ */
+import { z } from "zod";
+import type { TaskNode } from "../engine/task.js";
+import { definePolicy, type OomControl } from "./api.js";
+import {
+  type KillPreference,
+  PREFERENCE_ORDER,
+  cgroupOfTask,
+  omitMarkOf,
+  optionsOf,
+  parseOptionsWith,
+  preferenceOf,
+  regexSchema,
+} from "./builtin-util.js";
+
+const NAME = "rules";
+
+const matchers = z
+  .strictObject({
+    command: z.array(regexSchema).default([]),
+    cmdline: z.array(regexSchema).default([]),
+    cgroup: z.array(regexSchema).default([]),
+    user: z.array(regexSchema).default([]),
+  })
+  .default({ command: [], cmdline: [], cgroup: [], user: [] });
+
+const optionsSchema = z.strictObject({
+  prefer: matchers,
+  avoid: matchers,
+  omit: matchers,
+  /** Honour the cgroup marks systemd-oomd and oomd use. */
+  xattrs: z.boolean().default(true),
+});
+
+export type RulesOptions = z.output<typeof optionsSchema>;
+type Matchers = RulesOptions["prefer"];
+
+interface Compiled {
+  readonly command: readonly RegExp[];
+  readonly cmdline: readonly RegExp[];
+  readonly cgroup: readonly RegExp[];
+  readonly user: readonly RegExp[];
+}
+
+const compiledCache = new WeakMap<Matchers, Compiled>();
+
+function compile(m: Matchers): Compiled {
+  let c = compiledCache.get(m);
+  if (!c) {
+    const re = (list: readonly string[]) => list.map((s) => new RegExp(s));
+    c = { command: re(m.command), cmdline: re(m.cmdline), cgroup: re(m.cgroup), user: re(m.user) };
+    compiledCache.set(m, c);
+  }
+  return c;
+}
+
+/** The first rule that matches the task, as "command ~ /re/", or undefined. */
+function matchRule(task: TaskNode, m: Matchers): string | undefined {
+  const c = compile(m);
+  const hit = (field: string, value: string | undefined, list: readonly RegExp[]) => {
+    if (value === undefined) return undefined;
+    const re = list.find((r) => r.test(value));
+    return re ? `${field} ~ ${re}` : undefined;
+  };
+  return (
+    hit("command", task.comm, c.command) ??
+    (c.cmdline.length > 0 ? hit("cmdline", task.cmdline.join(" "), c.cmdline) : undefined) ??
+    hit("cgroup", task.cgroupPath ?? task.v1MemoryCgroup, c.cgroup) ??
+    (c.user.length > 0 ? hit("user", task.uid?.toString(), c.user) : undefined)
+  );
+}
+
+export interface TaskClass {
+  readonly kind: KillPreference | "omit";
+  readonly why: string;
+}
+
+/** The class a task falls in under these options: omit, prefer, normal or avoid, and why. */
+export function classify(oc: OomControl<unknown>, task: TaskNode, opts: RulesOptions): TaskClass {
+  const cg = opts.xattrs ? cgroupOfTask(oc, task) : undefined;
+  const omitRule = matchRule(task, opts.omit);
+  if (omitRule) return { kind: "omit", why: `omit: ${omitRule}` };
+  const omitMark = opts.xattrs ? omitMarkOf(cg) : undefined;
+  if (omitMark) return { kind: "omit", why: `omit: ${omitMark}` };
+  const mark = opts.xattrs ? preferenceOf(cg) : { preference: "normal" as const };
+  const preferRule = matchRule(task, opts.prefer);
+  const avoidRule = matchRule(task, opts.avoid);
+  const prefer = preferRule ? `prefer: ${preferRule}` : mark.preference === "prefer" ? `prefer: ${mark.at} has ${mark.xattr}` : undefined;
+  const avoid = avoidRule ? `avoid: ${avoidRule}` : mark.preference === "avoid" ? `avoid: ${mark.at} has ${mark.xattr}` : undefined;
+  if (prefer && avoid) return { kind: "normal", why: `${prefer} and ${avoid} cancel` };
+  if (prefer) return { kind: "prefer", why: prefer };
+  if (avoid) return { kind: "avoid", why: avoid };
+  return { kind: "normal", why: "no rule or mark" };
+}
+
+export const rules = definePolicy<RulesOptions>({
+  name: NAME,
+  description: "prefer/avoid/omit by command, command line, cgroup, user and systemd-oomd/oomd xattr marks; then the kernel's badness",
+  parseOptions: (raw) => parseOptionsWith(NAME, optionsSchema, raw),
+  handleOutOfMemory(oc) {
+    const opts = optionsOf(NAME, optionsSchema, oc.options);
+    let best: { task: TaskNode; rank: number; badness: number; why: string } | undefined;
+    for (const task of oc.tasks()) {
+      const prot = oc.protectedReason(task);
+      if (prot) {
+        if (!task.kernelThread) oc.skip(task, prot);
+        continue;
+      }
+      const cls = classify(oc, task, opts);
+      if (cls.kind === "omit") {
+        oc.skip(task, cls.why);
+        continue;
+      }
+      const b = oc.badness(task);
+      if (!b.killable) {
+        oc.skip(task, `unkillable: ${b.reason}`);
+        continue;
+      }
+      oc.consider(task, b.badness, `${cls.kind} (${cls.why}); badness ${b.badness}`);
+      const rank = PREFERENCE_ORDER[cls.kind];
+      // Tasks come in pid order: ">=" on badness lets the later one win a tie, as the kernel does.
+      if (!best || rank < best.rank || (rank === best.rank && b.badness >= best.badness)) {
+        best = { task, rank, badness: b.badness, why: cls.why };
+      }
+    }
+    if (!best) return oc.pass("no killable task in the scope that is not omitted");
+    return oc.killTask(best.task, `${best.why}; highest badness (${best.badness}) in its class`);
+  },
+});
+
+export default rules;
