@@ -7,8 +7,9 @@
  * A task's class comes from
  *  - name rules in the options (regular expressions, JavaScript syntax, matching anywhere unless
  *    anchored): `command` against comm, `cmdline` against the arguments joined by spaces,
- *    `cgroup` against the task's cgroup path, `user` against its real uid written in decimal
- *    (names are not resolved: a policy reads no /etc/passwd);
+ *    `cgroup` against the task's cgroup path (v2, and v1 memory on hybrid machines), `user`
+ *    against its real uid written in decimal (names are not resolved: policies read no
+ *    /etc/passwd);
  *  - marks on its cgroup or the nearest marked ancestor, when `xattrs` is true (the default):
  *    systemd-oomd's `user.oomd_avoid` / `user.oomd_omit` and oomd's `trusted.oomd_prefer` /
  *    `trusted.oomd_avoid` (and their `user.` twins), set to 1/yes/true/on.
@@ -74,16 +75,17 @@ function compile(m: Matchers): Compiled {
 /** The first rule that matches the task, as "command ~ /re/", or undefined. */
 function matchRule(task: TaskNode, m: Matchers): string | undefined {
   const c = compile(m);
-  const hit = (field: string, value: string | undefined, list: readonly RegExp[]) => {
-    if (value === undefined) return undefined;
-    const re = list.find((r) => r.test(value));
+  const hit = (field: string, values: readonly (string | undefined)[], list: readonly RegExp[]) => {
+    if (list.length === 0) return undefined;
+    const re = list.find((r) => values.some((v) => v !== undefined && r.test(v)));
     return re ? `${field} ~ ${re}` : undefined;
   };
   return (
-    hit("command", task.comm, c.command) ??
-    (c.cmdline.length > 0 ? hit("cmdline", task.cmdline.join(" "), c.cmdline) : undefined) ??
-    hit("cgroup", task.cgroupPath ?? task.v1MemoryCgroup, c.cgroup) ??
-    (c.user.length > 0 ? hit("user", task.uid?.toString(), c.user) : undefined)
+    hit("command", [task.comm], c.command) ??
+    hit("cmdline", c.cmdline.length > 0 ? [task.cmdline.join(" ")] : [], c.cmdline) ??
+    // On hybrid machines the v1 memory cgroup is the one that says where a task runs.
+    hit("cgroup", c.cgroup.length > 0 ? [task.cgroupPath, task.v1MemoryCgroup] : [], c.cgroup) ??
+    hit("user", c.user.length > 0 ? [task.uid?.toString()] : [], c.user)
   );
 }
 
