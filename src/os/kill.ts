@@ -293,7 +293,7 @@ export interface FdPoller {
 
 /**
  * Loads libc and starts the poll and call threads now rather than on the first kill (starting
- * a worker costs a few ms natively and ~300 ms under TCG, and allocates: not something to do
+ * a worker costs a few ms natively and 0.5–0.6 s under TCG, and allocates: not something to do
  * in the middle of an OOM). Idempotent.
  */
 export async function prepareKillPath(): Promise<void> {
@@ -455,7 +455,7 @@ for (;;) {
   let stop = false;
   for (let m; (m = receiveMessageOnPort(port)); ) {
     const r = m.message;
-    if (r.op === "wait") waits.set(r.id, { fd: r.fd, events: r.events, deadline: r.timeoutMs < 0 ? Infinity : Date.now() + r.timeoutMs });
+    if (r.op === "wait") waits.set(r.id, { fd: r.fd, events: r.events, deadline: r.timeoutMs < 0 ? Infinity : performance.now() + r.timeoutMs });
     else if (r.op === "cancel") waits.delete(r.id);
     else if (r.op === "mrelease") {
       const ret = mrelease ? mrelease(r.fd, 0) : -1;
@@ -464,7 +464,7 @@ for (;;) {
     else if (r.op === "stop") stop = true;
   }
   if (stop) break;
-  const now = Date.now();
+  const now = performance.now();
   let timeout = IDLE_MS;
   for (const [id, w] of waits) {
     if (w.deadline <= now) { waits.delete(id); parentPort.postMessage({ id, ret: 0, timeout: true }); }
