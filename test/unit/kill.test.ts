@@ -2,6 +2,7 @@
 // signalling our own child processes.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { once } from "node:events";
 import { test } from "node:test";
 import { OomkitError } from "../../src/errors.js";
@@ -15,6 +16,7 @@ import {
   processMrelease,
   waitPidfdReadable,
 } from "../../src/os/kill.js";
+import { PsiTrigger } from "../../src/os/psi-trigger.js";
 
 function sleeper() {
   const child = spawn("sleep", ["600"], { stdio: "ignore" });
@@ -82,4 +84,12 @@ test("one poller waits on many fds at once and honours aborts, without blocking 
   } finally {
     fds.forEach(closePidfd);
   }
+});
+
+test("a PSI trigger window the kernel refuses is a clear error", { skip: existsSync("/proc/pressure/memory") ? false : "no PSI on this kernel" }, () => {
+  assert.throws(
+    () => PsiTrigger.open("/proc/pressure/memory", { kind: "some", stallUsec: 150_000, windowUsec: 100 }),
+    // EINVAL, or EPERM on kernels before 6.5 without CAP_SYS_RESOURCE.
+    (err: unknown) => err instanceof OomkitError && (err.code === "E_CONFIG" || err.code === "E_PERMISSION") && /some 150000 100/.test(err.message),
+  );
 });
