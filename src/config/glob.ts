@@ -16,7 +16,7 @@ export function cgroupGlobToRegExp(pattern: string): RegExp {
       continue;
     }
     const body = part.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]");
-    src += `/${body}`;
+    src += `/(?=[^/])${body}`; // a component is never empty
   }
   // A pattern of nothing but "**" matches the root as well ("none included").
   return new RegExp(parts.every((p) => p === "**") ? `^(?:/|${src})$` : `^${src}$`);

@@ -33,7 +33,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   const source: ConfigSource = { fileName, locator: locateKeys(text) };
   const issues: ConfigIssue[] = duplicateAttachments(raw, source);
   const result = configSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) issues.push(...result.error.issues.flatMap((i) => fromZod(i, source)));
+  if (!result.success) issues.push(...withoutEchoes(result.error.issues).flatMap((i) => fromZod(i, source)));
   if (issues.length > 0 || !result.success) throw new ConfigError(fileName, sortByPlace(issues));
   return { config: result.data, warnings: configWarnings(result.data, source), source };
 }
@@ -61,6 +61,19 @@ function duplicateAttachments(raw: Record<string, unknown>, source: ConfigSource
     }
   });
   return issues;
+}
+
+/**
+ * A misspelt key ("windw_ms") also leaves the key it meant missing; report the misspelling only,
+ * since fixing it fixes both.
+ */
+function withoutEchoes(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const meant = new Set<string>();
+  for (const i of issues) {
+    if (i.code !== "unrecognized_keys") continue;
+    for (const m of i.message.matchAll(/did you mean "([^"]+)"/g)) meant.add(JSON.stringify([...i.path, m[1]]));
+  }
+  return issues.filter((i) => !(i.code === "invalid_type" && i.input === undefined && meant.has(JSON.stringify(i.path))));
 }
 
 const article = (word: string): string => (/^[aeiou]/.test(word) ? `an ${word}` : `a ${word}`);

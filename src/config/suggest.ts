@@ -20,7 +20,9 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {
-    const d = distance(w, c.toLowerCase().replace(/-/g, "_"));
+    const cc = c.toLowerCase().replace(/-/g, "_");
+    // "warning" for "warn", "max_kill" for "max_kills": a prefix either way is as good as one edit
+    const d = cc.length >= 3 && w.length >= 3 && (w.startsWith(cc) || cc.startsWith(w)) ? 1 : distance(w, cc);
     if (d < bestD) {
       best = c;
       bestD = d;
