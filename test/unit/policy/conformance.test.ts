@@ -12,7 +12,8 @@ import type { Snapshot } from "../../../src/engine/snapshot.js";
 import type { TaskNode } from "../../../src/engine/task.js";
 import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import { cgroupContains, cgroupPath } from "../../../src/os/paths.js";
-import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
+import { BUILTIN_POLICIES, builtinPolicy } from "../../../src/policy/builtins.js";
+import type { OomkitError } from "../../../src/errors.js";
 import { omitMarkOf } from "../../../src/policy/builtin-util.js";
 import { DESKTOP, HYBRID, MISSING_FILES, OOM_TEST, MB, cause, engineWith, machine, snapshotOf } from "./machines.js";
 import type { FixtureSpec } from "../../support/fixture.js";
@@ -164,3 +165,15 @@ for (const [name, policy] of BUILTIN_POLICIES) {
     });
   });
 }
+
+describe("BUILTIN_POLICIES", () => {
+  test("holds every built-in under its own name, kernel included", () => {
+    assert.deepEqual([...BUILTIN_POLICIES.keys()].sort(), ["growth", "kernel", "largest-leaf", "pressure", "priority", "reclaim-first", "rules", "swap", "tmpfs"]);
+    for (const [n, p] of BUILTIN_POLICIES) assert.equal(p.name, n);
+  });
+
+  test("builtinPolicy names the known ones when asked for another", () => {
+    assert.equal(builtinPolicy("rules").name, "rules");
+    assert.throws(() => builtinPolicy("largest"), (err: OomkitError) => err.code === "E_CONFIG" && /largest-leaf/.test(err.message));
+  });
+});
