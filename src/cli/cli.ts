@@ -14,6 +14,7 @@ import { OomkitError, isUserError } from "../errors.js";
 import type { Clock, Host } from "../os/host.js";
 import { FixtureHost } from "../os/fixture-host.js";
 import { LinuxHost } from "../os/linux-host.js";
+import { checkCommand } from "./check.js";
 import { dumpCommand } from "./dump.js";
 import { doctorCommand } from "./doctor.js";
 import { recordCommand } from "./record.js";
@@ -43,7 +44,7 @@ export interface Command {
   run(args: readonly string[], ctx: CliContext): Promise<number> | number;
 }
 
-export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, recordCommand];
+export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, recordCommand, checkCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));

@@ -1,0 +1,123 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { EXIT, defaultMakeHost, runCli } from "../../../src/cli/cli.js";
+import { CHECK_SCHEMA, type CheckResult } from "../../../src/cli/check.js";
+
+const EXAMPLE_FILE = fileURLToPath(new URL("../../../../deploy/oomkit.toml", import.meta.url));
+
+async function cli(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli({ argv, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), makeHost: defaultMakeHost() });
+  return { code, stdout, stderr };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-check-"));
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+const BAD = [
+  "dry_run = false", // 1
+  "[[attach]]", // 2
+  'cgroup = "/"', // 3
+  'policy = "larget-leaf"', // 4
+  "[[trigger]]", // 5
+  'cgroup = "/"', // 6
+  'psi = { stall = "full", threshold_ms = 100, window_ms = 60000 }', // 7
+].join("\n");
+
+describe("oomkit check", () => {
+  test("without --config: the built-in default is valid", async () => {
+    const r = await cli(["check"]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.equal(r.stderr, "");
+    assert.match(r.stdout, /^oomkit check: <built-in default> is valid\n/);
+    assert.match(r.stdout, /^ {2}\/ +rules$/m);
+    assert.match(r.stdout, /^ {2}\(default\) +kernel$/m);
+    assert.match(r.stdout, /memory-threshold: memory-low/);
+    assert.match(r.stdout, /psi: machine-full-stall/);
+  });
+
+  test("the example in deploy/ is valid; --json gives the summary", async () => {
+    const r = await cli(["check", "--config", EXAMPLE_FILE, "--json"]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const result = JSON.parse(r.stdout) as CheckResult;
+    assert.equal(result.schema, CHECK_SCHEMA);
+    assert.equal(result.valid, true);
+    assert.deepEqual(result.errors, []);
+    assert.deepEqual(result.summary?.attachments.map((a) => [a.cgroup, a.policy]), [["/", "rules"], ["/batch.slice", "largest-leaf"]]);
+    assert.deepEqual(result.summary?.triggers.map((t) => t.kind), ["memory-threshold", "psi", "psi", "guard-band", "memory-events"]);
+    assert.equal(result.summary?.kill.rateLimit.maxKills, 5);
+  });
+
+  test("errors: each with its place, exit 4 (the policy name is checked against the built-ins)", async () => {
+    const bad = file("bad.toml", BAD);
+    const r = await cli(["check", "--config", bad]);
+    assert.equal(r.code, EXIT.config);
+    assert.equal(r.stdout, "");
+    assert.ok(r.stderr.includes(`${bad}:7:`), r.stderr);
+    assert.match(r.stderr, /trigger\[0\]\.psi\.window_ms: must be at most 10000/);
+    assert.match(r.stderr, /oomkit check: .*bad\.toml: 1 error\n$/);
+  });
+
+  test("compile errors once the file itself is valid", async () => {
+    const bad = file("bad-policy.toml", BAD.replace("60000", "2000"));
+    const r = await cli(["check", "--config", bad]);
+    assert.equal(r.code, EXIT.config);
+    assert.ok(r.stderr.includes(`${bad}:4:1: attach[0].policy: unknown policy "larget-leaf" (did you mean "largest-leaf"?)`), r.stderr);
+  });
+
+  test("--json on errors: structured issues, exit 4", async () => {
+    const bad = file("bad2.toml", `${BAD}\nbogus = 1\n`);
+    const r = await cli(["check", "--config", bad, "--json"]);
+    assert.equal(r.code, EXIT.config);
+    const result = JSON.parse(r.stdout) as CheckResult;
+    assert.equal(result.valid, false);
+    assert.equal(result.summary, null);
+    assert.deepEqual(result.errors.map((e) => [e.line, e.path]), [[7, "trigger[0].psi.window_ms"], [8, "trigger[0].bogus"]]);
+  });
+
+  test("warnings do not fail the check", async () => {
+    const warned = file("warned.toml", BAD.replace('"larget-leaf"', '"largest-leaf"').replace("60000", "1000"));
+    const r = await cli(["check", "--config", warned]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stderr, /^warning: .*warned\.toml:7:\d+: trigger\[0\]\.psi\.window_ms: window 1000 ms/m);
+    assert.match(r.stdout, /is valid \(1 warning\)/);
+  });
+
+  test("a policy file that does not load is an error placed at its key", async () => {
+    const notPolicy = file("not-a-policy.mjs", "export default { name: 'x' };\n");
+    const cfg = file("with-file.toml", ["[[attach]]", 'cgroup = "/work"', `file = "${path.basename(notPolicy)}"`, ""].join("\n"));
+    const r = await cli(["check", "--config", cfg]);
+    assert.equal(r.code, EXIT.config, r.stderr);
+    assert.ok(r.stderr.includes(`${cfg}:3:1: attach[0].file: ${notPolicy}: `), r.stderr);
+  });
+
+  test("a policy file loads (relative to the configuration), its options are checked, ownership only warns", async () => {
+    const policy = file("batch-first.ts", 'import { definePolicy } from "oomkit";\nexport default definePolicy({ name: "batch-first", handleOutOfMemory: (oc) => oc.pass("none") });\n');
+    fs.chmodSync(policy, 0o664);
+    const cfg = file("policy-file.toml", ["[[attach]]", 'cgroup = "/work"', 'file = "batch-first.ts"', "[[trigger]]", 'cgroup = "/work"', 'memory_events = ["oom"]', ""].join("\n"));
+    const r = await cli(["check", "--config", cfg]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stdout, /^ {2}\/work +batch-first \(.*batch-first\.ts\)$/m);
+    assert.ok(r.stderr.includes(`warning: ${cfg}:3:1: attach[0].file: `), r.stderr);
+    assert.match(r.stderr, /writable by its group/);
+
+    fs.appendFileSync(cfg, ["[attach.options]", "x = 1", ""].join("\n").replace("[attach.options]", "[[attach]]\ncgroup = \"/b\"\nfile = \"batch-first.ts\"\n[attach.options]"));
+    const r2 = await cli(["check", "--config", cfg]);
+    assert.equal(r2.code, EXIT.config);
+    assert.match(r2.stderr, /attach\[1\]\.options: policy "batch-first" takes no options/);
+  });
+
+  test("a missing file is exit 3; a bad flag exit 2", async () => {
+    assert.equal((await cli(["check", "--config", path.join(dir, "nope.toml")])).code, EXIT.path);
+    assert.equal((await cli(["check", "--bogus"])).code, EXIT.usage);
+  });
+});
