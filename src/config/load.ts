@@ -24,7 +24,7 @@ export interface ParsedConfig {
 export function parseConfig(text: string, fileName: string): ParsedConfig {
   let raw: Record<string, unknown>;
   try {
-    raw = parseToml(text) as Record<string, unknown>;
+    raw = plainObjects(parseToml(text)) as Record<string, unknown>;
   } catch (err) {
     if (!(err instanceof TomlError)) throw err;
     const message = (err.message.split("\n")[0] ?? err.message).replace(/^Invalid TOML document: /, "");
@@ -36,6 +36,18 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   if (!result.success) issues.push(...withoutEchoes(result.error.issues).flatMap((i) => fromZod(i, source)));
   if (issues.length > 0 || !result.success) throw new ConfigError(fileName, sortByPlace(issues));
   return { config: result.data, warnings: configWarnings(result.data, source), source };
+}
+
+/**
+ * smol-toml makes tables with a null prototype; policies get their options as ordinary objects
+ * (with hasOwnProperty and the rest). Dates (TomlDate) are kept as they are.
+ */
+function plainObjects(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(plainObjects);
+  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainObjects(v)]));
+  }
+  return value;
 }
 
 /** At most one policy per cgroup; checked on the raw table so that it is reported alongside type errors. */

@@ -76,7 +76,7 @@ describe("compileConfig", () => {
   test("the example: engine options, triggers and kill settings", () => {
     const c = compile(EXAMPLE);
     assert.deepEqual(c.engine.attachments.map((a) => [a.cgroup, a.policy.name, a.options, a.origin.kind]), [
-      ["/", "rules", {}, "builtin"],
+      ["/", "rules", { prefer: { cgroup: ["^/batch\\.slice/"] } }, "builtin"],
       ["/batch.slice", "largest-leaf", { min_bytes: 0 }, "builtin"],
     ]);
     assert.equal(c.engine.defaultPolicy.policy, kernelPolicy);

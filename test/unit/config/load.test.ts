@@ -48,9 +48,11 @@ describe("parseConfig: a valid file", () => {
     assert.equal(config.policy_deadline_ms, 250);
     assert.equal(config.log_level, "info");
     assert.deepEqual(config.attach, [
-      { cgroup: "/", policy: "rules", options: {} },
+      { cgroup: "/", policy: "rules", options: { prefer: { cgroup: ["^/batch\\.slice/"] } } },
       { cgroup: "/batch.slice", policy: "largest-leaf" },
     ]);
+    const prefer = (config.attach[0]?.options as { prefer: object }).prefer;
+    assert.equal(Object.getPrototypeOf(prefer), Object.prototype, "policies get ordinary objects, not smol-toml's null-prototype tables");
     assert.deepEqual(config.protect, {
       cgroups: ["/system.slice/sshd.service"],
       commands: ["^sshd$", "^systemd"],
