@@ -15,6 +15,7 @@ import type { Clock, Host } from "../os/host.js";
 import { FixtureHost } from "../os/fixture-host.js";
 import { LinuxHost } from "../os/linux-host.js";
 import { checkCommand } from "./check.js";
+import { explainCommand } from "./explain.js";
 import { dumpCommand } from "./dump.js";
 import { doctorCommand } from "./doctor.js";
 import { recordCommand } from "./record.js";
@@ -44,7 +45,7 @@ export interface Command {
   run(args: readonly string[], ctx: CliContext): Promise<number> | number;
 }
 
-export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, recordCommand, checkCommand];
+export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));

@@ -1,0 +1,108 @@
+import { OomkitError } from "../errors.js";
+import { type Attachment, Engine } from "../engine/engine.js";
+import type { EpisodeRecord } from "../engine/episode.js";
+import { describeAction } from "../engine/plan.js";
+import { takeSnapshot } from "../engine/snapshot.js";
+import { cgroupPath } from "../os/paths.js";
+import { loadPolicyFile } from "../policy/loader.js";
+import type { Command } from "./cli.js";
+import { parseFlags } from "./args.js";
+import { table } from "./format.js";
+import { loadEngineSetup } from "./setup.js";
+
+const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE] [--scope PATH] [--json]
+
+Shows the decision the engine would take right now for an OOM in a scope (the whole machine by
+default): the chain of policies tried and each one's outcome, the plan, the candidates with
+their scores, and the skipped ones with reasons. Nothing is killed.
+
+  --root DIR     decide on a fixture folder instead of the live machine
+  --config FILE  the configuration to use (default: the built-in default)
+  --policy FILE  attach this policy file (.ts/.js) to the scope for this call, replacing
+                 whatever the configuration attached there; ownership problems are warnings
+  --scope PATH   the cgroup that is out of memory (default: /, a system-wide OOM)
+  --json         print the episode record (schema "oomkit.episode/1", docs/episode.md)`;
+
+export const explainCommand: Command = {
+  name: "explain",
+  summary: "show what oomkit would do for an OOM right now, and why",
+  usage: USAGE,
+  async run(args, ctx) {
+    const { values } = parseFlags("explain", args, {
+      root: { type: "string" },
+      config: { type: "string" },
+      policy: { type: "string" },
+      scope: { type: "string" },
+      json: { type: "boolean" },
+    });
+    const warn = (m: string) => ctx.stderr(`oomkit explain: warning: ${m}\n`);
+    const scope = cgroupPath(values.scope ?? "/");
+    const setup = loadEngineSetup(values.config, { enforceOwnership: false, warn });
+    let attachments: readonly Attachment[] = setup.engine.attachments;
+    if (values.policy !== undefined) {
+      const policy = loadPolicyFile(values.policy, { enforceOwnership: false, warn });
+      let options: unknown = {};
+      try {
+        options = policy.parseOptions ? policy.parseOptions({}) : {};
+      } catch (err) {
+        throw new OomkitError("E_CONFIG", `${values.policy}: its parseOptions rejected empty options: ${(err as Error).message}`, { cause: err });
+      }
+      attachments = [...attachments.filter((a) => a.cgroup !== scope), { cgroup: scope, policy, options }];
+    }
+    const engine = new Engine({ ...setup.engine, attachments });
+    const snapshot = takeSnapshot(ctx.makeHost(values.root));
+    const record = await engine.explain(snapshot, scope, {
+      kind: "manual",
+      trigger: "explain",
+      message: `what oomkit would do for an OOM in ${scope} now`,
+      figures: {},
+    });
+    ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : renderExplain(record));
+    return 0;
+  },
+};
+
+export function renderExplain(r: EpisodeRecord): string {
+  const out: string[] = [];
+  out.push(`oomkit explain: an OOM in ${r.scope} (${r.cause.kind}), ${r.source}, ${r.times.declaredAt}`);
+  out.push("");
+  out.push("chain:");
+  r.chain.forEach((c, i) => {
+    const where = c.attachedTo === null ? "built-in default" : `attached to ${c.attachedTo}`;
+    const why = c.error ?? c.reason;
+    out.push(`  ${i + 1}. ${c.policy} (${where}): ${c.outcome}${why ? ` — ${why}` : ""} [${c.durationMs.toFixed(1)} ms]`);
+    for (const v of c.verdicts) {
+      const how = v.execution ? ` via ${v.execution.method}${v.execution.method === "per-task" ? `, sparing ${v.execution.spared.map((s) => `${s.pid} (${s.reason})`).join(", ")}` : ""}` : "";
+      out.push(`       ${v.ok ? "ok     " : "refused"} ${describeAction(v.action)}${v.ok ? how : `: ${v.reason}`}`);
+    }
+  });
+  out.push("");
+  if (r.handled) {
+    out.push(`plan (oom_policy=${r.policy}):`);
+    for (const a of r.plan) out.push(`  ${describeAction(a)}: ${a.reason}`);
+  } else {
+    out.push("no policy handled it: the kernel's OOM killer would decide.");
+  }
+  const scored = r.candidates.filter((c) => c.skipped === undefined);
+  if (scored.length > 0) {
+    out.push("", "candidates (best first, per policy):");
+    const rows = [["POLICY", "SCORE", "TARGET", "NOTE"]];
+    for (const c of scored) rows.push([c.policy, c.score === undefined ? "-" : String(c.score), target(c), c.note ?? ""]);
+    out.push(indent(table(rows, new Set([1]))));
+  }
+  const skipped = r.candidates.filter((c) => c.skipped !== undefined);
+  if (skipped.length > 0) {
+    out.push("", "passed over:");
+    const rows = [["POLICY", "TARGET", "WHY"]];
+    for (const c of skipped) rows.push([c.policy, target(c), c.skipped ?? ""]);
+    out.push(indent(table(rows)));
+  }
+  if (r.candidatesTotal > r.candidates.length) out.push(`(${r.candidatesTotal - r.candidates.length} more candidates not shown)`);
+  return `${out.join("\n")}\n`;
+}
+
+function target(c: EpisodeRecord["candidates"][number]): string {
+  return c.kind === "task" ? `pid ${c.pid} (${c.comm})${c.cgroup ? ` in ${c.cgroup}` : ""}` : `cgroup ${c.cgroup}`;
+}
+
+const indent = (s: string) => s.split("\n").map((l) => `  ${l}`).join("\n");

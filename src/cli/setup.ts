@@ -1,0 +1,45 @@
+/**
+ * From a configuration file (or the built-in default) to what the engine and the daemon run:
+ * read → parse and validate → compile with the built-in policies and the policy-file loader.
+ * The CLI commands (explain, run, check) share this one path.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { OomkitError } from "../errors.js";
+import { type CompiledConfig, compileConfig, defaultConfig, parseConfig } from "../config/index.js";
+import { BUILTIN_POLICIES } from "../policy/builtins.js";
+import { loadPolicyFile } from "../policy/loader.js";
+
+export interface SetupOptions {
+  /** The daemon refuses unsafe policy files; explain and check only warn. */
+  readonly enforceOwnership: boolean;
+  readonly warn: (message: string) => void;
+}
+
+/** Reads, validates and compiles a configuration; undefined means the built-in default. */
+export function loadEngineSetup(configFile: string | undefined, opts: SetupOptions): CompiledConfig {
+  let parsed;
+  let baseDir = process.cwd();
+  if (configFile === undefined) {
+    parsed = defaultConfig();
+  } else {
+    let text: string;
+    try {
+      text = fs.readFileSync(configFile, "utf8");
+    } catch (err) {
+      throw new OomkitError("E_NO_SUCH_PATH", `configuration file ${configFile} cannot be read: ${(err as Error).message}`, { cause: err });
+    }
+    parsed = parseConfig(text, configFile);
+    baseDir = path.dirname(path.resolve(configFile));
+  }
+  for (const w of parsed.warnings) opts.warn(w);
+  const compiled = compileConfig(parsed.config, {
+    builtins: BUILTIN_POLICIES,
+    loadPolicyFile,
+    enforceOwnership: opts.enforceOwnership,
+    source: parsed.source,
+    baseDir,
+  });
+  for (const w of compiled.warnings) opts.warn(w);
+  return compiled;
+}

@@ -1,0 +1,111 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { EXIT, defaultMakeHost, runCli } from "../../src/cli/cli.js";
+import { ManualClock } from "../../src/os/host.js";
+import type { EpisodeRecord } from "../../src/engine/episode.js";
+import { buildFixture } from "../support/fixture.js";
+
+const MB = 1024 * 1024;
+
+async function cli(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const clock = new ManualClock(1000, Date.UTC(2026, 10, 21));
+  const code = await runCli({ argv, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), makeHost: defaultMakeHost(clock), clock });
+  return { code, stdout, stderr };
+}
+
+const oomTest = buildFixture({
+  cgroups: {
+    "/oom_test": { max: 80 * MB, current: 80 * MB },
+    "/oom_test/cg1": { current: 10 * MB, anon: 10 * MB },
+    "/oom_test/cg2": { current: 40 * MB, anon: 40 * MB },
+    "/oom_test/cg3": { current: 50 * MB },
+    "/oom_test/cg3/cg4": { current: 30 * MB, anon: 30 * MB },
+    "/oom_test/cg3/cg5": { current: 20 * MB, anon: 20 * MB },
+  },
+  tasks: [
+    { pid: 101, comm: "cg1", cgroup: "/oom_test/cg1", rssAnonKb: 10 * 1024, oomScoreAdj: 1000 },
+    { pid: 102, comm: "cg2", cgroup: "/oom_test/cg2", rssAnonKb: 40 * 1024, oomScoreAdj: -1000 },
+    { pid: 104, comm: "cg4", cgroup: "/oom_test/cg3/cg4", rssAnonKb: 30 * 1024 },
+    { pid: 105, comm: "cg5", cgroup: "/oom_test/cg3/cg5", rssAnonKb: 20 * 1024 },
+  ],
+});
+
+function tmpFile(name: string, text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-ex-"));
+  fs.chmodSync(dir, 0o755);
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+describe("oomkit explain", () => {
+  test("the built-in default on oom_test: rules, with no marks set, makes the kernel's choice (cg1's task)", async () => {
+    const r = await cli(["explain", "--root", oomTest, "--scope", "/oom_test", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const rec = JSON.parse(r.stdout) as EpisodeRecord;
+    assert.equal(rec.scope, "/oom_test");
+    assert.deepEqual(rec.chain.map((c) => [c.policy, c.attachedTo, c.outcome]), [["rules", "/", "handled"]]);
+    assert.deepEqual(rec.plan.map((a) => ({ kind: a.kind, pid: a.kind === "kill-task" ? a.pid : undefined })), [{ kind: "kill-task", pid: 101 }]);
+    assert.ok(Array.isArray(rec.candidates) && rec.candidates.length > 0);
+  });
+
+  test("--config attaching largest-leaf to /oom_test picks cg3/cg4, and the text names every step", async () => {
+    const conf = tmpFile("oomkit.toml", `[[attach]]\ncgroup = "/oom_test"\npolicy = "largest-leaf"\n`);
+    const j = JSON.parse((await cli(["explain", "--root", oomTest, "--config", conf, "--scope", "/oom_test", "--json"])).stdout) as EpisodeRecord;
+    assert.equal(j.policy, "largest-leaf");
+    assert.deepEqual(j.plan.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg3/cg4"]);
+    assert.deepEqual(j.chain[0] && [j.chain[0].policy, j.chain[0].outcome], ["largest-leaf", "handled"]);
+    const t = await cli(["explain", "--root", oomTest, "--config", conf, "--scope", "/oom_test"]);
+    assert.equal(t.code, 0);
+    assert.match(t.stdout, /1\. largest-leaf \(attached to \/oom_test\): handled/);
+    assert.match(t.stdout, /plan \(oom_policy=largest-leaf\):\n {2}kill cgroup \/oom_test\/cg3\/cg4/);
+    assert.match(t.stdout, /passed over:/);
+  });
+
+  test("--policy FILE replaces what the configuration attached to the scope", async () => {
+    const pol = tmpFile(
+      "smallest.ts",
+      `import { definePolicy } from "oomkit";
+export default definePolicy({
+  name: "smallest-first",
+  handleOutOfMemory(oc) {
+    const leaves = [...oc.leafCgroups()].filter((c) => !oc.protectedReason(c) && c.allTasks().length > 0)
+      .sort((a, b) => (a.memory.currentBytes ?? 0) - (b.memory.currentBytes ?? 0) || a.path.localeCompare(b.path));
+    for (const c of leaves) oc.consider(c, -(c.memory.currentBytes ?? 0));
+    return leaves[0] ? oc.killCgroup(leaves[0], "smallest first") : oc.pass("nothing");
+  },
+});
+`,
+    );
+    const conf = tmpFile("oomkit.toml", `[[attach]]\ncgroup = "/oom_test"\npolicy = "largest-leaf"\n`);
+    const r = await cli(["explain", "--root", oomTest, "--config", conf, "--policy", pol, "--scope", "/oom_test", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const rec = JSON.parse(r.stdout) as EpisodeRecord;
+    assert.equal(rec.policy, "smallest-first");
+    assert.deepEqual(rec.plan.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg1"]);
+    assert.ok(!rec.chain.some((c) => c.policy === "largest-leaf"), "the configured attachment on the scope was replaced");
+  });
+
+  test("a policy file others can write is only a warning here", async () => {
+    const pol = tmpFile("p.ts", `import { definePolicy } from "oomkit";\nexport default definePolicy({ name: "p", evaluateTask: () => "default" });\n`);
+    fs.chmodSync(pol, 0o666);
+    const r = await cli(["explain", "--root", oomTest, "--policy", pol, "--scope", "/oom_test"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stderr, /warning: .*writable by others.*the daemon would refuse it/);
+  });
+
+  test("errors: a bad config is exit 4 with its place; an unknown scope exit 3", async () => {
+    const bad = tmpFile("bad.toml", `[[attach]]\ncgroup = "/oom_test"\npolicy = "larget-leaf"\n`);
+    const r = await cli(["explain", "--root", oomTest, "--config", bad]);
+    assert.equal(r.code, EXIT.config);
+    assert.match(r.stderr, /bad\.toml:3:\d+: .*unknown policy "larget-leaf".*largest-leaf/);
+    const s = await cli(["explain", "--root", oomTest, "--scope", "/nope"]);
+    assert.equal(s.code, EXIT.path);
+    assert.match(s.stderr, /no cgroup \/nope/);
+  });
+});
