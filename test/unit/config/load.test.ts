@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import { OomkitError } from "../../../src/errors.js";
 import { ConfigError, type ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfig } from "../../../src/config/load.js";
+import { DEFAULT_CONFIG_TOML } from "../../../src/config/defaults.js";
+import { configSchema } from "../../../src/config/schema.js";
 
 const MiB = 1024 * 1024;
 const REPO = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -243,5 +245,34 @@ describe("parseConfig: warnings", () => {
     const { warnings } = parseConfig(lines(TRIGGER, "[[attach]]", 'cgroup = "/sys/fs/cgroup/work"', 'policy = "kernel"'), "w.toml");
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /attach\[0\]\.cgroup: cgroup paths are relative to the cgroup v2 mount: did you mean "\/work"\?/);
+  });
+});
+
+describe("docs/configuration.md", () => {
+  const doc = fs.readFileSync(`${REPO}docs/configuration.md`, "utf8");
+  const tomlBlocks = [...doc.matchAll(/```toml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+
+  test("shows the built-in default and the deploy example as they are", () => {
+    assert.ok(tomlBlocks.includes(DEFAULT_CONFIG_TOML), "the default configuration, verbatim");
+    assert.ok(tomlBlocks.includes(EXAMPLE), "deploy/oomkit.toml, verbatim");
+  });
+
+  test("names every key of the schema", () => {
+    const keys = new Set<string>();
+    const walk = (s: unknown): void => {
+      const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+      if (!def) return;
+      if (def.type === "object") {
+        for (const [k, v] of Object.entries(def.shape as Record<string, unknown>)) {
+          keys.add(k);
+          walk(v);
+        }
+      }
+      for (const inner of [def.innerType, def.element, def.in]) if (inner) walk(inner);
+    };
+    walk(configSchema);
+    assert.ok(keys.size > 30, `walked the schema: ${[...keys].join(", ")}`);
+    const missing = [...keys].filter((k) => ![`\`${k}\``, `\`[${k}]\``, `\`[[${k}]]\``].some((form) => doc.includes(form)));
+    assert.deepEqual(missing, []);
   });
 });
