@@ -75,6 +75,41 @@ export interface ActionResult {
   readonly details?: Readonly<Record<string, number | string | boolean>>;
 }
 
+/** Where a kernel OOM kill was seen. */
+export type KernelKillSource = "kmsg" | "memory.events.local" | "vmstat";
+
+/**
+ * A kill by the kernel's own OOM killer (records of kind "kernel"). Every field but `seenBy` is
+ * optional: a kill seen only by counters (the kernel log unreadable) has a cgroup at best.
+ */
+export interface KernelKill {
+  /** What saw it: the kernel log, the victim cgroup's memory.events.local, /proc/vmstat. */
+  readonly seenBy: readonly KernelKillSource[];
+  readonly pid?: number;
+  readonly comm?: string;
+  readonly uid?: number;
+  /** The victim's cgroup (the report's task_memcg, or the cgroup whose oom_kill rose). */
+  readonly cgroup?: string;
+  /** The cgroup whose limit was hit (oom_memcg); absent for a machine-wide OOM. */
+  readonly oomMemcg?: string;
+  /** CONSTRAINT_NONE | CONSTRAINT_CPUSET | CONSTRAINT_MEMORY_POLICY | CONSTRAINT_MEMCG. */
+  readonly constraint?: string;
+  /** The kernel's words: "Out of memory", "Memory cgroup out of memory", ... */
+  readonly message?: string;
+  /** Set when the kill was part of a memory.oom.group kill of this cgroup. */
+  readonly oomGroup?: string;
+  /** The victim's memory when it was killed (the kernel prints kB; these are bytes). */
+  readonly totalVmBytes?: number;
+  readonly anonRssBytes?: number;
+  readonly fileRssBytes?: number;
+  readonly shmemRssBytes?: number;
+  readonly pgtablesBytes?: number;
+  readonly oomScoreAdj?: number;
+  /** The kernel log record's sequence number and timestamp (µs since boot). */
+  readonly kmsgSeq?: number;
+  readonly kmsgTsUsec?: number;
+}
+
 export interface EpisodeRecord {
   readonly schema: typeof EPISODE_SCHEMA;
   readonly id: string;
@@ -105,4 +140,6 @@ export interface EpisodeRecord {
     readonly decisionMs: number;
     readonly actionMs: number;
   };
+  /** Kind "kernel" only: the kernel's kill (added within oomkit.episode/1). */
+  readonly kernelKill?: KernelKill;
 }
