@@ -97,7 +97,7 @@ export class EventBus {
   /** A reader starting after `since` (undefined: only records published from now on). */
   subscribe(options: { readonly since?: Since; readonly replay?: boolean; readonly maxQueue?: number } = {}): Subscription {
     const start = options.since !== undefined || options.replay ? this.#startSeq(options.since) : { seq: this.#nextSeq, missed: 0 };
-    const sub = new Subscription(this, Math.max(1, options.maxQueue ?? this.#defaultQueue), start.seq, start.missed ?? 0);
+    const sub = new Subscription(this, Math.max(1, options.maxQueue ?? this.#defaultQueue), Math.max(start.seq, this.oldestSeq), start.missed ?? 0);
     this.#subs.add(sub);
     return sub;
   }

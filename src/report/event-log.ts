@@ -137,7 +137,8 @@ export class EventLog {
 
   #kick(): void {
     if (this.#running) return;
-    this.#running = this.#drain().finally(() => {
+    // Start on the next microtask: a burst of appends becomes one write and one fsync.
+    this.#running = Promise.resolve().then(() => this.#drain()).finally(() => {
       this.#running = undefined;
       if (this.#queue.length > 0) this.#kick();
     });
