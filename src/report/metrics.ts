@@ -267,8 +267,8 @@ function ancestorsAndSelf(path: string): string[] {
 /** A verifier reason without its paths, pids and patterns: a bounded set of label values. */
 export function reasonClass(reason: string): string {
   return reason
-    .replace(/\/[^\s]*\/(?=\s|$)/g, "/re/")
-    .replace(/(^|\s)\/[^\s]*/g, "$1P")
+    .replace(/(matches )\/.*\/$/, "$1/re/")
+    .replace(/(^|\s)\/[^\s]*/g, (m, pre: string) => (m.trim() === "/re/" ? m : `${pre}P`))
     .replace(/-?\d+/g, (d) => (d === "-1000" || d === "1" ? d : "N"))
     .slice(0, 80);
 }
