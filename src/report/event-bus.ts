@@ -8,6 +8,8 @@
  * read, is told so by a `gap` delivery in their place, and has them counted; the other readers
  * and the publisher never notice. `oomkit events` renders deliveries with `renderDelivery`.
  */
+import { once } from "node:events";
+import type { Writable } from "node:stream";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { summarize } from "./human.js";
 
@@ -245,5 +247,39 @@ export function renderDelivery(d: Delivery, json: boolean): string {
       const never: never = d;
       return never;
     }
+  }
+}
+
+/** One line of the `events` op on the control socket (the client renders it). */
+export type StreamLine = Delivery | { readonly type: "end" };
+
+/**
+ * Serves the control socket's `events` op: `{ op: "events", since?: number | string, follow?:
+ * boolean }`. Writes one JSON StreamLine per line: the records after `since` still in the ring
+ * (all of them when `since` is absent), then, with `follow`, every new one until the peer goes
+ * away; without `follow`, `{"type":"end"}` after the replay. A peer that reads slowly is a slow
+ * subscriber like any other: it gets gap lines, and neither the bus nor other peers wait for it.
+ */
+export async function streamEvents(bus: EventBus, request: Readonly<Record<string, unknown>>, out: Writable): Promise<void> {
+  const since = typeof request.since === "number" || typeof request.since === "string" ? request.since : undefined;
+  const sub = bus.subscribe({ since, replay: true });
+  const done = () => sub.close();
+  out.once("close", done);
+  out.once("error", done);
+  const write = async (line: StreamLine) => {
+    if (out.destroyed) return;
+    if (!out.write(`${JSON.stringify(line)}\n`)) await Promise.race([once(out, "drain"), once(out, "close")]);
+  };
+  try {
+    if (request.follow === true) {
+      for await (const d of sub) await write(d);
+    } else {
+      for (let d = sub.poll(); d && !out.destroyed; d = sub.poll()) await write(d);
+      await write({ type: "end" });
+    }
+  } finally {
+    sub.close();
+    out.off("close", done);
+    out.off("error", done);
   }
 }

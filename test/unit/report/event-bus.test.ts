@@ -3,7 +3,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { EPISODE_SCHEMA, type EpisodeRecord } from "../../../src/engine/episode.js";
-import { type Delivery, EventBus, renderDelivery, renderEvent } from "../../../src/report/event-bus.js";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as fs from "node:fs";
+import { type Delivery, EventBus, renderDelivery, renderEvent, streamEvents } from "../../../src/report/event-bus.js";
 
 const at = "2026-01-01T00:00:00.000Z";
 function rec(n: number): EpisodeRecord {
@@ -87,4 +91,40 @@ test("renderEvent and renderDelivery: the log's JSON line, or the human line", (
   assert.match(renderEvent(r, false), /^oomkit ep-test-1: oom_policy=p kind=manual scope=\/ cause=manual: /);
   assert.deepEqual(JSON.parse(renderDelivery({ type: "gap", count: 3, reason: "slow-reader" }, true)), { schema: "oomkit.events-gap/1", dropped: 3, reason: "slow-reader" });
   assert.match(renderDelivery({ type: "gap", count: 3, reason: "slow-reader" }, false), /3 record\(s\) not shown/);
+});
+
+test("streamEvents over a unix socket: replay then end; follow until the peer leaves", async () => {
+  const bus = new EventBus();
+  bus.publish(rec(1));
+  bus.publish(rec(2));
+  const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-bus-")), "s");
+  const served: Promise<void>[] = [];
+  const server = net.createServer((c) => {
+    c.once("data", (req) => served.push(streamEvents(bus, JSON.parse(String(req)) as Record<string, unknown>, c)));
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  const ask = (req: object, lines: number) =>
+    new Promise<unknown[]>((resolve) => {
+      const c = net.connect(sock, () => c.write(JSON.stringify(req)));
+      let buf = "";
+      c.setEncoding("utf8");
+      c.on("data", (d: string) => {
+        buf += d;
+        const got = buf.split("\n").filter((l) => l !== "");
+        if (got.length >= lines) {
+          c.destroy();
+          resolve(got.slice(0, lines).map((l) => JSON.parse(l) as unknown));
+        }
+      });
+    });
+  const replay = await ask({ op: "events", since: 1 }, 2);
+  assert.deepEqual(replay.map((l) => (l as { type: string; seq?: number }).seq ?? (l as { type: string }).type), [2, "end"]);
+  const following = ask({ op: "events", since: "ep-test-2", follow: true }, 1);
+  while (bus.subscribers === 0) await new Promise((r) => setImmediate(r));
+  bus.publish(rec(3));
+  const [line] = await following;
+  assert.equal((line as { record: EpisodeRecord }).record.id, "ep-test-3");
+  await Promise.all(served);
+  assert.equal(bus.subscribers, 0, "a peer that left is unsubscribed");
+  await new Promise<void>((r) => server.close(() => r()));
 });
