@@ -19,6 +19,8 @@ import { explainCommand } from "./explain.js";
 import { dumpCommand } from "./dump.js";
 import { doctorCommand } from "./doctor.js";
 import { recordCommand } from "./record.js";
+import { runCommand } from "./run.js";
+import { oomCommand } from "./oom.js";
 
 export const EXIT = {
   ok: 0,
@@ -36,6 +38,8 @@ export interface CliContext {
   /** The Host for `--root DIR` (a fixture) or the live machine when root is undefined. */
   readonly makeHost: (root: string | undefined) => Host;
   readonly clock?: Clock;
+  /** Where long-running commands (run) hear signals; process.on by default. */
+  readonly onSignal?: (signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void) => void;
 }
 
 export interface Command {
@@ -45,7 +49,7 @@ export interface Command {
   run(args: readonly string[], ctx: CliContext): Promise<number> | number;
 }
 
-export const COMMANDS: readonly Command[] = [dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));

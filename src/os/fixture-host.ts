@@ -140,6 +140,10 @@ export class FixtureHost implements Host {
     this.writes.push({ path: machinePath, data });
   }
 
+  async writeFileAsync(machinePath: string, data: string): Promise<void> {
+    this.writeFile(machinePath, data);
+  }
+
   facts(): HostFacts {
     return { ...DEFAULT_FACTS, ...this.#manifest.facts };
   }

@@ -83,6 +83,11 @@ export interface Host {
   /** Extended attributes of a file or folder (cgroup folders carry user.* marks). */
   readXattrs(path: string): ReadonlyMap<string, string>;
   writeFile(path: string, data: string): void;
+  /**
+   * Writes off the event loop. For writes the kernel serves synchronously in the writing thread
+   * (memory.high below usage and memory.reclaim both reclaim before returning).
+   */
+  writeFileAsync(path: string, data: string): Promise<void>;
 }
 
 /** Reads a file, or returns undefined when it is absent or its owner vanished. */

@@ -143,6 +143,22 @@ export class LinuxHost implements Host {
     }
   }
 
+  async writeFileAsync(path: string, data: string): Promise<void> {
+    let handle: fs.promises.FileHandle;
+    try {
+      handle = await fs.promises.open(path, fs.constants.O_WRONLY);
+    } catch (err) {
+      throw hostIoError("open for writing", path, err);
+    }
+    try {
+      await handle.write(data);
+    } catch (err) {
+      throw hostIoError("write", path, err);
+    } finally {
+      await handle.close();
+    }
+  }
+
   facts(): HostFacts {
     if (this.#facts) return this.#facts;
     let pageSizeBytes = 4096;

@@ -45,6 +45,9 @@ export class RecordingHost implements Host {
     if (x.size > 0) this.xattrs.set(p, x);
     return x;
   }
+  async writeFileAsync(p: string): Promise<void> {
+    this.writeFile(p);
+  }
   writeFile(p: string): void {
     throw new OomkitError("E_INTERNAL", `recording is read-only; refused a write to ${p}`);
   }

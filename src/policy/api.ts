@@ -121,7 +121,7 @@ export interface PressureControl<O = unknown> {
   readonly now: { readonly monoMs: number; readonly wallMs: number };
   rates(cgroup: CgroupNode): CgroupRates;
   /** Declares an OOM in a cgroup the policy watches (the kernel's bpf_out_of_memory). */
-  declareOom(cgroup: CgroupNode | CgroupPath, reason: string): void;
+  declareOom(cgroup: CgroupNode | CgroupPath | string, reason: string): void;
 }
 
 export interface PolicyDefinition<O = unknown> {

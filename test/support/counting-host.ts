@@ -33,6 +33,9 @@ export class CountingHost implements Host {
     this.reads.push(`xattr:${p}`);
     return this.inner.readXattrs(p);
   }
+  writeFileAsync(p: string, d: string): Promise<void> {
+    return this.inner.writeFileAsync(p, d);
+  }
   writeFile(p: string, d: string): void {
     this.inner.writeFile(p, d);
   }

@@ -1,0 +1,155 @@
+import { OomkitError } from "../errors.js";
+import type { EpisodeRecord } from "../engine/episode.js";
+import { describeAction } from "../engine/plan.js";
+import { type LogLevel, streamLogger } from "../log.js";
+import { LinuxBackend } from "../os/backend.js";
+import { defaultPoller, prepareKillPath } from "../os/kill.js";
+import { LinuxHost } from "../os/linux-host.js";
+import { PROC_MEMINFO, procPressure } from "../os/paths.js";
+import { parseSize } from "../config/index.js";
+import { Daemon } from "../daemon/daemon.js";
+import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
+import { protectSelf } from "../daemon/self-protect.js";
+import type { Command } from "./cli.js";
+import { parseFlags } from "./args.js";
+import { loadEngineSetup } from "./setup.js";
+
+const USAGE = `usage: oomkit run [--config FILE] [--dry-run] [--root DIR] [--socket PATH] [--state-dir DIR]
+                  [--memory-min SIZE] [--log-level debug|info|warn|error]
+
+Runs the daemon: watches the configured triggers (the built-in default without --config) and
+handles each OOM through the policy chain. Stops cleanly on SIGTERM/SIGINT (guard bands
+restored, no victim half-handled); SIGHUP reloads the configuration (a bad one is refused and
+the old one stays).
+
+  --config FILE    the configuration (docs/configuration.md); default: the built-in default
+  --dry-run        decide and log, but kill, reclaim and remove nothing (overrides dry_run)
+  --root DIR       watch a fixture folder instead of the live machine (needs --dry-run)
+  --socket PATH    the control socket (default ${DEFAULT_SOCKET}; "none" for none)
+  --state-dir DIR  where guard-band state is kept (default /var/lib/oomkit)
+  --memory-min SIZE  memory.min for oomkit's own cgroup (e.g. 64M; default: none)
+  --log-level L    overrides log_level`;
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** One line per episode, in the spirit of the kernel's OOM report. */
+export function episodeLine(r: EpisodeRecord): string {
+  const what = r.plan.length > 0 ? r.plan.map(describeAction).join(", ") : "no action";
+  const freed = r.actions.reduce((n, a) => n + (a.freedBytes ?? 0), 0);
+  const mode = r.mode === "live" ? "" : ` [${r.mode}: nothing done]`;
+  return `oom: scope=${r.scope} cause=${r.cause.trigger} (${r.cause.message}) oom_policy=${r.policy ?? "none"}: ${what}${freed > 0 ? `, freed ${freed} bytes` : ""}${mode}`;
+}
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "run the daemon (use --dry-run to watch and decide without acting)",
+  usage: USAGE,
+  async run(args, ctx) {
+    const { values } = parseFlags("run", args, {
+      config: { type: "string" },
+      "dry-run": { type: "boolean" },
+      root: { type: "string" },
+      socket: { type: "string" },
+      "state-dir": { type: "string" },
+      "memory-min": { type: "string" },
+      "log-level": { type: "string" },
+    });
+    if (values.root !== undefined && !values["dry-run"]) throw new OomkitError("E_USAGE", "--root watches a fixture: add --dry-run (a fixture has no processes to kill)");
+    if (values["log-level"] !== undefined && !LEVELS.includes(values["log-level"] as LogLevel)) {
+      throw new OomkitError("E_USAGE", `--log-level must be one of ${LEVELS.join(", ")}`);
+    }
+    let memoryMinBytes: number | undefined;
+    if (values["memory-min"] !== undefined) {
+      const r = parseSize(values["memory-min"]);
+      if (!r.ok) throw new OomkitError("E_USAGE", `--memory-min: ${r.error}`);
+      memoryMinBytes = r.bytes;
+    }
+    const out = (line: string) => ctx.stderr(`${line}\n`);
+    const load = () => loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => out(`oomkit: warning: ${m}`) });
+    const config = load();
+    const level = (values["log-level"] as LogLevel | undefined) ?? config.logLevel;
+    const log = streamLogger(level, ctx.stderr);
+    const host = ctx.makeHost(values.root);
+    const live = host instanceof LinuxHost;
+    const dryRun = values["dry-run"] === true ? true : config.dryRun;
+    if (live) await prepareKillPath();
+    const daemon = new Daemon({
+      host,
+      config,
+      log,
+      dryRun,
+      backend: live ? new LinuxBackend({ host, cgroupMount: undefined, preKillHook: config.kill.preKillHook }) : undefined,
+      poller: live ? defaultPoller() : undefined,
+      stateDir: values["state-dir"] ?? (values.root === undefined ? "/var/lib/oomkit" : undefined),
+      onEpisode: (r) => out(`oomkit: ${episodeLine(r)}`),
+    });
+    await daemon.start();
+    if (live && host instanceof LinuxHost) {
+      // The backend needs the mount the daemon found; rebuild it now that the mode is known.
+      daemon.setBackend(new LinuxBackend({ host, cgroupMount: daemon.mode.perCgroup ? daemon.mode.unifiedMount : undefined, preKillHook: config.kill.preKillHook }));
+      const sp = protectSelf(host, daemon.mode, { memoryMinBytes });
+      log.info(sp.oomScoreAdj.note);
+      log.info(sp.memoryMin.note);
+      for (const f of [PROC_MEMINFO, procPressure("memory")]) {
+        try {
+          host.keepOpen(f);
+        } catch {
+          /* absent on this kernel: read on demand */
+        }
+      }
+    }
+    let control: ControlServer | undefined;
+    const socketPath = values.socket ?? DEFAULT_SOCKET;
+    if (socketPath !== "none") {
+      try {
+        control = await ControlServer.listen(
+          socketPath,
+          {
+            status: (_req, reply) => reply({ ok: true, status: daemon.status() }),
+            oom: async (req, reply) => {
+              const scope = typeof req.scope === "string" ? req.scope : "/";
+              const reason = typeof req.reason === "string" && req.reason !== "" ? req.reason : "requested with oomkit oom";
+              const r = await daemon.manual(scope, reason);
+              reply("skipped" in r ? { ok: true, skipped: r.skipped } : { ok: true, record: r });
+            },
+          },
+          log,
+        );
+      } catch (err) {
+        if (err instanceof OomkitError && err.code === "E_USAGE") throw err;
+        log.warn(`no control socket at ${socketPath}: ${(err as Error).message} (oomkit oom will not reach this daemon)`);
+      }
+    }
+    const s = daemon.status();
+    out(`oomkit: running${s.dryRun ? " in dry-run (nothing will be killed)" : ""} on ${host.description}: ${s.mode.summary}`);
+    for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
+    if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
+    for (const w of s.watches) out(`oomkit:   watching ${w}`);
+    if (control) out(`oomkit:   control socket ${control.path}`);
+    out("oomkit: watching");
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = async (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        out(`oomkit: ${sig}: stopping`);
+        await daemon.stop();
+        await control?.close();
+        if (host instanceof LinuxHost) host.closeKept();
+        resolve(0);
+      };
+      const reload = async () => {
+        try {
+          await daemon.reload(load());
+        } catch (err) {
+          log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
+        }
+      };
+      const on = ctx.onSignal ?? ((sig, fn) => process.on(sig, fn));
+      on("SIGTERM", () => void stop("SIGTERM"));
+      on("SIGINT", () => void stop("SIGINT"));
+      on("SIGHUP", () => void reload());
+    });
+  },
+};

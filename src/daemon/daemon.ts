@@ -1,0 +1,458 @@
+/**
+ * The daemon: watches turn signals into declarations; each declaration becomes one OOM episode
+ * (snapshot → policy chain → verify → act → record), one at a time, never while a victim in an
+ * overlapping scope is still exiting, never within the post-action delay of the last action
+ * there (one kill holds off the other rules while pressure decays), and never beyond the kill
+ * rate limit — past which oomkit stands back and the kernel's OOM killer stays the last resort.
+ */
+import type { CompiledConfig, TriggerSpec } from "../config/index.js";
+import { Engine } from "../engine/engine.js";
+import type { EpisodeRecord } from "../engine/episode.js";
+import { LiveExecutor, type KillBackend } from "../engine/executor.js";
+import { History } from "../engine/history.js";
+import { takeSnapshot } from "../engine/snapshot.js";
+import { VictimRegistry } from "../engine/victims.js";
+import { callWithDeadline } from "../engine/deadline.js";
+import { OomkitError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
+import type { Host } from "../os/host.js";
+import type { FdPoller } from "../os/kill.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupDir, cgroupPath, joinCgroup } from "../os/paths.js";
+import type { Policy, PressureControl } from "../policy/api.js";
+import { EventsWatch } from "./events-watch.js";
+import { GuardBands } from "./guard-band.js";
+import { PsiWatch } from "./psi-watch.js";
+import { ThresholdWatch } from "./threshold-watch.js";
+import type { Declaration, Watch, WatchContext } from "./watch.js";
+
+export interface DaemonOptions {
+  readonly host: Host;
+  readonly config: CompiledConfig;
+  readonly log: Logger;
+  /** Overrides the configuration's dry_run. */
+  readonly dryRun?: boolean;
+  /** Carries out live actions; required unless dry-run. */
+  readonly backend?: KillBackend;
+  /** The poll thread for kernel PSI triggers; undefined: compute pressure from the totals. */
+  readonly poller?: FdPoller;
+  /** Where the guard-band state lives (a file in it); undefined keeps none. */
+  readonly stateDir?: string;
+  /** Tick on the daemon's own timers (default); tests and the simulator call tick() themselves. */
+  readonly autoTick?: boolean;
+  /** Called with each episode's record, after its actions were issued. */
+  readonly onEpisode?: (record: EpisodeRecord) => void;
+}
+
+/** How often the cgroup tree is re-listed for new and removed cgroups (a safety net besides inotify). */
+const RESCAN_MS = 1000;
+/** How often every cgroup's figures are sampled for rates (pgscan/s, growth/s). */
+const HISTORY_MS = 2000;
+
+export interface DaemonStatus {
+  readonly mode: CgroupMode;
+  readonly dryRun: boolean;
+  readonly watches: readonly string[];
+  readonly attachments: readonly string[];
+  readonly pendingVictims: number;
+  readonly episodes: number;
+}
+
+export class Daemon {
+  readonly #o: DaemonOptions;
+  readonly #log: Logger;
+  #backend: KillBackend | undefined;
+  #config: CompiledConfig;
+  #engine: Engine;
+  readonly victims = new VictimRegistry();
+  readonly history = new History();
+  #mode!: CgroupMode;
+  #guard: GuardBands | undefined;
+  readonly #watches = new Map<string, Watch>();
+  #cgroups = new Set<CgroupPath>();
+  readonly #said = new Set<string>();
+  readonly #queue: Declaration[] = [];
+  #busy = false;
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wakeQueued = false;
+  #lastRescan = Number.NEGATIVE_INFINITY;
+  #lastHistory = Number.NEGATIVE_INFINITY;
+  /** Scope → monotonic ms until which no new action is taken there. */
+  readonly #holdUntil = new Map<CgroupPath, number>();
+  #kills: number[] = [];
+  #episodes = 0;
+  #idle: Promise<void> = Promise.resolve();
+
+  constructor(o: DaemonOptions) {
+    this.#o = o;
+    this.#log = o.log;
+    this.#config = o.config;
+    this.#backend = o.backend;
+    this.#engine = this.#makeEngine(o.config);
+    if (!this.dryRun && !o.backend) throw new OomkitError("E_INTERNAL", "a live daemon needs a kill backend");
+  }
+
+  #makeEngine(c: CompiledConfig): Engine {
+    return new Engine({ ...c.engine, victims: this.victims, history: this.history, logger: this.#log });
+  }
+
+  /** Replaces the kill backend (the live one needs the cgroup mount found at start). */
+  setBackend(backend: KillBackend): void {
+    this.#backend = backend;
+  }
+
+  get dryRun(): boolean {
+    return this.#o.dryRun ?? this.#config.dryRun;
+  }
+  get engine(): Engine {
+    return this.#engine;
+  }
+  get mode(): CgroupMode {
+    return this.#mode;
+  }
+
+  #once(key: string, level: "info" | "warn", message: string): void {
+    if (this.#said.has(key)) return;
+    this.#said.add(key);
+    this.#log[level](message);
+  }
+
+  #ctx(): WatchContext {
+    return {
+      host: this.#o.host,
+      clock: this.#o.host.clock,
+      log: this.#log,
+      mode: this.#mode,
+      poller: this.#o.poller,
+      declare: (d) => this.declare(d),
+      wake: () => this.#wake(),
+      once: (k, l, m) => this.#once(k, l, m),
+    };
+  }
+
+  async start(): Promise<void> {
+    this.#mode = detectCgroupMode(this.#o.host);
+    if (this.#mode.perCgroup && this.#mode.unifiedMount) {
+      this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log });
+      await this.#guard.recover();
+    }
+    this.#running = true;
+    await this.#rescan(this.#o.host.clock.monotonicMs());
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#idle; // no victim half-handled
+    for (const w of this.#watches.values()) await w.stop();
+    this.#watches.clear();
+    await this.#guard?.restoreAll();
+  }
+
+  /** Swaps in a new configuration; the caller has validated it (a bad one never gets here). */
+  async reload(config: CompiledConfig): Promise<void> {
+    await this.#idle;
+    for (const w of this.#watches.values()) await w.stop();
+    this.#watches.clear();
+    this.#config = config;
+    this.#engine = this.#makeEngine(config);
+    this.#lastRescan = Number.NEGATIVE_INFINITY;
+    await this.#rescan(this.#o.host.clock.monotonicMs());
+    this.#log.info(`configuration reloaded: ${this.#watches.size} watches, ${config.engine.attachments.length} attachments`);
+  }
+
+  #schedule(ms: number): void {
+    if (!this.#running || this.#o.autoTick === false) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.tick().catch((err) => this.#log.error(`tick failed: ${(err as Error).stack ?? err}`)), ms);
+  }
+
+  #wake(): void {
+    if (this.#wakeQueued || !this.#running || this.#o.autoTick === false) return;
+    this.#wakeQueued = true;
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      void this.tick().catch((err) => this.#log.error(`tick failed: ${(err as Error).stack ?? err}`));
+    });
+  }
+
+  /** One round: rescan the tree when due, sample history when due, tick every watch. */
+  async tick(): Promise<void> {
+    const now = this.#o.host.clock.monotonicMs();
+    if (now - this.#lastRescan >= RESCAN_MS) await this.#rescan(now);
+    if (now - this.#lastHistory >= HISTORY_MS) {
+      this.#lastHistory = now;
+      try {
+        this.history.update(takeSnapshot(this.#o.host, { cgroupMode: this.#mode }));
+      } catch (err) {
+        this.#log.debug(`history sample skipped: ${(err as Error).message}`);
+      }
+    }
+    for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
+    let next = RESCAN_MS;
+    for (const w of this.#watches.values()) {
+      try {
+        next = Math.min(next, w.tick(now));
+      } catch (err) {
+        this.#log.error(`${w.spec.name} on ${w.target}: ${(err as Error).message}`);
+      }
+    }
+    this.#schedule(next);
+  }
+
+  /** The cgroups each trigger applies to, now; watches follow as cgroups come and go. */
+  async #rescan(now: number): Promise<void> {
+    this.#lastRescan = now;
+    const present = this.#listCgroups();
+    const wanted = new Map<string, { spec: TriggerSpec; target: CgroupPath }>();
+    this.#config.triggers.forEach((spec, i) => {
+      for (const target of this.#targets(spec, present)) wanted.set(`${i}|${target}`, { spec, target });
+    });
+    for (const [key, w] of this.#watches) {
+      if (wanted.has(key)) continue;
+      await w.stop();
+      this.#watches.delete(key);
+      this.#log.debug(`stopped ${w.describe()}`);
+    }
+    for (const [key, { spec, target }] of wanted) {
+      if (this.#watches.has(key)) continue;
+      const w = this.#makeWatch(spec, target);
+      if (!w) continue;
+      try {
+        await w.start();
+        this.#watches.set(key, w);
+      } catch (err) {
+        this.#log.warn(`cannot watch ${spec.name} on ${target}: ${(err as Error).message}`);
+      }
+    }
+    this.#onlineOffline(present);
+  }
+
+  #listCgroups(): Set<CgroupPath> {
+    const out = new Set<CgroupPath>();
+    const mount = this.#mode.unifiedMount;
+    if (!this.#mode.perCgroup || mount === undefined) return out;
+    const walk = (p: CgroupPath, depth: number) => {
+      out.add(p);
+      if (depth > 32) return;
+      let entries;
+      try {
+        entries = this.#o.host.readDir(cgroupDir(mount, p));
+      } catch {
+        return; // vanished while listing
+      }
+      for (const e of entries) if (e.isDirectory) walk(joinCgroup(p, e.name), depth + 1);
+    };
+    walk(ROOT_CGROUP, 0);
+    return out;
+  }
+
+  #targets(spec: TriggerSpec, present: ReadonlySet<CgroupPath>): CgroupPath[] {
+    const where = spec.where;
+    switch (where.kind) {
+      case "machine":
+        return [ROOT_CGROUP];
+      case "cgroup":
+        if (!this.#mode.perCgroup) {
+          this.#once(`no-cgroups:${spec.name}`, "warn", `${spec.name} watches ${where.path}, but this machine is in system-level mode (${this.#mode.summary}): not watched`);
+          return [];
+        }
+        return present.has(where.path) ? [where.path] : [];
+      case "glob":
+        return [...present].filter((p) => where.regex.test(p));
+      default: {
+        const never: never = where;
+        return never;
+      }
+    }
+  }
+
+  #makeWatch(spec: TriggerSpec, target: CgroupPath): Watch | undefined {
+    const ctx = this.#ctx();
+    switch (spec.kind) {
+      case "psi":
+        return new PsiWatch(spec, target, ctx);
+      case "memory-threshold":
+        return new ThresholdWatch(spec, target, ctx);
+      case "memory-events":
+        return new EventsWatch(spec, target, ctx);
+      case "guard-band":
+        return new EventsWatch(spec, target, ctx, this.#guard);
+      default: {
+        const never: never = spec;
+        return never;
+      }
+    }
+  }
+
+  /** handleCgroupOnline/Offline for the policies attached at or above each cgroup that came or went. */
+  #onlineOffline(present: Set<CgroupPath>): void {
+    const before = this.#cgroups;
+    this.#cgroups = present;
+    if (before.size === 0) return; // the first listing is not news
+    const attachments = this.#config.engine.attachments;
+    const call = (fn: () => void, what: string) => {
+      try {
+        callWithDeadline(fn, this.#config.engine.policyDeadlineMs);
+      } catch (err) {
+        this.#log.warn(`${what}: ${(err as Error).message}`);
+      }
+    };
+    for (const p of present) {
+      if (before.has(p)) continue;
+      const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+      const node = snap.cgroup(p);
+      for (const a of attachments) if (node && a.policy.handleCgroupOnline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOnline?.(node, a.options), `${a.policy.name}.handleCgroupOnline(${p})`);
+    }
+    for (const p of before) {
+      if (present.has(p)) continue;
+      this.history.forget(p);
+      for (const a of attachments) if (a.policy.handleCgroupOffline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOffline?.(p, a.options), `${a.policy.name}.handleCgroupOffline(${p})`);
+    }
+  }
+
+  /** Queues a declaration; episodes run one at a time. */
+  declare(d: Declaration): void {
+    if (!this.#running) return;
+    if (this.#queue.some((q) => q.scope === d.scope && q.trigger === d.trigger)) return; // coalesce
+    this.#queue.push(d);
+    if (!this.#busy) this.#idle = this.#drain();
+  }
+
+  /** A manual OOM (the control socket): runs now, returns its record or why it did not run. */
+  async manual(scope: string, reason: string): Promise<EpisodeRecord | { skipped: string }> {
+    await this.#idle;
+    const path = cgroupPath(scope);
+    const d: Declaration = { scope: path, trigger: "manual", cause: { kind: "manual", trigger: "manual", message: reason, figures: {} } };
+    const gate = this.#gate(d, this.#o.host.clock.monotonicMs());
+    if (gate) return { skipped: gate };
+    return (await this.#episode(d)) ?? { skipped: "no episode" };
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (this.#queue.length > 0) {
+        const d = this.#queue.shift() as Declaration;
+        try {
+          await this.#handle(d);
+        } catch (err) {
+          this.#log.error(`episode for ${d.scope} (${d.trigger}) failed: ${(err as Error).stack ?? err}`);
+        }
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Why a declaration must wait or be dropped now, or undefined to go ahead. */
+  #gate(d: Declaration, now: number): string | undefined {
+    const pending = this.victims.pending.find((v) => {
+      const where = v.kind === "cgroup" ? v.cgroup : undefined;
+      return where === undefined || cgroupContains(d.scope, where) || cgroupContains(where, d.scope);
+    });
+    if (pending) return `a victim (${pending.kind === "task" ? `pid ${pending.pid}` : pending.cgroup}) is still exiting`;
+    for (const [scope, until] of this.#holdUntil) {
+      if (until > now && (cgroupContains(scope, d.scope) || cgroupContains(d.scope, scope))) return `within the post-action delay of the last action in ${scope}`;
+    }
+    const { maxKills, perMs } = this.#config.kill.rateLimit;
+    this.#kills = this.#kills.filter((t) => now - t < perMs);
+    if (this.#kills.length >= maxKills) {
+      this.#once(`rate:${Math.floor(now / perMs)}`, "warn", `kill rate limit reached (${maxKills} per ${perMs / 1000} s): standing back; the kernel's OOM killer remains the last resort`);
+      return "the kill rate limit is reached";
+    }
+    return undefined;
+  }
+
+  async #handle(d: Declaration): Promise<void> {
+    const now = this.#o.host.clock.monotonicMs();
+    const gate = this.#gate(d, now);
+    if (gate) {
+      this.#log.debug(`not acting on ${d.trigger} in ${d.scope}: ${gate}`);
+      return;
+    }
+    if (d.pressureEvent) {
+      const handler = this.#pressureHandler(d.scope);
+      if (handler) {
+        this.#runPressureHandler(handler, d);
+        return;
+      }
+    }
+    if (d.recheck && !d.recheck()) {
+      this.#log.debug(`${d.trigger} in ${d.scope}: the condition cleared before acting`);
+      return;
+    }
+    await this.#episode(d);
+  }
+
+  #pressureHandler(scope: CgroupPath): { policy: Policy; options: unknown } | undefined {
+    return this.#engine.chainFor(scope).find((l) => l.policy.handlePressure !== undefined);
+  }
+
+  #runPressureHandler(h: { policy: Policy; options: unknown }, d: Declaration): void {
+    const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+    const declared: Declaration[] = [];
+    const pc: PressureControl = {
+      policy: h.policy.name,
+      snapshot,
+      options: h.options,
+      now: { monoMs: snapshot.takenAtMonoMs, wallMs: snapshot.takenAtWallMs },
+      rates: (c) => this.history.rates(c.path),
+      declareOom: (cg, reason) => {
+        const scope = cgroupPath(typeof cg === "string" ? cg : cg.path);
+        declared.push({ scope, trigger: `${h.policy.name}.handlePressure`, cause: { ...d.cause, kind: "pressure", trigger: `${d.trigger} → ${h.policy.name}.handlePressure`, message: String(reason) } });
+      },
+    };
+    const event = d.pressureEvent;
+    if (!event) return;
+    try {
+      callWithDeadline(() => h.policy.handlePressure?.(event, pc), this.#config.engine.policyDeadlineMs);
+    } catch (err) {
+      this.#log.warn(`${h.policy.name}.handlePressure failed (${(err as Error).message}); declaring the OOM from the trigger itself`);
+      declared.splice(0, declared.length, { ...d, pressureEvent: undefined });
+    }
+    for (const x of declared) this.declare(x);
+  }
+
+  async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {
+    const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+    const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
+    let record: EpisodeRecord;
+    try {
+      record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode: this.dryRun ? "dry-run" : "live", executor });
+    } catch (err) {
+      if (err instanceof OomkitError && (err.code === "E_NO_SUCH_PATH" || err.code === "E_UNSUPPORTED")) {
+        this.#log.debug(`ignoring ${d.trigger} in ${d.scope}: ${err.message}`);
+        return undefined;
+      }
+      throw err;
+    }
+    this.#episodes++;
+    const now = this.#o.host.clock.monotonicMs();
+    if (record.plan.length > 0) {
+      this.#holdUntil.set(d.scope, now + this.#config.kill.postActionDelayMs);
+      if (!this.dryRun && record.plan.some((a) => a.kind === "kill-task" || a.kind === "kill-cgroup")) this.#kills.push(now);
+    }
+    this.#o.onEpisode?.(record);
+    return record;
+  }
+
+  status(): DaemonStatus {
+    return {
+      mode: this.#mode,
+      dryRun: this.dryRun,
+      watches: [...this.#watches.values()].map((w) => w.describe()),
+      attachments: this.#config.engine.attachments.map((a) => `${a.policy.name} at ${a.cgroup}${a.origin.kind === "file" ? ` (${a.origin.file})` : ""}`),
+      pendingVictims: this.victims.pending.length,
+      episodes: this.#episodes,
+    };
+  }
+
+  /** Resolves once the queue is empty (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.#idle;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * memory.events counters of one cgroup (`high`, `max`, `oom`, `oom_kill`, ...): a rise declares
+ * an OOM in that cgroup. The cgroup's own counters (memory.events.local, 5.12+) are used where
+ * the kernel has them, so an event below is declared once, in the cgroup it happened in, not
+ * again in every ancestor a glob also matches. inotify (fs.watch) wakes the daemon when the file
+ * changes; the regular tick re-reads it as a safety net.
+ *
+ * The guard band is the same watch on the `high` counter, plus memory.high set a margin below
+ * memory.max while oomkit runs (guard-band.ts keeps what it changed).
+ */
+import * as fs from "node:fs";
+import type { TriggerSpec } from "../config/index.js";
+import { type MemoryEvents, parseMemoryEvents } from "../os/parse/cgroup.js";
+import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
+import type { GuardBands } from "./guard-band.js";
+import type { Watch, WatchContext } from "./watch.js";
+
+type EventsSpec = Extract<TriggerSpec, { kind: "memory-events" | "guard-band" }>;
+
+const KEY: Record<string, keyof MemoryEvents> = {
+  low: "low",
+  high: "high",
+  max: "max",
+  oom: "oom",
+  oom_kill: "oomKill",
+  oom_group_kill: "oomGroupKill",
+};
+
+const SAFETY_NET_MS = 1000;
+
+export class EventsWatch implements Watch {
+  readonly #ctx: WatchContext;
+  readonly #events: readonly string[];
+  readonly #dir: string;
+  #file: string;
+  #last: MemoryEvents | undefined;
+  #watcher: fs.FSWatcher | undefined;
+
+  constructor(
+    readonly spec: EventsSpec,
+    readonly target: CgroupPath,
+    ctx: WatchContext,
+    private readonly guardBands?: GuardBands,
+  ) {
+    this.#ctx = ctx;
+    this.#events = spec.kind === "guard-band" ? ["high"] : spec.events;
+    this.#dir = cgroupDir(ctx.mode.unifiedMount ?? "/sys/fs/cgroup", target);
+    this.#file = `${this.#dir}/${CgroupFile.memoryEventsLocal}`;
+  }
+
+  #read(): MemoryEvents | undefined {
+    for (const f of [this.#file, `${this.#dir}/${CgroupFile.memoryEvents}`]) {
+      try {
+        const e = parseMemoryEvents(this.#ctx.host.readFile(f));
+        this.#file = f;
+        return e;
+      } catch {
+        /* try the hierarchical file; a vanished cgroup reads as nothing */
+      }
+    }
+    return undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.spec.kind === "guard-band" && this.guardBands) await this.guardBands.apply(this.target, this.spec.margin);
+    this.#last = this.#read();
+    if (this.#ctx.host.kind === "linux") {
+      try {
+        this.#watcher = fs.watch(this.#file, { persistent: false }, () => this.#ctx.wake());
+        this.#watcher.on("error", () => this.#closeWatcher());
+      } catch {
+        this.#ctx.once(`inotify:${this.#file}`, "info", `cannot watch ${this.#file} with inotify; reading it every ${SAFETY_NET_MS} ms`);
+      }
+    }
+  }
+
+  #closeWatcher(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  tick(nowMs: number): number {
+    const now = this.#read();
+    const before = this.#last;
+    this.#last = now ?? before;
+    if (!now || !before) return SAFETY_NET_MS;
+    const rose: string[] = [];
+    const figures: Record<string, number> = {};
+    for (const name of this.#events) {
+      const k = KEY[name];
+      if (k === undefined) continue;
+      const a = before[k];
+      const b = now[k];
+      if (typeof a === "number" && typeof b === "number" && b > a) {
+        rose.push(`${name} ${a}→${b}`);
+        figures[`${name}Before`] = a;
+        figures[name] = b;
+      }
+    }
+    if (rose.length > 0) {
+      this.#ctx.declare({
+        scope: this.target,
+        trigger: this.spec.name,
+        cause: {
+          kind: "cgroup",
+          trigger: this.spec.name,
+          message: `${this.target}: ${this.#file.endsWith(".local") ? "memory.events.local" : "memory.events"} ${rose.join(", ")}`,
+          figures,
+          signalAtMonoMs: nowMs,
+        },
+      });
+    }
+    return SAFETY_NET_MS;
+  }
+
+  async stop(): Promise<void> {
+    this.#closeWatcher();
+    if (this.spec.kind === "guard-band" && this.guardBands) await this.guardBands.restore(this.target);
+  }
+
+  describe(): string {
+    const what = this.spec.kind === "guard-band" ? `guard band (memory.high ${"bytes" in this.spec.margin ? `${this.spec.margin.bytes} bytes` : `${this.spec.margin.percent} %`} below memory.max), on "high"` : this.#events.join(", ");
+    return `${this.spec.name} on ${this.target}: ${what} (${this.#watcher ? "inotify" : "polled"})`;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Guard bands: memory.high set a margin below memory.max, so a cgroup's tasks are throttled (and
+ * oomkit acts on the `high` events) before the kernel's OOM killer would. What oomkit changed is
+ * kept in a state file, written before each change, so the old values come back when oomkit
+ * stops — and, after a crash, when it next starts.
+ *
+ * Writing memory.high below usage makes the writing thread reclaim synchronously: the writes go
+ * through Host.writeFileAsync, off the event loop.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Logger } from "../log.js";
+import type { Host } from "../os/host.js";
+import { parseMemoryValue } from "../os/parse/cgroup.js";
+import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
+
+export type Margin = { readonly bytes: number } | { readonly percent: number };
+
+/** Where memory.high goes for a memory.max and margin; undefined when max is unlimited. */
+export function guardHigh(maxBytes: number, margin: Margin, pageBytes = 4096): number | undefined {
+  if (!Number.isFinite(maxBytes)) return undefined;
+  const m = "bytes" in margin ? margin.bytes : Math.floor((maxBytes * margin.percent) / 100);
+  const high = Math.max(0, maxBytes - m);
+  return high - (high % pageBytes);
+}
+
+export class GuardBands {
+  readonly #host: Host;
+  readonly #mount: string;
+  readonly #stateFile: string | undefined;
+  readonly #log: Logger;
+  /** cgroup → the memory.high text it had before oomkit changed it. */
+  readonly #saved = new Map<CgroupPath, string>();
+
+  constructor(opts: { host: Host; mount: string; stateFile: string | undefined; log: Logger }) {
+    this.#host = opts.host;
+    this.#mount = opts.mount;
+    this.#stateFile = opts.stateFile;
+    this.#log = opts.log;
+  }
+
+  #file(cg: CgroupPath, f: string): string {
+    return `${cgroupDir(this.#mount, cg)}/${f}`;
+  }
+
+  #persist(): void {
+    if (!this.#stateFile) return;
+    const tmp = `${this.#stateFile}.tmp`;
+    fs.mkdirSync(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });
+    const fd = fs.openSync(tmp, "w", 0o600);
+    try {
+      fs.writeSync(fd, `${JSON.stringify({ version: 1, memoryHigh: Object.fromEntries(this.#saved) }, null, 2)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.#stateFile);
+  }
+
+  /** After a crash: puts back what a previous run changed and did not restore. */
+  async recover(): Promise<CgroupPath[]> {
+    if (!this.#stateFile || !fs.existsSync(this.#stateFile)) return [];
+    let saved: Record<string, string> = {};
+    try {
+      saved = (JSON.parse(fs.readFileSync(this.#stateFile, "utf8")) as { memoryHigh?: Record<string, string> }).memoryHigh ?? {};
+    } catch (err) {
+      this.#log.warn(`guard band state ${this.#stateFile} unreadable (${(err as Error).message}); nothing to restore`);
+    }
+    const restored: CgroupPath[] = [];
+    for (const [cg, value] of Object.entries(saved)) {
+      try {
+        await this.#host.writeFileAsync(this.#file(cg as CgroupPath, CgroupFile.memoryHigh), value);
+        restored.push(cg as CgroupPath);
+        this.#log.info(`restored memory.high ${value.trim()} on ${cg} (left by a previous run)`);
+      } catch (err) {
+        this.#log.debug(`ignoring guard band of ${cg}: ${(err as Error).message}`);
+      }
+    }
+    this.#saved.clear();
+    this.#persist();
+    return restored;
+  }
+
+  /** Lowers memory.high to memory.max minus the margin (never raises it). */
+  async apply(cg: CgroupPath, margin: Margin): Promise<void> {
+    let max: number;
+    let high: string;
+    try {
+      max = parseMemoryValue(this.#host.readFile(this.#file(cg, CgroupFile.memoryMax)));
+      high = this.#host.readFile(this.#file(cg, CgroupFile.memoryHigh));
+    } catch (err) {
+      this.#log.debug(`ignoring guard band on ${cg}: ${(err as Error).message}`);
+      return;
+    }
+    const target = guardHigh(max, margin);
+    if (target === undefined) {
+      this.#log.warn(`guard band on ${cg}: memory.max is "max", so there is nothing to stay below; not set`);
+      return;
+    }
+    if (parseMemoryValue(high) <= target) return;
+    if (!this.#saved.has(cg)) {
+      this.#saved.set(cg, high.trim());
+      this.#persist();
+    }
+    await this.#host.writeFileAsync(this.#file(cg, CgroupFile.memoryHigh), String(target));
+    this.#log.info(`guard band: memory.high ${target} on ${cg} (memory.max ${max}; was ${high.trim()})`);
+  }
+
+  async restore(cg: CgroupPath): Promise<void> {
+    const old = this.#saved.get(cg);
+    if (old === undefined) return;
+    try {
+      await this.#host.writeFileAsync(this.#file(cg, CgroupFile.memoryHigh), old);
+    } catch (err) {
+      this.#log.debug(`ignoring restore of ${cg}: ${(err as Error).message}`);
+    }
+    this.#saved.delete(cg);
+    this.#persist();
+  }
+
+  async restoreAll(): Promise<void> {
+    for (const cg of [...this.#saved.keys()]) await this.restore(cg);
+  }
+
+  get changed(): ReadonlyMap<CgroupPath, string> {
+    return this.#saved;
+  }
+}

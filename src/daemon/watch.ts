@@ -1,0 +1,70 @@
+/**
+ * Watches: one configured trigger on one target (the machine, or one cgroup), turning raw
+ * signals into declarations "out of memory in S because C". The daemon creates and stops them
+ * as cgroups come and go, ticks the polling ones, and decides what a declaration leads to.
+ */
+import type { TriggerSpec } from "../config/index.js";
+import type { Logger } from "../log.js";
+import type { CgroupMode } from "../os/cgroup-mode.js";
+import type { Clock, Host } from "../os/host.js";
+import type { FdPoller } from "../os/kill.js";
+import type { CgroupPath } from "../os/paths.js";
+import type { OomCause, PressureEvent } from "../policy/api.js";
+
+export interface Declaration {
+  readonly scope: CgroupPath;
+  readonly cause: OomCause;
+  /** The trigger's name (for rate-limit and "said once" bookkeeping). */
+  readonly trigger: string;
+  /** Re-checks the condition on fresh figures right before acting; false drops the declaration. */
+  readonly recheck?: () => boolean;
+  /** Set for PSI events: policies' handlePressure see them first. */
+  readonly pressureEvent?: PressureEvent;
+}
+
+export interface WatchContext {
+  readonly host: Host;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly mode: CgroupMode;
+  /** The poller for kernel PSI triggers; undefined where the Host has no real fds (fixtures, simulation). */
+  readonly poller: FdPoller | undefined;
+  declare(d: Declaration): void;
+  /** Asks the daemon to tick this watch soon (an inotify event, a fired trigger). */
+  wake(): void;
+  /** Says a line once per key for the daemon's life (fallbacks, refusals). */
+  once(key: string, level: "info" | "warn", message: string): void;
+}
+
+export interface Watch {
+  readonly spec: TriggerSpec;
+  /** "/" for the machine. */
+  readonly target: CgroupPath;
+  start(): Promise<void>;
+  /** Polling work; returns how soon (ms) it wants the next tick. */
+  tick(nowMs: number): number;
+  stop(): Promise<void>;
+  /** One line for "what it watches". */
+  describe(): string;
+}
+
+/** Sustained conditions: "above X for D", with the injected clock. */
+export class Sustain {
+  #since: number | undefined;
+  constructor(readonly forMs: number | undefined) {}
+  /** Feeds whether the condition holds now; true once it has held for forMs (at once without forMs). */
+  update(holds: boolean, nowMs: number): boolean {
+    if (!holds) {
+      this.#since = undefined;
+      return false;
+    }
+    this.#since ??= nowMs;
+    return this.forMs === undefined || nowMs - this.#since >= this.forMs;
+  }
+  reset(): void {
+    this.#since = undefined;
+  }
+  get sinceMs(): number | undefined {
+    return this.#since;
+  }
+}

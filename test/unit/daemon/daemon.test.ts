@@ -1,0 +1,244 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/config/index.js";
+import { Daemon } from "../../../src/daemon/daemon.js";
+import type { EpisodeRecord } from "../../../src/engine/episode.js";
+import type { KillBackend, TaskKillOutcome } from "../../../src/engine/executor.js";
+import { MemoryLogger } from "../../../src/log.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { definePolicy, type Policy } from "../../../src/policy/api.js";
+import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
+import { loadPolicyFile } from "../../../src/policy/loader.js";
+import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+
+const MB = 1024 * 1024;
+
+function config(toml: string, extra: Policy[] = []): CompiledConfig {
+  const parsed = parseConfig(toml, "test.toml");
+  const builtins = new Map(BUILTIN_POLICIES);
+  for (const p of extra) builtins.set(p.name, p);
+  return compileConfig(parsed.config, { builtins, loadPolicyFile, enforceOwnership: false, source: parsed.source });
+}
+
+const MACHINE: FixtureSpec = {
+  memTotalKb: 1_000_000,
+  memAvailableKb: 500_000,
+  cgroups: {
+    "/jobs": { max: 200 * MB, current: 150 * MB },
+    "/jobs/a": { current: 100 * MB, anon: 100 * MB },
+    "/jobs/b": { current: 50 * MB, anon: 50 * MB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 100 * 1024 },
+    { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 50 * 1024 },
+  ],
+};
+
+function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backend?: KillBackend; stateDir?: string; extra?: Policy[]; dir?: string } = {}) {
+  const dir = opts.dir ?? buildFixture(opts.spec ?? MACHINE);
+  const clock = new ManualClock(10_000);
+  const host = new FixtureHost(dir, { clock });
+  const episodes: EpisodeRecord[] = [];
+  const log = new MemoryLogger();
+  const daemon = new Daemon({ host, config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r) });
+  const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
+  const step = async (ms: number) => {
+    clock.advance(ms);
+    await daemon.tick();
+    await daemon.settled();
+  };
+  return { dir, clock, host, daemon, episodes, log, write, step };
+}
+
+const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
+
+describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
+  test("a MemAvailable threshold declares a system OOM; the post-action delay holds off the next", async () => {
+    const t = setup(`[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n[kill]\npost_action_delay_ms = 5000\n`);
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.episodes.length, 0, "50 % available: nothing to do");
+    t.write("proc/meminfo", meminfo(80_000));
+    await t.step(100);
+    assert.equal(t.episodes.length, 1);
+    const r = t.episodes[0] as EpisodeRecord;
+    assert.equal(r.mode, "dry-run");
+    assert.equal(r.kind, "system");
+    assert.equal(r.cause.trigger, "low");
+    assert.equal(r.cause.figures.memAvailablePercent, 8);
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [10]);
+    await t.step(1000);
+    assert.equal(t.episodes.length, 1, "within the post-action delay");
+    await t.step(5000);
+    assert.equal(t.episodes.length, 2, "after it");
+    await t.daemon.stop();
+  });
+
+  test("sustained: the condition must hold for sustained_ms, checked again before acting", async () => {
+    const t = setup(`[[trigger]]\ncgroup = "/"\nmem_available = { below_percent = 10 }\nsustained_ms = 3000\n`);
+    t.write("proc/meminfo", meminfo(80_000));
+    await t.daemon.start();
+    await t.step(1000);
+    await t.step(1000);
+    assert.equal(t.episodes.length, 0);
+    t.write("proc/meminfo", meminfo(500_000));
+    await t.step(1000);
+    t.write("proc/meminfo", meminfo(80_000));
+    await t.step(1000);
+    await t.step(1000);
+    assert.equal(t.episodes.length, 0, "the clock restarted when the condition cleared");
+    await t.step(1900);
+    assert.equal(t.episodes.length, 0, "2.9 s so far");
+    await t.step(100);
+    assert.equal(t.episodes.length, 1);
+    assert.equal(t.episodes[0]?.cause.figures.sustainedMs, 3000);
+    await t.daemon.stop();
+  });
+
+  test("memory.events on a glob: a rise in one cgroup declares an OOM there", async () => {
+    const t = setup(`[[trigger]]\ncgroup = "/jobs/*"\nmemory_events = ["max"]\n`);
+    await t.daemon.start();
+    await t.step(100);
+    assert.deepEqual(t.daemon.status().watches.length, 2);
+    t.write("sys/fs/cgroup/jobs/b/memory.events", "low 0\nhigh 0\nmax 3\noom 0\noom_kill 0\noom_group_kill 0\n");
+    await t.step(100);
+    assert.equal(t.episodes.length, 1);
+    assert.equal(t.episodes[0]?.scope, "/jobs/b");
+    assert.equal(t.episodes[0]?.kind, "cgroup");
+    assert.deepEqual(t.episodes[0]?.plan.map((a) => a.kind === "kill-task" && a.pid), [11]);
+    // A new cgroup matching the glob is watched from the next rescan; a removed one is dropped.
+    fs.cpSync(path.join(t.dir, "sys/fs/cgroup/jobs/b"), path.join(t.dir, "sys/fs/cgroup/jobs/c"), { recursive: true });
+    fs.rmSync(path.join(t.dir, "sys/fs/cgroup/jobs/a"), { recursive: true });
+    await t.step(1000);
+    assert.deepEqual(t.daemon.status().watches.map((w) => /on (\/jobs\/\w)/.exec(w)?.[1]).sort(), ["/jobs/b", "/jobs/c"]);
+    await t.daemon.stop();
+  });
+
+  test("PSI without kernel triggers: computed from the totals, declared as pressure", async () => {
+    const t = setup(`[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "full", threshold_ms = 100, window_ms = 1000 }\n`);
+    const psi = (total: number) => `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=9.00 avg60=0.00 avg300=0.00 total=${total}\n`;
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(1_000_000));
+    await t.daemon.start();
+    assert.match(t.daemon.status().watches[0] ?? "", /polling the totals/);
+    await t.step(250);
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(1_050_000));
+    await t.step(250);
+    assert.equal(t.episodes.length, 0, "50 ms of stall: below the threshold");
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(1_160_000));
+    await t.step(250);
+    assert.equal(t.episodes.length, 1);
+    assert.equal(t.episodes[0]?.kind, "pressure");
+    assert.equal(t.episodes[0]?.scope, "/jobs");
+    assert.equal(t.episodes[0]?.cause.figures.source, "polling");
+    await t.daemon.stop();
+  });
+
+  test("a policy's handlePressure decides where the OOM is declared", async () => {
+    const seen: string[] = [];
+    const steer = definePolicy({
+      name: "steer",
+      evaluateTask: () => "default",
+      handlePressure(event, pc) {
+        seen.push(`${event.cgroup} ${event.stall}`);
+        pc.declareOom("/jobs/b", "b is the batch job");
+      },
+    });
+    const t = setup(`[[attach]]\ncgroup = "/jobs"\npolicy = "steer"\n[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "some", threshold_ms = 100, window_ms = 1000 }\n`, { extra: [steer] });
+    const psi = (total: number) => `some avg10=5.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`;
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(0));
+    await t.daemon.start();
+    await t.step(250);
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(500_000));
+    await t.step(250);
+    await t.step(1);
+    assert.deepEqual(seen, ["/jobs some"]);
+    assert.equal(t.episodes.length, 1);
+    assert.equal(t.episodes[0]?.scope, "/jobs/b");
+    assert.match(t.episodes[0]?.cause.trigger ?? "", /steer\.handlePressure/);
+    assert.equal(t.episodes[0]?.cause.message, "b is the batch job");
+    await t.daemon.stop();
+  });
+
+  test("guard band: memory.high set below memory.max, fired on high events, restored on stop and after a crash", async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-state-"));
+    const toml = `[[trigger]]\ncgroup = "/jobs"\nguard_band = { margin_bytes = "10M" }\n`;
+    const t = setup(toml, { stateDir });
+    await t.daemon.start();
+    assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB));
+    assert.match(fs.readFileSync(path.join(stateDir, "guard-bands.json"), "utf8"), /"\/jobs": "max"/);
+    t.write("sys/fs/cgroup/jobs/memory.events", "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
+    await t.step(100);
+    assert.equal(t.episodes.length, 1);
+    assert.equal(t.episodes[0]?.scope, "/jobs");
+    await t.daemon.stop();
+    assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max");
+    // A crash: a run that set the band and never stopped. The next start puts the old value back.
+    const crashed = setup(toml, { stateDir, dir: t.dir });
+    await crashed.daemon.start();
+    const again = setup("", { stateDir, dir: t.dir });
+    await again.daemon.start();
+    assert.equal(again.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max");
+    assert.ok(again.log.lines.some((l) => /restored memory.high max on \/jobs/.test(l)));
+    await again.daemon.stop();
+  });
+
+  test("reload swaps triggers and policies", async () => {
+    const t = setup(`[[trigger]]\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`);
+    await t.daemon.start();
+    assert.equal(t.daemon.status().watches.length, 1);
+    await t.daemon.reload(config(`[[attach]]\ncgroup = "/jobs"\npolicy = "largest-leaf"\n[[trigger]]\ncgroup = "/jobs/*"\nmemory_events = ["oom"]\n`));
+    assert.equal(t.daemon.status().watches.length, 2);
+    assert.deepEqual(t.daemon.status().attachments, ["largest-leaf at /jobs"]);
+    await t.daemon.stop();
+  });
+});
+
+describe("the daemon live, with a fake kill backend", () => {
+  class Backend implements KillBackend {
+    kills: number[] = [];
+    constructor(private readonly outcome: TaskKillOutcome) {}
+    async killTask(t: { pid: number }) {
+      this.kills.push(t.pid);
+      return this.outcome;
+    }
+    async killCgroup() {
+      return { emptied: true };
+    }
+    async reclaim() {}
+    currentBytes() {
+      return undefined;
+    }
+    async removeFile() {
+      return 0;
+    }
+  }
+
+  test("the kill rate limit stands back after max_kills; a victim still exiting holds off the next choice", async () => {
+    const be = new Backend({ kind: "exited", signalMs: 1, exitMs: 2, escalated: false, mrelease: "released" });
+    const t = setup(`[kill]\nmax_kills = 1\nper_seconds = 60\npost_action_delay_ms = 0\n`, { dryRun: false, backend: be });
+    await t.daemon.start();
+    const first = await t.daemon.manual("/jobs", "test");
+    assert.ok("plan" in first && first.handled);
+    const second = await t.daemon.manual("/jobs", "test");
+    assert.deepEqual(second, { skipped: "the kill rate limit is reached" });
+    assert.deepEqual(be.kills, [10]);
+    assert.ok(t.log.lines.some((l) => /kill rate limit reached/.test(l)));
+    await t.daemon.stop();
+
+    const slow = new Backend({ kind: "still-exiting", signalMs: 1, escalated: false, mrelease: "released" });
+    const u = setup(`[kill]\npost_action_delay_ms = 0\nvictim_timeout_ms = 5000\n`, { dryRun: false, backend: slow });
+    await u.daemon.start();
+    await u.daemon.manual("/jobs", "test");
+    assert.deepEqual(await u.daemon.manual("/jobs/b", "test"), { skipped: "a victim (pid 10) is still exiting" });
+    u.clock.advance(6000);
+    await u.daemon.tick();
+    const third = await u.daemon.manual("/jobs/b", "test");
+    assert.ok("plan" in third, "the victim's deadline passed: oomkit acts again");
+    await u.daemon.stop();
+  });
+});

@@ -1,0 +1,59 @@
+/** `oomkit run --dry-run` on this machine as a real process, driven through its control socket. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { request } from "../../../src/daemon/control.js";
+import { defaultMakeHost, runCli } from "../../../src/cli/cli.js";
+
+const MAIN = fileURLToPath(new URL("../../../src/cli/main.js", import.meta.url));
+
+test("oomkit run --dry-run: says what it watches, answers oomkit oom, stops on SIGTERM", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-run-"));
+  const sock = path.join(dir, "run", "oomkit.sock");
+  const child = spawn(process.execPath, [MAIN, "run", "--dry-run", "--socket", sock, "--state-dir", path.join(dir, "state")], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr?.setEncoding("utf8");
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stderr?.on("data", (d: string) => {
+        err += d;
+        if (err.includes("oomkit: watching\n")) resolve();
+      });
+      child.once("exit", () => reject(new Error(`exited early:\n${err}`)));
+    });
+    assert.match(err, /running in dry-run \(nothing will be killed\)/);
+    assert.match(err, /policy rules at \/; then the kernel's badness/);
+    assert.match(err, /watching memory-low on the machine/);
+    assert.match(err, /watching machine-full-stall on \/proc\/pressure\/memory/);
+    assert.equal(fs.statSync(sock).mode & 0o777, 0o600, "only root may use the socket");
+    const status = await request(sock, { op: "status" });
+    assert.equal(status.ok, true);
+    let out = "";
+    const code = await runCli({ argv: ["oom", "/", "--socket", sock, "--json", "--reason", "a test"], stdout: (t) => (out += t), stderr: () => {}, makeHost: defaultMakeHost() });
+    assert.equal(code, 0);
+    const rec = JSON.parse(out) as { mode: string; kind: string; cause: { message: string }; handled: boolean };
+    assert.equal(rec.mode, "dry-run");
+    assert.equal(rec.kind, "manual");
+    assert.equal(rec.cause.message, "a test");
+    assert.equal(rec.handled, true);
+    const bad = await request(sock, { op: "frobnicate" });
+    assert.match(String(bad.error), /unknown op/);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.equal(await exited, 0, err);
+  assert.match(err, /SIGTERM: stopping/);
+  assert.ok(!fs.existsSync(sock), "the socket is removed");
+});
+
+test("oomkit oom with no daemon: one clear line", async () => {
+  let e = "";
+  const code = await runCli({ argv: ["oom", "--socket", "/nonexistent/oomkit.sock"], stdout: () => {}, stderr: (t) => (e += t), makeHost: defaultMakeHost() });
+  assert.equal(code, 3);
+  assert.match(e, /no oomkit daemon answers on \/nonexistent\/oomkit.sock/);
+});
