@@ -65,6 +65,27 @@ export { type Protections, NO_PROTECTIONS, DEFAULT_OMIT_XATTRS, type Execution, 
 export { History, appendSample, ratesOf, type Sample, type HistoryOptions } from "./engine/history.js";
 export { VictimRegistry, type PendingVictim } from "./engine/victims.js";
 
+// Configuration: file → validated plain form → compiled engine.
+export {
+  parseConfig,
+  compileConfig,
+  defaultConfig,
+  DEFAULT_CONFIG_TOML,
+  ConfigError,
+  type ParsedConfig,
+  type CompiledConfig,
+  type TriggerSpec,
+  type KillSettings,
+  type ConfigIssue,
+} from "./config/index.js";
+
+// The daemon and its kill path.
+export { Daemon, type DaemonOptions, type DaemonStatus } from "./daemon/daemon.js";
+export { type Declaration } from "./daemon/watch.js";
+export { LiveExecutor, type KillBackend, type TaskKillOutcome, type ExecutorSettings } from "./engine/executor.js";
+export { LinuxBackend } from "./os/backend.js";
+export { protectSelf, type SelfProtection } from "./daemon/self-protect.js";
+
 // Reports.
 export { dumpSnapshot, rankTasks, DUMP_SCHEMA, type Dump, type DumpCgroup, type DumpTask, type RankedTask } from "./report/dump.js";
 
