@@ -5,7 +5,7 @@ import { type LogLevel, streamLogger } from "../log.js";
 import { LinuxBackend } from "../os/backend.js";
 import { defaultPoller, prepareKillPath } from "../os/kill.js";
 import { LinuxHost } from "../os/linux-host.js";
-import { PROC_MEMINFO, procPressure } from "../os/paths.js";
+import { PROC_MEMINFO, ROOT_CGROUP, procPressure } from "../os/paths.js";
 import { parseSize } from "../config/index.js";
 import { Daemon } from "../daemon/daemon.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
@@ -86,7 +86,10 @@ export const runCommand: Command = {
     await daemon.start();
     if (live && host instanceof LinuxHost) {
       // The backend needs the mount the daemon found; rebuild it now that the mode is known.
-      daemon.setBackend(new LinuxBackend({ host, cgroupMount: daemon.mode.perCgroup ? daemon.mode.unifiedMount : undefined, preKillHook: config.kill.preKillHook }));
+      // Hooks leave oomkit's protected cgroup for the root cgroup (always allowed: no "internal
+      // processes" rule applies there) and reset their oom_score_adj.
+      const mount = daemon.mode.perCgroup ? daemon.mode.unifiedMount : undefined;
+      daemon.setBackend(new LinuxBackend({ host, cgroupMount: mount, preKillHook: config.kill.preKillHook, hookCgroup: mount ? ROOT_CGROUP : undefined }));
       const sp = protectSelf(host, daemon.mode, { memoryMinBytes });
       log.info(sp.oomScoreAdj.note);
       log.info(sp.memoryMin.note);
