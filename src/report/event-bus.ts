@@ -45,6 +45,7 @@ export class EventBus {
   readonly #ring: (BusEvent | undefined)[];
   #nextSeq: number;
   readonly #firstSeq: number;
+  #dropped = 0;
   readonly #subs = new Set<Subscription>();
 
   constructor(options: EventBusOptions = {}) {
@@ -67,6 +68,16 @@ export class EventBus {
 
   get subscribers(): number {
     return this.#subs.size;
+  }
+
+  /** Records readers were told they lost (gap deliveries), over every reader so far. */
+  get droppedTotal(): number {
+    return this.#dropped;
+  }
+
+  /** @internal */
+  _countDropped(n: number): void {
+    this.#dropped += n;
   }
 
   /** Stores a record and wakes waiting readers. O(readers waiting); never blocks. */
@@ -169,6 +180,7 @@ export class Subscription implements AsyncIterable<Delivery> {
       const gap = this.#pendingGap;
       this.#pendingGap = undefined;
       this.#dropped += gap.count;
+      this.#bus._countDropped(gap.count);
       return { type: "gap", count: gap.count, reason: gap.reason };
     }
     const ev = this.#bus.get(this.#next);

@@ -135,6 +135,11 @@ export class KernelOomObserver {
     return this.#lastSeq;
   }
 
+  /** True once the kernel log's replayed buffer was read (startKmsg): later kills are live. */
+  get kmsgCaughtUp(): boolean {
+    return this.#reader?.caughtUp ?? false;
+  }
+
   /** Counter-seen kills waiting for the log to name them. */
   get pendingCounterKills(): number {
     return this.#pending.length;

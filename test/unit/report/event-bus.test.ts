@@ -62,6 +62,7 @@ test("several readers, one stuck: the others get everything, the stuck one a gap
   for (let d = stuck.poll(); d; d = stuck.poll()) late.push(show(d));
   assert.deepEqual(late, ["gap 16 slow-reader", "ep-test-17", "ep-test-18", "ep-test-19", "ep-test-20"]);
   assert.equal(stuck.dropped, 16);
+  assert.equal(bus.droppedTotal, 16);
   stuck.close();
   assert.equal(bus.subscribers, 0);
 });

@@ -183,7 +183,8 @@ test("the reader: a recorded log read through startKmsg, the backlog counted as 
   fs.writeFileSync(file, KILL(1, 100) + "3,4,1,-;Out of memory: Killed process 101 (x".repeat(1) + "\n");
   const { obs, records } = observer({ statePath: path.join(dir, "state") });
   assert.equal(await obs.startKmsg({ path: file, intervalMs: 5 }), true);
-  while (obs.lastSeq < 4) await new Promise((r) => setTimeout(r, 5));
+  while (!obs.kmsgCaughtUp) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(obs.lastSeq, 4);
   fs.appendFileSync(file, KILL(10, 200));
   while (records.length < 1) await new Promise((r) => setTimeout(r, 5));
   await obs.stop();
