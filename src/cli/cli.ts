@@ -21,6 +21,7 @@ import { doctorCommand } from "./doctor.js";
 import { recordCommand } from "./record.js";
 import { runCommand } from "./run.js";
 import { oomCommand } from "./oom.js";
+import { eventsCommand } from "./events.js";
 
 export const EXIT = {
   ok: 0,
@@ -49,7 +50,7 @@ export interface Command {
   run(args: readonly string[], ctx: CliContext): Promise<number> | number;
 }
 
-export const COMMANDS: readonly Command[] = [runCommand, oomCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));

@@ -3,7 +3,7 @@ import type { EpisodeRecord } from "../engine/episode.js";
 import { DEFAULT_SOCKET, request } from "../daemon/control.js";
 import type { Command } from "./cli.js";
 import { parseFlags } from "./args.js";
-import { episodeLine } from "./run.js";
+import { summarize } from "../report/human.js";
 
 const USAGE = `usage: oomkit oom [SCOPE] [--reason TEXT] [--socket PATH] [--json]
 
@@ -30,7 +30,7 @@ export const oomCommand: Command = {
       return 0;
     }
     const record = reply.record as EpisodeRecord;
-    ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : `${episodeLine(record)}\n`);
+    ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : `${summarize(record)}\n`);
     return 0;
   },
 };

@@ -1,6 +1,4 @@
 import { OomkitError } from "../errors.js";
-import type { EpisodeRecord } from "../engine/episode.js";
-import { describeAction } from "../engine/plan.js";
 import { type LogLevel, streamLogger } from "../log.js";
 import { LinuxBackend } from "../os/backend.js";
 import { defaultPoller, prepareKillPath } from "../os/kill.js";
@@ -8,6 +6,8 @@ import { LinuxHost } from "../os/linux-host.js";
 import { PROC_MEMINFO, ROOT_CGROUP, procPressure } from "../os/paths.js";
 import { parseSize } from "../config/index.js";
 import { Daemon } from "../daemon/daemon.js";
+import { ReportPipeline } from "../daemon/pipeline.js";
+import type { CompiledConfig } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import type { Command } from "./cli.js";
@@ -16,6 +16,7 @@ import { loadEngineSetup } from "./setup.js";
 
 const USAGE = `usage: oomkit run [--config FILE] [--dry-run] [--root DIR] [--socket PATH] [--state-dir DIR]
                   [--memory-min SIZE] [--log-level debug|info|warn|error]
+                  [--event-log PATH|none] [--metrics-listen HOST:PORT|none]
 
 Runs the daemon: watches the configured triggers (the built-in default without --config) and
 handles each OOM through the policy chain. Stops cleanly on SIGTERM/SIGINT (guard bands
@@ -28,16 +29,27 @@ the old one stays).
   --socket PATH    the control socket (default ${DEFAULT_SOCKET}; "none" for none)
   --state-dir DIR  where guard-band state is kept (default /var/lib/oomkit)
   --memory-min SIZE  memory.min for oomkit's own cgroup (e.g. 64M; default: none)
-  --log-level L    overrides log_level`;
+  --log-level L    overrides log_level
+  --event-log P    overrides [report] event_log ("none": keep no log)
+  --metrics-listen A  overrides [report] metrics_listen ("none": no endpoint; port 0: any)`;
 
 const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
-/** One line per episode, in the spirit of the kernel's OOM report. */
-export function episodeLine(r: EpisodeRecord): string {
-  const what = r.plan.length > 0 ? r.plan.map(describeAction).join(", ") : "no action";
-  const freed = r.actions.reduce((n, a) => n + (a.freedBytes ?? 0), 0);
-  const mode = r.mode === "live" ? "" : ` [${r.mode}: nothing done]`;
-  return `oom: scope=${r.scope} cause=${r.cause.trigger} (${r.cause.message}) oom_policy=${r.policy ?? "none"}: ${what}${freed > 0 ? `, freed ${freed} bytes` : ""}${mode}`;
+
+/** The --event-log and --metrics-listen flags over the configuration's [report]. */
+function withReportFlags(c: CompiledConfig, eventLog: string | undefined, listen: string | undefined): CompiledConfig {
+  let report = c.report;
+  if (eventLog !== undefined) report = { ...report, eventLog: eventLog === "none" ? undefined : { path: eventLog, maxBytes: report.eventLog?.maxBytes ?? 10 * 1024 * 1024, keep: report.eventLog?.keep ?? 5 } };
+  if (listen !== undefined) {
+    if (listen === "none") report = { ...report, metrics: undefined };
+    else {
+      const i = listen.lastIndexOf(":");
+      const port = Number(listen.slice(i + 1));
+      if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new OomkitError("E_USAGE", `--metrics-listen must be HOST:PORT or "none", got "${listen}"`);
+      report = { ...report, metrics: { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port } };
+    }
+  }
+  return { ...c, report };
 }
 
 export const runCommand: Command = {
@@ -53,6 +65,8 @@ export const runCommand: Command = {
       "state-dir": { type: "string" },
       "memory-min": { type: "string" },
       "log-level": { type: "string" },
+      "event-log": { type: "string" },
+      "metrics-listen": { type: "string" },
     });
     if (values.root !== undefined && !values["dry-run"]) throw new OomkitError("E_USAGE", "--root watches a fixture: add --dry-run (a fixture has no processes to kill)");
     if (values["log-level"] !== undefined && !LEVELS.includes(values["log-level"] as LogLevel)) {
@@ -65,7 +79,7 @@ export const runCommand: Command = {
       memoryMinBytes = r.bytes;
     }
     const out = (line: string) => ctx.stderr(`${line}\n`);
-    const load = () => loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => out(`oomkit: warning: ${m}`) });
+    const load = () => withReportFlags(loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => out(`oomkit: warning: ${m}`) }), values["event-log"], values["metrics-listen"]);
     const config = load();
     const level = (values["log-level"] as LogLevel | undefined) ?? config.logLevel;
     const log = streamLogger(level, ctx.stderr);
@@ -73,6 +87,16 @@ export const runCommand: Command = {
     const live = host instanceof LinuxHost;
     const dryRun = values["dry-run"] === true ? true : config.dryRun;
     if (live) await prepareKillPath();
+    const stateDir = values["state-dir"] ?? (values.root === undefined ? "/var/lib/oomkit" : undefined);
+    let daemonRef: Daemon | undefined;
+    const pipeline = new ReportPipeline({
+      settings: config.report,
+      log,
+      line: (t) => out(`oomkit: ${t}`),
+      host,
+      stateDir,
+      onKernelVictim: (pid) => daemonRef?.noteKernelVictim(pid),
+    });
     const daemon = new Daemon({
       host,
       config,
@@ -80,9 +104,12 @@ export const runCommand: Command = {
       dryRun,
       backend: live ? new LinuxBackend({ host, cgroupMount: undefined, preKillHook: config.kill.preKillHook }) : undefined,
       poller: live ? defaultPoller() : undefined,
-      stateDir: values["state-dir"] ?? (values.root === undefined ? "/var/lib/oomkit" : undefined),
-      onEpisode: (r) => out(`oomkit: ${episodeLine(r)}`),
+      stateDir,
+      onEpisode: pipeline.report,
+      onSample: (snap, watched) => pipeline.sample(snap, watched),
     });
+    daemonRef = daemon;
+    const sinks = await pipeline.start();
     await daemon.start();
     if (live && host instanceof LinuxHost) {
       // The backend needs the mount the daemon found; rebuild it now that the mode is known.
@@ -108,6 +135,7 @@ export const runCommand: Command = {
         control = await ControlServer.listen(
           socketPath,
           {
+            ...pipeline.handlers(),
             status: (_req, reply) => reply({ ok: true, status: daemon.status() }),
             oom: async (req, reply) => {
               const scope = typeof req.scope === "string" ? req.scope : "/";
@@ -128,6 +156,7 @@ export const runCommand: Command = {
     for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
     if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
     for (const w of s.watches) out(`oomkit:   watching ${w}`);
+    for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
     if (control) out(`oomkit:   control socket ${control.path}`);
     out("oomkit: watching");
 
@@ -139,6 +168,7 @@ export const runCommand: Command = {
         out(`oomkit: ${sig}: stopping`);
         await daemon.stop();
         await control?.close();
+        await pipeline.stop();
         if (host instanceof LinuxHost) host.closeKept();
         resolve(0);
       };

@@ -114,12 +114,22 @@ export interface KillSettings {
   readonly preKillHook: { readonly command: readonly string[]; readonly timeoutMs: number } | undefined;
 }
 
+export interface ReportSettings {
+  /** The JSON-lines episode log, or undefined for none. */
+  readonly eventLog: { readonly path: string; readonly maxBytes: number; readonly keep: number } | undefined;
+  /** Where /metrics is served, or undefined for nowhere. */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  readonly kernelKills: boolean;
+  readonly maxCgroupLabels: number;
+}
+
 export interface CompiledConfig {
   readonly engine: CompiledEngine;
   readonly triggers: readonly TriggerSpec[];
   readonly kill: KillSettings;
   readonly dryRun: boolean;
   readonly logLevel: LogLevel;
+  readonly report: ReportSettings;
   /** Placed lines (a policy file's ownership when not enforced, ...). */
   readonly warnings: readonly string[];
 }
@@ -159,6 +169,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
     },
     dryRun: config.dry_run,
     logLevel: config.log_level,
+    report: compileReport(config.report),
     warnings,
   };
 }
@@ -213,6 +224,20 @@ function optionIssues(err: unknown, policy: string, at: ConfigPath, source: Conf
     );
   }
   return [issueAt(source, at, `policy "${policy}": ${(err as Error)?.message ?? String(err)}`)];
+}
+
+function compileReport(r: OomkitConfig["report"]): ReportSettings {
+  let metrics: ReportSettings["metrics"];
+  if (r.metrics_listen !== "") {
+    const i = r.metrics_listen.lastIndexOf(":");
+    metrics = { host: r.metrics_listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(r.metrics_listen.slice(i + 1)) };
+  }
+  return {
+    eventLog: r.event_log === "" ? undefined : { path: r.event_log, maxBytes: r.event_log_max_bytes, keep: r.event_log_keep },
+    metrics,
+    kernelKills: r.kernel_kills,
+    maxCgroupLabels: r.max_cgroup_labels,
+  };
 }
 
 function whereOf(cgroup: string): TriggerWhere {

@@ -134,6 +134,10 @@ function configWarnings(config: OomkitConfig, source: ConfigSource): string[] {
   const warnings: string[] = [];
   const warn = (path: ConfigPath, message: string) => warnings.push(warningAt(source, path, message));
 
+  const listen = config.report.metrics_listen;
+  if (listen !== "" && !/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/.test(listen)) {
+    warn(["report", "metrics_listen"], `metrics served on ${listen}, beyond this machine: the endpoint is read-only but shows cgroup names and memory figures to anyone who can reach it`);
+  }
   if (config.trigger.length === 0) {
     warn([], "no [[trigger]]: oomkit will act only on manual OOMs and on the kernel's own OOM kills (the built-in default's triggers apply only when no file is given)");
   }

@@ -256,6 +256,36 @@ const triggerSchema = strict({
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
+/** Defaults and their reasons: docs/configuration.md, "[report]". */
+export const REPORT_DEFAULTS = {
+  event_log: "/var/log/oomkit/oomkit.jsonl",
+  event_log_max_bytes: 10 * 1024 * 1024,
+  event_log_keep: 5,
+  metrics_listen: "127.0.0.1:9464",
+  kernel_kills: true,
+  max_cgroup_labels: 100,
+} as const;
+
+/** "host:port" for the metrics endpoint, or "" for none. A host other than loopback is allowed but must be said. */
+const listenSchema = z.string().check((ctx) => {
+  if (ctx.value === "") return;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(ctx.value);
+  if (!m || Number(m[2]) > 65535) ctx.issues.push({ code: "custom", message: `expected "host:port" (e.g. "127.0.0.1:9464") or "" for no metrics endpoint; got "${ctx.value}"`, input: ctx.value });
+});
+
+const reportSchema = strict({
+  /** The durable JSON-lines episode log; "" for none. */
+  event_log: z.union([z.literal(""), absolutePathSchema]).default(REPORT_DEFAULTS.event_log),
+  event_log_max_bytes: sizeSchema.default(REPORT_DEFAULTS.event_log_max_bytes),
+  event_log_keep: z.number().int().min(0).max(100).default(REPORT_DEFAULTS.event_log_keep),
+  /** Prometheus metrics on this address; loopback by default; "" for none. */
+  metrics_listen: listenSchema.default(REPORT_DEFAULTS.metrics_listen),
+  /** Turn the kernel's own OOM kills (/dev/kmsg, memory.events.local, /proc/vmstat) into episode records. */
+  kernel_kills: z.boolean().default(REPORT_DEFAULTS.kernel_kills),
+  /** At most this many distinct cgroup paths as metric labels; the rest are "other". */
+  max_cgroup_labels: z.number().int().min(1).max(10_000).default(REPORT_DEFAULTS.max_cgroup_labels),
+});
+
 export const configSchema = strict({
   /** Decide and log, but carry out nothing. */
   dry_run: z.boolean().default(false),
@@ -266,6 +296,7 @@ export const configSchema = strict({
   protect: protectSchema.prefault({}),
   kill: killSchema.prefault({}),
   trigger: z.array(triggerSchema).default([]),
+  report: reportSchema.prefault({}),
 });
 
 /** The validated plain form of a configuration file. */
@@ -273,4 +304,5 @@ export type OomkitConfig = z.output<typeof configSchema>;
 export type AttachConfig = OomkitConfig["attach"][number];
 export type TriggerConfig = OomkitConfig["trigger"][number];
 export type ProtectConfig = OomkitConfig["protect"];
+export type ReportConfig = OomkitConfig["report"];
 export type KillConfig = OomkitConfig["kill"];

@@ -10,7 +10,7 @@ import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { LiveExecutor, type KillBackend } from "../engine/executor.js";
 import { History } from "../engine/history.js";
-import { takeSnapshot } from "../engine/snapshot.js";
+import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
 import { callWithDeadline } from "../engine/deadline.js";
 import { OomkitError } from "../errors.js";
@@ -40,6 +40,8 @@ export interface DaemonOptions {
   readonly stateDir?: string;
   /** Tick on the daemon's own timers (default); tests and the simulator call tick() themselves. */
   readonly autoTick?: boolean;
+  /** Called at each history sample with the snapshot and the cgroups being watched (metrics, kernel counters). */
+  readonly onSample?: (snapshot: Snapshot, watched: readonly CgroupPath[]) => void;
   /** Called with each episode's record, after its actions were issued. */
   readonly onEpisode?: (record: EpisodeRecord) => void;
 }
@@ -186,10 +188,16 @@ export class Daemon {
     if (now - this.#lastHistory >= HISTORY_MS) {
       this.#lastHistory = now;
       try {
-        this.history.update(takeSnapshot(this.#o.host, { cgroupMode: this.#mode }));
+        const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+        this.history.update(snap);
+        this.#o.onSample?.(snap, [...new Set([...this.#watches.values()].map((w) => w.target))]);
       } catch (err) {
         this.#log.debug(`history sample skipped: ${(err as Error).message}`);
       }
+    }
+    // The kernel's victims carry no pidfd: they are done when their /proc entry is gone.
+    for (const v of this.victims.pending) {
+      if (v.by === "kernel" && v.pid !== undefined && !this.#o.host.exists(`/proc/${v.pid}`)) this.victims.settleTask(v.pid);
     }
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
@@ -312,6 +320,13 @@ export class Daemon {
       this.history.forget(p);
       for (const a of attachments) if (a.policy.handleCgroupOffline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOffline?.(p, a.options), `${a.policy.name}.handleCgroupOffline(${p})`);
     }
+  }
+
+  /** A victim of the kernel's own OOM killer: while it is still exiting, oomkit chooses no other. */
+  noteKernelVictim(pid: number): void {
+    if (!this.#o.host.exists(`/proc/${pid}`)) return;
+    const now = this.#o.host.clock.monotonicMs();
+    this.victims.add({ kind: "task", pid, by: "kernel", sinceMonoMs: now, deadlineMonoMs: now + this.#config.kill.victimTimeoutMs });
   }
 
   /** Queues a declaration; episodes run one at a time. */

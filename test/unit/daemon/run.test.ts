@@ -14,7 +14,8 @@ const MAIN = fileURLToPath(new URL("../../../src/cli/main.js", import.meta.url))
 test("oomkit run --dry-run: says what it watches, answers oomkit oom, stops on SIGTERM", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-run-"));
   const sock = path.join(dir, "run", "oomkit.sock");
-  const child = spawn(process.execPath, [MAIN, "run", "--dry-run", "--socket", sock, "--state-dir", path.join(dir, "state")], { stdio: ["ignore", "ignore", "pipe"] });
+  const log = path.join(dir, "log", "oomkit.jsonl");
+  const child = spawn(process.execPath, [MAIN, "run", "--dry-run", "--socket", sock, "--state-dir", path.join(dir, "state"), "--event-log", log, "--metrics-listen", "127.0.0.1:0"], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr?.setEncoding("utf8");
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -43,6 +44,21 @@ test("oomkit run --dry-run: says what it watches, answers oomkit oom, stops on S
     assert.equal(rec.handled, true);
     const bad = await request(sock, { op: "frobnicate" });
     assert.match(String(bad.error), /unknown op/);
+    // The same episode on the stream, in the metrics, and (after the stop) in the event log.
+    let stream = "";
+    assert.equal(await runCli({ argv: ["events", "--socket", sock, "--json"], stdout: (t) => (stream += t), stderr: () => {}, makeHost: defaultMakeHost() }), 0);
+    const streamed = stream.trim().split("\n").map((l) => JSON.parse(l) as { id: string; kind: string });
+    assert.ok(streamed.some((r) => r.kind === "manual"));
+    const port = /reporting to metrics http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(err)?.[1];
+    assert.ok(port, err);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /oomkit_episodes_total\{[^}]*kind="manual"[^}]*\} 1/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`, { method: "POST" })).status, 405, "read-only");
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, err);
+    let logged = "";
+    assert.equal(await runCli({ argv: ["events", "--log", log, "--json"], stdout: (t) => (logged += t), stderr: () => {}, makeHost: defaultMakeHost() }), 0);
+    assert.deepEqual(logged.trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id), streamed.map((r) => r.id), "the log holds what was streamed");
   } finally {
     child.kill("SIGTERM");
   }
