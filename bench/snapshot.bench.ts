@@ -25,6 +25,7 @@ import { FixtureHost } from "../src/os/fixture-host.js";
 import { LinuxHost } from "../src/os/linux-host.js";
 import type { Host } from "../src/os/host.js";
 import { buildFixture, type FixtureCgroup } from "../test/support/fixture.js";
+import { replaceSection } from "./markdown.js";
 
 const RUNS = 7;
 
@@ -141,17 +142,6 @@ async function main(): Promise<void> {
   const table = lines.join("\n");
   process.stdout.write(`${table}\n`);
   if (write) replaceSection("BENCHMARKS.md", "## Snapshot cost", table);
-}
-
-/** Replaces one "## " section of a Markdown file (or appends it), leaving the others alone. */
-export function replaceSection(file: string, heading: string, body: string): void {
-  const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "# Benchmarks\n\n";
-  const start = text.indexOf(`${heading}\n`);
-  let next = start < 0 ? -1 : text.indexOf("\n## ", start + heading.length);
-  const out =
-    start < 0 ? `${text.trimEnd()}\n\n${body}\n` : `${text.slice(0, start)}${body}${next < 0 ? "\n" : text.slice(next)}`;
-  fs.writeFileSync(file, out);
-  next = 0;
 }
 
 await main();
