@@ -4,10 +4,8 @@
  * `cgroup.freeze`; the engine decides, this module acts. Cgroup operations take the cgroup's
  * folder from the caller (the Host knows where the hierarchy is mounted).
  *
- * Nothing here blocks the event loop: waiting on a pidfd goes through an FdPoller (one thread
- * polls every fd oomkit waits on), and `process_mrelease`, which can take ~130 ms on a 2 GB
- * victim, runs on a second thread of the same kind. koffi's `.async` is not used: it runs on
- * libuv's 4-thread pool, which Node's file I/O shares, and it loses errno.
+ * Nothing here blocks the event loop: waiting on a pidfd goes through an FdPoller, and
+ * `process_mrelease` runs on a thread of its own (both in ./poller.ts).
  *
  * Races with the kernel are normal: a victim that is gone before the signal is a `vanished`
  * outcome, not an error; `ESRCH` from `process_mrelease` means the victim already finished
@@ -15,34 +13,23 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { createRequire } from "node:module";
-import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { OomkitError, errnoCode } from "../errors.js";
 import { libc } from "./libc.js";
 import { parseProcStat } from "./parse/proc.js";
 import { CgroupFile, procPid } from "./paths.js";
+import { type FdPoller, POLLIN, POLLNVAL, defaultPoller, mreleaseOffThread, startOsThreads } from "./poller.js";
+
+// The poller lived here before it had a module of its own; importers may still take it from here.
+export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLPRI, defaultPoller, type FdPoller, type PollResult } from "./poller.js";
 
 /** A pidfd: an fd that names one process for its whole life (no pid reuse race). */
 export type Pidfd = number & { readonly __brand: "Pidfd" };
-
-// poll(2) event bits.
-export const POLLIN = 0x001;
-export const POLLPRI = 0x002;
-export const POLLERR = 0x008;
-export const POLLHUP = 0x010;
-export const POLLNVAL = 0x020;
-
-const O_CLOEXEC = 0o2000000;
-const EFD_CLOEXEC = O_CLOEXEC;
-const EFD_NONBLOCK = 0o4000;
 
 // ---------------------------------------------------------------------------------------------
 // libc calls this module needs beyond ./libc.ts
 
 interface KillCalls {
   pidfdSendSignal(pidfd: number, sig: number, info: null, flags: number): number;
-  eventfd(initval: number, flags: number): number;
-  write(fd: number, buf: Buffer, n: number): number;
 }
 
 let calls: KillCalls | undefined;
@@ -59,11 +46,7 @@ function killCalls(): KillCalls {
       return -1;
     };
   }
-  calls = {
-    pidfdSendSignal: send,
-    eventfd: lib.func("int eventfd(unsigned int initval, int flags)") as KillCalls["eventfd"],
-    write: lib.func("long write(int fd, const void *buf, size_t n)") as KillCalls["write"],
-  };
+  calls = { pidfdSendSignal: send };
   return calls;
 }
 
@@ -113,9 +96,9 @@ export type MreleaseOutcome = "released" | "already-exited";
  * the victim already finished exiting, which is what we wanted. Runs off the main thread.
  */
 export async function processMrelease(pidfd: Pidfd): Promise<MreleaseOutcome> {
-  const reply = await callThread().request({ op: "mrelease", fd: pidfd });
+  const reply = await mreleaseOffThread(pidfd);
   if (reply.ret >= 0) return "released";
-  const errno = reply.errno ?? 0;
+  const errno = reply.errno;
   if (libc().errnoName(errno) === "ESRCH") return "already-exited";
   const err = syscallError("process_mrelease", errno, "releasing the victim's memory");
   if (err.code === "E_SYSCALL" && libc().errnoName(errno) === "EINVAL") {
@@ -274,22 +257,7 @@ export function thaw(cgroupDir: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Waiting on fds without blocking the event loop
-
-export type PollResult = { kind: "ready"; revents: number } | { kind: "timeout" };
-
-/**
- * Waits for events on fds. The daemon will share one poller between pidfds, PSI triggers and
- * anything else it waits on; tests may pass their own.
- */
-export interface FdPoller {
-  /**
-   * Resolves with the fd's revents once it reports one of `events` (POLLERR, POLLHUP and
-   * POLLNVAL are always reported), or "timeout" after `timeoutMs` (negative: never). An abort
-   * resolves "timeout" early. Do not close the fd while a wait on it is pending.
-   */
-  wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult>;
-}
+// Threads
 
 /**
  * Loads libc and starts the poll and call threads now rather than on the first kill (starting
@@ -298,197 +266,5 @@ export interface FdPoller {
  */
 export async function prepareKillPath(): Promise<void> {
   killCalls();
-  defaultPoller();
-  await Promise.all([poller!.thread.request({ op: "ping" }), callThread().request({ op: "ping" })]);
+  await startOsThreads();
 }
-
-let poller: ThreadPoller | undefined;
-let caller: OsThread | undefined;
-
-/** The process-wide poller: one thread, one poll(2) over every fd being waited on. */
-export function defaultPoller(): FdPoller {
-  poller ??= new ThreadPoller(new OsThread("oomkit-poll"));
-  return poller;
-}
-
-/** The thread that runs blocking calls (process_mrelease), so they never hold up the poller. */
-function callThread(): OsThread {
-  caller ??= new OsThread("oomkit-calls");
-  return caller;
-}
-
-class ThreadPoller implements FdPoller {
-  constructor(readonly thread: OsThread) {}
-
-  async wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult> {
-    if (signal?.aborted) return { kind: "timeout" };
-    const { id, reply } = this.thread.start({ op: "wait", fd, events, timeoutMs });
-    const onAbort = () => this.thread.cancel(id, { ret: 0, timeout: true });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      const r = await reply;
-      return r.timeout ? { kind: "timeout" } : { kind: "ready", revents: r.revents ?? 0 };
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-    }
-  }
-}
-
-type Request = { op: "wait"; fd: number; events: number; timeoutMs: number } | { op: "mrelease"; fd: number } | { op: "ping" };
-interface Reply {
-  ret: number;
-  errno?: number;
-  revents?: number;
-  timeout?: boolean;
-}
-
-/**
- * A worker thread running THREAD_SOURCE (below): it polls a wake-up
- * eventfd plus every fd waited on, takes requests from a MessagePort when woken, and runs
- * blocking calls itself. The worker is unref'd while idle, so it never keeps the process alive.
- */
-class OsThread {
-  private worker: Worker | undefined;
-  private port: MessagePort | undefined;
-  private wakeFd = -1;
-  private nextId = 1;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  private readonly wakeBuf = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
-
-  constructor(private readonly name: string) {}
-
-  request(req: Request): Promise<Reply> {
-    return this.start(req).reply;
-  }
-
-  start(req: Request): { id: number; reply: Promise<Reply> } {
-    this.ensure();
-    const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve) => this.pending.set(id, resolve));
-    this.port!.postMessage({ ...req, id });
-    this.wake();
-    this.worker!.ref();
-    return { id, reply };
-  }
-
-  cancel(id: number, reply: Reply): void {
-    if (!this.pending.has(id)) return;
-    this.port?.postMessage({ op: "cancel", id });
-    this.wake();
-    this.settle(id, reply);
-  }
-
-  private settle(id: number, reply: Reply): void {
-    const resolve = this.pending.get(id);
-    if (!resolve) return;
-    this.pending.delete(id);
-    if (this.pending.size === 0) this.worker?.unref();
-    resolve(reply);
-  }
-
-  private wake(): void {
-    killCalls().write(this.wakeFd, this.wakeBuf, 8);
-  }
-
-  private ensure(): void {
-    if (this.worker) return;
-    const c = killCalls();
-    this.wakeFd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (this.wakeFd < 0) throw syscallError("eventfd", libc().errno(), `starting the ${this.name} thread`);
-    const { port1, port2 } = new MessageChannel();
-    const koffiPath = createRequire(import.meta.url).resolve("koffi");
-    const worker = new Worker(THREAD_SOURCE, {
-      eval: true,
-      name: this.name,
-      workerData: { koffi: koffiPath, wakeFd: this.wakeFd, port: port2 },
-      transferList: [port2],
-    });
-    worker.on("message", (m: Reply & { id: number }) => this.settle(m.id, m));
-    worker.on("error", (err) => this.fail(err));
-    worker.on("exit", (code) => this.fail(new Error(`the ${this.name} thread exited (code ${code})`)));
-    worker.unref();
-    this.worker = worker;
-    this.port = port1;
-    // Tell the thread to leave its poll at exit, so the process does not wait for a timeout.
-    process.once("exit", () => this.stop());
-  }
-
-  private stop(): void {
-    if (!this.worker) return;
-    this.port?.postMessage({ op: "stop", id: 0 });
-    this.wake();
-  }
-
-  private fail(err: unknown): void {
-    const pending = [...this.pending.keys()];
-    this.worker = undefined;
-    this.port?.close();
-    this.port = undefined;
-    if (this.wakeFd >= 0) libc().close(this.wakeFd);
-    this.wakeFd = -1;
-    const errno = libc().koffi.os.errno.EIO ?? 5;
-    for (const id of pending) this.settle(id, { ret: -1, errno, revents: POLLERR });
-    if (pending.length > 0) process.emitWarning(`oomkit: ${String(err)}`);
-  }
-}
-
-/**
- * The thread's loop (CommonJS, run with `eval`). poll(2) takes an array of
- * `struct pollfd { int fd; short events; short revents; }`, 8 bytes each; entry 0 is the
- * wake-up eventfd. The poll timeout is bounded so a terminating worker gets back to JS soon.
- */
-const THREAD_SOURCE = `
-"use strict";
-const { workerData, parentPort, receiveMessageOnPort } = require("node:worker_threads");
-const koffi = require(workerData.koffi);
-const lib = koffi.load("libc.so.6");
-const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)");
-const read = lib.func("long read(int fd, void *buf, size_t n)");
-let mrelease = null;
-try { mrelease = lib.func("int process_mrelease(int pidfd, unsigned int flags)"); } catch {}
-const { wakeFd, port } = workerData;
-const POLLIN = ${POLLIN}, EINTR = 4, ENOSYS = 38, IDLE_MS = 1000;
-const waits = new Map();
-const scratch = Buffer.alloc(8);
-let fds = Buffer.alloc(8 * 64);
-for (;;) {
-  let stop = false;
-  for (let m; (m = receiveMessageOnPort(port)); ) {
-    const r = m.message;
-    if (r.op === "wait") waits.set(r.id, { fd: r.fd, events: r.events, deadline: r.timeoutMs < 0 ? Infinity : performance.now() + r.timeoutMs });
-    else if (r.op === "cancel") waits.delete(r.id);
-    else if (r.op === "mrelease") {
-      const ret = mrelease ? mrelease(r.fd, 0) : -1;
-      parentPort.postMessage({ id: r.id, ret, errno: ret < 0 ? (mrelease ? koffi.errno() : ENOSYS) : 0 });
-    } else if (r.op === "ping") parentPort.postMessage({ id: r.id, ret: 0 });
-    else if (r.op === "stop") stop = true;
-  }
-  if (stop) break;
-  const now = performance.now();
-  let timeout = IDLE_MS;
-  for (const [id, w] of waits) {
-    if (w.deadline <= now) { waits.delete(id); parentPort.postMessage({ id, ret: 0, timeout: true }); }
-    else timeout = Math.min(timeout, w.deadline - now);
-  }
-  const entries = [...waits];
-  if (fds.length < 8 * (entries.length + 1)) fds = Buffer.alloc(16 * (entries.length + 1));
-  fds.writeInt32LE(wakeFd, 0); fds.writeInt16LE(POLLIN, 4); fds.writeInt16LE(0, 6);
-  entries.forEach(([, w], i) => {
-    const o = 8 * (i + 1);
-    fds.writeInt32LE(w.fd, o); fds.writeInt16LE(w.events, o + 4); fds.writeInt16LE(0, o + 6);
-  });
-  const n = poll(fds, entries.length + 1, Math.ceil(timeout));
-  if (n < 0) {
-    const errno = koffi.errno();
-    if (errno === EINTR) continue;
-    for (const [id] of entries) parentPort.postMessage({ id, ret: -1, errno, revents: 8 });
-    waits.clear();
-    continue;
-  }
-  if (fds.readInt16LE(6) !== 0) read(wakeFd, scratch, 8);
-  entries.forEach(([id], i) => {
-    const revents = fds.readUInt16LE(8 * (i + 1) + 6);
-    if (revents !== 0) { waits.delete(id); parentPort.postMessage({ id, ret: 1, revents }); }
-  });
-}
-`;

@@ -10,7 +10,7 @@
  */
 import { closeSync, openSync, writeSync, constants as fsConstants } from "node:fs";
 import { OomkitError, errnoCode } from "../errors.js";
-import { POLLERR, POLLNVAL, POLLPRI, defaultPoller, type FdPoller } from "./kill.js";
+import { POLLERR, POLLNVAL, POLLPRI, defaultPoller, type FdPoller } from "./poller.js";
 
 export type PsiKind = "some" | "full";
 

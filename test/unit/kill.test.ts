@@ -6,16 +6,8 @@ import { existsSync } from "node:fs";
 import { once } from "node:events";
 import { test } from "node:test";
 import { OomkitError } from "../../src/errors.js";
-import {
-  POLLIN,
-  closePidfd,
-  defaultPoller,
-  killTask,
-  pidfdOpen,
-  pidfdSendSignal,
-  processMrelease,
-  waitPidfdReadable,
-} from "../../src/os/kill.js";
+import { closePidfd, killTask, pidfdOpen, pidfdSendSignal, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
+import { POLLIN, defaultPoller } from "../../src/os/poller.js";
 import { PsiTrigger } from "../../src/os/psi-trigger.js";
 
 function sleeper() {
