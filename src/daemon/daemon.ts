@@ -136,7 +136,7 @@ export class Daemon {
   async start(): Promise<void> {
     this.#mode = detectCgroupMode(this.#o.host);
     if (this.#mode.perCgroup && this.#mode.unifiedMount) {
-      this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log });
+      this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();
     }
     this.#running = true;

@@ -32,7 +32,10 @@ export class GuardBands {
   /** cgroup → the memory.high text it had before oomkit changed it. */
   readonly #saved = new Map<CgroupPath, string>();
 
-  constructor(opts: { host: Host; mount: string; stateFile: string | undefined; log: Logger }) {
+  readonly #dryRun: boolean;
+
+  constructor(opts: { host: Host; mount: string; stateFile: string | undefined; log: Logger; dryRun?: boolean }) {
+    this.#dryRun = opts.dryRun ?? false;
     this.#host = opts.host;
     this.#mount = opts.mount;
     this.#stateFile = opts.stateFile;
@@ -98,6 +101,10 @@ export class GuardBands {
       return;
     }
     if (parseMemoryValue(high) <= target) return;
+    if (this.#dryRun) {
+      this.#log.info(`guard band (dry-run, not set): would set memory.high ${target} on ${cg} (memory.max ${max}; now ${high.trim()}); watching its "high" events as they are`);
+      return;
+    }
     if (!this.#saved.has(cg)) {
       this.#saved.set(cg, high.trim());
       this.#persist();

@@ -55,6 +55,15 @@ function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backe
   return { dir, clock, host, daemon, episodes, log, write, step };
 }
 
+/** A live backend for tests that must not get as far as killing. */
+const NO_KILLS: KillBackend = {
+  killTask: async () => ({ kind: "vanished" }),
+  killCgroup: async () => ({ emptied: false }),
+  reclaim: async () => {},
+  currentBytes: () => undefined,
+  removeFile: async () => 0,
+};
+
 const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
 
 describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
@@ -167,7 +176,7 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
   test("guard band: memory.high set below memory.max, fired on high events, restored on stop and after a crash", async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-state-"));
     const toml = `[[trigger]]\ncgroup = "/jobs"\nguard_band = { margin_bytes = "10M" }\n`;
-    const t = setup(toml, { stateDir });
+    const t = setup(toml, { stateDir, dryRun: false, backend: NO_KILLS });
     await t.daemon.start();
     assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB));
     assert.match(fs.readFileSync(path.join(stateDir, "guard-bands.json"), "utf8"), /"\/jobs": "max"/);
@@ -178,13 +187,23 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.stop();
     assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max");
     // A crash: a run that set the band and never stopped. The next start puts the old value back.
-    const crashed = setup(toml, { stateDir, dir: t.dir });
+    const crashed = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: NO_KILLS });
     await crashed.daemon.start();
-    const again = setup("", { stateDir, dir: t.dir });
+    assert.equal(crashed.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB));
+    const again = setup("", { stateDir, dir: t.dir, dryRun: false, backend: NO_KILLS });
     await again.daemon.start();
     assert.equal(again.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max");
     assert.ok(again.log.lines.some((l) => /restored memory.high max on \/jobs/.test(l)));
     await again.daemon.stop();
+  });
+
+  test("dry-run sets no guard band: it only says what it would do", async () => {
+    const t = setup(`[[trigger]]\ncgroup = "/jobs"\nguard_band = { margin_bytes = "10M" }\n`, { dryRun: true });
+    await t.daemon.start();
+    assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max\n");
+    assert.deepEqual(t.host.writes, []);
+    assert.ok(t.log.lines.some((l) => /would set memory.high 199229440 on \/jobs/.test(l)));
+    await t.daemon.stop();
   });
 
   test("reload swaps triggers and policies", async () => {
