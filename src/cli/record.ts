@@ -56,17 +56,8 @@ export const recordCommand: Command = {
     for (const root of roots) {
       for (const c of [root, ...root.descendants()]) {
         cgroups++;
-        void c.memory;
-        void c.stat;
-        void c.events;
-        void c.eventsLocal;
-        void c.swapEvents;
-        void c.cgroupEvents;
-        void c.pressure;
-        void c.controllers;
-        void c.xattrs;
+        c.readAll();
         if (withTasks) for (const t of c.tasks) t.readAll();
-        else void c.pids;
       }
     }
     if (withTasks && !snap.root) for (const t of snap.tasks) t.readAll();

@@ -127,22 +127,29 @@ export class CgroupNode {
     return this.children.length === 0;
   }
 
+  /** Each figure is read on first use (a policy asking only for oomGroup reads one file). */
   get memory(): CgroupMemory {
     return this.#memo("memory", () => {
-      const v = (file: CgroupFileName) => this.#read(file, parseMemoryValue);
-      return Object.freeze({
-        currentBytes: v(CgroupFile.memoryCurrent),
-        minBytes: v(CgroupFile.memoryMin),
-        lowBytes: v(CgroupFile.memoryLow),
-        highBytes: v(CgroupFile.memoryHigh),
-        maxBytes: v(CgroupFile.memoryMax),
-        peakBytes: v(CgroupFile.memoryPeak),
-        swapCurrentBytes: v(CgroupFile.memorySwapCurrent),
-        swapHighBytes: v(CgroupFile.memorySwapHigh),
-        swapMaxBytes: v(CgroupFile.memorySwapMax),
-        swapPeakBytes: v(CgroupFile.memorySwapPeak),
-        oomGroup: this.#read(CgroupFile.memoryOomGroup, parseFlag),
+      const field = <T>(file: CgroupFileName, parse: (text: string) => T) => ({
+        enumerable: true,
+        get: () => this.#memo(file, () => this.#read(file, parse)),
       });
+      const value = (file: CgroupFileName) => field(file, parseMemoryValue);
+      return Object.freeze(
+        Object.defineProperties({} as CgroupMemory, {
+          currentBytes: value(CgroupFile.memoryCurrent),
+          minBytes: value(CgroupFile.memoryMin),
+          lowBytes: value(CgroupFile.memoryLow),
+          highBytes: value(CgroupFile.memoryHigh),
+          maxBytes: value(CgroupFile.memoryMax),
+          peakBytes: value(CgroupFile.memoryPeak),
+          swapCurrentBytes: value(CgroupFile.memorySwapCurrent),
+          swapHighBytes: value(CgroupFile.memorySwapHigh),
+          swapMaxBytes: value(CgroupFile.memorySwapMax),
+          swapPeakBytes: value(CgroupFile.memorySwapPeak),
+          oomGroup: field(CgroupFile.memoryOomGroup, parseFlag),
+        }),
+      );
     });
   }
 
@@ -208,6 +215,14 @@ export class CgroupNode {
       }
       return Object.freeze(out);
     });
+  }
+
+  /** Reads every figure now: for `record`, and callers that want no later I/O. */
+  readAll(): this {
+    const m = this.memory;
+    for (const k of Object.keys(m) as (keyof CgroupMemory)[]) void m[k];
+    void [this.stat, this.events, this.eventsLocal, this.swapEvents, this.cgroupEvents, this.pressure, this.controllers, this.xattrs, this.pids];
+    return this;
   }
 
   /** The processes in this cgroup and all its descendants. */

@@ -4,7 +4,8 @@
  * ancestors up to the root, then to the built-in default. A plan handles the OOM only when it
  * frees memory (live) or, in explain and dry-run, when at least one action passes the
  * verifier; otherwise the next policy runs at once. A policy that throws, runs past its
- * deadline or returns no plan is recorded with its name and skipped.
+ * deadline or returns no plan is recorded with its name and skipped. The built-in default at
+ * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
@@ -151,11 +152,13 @@ export class Engine {
       let result: PolicyResult | undefined;
       let failure: { outcome: ChainOutcome; error: string } | undefined;
       try {
-        result = callWithDeadline(() => runPolicy(link.policy, oc), this.policyDeadlineMs);
+        // The built-in default ends every chain: like the kernel's own scan it must decide, so
+        // it runs without a deadline (it is engine code, not a policy file).
+        result = link.attachedTo === null ? runPolicy(link.policy, oc) : callWithDeadline(() => runPolicy(link.policy, oc), this.policyDeadlineMs);
       } catch (err) {
         failure =
           err instanceof OomkitError && err.code === "E_TIMEOUT"
-            ? { outcome: "timeout", error: `ran past its deadline of ${this.policyDeadlineMs} ms` }
+            ? { outcome: "timeout", error: `ran past its deadline of ${this.policyDeadlineMs} ms (reading a large scope counts too: raise policy_deadline_ms on big machines)` }
             : err instanceof OomkitError && err.code === "E_PARSE"
               ? { outcome: "invalid", error: err.message }
               : { outcome: "threw", error: describeError(err) };

@@ -79,11 +79,13 @@ export class TaskNode {
   get kernelThread(): boolean {
     return isKernelThreadFlags(this.#stat.flags);
   }
-  /** Zombie or dead, or gone since the snapshot first saw it: killing it frees nothing. */
+  /**
+   * Zombie or dead (from stat, already read), or seen gone by a later read of its files: killing
+   * it frees nothing. Deciding this reads nothing more: a task that vanished unseen is caught by
+   * the kill itself (its pidfd cannot be opened, or names another process).
+   */
   get exiting(): boolean {
-    if (this.#stat.state === "Z" || this.#stat.state === "X" || this.#stat.state === "x") return true;
-    this.#readStatus();
-    return this.#gone;
+    return this.#stat.state === "Z" || this.#stat.state === "X" || this.#stat.state === "x" || this.#gone;
   }
 
   #readStatus(): ProcStatus | undefined {
@@ -166,6 +168,7 @@ export class TaskNode {
 
   /** Reads everything now: for `record`, benchmarks, and callers that want no later I/O. */
   readAll(): this {
+    void this.memory;
     void this.exiting;
     void this.oomScoreAdj;
     void this.kernelOomScore;

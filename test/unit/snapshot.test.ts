@@ -158,8 +158,8 @@ describe("snapshot", () => {
     assert.ok(t);
     assert.equal(t.comm, "job one");
     fs.rmSync(path.join(dir, "proc/200"), { recursive: true });
-    assert.equal(t.exiting, true);
-    assert.equal(t.memory.rssBytes, 0);
+    assert.equal(t.memory.rssBytes, 0, "its status is gone: no memory to free");
+    assert.equal(t.exiting, true, "and the read that found it gone marked it");
     assert.equal(s.task(201)?.exiting, true);
     assert.equal(s.task(100)?.exiting, false);
     assert.equal(s.task(424242), undefined);
