@@ -7,8 +7,7 @@ import { EXIT, defaultMakeHost, runCli } from "../../src/cli/cli.js";
 import { ManualClock } from "../../src/os/host.js";
 import type { EpisodeRecord } from "../../src/engine/episode.js";
 import { buildFixture } from "../support/fixture.js";
-
-const MB = 1024 * 1024;
+import { OOM_TEST } from "../support/machines.js";
 
 async function cli(argv: string[]) {
   let stdout = "";
@@ -18,22 +17,7 @@ async function cli(argv: string[]) {
   return { code, stdout, stderr };
 }
 
-const oomTest = buildFixture({
-  cgroups: {
-    "/oom_test": { max: 80 * MB, current: 80 * MB },
-    "/oom_test/cg1": { current: 10 * MB, anon: 10 * MB },
-    "/oom_test/cg2": { current: 40 * MB, anon: 40 * MB },
-    "/oom_test/cg3": { current: 50 * MB },
-    "/oom_test/cg3/cg4": { current: 30 * MB, anon: 30 * MB },
-    "/oom_test/cg3/cg5": { current: 20 * MB, anon: 20 * MB },
-  },
-  tasks: [
-    { pid: 101, comm: "cg1", cgroup: "/oom_test/cg1", rssAnonKb: 10 * 1024, oomScoreAdj: 1000 },
-    { pid: 102, comm: "cg2", cgroup: "/oom_test/cg2", rssAnonKb: 40 * 1024, oomScoreAdj: -1000 },
-    { pid: 104, comm: "cg4", cgroup: "/oom_test/cg3/cg4", rssAnonKb: 30 * 1024 },
-    { pid: 105, comm: "cg5", cgroup: "/oom_test/cg3/cg5", rssAnonKb: 20 * 1024 },
-  ],
-});
+const oomTest = buildFixture(OOM_TEST);
 
 function tmpFile(name: string, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-ex-"));

@@ -10,29 +10,11 @@ import { definePolicy, type OomCause, type Policy } from "../../../src/policy/ap
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { OomkitError } from "../../../src/errors.js";
 import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { OOM_TEST } from "../../support/machines.js";
 
-const MB = 1024 * 1024;
 const cause: OomCause = { kind: "cgroup", trigger: "test", message: "test", figures: {} };
 const attach = (cgroup: string, policy: Policy, options: unknown = {}) => ({ cgroup: cgroupPath(cgroup), policy, options });
 
-/** The kernel's BPF OOM selftest tree (tools/testing/selftests/bpf/prog_tests/test_oom.c). */
-const OOM_TEST: FixtureSpec = {
-  cgroups: {
-    "/oom_test": { max: 80 * MB, current: 80 * MB },
-    "/oom_test/cg1": { current: 10 * MB, anon: 10 * MB },
-    "/oom_test/cg2": { current: 40 * MB, anon: 40 * MB },
-    "/oom_test/cg3": { current: 50 * MB },
-    "/oom_test/cg3/cg4": { current: 30 * MB, anon: 30 * MB },
-    "/oom_test/cg3/cg5": { current: 20 * MB, anon: 20 * MB },
-  },
-  tasks: [
-    { pid: 1, comm: "init", cgroup: "/" },
-    { pid: 101, comm: "cg1", cgroup: "/oom_test/cg1", rssAnonKb: 10 * 1024, oomScoreAdj: 1000 },
-    { pid: 102, comm: "cg2", cgroup: "/oom_test/cg2", rssAnonKb: 40 * 1024, oomScoreAdj: -1000 },
-    { pid: 104, comm: "cg4", cgroup: "/oom_test/cg3/cg4", rssAnonKb: 30 * 1024 },
-    { pid: 105, comm: "cg5", cgroup: "/oom_test/cg3/cg5", rssAnonKb: 20 * 1024 },
-  ],
-};
 
 function snap(spec: FixtureSpec = OOM_TEST) {
   return takeSnapshot(new FixtureHost(buildFixture(spec)));

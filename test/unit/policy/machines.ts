@@ -17,24 +17,7 @@ export const MB = 1024 * 1024;
 export const KB_PER_MB = 1024;
 export const cause: OomCause = { kind: "cgroup", trigger: "test", message: "test", figures: {} };
 
-/** The kernel's BPF OOM selftest tree (tools/testing/selftests/bpf/prog_tests/test_oom.c). */
-export const OOM_TEST: FixtureSpec = {
-  cgroups: {
-    "/oom_test": { max: 80 * MB, current: 80 * MB },
-    "/oom_test/cg1": { current: 10 * MB, anon: 10 * MB },
-    "/oom_test/cg2": { current: 40 * MB, anon: 40 * MB },
-    "/oom_test/cg3": { current: 50 * MB },
-    "/oom_test/cg3/cg4": { current: 30 * MB, anon: 30 * MB },
-    "/oom_test/cg3/cg5": { current: 20 * MB, anon: 20 * MB },
-  },
-  tasks: [
-    { pid: 1, comm: "init", cgroup: "/" },
-    { pid: 101, comm: "cg1", cgroup: "/oom_test/cg1", rssAnonKb: 10 * KB_PER_MB, oomScoreAdj: 1000 },
-    { pid: 102, comm: "cg2", cgroup: "/oom_test/cg2", rssAnonKb: 40 * KB_PER_MB, oomScoreAdj: -1000 },
-    { pid: 104, comm: "cg4", cgroup: "/oom_test/cg3/cg4", rssAnonKb: 30 * KB_PER_MB },
-    { pid: 105, comm: "cg5", cgroup: "/oom_test/cg3/cg5", rssAnonKb: 20 * KB_PER_MB },
-  ],
-};
+export { OOM_TEST } from "../../support/machines.js";
 
 const U = "/user.slice/user-1000.slice";
 
