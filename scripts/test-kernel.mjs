@@ -13,6 +13,9 @@
 //   OOMKIT_VM_MEMORY=1536      guest memory in MiB
 //   OOMKIT_VM_CACHE=/var/tmp/oomkit-vm
 //   OOMKIT_BENCH_*             passed on to the guest (OOMKIT_BENCH_REPS for kill-figures)
+//   OOMKIT_RECORD_FIXTURES=DIR the kernel tests that record fixtures (cli.test) keep their
+//                              captures in the run folder; when every test passed they are
+//                              copied to DIR/<name> (an existing DIR/<name> is replaced)
 // Extra arguments are passed to `node --test` in the guest.
 
 import { spawn } from "node:child_process";
@@ -25,6 +28,7 @@ const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
 const CMDLINE = "console=ttyS0 panic=-1 cgroup_no_v1=all psi=1 mitigations=off";
 const RUNS_KEPT = 6;
+const RECORD_TO = process.env.OOMKIT_RECORD_FIXTURES ? path.resolve(process.env.OOMKIT_RECORD_FIXTURES) : undefined;
 
 const log = (msg) => process.stderr.write(`test-kernel: ${msg}\n`);
 
@@ -120,6 +124,19 @@ function quote(s) {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Copies the fixtures the guest recorded into the run folder to `to`, each replacing its namesake. */
+function copyFixtures(from, to) {
+  const names = fs.existsSync(from) ? fs.readdirSync(from).sort() : [];
+  if (names.length === 0) log(`no fixtures recorded in ${from} (OOMKIT_RECORD_FIXTURES needs cli.test among the tests)`);
+  for (const name of names) {
+    const dest = path.join(to, name);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(to, { recursive: true });
+    fs.cpSync(path.join(from, name), dest, { recursive: true });
+    log(`fixture ${name} -> ${dest}`);
+  }
+}
+
 /** Boots one kernel and runs the tests; resolves to { ok, line }. */
 async function runKernel(k, hog, args, accel) {
   const runDir = newRunDir(k.kver);
@@ -131,6 +148,7 @@ async function runKernel(k, hog, args, accel) {
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
     `export OOMKIT_PAGE_CACHE_FILE=${quote(k.vmlinux)}`,
+    ...(RECORD_TO ? ["export OOMKIT_RECORD_FIXTURES=/oomkit-run/fixtures"] : []),
     ...Object.entries(process.env)
       .filter(([name]) => name.startsWith("OOMKIT_BENCH_"))
       .map(([name, value]) => `export ${name}=${quote(value ?? "")}`),
@@ -138,6 +156,7 @@ async function runKernel(k, hog, args, accel) {
   ];
   fs.writeFileSync(path.join(runDir, "job.sh"), job.join("\n") + "\n");
   fs.writeFileSync(path.join(runDir, "test-args"), args.join("\n") + "\n");
+  if (RECORD_TO) fs.mkdirSync(path.join(runDir, "fixtures"));
   const qemu = [
     ...["-nodefaults", "-no-reboot", "-display", "none", "-machine", "pc"],
     ...accel.args,
@@ -192,6 +211,8 @@ async function runKernel(k, hog, args, accel) {
     return { ok: false, line: `kernel ${k.version}: not run: ${why} (${consoleRef})` };
   }
   const rc = Number(fs.readFileSync(rcFile, "utf8").trim());
+  if (RECORD_TO && rc === 0) copyFixtures(path.join(runDir, "fixtures"), RECORD_TO);
+  else if (RECORD_TO) log(`kernel ${k.version}: tests failed, fixtures not copied (they stay in ${path.join(runDir, "fixtures")})`);
   const s = summary(output);
   if (s.pass === undefined || s.fail === undefined) {
     return { ok: false, line: `kernel ${k.version}: not run: no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
