@@ -87,8 +87,12 @@ export class ReportPipeline {
       } catch {
         bootId = undefined;
       }
+      // kmsg timestamps count from boot on CLOCK_MONOTONIC (printk's local_clock), which is what
+      // process.hrtime reads: a kill replayed after a restart keeps the time it happened.
+      const bootWallMs = Date.now() - Number(process.hrtime.bigint() / 1_000_000n);
       const kernel = new KernelOomObserver({
         onRecord: this.report,
+        kmsgTimeToWallMs: this.#o.host.kind === "linux" ? (tsUsec) => bootWallMs + tsUsec / 1000 : undefined,
         statePath: this.#o.stateDir ? `${this.#o.stateDir}/kmsg.state` : undefined,
         bootId,
         clock: this.#o.host.clock,

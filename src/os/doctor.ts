@@ -105,7 +105,7 @@ export function runDoctor(host: Host): DoctorReport {
     meaning: "without PSI oomkit can only act on MemAvailable/SwapFree thresholds, which fire late under swap",
   });
   const rootMemPressure = mode.unifiedMount !== undefined && host.exists(`${mode.unifiedMount}/${CgroupFile.memoryPressure}`);
-  const psiCgroup = mode.perCgroup && (rootMemPressure || childHas(host, mode.unifiedMount, CgroupFile.memoryPressure));
+  const psiCgroup = mode.perCgroup && (rootMemPressure || childHas(host, mode.unifiedMount, CgroupFile.memoryPressure) === true);
   add({
     id: "psi-cgroup",
     title: "PSI per cgroup",
@@ -136,12 +136,15 @@ export function runDoctor(host: Host): DoctorReport {
     detail: facts.processMrelease === undefined ? "could not be probed" : facts.processMrelease ? "present" : "not available (ENOSYS)",
     meaning: "without it a victim's memory is freed only as fast as the victim exits",
   });
-  const cgroupKill = mode.perCgroup && childHas(host, mode.unifiedMount, CgroupFile.kill);
+  // The root cgroup has no cgroup.kill: look in a child, or, on a tree without children, go by
+  // the kernel version that brought it.
+  const killSeen = mode.perCgroup ? childHas(host, mode.unifiedMount, CgroupFile.kill, true) : undefined;
+  const cgroupKill = killSeen ?? (mode.perCgroup && kernelAtLeast(release, 5, 14));
   add({
     id: "cgroup-kill",
     title: "cgroup.kill",
     status: cgroupKill ? "ok" : "missing",
-    detail: cgroupKill ? "present" : mode.perCgroup ? "absent (kernel before 5.14)" : "no per-cgroup mode",
+    detail: cgroupKill ? (killSeen === undefined ? "expected (kernel 5.14 or later; no child cgroup to look in)" : "present") : mode.perCgroup ? "absent (kernel before 5.14)" : "no per-cgroup mode",
     meaning: "without it a whole-cgroup kill signals each task by pidfd until the cgroup is empty",
   });
   const reclaim = mode.perCgroup && mode.unifiedMount !== undefined && host.exists(`${mode.unifiedMount}/${CgroupFile.memoryReclaim}`);
@@ -171,12 +174,25 @@ export function runDoctor(host: Host): DoctorReport {
   return { schema: "oomkit.doctor/1", source: host.description, checks, usable };
 }
 
-/** True when any first-level child cgroup of the v2 root has this file (the root itself lacks some). */
-function childHas(host: Host, mount: string | undefined, file: string): boolean {
+/**
+ * True when any first-level child cgroup of the v2 root has this file (the root itself lacks
+ * some); with `unknownWithoutChildren`, undefined when there is no child to look in.
+ */
+function childHas(host: Host, mount: string | undefined, file: string, unknownWithoutChildren = false): boolean | undefined {
   if (mount === undefined) return false;
   try {
-    return host.readDir(mount).some((e) => e.isDirectory && host.exists(`${mount}/${e.name}/${file}`));
+    const children = host.readDir(mount).filter((e) => e.isDirectory);
+    if (children.length === 0 && unknownWithoutChildren) return undefined;
+    return children.some((e) => host.exists(`${mount}/${e.name}/${file}`));
   } catch {
     return false;
   }
+}
+
+/** "6.12.57+deb13-amd64" ≥ major.minor? False when unknown. */
+export function kernelAtLeast(release: string | undefined, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release ?? "");
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
 }

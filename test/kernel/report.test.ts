@@ -401,13 +401,9 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
     );
   });
 
-  // The observer can date a record from the kernel log's backlog by the kill's own kmsg
-  // timestamp (KernelOomObserverOptions.kmsgTimeToWallMs), but the daemon's pipeline
-  // (src/daemon/pipeline.ts) does not pass that option: a kill made while oomkit was down is
-  // dated when the restarted daemon read it, and its id sorts by that time too.
+  // A record from the kernel log's backlog is dated by the kill's own kmsg timestamp.
   test(
     "a kill made while oomkit was down is dated when the kernel made it, not when the restarted daemon read it",
-    { todo: "pipeline.ts does not give KernelOomObserver kmsgTimeToWallMs: backlog records carry the time they were read" },
     () => {
       assert.ok(downtime, "the restart test ran");
       const at = Date.parse(downtime.record.times.declaredAt);

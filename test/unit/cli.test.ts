@@ -99,6 +99,14 @@ describe("oomkit doctor", () => {
     assert.equal(status["cap-sys-resource"], "ok");
     assert.equal(report.usable, true);
   });
+  test("cgroup.kill on a v2 tree without child cgroups: judged by the kernel version", async () => {
+    const bare = buildFixture({});
+    const r = JSON.parse((await cli(["doctor", "--root", bare, "--json"])).stdout) as { checks: { id: string; status: string; detail: string }[] };
+    const kill = r.checks.find((c) => c.id === "cgroup-kill");
+    assert.equal(kill?.status, "ok");
+    assert.match(kill?.detail ?? "", /kernel 5\.14 or later; no child cgroup/);
+  });
+
   test("a hybrid fixture: system-level mode, said plainly", async () => {
     const r = await cli(["doctor", "--root", buildFixture({ mode: "hybrid" })]);
     assert.equal(r.code, 0);
