@@ -1,0 +1,132 @@
+// `oomkit run` in the VM under system-wide pressure: zram swap, a leak and a bystander in no
+// limited cgroup, and oomkit's built-in default triggers (MemAvailable and SwapFree at 10 %, a
+// machine PSI trigger of 200 ms full stall in 2 s). oomkit must act, and before any kernel OOM
+// kill (/proc/vmstat oom_kill unchanged).
+//
+// The guest has 1.5 GiB; filling all of it and 512 MiB of zram under TCG would take minutes.
+// So the machine is made smaller for the test: most free memory is reserved as huge pages
+// (vm.nr_hugepages), which nothing here uses, leaving a few hundred MiB for the leak, and the
+// reservation is handed back at the end. zram, the swap and the huge pages are undone in `after`
+// so the tests that follow see the guest as it was.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { TestTree, vmSkip } from "./helpers.js";
+import { addFigure, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
+
+const ZRAM_MIB = 512;
+/** What is left for everything but the huge pages: the leak, two node processes, the kernel. */
+const LEFT_MIB = 640;
+
+function meminfo(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
+    const m = /^(\S+):\s+(\d+)/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip() }, () => {
+  let t: TestTree;
+  let zram: string | undefined;
+  let swapOn = false;
+  let hugeBefore = 0;
+  before(async () => {
+    t = await TestTree.create("daemon-zram");
+  });
+  after(async () => {
+    await stopAllDaemons();
+    await t?.teardown();
+    if (swapOn && zram) sh("swapoff", [zram]);
+    if (zram) {
+      const dev = zram.replace("/dev/", "");
+      try {
+        writeFileSync(`/sys/block/${dev}/reset`, "1");
+      } catch {
+        /* left as it is */
+      }
+    }
+    writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore));
+    writeFigures("zram");
+  });
+
+  test("zram swap, no limits: oomkit's default triggers kill the leak before the kernel's OOM killer", async () => {
+    sh("modprobe", ["zram", "num_devices=1"]);
+    zram = "/dev/zram0";
+    assert.ok(existsSync("/sys/block/zram0/disksize"), "zram0 exists");
+    writeFileSync("/sys/block/zram0/disksize", `${ZRAM_MIB}M`);
+    sh("mkswap", [zram]);
+    sh("swapon", [zram]);
+    swapOn = true;
+    assert.ok(meminfo().SwapTotal! >= (ZRAM_MIB - 1) * 1024, `swap on: ${meminfo().SwapTotal} kB`);
+
+    hugeBefore = Number(readFileSync("/proc/sys/vm/nr_hugepages", "utf8").trim());
+    const free = meminfo().MemFree!;
+    const hugeKiB = meminfo().Hugepagesize!;
+    const want = Math.max(0, Math.floor((free - LEFT_MIB * 1024) / hugeKiB));
+    writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore + want));
+    const m = meminfo();
+    console.log(`# zram: reserved ${m.HugePages_Total} huge pages of ${hugeKiB} kB; MemTotal ${m.MemTotal} kB, MemFree ${m.MemFree} kB, MemAvailable ${m.MemAvailable} kB, SwapTotal ${m.SwapTotal} kB`);
+
+    const d = await startDaemon({
+      name: "zram",
+      // The built-in default (docs/configuration.md), plus: the test's own node processes are
+      // not victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
+      config: `
+policy_deadline_ms = 2000
+
+[[attach]]
+cgroup = "/"
+policy = "rules"
+
+[[trigger]]
+name = "memory-low"
+cgroup = "/"
+mem_available = { below_percent = 10 }
+swap_free = { below_percent = 10 }
+
+[[trigger]]
+name = "machine-full-stall"
+cgroup = "/"
+psi = { stall = "full", threshold_ms = 200, window_ms = 2000 }
+
+[protect]
+commands = ["^node$"]
+`,
+    });
+    const idle = await idleUsage(d, 3000);
+    const kernelBefore = vmstatOomKills();
+    t.mk("jobs"); // no limits: only the machine's
+    const bystander = t.hog({ cgroup: t.mk("jobs/bystander"), mib: 32, noHugePages: true });
+    await bystander.ready;
+    const during = d.sample();
+    // More than RAM left + swap: without oomkit the kernel would OOM-kill it.
+    const early = d.records().filter((r) => r.plan.length > 0);
+    assert.deepEqual(early.map((r) => r.id), [], `no episode before the leak: ${JSON.stringify(early.map((r) => ({ cause: r.cause, plan: r.plan })))}\n${d.lines().join("\n")}`);
+    const leak = t.hog({ cgroup: t.mk("jobs/leak"), mib: LEFT_MIB + ZRAM_MIB + 256, rateMibPerS: 150, noHugePages: true });
+    const rec = await d.waitRecord((r) => r.plan.length > 0, 240_000);
+    const episode = during.stop();
+
+    assert.equal(rec.scope, "/");
+    assert.ok(["machine-full-stall", "memory-low"].includes(rec.cause.trigger), rec.cause.trigger);
+    assert.deepEqual(
+      rec.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind)),
+      [leak.pid],
+      `the leak (${leak.pid}) is the victim, not the bystander (${bystander.pid}): ${JSON.stringify({ cause: rec.cause, times: rec.times, candidates: rec.candidates.slice(0, 8) })}\n${d.lines().filter((l) => !l.includes("not acting")).join("\n")}`,
+    );
+    assert.equal((await leak.exited).signal, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(vmstatOomKills(), kernelBefore, "the kernel's OOM killer never ran");
+    assert.ok(exists(bystander.pid), "the bystander lives");
+    const mi = meminfo();
+    console.log(`# zram: episode ${rec.cause.trigger}: ${JSON.stringify(rec.cause.figures)}; after: SwapFree ${mi.SwapFree} kB, MemAvailable ${mi.MemAvailable} kB`);
+    addFigure(`zram swap, no limits (default triggers, rules)`, rec, { idle, episode });
+    await d.stop();
+  });
+});
