@@ -92,7 +92,7 @@ export const runCommand: Command = {
     const pipeline = new ReportPipeline({
       settings: config.report,
       log,
-      line: (t) => out(`oomkit: ${t}`),
+      line: (t) => out(t),
       host,
       stateDir,
       onKernelVictim: (pid) => daemonRef?.noteKernelVictim(pid),

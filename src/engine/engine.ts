@@ -145,6 +145,7 @@ export class Engine {
     let decisionMs = 0;
     let actionMs = 0;
     const ctx = { snapshot, scope, protections: this.protections, victims: this.victims, cause, history: this.history };
+    const io0 = snapshot.ioMs;
 
     for (const link of this.chainFor(scopePath)) {
       const oc = new OomControlImpl(link.policy.name, link.options, ctx);
@@ -154,7 +155,7 @@ export class Engine {
       try {
         // The built-in default ends every chain: like the kernel's own scan it must decide, so
         // it runs without a deadline (it is engine code, not a policy file).
-        result = link.attachedTo === null ? runPolicy(link.policy, oc) : callWithDeadline(() => runPolicy(link.policy, oc), this.policyDeadlineMs);
+        result = link.attachedTo === null ? runPolicy(link.policy, oc) : runWithDeadline(() => runPolicy(link.policy, oc), this.policyDeadlineMs, snapshot);
       } catch (err) {
         failure =
           err instanceof OomkitError && err.code === "E_TIMEOUT"
@@ -241,6 +242,7 @@ export class Engine {
         finishedAt: new Date(declaredAtWall + decisionMs + actionMs).toISOString(),
         signalToDecisionMs: signalDelta !== undefined ? round(signalDelta + decisionMs) : undefined,
         decisionMs: round(decisionMs),
+        readMs: round(snapshot.ioMs - io0),
         actionMs: round(actionMs),
       },
     };
@@ -253,6 +255,34 @@ export class Engine {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** A policy slowed by reads is run again until this many deadlines' worth of time has passed. */
+const READ_BUDGET_DEADLINES = 10;
+
+/**
+ * A policy's deadline is for its own work, not for reading the machine its questions cause (on
+ * a slow or loaded machine a few hundred /proc files can take most of 250 ms). A call that runs
+ * past its deadline having spent most of it in reads is run again: what it read is kept in the
+ * snapshot, so each retry gets further, and a policy that loops spends no time reading and is
+ * not retried. Policies are deterministic for a snapshot, so a retry decides the same. All the
+ * tries together get at most READ_BUDGET_DEADLINES deadlines.
+ */
+function runWithDeadline<T>(fn: () => T, deadlineMs: number, snapshot: Snapshot): T {
+  const start = performance.now();
+  for (;;) {
+    const io0 = snapshot.ioMs;
+    const t0 = performance.now();
+    try {
+      return callWithDeadline(fn, deadlineMs);
+    } catch (err) {
+      const elapsed = performance.now() - t0;
+      const io = snapshot.ioMs - io0;
+      const mostlyReading = io > elapsed / 2;
+      const budgetLeft = performance.now() - start < READ_BUDGET_DEADLINES * deadlineMs;
+      if (!(err instanceof OomkitError && err.code === "E_TIMEOUT") || !mostlyReading || !budgetLeft) throw err;
+    }
+  }
+}
 
 function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);

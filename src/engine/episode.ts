@@ -138,6 +138,8 @@ export interface EpisodeRecord {
     /** Durations in ms: signal → decision, declaration → decision, decision → last action done. */
     readonly signalToDecisionMs?: number;
     readonly decisionMs: number;
+    /** Of decisionMs, reading the scope before the policies ran. */
+    readonly readMs?: number;
     readonly actionMs: number;
   };
   /** Kind "kernel" only: the kernel's kill (added within oomkit.episode/1). */

@@ -15,6 +15,7 @@ import { readParsed } from "../os/read.js";
 import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
 import { TaskNode } from "./task.js";
+import { MeteredHost } from "./metered-host.js";
 import type { FileInfo } from "../policy/api.js";
 
 export interface SystemState {
@@ -43,7 +44,7 @@ export class Snapshot {
   readonly facts: HostFacts;
   /** Where the figures came from: "live machine", "fixture DIR", ... */
   readonly source: string;
-  readonly #host: Host;
+  readonly #host: MeteredHost;
   readonly #log: Logger;
   readonly #tasks = new Map<number, TaskNode | null>();
   #allTasks: readonly TaskNode[] | undefined;
@@ -54,7 +55,7 @@ export class Snapshot {
   readonly #files = new Map<string, readonly FileInfo[]>();
 
   constructor(host: Host, options: SnapshotOptions = {}) {
-    this.#host = host;
+    this.#host = new MeteredHost(host);
     this.#log = options.logger ?? silentLogger;
     this.takenAtMonoMs = host.clock.monotonicMs();
     this.takenAtWallMs = host.clock.wallMs();
@@ -62,6 +63,11 @@ export class Snapshot {
     this.facts = host.facts();
     this.source = host.description;
     Object.freeze(this);
+  }
+
+  /** Milliseconds this snapshot has spent reading the machine so far. */
+  get ioMs(): number {
+    return this.#host.ioMs;
   }
 
   get pageSizeBytes(): number {

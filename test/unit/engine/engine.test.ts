@@ -242,3 +242,46 @@ describe("live mode: only freed memory counts (bpf_memory_freed)", () => {
     assert.equal(r.actions[0]?.dryRun, true);
   });
 });
+
+describe("deadlines measure the policy's work, not the reading it causes", () => {
+  /** A host whose every read takes a while, as on a loaded machine. */
+  class SlowHost extends FixtureHost {
+    override readFile(p: string): string {
+      const until = performance.now() + 2;
+      while (performance.now() < until) {
+        /* a slow /proc */
+      }
+      return super.readFile(p);
+    }
+  }
+  const many: FixtureSpec = {
+    cgroups: { "/big": {} },
+    tasks: Array.from({ length: 120 }, (_, i) => ({ pid: 1000 + i, comm: `t${i}`, cgroup: "/big", rssAnonKb: 1000 + i })),
+  };
+  const largestTask = definePolicy({
+    name: "largest-task",
+    handleOutOfMemory(oc) {
+      let best: (typeof oc.tasks extends () => readonly (infer T)[] ? T : never) | undefined;
+      for (const t of oc.tasks()) if (!best || t.memory.rssBytes > best.memory.rssBytes) best = t;
+      return best ? oc.killTask(best, "largest") : oc.pass("none");
+    },
+  });
+
+  test("a policy slowed by reads (past its deadline) is run again with what was read, and decides", async () => {
+    const snapshot = takeSnapshot(new SlowHost(buildFixture(many)));
+    const engine = new Engine({ attachments: [attach("/big", largestTask)], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 100 });
+    const r = await engine.explain(snapshot, "/big", cause);
+    assert.equal(r.policy, "largest-task");
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [1119]);
+    assert.ok((r.times.readMs ?? 0) > 100, `the reads took ${r.times.readMs} ms, more than the deadline`);
+  });
+
+  test("a policy that loops is not run again: reading is not what kept it", async () => {
+    let calls = 0;
+    const looper = definePolicy({ name: "looper", handleOutOfMemory: () => { calls++; for (;;) { /* spin */ } } });
+    const engine = new Engine({ attachments: [attach("/big", looper)], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 30 });
+    const r = await engine.explain(snap(many), "/big", cause);
+    assert.equal(r.chain[0]?.outcome, "timeout");
+    assert.equal(calls, 1);
+  });
+});
