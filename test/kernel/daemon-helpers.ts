@@ -4,7 +4,7 @@
  *
  *   const d = await startDaemon({ config: `...toml...`, args?: ["--dry-run"] })
  *   d.pid, d.dir (a root-owned 0700 temp folder: config, socket, state), d.configFile, d.socket
- *   d.lines() / d.episodeLines()        stderr lines so far / the "oomkit: oom: ..." lines
+ *   d.lines() / d.episodeLines()        stderr lines so far / the episode lines ("oomkit ep-...: oom_policy=...")
  *   d.records()                         every episode record the daemon made (see "The tap")
  *   await d.waitLine(/re/, timeoutMs)   the first stderr line matching (rejects with the tail)
  *   await d.waitRecord((r) => bool, timeoutMs)

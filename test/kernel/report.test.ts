@@ -339,7 +339,7 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
     assert.equal(kb.constraint, "CONSTRAINT_MEMCG");
     // `oomkit events --json` prints the same two, in the same order.
     assert.deepEqual((await streamRecords(d)).map((r) => r.id), records.map((r) => r.id));
-    const human = d.lines().filter((l) => /^oomkit: oomkit ep-\S+: oom_policy=/.test(l));
+    const human = d.lines().filter((l) => /^oomkit ep-\S+: oom_policy=/.test(l));
     assert.deepEqual(
       human.map((l) => /kind=(\w+)/.exec(l)?.[1]),
       ["cgroup", "kernel"],
