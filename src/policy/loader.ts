@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as vm from "node:vm";
-import { transform } from "sucrase";
+import { createRequire } from "node:module";
 import { OomkitError } from "../errors.js";
 import { callWithDeadline, insideDeadline } from "../engine/deadline.js";
 import { type Policy, isPolicy } from "./api.js";
@@ -36,6 +36,15 @@ export interface LoadPolicyOptions {
 }
 
 const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+
+type Transform = (code: string, options: { transforms: string[]; filePath: string; production: boolean }) => { code: string };
+let transform: Transform | undefined;
+
+/** sucrase, loaded on the first policy file: a daemon with built-in policies only never pays for it. */
+function transpiler(): Transform {
+  transform ??= (createRequire(import.meta.url)("sucrase") as { transform: Transform }).transform;
+  return transform;
+}
 const MODULE_DEADLINE_MS = 1000;
 
 
@@ -93,7 +102,7 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
   let code: string;
   try {
     const isTs = abs.endsWith(".ts") || abs.endsWith(".mts");
-    code = transform(source, { transforms: isTs ? ["typescript", "imports"] : ["imports"], filePath: abs, production: true }).code;
+    code = transpiler()(source, { transforms: isTs ? ["typescript", "imports"] : ["imports"], filePath: abs, production: true }).code;
   } catch (err) {
     throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
   }
