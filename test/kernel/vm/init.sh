@@ -43,7 +43,8 @@ mount -t tmpfs -o mode=0755 run /newroot/run
 mkdir -p /newroot/dev/shm /newroot/dev/pts
 mount -t tmpfs -o mode=1777 shm /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
-mount -t tmpfs -o mode=1777 tmp /newroot/tmp
+# /tmp stays the overlay's (the host's /tmp below, writes in the tmpfs upper layer): a checkout
+# under the host's /tmp (a CI clone, say) must stay visible to the guest.
 
 umount /proc /sys
 exec switch_root /newroot /bin/busybox sh /oomkit-run/job.sh
