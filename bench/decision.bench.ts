@@ -290,7 +290,7 @@ async function main(): Promise<void> {
       `Percentiles are nearest-rank after a warm-up (p99 of ${runsFor(1_000)} runs is the second slowest, of ${runsFor(10_000)} the slowest); ratios are p50 to the smallest machine for the same policy. Compare within a run, not across machines.`,
     "",
     `Timings use a policy deadline of ${BENCH_DEADLINE_MS / 1000} s, so every policy finishes; the last column is what one decision comes to with the default deadline of ${DEFAULT_POLICY_DEADLINE_MS} ms. ` +
-      "The deadline covers the policy call and so the lazy reads made in it: a policy that times out leaves the snapshot warm, and the next one in the chain can then finish inside its own deadline (\"kernel (after priority: timeout)\").",
+      "The deadline is for the policy's own work: a call that runs out of time mostly reading the machine is run again with what it read kept (within ten deadlines), and the built-in default at the end of the chain (`kernel`) has no deadline, so every row decides; \"after X: timeout\" would mark a policy that ran out of time on its own work.",
     "",
     `| tasks | cgroups (leaves) | tasks per leaf | policy | runs | p50 | p99 | p50 vs 1,000 / 100 | in the policy call, p50 | decided by, with a ${DEFAULT_POLICY_DEADLINE_MS} ms deadline |`,
     "|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
