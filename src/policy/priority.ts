@@ -34,7 +34,6 @@ import {
   regexSchema,
   taskMemoryWithoutCache,
   unitRefusal,
-  unitTasks,
 } from "./builtin-util.js";
 
 const NAME = "priority";

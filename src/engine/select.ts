@@ -1,0 +1,123 @@
+/**
+ * Running one policy: its hooks under their deadline, and the default selection loop (the
+ * kernel's select_bad_process with the 2023 bpf_oom_evaluate_task hook).
+ */
+import { OomkitError } from "../errors.js";
+import type { Policy, TaskVerdict } from "../policy/api.js";
+import { callWithDeadline } from "./deadline.js";
+import type { OomControlImpl } from "./oom-control.js";
+import { type Plan, isPlan } from "./plan.js";
+import type { Snapshot } from "./snapshot.js";
+import type { TaskNode } from "./task.js";
+
+export type PolicyResult = { readonly plan: Plan } | { readonly noVictim: string };
+
+/** A policy slowed by reads is run again until this many deadlines' worth of time has passed. */
+const READ_BUDGET_DEADLINES = 10;
+
+/**
+ * A policy's deadline is for its own work, not for reading the machine its questions cause (on
+ * a slow or loaded machine a few hundred /proc files can take most of 250 ms). A call that runs
+ * past its deadline having spent most of it in reads is run again: what it read is kept in the
+ * snapshot, so each retry gets further, and a policy that loops spends no time reading and is
+ * not retried. Policies are deterministic for a snapshot, so a retry decides the same. All the
+ * tries together get at most READ_BUDGET_DEADLINES deadlines.
+ */
+export function runWithDeadline<T>(fn: () => T, deadlineMs: number, snapshot: Snapshot): T {
+  const start = performance.now();
+  for (;;) {
+    const io0 = snapshot.ioMs;
+    const t0 = performance.now();
+    try {
+      return callWithDeadline(fn, deadlineMs);
+    } catch (err) {
+      const elapsed = performance.now() - t0;
+      const io = snapshot.ioMs - io0;
+      const mostlyReading = io > elapsed / 2;
+      const budgetLeft = performance.now() - start < READ_BUDGET_DEADLINES * deadlineMs;
+      if (!(err instanceof OomkitError && err.code === "E_TIMEOUT") || !mostlyReading || !budgetLeft) throw err;
+    }
+  }
+}
+
+/**
+ * Calls a policy: handleOutOfMemory when it has one; the default selection loop with its
+ * evaluateTask when it has only that, or when its handleOutOfMemory passed.
+ */
+export function runPolicy(policy: Policy, oc: OomControlImpl<unknown>): PolicyResult {
+  if (policy.handleOutOfMemory) {
+    const plan: unknown = policy.handleOutOfMemory(oc);
+    if (!isPlan(plan)) throw new OomkitError("E_PARSE", `returned ${describeValue(plan)}, not a plan made with the oc builders`);
+    if (plan.kind === "act" || !policy.evaluateTask) return { plan };
+  }
+  const evaluate = policy.evaluateTask?.bind(policy);
+  return selectTask(oc, evaluate ? (t, chosen) => evaluate(t, chosen, oc) : () => "default");
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return "undefined";
+  if (v === null) return "null";
+  if (typeof v === "object" && typeof (v as { then?: unknown }).then === "function") return "a promise (policies are synchronous)";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+const VERDICTS: ReadonlySet<string> = new Set(["select", "skip", "abort", "default"]);
+
+/**
+ * The default selection loop, as mm/oom_kill.c's select_bad_process with the 2023
+ * bpf_oom_evaluate_task hook: unkillable tasks are passed over first; then the policy says, per
+ * task, "select" (this is the choice now), "skip" (never this one), "abort" (stop, choose
+ * nothing) or "default" (rank it by badness). A policy's "select" outranks any badness; among
+ * badness ties the later task wins, as in the kernel.
+ */
+export function selectTask(oc: OomControlImpl<unknown>, evaluate: (task: TaskNode, chosen: TaskNode | undefined) => TaskVerdict): PolicyResult {
+  let chosen: TaskNode | undefined;
+  let chosenPoints = Number.NEGATIVE_INFINITY;
+  let selectedByPolicy = false;
+  for (const t of oc.tasks()) {
+    const prot = oc.protectedReason(t);
+    if (prot) {
+      if (!t.kernelThread) oc.skip(t, prot);
+      continue;
+    }
+    const verdict: unknown = evaluate(t, chosen);
+    if (typeof verdict !== "string" || !VERDICTS.has(verdict)) {
+      throw new OomkitError("E_PARSE", `evaluateTask returned ${JSON.stringify(verdict)}; expected "select", "skip", "abort" or "default"`);
+    }
+    switch (verdict as TaskVerdict) {
+      case "skip":
+        oc.skip(t, "evaluateTask: skip");
+        break;
+      case "abort":
+        oc.skip(t, "evaluateTask: abort");
+        return { noVictim: `evaluateTask aborted the selection at pid ${t.pid}` };
+      case "select": {
+        chosen = t;
+        selectedByPolicy = true;
+        const b = oc.badness(t);
+        oc.consider(t, b.killable ? b.badness : Number.NaN, "selected by evaluateTask");
+        break;
+      }
+      case "default": {
+        const b = oc.badness(t);
+        if (!b.killable) {
+          oc.skip(t, `unkillable: ${b.reason}`);
+          break;
+        }
+        oc.consider(t, b.badness, `badness ${b.badness} (rss+swap+pgtables ${b.points}, adj ${b.adj})`);
+        if (!selectedByPolicy && b.badness >= chosenPoints) {
+          chosen = t;
+          chosenPoints = b.badness;
+        }
+        break;
+      }
+      default: {
+        const never: never = verdict as never;
+        return never;
+      }
+    }
+  }
+  if (!chosen) return { noVictim: "no killable task in the scope" };
+  const why = selectedByPolicy ? "selected by evaluateTask" : `highest badness (${chosenPoints})`;
+  return { plan: oc.killTask(chosen, why) };
+}
