@@ -5,7 +5,7 @@
  * there (one kill holds off the other rules while pressure decays), and never beyond the kill
  * rate limit — past which oomkit stands back and the kernel's OOM killer stays the last resort.
  */
-import type { CompiledConfig, TriggerSpec } from "../config/index.js";
+import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { LiveExecutor, type KillBackend } from "../engine/executor.js";
@@ -18,13 +18,12 @@ import type { Logger } from "../log.js";
 import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import type { FdPoller } from "../os/kill.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupDir, cgroupPath, joinCgroup } from "../os/paths.js";
+import { type CgroupPath, cgroupPath } from "../os/paths.js";
 import type { Policy, PressureControl } from "../policy/api.js";
-import { EventsWatch } from "./events-watch.js";
+import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
-import { PsiWatch } from "./psi-watch.js";
-import { ThresholdWatch } from "./threshold-watch.js";
-import type { Declaration, Watch, WatchContext } from "./watch.js";
+import type { Declaration, WatchContext } from "./watch.js";
+import { WatchSet } from "./watch-set.js";
 
 export interface DaemonOptions {
   readonly host: Host;
@@ -70,8 +69,7 @@ export class Daemon {
   readonly history = new History();
   #mode!: CgroupMode;
   #guard: GuardBands | undefined;
-  readonly #watches = new Map<string, Watch>();
-  #cgroups = new Set<CgroupPath>();
+  #watches!: WatchSet;
   readonly #said = new Set<string>();
   readonly #queue: Declaration[] = [];
   #busy = false;
@@ -80,9 +78,7 @@ export class Daemon {
   #wakeQueued = false;
   #lastRescan = Number.NEGATIVE_INFINITY;
   #lastHistory = Number.NEGATIVE_INFINITY;
-  /** Scope → monotonic ms until which no new action is taken there. */
-  readonly #holdUntil = new Map<CgroupPath, number>();
-  #kills: number[] = [];
+  readonly #gate: ActionGate;
   #episodes = 0;
   #idle: Promise<void> = Promise.resolve();
 
@@ -92,6 +88,7 @@ export class Daemon {
     this.#config = o.config;
     this.#backend = o.backend;
     this.#engine = this.#makeEngine(o.config);
+    this.#gate = new ActionGate(this.victims, o.config.kill);
     if (!this.dryRun && !o.backend) throw new OomkitError("E_INTERNAL", "a live daemon needs a kill backend");
   }
 
@@ -139,6 +136,15 @@ export class Daemon {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();
     }
+    this.#watches = new WatchSet({
+      host: this.#o.host,
+      mode: this.#mode,
+      log: this.#log,
+      guard: this.#guard,
+      history: this.history,
+      context: () => this.#ctx(),
+      once: (k, l, m) => this.#once(k, l, m),
+    });
     this.#running = true;
     await this.#rescan(this.#o.host.clock.monotonicMs());
     this.#schedule(0);
@@ -149,18 +155,17 @@ export class Daemon {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#idle; // no victim half-handled
-    for (const w of this.#watches.values()) await w.stop();
-    this.#watches.clear();
+    await this.#watches.stopAll();
     await this.#guard?.restoreAll();
   }
 
   /** Swaps in a new configuration; the caller has validated it (a bad one never gets here). */
   async reload(config: CompiledConfig): Promise<void> {
     await this.#idle;
-    for (const w of this.#watches.values()) await w.stop();
-    this.#watches.clear();
+    await this.#watches.stopAll();
     this.#config = config;
     this.#engine = this.#makeEngine(config);
+    this.#gate.reconfigure(config.kill);
     this.#lastRescan = Number.NEGATIVE_INFINITY;
     await this.#rescan(this.#o.host.clock.monotonicMs());
     this.#log.info(`configuration reloaded: ${this.#watches.size} watches, ${config.engine.attachments.length} attachments`);
@@ -190,7 +195,7 @@ export class Daemon {
       try {
         const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
         this.history.update(snap);
-        this.#o.onSample?.(snap, [...new Set([...this.#watches.values()].map((w) => w.target))]);
+        this.#o.onSample?.(snap, [...new Set([...this.#watches.watches].map((w) => w.target))]);
       } catch (err) {
         this.#log.debug(`history sample skipped: ${(err as Error).message}`);
       }
@@ -201,7 +206,7 @@ export class Daemon {
     }
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
-    for (const w of this.#watches.values()) {
+    for (const w of this.#watches.watches) {
       try {
         next = Math.min(next, w.tick(now));
       } catch (err) {
@@ -211,115 +216,9 @@ export class Daemon {
     this.#schedule(next);
   }
 
-  /** The cgroups each trigger applies to, now; watches follow as cgroups come and go. */
   async #rescan(now: number): Promise<void> {
     this.#lastRescan = now;
-    const present = this.#listCgroups();
-    const wanted = new Map<string, { spec: TriggerSpec; target: CgroupPath }>();
-    this.#config.triggers.forEach((spec, i) => {
-      for (const target of this.#targets(spec, present)) wanted.set(`${i}|${target}`, { spec, target });
-    });
-    for (const [key, w] of this.#watches) {
-      if (wanted.has(key)) continue;
-      await w.stop();
-      this.#watches.delete(key);
-      this.#log.debug(`stopped ${w.describe()}`);
-    }
-    for (const [key, { spec, target }] of wanted) {
-      if (this.#watches.has(key)) continue;
-      const w = this.#makeWatch(spec, target);
-      if (!w) continue;
-      try {
-        await w.start();
-        this.#watches.set(key, w);
-      } catch (err) {
-        this.#log.warn(`cannot watch ${spec.name} on ${target}: ${(err as Error).message}`);
-      }
-    }
-    this.#onlineOffline(present);
-  }
-
-  #listCgroups(): Set<CgroupPath> {
-    const out = new Set<CgroupPath>();
-    const mount = this.#mode.unifiedMount;
-    if (!this.#mode.perCgroup || mount === undefined) return out;
-    const walk = (p: CgroupPath, depth: number) => {
-      out.add(p);
-      if (depth > 32) return;
-      let entries;
-      try {
-        entries = this.#o.host.readDir(cgroupDir(mount, p));
-      } catch {
-        return; // vanished while listing
-      }
-      for (const e of entries) if (e.isDirectory) walk(joinCgroup(p, e.name), depth + 1);
-    };
-    walk(ROOT_CGROUP, 0);
-    return out;
-  }
-
-  #targets(spec: TriggerSpec, present: ReadonlySet<CgroupPath>): CgroupPath[] {
-    const where = spec.where;
-    switch (where.kind) {
-      case "machine":
-        return [ROOT_CGROUP];
-      case "cgroup":
-        if (!this.#mode.perCgroup) {
-          this.#once(`no-cgroups:${spec.name}`, "warn", `${spec.name} watches ${where.path}, but this machine is in system-level mode (${this.#mode.summary}): not watched`);
-          return [];
-        }
-        return present.has(where.path) ? [where.path] : [];
-      case "glob":
-        return [...present].filter((p) => where.regex.test(p));
-      default: {
-        const never: never = where;
-        return never;
-      }
-    }
-  }
-
-  #makeWatch(spec: TriggerSpec, target: CgroupPath): Watch | undefined {
-    const ctx = this.#ctx();
-    switch (spec.kind) {
-      case "psi":
-        return new PsiWatch(spec, target, ctx);
-      case "memory-threshold":
-        return new ThresholdWatch(spec, target, ctx);
-      case "memory-events":
-        return new EventsWatch(spec, target, ctx);
-      case "guard-band":
-        return new EventsWatch(spec, target, ctx, this.#guard);
-      default: {
-        const never: never = spec;
-        return never;
-      }
-    }
-  }
-
-  /** handleCgroupOnline/Offline for the policies attached at or above each cgroup that came or went. */
-  #onlineOffline(present: Set<CgroupPath>): void {
-    const before = this.#cgroups;
-    this.#cgroups = present;
-    if (before.size === 0) return; // the first listing is not news
-    const attachments = this.#config.engine.attachments;
-    const call = (fn: () => void, what: string) => {
-      try {
-        callWithDeadline(fn, this.#config.engine.policyDeadlineMs);
-      } catch (err) {
-        this.#log.warn(`${what}: ${(err as Error).message}`);
-      }
-    };
-    for (const p of present) {
-      if (before.has(p)) continue;
-      const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-      const node = snap.cgroup(p);
-      for (const a of attachments) if (node && a.policy.handleCgroupOnline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOnline?.(node, a.options), `${a.policy.name}.handleCgroupOnline(${p})`);
-    }
-    for (const p of before) {
-      if (present.has(p)) continue;
-      this.history.forget(p);
-      for (const a of attachments) if (a.policy.handleCgroupOffline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOffline?.(p, a.options), `${a.policy.name}.handleCgroupOffline(${p})`);
-    }
+    await this.#watches.sync(this.#config.triggers, this.#config.engine.attachments, this.#config.engine.policyDeadlineMs);
   }
 
   /** A victim of the kernel's own OOM killer: while it is still exiting, oomkit chooses no other. */
@@ -342,7 +241,7 @@ export class Daemon {
     await this.#idle;
     const path = cgroupPath(scope);
     const d: Declaration = { scope: path, trigger: "manual", cause: { kind: "manual", trigger: "manual", message: reason, figures: {} } };
-    const gate = this.#gate(d, this.#o.host.clock.monotonicMs());
+    const gate = this.#check(d, this.#o.host.clock.monotonicMs());
     if (gate) return { skipped: gate };
     return (await this.#episode(d)) ?? { skipped: "no episode" };
   }
@@ -364,27 +263,18 @@ export class Daemon {
   }
 
   /** Why a declaration must wait or be dropped now, or undefined to go ahead. */
-  #gate(d: Declaration, now: number): string | undefined {
-    const pending = this.victims.pending.find((v) => {
-      const where = v.kind === "cgroup" ? v.cgroup : undefined;
-      return where === undefined || cgroupContains(d.scope, where) || cgroupContains(where, d.scope);
-    });
-    if (pending) return `a victim (${pending.kind === "task" ? `pid ${pending.pid}` : pending.cgroup}) is still exiting`;
-    for (const [scope, until] of this.#holdUntil) {
-      if (until > now && (cgroupContains(scope, d.scope) || cgroupContains(d.scope, scope))) return `within the post-action delay of the last action in ${scope}`;
-    }
-    const { maxKills, perMs } = this.#config.kill.rateLimit;
-    this.#kills = this.#kills.filter((t) => now - t < perMs);
-    if (this.#kills.length >= maxKills) {
+  #check(d: Declaration, now: number): string | undefined {
+    const r = this.#gate.check(d.scope, now);
+    if (r?.rate) {
+      const { maxKills, perMs } = this.#config.kill.rateLimit;
       this.#once(`rate:${Math.floor(now / perMs)}`, "warn", `kill rate limit reached (${maxKills} per ${perMs / 1000} s): standing back; the kernel's OOM killer remains the last resort`);
-      return "the kill rate limit is reached";
     }
-    return undefined;
+    return r?.why;
   }
 
   async #handle(d: Declaration): Promise<void> {
     const now = this.#o.host.clock.monotonicMs();
-    const gate = this.#gate(d, now);
+    const gate = this.#check(d, now);
     if (gate) {
       this.#log.debug(`not acting on ${d.trigger} in ${d.scope}: ${gate}`);
       return;
@@ -448,8 +338,7 @@ export class Daemon {
     this.#episodes++;
     const now = this.#o.host.clock.monotonicMs();
     if (record.plan.length > 0) {
-      this.#holdUntil.set(d.scope, now + this.#config.kill.postActionDelayMs);
-      if (!this.dryRun && record.plan.some((a) => a.kind === "kill-task" || a.kind === "kill-cgroup")) this.#kills.push(now);
+      this.#gate.acted(d.scope, now, !this.dryRun && record.plan.some((a) => a.kind === "kill-task" || a.kind === "kill-cgroup"));
     }
     this.#o.onEpisode?.(record);
     return record;
@@ -459,7 +348,7 @@ export class Daemon {
     return {
       mode: this.#mode,
       dryRun: this.dryRun,
-      watches: [...this.#watches.values()].map((w) => w.describe()),
+      watches: [...this.#watches.watches].map((w) => w.describe()),
       attachments: this.#config.engine.attachments.map((a) => `${a.policy.name} at ${a.cgroup}${a.origin.kind === "file" ? ` (${a.origin.file})` : ""}`),
       pendingVictims: this.victims.pending.length,
       episodes: this.#episodes,

@@ -1,0 +1,39 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ActionGate } from "../../../src/daemon/gate.js";
+import { VictimRegistry } from "../../../src/engine/victims.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import type { KillSettings } from "../../../src/config/index.js";
+
+const settings: KillSettings = { rateLimit: { maxKills: 2, perMs: 60_000 }, postActionDelayMs: 2000, victimTimeoutMs: 10_000, sigtermGraceMs: 0, killProcessGroup: false, preKillHook: undefined };
+const p = cgroupPath;
+
+test("the post-action delay holds the scope, its ancestors and descendants, not its siblings", () => {
+  const g = new ActionGate(new VictimRegistry(), settings);
+  g.acted(p("/a/b"), 1000, false);
+  assert.match(g.check(p("/a/b"), 1500)?.why ?? "", /post-action delay of the last action in \/a\/b/);
+  assert.ok(g.check(p("/a"), 1500), "an ancestor");
+  assert.ok(g.check(p("/a/b/c"), 1500), "a descendant");
+  assert.equal(g.check(p("/a/x"), 1500), undefined, "a sibling");
+  assert.equal(g.check(p("/a/b"), 3000), undefined, "after the delay");
+});
+
+test("the rate limit counts kills in a sliding window, and only kills", () => {
+  const g = new ActionGate(new VictimRegistry(), settings);
+  g.acted(p("/a"), 0, true);
+  g.acted(p("/b"), 10_000, false);
+  assert.equal(g.check(p("/c"), 20_000), undefined);
+  g.acted(p("/c"), 20_000, true);
+  assert.deepEqual(g.check(p("/d"), 30_000), { why: "the kill rate limit is reached", rate: true });
+  assert.equal(g.check(p("/d"), 60_001), undefined, "the first kill left the window");
+});
+
+test("a pending victim holds off overlapping scopes; a task victim holds off every scope", () => {
+  const victims = new VictimRegistry();
+  const g = new ActionGate(victims, settings);
+  victims.add({ kind: "cgroup", cgroup: p("/a"), by: "oomkit", sinceMonoMs: 0, deadlineMonoMs: 5000 });
+  assert.match(g.check(p("/a/b"), 100)?.why ?? "", /victim \(\/a\) is still exiting/);
+  assert.equal(g.check(p("/z"), 100), undefined);
+  victims.add({ kind: "task", pid: 42, by: "kernel", sinceMonoMs: 0, deadlineMonoMs: 5000 });
+  assert.match(g.check(p("/z"), 100)?.why ?? "", /pid 42/);
+});
