@@ -149,12 +149,23 @@ export class TaskNode {
   #readCgroup(): { v2: CgroupPath | undefined; v1Memory: string | undefined } {
     if (this.#cgroup === undefined) {
       const c = readParsed(this.#ctx.host, procPid(this.pid, PidFile.cgroup), parseProcCgroup, this.#ctx.log);
-      this.#cgroup = Object.freeze({
-        v2: c?.v2Path !== undefined ? cgroupPath(c.v2Path) : undefined,
-        v1Memory: c?.v1.get("memory"),
-      });
+      this.#cgroup = Object.freeze({ v2: this.#v2Path(c?.v2Path), v1Memory: c?.v1.get("memory") });
     }
     return this.#cgroup;
+  }
+
+  /**
+   * Seen from inside a cgroup namespace (a container that is not in the host's), a task outside
+   * it shows a path like "/../../other": it cannot be placed in the tree oomkit reads, so its
+   * cgroup is unknown (run oomkit in the host's cgroup namespace; see docs/operations.md).
+   */
+  #v2Path(raw: string | undefined): CgroupPath | undefined {
+    if (raw === undefined) return undefined;
+    if (raw.split("/").includes("..")) {
+      this.#ctx.log.debug(`ignoring the cgroup of pid ${this.pid}: ${raw} lies outside this cgroup namespace`);
+      return undefined;
+    }
+    return cgroupPath(raw);
   }
 
   /** The task's cgroup in the v2 hierarchy (from /proc/<pid>/cgroup "0::"), if any. */

@@ -165,6 +165,14 @@ describe("snapshot", () => {
     assert.equal(s.task(424242), undefined);
   });
 
+  test("a task seen from inside a cgroup namespace, outside it, has an unknown cgroup", () => {
+    const dir = machine();
+    fs.writeFileSync(path.join(dir, "proc/200/cgroup"), "0::/../../kubepods/pod1/ctr\n");
+    const s = takeSnapshot(new FixtureHost(dir));
+    assert.equal(s.task(200)?.cgroupPath, undefined);
+    assert.equal(s.task(200)?.comm, "job one");
+  });
+
   test("hostile text is unknown with a warning, never a crash", () => {
     const dir = machine();
     fs.writeFileSync(path.join(dir, "sys/fs/cgroup/batch/memory.max"), "lots\n");
