@@ -95,7 +95,7 @@ export const runCommand: Command = {
       line: (t) => out(t),
       host,
       stateDir,
-      onKernelVictim: (pid) => daemonRef?.noteKernelVictim(pid),
+      onKernelVictim: (pid, cgroup) => daemonRef?.noteKernelVictim(pid, cgroup),
     });
     const daemon = new Daemon({
       host,

@@ -222,10 +222,11 @@ export class Daemon {
   }
 
   /** A victim of the kernel's own OOM killer: while it is still exiting, oomkit chooses no other. */
-  noteKernelVictim(pid: number): void {
+  noteKernelVictim(pid: number, cgroup?: string): void {
     if (!this.#o.host.exists(`/proc/${pid}`)) return;
     const now = this.#o.host.clock.monotonicMs();
-    this.victims.add({ kind: "task", pid, by: "kernel", sinceMonoMs: now, deadlineMonoMs: now + this.#config.kill.victimTimeoutMs });
+    const where = cgroup !== undefined && this.#mode.perCgroup && !cgroup.split("/").includes("..") ? { cgroup: cgroupPath(cgroup) } : {};
+    this.victims.add({ kind: "task", pid, ...where, by: "kernel", sinceMonoMs: now, deadlineMonoMs: now + this.#config.kill.victimTimeoutMs });
   }
 
   /** Queues a declaration; episodes run one at a time. */

@@ -28,7 +28,8 @@ export class ActionGate {
 
   /** Why an OOM in `scope` must not be acted on now, or undefined. "rate" marks the rate limit. */
   check(scope: CgroupPath, now: number): { readonly why: string; readonly rate: boolean } | undefined {
-    const pending = this.victims.pending.find((v) => v.kind !== "cgroup" || v.cgroup === undefined || overlap(scope, v.cgroup));
+    // A victim whose cgroup is unknown (a task in system-level mode) holds off every scope.
+    const pending = this.victims.pending.find((v) => v.cgroup === undefined || overlap(scope, v.cgroup));
     if (pending) return { why: `a victim (${pending.kind === "task" ? `pid ${pending.pid}` : pending.cgroup}) is still exiting`, rate: false };
     for (const [held, until] of this.#holdUntil) {
       if (until > now && overlap(held, scope)) return { why: `within the post-action delay of the last action in ${held}`, rate: false };

@@ -27,7 +27,7 @@ export interface PipelineOptions {
   /** Folder for the kernel log's last sequence number (undefined: kept in memory only). */
   readonly stateDir: string | undefined;
   /** Told of each kernel victim, so the daemon waits for it like for its own. */
-  readonly onKernelVictim?: (pid: number) => void;
+  readonly onKernelVictim?: (pid: number, cgroup: string | undefined) => void;
 }
 
 export class ReportPipeline {
@@ -51,7 +51,7 @@ export class ReportPipeline {
       this.#eventLog?.append(record);
       this.bus.publish(record);
       this.metrics.observeEpisode(record);
-      if (record.kind === "kernel" && record.kernelKill?.pid !== undefined) this.#o.onKernelVictim?.(record.kernelKill.pid);
+      if (record.kind === "kernel" && record.kernelKill?.pid !== undefined) this.#o.onKernelVictim?.(record.kernelKill.pid, record.kernelKill.cgroup);
     } catch (err) {
       this.#o.log.error(`report pipeline: ${(err as Error).message}`);
     }

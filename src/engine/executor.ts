@@ -129,7 +129,7 @@ export class LiveExecutor implements Executor {
 
   async #killOne(task: TaskRef, t0: number): Promise<Pick<ActionResult, "ok" | "freed" | "details" | "error">> {
     const since = this.#now();
-    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
+    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
     const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, processGroup: this.#settings.killProcessGroup, waitMs: this.#settings.victimTimeoutMs });
     switch (out.kind) {
       case "exited":

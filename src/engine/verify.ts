@@ -41,6 +41,8 @@ export interface TaskRef {
   readonly pid: number;
   readonly startTimeTicks: number;
   readonly comm: string;
+  /** Its v2 cgroup, when known. */
+  readonly cgroup?: CgroupPath;
 }
 
 export type Execution =
@@ -158,5 +160,6 @@ export function verifyAction(action: Action, ctx: VerifyContext): VerifiedAction
 }
 
 function ref(t: TaskNode): TaskRef {
-  return { pid: t.pid, startTimeTicks: t.startTimeTicks, comm: t.comm };
+  const cgroup = t.cgroupPath;
+  return cgroup === undefined ? { pid: t.pid, startTimeTicks: t.startTimeTicks, comm: t.comm } : { pid: t.pid, startTimeTicks: t.startTimeTicks, comm: t.comm, cgroup };
 }

@@ -9,6 +9,7 @@ export interface PendingVictim {
   readonly kind: "task" | "cgroup";
   readonly pid?: number;
   readonly startTimeTicks?: number;
+  /** The cgroup killed, or the one a task victim was in (when known). */
   readonly cgroup?: CgroupPath;
   /** Who killed it: "oomkit" or "kernel". */
   readonly by: "oomkit" | "kernel";

@@ -253,11 +253,14 @@ describe("the daemon live, with a fake kill backend", () => {
     const u = setup(`[kill]\npost_action_delay_ms = 0\nvictim_timeout_ms = 5000\n`, { dryRun: false, backend: slow });
     await u.daemon.start();
     await u.daemon.manual("/jobs", "test");
-    assert.deepEqual(await u.daemon.manual("/jobs/b", "test"), { skipped: "a victim (pid 10) is still exiting" });
+    assert.deepEqual(await u.daemon.manual("/jobs", "test"), { skipped: "a victim (pid 10) is still exiting" });
+    assert.deepEqual(await u.daemon.manual("/jobs/a", "test"), { skipped: "a victim (pid 10) is still exiting" });
+    const sibling = await u.daemon.manual("/jobs/b", "test");
+    assert.ok("plan" in sibling, "the victim was in /jobs/a: a sibling's OOM is not held off");
     u.clock.advance(6000);
     await u.daemon.tick();
-    const third = await u.daemon.manual("/jobs/b", "test");
-    assert.ok("plan" in third, "the victim's deadline passed: oomkit acts again");
+    const third = await u.daemon.manual("/jobs", "test");
+    assert.ok("plan" in third, "the victims' deadlines passed: oomkit acts again");
     await u.daemon.stop();
   });
 });

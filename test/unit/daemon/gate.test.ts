@@ -28,12 +28,15 @@ test("the rate limit counts kills in a sliding window, and only kills", () => {
   assert.equal(g.check(p("/d"), 60_001), undefined, "the first kill left the window");
 });
 
-test("a pending victim holds off overlapping scopes; a task victim holds off every scope", () => {
+test("a pending victim holds off overlapping scopes; one whose cgroup is unknown, every scope", () => {
   const victims = new VictimRegistry();
   const g = new ActionGate(victims, settings);
   victims.add({ kind: "cgroup", cgroup: p("/a"), by: "oomkit", sinceMonoMs: 0, deadlineMonoMs: 5000 });
   assert.match(g.check(p("/a/b"), 100)?.why ?? "", /victim \(\/a\) is still exiting/);
   assert.equal(g.check(p("/z"), 100), undefined);
+  victims.add({ kind: "task", pid: 43, cgroup: p("/k/job"), by: "kernel", sinceMonoMs: 0, deadlineMonoMs: 5000 });
+  assert.match(g.check(p("/k"), 100)?.why ?? "", /pid 43/, "a task victim in a known cgroup holds off scopes around it");
+  assert.equal(g.check(p("/z"), 100), undefined, "and not the others");
   victims.add({ kind: "task", pid: 42, by: "kernel", sinceMonoMs: 0, deadlineMonoMs: 5000 });
-  assert.match(g.check(p("/z"), 100)?.why ?? "", /pid 42/);
+  assert.match(g.check(p("/z"), 100)?.why ?? "", /pid 42/, "a task victim whose cgroup is unknown holds off every scope");
 });
