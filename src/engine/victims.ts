@@ -55,12 +55,4 @@ export class VictimRegistry {
   isCgroupPending(cgroup: CgroupPath): boolean {
     return this.#pending.some((v) => v.kind === "cgroup" && v.cgroup !== undefined && (cgroupContains(v.cgroup, cgroup) || cgroupContains(cgroup, v.cgroup)));
   }
-
-  /** True when a victim is pending anywhere that overlaps this scope: wait rather than choose again. */
-  overlaps(scope: CgroupPath, cgroupOfTask: (pid: number) => CgroupPath | undefined): boolean {
-    return this.#pending.some((v) => {
-      const where = v.kind === "cgroup" ? v.cgroup : v.pid !== undefined ? cgroupOfTask(v.pid) : undefined;
-      return where === undefined || cgroupContains(scope, where) || cgroupContains(where, scope);
-    });
-  }
 }
