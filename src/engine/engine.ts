@@ -261,7 +261,10 @@ function describeError(err: unknown): string {
 
 /** Best candidates first; skipped ones after; each list capped. */
 function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
-  const scored = list.filter((c) => c.skipped === undefined).sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
+  // The policy's own order where it gave one (oc.ranked), else by score.
+  const scored = list
+    .filter((c) => c.skipped === undefined)
+    .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
   const skipped = list.filter((c) => c.skipped !== undefined);
   return [...scored.slice(0, MAX_CANDIDATES), ...skipped.slice(0, MAX_SKIPPED)];
 }

@@ -58,6 +58,8 @@ export interface CandidateRecord {
   readonly cgroup?: string;
   readonly score?: number;
   readonly note?: string;
+  /** The policy's own order (1 = its choice), when it ranks by more than the score. */
+  readonly rank?: number;
   /** Set when the candidate was passed over: why. */
   readonly skipped?: string;
 }

@@ -107,6 +107,14 @@ export class OomControlImpl<O> implements OomControl<O> {
     this.#record(target, { score: Number.isFinite(score) ? score : undefined, note: note === undefined ? undefined : String(note).slice(0, MAX_REASON) });
   }
 
+  ranked(order: readonly Target[]): void {
+    order.forEach((t, i) => {
+      const k = this.candidates.findIndex((c) => c.skipped === undefined && c.rank === undefined && (t instanceof TaskNode ? c.kind === "task" && c.pid === t.pid : c.kind === "cgroup" && c.cgroup === (t as CgroupNode).path));
+      const c = this.candidates[k];
+      if (c) this.candidates[k] = { ...c, rank: i + 1 };
+    });
+  }
+
   skip(target: Target, reason: string): void {
     this.#record(target, { skipped: reasonOf(reason) });
   }

@@ -87,6 +87,11 @@ export interface OomControl<O = unknown> {
   protectedReason(target: Target): string | undefined;
   /** Records a candidate and its score in the episode record (for explain and reports). */
   consider(target: Target, score: number, note?: string): void;
+  /**
+   * Says in which order the policy ranks the candidates it considered, best first, when that is
+   * not simply by score (several keys, marks before sizes): the record then lists them so.
+   */
+  ranked(order: readonly Target[]): void;
   /** Records a candidate that was passed over, and why. */
   skip(target: Target, reason: string): void;
   /** Files under a configured tmpfs root, largest first ([] when the root is not configured). */

@@ -111,6 +111,7 @@ export const growth = definePolicy<GrowthOptions>({
         desc(a.f.effectiveBytes, b.f.effectiveBytes) ||
         byText(a.unit.path, b.unit.path),
     );
+    oc.ranked(ranked.map((r) => r.unit));
     const best = ranked[0];
     if (!best) return oc.pass(`no killable cgroup under ${oc.scopePath}`);
     const why =

@@ -69,6 +69,7 @@ export const pressure = definePolicy<PressureOptions>({
     candidates.sort(
       (a, b) => Number(a.avoid) - Number(b.avoid) || desc(a.pgscanPerSec, b.pgscanPerSec) || desc(a.currentBytes, b.currentBytes) || byText(a.unit.path, b.unit.path),
     );
+    oc.ranked(candidates.map((c) => c.unit));
     const best = candidates[0];
     if (!best) return oc.pass(`no candidate cgroup under ${oc.scopePath}`);
     const why = `${best.avoid ? "only avoid-marked cgroups left; " : ""}highest reclaim rate (${best.pgscanPerSec.toFixed(0)} pgscan/s${best.rateKnown ? "" : ", not yet measured"}) then usage (${mib(best.currentBytes)})`;

@@ -155,6 +155,11 @@ describe("pressure", () => {
     assert.match(own.find((c) => c.cgroup === "/work/omitted")?.skipped ?? "", /omit: \/work\/omitted has user\.oomd_omit=1/);
     assert.match(own.find((c) => c.cgroup === "/work/idle")?.skipped ?? "", /no reclaim and no usage/);
     assert.match(own.find((c) => c.cgroup === "/work/avoided")?.note ?? "", /^avoid; pgscan 5000\/s/);
+    // The record lists them in the policy's order (avoid last despite the highest rate), not by score.
+    assert.deepEqual(
+      own.filter((c) => c.skipped === undefined).map((c) => [c.cgroup, c.rank]),
+      [["/work/small", 1], ["/work/big", 2], ["/work/avoided", 3]],
+    );
   });
 
   test("equal rates (or none measured yet) fall back to usage", async () => {
