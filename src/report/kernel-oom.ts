@@ -18,7 +18,8 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { EPISODE_SCHEMA, type EpisodeRecord, type KernelKill, type KernelKillSource } from "../engine/episode.js";
+import type { EpisodeRecord, KernelKill, KernelKillSource } from "../engine/episode.js";
+import { kernelEpisode } from "./kernel-record.js";
 import type { Snapshot } from "../engine/snapshot.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type Clock, systemClock } from "../os/host.js";
@@ -374,34 +375,7 @@ export class KernelOomObserver {
 
   #emit(kill: KernelKill, scope: string, wallMs: number, idSuffix: string): void {
     this.stats.kills += 1;
-    const at = new Date(wallMs).toISOString();
-    const who = kill.pid !== undefined ? `pid ${kill.pid} (${kill.comm ?? "?"})` : "a process";
-    const where = kill.cgroup ? ` in ${kill.cgroup}` : "";
-    const figures: Record<string, number | string> = {};
-    for (const [k, v] of Object.entries(kill)) if (typeof v === "number" || typeof v === "string") figures[k] = v;
-    const record: EpisodeRecord = {
-      schema: EPISODE_SCHEMA,
-      id: `ep-${wallMs.toString(36)}-${idSuffix}`,
-      mode: "live",
-      kind: "kernel",
-      scope,
-      cause: {
-        kind: "kernel",
-        trigger: "kernel",
-        message: `the kernel's OOM killer killed ${who}${where}${kill.oomMemcg ? ` (${kill.oomMemcg} hit its limit)` : ""}`,
-        figures,
-      },
-      source: kill.seenBy.includes("kmsg") ? "kernel log" : "kernel counters",
-      policy: null,
-      handled: true,
-      chain: [],
-      candidates: [],
-      candidatesTotal: 0,
-      plan: [],
-      actions: [],
-      times: { declaredAt: at, decidedAt: at, finishedAt: at, decisionMs: 0, actionMs: 0 },
-      kernelKill: kill,
-    };
+    const record = kernelEpisode(kill, scope, wallMs, idSuffix);
     try {
       this.#o.onRecord(record);
     } catch (err) {
