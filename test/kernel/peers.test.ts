@@ -84,6 +84,16 @@ function kernelKills(): { pid: number; comm: string }[] {
   return [...text.matchAll(/Killed process (\d+) \(([^)]*)\)/g)].map((m) => ({ pid: Number(m[1]), comm: m[2]! }));
 }
 
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The workload: hogs under role names
 
@@ -94,6 +104,8 @@ interface Proc {
   readonly exited: Promise<void>;
   /** performance.now() when the exit was seen, and how it ended. */
   exitAt?: number;
+  /** performance.now() when the poll first saw it a zombie (before node's exit event). */
+  deadAt?: number;
   signal?: string | null;
   code?: number | null;
   kill(): void;
@@ -304,8 +316,9 @@ interface RunResult {
   idleRssKiB?: number;
   peakRssKiB?: number;
   handlerCpuMs?: number;
-  memAvailableKiB: number;
-  swapFreeKiB: number;
+  /** The lowest MemAvailable and SwapFree seen from the leak's start to the kill. */
+  minMemAvailableKiB: number;
+  minSwapFreeKiB: number;
   handlerSaid: string[];
 }
 
@@ -364,20 +377,27 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   let killsAtFirst = 0;
   let fullAtFirst = 0;
   let handlerDied = false;
-  let lastMem = meminfo();
+  // The lowest MemAvailable and SwapFree seen from the leak's start to the kill: how far the
+  // handler let the machine go (a sample taken after the kill would show the victim's memory back).
+  let minAvail = Infinity;
+  let minSwapFree = Infinity;
   for (;;) {
     const now = performance.now();
     const mem = meminfo();
+    minAvail = Math.min(minAvail, mem.MemAvailable!);
+    minSwapFree = Math.min(minSwapFree, mem.SwapFree!);
     const kills = vmstatOomKills() - kills0;
-    const gone = procs.some((p) => p.exitAt !== undefined);
+    // A victim is gone once it is a zombie (its memory is freed before that): sooner than
+    // node's exit event.
+    for (const p of procs) if (p.exitAt === undefined && p.deadAt === undefined && isZombie(p.pid)) p.deadAt = now;
+    const gone = procs.some((p) => p.exitAt !== undefined || p.deadAt !== undefined);
     if (h && !h.alive()) handlerDied = true;
     if (kills > 0 || gone || handlerDied) {
-      firstAt = Math.min(now, ...procs.map((p) => p.exitAt ?? Infinity));
+      firstAt = Math.min(now, ...procs.map((p) => Math.min(p.exitAt ?? Infinity, p.deadAt ?? Infinity)));
       killsAtFirst = kills;
       fullAtFirst = fullTotalUs();
       break;
     }
-    lastMem = mem;
     if (now - t0 > deadlineMs) break;
     if (h?.pid !== undefined && now - lastSample > 100) {
       lastSample = now;
@@ -389,8 +409,6 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     }
     await sleep(10);
   }
-  // The machine as last seen before the kill (after it, the victim's memory is back).
-  const mi = lastMem;
   let cpuMs: number | undefined;
   if (h?.pid !== undefined && h.alive()) {
     try {
@@ -404,10 +422,11 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   await sleep(2000);
   const killsAfter = vmstatOomKills() - kills0;
   // The victim: the first of our processes gone, else what the kernel says it killed.
-  const first = procs.filter((p) => p.exitAt !== undefined).sort((a, b) => a.exitAt! - b.exitAt!)[0];
+  const goneAt = (p: Proc) => Math.min(p.exitAt ?? Infinity, p.deadAt ?? Infinity);
+  const first = procs.filter((p) => goneAt(p) < Infinity).sort((a, b) => goneAt(a) - goneAt(b))[0];
   let victim = "none";
   let isRight = false;
-  if (first && first.exitAt! <= (firstAt ?? Infinity) + 1) {
+  if (first && goneAt(first) <= (firstAt ?? Infinity) + 1) {
     victim = `${first.role} (${first.signal ?? `exit ${first.code}`})`;
     isRight = right(first);
   } else if (killsAtFirst > 0) {
@@ -438,8 +457,8 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     killedBy: firstAt === undefined ? "none" : killsAtFirst > 0 ? "kernel" : "handler",
     ...(idleRssKiB !== undefined ? { idleRssKiB, peakRssKiB: peak } : {}),
     ...(cpuMs !== undefined ? { handlerCpuMs: cpuMs } : {}),
-    memAvailableKiB: mi.MemAvailable!,
-    swapFreeKiB: mi.SwapFree!,
+    minMemAvailableKiB: minAvail,
+    minSwapFreeKiB: minSwapFree,
     handlerSaid: said,
   };
   results.push(r);
@@ -447,7 +466,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   console.log(
     `# peers: ${kernelRelease()} ${scenario} ${handler} #${rep}: first kill ${r.firstKillMs ?? "-"} ms, victim ${victim}${isRight ? " (right)" : " (WRONG)"}, ` +
       `by ${r.killedBy}, full stall ${r.fullStallMs} ms, kernel oom_kill +${killsAtFirst} (+${killsAfter} after 2 s)${rss}; ` +
-      `last seen before the kill: MemAvailable ${Math.round(mi.MemAvailable! / 1024)} MiB, SwapFree ${Math.round(mi.SwapFree! / 1024)} MiB`,
+      `lowest before the kill: MemAvailable ${Math.round(minAvail / 1024)} MiB, SwapFree ${Math.round(minSwapFree / 1024)} MiB`,
   );
   for (const l of said) console.log(`#   ${handler}: ${l.slice(0, 200)}`);
   return r;
@@ -531,7 +550,7 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
             await runOne(t!, name, h, rep, dir);
           } catch (e) {
             console.log(`# peers: ${name} ${h} #${rep}: not run: ${(e as Error).message.split("\n").slice(0, 6).join(" | ")}`);
-            results.push({ scenario: name, handler: h, rep, victim: `not run: ${(e as Error).message.split("\n")[0]}`, right: false, fullStallMs: 0, kernelKillsAtFirst: 0, kernelKillsAfter: 0, killedBy: "none", memAvailableKiB: 0, swapFreeKiB: 0, handlerSaid: [] });
+            results.push({ scenario: name, handler: h, rep, victim: `not run: ${(e as Error).message.split("\n")[0]}`, right: false, fullStallMs: 0, kernelKillsAtFirst: 0, kernelKillsAfter: 0, killedBy: "none", minMemAvailableKiB: 0, minSwapFreeKiB: 0, handlerSaid: [] });
           }
         }
       }
