@@ -25,7 +25,7 @@ import { FixtureHost } from "../src/os/fixture-host.js";
 import type { Host } from "../src/os/host.js";
 import { LinuxHost } from "../src/os/linux-host.js";
 import { cgroupPath } from "../src/os/paths.js";
-import type { OomCause } from "../src/policy/api.js";
+import type { OomCause } from "../src/engine/policy.js";
 import { builtinPolicy } from "../src/policy/builtins.js";
 import { PRIORITY_XATTR } from "../src/policy/priority.js";
 import { buildFixture, type FixtureCgroup, type FixtureSpec, type FixtureTask } from "../test/support/fixture.js";

@@ -46,7 +46,7 @@ export {
   type FileInfo,
   type TaskVerdict,
   type Target,
-} from "./policy/api.js";
+} from "./engine/policy.js";
 export { kernelPolicy } from "./policy/kernel.js";
 export { loadPolicyFile, checkTrust, type LoadPolicyOptions } from "./policy/loader.js";
 export { type Action, type ActionKind, type Plan, describeAction } from "./engine/plan.js";

@@ -13,7 +13,7 @@ import type { Attachment, EngineOptions } from "../engine/engine.js";
 import type { Protections } from "../engine/verify.js";
 import type { LogLevel } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupPath } from "../os/paths.js";
-import type { Policy } from "../policy/api.js";
+import type { Policy } from "../engine/policy.js";
 import { kernelPolicy } from "../policy/kernel.js";
 import { cgroupGlobToRegExp, isCgroupGlob } from "./glob.js";
 import { type ConfigIssue, ConfigError, type ConfigSource, issueAt, sortByPlace, warningAt } from "./issues.js";

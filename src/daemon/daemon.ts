@@ -19,7 +19,7 @@ import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import type { FdPoller } from "../os/kill.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
-import type { Policy, PressureControl } from "../policy/api.js";
+import type { Policy, PressureControl } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import type { Declaration, WatchContext } from "./watch.js";

@@ -9,7 +9,7 @@ import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Clock, Host } from "../os/host.js";
 import type { FdPoller } from "../os/kill.js";
 import type { CgroupPath } from "../os/paths.js";
-import type { OomCause, PressureEvent } from "../policy/api.js";
+import type { OomCause, PressureEvent } from "../engine/policy.js";
 
 export interface Declaration {
   readonly scope: CgroupPath;

@@ -10,7 +10,7 @@
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupPath, parentCgroup } from "../os/paths.js";
-import type { OomCause, Policy } from "../policy/api.js";
+import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
 import {
   type ActionResult,

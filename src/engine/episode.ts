@@ -3,7 +3,7 @@
  * daemon all produce it; sinks store and stream it. Within schema "oomkit.episode/1" fields are
  * only ever added (docs/episode.md).
  */
-import type { EpisodeKind, OomCause } from "../policy/api.js";
+import type { EpisodeKind, OomCause } from "./policy.js";
 import type { Action } from "./plan.js";
 import type { Execution } from "./verify.js";
 

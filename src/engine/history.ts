@@ -4,7 +4,7 @@
  * own. State is plain data keyed by cgroup path, updated by one function, `appendSample`.
  */
 import { ROOT_CGROUP, type CgroupPath } from "../os/paths.js";
-import type { CgroupRates } from "../policy/api.js";
+import type { CgroupRates } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
 import type { Snapshot } from "./snapshot.js";
 

@@ -4,7 +4,7 @@
  */
 import { OomkitError } from "../errors.js";
 import { ROOT_CGROUP } from "../os/paths.js";
-import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "../policy/api.js";
+import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "./policy.js";
 import type { Badness } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
 import type { CandidateRecord } from "./episode.js";

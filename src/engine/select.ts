@@ -3,7 +3,7 @@
  * kernel's select_bad_process with the 2023 bpf_oom_evaluate_task hook).
  */
 import { OomkitError } from "../errors.js";
-import type { Policy, TaskVerdict } from "../policy/api.js";
+import type { Policy, TaskVerdict } from "./policy.js";
 import { callWithDeadline } from "./deadline.js";
 import type { OomControlImpl } from "./oom-control.js";
 import { type Plan, isPlan } from "./plan.js";

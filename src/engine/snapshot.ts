@@ -16,7 +16,13 @@ import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./
 import { CgroupNode } from "./cgroup.js";
 import { TaskNode } from "./task.js";
 import { MeteredHost } from "./metered-host.js";
-import type { FileInfo } from "../policy/api.js";
+
+/** A file under a configured tmpfs root, for policies that free memory without killing. */
+export interface FileInfo {
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+}
 
 export interface SystemState {
   readonly meminfo: Meminfo | undefined;

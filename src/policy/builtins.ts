@@ -4,7 +4,7 @@
  * operators.
  */
 import { OomkitError } from "../errors.js";
-import type { Policy } from "./api.js";
+import type { Policy } from "../engine/policy.js";
 import { growth } from "./growth.js";
 import { kernelPolicy } from "./kernel.js";
 import { largestLeaf } from "./largest-leaf.js";

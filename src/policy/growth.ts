@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy, type OomControl } from "./api.js";
+import { definePolicy, type OomControl } from "../engine/policy.js";
 import { PREFERENCE_ORDER, byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "growth";

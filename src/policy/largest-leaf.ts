@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy } from "./api.js";
+import { definePolicy } from "../engine/policy.js";
 import { byText, desc, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 
 const NAME = "largest-leaf";

@@ -21,7 +21,7 @@ import * as vm from "node:vm";
 import { createRequire } from "node:module";
 import { OomkitError } from "../errors.js";
 import { callWithDeadline, insideDeadline } from "../engine/deadline.js";
-import { type Policy, isPolicy } from "./api.js";
+import { type Policy, isPolicy } from "../engine/policy.js";
 // The "oomkit" module as policy files see it: the package's public API (a cycle that ESM
 // resolves: the namespace is complete before any policy file is loaded).
 import * as publicApi from "../index.js";

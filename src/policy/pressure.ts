@@ -17,7 +17,7 @@
  */
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy } from "./api.js";
+import { definePolicy } from "../engine/policy.js";
 import { byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "pressure";

@@ -22,7 +22,7 @@ import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import type { TaskNode } from "../engine/task.js";
 import { cgroupPath } from "../os/paths.js";
-import { type OomControl, definePolicy } from "./api.js";
+import { type OomControl, definePolicy } from "../engine/policy.js";
 import type { Plan } from "../engine/plan.js";
 import {
   byText,

@@ -17,7 +17,7 @@
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import type { CgroupPath } from "../os/paths.js";
-import { definePolicy, type OomControl } from "./api.js";
+import { definePolicy, type OomControl } from "../engine/policy.js";
 import { MiB, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
 
 const NAME = "reclaim-first";

@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import type { TaskNode } from "../engine/task.js";
-import { definePolicy, type OomControl } from "./api.js";
+import { definePolicy, type OomControl } from "../engine/policy.js";
 import {
   type KillPreference,
   PREFERENCE_ORDER,

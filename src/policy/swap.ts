@@ -12,7 +12,7 @@
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import type { TaskNode } from "../engine/task.js";
-import { definePolicy } from "./api.js";
+import { definePolicy } from "../engine/policy.js";
 import { byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal } from "./builtin-util.js";
 
 const NAME = "swap";

@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG_NAME, defaultConfig } from "../../../src/config/defaults
 import { ConfigError, type ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfig } from "../../../src/config/load.js";
 import { OomkitError } from "../../../src/errors.js";
-import { type Policy, definePolicy } from "../../../src/policy/api.js";
+import { type Policy, definePolicy } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 
 const MiB = 1024 * 1024;

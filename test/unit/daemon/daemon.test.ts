@@ -10,7 +10,7 @@ import type { KillBackend, TaskKillOutcome } from "../../../src/engine/executor.
 import { MemoryLogger } from "../../../src/log.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
-import { definePolicy, type Policy } from "../../../src/policy/api.js";
+import { definePolicy, type Policy } from "../../../src/engine/policy.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { buildFixture, type FixtureSpec } from "../../support/fixture.js";

@@ -6,7 +6,7 @@ import type { ActionResult } from "../../../src/engine/episode.js";
 import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { cgroupPath } from "../../../src/os/paths.js";
-import { definePolicy, type OomCause, type Policy } from "../../../src/policy/api.js";
+import { definePolicy, type OomCause, type Policy } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { OomkitError } from "../../../src/errors.js";
 import { buildFixture, type FixtureSpec } from "../../support/fixture.js";

@@ -9,7 +9,7 @@ import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { takeSnapshot, type Snapshot } from "../../../src/engine/snapshot.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { cgroupPath } from "../../../src/os/paths.js";
-import type { OomCause, Policy } from "../../../src/policy/api.js";
+import type { OomCause, Policy } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { buildFixture, type FixtureCgroup, type FixtureSpec } from "../../support/fixture.js";
 

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Engine } from "../../../src/engine/engine.js";
 import { cgroupPath } from "../../../src/os/paths.js";
-import { definePolicy, type OomControl, type TaskVerdict } from "../../../src/policy/api.js";
+import { definePolicy, type OomControl, type TaskVerdict } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { largestLeaf } from "../../../src/policy/largest-leaf.js";
 import { parsePriorityXattr, priority } from "../../../src/policy/priority.js";

@@ -7,13 +7,15 @@
  * plan out. The names here are public API.
  */
 import { OomkitError } from "../errors.js";
-import type { Badness } from "../engine/badness.js";
-import type { CgroupNode } from "../engine/cgroup.js";
-import type { Plan } from "../engine/plan.js";
-import type { Snapshot } from "../engine/snapshot.js";
-import type { TaskNode } from "../engine/task.js";
+import type { Badness } from "./badness.js";
+import type { CgroupNode } from "./cgroup.js";
+import type { Plan } from "./plan.js";
+import type { FileInfo, Snapshot } from "./snapshot.js";
+import type { TaskNode } from "./task.js";
 import type { Pressure } from "../os/parse/psi.js";
 import type { CgroupPath } from "../os/paths.js";
+
+export type { FileInfo } from "./snapshot.js";
 
 /** What kind of OOM an episode is: which way it was declared. */
 export type EpisodeKind = "system" | "cgroup" | "pressure" | "manual" | "kernel";
@@ -46,12 +48,6 @@ export interface CgroupRates {
   readonly windowMs: number | undefined;
 }
 
-/** A file under a configured tmpfs root, for policies that free memory without killing. */
-export interface FileInfo {
-  readonly path: string;
-  readonly sizeBytes: number;
-  readonly mtimeMs: number;
-}
 
 /** The current choice of the default selection loop, or one of a policy's own. */
 export type TaskVerdict = "select" | "skip" | "abort" | "default";
