@@ -200,6 +200,21 @@ export class CgroupNode {
     });
   }
 
+  /**
+   * The uid owning the cgroup's folder (root unless the cgroup was delegated to a user), or
+   * undefined when it could not be read. It decides whose user.* marks count (./marks.ts).
+   */
+  get ownerUid(): number | undefined {
+    return this.#memo("ownerUid", () => {
+      try {
+        return this.#ctx.host.stat(this.#dir).ownerUid;
+      } catch (err) {
+        if (!isVanished(err)) this.#ctx.log.debug(`ignoring the owner of ${this.path}: ${(err as Error).message}`);
+        return undefined;
+      }
+    });
+  }
+
   /** Process ids in this cgroup alone (cgroup.procs). */
   get pids(): readonly number[] {
     return this.#memo("pids", () => Object.freeze(this.#read(CgroupFile.procs, (t) => parsePidList(t).pids) ?? []));
@@ -221,7 +236,7 @@ export class CgroupNode {
   readAll(): this {
     const m = this.memory;
     for (const k of Object.keys(m) as (keyof CgroupMemory)[]) void m[k];
-    void [this.stat, this.events, this.eventsLocal, this.swapEvents, this.cgroupEvents, this.pressure, this.controllers, this.xattrs, this.pids];
+    void [this.stat, this.events, this.eventsLocal, this.swapEvents, this.cgroupEvents, this.pressure, this.controllers, this.xattrs, this.ownerUid, this.pids];
     return this;
   }
 

@@ -12,7 +12,8 @@ import type { History } from "./history.js";
 import { type Action, type Plan, brandPlan, isPlan } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import { TaskNode } from "./task.js";
-import { type VerifyContext, cgroupProtection, taskProtection } from "./verify.js";
+import { type Preference, preferenceOf } from "./marks.js";
+import { type VerifyContext, cgroupKillPlan, taskProtection } from "./verify.js";
 
 export interface ControlContext extends VerifyContext {
   readonly cause: OomCause;
@@ -88,7 +89,15 @@ export class OomControlImpl<O> implements OomControl<O> {
   }
 
   protectedReason(target: Target): string | undefined {
-    return target instanceof TaskNode ? taskProtection(target, this.#ctx) : cgroupProtection(target, this.#ctx);
+    if (target instanceof TaskNode) return taskProtection(target, this.#ctx);
+    const k = cgroupKillPlan(target, this.#ctx);
+    return k.ok ? undefined : k.reason;
+  }
+
+  preference(target: Target): Preference {
+    if (!this.snapshot.cgroupMode.perCgroup) return preferenceOf(undefined, undefined);
+    const cgroup = target instanceof TaskNode ? (target.cgroupPath === undefined ? undefined : this.snapshot.cgroup(target.cgroupPath)) : target;
+    return preferenceOf(cgroup, this.scope);
   }
 
   #record(target: Target, extra: Partial<CandidateRecord>): void {

@@ -11,6 +11,7 @@ import type { Badness } from "./badness.js";
 import type { CgroupNode } from "./cgroup.js";
 import type { Plan } from "./plan.js";
 import type { FileInfo, Snapshot } from "./snapshot.js";
+import type { Preference } from "./marks.js";
 import type { TaskNode } from "./task.js";
 import type { Pressure } from "../os/parse/psi.js";
 import type { CgroupPath } from "../os/paths.js";
@@ -79,8 +80,18 @@ export interface OomControl<O = unknown> {
   badness(task: TaskNode): Badness;
   /** True while the task or cgroup is being killed (by oomkit or the kernel): never pick it again. */
   isVictim(target: Target): boolean;
-  /** Why the verifier would refuse this target (pid 1, oomkit itself, omit, ...), or undefined. */
+  /**
+   * Why the verifier would refuse to kill this target, or undefined when it would not: pid 1,
+   * oomkit itself, kernel threads, oom_score_adj -1000, configured or marked omit, a victim
+   * already dying; for a cgroup also "every task in it is protected" and "no live tasks". It is
+   * the verifier's own answer: a policy may skip more, never less.
+   */
   protectedReason(target: Target): string | undefined;
+  /**
+   * The prefer/avoid mark that applies to a cgroup (for a task, its cgroup), read as the verifier
+   * reads marks: the nearest on it or an ancestor, user.* marks only where they count.
+   */
+  preference(target: Target): Preference;
   /** Records a candidate and its score in the episode record (for explain and reports). */
   consider(target: Target, score: number, note?: string): void;
   /**

@@ -12,6 +12,7 @@ import type { Action } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import type { TaskNode } from "./task.js";
 import { OOM_SCORE_ADJ_MIN } from "./badness.js";
+import { OMIT_MARKS, describeMark, omitMark } from "./marks.js";
 import type { VictimRegistry } from "./victims.js";
 
 export interface Protections {
@@ -19,13 +20,14 @@ export interface Protections {
   readonly omitCgroups: readonly CgroupPath[];
   /** Tasks whose command (comm) matches are never killed. */
   readonly omitCommands: readonly RegExp[];
-  /** Extended attributes that mark a cgroup (and its subtree) omit when set to anything but "0". */
+  /** Extended attributes that mark a cgroup (and its subtree) omit, read by ./marks.ts. */
   readonly omitXattrs: readonly string[];
   /** Folders under which removeFiles may delete (tmpfs mounts). */
   readonly tmpfsRoots: readonly string[];
 }
 
-export const DEFAULT_OMIT_XATTRS: readonly string[] = ["user.oomd_omit", "user.oomkit.omit"];
+/** The omit marks of ./marks.ts: systemd-oomd's, their trusted.* counterpart, and oomkit's own. */
+export const DEFAULT_OMIT_XATTRS: readonly string[] = OMIT_MARKS;
 
 export const NO_PROTECTIONS: Protections = Object.freeze({ omitCgroups: [], omitCommands: [], omitXattrs: DEFAULT_OMIT_XATTRS, tmpfsRoots: [] });
 
@@ -75,21 +77,16 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
   return undefined;
 }
 
-/** Why a cgroup (or an ancestor) is marked omit, or undefined. */
+/** Why a cgroup (or an ancestor) is protected by configuration or an omit mark, or undefined. */
 export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
   for (let p: CgroupPath | undefined = cgroup; p !== undefined; p = parentCgroup(p)) {
     if (ctx.protections.omitCgroups.includes(p)) return `omit: cgroup ${p} is protected by configuration`;
-    const node = ctx.snapshot.cgroup(p);
-    if (!node) continue;
-    for (const name of ctx.protections.omitXattrs) {
-      const v = node.xattrs.get(name);
-      if (v !== undefined && v !== "0" && v !== "") return `omit: ${p} has ${name}=${v}`;
-    }
   }
-  return undefined;
+  const mark = omitMark(ctx.snapshot.cgroup(cgroup), ctx.scope, ctx.protections.omitXattrs);
+  return mark ? `omit: ${describeMark(mark)}` : undefined;
 }
 
-/** Why a whole cgroup may never be killed, or undefined (its tasks are checked separately). */
+/** Why the cgroup itself may never be a victim, before its tasks are looked at, or undefined. */
 export function cgroupProtection(cgroup: CgroupNode, ctx: VerifyContext): string | undefined {
   if (cgroup.isRoot) return "the root cgroup";
   const self = ctx.snapshot.task(ctx.snapshot.facts.selfPid)?.cgroupPath;
@@ -98,6 +95,31 @@ export function cgroupProtection(cgroup: CgroupNode, ctx: VerifyContext): string
   if (omit) return omit;
   if (ctx.victims.isCgroupPending(cgroup.path)) return "already a victim being killed";
   return undefined;
+}
+
+/** How a whole-cgroup kill would go: refused with a reason, or the tasks it reaches and spares. */
+export type CgroupKillPlan =
+  | { readonly ok: false; readonly reason: string }
+  | { readonly ok: true; readonly victims: readonly TaskRef[]; readonly spared: readonly { readonly pid: number; readonly reason: string }[] };
+
+/**
+ * The verifier's whole answer for killing a cgroup: its own protection, then its live tasks —
+ * refused when every one is protected or there are none. `oc.protectedReason` gives policies
+ * this same answer, so a policy never proposes what the verifier would refuse.
+ */
+export function cgroupKillPlan(cgroup: CgroupNode, ctx: VerifyContext): CgroupKillPlan {
+  const own = cgroupProtection(cgroup, ctx);
+  if (own) return { ok: false, reason: own };
+  const spared: { pid: number; reason: string }[] = [];
+  const victims: TaskRef[] = [];
+  for (const t of cgroup.allTasks()) {
+    if (t.exiting) continue;
+    const why = taskProtection(t, ctx);
+    if (why) spared.push({ pid: t.pid, reason: why });
+    else victims.push(ref(t));
+  }
+  if (victims.length === 0) return { ok: false, reason: spared.length > 0 ? "every task in it is protected" : "it has no live tasks: killing it frees nothing" };
+  return { ok: true, victims, spared };
 }
 
 function inScope(ctx: VerifyContext, cgroup: CgroupPath | undefined): boolean {
@@ -121,19 +143,9 @@ export function verifyAction(action: Action, ctx: VerifyContext): VerifiedAction
       const cg = ctx.snapshot.cgroup(action.cgroup);
       if (!cg || cg.vanished) return no("no such cgroup");
       if (!inScope(ctx, cg.path)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
-      const p = cgroupProtection(cg, ctx);
-      if (p) return no(p);
-      const tasks = cg.allTasks();
-      const spared: { pid: number; reason: string }[] = [];
-      const victims: TaskRef[] = [];
-      for (const t of tasks) {
-        if (t.exiting) continue;
-        const why = taskProtection(t, ctx);
-        if (why) spared.push({ pid: t.pid, reason: why });
-        else victims.push(ref(t));
-      }
-      if (victims.length === 0) return no(spared.length > 0 ? "every task in it is protected" : "it has no live tasks: killing it frees nothing");
-      if (spared.length > 0) return { ok: true, action, execution: { method: "per-task", tasks: victims, spared } };
+      const k = cgroupKillPlan(cg, ctx);
+      if (!k.ok) return no(k.reason);
+      if (k.spared.length > 0) return { ok: true, action, execution: { method: "per-task", tasks: k.victims, spared: k.spared } };
       return { ok: true, action, execution: { method: "cgroup.kill" } };
     }
     case "reclaim": {

@@ -23,6 +23,11 @@ export interface FixtureManifest {
   readonly facts?: Partial<HostFacts>;
   /** Machine path → { attribute name → value }, e.g. { "/sys/fs/cgroup/a": { "user.oomd_omit": "1" } }. */
   readonly xattrs?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /**
+   * Machine path → owner uid, for folders not owned by root (a delegated cgroup). Everything else
+   * in a fixture is owned by root, whoever checked the files out.
+   */
+  readonly owners?: Readonly<Record<string, number>>;
 }
 
 const manifestSchema = z
@@ -40,6 +45,7 @@ const manifestSchema = z
       .partial()
       .optional(),
     xattrs: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+    owners: z.record(z.string(), z.number().int().nonnegative()).optional(),
   })
   .strict();
 
@@ -119,7 +125,8 @@ export class FixtureHost implements Host {
     const local = this.local(machinePath);
     try {
       const s = fs.lstatSync(local);
-      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile() };
+      const ownerUid = this.#manifest.owners?.[path.posix.normalize(machinePath)] ?? 0;
+      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile(), ownerUid };
     } catch (err) {
       throw hostIoError("stat", machinePath, err);
     }

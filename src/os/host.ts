@@ -48,6 +48,8 @@ export interface FileStat {
   readonly mtimeMs: number;
   readonly isDirectory: boolean;
   readonly isFile: boolean;
+  /** The owner's uid: a cgroup folder's owner decides whose user.* marks count (src/engine/marks.ts). */
+  readonly ownerUid: number;
 }
 
 export interface DirEntry {

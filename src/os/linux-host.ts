@@ -100,7 +100,7 @@ export class LinuxHost implements Host {
   stat(path: string): FileStat {
     try {
       const s = fs.lstatSync(path);
-      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile() };
+      return { sizeBytes: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), isFile: s.isFile(), ownerUid: s.uid };
     } catch (err) {
       throw hostIoError("stat", path, err);
     }

@@ -15,6 +15,8 @@ export class RecordingHost implements Host {
   readonly clock: Clock;
   readonly files = new Map<string, string>();
   readonly xattrs = new Map<string, ReadonlyMap<string, string>>();
+  /** Folders seen owned by someone other than root (they decide whose user.* marks count). */
+  readonly owners = new Map<string, number>();
   readonly #inner: Host;
 
   constructor(inner: Host) {
@@ -38,7 +40,9 @@ export class RecordingHost implements Host {
     return this.#inner.exists(p);
   }
   stat(p: string): FileStat {
-    return this.#inner.stat(p);
+    const s = this.#inner.stat(p);
+    if (s.isDirectory && s.ownerUid !== 0) this.owners.set(p, s.ownerUid);
+    return s;
   }
   readXattrs(p: string): ReadonlyMap<string, string> {
     const x = this.#inner.readXattrs(p);
@@ -76,12 +80,13 @@ export function writeFixture(rec: RecordingHost, dir: string, comment: string): 
     fs.writeFileSync(local, text);
   }
   // Folders whose xattrs were seen must exist even when none of their files was read.
-  for (const p of rec.xattrs.keys()) fs.mkdirSync(path.join(root, path.posix.normalize(p)), { recursive: true });
+  for (const p of [...rec.xattrs.keys(), ...rec.owners.keys()]) fs.mkdirSync(path.join(root, path.posix.normalize(p)), { recursive: true });
   const manifest: FixtureManifest = {
     version: FIXTURE_MANIFEST_VERSION,
     comment,
     facts: rec.facts(),
     xattrs: Object.fromEntries([...rec.xattrs].map(([p, x]) => [p, Object.fromEntries(x)])),
+    ...(rec.owners.size > 0 ? { owners: Object.fromEntries(rec.owners) } : {}),
   };
   fs.writeFileSync(path.join(root, FIXTURE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   return { files: rec.files.size, dir: root };

@@ -1,7 +1,9 @@
 /**
  * What the built-in policies share: reading their options with zod, the cgroups a whole-cgroup
- * kill can target, the memory such a kill frees, and the prefer/avoid marks that systemd-oomd
- * and oomd leave on cgroups. Pure functions of the snapshot; nothing here touches the OS.
+ * kill can target, the memory such a kill frees, and whether the verifier would let a kill reach
+ * a cgroup. Marks are read by the engine's one reader (src/engine/marks.ts) through
+ * `oc.protectedReason` and `oc.preference`. Pure functions of the snapshot; nothing here touches
+ * the OS.
  */
 import { z } from "zod";
 import { OomkitError } from "../errors.js";
@@ -96,13 +98,11 @@ export function unitTasks(oc: OomControl<unknown>, cgroup: CgroupNode): UnitTask
  * otherwise the verifier kills it task by task, sparing those.
  */
 export function unitRefusal(oc: OomControl<unknown>, cgroup: CgroupNode, strict: boolean): string | undefined {
+  // The verifier's own answer covers the cgroup, its marks and "every task in it is protected".
   const own = oc.protectedReason(cgroup);
-  if (own) return own;
-  const { killable, unkillable } = unitTasks(oc, cgroup);
-  const first = unkillable[0];
-  if (strict && first) return `holds an unkillable task: pid ${first.task.pid} (${first.task.comm}): ${first.reason}`;
-  if (killable.length === 0) return first ? "every task in it is protected" : "no live tasks: killing it frees nothing";
-  return undefined;
+  if (own || !strict) return own;
+  const first = unitTasks(oc, cgroup).unkillable[0];
+  return first ? `holds an unkillable task: pid ${first.task.pid} (${first.task.comm}): ${first.reason}` : undefined;
 }
 
 /** Memory a kill would free, without page cache: anonymous memory plus swap. */
@@ -142,70 +142,6 @@ export function scopeUsageBytes(oc: OomControl<unknown>): number | undefined {
   const m = oc.snapshot.system.meminfo;
   if (m?.memAvailableBytes === undefined) return undefined;
   return Math.max(0, m.memTotalBytes - m.memAvailableBytes);
-}
-
-/**
- * An extended attribute read as a flag, like systemd's cg_get_xattr_bool: "1", "y", "yes",
- * "true", "t", "on" are set; absent, empty, "0" and anything unrecognised are not (a stray value
- * must not change who is killed).
- */
-export function xattrFlag(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  return ["1", "y", "yes", "true", "t", "on"].includes(value.trim().toLowerCase());
-}
-
-export type KillPreference = "prefer" | "normal" | "avoid";
-
-/** The marks peers use. systemd-oomd reads user.*; oomd reads trusted.* (and user.*). */
-export const PREFER_XATTRS: readonly string[] = ["trusted.oomd_prefer", "user.oomd_prefer"];
-export const AVOID_XATTRS: readonly string[] = ["user.oomd_avoid", "trusted.oomd_avoid"];
-export const OMIT_XATTRS: readonly string[] = ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit"];
-
-export interface Mark {
-  readonly preference: KillPreference;
-  /** The cgroup that carries the mark and the attribute, when there is one. */
-  readonly at?: string;
-  readonly xattr?: string;
-}
-
-const NO_MARK: Mark = Object.freeze({ preference: "normal" });
-
-/**
- * The prefer/avoid mark that applies to a cgroup: the nearest one on it or an ancestor (a mark
- * on a slice covers what runs in it). A cgroup marked both ways counts as avoid: the safer
- * reading of a contradiction.
- */
-export function preferenceOf(cgroup: CgroupNode | undefined): Mark {
-  for (let c = cgroup; c; c = c.parent) {
-    const x = c.xattrs;
-    if (x.size === 0) continue;
-    const avoid = AVOID_XATTRS.find((n) => xattrFlag(x.get(n)));
-    if (avoid) return { preference: "avoid", at: c.path, xattr: avoid };
-    const prefer = PREFER_XATTRS.find((n) => xattrFlag(x.get(n)));
-    if (prefer) return { preference: "prefer", at: c.path, xattr: prefer };
-  }
-  return NO_MARK;
-}
-
-/** The omit mark on a cgroup or an ancestor, as "PATH has NAME=VALUE", or undefined. */
-export function omitMarkOf(cgroup: CgroupNode | undefined): string | undefined {
-  for (let c = cgroup; c; c = c.parent) {
-    const x = c.xattrs;
-    if (x.size === 0) continue;
-    const name = OMIT_XATTRS.find((n) => xattrFlag(x.get(n)));
-    if (name) return `${c.path} has ${name}=${x.get(name)}`;
-  }
-  return undefined;
-}
-
-/** prefer < normal < avoid, for sorting the preferred first. */
-export const PREFERENCE_ORDER: Readonly<Record<KillPreference, number>> = Object.freeze({ prefer: 0, normal: 1, avoid: 2 });
-
-/** The task's cgroup node in the v2 tree, when the snapshot has one. */
-export function cgroupOfTask(oc: OomControl<unknown>, task: TaskNode): CgroupNode | undefined {
-  if (!oc.snapshot.cgroupMode.perCgroup) return undefined;
-  const p = task.cgroupPath;
-  return p === undefined ? undefined : oc.snapshot.cgroup(p);
 }
 
 /** Compares numbers descending, treating undefined as the smallest. */

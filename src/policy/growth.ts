@@ -19,7 +19,8 @@
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import { definePolicy, type OomControl } from "../engine/policy.js";
-import { PREFERENCE_ORDER, byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
+import { PREFERENCE_ORDER } from "../engine/marks.js";
+import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "growth";
 
@@ -87,8 +88,7 @@ export const growth = definePolicy<GrowthOptions>({
     if (!oc.scope) return oc.pass("no cgroup v2 tree on this machine (system-level mode)");
     const units: CgroupNode[] = [];
     for (const unit of killUnits(oc)) {
-      const omit = omitMarkOf(unit);
-      const refusal = omit ? `omit: ${omit}` : unitRefusal(oc, unit, false);
+      const refusal = unitRefusal(oc, unit, false);
       if (refusal) oc.skip(unit, refusal);
       else units.push(unit);
     }
@@ -97,7 +97,7 @@ export const growth = definePolicy<GrowthOptions>({
     const ranked = units.map((unit, i) => {
       const f = figures[i] as GrowthFigures;
       const p = phase[i] as GrowthPhase;
-      const pref = preferenceOf(unit).preference;
+      const pref = oc.preference(unit).preference;
       const key = p === "growth" ? f.ratio : f.effectiveBytes;
       const ratio = f.ratio === undefined ? "no growth figure yet" : `growth ×${f.ratio.toFixed(2)}`;
       oc.consider(unit, f.effectiveBytes, `${pref === "normal" ? "" : `${pref}; `}phase ${p}; ${mib(f.effectiveBytes)} effective; ${ratio}`);

@@ -18,7 +18,7 @@
 import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import { definePolicy } from "../engine/policy.js";
-import { byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
+import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "pressure";
 
@@ -43,9 +43,9 @@ export const pressure = definePolicy<PressureOptions>({
     if (!oc.scope) return oc.pass("no cgroup v2 tree on this machine (system-level mode)");
     const candidates: Candidate[] = [];
     for (const unit of killUnits(oc)) {
-      const omit = omitMarkOf(unit);
-      if (omit) {
-        oc.skip(unit, `omit: ${omit}`);
+      const refusal = unitRefusal(oc, unit, false);
+      if (refusal) {
+        oc.skip(unit, refusal);
         continue;
       }
       const pgscan = unit.stat?.pgscan ?? 0;
@@ -55,13 +55,8 @@ export const pressure = definePolicy<PressureOptions>({
         oc.skip(unit, "no reclaim and no usage: killing it would not relieve pressure");
         continue;
       }
-      const refusal = unitRefusal(oc, unit, false);
-      if (refusal) {
-        oc.skip(unit, refusal);
-        continue;
-      }
       const rate = oc.rates(unit).pgscanPerSec;
-      const avoid = preferenceOf(unit).preference === "avoid";
+      const avoid = oc.preference(unit).preference === "avoid";
       const c: Candidate = { unit, avoid, pgscanPerSec: Math.max(0, rate ?? 0), rateKnown: rate !== undefined, currentBytes: current };
       oc.consider(unit, c.pgscanPerSec, `${avoid ? "avoid; " : ""}pgscan ${rate === undefined ? "rate unknown (one sample)" : `${c.pgscanPerSec.toFixed(0)}/s`}, ${mib(current)} in use`);
       candidates.push(c);

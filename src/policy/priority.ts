@@ -24,6 +24,7 @@ import type { TaskNode } from "../engine/task.js";
 import { cgroupPath } from "../os/paths.js";
 import { type OomControl, definePolicy } from "../engine/policy.js";
 import type { Plan } from "../engine/plan.js";
+import { markIgnoredBecause, scopeOwnerOf } from "../engine/marks.js";
 import {
   byText,
   desc,
@@ -89,12 +90,17 @@ export function parsePriorityXattr(value: string | undefined): number | undefine
   return Number(t);
 }
 
-/** A cgroup's priority and where it came from. */
-export function cgroupPriority(c: CgroupNode | undefined, r: Resolved): { priority: number; source: string } {
+/**
+ * A cgroup's priority and where it came from. The attribute is a user.* mark: it counts only
+ * where the engine's mark reader says a user.* mark counts (the cgroup is owned by root or by the
+ * owner of the scope), so a user cannot raise their delegated cgroup above others.
+ */
+export function cgroupPriority(c: CgroupNode | undefined, r: Resolved, scope: CgroupNode | undefined): { priority: number; source: string } {
+  const scopeOwner = scopeOwnerOf(scope);
   for (let n = c; n; n = n.parent) {
     const configured = r.cgroups.get(n.path);
     if (configured !== undefined) return { priority: configured, source: n === c ? "configured" : `configured on ${n.path}` };
-    if (r.xattrs) {
+    if (r.xattrs && markIgnoredBecause(PRIORITY_XATTR, n.ownerUid, scopeOwner) === undefined) {
       const x = parsePriorityXattr(n.xattrs.get(PRIORITY_XATTR));
       if (x !== undefined) return { priority: x, source: n === c ? PRIORITY_XATTR : `${PRIORITY_XATTR} on ${n.path}` };
     }
@@ -102,12 +108,12 @@ export function cgroupPriority(c: CgroupNode | undefined, r: Resolved): { priori
   return { priority: r.dflt, source: "default" };
 }
 
-function taskPriority(t: TaskNode, own: CgroupNode | undefined, r: Resolved): { priority: number; source: string } {
+function taskPriority(t: TaskNode, own: CgroupNode | undefined, r: Resolved, scope: CgroupNode | undefined): { priority: number; source: string } {
   let best: { priority: number; source: string } | undefined;
   for (const { re, priority } of r.commands) {
     if (re.test(t.comm) && (!best || priority > best.priority)) best = { priority, source: `command ~ ${re}` };
   }
-  return best ?? cgroupPriority(own, r);
+  return best ?? cgroupPriority(own, r, scope);
 }
 
 type Choice =
@@ -125,7 +131,7 @@ function taskChoice(oc: OomControl<unknown>, t: TaskNode, own: CgroupNode | unde
     if (!t.kernelThread) oc.skip(t, prot);
     return undefined;
   }
-  const p = taskPriority(t, own, r);
+  const p = taskPriority(t, own, r, oc.scope);
   const bytes = taskMemoryWithoutCache(t);
   oc.consider(t, -p.priority, `priority ${p.priority} (${p.source}), ${mib(bytes)}`);
   // Pids sort after paths ("~" follows "/" and letters) and among themselves by number.
@@ -153,7 +159,7 @@ function descend(oc: OomControl<unknown>, scope: CgroupNode, r: Resolved): Plan 
         oc.skip(child, refusal);
         continue;
       }
-      const p = cgroupPriority(child, r);
+      const p = cgroupPriority(child, r, oc.scope);
       const m = memoryWithoutCache(child);
       oc.consider(child, -p.priority, `priority ${p.priority} (${p.source}), ${mib(m.bytes)} ${m.source}`);
       choices.push({ kind: "cgroup", cgroup: child, priority: p.priority, bytes: m.bytes, key: child.path });

@@ -10,9 +10,9 @@
  *    `cgroup` against the task's cgroup path (v2, and v1 memory on hybrid machines), `user`
  *    against its real uid written in decimal (names are not resolved: policies read no
  *    /etc/passwd);
- *  - marks on its cgroup or the nearest marked ancestor, when `xattrs` is true (the default):
- *    systemd-oomd's `user.oomd_avoid` / `user.oomd_omit` and oomd's `trusted.oomd_prefer` /
- *    `trusted.oomd_avoid` (and their `user.` twins), set to 1/yes/true/on.
+ *  - prefer/avoid marks on its cgroup or the nearest marked ancestor, when `xattrs` is true (the
+ *    default), read by the engine's one mark reader (`oc.preference`, src/engine/marks.ts).
+ *    Omit marks are the verifier's: a task under one is protected whatever the options say.
  * omit outranks everything; a task that is both preferred and avoided is normal (the two cancel,
  * as in earlyoom). Among equal badness the higher pid wins, as in the kernel's scan. With options
  * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
@@ -20,16 +20,8 @@
 import { z } from "zod";
 import type { TaskNode } from "../engine/task.js";
 import { definePolicy, type OomControl } from "../engine/policy.js";
-import {
-  type KillPreference,
-  PREFERENCE_ORDER,
-  cgroupOfTask,
-  omitMarkOf,
-  optionsOf,
-  parseOptionsWith,
-  preferenceOf,
-  regexSchema,
-} from "./builtin-util.js";
+import { type KillPreference, PREFERENCE_ORDER, describeMark } from "../engine/marks.js";
+import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
 
 const NAME = "rules";
 
@@ -96,16 +88,14 @@ export interface TaskClass {
 
 /** The class a task falls in under these options: omit, prefer, normal or avoid, and why. */
 export function classify(oc: OomControl<unknown>, task: TaskNode, opts: RulesOptions): TaskClass {
-  const cg = opts.xattrs ? cgroupOfTask(oc, task) : undefined;
   const omitRule = matchRule(task, opts.omit);
   if (omitRule) return { kind: "omit", why: `omit: ${omitRule}` };
-  const omitMark = opts.xattrs ? omitMarkOf(cg) : undefined;
-  if (omitMark) return { kind: "omit", why: `omit: ${omitMark}` };
-  const mark = opts.xattrs ? preferenceOf(cg) : { preference: "normal" as const };
+  const mark = opts.xattrs ? oc.preference(task) : undefined;
   const preferRule = matchRule(task, opts.prefer);
   const avoidRule = matchRule(task, opts.avoid);
-  const prefer = preferRule ? `prefer: ${preferRule}` : mark.preference === "prefer" ? `prefer: ${mark.at} has ${mark.xattr}` : undefined;
-  const avoid = avoidRule ? `avoid: ${avoidRule}` : mark.preference === "avoid" ? `avoid: ${mark.at} has ${mark.xattr}` : undefined;
+  const byMark = (kind: KillPreference) => (mark?.mark && mark.preference === kind ? `${kind}: ${describeMark(mark.mark)}` : undefined);
+  const prefer = preferRule ? `prefer: ${preferRule}` : byMark("prefer");
+  const avoid = avoidRule ? `avoid: ${avoidRule}` : byMark("avoid");
   if (prefer && avoid) return { kind: "normal", why: `${prefer} and ${avoid} cancel` };
   if (prefer) return { kind: "prefer", why: prefer };
   if (avoid) return { kind: "avoid", why: avoid };

@@ -13,7 +13,7 @@ import { z } from "zod";
 import type { CgroupNode } from "../engine/cgroup.js";
 import type { TaskNode } from "../engine/task.js";
 import { definePolicy } from "../engine/policy.js";
-import { byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal } from "./builtin-util.js";
+import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 
 const NAME = "swap";
 
@@ -58,13 +58,12 @@ export const swap = definePolicy<SwapOptions>({
     for (const unit of killUnits(oc)) {
       const s = cgroupSwapBytes(unit);
       if (s.bytes <= minBytes) continue;
-      const omit = omitMarkOf(unit);
-      const refusal = omit ? `omit: ${omit}` : unitRefusal(oc, unit, false);
+      const refusal = unitRefusal(oc, unit, false);
       if (refusal) {
         oc.skip(unit, refusal);
         continue;
       }
-      const avoid = preferenceOf(unit).preference === "avoid";
+      const avoid = oc.preference(unit).preference === "avoid";
       oc.consider(unit, s.bytes, `${avoid ? "avoid; " : ""}${mib(s.bytes)} from ${s.source}`);
       ranked.push({ unit, bytes: s.bytes, avoid });
     }

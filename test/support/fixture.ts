@@ -44,6 +44,8 @@ export interface FixtureCgroup {
   readonly pressureFull10?: number;
   readonly populated?: boolean;
   readonly xattrs?: Readonly<Record<string, string>>;
+  /** The folder's owner uid (a delegated cgroup); root when absent. */
+  readonly owner?: number;
   /** Leave these files out, as an older kernel would. */
   readonly omit?: readonly string[];
 }
@@ -156,6 +158,7 @@ export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(o
     put(`proc/${t.pid}/cgroup`, mode === "v2" ? `0::${cg}\n` : `4:memory:${cg}\n0::/\n`);
   }
   const xattrs: Record<string, Record<string, string>> = {};
+  const owners: Record<string, number> = {};
   if (mode === "v2") {
     const cgroups = { "/": {}, ...spec.cgroups };
     for (const [p, c] of Object.entries(cgroups) as [string, FixtureCgroup][]) {
@@ -188,11 +191,12 @@ export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(o
       }
       for (const [name, text] of Object.entries(files)) if (!c.omit?.includes(name)) put(`${base}/${name}`, text);
       if (c.xattrs) xattrs[p === "/" ? mount : `${mount}${p}`] = { ...c.xattrs };
+      if (c.owner !== undefined) owners[p === "/" ? mount : `${mount}${p}`] = c.owner;
     }
   }
   fs.writeFileSync(
     path.join(dir, "oomkit-fixture.json"),
-    JSON.stringify({ version: 1, comment: "built by test/support/fixture.ts", facts: { selfPid: spec.selfPid ?? 999999 }, xattrs }, null, 2),
+    JSON.stringify({ version: 1, comment: "built by test/support/fixture.ts", facts: { selfPid: spec.selfPid ?? 999999 }, xattrs, owners }, null, 2),
   );
   return dir;
 }

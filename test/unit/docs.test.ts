@@ -1,9 +1,6 @@
 /** The worked example in docs/writing-a-policy.md, loaded and run as a policy author would. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { Engine } from "../../src/engine/engine.js";
 import { takeSnapshot } from "../../src/engine/snapshot.js";
 import { FixtureHost } from "../../src/os/fixture-host.js";
@@ -11,17 +8,9 @@ import { cgroupPath } from "../../src/os/paths.js";
 import { kernelPolicy } from "../../src/policy/kernel.js";
 import { loadPolicyFile } from "../../src/policy/loader.js";
 import { buildFixture } from "../support/fixture.js";
+import { workedExampleFile as example } from "../support/worked-example.js";
 
 const MB = 1024 * 1024;
-
-function example(): string {
-  const doc = fs.readFileSync(path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../../../docs/writing-a-policy.md"), "utf8");
-  const m = /```ts\n(\/\/ \/etc\/oomkit\/policies\/batch-first\.ts\n[\s\S]*?)```/.exec(doc);
-  assert.ok(m, "the worked example is in the doc");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-doc-"));
-  fs.writeFileSync(path.join(dir, "batch-first.ts"), m[1] as string);
-  return path.join(dir, "batch-first.ts");
-}
 
 test("the worked example in docs/writing-a-policy.md does what the doc says", async () => {
   const policy = loadPolicyFile(example(), { enforceOwnership: true, warn: () => {} });

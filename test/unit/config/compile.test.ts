@@ -85,7 +85,7 @@ describe("compileConfig", () => {
     assert.deepEqual(p.omitCgroups, ["/system.slice/sshd.service"]);
     assert.ok(p.omitCommands.every((r) => r instanceof RegExp));
     assert.ok(p.omitCommands[0]?.test("sshd") && !p.omitCommands[0]?.test("sshd-session"));
-    assert.deepEqual(p.omitXattrs, ["user.oomd_omit", "user.oomkit.omit"]);
+    assert.deepEqual(p.omitXattrs, ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"]);
     assert.deepEqual(p.tmpfsRoots, ["/dev/shm"]);
     assert.deepEqual(c.kill, {
       rateLimit: { maxKills: 5, perMs: 60_000 },
@@ -257,7 +257,7 @@ describe("the built-in default configuration", () => {
     const c = compileConfig(parsed.config, { builtins: BUILTINS, loadPolicyFile: stubLoader(), enforceOwnership: true, source: parsed.source });
     assert.deepEqual(c.engine.attachments.map((a) => [a.cgroup, a.policy.name, a.options]), [["/", "rules", {}]]);
     assert.equal(c.engine.defaultPolicy.policy.name, "kernel");
-    assert.deepEqual(c.engine.protections.omitXattrs, ["user.oomd_omit", "user.oomkit.omit"]);
+    assert.deepEqual(c.engine.protections.omitXattrs, ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"]);
     assert.equal(c.dryRun, false);
   });
 

@@ -58,7 +58,7 @@ describe("parseConfig: a valid file", () => {
     assert.deepEqual(config.protect, {
       cgroups: ["/system.slice/sshd.service"],
       commands: ["^sshd$", "^systemd"],
-      xattrs: ["user.oomd_omit", "user.oomkit.omit"],
+      xattrs: ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"],
       tmpfs_roots: ["/dev/shm"],
     });
     assert.deepEqual(config.kill, {
@@ -80,7 +80,7 @@ describe("parseConfig: a valid file", () => {
     const { config, warnings } = parseConfig("", "empty.toml");
     assert.deepEqual(config.attach, []);
     assert.deepEqual(config.trigger, []);
-    assert.deepEqual(config.protect.xattrs, ["user.oomd_omit", "user.oomkit.omit"]);
+    assert.deepEqual(config.protect.xattrs, ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"]);
     assert.equal(config.kill.max_kills, 5);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /^empty\.toml: no \[\[trigger\]\]/);

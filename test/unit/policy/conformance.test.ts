@@ -14,7 +14,7 @@ import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import { cgroupContains, cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES, builtinPolicy } from "../../../src/policy/builtins.js";
 import type { OomkitError } from "../../../src/errors.js";
-import { omitMarkOf } from "../../../src/policy/builtin-util.js";
+import { describeMark, omitMark } from "../../../src/engine/marks.js";
 import { DESKTOP, HYBRID, MISSING_FILES, OOM_TEST, MB, cause, engineWith, machine, snapshotOf } from "./machines.js";
 import type { FixtureSpec } from "../../support/fixture.js";
 
@@ -58,8 +58,8 @@ function forbidden(s: Snapshot, t: TaskNode): string | undefined {
   if (t.kernelThread) return "kernel thread";
   if (t.oomScoreAdj === -1000) return "oom_score_adj -1000";
   if (s.cgroupMode.perCgroup && t.cgroupPath !== undefined) {
-    const mark = omitMarkOf(s.cgroup(t.cgroupPath));
-    if (mark) return `omit-marked: ${mark}`;
+    const mark = omitMark(s.cgroup(t.cgroupPath), undefined);
+    if (mark) return `omit-marked: ${describeMark(mark)}`;
   }
   return undefined;
 }

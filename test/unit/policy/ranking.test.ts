@@ -10,7 +10,7 @@ import { growth, phases } from "../../../src/policy/growth.js";
 import { pressure } from "../../../src/policy/pressure.js";
 import { rules } from "../../../src/policy/rules.js";
 import { swap } from "../../../src/policy/swap.js";
-import { xattrFlag } from "../../../src/policy/builtin-util.js";
+import { markValue } from "../../../src/engine/marks.js";
 import type { FixtureSpec } from "../../support/fixture.js";
 import { HYBRID, KB_PER_MB, MB, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
 
@@ -65,8 +65,8 @@ describe("rules", () => {
     assert.deepEqual(pids(r.plan), [30], "the nearest mark wins");
     const z = await choose(rules, apps({ "/apps/big": { "user.oomd_avoid": "0" }, "/apps/mid": { "user.oomd_avoid": "maybe" } }));
     assert.deepEqual(pids(z.plan), [10]);
-    assert.equal(xattrFlag("on"), true);
-    assert.equal(xattrFlag(""), false);
+    assert.equal(markValue("on"), true);
+    assert.equal(markValue(""), false);
   });
 
   test("omit marks: user.oomd_omit (the verifier's) and trusted.oomd_omit (rules') are never candidates, with the reason recorded", async () => {
