@@ -15,6 +15,28 @@ import { Sustain, type Watch, type WatchContext } from "./watch.js";
 
 type PsiSpec = Extract<TriggerSpec, { kind: "psi" }>;
 
+/**
+ * Within this long of the kernel's (or the fallback's) word, a declaration is taken as still
+ * true: the stall counter moves in µs, but over a few ms it says little either way.
+ */
+const RECHECK_TRUST_MS = 50;
+
+/**
+ * Whether a stall that fired at `firedAtMs` with `firedTotalUsec` still holds at `nowMs` with
+ * `nowTotalUsec`: since the signal, stall must have kept accruing at least at the trigger's own
+ * rate (threshold per window). A kill that relieved the pressure, or a burst that ended, stops it.
+ */
+export function stallStillHolds(
+  spec: { readonly thresholdUsec: number; readonly windowUsec: number },
+  fired: { readonly atMs: number; readonly totalUsec: number },
+  now: { readonly atMs: number; readonly totalUsec: number },
+): boolean {
+  const elapsedMs = now.atMs - fired.atMs;
+  if (elapsedMs < RECHECK_TRUST_MS) return true;
+  const stalledUsec = now.totalUsec - fired.totalUsec;
+  return stalledUsec * spec.windowUsec >= spec.thresholdUsec * elapsedMs * 1000;
+}
+
 /** How often the fallback reads the pressure file: a quarter window, at least 100 ms. */
 const fallbackInterval = (windowUsec: number) => Math.max(100, Math.floor(windowUsec / 4000));
 
@@ -89,9 +111,18 @@ export class PsiWatch implements Watch {
     if (!this.#sustain.update(true, nowMs)) return;
     const p = this.#read();
     const line = this.spec.stall === "full" ? p?.full : p?.some;
+    const fired = line ? { atMs: nowMs, totalUsec: line.totalUsec } : undefined;
     this.#ctx.declare({
       scope: this.target,
       trigger: this.spec.name,
+      // Right before acting: the stall must still be accruing at the trigger's rate. Unreadable
+      // now (the cgroup went away) drops it; unreadable when it fired leaves the kernel's word.
+      recheck: () => {
+        if (!fired) return true;
+        const again = this.#read();
+        const l = this.spec.stall === "full" ? again?.full : again?.some;
+        return l !== undefined && stallStillHolds(this.spec, fired, { atMs: this.#ctx.clock.monotonicMs(), totalUsec: l.totalUsec });
+      },
       cause: {
         kind: "pressure",
         trigger: this.spec.name,
