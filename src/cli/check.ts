@@ -7,7 +7,7 @@ import { parseConfig } from "../config/load.js";
 import { OomkitError, errnoCode, isVanished } from "../errors.js";
 import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
-import { type CliContext, type Command, EXIT } from "./cli.js";
+import { type CliContext, type Command, EXIT } from "./command.js";
 import { parseFlags } from "./args.js";
 
 const USAGE = `usage: oomkit check [--config FILE] [--json]

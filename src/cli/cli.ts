@@ -12,6 +12,7 @@
  */
 import { OomkitError, isUserError } from "../errors.js";
 import type { Clock, Host } from "../os/host.js";
+import { type CliContext, type Command, EXIT } from "./command.js";
 import { FixtureHost } from "../os/fixture-host.js";
 import { LinuxHost } from "../os/linux-host.js";
 import { checkCommand } from "./check.js";
@@ -23,32 +24,7 @@ import { runCommand } from "./run.js";
 import { oomCommand } from "./oom.js";
 import { eventsCommand } from "./events.js";
 
-export const EXIT = {
-  ok: 0,
-  internal: 1,
-  usage: 2,
-  path: 3,
-  config: 4,
-  unsupported: 5,
-} as const;
-
-export interface CliContext {
-  readonly argv: readonly string[];
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-  /** The Host for `--root DIR` (a fixture) or the live machine when root is undefined. */
-  readonly makeHost: (root: string | undefined) => Host;
-  readonly clock?: Clock;
-  /** Where long-running commands (run) hear signals; process.on by default. */
-  readonly onSignal?: (signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void) => void;
-}
-
-export interface Command {
-  readonly name: string;
-  readonly summary: string;
-  readonly usage: string;
-  run(args: readonly string[], ctx: CliContext): Promise<number> | number;
-}
+export { EXIT, type CliContext, type Command } from "./command.js";
 
 export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
 

@@ -1,5 +1,5 @@
 import { runDoctor, type DoctorReport } from "../os/doctor.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 
 const USAGE = `usage: oomkit doctor [--root DIR] [--json]

@@ -1,7 +1,7 @@
 import { OomkitError } from "../errors.js";
 import { takeSnapshot } from "../engine/snapshot.js";
 import { type Dump, type DumpPressure, dumpSnapshot } from "../report/dump.js";
-import type { CliContext, Command } from "./cli.js";
+import type { CliContext, Command } from "./command.js";
 import { parseFlags, positiveInt } from "./args.js";
 import { formatBytes, formatPercent, table } from "./format.js";
 

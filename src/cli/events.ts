@@ -3,7 +3,7 @@ import { OomkitError } from "../errors.js";
 import { DEFAULT_SOCKET } from "../daemon/control.js";
 import { type StreamLine, renderDelivery, renderEvent } from "../report/event-bus.js";
 import { DEFAULT_EVENT_LOG, readEventLog } from "../report/event-log.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 
 const USAGE = `usage: oomkit events [--follow] [--json] [--since ID] [--socket PATH]

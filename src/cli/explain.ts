@@ -5,7 +5,7 @@ import { describeAction } from "../engine/plan.js";
 import { takeSnapshot } from "../engine/snapshot.js";
 import { cgroupPath } from "../os/paths.js";
 import { loadPolicyFile } from "../policy/loader.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { table } from "./format.js";
 import { loadEngineSetup } from "./setup.js";

@@ -1,7 +1,7 @@
 import { OomkitError } from "../errors.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { DEFAULT_SOCKET, request } from "../daemon/control.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { summarize } from "../report/human.js";
 

@@ -4,7 +4,7 @@ import type { CgroupNode } from "../engine/cgroup.js";
 import { RecordingHost, writeFixture } from "../os/record.js";
 import { PROC_SELF_CGROUP, PROC_SELF_STATUS } from "../os/paths.js";
 import { readIfPresent } from "../os/host.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 
 const USAGE = `usage: oomkit record --fixture DIR [--root DIR] [--cgroup PATH ...] [--pid PID ...] [--no-tasks]

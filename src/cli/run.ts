@@ -10,7 +10,7 @@ import { ReportPipeline } from "../daemon/pipeline.js";
 import type { CompiledConfig } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { protectSelf } from "../daemon/self-protect.js";
-import type { Command } from "./cli.js";
+import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { loadEngineSetup } from "./setup.js";
 
