@@ -3,22 +3,12 @@
  * engine can tell a policy's own work from the reading its questions cause (a policy's deadline
  * is for the former).
  */
-import type { Clock, DirEntry, FileStat, Host, HostFacts } from "../os/host.js";
+import type { DirEntry, FileStat } from "../os/host.js";
+import { HostDecorator } from "../os/host-decorator.js";
 
-export class MeteredHost implements Host {
-  readonly kind: Host["kind"];
-  readonly description: string;
-  readonly clock: Clock;
+export class MeteredHost extends HostDecorator {
   /** Milliseconds spent in reads so far. */
   ioMs = 0;
-  readonly #inner: Host;
-
-  constructor(inner: Host) {
-    this.#inner = inner;
-    this.kind = inner.kind;
-    this.description = inner.description;
-    this.clock = inner.clock;
-  }
 
   #timed<T>(fn: () => T): T {
     const t0 = performance.now();
@@ -29,28 +19,19 @@ export class MeteredHost implements Host {
     }
   }
 
-  facts(): HostFacts {
-    return this.#inner.facts();
+  override readFile(p: string): string {
+    return this.#timed(() => super.readFile(p));
   }
-  readFile(p: string): string {
-    return this.#timed(() => this.#inner.readFile(p));
+  override readDir(p: string): DirEntry[] {
+    return this.#timed(() => super.readDir(p));
   }
-  readDir(p: string): DirEntry[] {
-    return this.#timed(() => this.#inner.readDir(p));
+  override exists(p: string): boolean {
+    return this.#timed(() => super.exists(p));
   }
-  exists(p: string): boolean {
-    return this.#timed(() => this.#inner.exists(p));
+  override stat(p: string): FileStat {
+    return this.#timed(() => super.stat(p));
   }
-  stat(p: string): FileStat {
-    return this.#timed(() => this.#inner.stat(p));
-  }
-  readXattrs(p: string): ReadonlyMap<string, string> {
-    return this.#timed(() => this.#inner.readXattrs(p));
-  }
-  writeFile(p: string, d: string): void {
-    this.#inner.writeFile(p, d);
-  }
-  writeFileAsync(p: string, d: string): Promise<void> {
-    return this.#inner.writeFileAsync(p, d);
+  override readXattrs(p: string): ReadonlyMap<string, string> {
+    return this.#timed(() => super.readXattrs(p));
   }
 }

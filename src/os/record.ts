@@ -6,53 +6,36 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
-import type { Clock, DirEntry, FileStat, Host, HostFacts } from "./host.js";
+import type { FileStat } from "./host.js";
+import { HostDecorator } from "./host-decorator.js";
 import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
 
-export class RecordingHost implements Host {
-  readonly kind: Host["kind"];
-  readonly description: string;
-  readonly clock: Clock;
+/** Wraps a Host and keeps every file, xattr set and non-root owner it read, for writeFixture. */
+export class RecordingHost extends HostDecorator {
   readonly files = new Map<string, string>();
   readonly xattrs = new Map<string, ReadonlyMap<string, string>>();
   /** Folders seen owned by someone other than root (they decide whose user.* marks count). */
   readonly owners = new Map<string, number>();
-  readonly #inner: Host;
 
-  constructor(inner: Host) {
-    this.#inner = inner;
-    this.kind = inner.kind;
-    this.description = inner.description;
-    this.clock = inner.clock;
-  }
-  facts(): HostFacts {
-    return this.#inner.facts();
-  }
-  readFile(p: string): string {
-    const text = this.#inner.readFile(p);
+  override readFile(p: string): string {
+    const text = super.readFile(p);
     this.files.set(p, text);
     return text;
   }
-  readDir(p: string): DirEntry[] {
-    return this.#inner.readDir(p);
-  }
-  exists(p: string): boolean {
-    return this.#inner.exists(p);
-  }
-  stat(p: string): FileStat {
-    const s = this.#inner.stat(p);
+  override stat(p: string): FileStat {
+    const s = super.stat(p);
     if (s.isDirectory && s.ownerUid !== 0) this.owners.set(p, s.ownerUid);
     return s;
   }
-  readXattrs(p: string): ReadonlyMap<string, string> {
-    const x = this.#inner.readXattrs(p);
+  override readXattrs(p: string): ReadonlyMap<string, string> {
+    const x = super.readXattrs(p);
     if (x.size > 0) this.xattrs.set(p, x);
     return x;
   }
-  async writeFileAsync(p: string): Promise<void> {
+  override async writeFileAsync(p: string): Promise<void> {
     this.writeFile(p);
   }
-  writeFile(p: string): void {
+  override writeFile(p: string): void {
     throw new OomkitError("E_INTERNAL", `recording is read-only; refused a write to ${p}`);
   }
 }

@@ -1,42 +1,23 @@
-import type { DirEntry, FileStat, Host, HostFacts } from "../../src/os/host.js";
+import type { DirEntry, FileStat } from "../../src/os/host.js";
+import { HostDecorator } from "../../src/os/host-decorator.js";
 
 /** Wraps a Host and counts every read, to prove what a decision did and did not read. */
-export class CountingHost implements Host {
-  readonly kind: Host["kind"];
-  readonly description: string;
-  readonly clock: Host["clock"];
+export class CountingHost extends HostDecorator {
   readonly reads: string[] = [];
-  constructor(private readonly inner: Host) {
-    this.kind = inner.kind;
-    this.description = inner.description;
-    this.clock = inner.clock;
-  }
-  facts(): HostFacts {
-    return this.inner.facts();
-  }
-  readFile(p: string): string {
+  override readFile(p: string): string {
     this.reads.push(p);
-    return this.inner.readFile(p);
+    return super.readFile(p);
   }
-  readDir(p: string): DirEntry[] {
+  override readDir(p: string): DirEntry[] {
     this.reads.push(`${p}/`);
-    return this.inner.readDir(p);
+    return super.readDir(p);
   }
-  exists(p: string): boolean {
-    return this.inner.exists(p);
-  }
-  stat(p: string): FileStat {
+  override stat(p: string): FileStat {
     this.reads.push(`stat:${p}`);
-    return this.inner.stat(p);
+    return super.stat(p);
   }
-  readXattrs(p: string): ReadonlyMap<string, string> {
+  override readXattrs(p: string): ReadonlyMap<string, string> {
     this.reads.push(`xattr:${p}`);
-    return this.inner.readXattrs(p);
-  }
-  writeFileAsync(p: string, d: string): Promise<void> {
-    return this.inner.writeFileAsync(p, d);
-  }
-  writeFile(p: string, d: string): void {
-    this.inner.writeFile(p, d);
+    return super.readXattrs(p);
   }
 }

@@ -1,0 +1,46 @@
+/**
+ * A Host that hands every call to another. The hosts that watch a host — metering the time
+ * reads take (engine/metered-host.ts), recording what was read (./record.ts), counting reads in
+ * tests — extend it and override only what they watch, so a new Host operation is passed on in
+ * this one place.
+ */
+import type { Clock, DirEntry, FileStat, Host, HostFacts } from "./host.js";
+
+export class HostDecorator implements Host {
+  readonly kind: Host["kind"];
+  readonly description: string;
+  readonly clock: Clock;
+  protected readonly inner: Host;
+
+  constructor(inner: Host) {
+    this.inner = inner;
+    this.kind = inner.kind;
+    this.description = inner.description;
+    this.clock = inner.clock;
+  }
+
+  facts(): HostFacts {
+    return this.inner.facts();
+  }
+  readFile(p: string): string {
+    return this.inner.readFile(p);
+  }
+  readDir(p: string): DirEntry[] {
+    return this.inner.readDir(p);
+  }
+  exists(p: string): boolean {
+    return this.inner.exists(p);
+  }
+  stat(p: string): FileStat {
+    return this.inner.stat(p);
+  }
+  readXattrs(p: string): ReadonlyMap<string, string> {
+    return this.inner.readXattrs(p);
+  }
+  writeFile(p: string, data: string): void {
+    this.inner.writeFile(p, data);
+  }
+  writeFileAsync(p: string, data: string): Promise<void> {
+    return this.inner.writeFileAsync(p, data);
+  }
+}
