@@ -17,8 +17,7 @@
  * candidate is killed whole. Passes in system-level mode.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy, type OomControl } from "../engine/policy.js";
+import { type CgroupNode, type OomControl, definePolicy } from "./face.js";
 import { PREFERENCE_ORDER, byText, desc, killUnits, mib, omitMarkOf, optionsOf, parseOptionsWith, preferenceOf, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "growth";

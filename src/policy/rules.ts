@@ -18,8 +18,7 @@
  * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
  */
 import { z } from "zod";
-import type { TaskNode } from "../engine/task.js";
-import { definePolicy, type OomControl } from "../engine/policy.js";
+import { type OomControl, type TaskNode, definePolicy } from "./face.js";
 import {
   type KillPreference,
   PREFERENCE_ORDER,
