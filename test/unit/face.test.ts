@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { type PackedInstall, packAndInstall, typeCheck } from "../support/pack.js";
+import { REPO, type PackedInstall, packAndInstall, typeCheck } from "../support/pack.js";
 
 const FACE_RUNTIME = ["OOM_SCORE_ADJ_MAX", "OOM_SCORE_ADJ_MIN", "ROOT_CGROUP", "cgroupContains", "cgroupPath", "definePolicy", "isPolicy", "parentCgroup"];
 
@@ -68,6 +68,14 @@ export const host: unknown = LinuxHost;
 export type Signal = NodeJS.Signals;
 `;
 
+/** The worked example in docs/writing-a-policy.md (docs.test.ts runs it; here it is type-checked). */
+function docExample(): string {
+  const doc = fs.readFileSync(path.join(REPO, "docs/writing-a-policy.md"), "utf8");
+  const m = /```ts\n(\/\/ \/etc\/oomkit\/policies\/batch-first\.ts\n[\s\S]*?)```/.exec(doc);
+  assert.ok(m?.[1], "the worked example is in the doc");
+  return m[1];
+}
+
 const RESOLUTIONS: Record<string, Record<string, string>> = {
   NodeNext: { module: "NodeNext", moduleResolution: "NodeNext" },
   Bundler: { module: "ESNext", moduleResolution: "Bundler" },
@@ -105,8 +113,8 @@ describe("oomkit/policy, packed and installed outside the repository", () => {
 
   for (const [name, resolution] of Object.entries(RESOLUTIONS)) {
     test(`under ${name}, a policy type-checks without @types/node, skipLibCheck off; a Host or Node's types do not`, async () => {
-      const r = await typeCheck(install, { files: { "policy.ts": POLICY, "reaches.ts": REACHES }, compilerOptions: { ...STRICT, ...resolution } });
-      // Every error is the control's: policy.ts (and every .d.ts it reaches) is clean.
+      const r = await typeCheck(install, { files: { "policy.ts": POLICY, "example.ts": docExample(), "reaches.ts": REACHES }, compilerOptions: { ...STRICT, ...resolution } });
+      // Every error is the control's: policy.ts, the doc's example and every .d.ts they reach are clean.
       const errors = r.output.split("\n").filter((l) => /error TS\d+/.test(l));
       assert.deepEqual(
         errors.map((l) => /^(\S+?)\(\d+,\d+\): error (TS\d+)/.exec(l)?.slice(1, 3).join(" ")),
