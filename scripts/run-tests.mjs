@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the compiled unit tests with Node's built-in runner. Node 20 takes no globs and Node 22
 // changed how folders are searched, so the files are listed here explicitly.
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
@@ -21,5 +22,12 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.env.OOMKIT_TEST_REPORTER ?? "spec";
-const r = spawnSync(process.execPath, ["--test", `--test-reporter=${reporter}`, ...process.argv.slice(3), ...files], { stdio: "inherit" });
+// One scratch folder for the whole run, shared by the test files (test/support/pack.ts installs
+// the packed package there once) and removed at the end.
+const scratch = mkdtempSync(join(tmpdir(), "oomkit-test-run-"));
+const r = spawnSync(process.execPath, ["--test", `--test-reporter=${reporter}`, ...process.argv.slice(3), ...files], {
+  stdio: "inherit",
+  env: { ...process.env, OOMKIT_TEST_SCRATCH: scratch },
+});
+rmSync(scratch, { recursive: true, force: true });
 process.exit(r.status ?? 1);

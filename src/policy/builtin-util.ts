@@ -7,9 +7,7 @@
  */
 import { z } from "zod";
 import { OomkitError } from "../errors.js";
-import type { CgroupNode } from "../engine/cgroup.js";
-import type { TaskNode } from "../engine/task.js";
-import type { OomControl } from "../engine/policy.js";
+import type { CgroupNode, OomControl, TaskNode } from "./face.js";
 
 /** Validates a policy's options; rejects them with every problem named by its place. */
 export function parseOptionsWith<S extends z.ZodType>(policy: string, schema: S, raw: unknown): z.output<S> {

@@ -17,9 +17,7 @@
  * candidate is killed whole. Passes in system-level mode.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy, type OomControl } from "../engine/policy.js";
-import { PREFERENCE_ORDER } from "../engine/marks.js";
+import { type CgroupNode, type OomControl, PREFERENCE_ORDER, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "growth";

@@ -4,7 +4,7 @@
  * passes over what the kernel would never pick (pid 1, kernel threads, oom_score_adj -1000,
  * exiting tasks) and what oomkit protects. It is the built-in default at the end of every chain.
  */
-import { definePolicy } from "../engine/policy.js";
+import { definePolicy } from "./face.js";
 
 export const kernelPolicy = definePolicy({
   name: "kernel",

@@ -10,8 +10,7 @@
  * (no cgroup v2 tree) and when no unit is killable.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy } from "../engine/policy.js";
+import { type CgroupNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 
 const NAME = "largest-leaf";

@@ -1,6 +1,6 @@
 /**
  * Policy files: `.ts`, `.mts`, `.js` and `.mjs` modules loaded at run time from anywhere on disk
- * (e.g. /etc/oomkit/policies), written against `import { definePolicy } from "oomkit"`.
+ * (e.g. /etc/oomkit/policies), written against `import { definePolicy } from "oomkit/policy"`.
  *
  * - Trust: oomkit runs as root and runs this code, so the daemon refuses a file (or the folder
  *   holding it) that is not owned by root or the daemon's user, or that group or others may
@@ -9,9 +9,11 @@
  *   calls); no type checking happens at run time — authors run tsc themselves.
  * - Each load compiles the code afresh into a function, outside Node's module cache, so a
  *   reload leaves the old code to the garbage collector (ES modules can never be unloaded).
- * - A policy imports only "oomkit" and other policy files beside it (relative paths, checked the
- *   same way): a policy reads snapshots and returns plans; it has no business with fs or
- *   child_process.
+ * - A policy imports only the policy face and other policy files beside it (relative paths,
+ *   checked the same way): a policy reads snapshots and returns plans; it has no business with
+ *   fs, child_process, a Host or the daemon. "oomkit/policy" is the face, and "oomkit" inside a
+ *   policy file is its alias, never the package's whole API. A name the face lacks fails the
+ *   load (`import { LinuxHost } from "oomkit"` is a config error, not an undefined at OOM time).
  * - The module body runs under the same deadline as policy calls: a file with a top-level
  *   `while (true) {}` fails to load instead of hanging the daemon.
  */
@@ -22,9 +24,7 @@ import { createRequire } from "node:module";
 import { OomkitError } from "../errors.js";
 import { callWithDeadline, insideDeadline } from "../engine/deadline.js";
 import { type Policy, isPolicy } from "../engine/policy.js";
-// The "oomkit" module as policy files see it: the package's public API (a cycle that ESM
-// resolves: the namespace is complete before any policy file is loaded).
-import * as publicApi from "../index.js";
+import * as face from "./face.js";
 
 export interface LoadPolicyOptions {
   /** Refuse files that root (or this process's user) does not own, or that others may write. */
@@ -36,6 +36,10 @@ export interface LoadPolicyOptions {
 }
 
 const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+
+/** What a policy file may import by name; both give the face. */
+const FACE_SPECIFIERS: ReadonlySet<string> = new Set(["oomkit/policy", "oomkit"]);
+const FACE_NAMES: ReadonlySet<string> = new Set(Object.keys(face));
 
 type Transform = (code: string, options: { transforms: string[]; filePath: string; production: boolean }) => { code: string };
 let transform: Transform | undefined;
@@ -79,7 +83,7 @@ export function loadPolicyFile(file: string, opts: LoadPolicyOptions): Policy {
   const exports = loadModule(abs, opts, new Map());
   const candidate = isPolicy(exports) ? exports : (exports as { default?: unknown }).default;
   if (!isPolicy(candidate)) {
-    throw new OomkitError("E_CONFIG", `${abs}: its default export is not a policy made with definePolicy() from "oomkit"`);
+    throw new OomkitError("E_CONFIG", `${abs}: its default export is not a policy made with definePolicy() from "oomkit/policy"`);
   }
   return candidate;
 }
@@ -106,6 +110,7 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
   } catch (err) {
     throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
   }
+  checkFaceNames(abs, code);
   let fn: (...args: unknown[]) => void;
   try {
     fn = vm.compileFunction(code, ["exports", "require", "module", "__filename", "__dirname"], { filename: abs }) as typeof fn;
@@ -115,7 +120,7 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
   const module = { exports: {} as unknown };
   loading.set(abs, module);
   const requireFn = (spec: string): unknown => {
-    if (spec === "oomkit") return publicApi;
+    if (FACE_SPECIFIERS.has(spec)) return face;
     if (spec.startsWith("./") || spec.startsWith("../")) {
       const base = path.resolve(path.dirname(abs), spec);
       const target = [base, ...EXTENSIONS.map((e) => base + e), ...(base.endsWith(".js") ? [base.replace(/\.js$/, ".ts")] : [])].find(
@@ -124,7 +129,7 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
       if (!target) throw new OomkitError("E_CONFIG", `${abs}: cannot find "${spec}"`);
       return loadModule(target, opts, loading);
     }
-    throw new OomkitError("E_CONFIG", `${abs}: policies may import only "oomkit" and other policy files ("./..."); "${spec}" is not allowed`);
+    throw new OomkitError("E_CONFIG", `${abs}: policies may import only "oomkit/policy" (or its alias "oomkit") and other policy files ("./..."); "${spec}" is not allowed`);
   };
   try {
     const run = () => fn(module.exports, requireFn, module, abs, path.dirname(abs));
@@ -137,4 +142,29 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
     throw new OomkitError("E_CONFIG", `${abs}: ${what}`, { cause: err });
   }
   return module.exports;
+}
+
+/**
+ * Refuses a file that uses a name the face does not export. Sucrase turns
+ * `import { x } from "oomkit"` into `var _oomkit = require('oomkit')` and each use of x into
+ * `_oomkit.x` (a re-export into `_createNamedExportFrom(_oomkit, 'y', 'x')`), choosing a variable
+ * name the file does not use; those are checked here, so a policy reaching for LinuxHost fails to
+ * load instead of failing during an OOM. A namespace import (`import * as o`) is not seen here;
+ * it reads undefined for such names.
+ */
+function checkFaceNames(abs: string, code: string): void {
+  const requires = /\bvar ([A-Za-z_$][\w$]*) = require\((["'])([^"']+)\2\);/g;
+  for (const [, binding, , spec] of code.matchAll(requires)) {
+    if (binding === undefined || spec === undefined || !FACE_SPECIFIERS.has(spec)) continue;
+    const b = binding.replace(/\$/g, "\\$");
+    const uses = new RegExp(`(?<![\\w$.])${b}\\.([A-Za-z_$][\\w$]*)|_createNamedExportFrom\\(${b}, '[^']*', '([^']*)'\\)`, "g");
+    for (const [, member, reexported] of code.matchAll(uses)) {
+      const name = member ?? reexported;
+      if (name === undefined || FACE_NAMES.has(name)) continue;
+      throw new OomkitError(
+        "E_CONFIG",
+        `${abs}: "${spec}" has no export ${name}: a policy file sees only the policy face, "oomkit/policy" (${[...FACE_NAMES].sort().join(", ")})`,
+      );
+    }
+  }
 }

@@ -16,8 +16,7 @@
  * snapshot does not carry owners).
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import { definePolicy } from "../engine/policy.js";
+import { type CgroupNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "pressure";

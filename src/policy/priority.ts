@@ -19,12 +19,7 @@
  * `commands` and `default` apply, across all tasks.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import type { TaskNode } from "../engine/task.js";
-import { cgroupPath } from "../os/paths.js";
-import { type OomControl, definePolicy } from "../engine/policy.js";
-import type { Plan } from "../engine/plan.js";
-import { markIgnoredBecause, scopeOwnerOf } from "../engine/marks.js";
+import { type CgroupNode, type OomControl, type Plan, type TaskNode, cgroupPath, definePolicy, markIgnoredBecause, scopeOwnerOf } from "./face.js";
 import {
   byText,
   desc,

@@ -15,9 +15,7 @@
  * the same snapshot always gets the same answer.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import type { CgroupPath } from "../os/paths.js";
-import { definePolicy, type OomControl } from "../engine/policy.js";
+import { type CgroupNode, type CgroupPath, type OomControl, definePolicy } from "./face.js";
 import { MiB, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
 
 const NAME = "reclaim-first";

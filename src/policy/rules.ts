@@ -18,9 +18,7 @@
  * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
  */
 import { z } from "zod";
-import type { TaskNode } from "../engine/task.js";
-import { definePolicy, type OomControl } from "../engine/policy.js";
-import { type KillPreference, PREFERENCE_ORDER, describeMark } from "../engine/marks.js";
+import { type KillPreference, type OomControl, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
 import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
 
 const NAME = "rules";

@@ -10,9 +10,7 @@
  * scope uses swap: then swap is not what is short, and the next policy decides.
  */
 import { z } from "zod";
-import type { CgroupNode } from "../engine/cgroup.js";
-import type { TaskNode } from "../engine/task.js";
-import { definePolicy } from "../engine/policy.js";
+import { type CgroupNode, type TaskNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 
 const NAME = "swap";

@@ -15,7 +15,7 @@
  * if usage fell (the bpf_memory_freed rule); otherwise the next policy runs at once.
  */
 import { z } from "zod";
-import { definePolicy, type FileInfo } from "../engine/policy.js";
+import { type FileInfo, definePolicy } from "./face.js";
 import { MiB, byText, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
 
 const NAME = "tmpfs";

@@ -13,6 +13,9 @@ import { FixtureHost } from "../../src/os/fixture-host.js";
 import { cgroupPath } from "../../src/os/paths.js";
 import { kernelPolicy } from "../../src/policy/kernel.js";
 import { buildFixture } from "../support/fixture.js";
+import * as face from "../../src/policy/face.js";
+import * as publicApi from "../../src/index.js";
+import { FACE_RUNTIME } from "../support/face-names.js";
 
 function policyDir(files: Record<string, string>, mode = 0o755): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-pol-"));
@@ -74,7 +77,8 @@ describe("policy files", () => {
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
-    ["imports a Node module", { "p.ts": `import * as fs from "node:fs";\nexport default fs;` }, /may import only "oomkit".*"node:fs" is not allowed/],
+    ["imports a Node module", { "p.ts": `import * as fs from "node:fs";\nexport default fs;` }, /may import only "oomkit\/policy".*"node:fs" is not allowed/],
+    ["imports the package past its face", { "p.ts": `import { LinuxHost } from "oomkit/dist/src/index.js";\nexport default LinuxHost;` }, /"oomkit\/dist\/src\/index\.js" is not allowed/],
     ["exports no policy", { "p.ts": `export default { name: "x" };` }, /default export is not a policy made with definePolicy/],
     ["has a syntax error", { "p.ts": `export default definePolicy({ name: "x", ;` }, /p\.ts/],
     ["throws at top level", { "p.ts": `throw new Error("boom");` }, /top-level code threw Error: boom/],
@@ -95,6 +99,58 @@ describe("policy files", () => {
 
   test("a missing file", () => {
     assert.throws(() => loadPolicyFile("/nonexistent/p.ts", strict), (e: unknown) => e instanceof OomkitError && e.code === "E_NO_SUCH_PATH");
+  });
+});
+
+describe("the face: a policy file sees oomkit/policy and nothing that acts", () => {
+  // The face's runtime exports: the contract and pure helpers. A name added here is a decision.
+  const FACE = FACE_RUNTIME;
+  // Things that act (touch the OS, run the daemon, build hosts): the package exports them, a policy never sees them.
+  const ACTING = ["LinuxHost", "LinuxBackend", "protectSelf", "Daemon", "runCli", "FixtureHost", "RecordingHost", "LiveExecutor", "Engine", "takeSnapshot", "loadPolicyFile"];
+
+  test("the package's own API has every acting name (so the checks below mean something)", () => {
+    for (const name of ACTING) assert.equal(typeof (publicApi as Record<string, unknown>)[name], "function", name);
+    assert.deepEqual(Object.keys(face).sort(), FACE);
+  });
+
+  test('"oomkit/policy" and its alias "oomkit" give the face and only the face', () => {
+    const dir = policyDir({
+      "p.ts": `import * as viaFace from "oomkit/policy";
+import * as viaAlias from "oomkit";
+import oomkit from "oomkit";
+const keys = (ns: object) => Object.keys(ns).filter((k) => k !== "default").sort();
+const seen = { face: keys(viaFace), alias: keys(viaAlias), acting: ${JSON.stringify(ACTING)}.filter((n) => (oomkit as Record<string, unknown>)[n] !== undefined) };
+export default viaAlias.definePolicy({ name: "ns", description: JSON.stringify(seen), evaluateTask: () => "default" });
+`,
+    });
+    const seen = JSON.parse(loadPolicyFile(path.join(dir, "p.ts"), strict).description ?? "") as Record<string, unknown>;
+    assert.deepEqual(seen, { face: FACE, alias: FACE, acting: [] });
+  });
+
+  for (const spec of ["oomkit", "oomkit/policy"]) {
+    for (const name of ACTING) {
+      test(`import { ${name} } from "${spec}" fails to load with a clear error`, () => {
+        // Used only inside a hook: the load fails, not the OOM.
+        const dir = policyDir({
+          "p.ts": `import { definePolicy, ${name} } from "${spec}";\nexport default definePolicy({ name: "x", evaluateTask: () => (${name} ? "default" : "skip") });\n`,
+        });
+        assert.throws(
+          () => loadPolicyFile(path.join(dir, "p.ts"), strict),
+          (e: unknown) =>
+            e instanceof OomkitError && e.code === "E_CONFIG" && e.message.includes(`"${spec}" has no export ${name}: a policy file sees only the policy face, "oomkit/policy" (`),
+        );
+      });
+    }
+  }
+
+  test("re-exporting an acting name is refused too, and a face name re-exported works", () => {
+    const bad = policyDir({ "p.ts": `export { FixtureHost } from "oomkit";\n` });
+    assert.throws(() => loadPolicyFile(path.join(bad, "p.ts"), strict), /"oomkit" has no export FixtureHost/);
+    const good = policyDir({
+      "util.ts": `export { cgroupContains, ROOT_CGROUP } from "oomkit/policy";\n`,
+      "p.ts": `import { definePolicy } from "oomkit/policy";\nimport { cgroupContains, ROOT_CGROUP } from "./util";\nexport default definePolicy({ name: String(cgroupContains(ROOT_CGROUP, ROOT_CGROUP)), evaluateTask: () => "default" });\n`,
+    });
+    assert.equal(loadPolicyFile(path.join(good, "p.ts"), strict).name, "true");
   });
 });
 
