@@ -2,7 +2,7 @@ import * as net from "node:net";
 import { OomkitError } from "../errors.js";
 import { DEFAULT_SOCKET } from "../daemon/control.js";
 import { type StreamLine, renderDelivery, renderEvent } from "../report/event-bus.js";
-import { DEFAULT_EVENT_LOG, readEventLog } from "../report/event-log.js";
+import { DEFAULT_EVENT_LOG, type EventLogContents, readEventLog } from "../report/event-log.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 
@@ -40,6 +40,7 @@ export const eventsCommand: Command = {
       } catch (err) {
         throw new OomkitError("E_NO_SUCH_PATH", `event log ${file} cannot be read: ${(err as Error).message}`, { cause: err });
       }
+      if (contents.files === 0) throw new OomkitError("E_NO_SUCH_PATH", `no event log at ${file} (nor rotated files beside it)`);
       let records = contents.records;
       if (values.since !== undefined) {
         const i = records.findIndex((r) => r.id === values.since);
@@ -47,7 +48,7 @@ export const eventsCommand: Command = {
         records = records.slice(i + 1);
       }
       for (const r of records) ctx.stdout(`${renderEvent(r, json)}\n`);
-      if (contents.tornLines > 0 && !json) ctx.stderr(`oomkit events: skipped ${contents.tornLines} torn line(s) left by a crash\n`);
+      for (const line of skippedLines(contents)) ctx.stderr(`oomkit events: ${line}\n`);
       return 0;
     }
     if (positionals.length > 0) throw new OomkitError("E_USAGE", `unexpected argument "${positionals[0]}" (a file goes with --log)`);
@@ -95,3 +96,13 @@ export const eventsCommand: Command = {
     });
   },
 };
+
+/** What reading the log passed over, one line each, for stderr (so --json output stays clean). */
+function skippedLines(c: EventLogContents): string[] {
+  const out: string[] = [];
+  if (c.tornLines > 0) out.push(`skipped ${c.tornLines} torn line(s) left by a crash`);
+  if (c.badLines > 0) out.push(`skipped ${c.badLines} line(s) that are not JSON objects`);
+  if (c.otherSchema > 0) out.push(`skipped ${c.otherSchema} record(s) of another schema (a newer oomkit?)`);
+  if (c.invalidRecords > 0) out.push(`skipped ${c.invalidRecords} record(s) missing what a record must have (first: ${c.firstInvalid})`);
+  return out;
+}

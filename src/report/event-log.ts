@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { EPISODE_SCHEMA, type EpisodeRecord } from "../engine/episode.js";
 import { OomkitError, errnoCode } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
+import { checkEpisodeRecord } from "./episode-schema.js";
 
 /** Where the daemon keeps the log unless configured otherwise. */
 export const DEFAULT_EVENT_LOG = "/var/log/oomkit/oomkit.jsonl";
@@ -82,10 +83,10 @@ export class EventLog {
     if (!(options.maxBytes === undefined || options.maxBytes > 0)) throw new RangeError("maxBytes must be positive");
     try {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      const fd = fs.openSync(file, "a");
+      const fd = openForAppend(file);
       let size = fs.fstatSync(fd).size;
       fs.closeSync(fd);
-      const torn = fs.statSync(file).isFile() ? tornTailBytes(file, size) : 0;
+      const torn = tornTailBytes(file, size);
       if (torn > 0) {
         // The unflushed end of a write a crash cut short: the next record must start a line.
         fs.truncateSync(file, size - torn);
@@ -172,7 +173,7 @@ export class EventLog {
   }
 
   async #write(data: Buffer): Promise<void> {
-    this.#fh ??= await fsp.open(this.path, "a");
+    this.#fh ??= await fsp.open(this.path, APPEND_FLAGS);
     const fh = this.#fh;
     const before = this.#sizeBytes;
     try {
@@ -222,6 +223,23 @@ export class EventLog {
   }
 }
 
+/**
+ * Appending, creating the file 0600, never through a symlink: oomkit runs as root, and a link
+ * planted at the log's path would have it append to any file (O_NOFOLLOW fails with ELOOP).
+ */
+const APPEND_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+
+function openForAppend(file: string): number {
+  const fd = fs.openSync(file, APPEND_FLAGS, 0o600);
+  const st = fs.fstatSync(fd);
+  // A character device (/dev/null to discard) is allowed; a folder or a fifo is a mistake.
+  if (!st.isFile() && !st.isCharacterDevice()) {
+    fs.closeSync(fd);
+    throw Object.assign(new Error(`${file} is not a regular file`), { code: "EINVAL" });
+  }
+  return fd;
+}
+
 /** How many bytes follow the last newline of the file (0 when it ends with one). */
 function tornTailBytes(file: string, size: number): number {
   if (size === 0) return 0;
@@ -258,6 +276,12 @@ export interface EventLogContents {
   readonly badLines: number;
   /** Records of another schema (a later major version). Skipped. */
   readonly otherSchema: number;
+  /** Records of this schema that lack what a reader relies on (a field missing or mistyped). Skipped. */
+  readonly invalidRecords: number;
+  /** What was wrong with the first invalid record, for the reader's message. */
+  readonly firstInvalid: string | undefined;
+  /** How many files the log had (0: nothing at that path). */
+  readonly files: number;
 }
 
 /** Every file of the log at `file`, oldest first: `.N` … `.1`, then the file itself. */
@@ -270,11 +294,11 @@ export function eventLogFiles(file: string): string[] {
   } catch {
     return [];
   }
+  // Only the names rotation makes (`.1`, `.2`, …): a stray `oomkit.jsonl.0x10` or `.bak` is not the log.
   const rotated = names
-    .map((n) => (n.startsWith(`${base}.`) ? Number(n.slice(base.length + 1)) : NaN))
-    .filter((n) => Number.isInteger(n) && n > 0)
-    .sort((a, b) => b - a)
-    .map((n) => path.join(dir, `${base}.${n}`));
+    .filter((n) => n.startsWith(`${base}.`) && /^[1-9][0-9]{0,5}$/.test(n.slice(base.length + 1)))
+    .sort((a, b) => Number(b.slice(base.length + 1)) - Number(a.slice(base.length + 1)))
+    .map((n) => path.join(dir, n));
   return names.includes(base) ? [...rotated, file] : rotated;
 }
 
@@ -284,8 +308,18 @@ export function readEventLog(file: string): EventLogContents {
   let tornLines = 0;
   let badLines = 0;
   let otherSchema = 0;
-  for (const f of eventLogFiles(file)) {
-    const text = fs.readFileSync(f, "utf8");
+  let invalidRecords = 0;
+  let firstInvalid: string | undefined;
+  const files = eventLogFiles(file);
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, "utf8");
+    } catch (err) {
+      // Rotated away between the listing and the read: its records are in the next file now.
+      if (errnoCode(err) === "ENOENT") continue;
+      throw err;
+    }
     const lines = text.split("\n");
     const last = lines.pop() as string;
     if (last !== "") tornLines += 1;
@@ -300,8 +334,15 @@ export function readEventLog(file: string): EventLogContents {
       }
       if (typeof value !== "object" || value === null || Array.isArray(value)) badLines += 1;
       else if ((value as { schema?: unknown }).schema !== EPISODE_SCHEMA) otherSchema += 1;
-      else records.push(value as EpisodeRecord);
+      else {
+        const checked = checkEpisodeRecord(value);
+        if (checked.ok) records.push(checked.record);
+        else {
+          invalidRecords += 1;
+          firstInvalid ??= checked.error;
+        }
+      }
     }
   }
-  return { records, tornLines, badLines, otherSchema };
+  return { records, tornLines, badLines, otherSchema, invalidRecords, firstInvalid, files: files.length };
 }

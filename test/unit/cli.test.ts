@@ -165,6 +165,7 @@ describe("errors and exit codes", () => {
     { argv: ["dump", "--root", fixture, "--top", "0"], code: EXIT.usage, stderr: /--top must be a positive integer/ },
     { argv: ["dump", "--root", fixture, "--cgroup", "/nope"], code: EXIT.path, stderr: /no cgroup \/nope/ },
     { argv: ["record"], code: EXIT.usage, stderr: /--fixture DIR is required/ },
+    { argv: ["events", "--log", "/nonexistent/oomkit.jsonl"], code: EXIT.path, stderr: /^oomkit events: no event log at \/nonexistent\/oomkit.jsonl/ },
   ];
   for (const r of rows) {
     test(`oomkit ${r.argv.join(" ") || "(nothing)"} → exit ${r.code}, one clear line`, async () => {
@@ -191,5 +192,28 @@ describe("errors and exit codes", () => {
     });
     assert.equal(code, EXIT.internal);
     assert.match(stderr, /internal error[\s\S]*TypeError: boom\n\s+at /);
+  });
+});
+
+describe("oomkit events --log on a log with bad lines", () => {
+  test("prints the good records and says on stderr what it skipped, with --json too", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-events-"));
+    const file = path.join(dir, "oomkit.jsonl");
+    const at = "2026-01-01T00:00:00.000Z";
+    const good = {
+      schema: "oomkit.episode/1", id: "ep-1", mode: "live", kind: "cgroup", scope: "/work", source: "test", policy: "p", handled: true,
+      cause: { kind: "cgroup", trigger: "manual", message: "m", figures: {} }, chain: [], candidates: [], candidatesTotal: 0, plan: [], actions: [],
+      times: { declaredAt: at, decidedAt: at, finishedAt: at, decisionMs: 1, actionMs: 2 },
+    };
+    const { chain: _c, ...missing } = good;
+    fs.writeFileSync(file, [JSON.stringify(good), JSON.stringify(missing), "{torn"].join("\n"));
+    fs.writeFileSync(`${file}.0x10`, "stray");
+    for (const json of [false, true]) {
+      const r = await cli(["events", "--log", file, ...(json ? ["--json"] : [])]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim().split("\n").length, 1, "one good record");
+      assert.match(r.stderr, /skipped 1 torn line/);
+      assert.match(r.stderr, /skipped 1 record\(s\) missing what a record must have \(first: chain: /);
+    }
   });
 });

@@ -125,3 +125,50 @@ test("reading: bad lines and other schemas are skipped and counted; a missing lo
   assert.equal(r.otherSchema, 1);
   assert.deepEqual(readEventLog(path.join(tmp(), "none.jsonl")).records, []);
 });
+
+test("hostile log contents: a schema-valid record missing fields, stray files beside the log, lines that are not records — skipped and counted, never fatal", () => {
+  const dir = tmp();
+  const file = path.join(dir, "oomkit.jsonl");
+  const { times: _t, ...noTimes } = rec(1);
+  const lines = [JSON.stringify(rec(0)), JSON.stringify(noTimes), JSON.stringify({ schema: EPISODE_SCHEMA }), "[1,2]", "not json", JSON.stringify({ ...rec(2), schema: "oomkit.episode/2" }), JSON.stringify(rec(3))];
+  fs.writeFileSync(file, `${lines.join("\n")}\n`);
+  fs.writeFileSync(path.join(dir, "oomkit.jsonl.0x10"), "stray");
+  fs.writeFileSync(path.join(dir, "oomkit.jsonl.bak"), "stray");
+  fs.writeFileSync(path.join(dir, "oomkit.jsonl.01"), "stray");
+  fs.writeFileSync(path.join(dir, "oomkit.jsonl.1"), `${JSON.stringify(rec(-1))}\n`);
+  assert.deepEqual(eventLogFiles(file).map((f) => path.basename(f)), ["oomkit.jsonl.1", "oomkit.jsonl"]);
+  const back = readEventLog(file);
+  assert.deepEqual(ids(back.records), ["ep-test--1", "ep-test-0", "ep-test-3"]);
+  assert.equal(back.invalidRecords, 2);
+  assert.match(back.firstInvalid ?? "", /times/);
+  assert.equal(back.badLines, 2);
+  assert.equal(back.otherSchema, 1);
+  assert.equal(back.files, 2);
+  assert.equal(readEventLog(path.join(dir, "none.jsonl")).files, 0);
+});
+
+test("the daemon never appends through a symlink planted at the log's path, nor to what is not a file", async () => {
+  const dir = tmp();
+  const target = path.join(dir, "precious");
+  fs.writeFileSync(target, "keep me\n");
+  const file = path.join(dir, "oomkit.jsonl");
+  fs.symlinkSync(target, file);
+  assert.throws(() => EventLog.open(file), (err: Error & { code?: string }) => err.code === "E_HOST_IO" && /ELOOP/.test(err.message));
+  assert.equal(fs.readFileSync(target, "utf8"), "keep me\n");
+  const asDir = path.join(dir, "dir.jsonl");
+  fs.mkdirSync(asDir);
+  assert.throws(() => EventLog.open(asDir), (err: Error & { code?: string }) => err.code === "E_HOST_IO");
+  // A link planted after start-up is moved aside by the next rotation and never followed.
+  const ok = path.join(dir, "real.jsonl");
+  const log = EventLog.open(ok, { maxBytes: 10 });
+  log.append(rec(0));
+  await log.flush();
+  fs.rmSync(ok);
+  fs.rmSync(`${ok}.1`, { force: true });
+  fs.symlinkSync(target, ok);
+  log.append(rec(1));
+  await log.flush();
+  await log.close();
+  assert.equal(fs.readFileSync(target, "utf8"), "keep me\n");
+  assert.ok(fs.lstatSync(ok).isFile(), "the log is a file of its own again");
+});
