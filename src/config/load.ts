@@ -31,9 +31,14 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     throw new ConfigError(fileName, [{ file: fileName, line: err.line, column: err.column, path: "", message: `TOML syntax: ${message}` }]);
   }
   const source: ConfigSource = { fileName, locator: locateKeys(text) };
-  const issues: ConfigIssue[] = duplicateAttachments(raw, source);
+  const forbidden = forbiddenKeys(raw, [], source);
+  const issues: ConfigIssue[] = [...forbidden, ...duplicateAttachments(raw, source)];
   const result = configSchema.safeParse(raw, { reportInput: true });
-  if (!result.success) issues.push(...withoutEchoes(result.error.issues).flatMap((i) => fromZod(i, source)));
+  if (!result.success) {
+    // A forbidden key is said once, not again as "unknown key".
+    const said = new Set(forbidden.map((i) => i.path));
+    issues.push(...withoutEchoes(result.error.issues).flatMap((i) => fromZod(i, source)).filter((i) => !said.has(i.path)));
+  }
   if (issues.length > 0 || !result.success) throw new ConfigError(fileName, sortByPlace(issues));
   return { config: result.data, warnings: configWarnings(result.data, source), source };
 }
@@ -48,6 +53,20 @@ function plainObjects(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainObjects(v)]));
   }
   return value;
+}
+
+/**
+ * `__proto__` as a key would be dropped on the way to a policy (or, copied carelessly, change an
+ * object's prototype): refused wherever it appears, at its own line.
+ */
+function forbiddenKeys(value: unknown, at: ConfigPath, source: ConfigSource): ConfigIssue[] {
+  if (Array.isArray(value)) return value.flatMap((v, k) => forbiddenKeys(v, [...at, k], source));
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) return [];
+  return Object.keys(value).flatMap((k) =>
+    k === "__proto__"
+      ? [issueAt(source, [...at, k], 'the key "__proto__" is not allowed: it would be dropped or change what the table is')]
+      : forbiddenKeys((value as Record<string, unknown>)[k], [...at, k], source),
+  );
 }
 
 /** At most one policy per cgroup; checked on the raw table so that it is reported alongside type errors. */
@@ -103,6 +122,7 @@ function fromZod(issue: z.core.$ZodIssue, source: ConfigSource): ConfigIssue[] {
     case "invalid_type": {
       const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
       if (issue.input === undefined) return [issueAt(source, path, `missing: ${article(expected)} is required here`)];
+      if (typeof issue.input === "number" && !Number.isFinite(issue.input)) return [issueAt(source, path, `must be a finite number; got ${issue.input} (out of range)`)];
       return [issueAt(source, path, `expected ${article(expected)}, got ${describeValue(issue.input)}`)];
     }
     case "invalid_value": {

@@ -8,6 +8,7 @@
  * file's text to name places (load.ts). Every key, default and reason is in
  * docs/configuration.md; keep the two in step.
  */
+import { posix } from "node:path";
 import { z } from "zod";
 import { DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
 import { DEFAULT_OMIT_XATTRS } from "../engine/verify.js";
@@ -91,6 +92,23 @@ const absolutePathSchema = z.string().check((ctx) => {
   if (!ctx.value.startsWith("/")) ctx.issues.push({ code: "custom", message: `must be an absolute path, got "${ctx.value}"`, input: ctx.value });
 });
 
+/**
+ * Trees that are never a tmpfs to clear: the root itself and the system's own folders. A
+ * `tmpfs_roots` entry names a tmpfs mount (/dev/shm, /tmp, /run/user/UID) where removing a
+ * policy's chosen files frees memory; anywhere else removal frees nothing and destroys data.
+ */
+const NEVER_TMPFS = ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot", "/proc", "/sys", "/root", "/home", "/var", "/opt", "/srv", "/run", "/dev"];
+
+const tmpfsRootSchema = absolutePathSchema.check((ctx) => {
+  const p = ctx.value;
+  if (!p.startsWith("/")) return;
+  const norm = posix.normalize(p).replace(/(.)\/$/, "$1");
+  if (norm !== p) ctx.issues.push({ code: "custom", message: `must be a plain path ("${norm}"), got "${p}"`, input: p });
+  else if (p === "/" || NEVER_TMPFS.includes(p) || ["/etc/", "/usr/", "/boot/", "/proc/", "/sys/", "/bin/", "/sbin/", "/lib/", "/lib64/"].some((t) => p.startsWith(t))) {
+    ctx.issues.push({ code: "custom", message: `"${p}" is not a tmpfs to clear: name a tmpfs mount such as /dev/shm, /tmp or /run/user/1000`, input: p });
+  }
+});
+
 const XATTR_NAMESPACES = ["user", "trusted", "security", "system"];
 const xattrSchema = z.string().check((ctx) => {
   const ns = ctx.value.split(".")[0] ?? "";
@@ -130,7 +148,7 @@ const protectSchema = strict({
   cgroups: z.array(cgroupPathSchema).default([]),
   commands: z.array(regexSchema).default([]),
   xattrs: z.array(xattrSchema).default([...DEFAULT_OMIT_XATTRS]),
-  tmpfs_roots: z.array(absolutePathSchema).default([]),
+  tmpfs_roots: z.array(tmpfsRootSchema).default([]),
 });
 
 const preKillHookSchema = strict({

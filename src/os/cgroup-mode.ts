@@ -11,7 +11,7 @@
  * In system-level mode oomkit works from processes, /proc/pressure and /proc/meminfo, and it
  * never writes to a v1 hierarchy.
  */
-import { isVanished } from "../errors.js";
+import { OomkitError, isVanished } from "../errors.js";
 import { type Host, readIfPresent } from "./host.js";
 import { parseControllers } from "./parse/cgroup.js";
 import { parseMounts } from "./parse/mounts.js";
@@ -67,9 +67,11 @@ export function detectCgroupMode(host: Host): CgroupMode {
   }
   let v2Controllers: string[] = [];
   if (unifiedMount !== undefined) {
+    const file = `${unifiedMount}/${CgroupFile.controllers}`;
     try {
-      v2Controllers = parseControllers(host.readFile(`${unifiedMount}/${CgroupFile.controllers}`));
+      v2Controllers = parseControllers(host.readFile(file));
     } catch (err) {
+      if (err instanceof OomkitError && err.code === "E_PARSE") throw new OomkitError("E_PARSE", `${file}: ${err.message}`, { cause: err });
       if (!isVanished(err)) throw err;
     }
   }

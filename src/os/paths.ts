@@ -4,6 +4,7 @@
  * reads them as they are; FixtureHost reads them under its folder), so nothing above the os/
  * layer names /proc or /sys/fs/cgroup.
  */
+import { OomkitError } from "../errors.js";
 
 export const PROC = "/proc";
 /** Where a pure cgroup v2 system mounts its hierarchy. */
@@ -77,7 +78,7 @@ export type CgroupPath = string & { readonly __brand: "CgroupPath" };
 export function cgroupPath(path: string): CgroupPath {
   if (!path.startsWith("/")) path = `/${path}`;
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.some((p) => p === "..")) throw new Error(`cgroup path may not contain "..": ${path}`);
+  if (parts.some((p) => p === "..")) throw new OomkitError("E_USAGE", `a cgroup path may not contain "..": ${path}`);
   return `/${parts.join("/")}` as CgroupPath;
 }
 

@@ -98,3 +98,8 @@ test("doctor on this machine names the mode its folders show", () => {
   assert.match(modeCheck.detail, expected === "hybrid" ? /hybrid/ : expected === "v1" ? /v1 only/ : /v2/);
   assert.equal(report.usable, true);
 });
+
+test("a cgroup.controllers the parser refuses names the file it came from", () => {
+  const host = tree({ "proc/self/mounts": "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n", "sys/fs/cgroup/cgroup.controllers": "memory Bogus!\n" });
+  assert.throws(() => detectCgroupMode(host), (err: Error & { code?: string }) => err.code === "E_PARSE" && err.message.startsWith("/sys/fs/cgroup/cgroup.controllers: expected controller names"));
+});

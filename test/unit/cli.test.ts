@@ -165,6 +165,8 @@ describe("errors and exit codes", () => {
     { argv: ["dump", "--root", fixture, "--top", "0"], code: EXIT.usage, stderr: /--top must be a positive integer/ },
     { argv: ["dump", "--root", fixture, "--cgroup", "/nope"], code: EXIT.path, stderr: /no cgroup \/nope/ },
     { argv: ["record"], code: EXIT.usage, stderr: /--fixture DIR is required/ },
+    { argv: ["explain", "--root", fixture, "--scope", "/../x"], code: EXIT.usage, stderr: /^oomkit explain: a cgroup path may not contain "\.\.": \/\.\.\/x\n$/ },
+    { argv: ["dump", "--root", fixture, "--cgroup", "/a/../../x"], code: EXIT.usage, stderr: /may not contain "\.\."/ },
     { argv: ["events", "--log", "/nonexistent/oomkit.jsonl"], code: EXIT.path, stderr: /^oomkit events: no event log at \/nonexistent\/oomkit.jsonl/ },
   ];
   for (const r of rows) {

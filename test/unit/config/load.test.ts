@@ -109,6 +109,17 @@ describe("parseConfig: every kind of error, at its line", () => {
     assert.equal(typeof i.column, "number");
   });
 
+  test("hostile values: a number out of range, a __proto__ key, a tmpfs root that is no tmpfs", () => {
+    oneIssue(lines(TRIGGER, "[kill]", "sigterm_grace_ms = 1e400"), 5, "kill.sigterm_grace_ms", /^must be a finite number; got Infinity/);
+    oneIssue(lines(TRIGGER, "[[attach]]", 'cgroup = "/"', 'policy = "rules"', "[attach.options]", "__proto__ = { x = 1 }"), 8, "attach[0].options.__proto__", /"__proto__" is not allowed/);
+    oneIssue(lines(TRIGGER, "[protect]", "[protect.__proto__]", "x = 1"), 5, "protect.__proto__", /"__proto__" is not allowed/);
+    for (const root of ["/", "/etc", "/usr/share", "/proc/self", "/home"]) {
+      oneIssue(lines(TRIGGER, "[protect]", `tmpfs_roots = ["${root}"]`), 5, "protect.tmpfs_roots[0]", /is not a tmpfs to clear/);
+    }
+    oneIssue(lines(TRIGGER, "[protect]", 'tmpfs_roots = ["/dev/shm/../../etc"]'), 5, "protect.tmpfs_roots[0]", /must be a plain path \("\/etc"\)/);
+    for (const ok of ["/dev/shm", "/tmp", "/run/user/1000"]) assert.deepEqual(parseConfig(lines(TRIGGER, "[protect]", `tmpfs_roots = ["${ok}"]`), "t.toml").config.protect.tmpfs_roots, [ok]);
+  });
+
   test("unknown key at the top, in a table, in an inline table: did you mean", () => {
     oneIssue(lines("dryrun = true", TRIGGER), 1, "dryrun", /unknown key "dryrun" \(did you mean "dry_run"\?\)/);
     oneIssue(lines(TRIGGER, "[kill]", "max_kill = 3"), 5, "kill.max_kill", /did you mean "max_kills"/);
