@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { OomkitError } from "../errors.js";
-import { DEFAULT_SOCKET } from "../daemon/control.js";
+import { DEFAULT_SOCKET, connectError } from "../daemon/control.js";
 import { type StreamLine, renderDelivery, renderEvent } from "../report/event-bus.js";
 import { DEFAULT_EVENT_LOG, type EventLogContents, readEventLog } from "../report/event-log.js";
 import type { Command } from "./command.js";
@@ -85,14 +85,7 @@ export const eventsCommand: Command = {
         }
       });
       c.once("close", () => resolve(0));
-      c.once("error", (err) => {
-        const code = (err as NodeJS.ErrnoException).code;
-        reject(
-          code === "ENOENT" || code === "ECONNREFUSED"
-            ? new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${path} (is \`oomkit run\` running? --log reads the event log instead)`, { cause: err })
-            : new OomkitError("E_HOST_IO", `${path}: ${err.message}`, { cause: err }),
-        );
-      });
+      c.once("error", (err) => reject(connectError(path, err, "; --log reads the event log instead")));
     });
   },
 };

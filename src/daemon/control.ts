@@ -140,14 +140,15 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
     });
     c.once("error", (err) => {
       clearTimeout(timer);
-      const code = (err as NodeJS.ErrnoException).code;
-      reject(
-        code === "ENOENT" || code === "ECONNREFUSED"
-          ? new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?)`, { cause: err })
-          : code === "EACCES"
-            ? new OomkitError("E_PERMISSION", `${socketPath}: permission denied (only root may talk to the daemon)`, { cause: err })
-            : new OomkitError("E_HOST_IO", `${socketPath}: ${err.message}`, { cause: err }),
-      );
+      reject(connectError(socketPath, err));
     });
   });
+}
+
+/** Why a client could not talk to the daemon: one message and one error code for every command. */
+export function connectError(socketPath: string, err: Error, hint = ""): OomkitError {
+  const code = (err as Error & { code?: string }).code;
+  if (code === "ENOENT" || code === "ECONNREFUSED") return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?${hint})`, { cause: err });
+  if (code === "EACCES" || code === "EPERM") return new OomkitError("E_PERMISSION", `${socketPath}: permission denied (only root may talk to the daemon)`, { cause: err });
+  return new OomkitError("E_HOST_IO", `${socketPath}: ${err.message}`, { cause: err });
 }

@@ -4,7 +4,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { EXIT, defaultMakeHost, runCli } from "../../src/cli/cli.js";
+import { EXIT, defaultMakeHost, exitCodeFor, runCli } from "../../src/cli/cli.js";
+import { connectError } from "../../src/daemon/control.js";
 import { ManualClock } from "../../src/os/host.js";
 import { DUMP_SCHEMA, type Dump } from "../../src/report/dump.js";
 import { buildFixture } from "../support/fixture.js";
@@ -167,6 +168,8 @@ describe("errors and exit codes", () => {
     { argv: ["record"], code: EXIT.usage, stderr: /--fixture DIR is required/ },
     { argv: ["explain", "--root", fixture, "--scope", "/../x"], code: EXIT.usage, stderr: /^oomkit explain: a cgroup path may not contain "\.\.": \/\.\.\/x\n$/ },
     { argv: ["dump", "--root", fixture, "--cgroup", "/a/../../x"], code: EXIT.usage, stderr: /may not contain "\.\."/ },
+    { argv: ["oom", "--socket", "/nonexistent/oomkit.sock"], code: EXIT.path, stderr: /^oomkit oom: no oomkit daemon answers on \/nonexistent\/oomkit.sock/ },
+    { argv: ["events", "--socket", "/nonexistent/oomkit.sock"], code: EXIT.path, stderr: /^oomkit events: no oomkit daemon answers on \/nonexistent\/oomkit.sock/ },
     { argv: ["events", "--log", "/nonexistent/oomkit.jsonl"], code: EXIT.path, stderr: /^oomkit events: no event log at \/nonexistent\/oomkit.jsonl/ },
   ];
   for (const r of rows) {
@@ -218,4 +221,13 @@ describe("oomkit events --log on a log with bad lines", () => {
       assert.match(r.stderr, /skipped 1 record\(s\) missing what a record must have \(first: chain: /);
     }
   });
+});
+
+test("oom and events say the same thing, with the same exit code, when the socket refuses them", () => {
+  for (const code of ["EACCES", "EPERM"]) {
+    const err = connectError("/run/oomkit/oomkit.sock", Object.assign(new Error(code), { code }));
+    assert.equal(err.code, "E_PERMISSION");
+    assert.equal(exitCodeFor(err), EXIT.unsupported);
+    assert.match(err.message, /permission denied \(only root may talk to the daemon\)/);
+  }
 });
