@@ -1,6 +1,8 @@
 /**
  * The engine: the only caller of policy code. It dispatches an OOM through the policy chain,
- * verifies and carries out the plan, and builds the episode record. An OOM in scope S goes to the policy attached to S, then to the ones
+ * verifies and carries out the plan, and builds the episode record; it also runs the policies'
+ * other hooks (handlePressure, handleCgroupOnline/Offline) under the same deadline and returns
+ * a record of each call. An OOM in scope S goes to the policy attached to S, then to the ones
  * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
  * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
  * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
@@ -9,11 +11,12 @@
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupPath, parentCgroup } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
 import { type EpisodeMode, type EpisodeRecord, buildEpisode } from "./episode.js";
 import { History } from "./history.js";
+import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
@@ -155,5 +158,39 @@ export class Engine {
   /** The decision the engine would take now, carrying out nothing. */
   explain(snapshot: Snapshot, scope: CgroupPath | string, cause: OomCause): Promise<EpisodeRecord> {
     return this.handleOom({ snapshot, scope, cause, mode: "explain" });
+  }
+
+  /** The policy whose handlePressure hears of PSI events in `scope`: the nearest in its chain with one. */
+  pressurePolicy(scope: CgroupPath): ChainLink | undefined {
+    return this.chainFor(scope).find((l) => l.policy.handlePressure !== undefined);
+  }
+
+  /**
+   * A PSI event in `event.cgroup`, for pressurePolicy's handlePressure; undefined when no policy
+   * in the chain has one. Returns the OOMs it declared (none when it failed) and the call's record.
+   */
+  handlePressure(req: PressureRequest): PressureResult | undefined {
+    const link = this.pressurePolicy(req.event.cgroup);
+    if (!link) return undefined;
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+  }
+
+  /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
+  cgroupOnline(cgroup: CgroupNode): HookCall[] {
+    return this.#attachedAbove(cgroup.path)
+      .filter((l) => l.policy.handleCgroupOnline !== undefined)
+      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+  }
+
+  /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
+  cgroupOffline(cgroup: CgroupPath): HookCall[] {
+    return this.#attachedAbove(cgroup)
+      .filter((l) => l.policy.handleCgroupOffline !== undefined)
+      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+  }
+
+  /** The attachments at or above `cgroup`, in configuration order. */
+  #attachedAbove(cgroup: CgroupPath): ChainLink[] {
+    return [...this.attachments.values()].filter((a) => cgroupContains(a.cgroup, cgroup)).map((a) => ({ policy: a.policy, options: a.options, attachedTo: a.cgroup }));
   }
 }
