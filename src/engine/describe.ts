@@ -2,24 +2,24 @@
  * Describing what policy code threw. A policy may throw anything: an Error, a string, an object
  * without a prototype (String() throws on it), one whose toString throws or never returns, a
  * Proxy. Reading a thrown value can run policy code (getters, toString), so it is read under a
- * deadline of its own, proxies are not read at all, and no exception ever gets out.
+ * deadline like any policy call, proxies are not read at all, and no exception ever gets out.
  */
 import { types } from "node:util";
 import { OomkitError, type ErrorCode } from "../errors.js";
 import { callWithDeadline, insideDeadline } from "./deadline.js";
 
-/** Reading a thrown value is brief work: a getter or toString that loops is cut off after this. */
-const DESCRIBE_DEADLINE_MS = 20;
+/** A getter or toString of a thrown value is policy code: by default it gets a policy call's deadline. */
+const DESCRIBE_DEADLINE_MS = 250;
 /** Records and log lines keep this much of a description. */
 export const MAX_DESCRIPTION = 500;
 
 /** One line for a thrown value, at most MAX_DESCRIPTION characters; never throws. */
-export function describeThrown(value: unknown): string {
+export function describeThrown(value: unknown, deadlineMs: number = DESCRIBE_DEADLINE_MS): string {
   let text: string;
   try {
-    text = insideDeadline() ? describe(value) : callWithDeadline(() => describe(value), DESCRIBE_DEADLINE_MS);
+    text = insideDeadline() ? describe(value) : callWithDeadline(() => describe(value), deadlineMs);
   } catch {
-    text = `non-error thrown: ${kindOf(value)} that could not be described`;
+    text = `thrown: ${kindOf(value)} that could not be described`;
   }
   return text.slice(0, MAX_DESCRIPTION);
 }
@@ -32,9 +32,15 @@ export function kindOf(value: unknown): string {
   return t === "object" ? "an object" : `a ${t}`;
 }
 
-/** True when `err` is an OomkitError with this code; never runs code of a thrown Proxy. */
+/** True when `err` is an OomkitError with this code; runs no code of what policy code threw (getters, traps). */
 export function isOomkitError(err: unknown, code: ErrorCode): err is OomkitError {
-  return typeof err === "object" && err !== null && !types.isProxy(err) && err instanceof OomkitError && err.code === code;
+  return typeof err === "object" && err !== null && !types.isProxy(err) && err instanceof OomkitError && ownString(err, "code") === code;
+}
+
+/** An own data property that is a string, read without running getters; else undefined. */
+export function ownString(value: object, key: string): string | undefined {
+  const v: unknown = Object.getOwnPropertyDescriptor(value, key)?.value;
+  return typeof v === "string" ? v : undefined;
 }
 
 function describe(value: unknown): string {

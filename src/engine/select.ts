@@ -5,7 +5,7 @@
 import { OomkitError } from "../errors.js";
 import type { Policy, TaskVerdict } from "./policy.js";
 import { callWithDeadline } from "./deadline.js";
-import { describeThrown, isOomkitError } from "./describe.js";
+import { describeThrown, isOomkitError, ownString } from "./describe.js";
 import type { ChainOutcome } from "./episode.js";
 import type { OomControlImpl } from "./oom-control.js";
 import { type Plan, isPlan } from "./plan.js";
@@ -27,8 +27,8 @@ export interface PolicyFault {
  */
 export function classifyFault(err: unknown, deadlineMs: number): PolicyFault {
   if (isOomkitError(err, "E_TIMEOUT")) return { outcome: "timeout", error: `ran past its deadline of ${deadlineMs} ms` };
-  if (isOomkitError(err, "E_PARSE")) return { outcome: "invalid", error: err.message };
-  return { outcome: "threw", error: describeThrown(err) };
+  if (isOomkitError(err, "E_PARSE")) return { outcome: "invalid", error: ownString(err, "message") ?? describeThrown(err, deadlineMs) };
+  return { outcome: "threw", error: describeThrown(err, deadlineMs) };
 }
 
 /** A policy slowed by reads is run again until this many deadlines' worth of time has passed. */
