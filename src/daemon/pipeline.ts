@@ -61,6 +61,7 @@ export class ReportPipeline {
 
   /** Reports a policy hook call that failed: a warning naming the policy, and the failures counter. Never throws. */
   readonly policyFault = (call: HookCall): void => {
+    if (call.outcome === "ok") return;
     try {
       this.#o.log.warn(describeHookCall(call));
       this.metrics.observePolicyFault(call);
