@@ -106,6 +106,7 @@ export const runCommand: Command = {
       poller: live ? defaultPoller() : undefined,
       stateDir,
       onEpisode: pipeline.report,
+      onPolicyFault: pipeline.policyFault,
       onSample: (snap, watched) => pipeline.sample(snap, watched),
     });
     daemonRef = daemon;

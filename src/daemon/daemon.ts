@@ -12,14 +12,14 @@ import { LiveExecutor, type KillBackend } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
-import { callWithDeadline } from "../engine/deadline.js";
+import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import type { FdPoller } from "../os/kill.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
-import type { Policy, PressureControl } from "../engine/policy.js";
+import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import type { Declaration, WatchContext } from "./watch.js";
@@ -43,6 +43,8 @@ export interface DaemonOptions {
   readonly onSample?: (snapshot: Snapshot, watched: readonly CgroupPath[]) => void;
   /** Called with each episode's record, after its actions were issued. */
   readonly onEpisode?: (record: EpisodeRecord) => void;
+  /** Called with each policy hook call that threw, ran past its deadline or was invalid; default: a warning. */
+  readonly onPolicyFault?: (call: HookCall) => void;
 }
 
 /** How often the cgroup tree is re-listed for new and removed cgroups (a safety net besides inotify). */
@@ -218,7 +220,8 @@ export class Daemon {
 
   async #rescan(now: number): Promise<void> {
     this.#lastRescan = now;
-    await this.#watches.sync(this.#config.triggers, this.#config.engine.attachments, this.#config.engine.policyDeadlineMs);
+    const calls = await this.#watches.sync(this.#config.triggers, this.#engine);
+    for (const c of calls) if (c.outcome !== "ok") this.#policyFault(c);
   }
 
   /** A victim of the kernel's own OOM killer: while it is still exiting, oomkit chooses no other. */
@@ -280,12 +283,9 @@ export class Daemon {
       this.#log.debug(`not acting on ${d.trigger} in ${d.scope}: ${gate}`);
       return;
     }
-    if (d.pressureEvent) {
-      const handler = this.#pressureHandler(d.scope);
-      if (handler) {
-        this.#runPressureHandler(handler, d);
-        return;
-      }
+    if (d.pressureEvent && this.#engine.pressurePolicy(d.scope)) {
+      this.#pressure(d, d.pressureEvent);
+      return;
     }
     if (d.recheck && !d.recheck()) {
       this.#log.debug(`${d.trigger} in ${d.scope}: the condition cleared before acting`);
@@ -294,33 +294,26 @@ export class Daemon {
     await this.#episode(d);
   }
 
-  #pressureHandler(scope: CgroupPath): { policy: Policy; options: unknown } | undefined {
-    return this.#engine.chainFor(scope).find((l) => l.policy.handlePressure !== undefined);
+  /** A PSI event goes to the nearest policy's handlePressure (through the engine), which may declare OOMs. */
+  #pressure(d: Declaration, event: PressureEvent): void {
+    const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+    const r = this.#engine.handlePressure({ event, snapshot, trigger: d.trigger, cause: d.cause });
+    if (!r) return;
+    if (r.call.outcome !== "ok") {
+      this.#policyFault(r.call);
+      // A broken handler must not silence the trigger: the OOM is declared from the trigger itself.
+      this.#log.debug(`declaring the OOM in ${d.scope} from ${d.trigger} itself`);
+      this.declare({ ...d, pressureEvent: undefined });
+      return;
+    }
+    // What the policy declared is checked again before acting, as the trigger's own OOM would be.
+    for (const x of r.declared) this.declare({ ...x, recheck: d.recheck });
   }
 
-  #runPressureHandler(h: { policy: Policy; options: unknown }, d: Declaration): void {
-    const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-    const declared: Declaration[] = [];
-    const pc: PressureControl = {
-      policy: h.policy.name,
-      snapshot,
-      options: h.options,
-      now: { monoMs: snapshot.takenAtMonoMs, wallMs: snapshot.takenAtWallMs },
-      rates: (c) => this.history.rates(c.path),
-      declareOom: (cg, reason) => {
-        const scope = cgroupPath(typeof cg === "string" ? cg : cg.path);
-        declared.push({ scope, trigger: `${h.policy.name}.handlePressure`, cause: { ...d.cause, kind: "pressure", trigger: `${d.trigger} → ${h.policy.name}.handlePressure`, message: String(reason) } });
-      },
-    };
-    const event = d.pressureEvent;
-    if (!event) return;
-    try {
-      callWithDeadline(() => h.policy.handlePressure?.(event, pc), this.#config.engine.policyDeadlineMs);
-    } catch (err) {
-      this.#log.warn(`${h.policy.name}.handlePressure failed (${(err as Error).message}); declaring the OOM from the trigger itself`);
-      declared.splice(0, declared.length, { ...d, pressureEvent: undefined });
-    }
-    for (const x of declared) this.declare(x);
+  /** A policy hook failed: to the report pipeline when there is one, else to the log. */
+  #policyFault(call: HookCall): void {
+    if (this.#o.onPolicyFault) this.#o.onPolicyFault(call);
+    else this.#log.warn(describeHookCall(call));
   }
 
   async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {

@@ -1,13 +1,15 @@
 /**
  * The one report pipeline: every episode — oomkit's and the kernel's own OOM kills — goes to
  * the human line on stderr, the durable event log, the live stream (EventBus, served on the
- * control socket) and the metrics. Sinks never hold up a kill: records reach them after the
+ * control socket) and the metrics; a policy hook that failed outside an episode goes to the log
+ * and the metrics' failure counter (inside an episode, the record's chain carries it). Sinks never hold up a kill: records reach them after the
  * episode's actions were issued, the log writes asynchronously and drops (counted) rather than
  * wait, and a slow stream reader loses records rather than slow anyone.
  */
 import type { Socket } from "node:net";
 import type { ReportSettings } from "../config/index.js";
 import type { EpisodeRecord } from "../engine/episode.js";
+import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import type { Snapshot } from "../engine/snapshot.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
@@ -52,6 +54,17 @@ export class ReportPipeline {
       this.bus.publish(record);
       this.metrics.observeEpisode(record);
       if (record.kind === "kernel" && record.kernelKill?.pid !== undefined) this.#o.onKernelVictim?.(record.kernelKill.pid, record.kernelKill.cgroup);
+    } catch (err) {
+      this.#o.log.error(`report pipeline: ${(err as Error).message}`);
+    }
+  };
+
+  /** Reports a policy hook call that failed: a warning naming the policy, and the failures counter. Never throws. */
+  readonly policyFault = (call: HookCall): void => {
+    if (call.outcome === "ok") return;
+    try {
+      this.#o.log.warn(describeHookCall(call));
+      this.metrics.observePolicyFault(call);
     } catch (err) {
       this.#o.log.error(`report pipeline: ${(err as Error).message}`);
     }

@@ -3,14 +3,15 @@
  * starts watches on new cgroups a glob matches and stops those on cgroups that went; the
  * policies attached above a cgroup that came or went hear of it (handleCgroupOnline/Offline).
  */
-import type { CompiledAttachment, TriggerSpec } from "../config/index.js";
-import { callWithDeadline } from "../engine/deadline.js";
+import type { TriggerSpec } from "../config/index.js";
+import type { CgroupNode } from "../engine/cgroup.js";
 import type { History } from "../engine/history.js";
+import type { HookCall } from "../engine/hooks.js";
 import { takeSnapshot } from "../engine/snapshot.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupDir, joinCgroup } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupDir, joinCgroup } from "../os/paths.js";
 import { EventsWatch } from "./events-watch.js";
 import type { GuardBands } from "./guard-band.js";
 import { PsiWatch } from "./psi-watch.js";
@@ -25,6 +26,12 @@ export interface WatchSetDeps {
   readonly history: History;
   context(): WatchContext;
   once(key: string, level: "info" | "warn", message: string): void;
+}
+
+/** Where cgroups that came and went are told (the engine: the only caller of policy code). */
+export interface CgroupLifecycle {
+  cgroupOnline(cgroup: CgroupNode): readonly HookCall[];
+  cgroupOffline(cgroup: CgroupPath): readonly HookCall[];
 }
 
 export class WatchSet {
@@ -49,8 +56,11 @@ export class WatchSet {
     this.#map.clear();
   }
 
-  /** Starts and stops watches so each trigger watches the cgroups it names now. */
-  async sync(triggers: readonly TriggerSpec[], attachments: readonly CompiledAttachment[], deadlineMs: number): Promise<void> {
+  /**
+   * Starts and stops watches so each trigger watches the cgroups it names now, and tells
+   * `lifecycle` of cgroups that came and went; returns the records of the hook calls that made.
+   */
+  async sync(triggers: readonly TriggerSpec[], lifecycle: CgroupLifecycle): Promise<HookCall[]> {
     const present = this.#listCgroups();
     const wanted = new Map<string, { spec: TriggerSpec; target: CgroupPath }>();
     triggers.forEach((spec, i) => {
@@ -73,7 +83,7 @@ export class WatchSet {
         this.#d.log.warn(`cannot watch ${spec.name} on ${target}: ${(err as Error).message}`);
       }
     }
-    this.#onlineOffline(present, attachments, deadlineMs);
+    return this.#onlineOffline(present, lifecycle);
   }
 
   #listCgroups(): Set<CgroupPath> {
@@ -133,28 +143,23 @@ export class WatchSet {
     }
   }
 
-  /** handleCgroupOnline/Offline for the policies attached at or above each cgroup that came or went. */
-  #onlineOffline(present: Set<CgroupPath>, attachments: readonly CompiledAttachment[], deadlineMs: number): void {
+  /** Tells lifecycle of each cgroup that came or went since the last listing. */
+  #onlineOffline(present: Set<CgroupPath>, lifecycle: CgroupLifecycle): HookCall[] {
     const before = this.#cgroups;
     this.#cgroups = present;
-    if (before.size === 0) return; // the first listing is not news
-    const call = (fn: () => void, what: string) => {
-      try {
-        callWithDeadline(fn, deadlineMs);
-      } catch (err) {
-        this.#d.log.warn(`${what}: ${(err as Error).message}`);
-      }
-    };
+    if (before.size === 0) return []; // the first listing is not news
+    const calls: HookCall[] = [];
     const added = [...present].filter((p) => !before.has(p));
     const snap = added.length > 0 ? takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode }) : undefined;
     for (const p of added) {
       const node = snap?.cgroup(p);
-      for (const a of attachments) if (node && a.policy.handleCgroupOnline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOnline?.(node, a.options), `${a.policy.name}.handleCgroupOnline(${p})`);
+      if (node) calls.push(...lifecycle.cgroupOnline(node));
     }
     for (const p of before) {
       if (present.has(p)) continue;
       this.#d.history.forget(p);
-      for (const a of attachments) if (a.policy.handleCgroupOffline && cgroupContains(a.cgroup, p)) call(() => a.policy.handleCgroupOffline?.(p, a.options), `${a.policy.name}.handleCgroupOffline(${p})`);
+      calls.push(...lifecycle.cgroupOffline(p));
     }
+    return calls;
   }
 }

@@ -8,6 +8,7 @@
  * healthy. A worker would need the snapshot copied across threads and its lazy reads redone
  * there, on every decision; the vm watchdog costs one small context per engine. So: vm.
  */
+import { types } from "node:util";
 import * as vm from "node:vm";
 import { OomkitError } from "../errors.js";
 
@@ -34,7 +35,7 @@ export function callWithDeadline<T>(fn: () => T, deadlineMs: number): T {
   try {
     trampoline.runInContext(context, { timeout: Math.max(1, Math.ceil(deadlineMs)) });
   } catch (err) {
-    if ((err as { code?: unknown })?.code === "ERR_SCRIPT_EXECUTION_TIMEOUT") {
+    if (isTimeout(err)) {
       throw new OomkitError("E_TIMEOUT", `ran past its deadline of ${deadlineMs} ms`, { cause: err });
     }
     throw err;
@@ -43,4 +44,13 @@ export function callWithDeadline<T>(fn: () => T, deadlineMs: number): T {
   }
   if (!result) throw new OomkitError("E_INTERNAL", "the deadline trampoline returned without a result");
   return result.value;
+}
+
+/**
+ * The watchdog's error carries its code as an own data property. Read that way, what policy code
+ * threw runs none of its own code here (a getter or a Proxy trap would run with no deadline).
+ */
+function isTimeout(err: unknown): boolean {
+  if (typeof err !== "object" || err === null || types.isProxy(err)) return false;
+  return Object.getOwnPropertyDescriptor(err, "code")?.value === "ERR_SCRIPT_EXECUTION_TIMEOUT";
 }

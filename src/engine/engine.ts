@@ -1,34 +1,29 @@
 /**
- * The engine: dispatch of one OOM through the policy chain, verification, and the episode
- * record. An OOM in scope S goes to the policy attached to S, then to the ones attached to S's
- * ancestors up to the root, then to the built-in default. A plan handles the OOM only when it
- * frees memory (live) or, in explain and dry-run, when at least one action passes the
- * verifier; otherwise the next policy runs at once. A policy that throws, runs past its
- * deadline or returns no plan is recorded with its name and skipped. The built-in default at
+ * The engine: the only caller of policy code. It dispatches an OOM through the policy chain,
+ * verifies and carries out the plan, and builds the episode record; it also runs the policies'
+ * other hooks (handlePressure, handleCgroupOnline/Offline) under the same deadline and returns
+ * a record of each call. An OOM in scope S goes to the policy attached to S, then to the ones
+ * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
+ * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
+ * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
+ * its deadline or returns no plan is recorded with its name and skipped. The built-in default at
  * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupPath, parentCgroup } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import {
-  type ActionResult,
-  type CandidateRecord,
-  type ChainEntry,
-  type ChainOutcome,
-  EPISODE_SCHEMA,
-  type EpisodeMode,
-  type EpisodeRecord,
-  type Verdict,
-} from "./episode.js";
+import { type EpisodeMode, type EpisodeRecord, buildEpisode } from "./episode.js";
 import { History } from "./history.js";
-import { OomControlImpl } from "./oom-control.js";
-import { type PolicyResult, runPolicy, runWithDeadline } from "./select.js";
-import type { Action } from "./plan.js";
+import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
-import { NO_PROTECTIONS, type Protections, type VerifiedAction, verifyAction } from "./verify.js";
+import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
+import { NO_PROTECTIONS, type Protections } from "./verify.js";
 import { VictimRegistry } from "./victims.js";
+
+export type { Executor, VerifiedOk, ChainLink } from "./step.js";
+export { DryRunExecutor } from "./step.js";
 
 export interface Attachment {
   /** The cgroup the policy is attached to ("/" for the whole machine). */
@@ -36,14 +31,6 @@ export interface Attachment {
   readonly policy: Policy;
   /** Options as the policy's parseOptions returned them. */
   readonly options: unknown;
-}
-
-export type VerifiedOk = Extract<VerifiedAction, { ok: true }>;
-
-/** Carries out verified actions. The daemon's executor acts on the OS; explain's acts on nothing. */
-export interface Executor {
-  readonly dryRun: boolean;
-  execute(action: VerifiedOk, snapshot: Snapshot): Promise<ActionResult>;
 }
 
 export interface EngineOptions {
@@ -60,9 +47,6 @@ export interface EngineOptions {
 
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
-/** The record keeps this many candidates per policy (best first), and this many skipped ones. */
-const MAX_CANDIDATES = 25;
-const MAX_SKIPPED = 25;
 
 export interface OomRequest {
   readonly snapshot: Snapshot;
@@ -73,6 +57,8 @@ export interface OomRequest {
   readonly executor?: Executor;
 }
 
+/** Explain and dry-run carry out nothing. */
+const DRY_RUN = new DryRunExecutor();
 
 let episodeSeq = 0;
 
@@ -105,8 +91,8 @@ export class Engine {
   }
 
   /** The policies an OOM in `scope` goes to, nearest first, ending with the default. */
-  chainFor(scope: CgroupPath): { readonly policy: Policy; readonly options: unknown; readonly attachedTo: CgroupPath | null }[] {
-    const chain: { policy: Policy; options: unknown; attachedTo: CgroupPath | null }[] = [];
+  chainFor(scope: CgroupPath): ChainLink[] {
+    const chain: ChainLink[] = [];
     for (let p: CgroupPath | undefined = scope; p !== undefined; p = parentCgroup(p)) {
       const a = this.attachments.get(p);
       if (a) chain.push({ policy: a.policy, options: a.options, attachedTo: a.cgroup });
@@ -130,141 +116,81 @@ export class Engine {
   /** Runs one OOM episode: dispatch, verify and (live) carry out; returns its record. */
   async handleOom(req: OomRequest): Promise<EpisodeRecord> {
     const { snapshot, cause, mode } = req;
-    if (mode === "live" && !req.executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
+    const executor = mode === "live" ? req.executor : DRY_RUN;
+    if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
     const scopePath = cgroupPath(req.scope);
     const scope = this.#resolveScope(snapshot, scopePath);
-    const declaredAtWall = snapshot.takenAtWallMs;
+    const env: StepEnv = {
+      control: { snapshot, scope, protections: this.protections, victims: this.victims, cause, history: this.history },
+      deadlineMs: this.policyDeadlineMs,
+      executor,
+      log: this.#log,
+    };
     const t0 = performance.now();
-    const chain: ChainEntry[] = [];
-    const candidates: CandidateRecord[] = [];
-    let handledBy: string | null = null;
-    let plan: readonly Action[] = [];
-    const results: ActionResult[] = [];
-    let decisionMs = 0;
-    let actionMs = 0;
-    const ctx = { snapshot, scope, protections: this.protections, victims: this.victims, cause, history: this.history };
     const io0 = snapshot.ioMs;
-
+    const steps: StepResult[] = [];
     for (const link of this.chainFor(scopePath)) {
-      const oc = new OomControlImpl(link.policy.name, link.options, ctx);
-      const started = performance.now();
-      let result: PolicyResult | undefined;
-      let failure: { outcome: ChainOutcome; error: string } | undefined;
-      try {
-        // The built-in default ends every chain: like the kernel's own scan it must decide, so
-        // it runs without a deadline (it is engine code, not a policy file).
-        result = link.attachedTo === null ? runPolicy(link.policy, oc) : runWithDeadline(() => runPolicy(link.policy, oc), this.policyDeadlineMs, snapshot);
-      } catch (err) {
-        failure =
-          err instanceof OomkitError && err.code === "E_TIMEOUT"
-            ? { outcome: "timeout", error: `ran past its deadline of ${this.policyDeadlineMs} ms (reading a large scope counts too: raise policy_deadline_ms on big machines)` }
-            : err instanceof OomkitError && err.code === "E_PARSE"
-              ? { outcome: "invalid", error: err.message }
-              : { outcome: "threw", error: describeError(err) };
-      }
-      const durationMs = performance.now() - started;
-      candidates.push(...capCandidates(oc.candidates));
-      const entry = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}): ChainEntry => ({
-        policy: link.policy.name,
-        attachedTo: link.attachedTo,
-        outcome,
-        durationMs: round(durationMs),
-        verdicts: [],
-        ...extra,
-      });
-      if (failure) {
-        this.#log.warn(`policy ${link.policy.name} ${failure.outcome}: ${failure.error}; trying the next policy`);
-        chain.push(entry(failure.outcome, { error: failure.error }));
-        continue;
-      }
-      if (!result) continue;
-      if ("noVictim" in result) {
-        chain.push(entry("no-victim", { reason: result.noVictim }));
-        continue;
-      }
-      const p = result.plan;
-      if (p.kind === "pass") {
-        chain.push(entry("passed", { reason: p.reason }));
-        continue;
-      }
-      const verified = p.actions.map((a) => verifyAction(a, ctx));
-      const verdicts: Verdict[] = verified.map((v) => (v.ok ? { action: v.action, ok: true, execution: v.execution } : { action: v.action, ok: false, reason: v.reason }));
-      const ok = verified.filter((v): v is VerifiedOk => v.ok);
-      if (ok.length === 0) {
-        chain.push(entry("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; ") }));
-        continue;
-      }
-      decisionMs = performance.now() - t0;
-      const actStart = performance.now();
-      const executed: ActionResult[] = [];
-      if (mode === "live" && req.executor) {
-        for (const v of ok) executed.push(await req.executor.execute(v, snapshot));
-      } else {
-        const now = Date.now();
-        for (const v of ok) executed.push({ action: v.action, ok: true, freed: false, dryRun: true, startedAtMs: now, finishedAtMs: now });
-      }
-      actionMs += performance.now() - actStart;
-      results.push(...executed);
-      const counts = mode === "live" ? executed.some((r) => r.freed) : true;
-      if (!counts) {
-        chain.push(entry("not-freed", { verdicts, reason: "its actions were carried out but freed no memory" }));
-        continue;
-      }
-      chain.push(entry("handled", { verdicts }));
-      handledBy = link.policy.name;
-      plan = ok.map((v) => v.action);
-      break;
+      const step = await runStep(link, env);
+      steps.push(step);
+      if (step.entry.outcome === "handled") break;
     }
-    if (handledBy === null) decisionMs = performance.now() - t0 - actionMs;
-    const declaredAt = new Date(declaredAtWall).toISOString();
-    const signalDelta = cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined;
-    return {
-      schema: EPISODE_SCHEMA,
-      id: `ep-${declaredAtWall.toString(36)}-${(episodeSeq++).toString(36)}`,
+    const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
+    const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
+    // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
+    const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
+    return buildEpisode({
+      idSuffix: (episodeSeq++).toString(36),
       mode,
-      kind: cause.kind,
       scope: scopePath,
       cause,
       source: snapshot.source,
-      policy: handledBy,
-      handled: handledBy !== null,
-      chain,
-      candidates: candidates.slice(0, 200),
-      candidatesTotal: candidates.length,
-      plan,
-      actions: results,
-      times: {
-        signalAt: signalDelta !== undefined ? new Date(declaredAtWall - signalDelta).toISOString() : undefined,
-        declaredAt,
-        decidedAt: new Date(declaredAtWall + decisionMs).toISOString(),
-        finishedAt: new Date(declaredAtWall + decisionMs + actionMs).toISOString(),
-        signalToDecisionMs: signalDelta !== undefined ? round(signalDelta + decisionMs) : undefined,
-        decisionMs: round(decisionMs),
-        readMs: round(snapshot.ioMs - io0),
-        actionMs: round(actionMs),
+      steps,
+      timing: {
+        declaredAtWallMs: snapshot.takenAtWallMs,
+        signalBeforeMs: cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined,
+        decisionMs,
+        actionMs,
+        readMs: snapshot.ioMs - io0,
       },
-    };
+    });
   }
 
   /** The decision the engine would take now, carrying out nothing. */
   explain(snapshot: Snapshot, scope: CgroupPath | string, cause: OomCause): Promise<EpisodeRecord> {
     return this.handleOom({ snapshot, scope, cause, mode: "explain" });
   }
-}
 
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
+  /** The policy whose handlePressure hears of PSI events in `scope`: the nearest in its chain with one. */
+  pressurePolicy(scope: CgroupPath): ChainLink | undefined {
+    return this.chainFor(scope).find((l) => l.policy.handlePressure !== undefined);
+  }
 
-function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
-  return `non-error thrown: ${String(err)}`.slice(0, 500);
-}
+  /**
+   * A PSI event in `event.cgroup`, for pressurePolicy's handlePressure; undefined when no policy
+   * in the chain has one. Returns the OOMs it declared (none when it failed) and the call's record.
+   */
+  handlePressure(req: PressureRequest): PressureResult | undefined {
+    const link = this.pressurePolicy(req.event.cgroup);
+    if (!link) return undefined;
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+  }
 
-/** Best candidates first; skipped ones after; each list capped. */
-function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
-  // The policy's own order where it gave one (oc.ranked), else by score.
-  const scored = list
-    .filter((c) => c.skipped === undefined)
-    .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
-  const skipped = list.filter((c) => c.skipped !== undefined);
-  return [...scored.slice(0, MAX_CANDIDATES), ...skipped.slice(0, MAX_SKIPPED)];
+  /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
+  cgroupOnline(cgroup: CgroupNode): HookCall[] {
+    return this.#attachedAbove(cgroup.path)
+      .filter((l) => l.policy.handleCgroupOnline !== undefined)
+      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+  }
+
+  /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
+  cgroupOffline(cgroup: CgroupPath): HookCall[] {
+    return this.#attachedAbove(cgroup)
+      .filter((l) => l.policy.handleCgroupOffline !== undefined)
+      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+  }
+
+  /** The attachments at or above `cgroup`, in configuration order. */
+  #attachedAbove(cgroup: CgroupPath): ChainLink[] {
+    return [...this.attachments.values()].filter((a) => cgroupContains(a.cgroup, cgroup)).map((a) => ({ policy: a.policy, options: a.options, attachedTo: a.cgroup }));
+  }
 }

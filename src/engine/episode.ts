@@ -1,7 +1,8 @@
 /**
  * The episode record: one plain, versioned object per OOM episode. `explain`, dry-run and the
- * daemon all produce it; sinks store and stream it. Within schema "oomkit.episode/1" fields are
- * only ever added (docs/episode.md).
+ * daemon all produce it; sinks store and stream it. Every record, the kernel's kills' too, is made
+ * by one pure function, buildEpisode. Within schema "oomkit.episode/1" fields are only ever added
+ * (docs/episode.md).
  */
 import type { EpisodeKind, OomCause } from "./policy.js";
 import type { Action } from "./plan.js";
@@ -146,4 +147,100 @@ export interface EpisodeRecord {
   };
   /** Kind "kernel" only: the kernel's kill (added within oomkit.episode/1). */
   readonly kernelKill?: KernelKill;
+}
+
+/** What one policy of the chain produced: buildEpisode's input. */
+export interface StepRecord {
+  readonly entry: ChainEntry;
+  /** Every candidate the policy recorded, uncapped, in the order it recorded them. */
+  readonly candidates: readonly CandidateRecord[];
+  /** What carrying out its verified actions did (none when it did not get that far). */
+  readonly actions: readonly ActionResult[];
+}
+
+export interface EpisodeTiming {
+  /** Wall-clock time of the declaration (the snapshot's). */
+  readonly declaredAtWallMs: number;
+  /** How long before the declaration the first signal was seen, when it was. */
+  readonly signalBeforeMs?: number;
+  /** Declaration → the handling plan verified (or → the chain's end when none handled it). */
+  readonly decisionMs: number;
+  /** Carrying out actions, all policies' together. */
+  readonly actionMs: number;
+  /** Of decisionMs, reading the machine. */
+  readonly readMs?: number;
+}
+
+export interface EpisodeParts {
+  /** Tells apart records declared in the same millisecond. */
+  readonly idSuffix: string;
+  readonly mode: EpisodeMode;
+  readonly scope: string;
+  readonly cause: OomCause;
+  readonly source: string;
+  readonly steps: readonly StepRecord[];
+  readonly timing: EpisodeTiming;
+  /** Records of the kernel's own kills: what was seen of it. */
+  readonly kernelKill?: KernelKill;
+}
+
+/** A record keeps this many candidates per policy (best first) and this many skipped ones... */
+const MAX_CANDIDATES = 25;
+const MAX_SKIPPED = 25;
+/** ...and this many in all: a long chain must not make a record too big to stream. */
+const MAX_RECORD_CANDIDATES = 200;
+
+/**
+ * The episode record from what the chain's steps produced. Pure. The policy whose step was
+ * "handled" handled the OOM, and its verified actions are the plan; a kernel kill was handled
+ * by the kernel (policy null). Durations are rounded to the microsecond.
+ */
+export function buildEpisode(p: EpisodeParts): EpisodeRecord {
+  const handler = p.steps.find((s) => s.entry.outcome === "handled");
+  const candidates = p.steps.flatMap((s) => capCandidates(s.candidates));
+  return {
+    schema: EPISODE_SCHEMA,
+    id: `ep-${p.timing.declaredAtWallMs.toString(36)}-${p.idSuffix}`,
+    mode: p.mode,
+    kind: p.cause.kind,
+    scope: p.scope,
+    cause: p.cause,
+    source: p.source,
+    policy: handler?.entry.policy ?? null,
+    handled: handler !== undefined || p.kernelKill !== undefined,
+    chain: p.steps.map((s) => s.entry),
+    candidates: candidates.slice(0, MAX_RECORD_CANDIDATES),
+    candidatesTotal: candidates.length,
+    plan: handler ? handler.entry.verdicts.filter((v) => v.ok).map((v) => v.action) : [],
+    actions: p.steps.flatMap((s) => s.actions),
+    times: episodeTimes(p.timing),
+    ...(p.kernelKill !== undefined ? { kernelKill: p.kernelKill } : {}),
+  };
+}
+
+function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
+  const at = (ms: number) => new Date(t.declaredAtWallMs + ms).toISOString();
+  const signal = t.signalBeforeMs;
+  return {
+    ...(signal !== undefined ? { signalAt: at(-signal) } : {}),
+    declaredAt: at(0),
+    decidedAt: at(t.decisionMs),
+    finishedAt: at(t.decisionMs + t.actionMs),
+    ...(signal !== undefined ? { signalToDecisionMs: roundMs(signal + t.decisionMs) } : {}),
+    decisionMs: roundMs(t.decisionMs),
+    ...(t.readMs !== undefined ? { readMs: roundMs(t.readMs) } : {}),
+    actionMs: roundMs(t.actionMs),
+  };
+}
+
+/** Milliseconds to the microsecond. */
+export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** Best candidates first (the policy's own order where it gave one, else by score); skipped ones after; each list capped. */
+function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
+  const scored = list
+    .filter((c) => c.skipped === undefined)
+    .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
+  const skipped = list.filter((c) => c.skipped !== undefined);
+  return [...scored.slice(0, MAX_CANDIDATES), ...skipped.slice(0, MAX_SKIPPED)];
 }

@@ -5,12 +5,31 @@
 import { OomkitError } from "../errors.js";
 import type { Policy, TaskVerdict } from "./policy.js";
 import { callWithDeadline } from "./deadline.js";
+import { describeThrown, isOomkitError, ownString } from "./describe.js";
+import type { ChainOutcome } from "./episode.js";
 import type { OomControlImpl } from "./oom-control.js";
 import { type Plan, isPlan } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import type { TaskNode } from "./task.js";
 
 export type PolicyResult = { readonly plan: Plan } | { readonly noVictim: string };
+
+/** How a policy call failed: the outcome the record gives it, and a description. */
+export interface PolicyFault {
+  readonly outcome: Extract<ChainOutcome, "threw" | "timeout" | "invalid">;
+  readonly error: string;
+}
+
+/**
+ * Classifies what a policy call threw: past its deadline (E_TIMEOUT from the deadline), nothing
+ * valid returned (E_PARSE, raised by the engine's checks of what the policy gave it), or
+ * anything else the policy threw, described safely.
+ */
+export function classifyFault(err: unknown, deadlineMs: number): PolicyFault {
+  if (isOomkitError(err, "E_TIMEOUT")) return { outcome: "timeout", error: `ran past its deadline of ${deadlineMs} ms` };
+  if (isOomkitError(err, "E_PARSE")) return { outcome: "invalid", error: ownString(err, "message") ?? describeThrown(err, deadlineMs) };
+  return { outcome: "threw", error: describeThrown(err, deadlineMs) };
+}
 
 /** A policy slowed by reads is run again until this many deadlines' worth of time has passed. */
 const READ_BUDGET_DEADLINES = 10;
@@ -35,7 +54,7 @@ export function runWithDeadline<T>(fn: () => T, deadlineMs: number, snapshot: Sn
       const io = snapshot.ioMs - io0;
       const mostlyReading = io > elapsed / 2;
       const budgetLeft = performance.now() - start < READ_BUDGET_DEADLINES * deadlineMs;
-      if (!(err instanceof OomkitError && err.code === "E_TIMEOUT") || !mostlyReading || !budgetLeft) throw err;
+      if (!isOomkitError(err, "E_TIMEOUT") || !mostlyReading || !budgetLeft) throw err;
     }
   }
 }

@@ -12,6 +12,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EpisodeRecord } from "../engine/episode.js";
+import type { HookCall } from "../engine/hooks.js";
 import type { Snapshot } from "../engine/snapshot.js";
 
 export const METRIC = {
@@ -108,7 +109,7 @@ export class Metrics {
       cgroupOoms: counter(METRIC.cgroupOoms, "OOM episodes per cgroup: local (the scope itself) and hierarchical (the scope and its ancestors)", ["cgroup", "counting"]),
       kills: counter(METRIC.kills, "Processes or cgroups killed, by kind, policy, scope and target", ["kind", "policy", "scope", "target"]),
       freed: counter(METRIC.freedBytes, "Bytes freed by actions that freed memory (kernel kills: the victim's rss)", ["kind", "policy", "scope"]),
-      failures: counter(METRIC.policyFailures, "Policy calls that threw, ran past their deadline or returned no valid plan", ["policy", "outcome"]),
+      failures: counter(METRIC.policyFailures, "Policy calls (any hook) that threw, ran past their deadline or returned nothing valid", ["policy", "outcome"]),
       rejections: counter(METRIC.verifierRejections, "Actions the verifier refused, by policy and reason", ["policy", "reason"]),
       policyDuration: histogram(METRIC.policyDuration, "Time a policy took to decide", ["policy"]),
       signalToDecision: histogram(METRIC.signalToDecision, "From the first signal to the verified plan", ["kind"]),
@@ -202,6 +203,12 @@ export class Metrics {
       if (a.freed && a.freedBytes) m.freed.inc({ kind: r.kind, policy, scope }, a.freedBytes);
     }
     if (firstKill !== undefined && Number.isFinite(decidedAtMs)) m.decisionToKill.observe({ kind: r.kind }, Math.max(0, firstKill - decidedAtMs) / 1000);
+  }
+
+  /** Counts a failed call of a hook outside an episode (handlePressure, handleCgroupOnline/Offline). */
+  observePolicyFault(call: HookCall): void {
+    if (call.outcome === "ok") return;
+    this.#m.failures.inc({ policy: this.#policies.value(call.policy), outcome: call.outcome });
   }
 
   /**

@@ -6,11 +6,13 @@ import * as path from "node:path";
 import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
+import type { HookCall } from "../../../src/engine/hooks.js";
 import type { KillBackend, TaskKillOutcome } from "../../../src/engine/executor.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
-import { definePolicy, type Policy } from "../../../src/engine/policy.js";
+import { definePolicy, type Policy, type PressureEvent } from "../../../src/engine/policy.js";
+import { cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
@@ -39,13 +41,15 @@ const MACHINE: FixtureSpec = {
   ],
 };
 
-function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backend?: KillBackend; stateDir?: string; extra?: Policy[]; dir?: string } = {}) {
+function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backend?: KillBackend; stateDir?: string; extra?: Policy[]; dir?: string; faults?: HookCall[] } = {}) {
   const dir = opts.dir ?? buildFixture(opts.spec ?? MACHINE);
   const clock = new ManualClock(10_000);
   const host = new FixtureHost(dir, { clock });
   const episodes: EpisodeRecord[] = [];
   const log = new MemoryLogger();
-  const daemon = new Daemon({ host, config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r) });
+  const faults = opts.faults;
+  const onPolicyFault = faults ? (c: HookCall) => void faults.push(c) : undefined;
+  const daemon = new Daemon({ host, config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r), onPolicyFault });
   const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
   const step = async (ms: number) => {
     clock.advance(ms);
@@ -171,6 +175,80 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     assert.match(t.episodes[0]?.cause.trigger ?? "", /steer\.handlePressure/);
     assert.equal(t.episodes[0]?.cause.message, "b is the batch job");
     await t.daemon.stop();
+  });
+
+  test("a handlePressure that throws: a fault record for the pipeline, and the trigger declares the OOM itself", async () => {
+    const faults: HookCall[] = [];
+    const broken = definePolicy({
+      name: "broken",
+      evaluateTask: () => "default",
+      handlePressure(_event, pc) {
+        pc.declareOom("/jobs/b", "never acted on");
+        throw Object.create(null);
+      },
+    });
+    const t = setup(`[[attach]]\ncgroup = "/jobs"\npolicy = "broken"\n[[trigger]]\nname = "psi-jobs"\ncgroup = "/jobs"\npsi = { stall = "some", threshold_ms = 100, window_ms = 1000 }\n`, { extra: [broken], faults });
+    const psi = (total: number) => `some avg10=5.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n`;
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(0));
+    await t.daemon.start();
+    await t.step(250);
+    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(500_000));
+    await t.step(250);
+    await t.step(1);
+    assert.deepEqual(faults.map((f) => [f.policy, f.attachedTo, f.hook, f.cgroup, f.outcome, f.error]), [
+      ["broken", "/jobs", "handlePressure", "/jobs", "threw", "non-error thrown: an object without a usable toString"],
+    ]);
+    assert.deepEqual(t.episodes.map((e) => [e.scope, e.cause.trigger]), [["/jobs", "psi-jobs"]], "the trigger's own OOM, not the policy's");
+    await t.daemon.stop();
+  });
+
+  test("the OOMs handlePressure declares keep the trigger's recheck: a cleared condition drops them", async () => {
+    const steer = definePolicy({ name: "steer", evaluateTask: () => "default", handlePressure: (_e, pc) => pc.declareOom("/jobs/b", "b goes") });
+    const t = setup(`[[attach]]\ncgroup = "/jobs"\npolicy = "steer"\n`, { extra: [steer] });
+    await t.daemon.start();
+    const jobs = cgroupPath("/jobs");
+    const pressureEvent: PressureEvent = { cgroup: jobs, resource: "memory", stall: "some", stallUsec: 100_000, windowUsec: 1_000_000, pressure: undefined, atMonoMs: 10_000 };
+    const cause = { kind: "pressure" as const, trigger: "psi", message: "stall", figures: {} };
+    let holds = false;
+    const rechecked: string[] = [];
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => (rechecked.push("asked"), holds) });
+    await t.daemon.settled();
+    assert.deepEqual(rechecked, ["asked"], "asked once, for the policy's declaration");
+    assert.equal(t.episodes.length, 0, "the condition had cleared");
+    holds = true;
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => holds });
+    await t.daemon.settled();
+    assert.deepEqual(t.episodes.map((e) => [e.scope, e.cause.trigger]), [["/jobs/b", "psi → steer.handlePressure"]]);
+    await t.daemon.stop();
+  });
+
+  test("handleCgroupOnline/Offline faults become records; without a pipeline, a warning naming the policy", async () => {
+    const faults: HookCall[] = [];
+    const moody = definePolicy({
+      name: "moody",
+      evaluateTask: () => "default",
+      handleCgroupOnline: () => { for (;;) { /* spin */ } },
+      handleCgroupOffline: () => { throw new Error("cannot forget"); },
+    });
+    // Long enough that the throwing hook never reaches it however loaded the machine; the looping one does.
+    const toml = `policy_deadline_ms = 1000\n[[attach]]\ncgroup = "/jobs"\npolicy = "moody"\n`;
+    for (const withPipeline of [true, false]) {
+      const t = setup(toml, { extra: [moody], faults: withPipeline ? faults : undefined });
+      await t.daemon.start();
+      fs.cpSync(path.join(t.dir, "sys/fs/cgroup/jobs/b"), path.join(t.dir, "sys/fs/cgroup/jobs/c"), { recursive: true });
+      fs.rmSync(path.join(t.dir, "sys/fs/cgroup/jobs/a"), { recursive: true });
+      await t.step(1000);
+      if (withPipeline) {
+        assert.deepEqual(faults.map((f) => [f.policy, f.hook, f.cgroup, f.outcome]), [
+          ["moody", "handleCgroupOnline", "/jobs/c", "timeout"],
+          ["moody", "handleCgroupOffline", "/jobs/a", "threw"],
+        ]);
+        assert.equal(faults[1]?.error, "Error: cannot forget");
+      } else {
+        assert.ok(t.log.lines.some((l) => /^warn: policy moody \(attached to \/jobs\) handleCgroupOffline for \/jobs\/a threw: Error: cannot forget/.test(l)), t.log.lines.join("\n"));
+      }
+      await t.daemon.stop();
+    }
   });
 
   test("guard band: memory.high set below memory.max, fired on high events, restored on stop and after a crash", async () => {

@@ -1,0 +1,31 @@
+/** A policy hook that failed outside an episode reaches the report pipeline: a warning and the failures counter. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ReportPipeline } from "../../../src/daemon/pipeline.js";
+import type { HookCall } from "../../../src/engine/hooks.js";
+import { MemoryLogger } from "../../../src/log.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { buildFixture } from "../../support/fixture.js";
+
+test("policyFault: a warning naming the policy and hook, counted in oomkit_policy_failures_total", async () => {
+  const log = new MemoryLogger();
+  const lines: string[] = [];
+  const pipeline = new ReportPipeline({
+    settings: { eventLog: undefined, metrics: undefined, kernelKills: false, maxCgroupLabels: 10 },
+    log,
+    line: (t) => lines.push(t),
+    host: new FixtureHost(buildFixture({})),
+    stateDir: undefined,
+  });
+  const call: HookCall = { policy: "steer", attachedTo: "/jobs", hook: "handlePressure", cgroup: "/jobs", outcome: "timeout", durationMs: 250.1, error: "ran past its deadline of 250 ms" };
+  pipeline.policyFault(call);
+  pipeline.policyFault({ ...call, hook: "handleCgroupOffline", outcome: "threw", error: "Error: x" });
+  pipeline.policyFault({ ...call, outcome: "ok", error: undefined });
+  assert.equal(log.lines.length, 2, "a call that went well is not a fault");
+  assert.equal(log.lines[0], "warn: policy steer (attached to /jobs) handlePressure for /jobs timeout: ran past its deadline of 250 ms (250.1 ms)");
+  assert.deepEqual(lines, [], "not an episode: no episode line");
+  const text = await pipeline.metrics.scrape();
+  assert.match(text, /oomkit_policy_failures_total\{policy="steer",outcome="timeout"\} 1\n/);
+  assert.match(text, /oomkit_policy_failures_total\{policy="steer",outcome="threw"\} 1\n/);
+  assert.doesNotMatch(text, /outcome="ok"/);
+});
