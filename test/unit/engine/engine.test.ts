@@ -244,6 +244,8 @@ describe("live mode: only freed memory counts (bpf_memory_freed)", () => {
 });
 
 describe("deadlines measure the policy's work, not the reading it causes", () => {
+  // Reads of about 250 ms in all against a 100 ms deadline: retries are needed, and the budget of
+  // ten deadlines leaves room for a loaded machine (the reads are wall time; the rest slows down).
   /** A host whose every read takes a while, as on a loaded machine. */
   class SlowHost extends FixtureHost {
     override readFile(p: string): string {
@@ -256,7 +258,7 @@ describe("deadlines measure the policy's work, not the reading it causes", () =>
   }
   const many: FixtureSpec = {
     cgroups: { "/big": {} },
-    tasks: Array.from({ length: 120 }, (_, i) => ({ pid: 1000 + i, comm: `t${i}`, cgroup: "/big", rssAnonKb: 1000 + i })),
+    tasks: Array.from({ length: 60 }, (_, i) => ({ pid: 1000 + i, comm: `t${i}`, cgroup: "/big", rssAnonKb: 1000 + i })),
   };
   const largestTask = definePolicy({
     name: "largest-task",
@@ -272,7 +274,7 @@ describe("deadlines measure the policy's work, not the reading it causes", () =>
     const engine = new Engine({ attachments: [attach("/big", largestTask)], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 100 });
     const r = await engine.explain(snapshot, "/big", cause);
     assert.equal(r.policy, "largest-task");
-    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [1119]);
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [1059]);
     assert.ok((r.times.readMs ?? 0) > 100, `the reads took ${r.times.readMs} ms, more than the deadline`);
   });
 
