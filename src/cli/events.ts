@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { OomkitError } from "../errors.js";
-import { DEFAULT_SOCKET, connectError } from "../daemon/control.js";
+import { DEFAULT_SOCKET, connectError, refusal } from "../daemon/control.js";
 import { type StreamLine, renderDelivery, renderEvent } from "../report/event-bus.js";
 import { DEFAULT_EVENT_LOG, type EventLogContents, readEventLog } from "../report/event-log.js";
 import type { Command } from "./command.js";
@@ -73,7 +73,7 @@ export const eventsCommand: Command = {
           }
           if ("ok" in msg && msg.ok === false) {
             c.destroy();
-            reject(new OomkitError("E_USAGE", `the daemon refused: ${msg.error}`));
+            reject(refusal(msg));
             return;
           }
           if ("type" in msg && msg.type === "end") {

@@ -1,6 +1,6 @@
 import { OomkitError } from "../errors.js";
 import type { EpisodeRecord } from "../engine/episode.js";
-import { DEFAULT_SOCKET, request } from "../daemon/control.js";
+import { DEFAULT_SOCKET, refusal, request } from "../daemon/control.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { summarize } from "../report/human.js";
@@ -24,7 +24,7 @@ export const oomCommand: Command = {
     const { values, positionals } = parseFlags("oom", args, { reason: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" } }, true);
     if (positionals.length > 1) throw new OomkitError("E_USAGE", "oomkit oom takes one scope");
     const reply = await request(values.socket ?? DEFAULT_SOCKET, { op: "oom", scope: positionals[0] ?? "/", reason: values.reason ?? "requested with oomkit oom" });
-    if (reply.ok !== true) throw new OomkitError("E_USAGE", `the daemon refused: ${String(reply.error)}`);
+    if (reply.ok !== true) throw refusal(reply);
     if (typeof reply.skipped === "string") {
       ctx.stdout(values.json ? `${JSON.stringify({ skipped: reply.skipped })}\n` : `the daemon did not act: ${reply.skipped}\n`);
       return 0;

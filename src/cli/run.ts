@@ -9,6 +9,7 @@ import { Daemon } from "../daemon/daemon.js";
 import { ReportPipeline } from "../daemon/pipeline.js";
 import type { CompiledConfig } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
+import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
@@ -137,13 +138,7 @@ export const runCommand: Command = {
           socketPath,
           {
             ...pipeline.handlers(),
-            status: (_req, reply) => reply({ ok: true, status: daemon.status() }),
-            oom: async (req, reply) => {
-              const scope = typeof req.scope === "string" ? req.scope : "/";
-              const reason = typeof req.reason === "string" && req.reason !== "" ? req.reason : "requested with oomkit oom";
-              const r = await daemon.manual(scope, reason);
-              reply("skipped" in r ? { ok: true, skipped: r.skipped } : { ok: true, record: r });
-            },
+            ...daemonOps(daemon),
           },
           log,
         );

@@ -1,20 +1,41 @@
 /**
  * The control socket: a unix socket that only root can use (the file is created 0600 in a 0700
- * folder). One JSON object per line each way. Requests:
+ * folder). One JSON object per line each way. Requests (./control-ops.ts):
  *   {"op":"status"}                                  → {"ok":true,"status":{...}}
  *   {"op":"oom","scope":"/x","reason":"..."}          → {"ok":true,"record":{...}} | {"ok":true,"skipped":"why"}
- * The report pipeline adds its own ops (events) through `handlers`.
+ * The report pipeline adds its own ops (events). Every request is checked against its op's schema
+ * before anything runs: an unknown op (Object.prototype's names included), a missing or mistyped
+ * field, or an unknown one gets `{"ok":false,"error":...,"code":...}` and nothing else happens.
+ * Lines are bounded in length and the server in connections.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { OomkitError } from "../errors.js";
+import type { z } from "zod";
+import { OomkitError, type ErrorCode, isUserError } from "../errors.js";
 import type { Logger } from "../log.js";
 
-export type ControlHandler = (request: Record<string, unknown>, reply: (message: unknown) => void, socket: net.Socket) => Promise<void> | void;
+/** One op: the schema its requests must pass, and what it does with a request that passed. */
+export interface ControlHandler {
+  readonly schema: z.ZodType;
+  handle(request: unknown, reply: (message: unknown) => void, socket: net.Socket): Promise<void> | void;
+}
+
+/** Declares an op whose handler gets the request as its schema's output. */
+export function controlOp<S extends z.ZodType>(schema: S, handle: (request: z.output<S>, reply: (message: unknown) => void, socket: net.Socket) => Promise<void> | void): ControlHandler {
+  return { schema, handle: (request, reply, socket) => handle(request as z.output<S>, reply, socket) };
+}
 
 /** Requests larger than this are refused: the socket is local, but still parses untrusted text. */
 const MAX_LINE_BYTES = 64 * 1024;
+/** Clients at once; more are refused by the kernel's backlog and Node (a stuck `events --follow` each). */
+export const MAX_CONNECTIONS = 32;
+
+/** The reply to a request that failed: the error's code travels, so every client maps it the same way. */
+export function errorReply(err: unknown): { ok: false; error: string; code: ErrorCode } {
+  if (err instanceof OomkitError) return { ok: false, error: err.message, code: err.code };
+  return { ok: false, error: err instanceof Error ? err.message : String(err), code: "E_INTERNAL" };
+}
 
 export const DEFAULT_SOCKET = "/run/oomkit/oomkit.sock";
 
@@ -32,8 +53,11 @@ export class ControlServer {
   static async listen(socketPath: string, handlers: Readonly<Record<string, ControlHandler>>, log: Logger): Promise<ControlServer> {
     const dir = path.dirname(socketPath);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    // A socket left by a crashed run: remove it only if nothing answers on it.
-    if (fs.existsSync(socketPath)) {
+    // A socket left by a crashed run: remove it only if nothing answers on it. Anything else at
+    // that path (a file given by mistake, a link) is never removed.
+    const existing = fs.lstatSync(socketPath, { throwIfNoEntry: false });
+    if (existing && !existing.isSocket()) throw new OomkitError("E_USAGE", `${socketPath} exists and is not a socket: refusing to replace it`);
+    if (existing) {
       const alive = await new Promise<boolean>((resolve) => {
         const c = net.connect(socketPath);
         c.once("connect", () => {
@@ -46,6 +70,7 @@ export class ControlServer {
       fs.unlinkSync(socketPath);
     }
     const server = net.createServer((socket) => serve(socket, handlers, log));
+    server.maxConnections = MAX_CONNECTIONS;
     const oldMask = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -99,18 +124,28 @@ function serve(socket: net.Socket, handlers: Readonly<Record<string, ControlHand
         if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
         req = parsed as Record<string, unknown>;
       } catch {
-        reply({ ok: false, error: "each request is one JSON object on one line" });
+        reply({ ok: false, error: "each request is one JSON object on one line", code: "E_USAGE" });
         continue;
       }
-      const handler = typeof req.op === "string" ? handlers[req.op] : undefined;
+      const op = Object.hasOwn(req, "op") ? req.op : undefined;
+      // Own names only: "__proto__", "toString" or "constructor" are not ops.
+      const handler = typeof op === "string" && Object.hasOwn(handlers, op) ? handlers[op] : undefined;
       if (!handler) {
-        reply({ ok: false, error: `unknown op ${JSON.stringify(req.op)}; known: ${Object.keys(handlers).join(", ")}` });
+        reply({ ok: false, error: `unknown op ${JSON.stringify(op ?? null)}; known: ${Object.keys(handlers).join(", ")}`, code: "E_USAGE" });
         continue;
       }
-      Promise.resolve(handler(req, reply, socket)).catch((err: unknown) => {
-        log.warn(`control request ${String(req.op)} failed: ${(err as Error).message}`);
-        reply({ ok: false, error: (err as Error).message });
-      });
+      const checked = handler.schema.safeParse(req);
+      if (!checked.success) {
+        const i = checked.error.issues[0];
+        reply({ ok: false, error: `bad ${op} request: ${i && i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i?.message ?? "invalid"}`, code: "E_USAGE" });
+        continue;
+      }
+      Promise.resolve()
+        .then(() => handler.handle(checked.data, reply, socket))
+        .catch((err: unknown) => {
+          if (!isUserError(err)) log.warn(`control request ${op} failed: ${(err as Error).message}`);
+          reply(errorReply(err));
+        });
     }
   });
 }
@@ -151,4 +186,12 @@ export function connectError(socketPath: string, err: Error, hint = ""): OomkitE
   if (code === "ENOENT" || code === "ECONNREFUSED") return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?${hint})`, { cause: err });
   if (code === "EACCES" || code === "EPERM") return new OomkitError("E_PERMISSION", `${socketPath}: permission denied (only root may talk to the daemon)`, { cause: err });
   return new OomkitError("E_HOST_IO", `${socketPath}: ${err.message}`, { cause: err });
+}
+
+const CLIENT_CODES: ReadonlySet<string> = new Set<ErrorCode>(["E_USAGE", "E_NO_SUCH_PATH", "E_CONFIG", "E_UNSUPPORTED", "E_PERMISSION", "E_TIMEOUT", "E_INTERNAL"]);
+
+/** The error a client raises for a refusal from the daemon, keeping the daemon's error code. */
+export function refusal(reply: Readonly<Record<string, unknown>>): OomkitError {
+  const code = typeof reply.code === "string" && CLIENT_CODES.has(reply.code) ? (reply.code as ErrorCode) : "E_USAGE";
+  return new OomkitError(code, `the daemon refused: ${String(reply.error)}`);
 }

@@ -18,7 +18,7 @@ import type { Logger } from "../log.js";
 import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import type { FdPoller } from "../os/kill.js";
-import { type CgroupPath, cgroupPath } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath } from "../os/paths.js";
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
@@ -238,6 +238,16 @@ export class Daemon {
     if (this.#queue.some((q) => q.scope === d.scope && q.trigger === d.trigger)) return; // coalesce
     this.#queue.push(d);
     if (!this.#busy) this.#idle = this.#drain();
+  }
+
+  /**
+   * Whether an OOM in `scope` can be handled on this machine: "/" always; a cgroup only in
+   * per-cgroup mode and while it exists.
+   */
+  hasScope(scope: CgroupPath): boolean {
+    if (scope === ROOT_CGROUP) return true;
+    const mount = this.#mode.perCgroup ? this.#mode.unifiedMount : undefined;
+    return mount !== undefined && this.#o.host.exists(cgroupDir(mount, scope));
   }
 
   /** A manual OOM (the control socket): runs now, returns its record or why it did not run. */

@@ -18,7 +18,8 @@ import { EventLog } from "../report/event-log.js";
 import { summarize } from "../report/human.js";
 import { KernelOomObserver, countersFromSnapshot } from "../report/kernel-oom.js";
 import { Metrics, type MetricsServer, serveMetrics } from "../report/metrics.js";
-import type { ControlHandler } from "./control.js";
+import { z } from "zod";
+import { type ControlHandler, controlOp } from "./control.js";
 
 export interface PipelineOptions {
   readonly settings: ReportSettings;
@@ -31,6 +32,13 @@ export interface PipelineOptions {
   /** Told of each kernel victim, so the daemon waits for it like for its own. */
   readonly onKernelVictim?: (pid: number, cgroup: string | undefined) => void;
 }
+
+/** `{"op":"events","since":N|"ep-…","follow":true}` (docs/events.md). */
+export const EVENTS_REQUEST = z.strictObject({
+  op: z.literal("events"),
+  since: z.union([z.number().int().nonnegative(), z.string().min(1).max(200)]).optional(),
+  follow: z.boolean().optional(),
+});
 
 export class ReportPipeline {
   readonly bus = new EventBus();
@@ -129,7 +137,7 @@ export class ReportPipeline {
 
   /** Control socket ops: `events` streams past and new records. */
   handlers(): Record<string, ControlHandler> {
-    return { events: (req, _reply, socket: Socket) => streamEvents(this.bus, req, socket) };
+    return { events: controlOp(EVENTS_REQUEST, (req, _reply, socket: Socket) => streamEvents(this.bus, req, socket)) };
   }
 
   get kernelObserver(): KernelOomObserver | undefined {

@@ -1,0 +1,34 @@
+/**
+ * The daemon's ops on the control socket, each with the schema its requests must pass (the
+ * pipeline adds `events`). A request that does not pass is answered with an error and changes
+ * nothing: above all, a missing, null, numeric or misspelt `scope` is never read as "/".
+ */
+import { z } from "zod";
+import { OomkitError } from "../errors.js";
+import { cgroupPath } from "../os/paths.js";
+import { type ControlHandler, controlOp } from "./control.js";
+import type { Daemon } from "./daemon.js";
+
+/** A cgroup path as a client may send it: absolute, no "..", not absurdly long. */
+const scopeSchema = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((s) => s.startsWith("/"), { error: 'a cgroup path starts with "/" ("/" is the whole machine)' })
+  .refine((s) => !s.split("/").includes(".."), { error: 'a cgroup path may not contain ".."' });
+
+export const STATUS_REQUEST = z.strictObject({ op: z.literal("status") });
+export const OOM_REQUEST = z.strictObject({ op: z.literal("oom"), scope: scopeSchema, reason: z.string().max(500).optional() });
+
+export function daemonOps(daemon: Daemon): Record<string, ControlHandler> {
+  return {
+    status: controlOp(STATUS_REQUEST, (_req, reply) => reply({ ok: true, status: daemon.status() })),
+    oom: controlOp(OOM_REQUEST, async (req, reply) => {
+      const reason = req.reason !== undefined && req.reason.trim() !== "" ? req.reason : "requested with oomkit oom";
+      const scope = cgroupPath(req.scope);
+      if (!daemon.hasScope(scope)) throw new OomkitError("E_NO_SUCH_PATH", `no cgroup ${scope} on this machine`);
+      const r = await daemon.manual(scope, reason);
+      reply("skipped" in r ? { ok: true, skipped: r.skipped } : { ok: true, record: r });
+    }),
+  };
+}
