@@ -7,12 +7,25 @@
  * Writing memory.high below usage makes the writing thread reclaim synchronously: the writes go
  * through Host.writeFileAsync, off the event loop.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { z } from "zod";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
 import { parseMemoryValue } from "../os/parse/cgroup.js";
-import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
+import { CgroupFile, type CgroupPath, cgroupDir, cgroupPath } from "../os/paths.js";
+import { StateStore } from "./state-store.js";
+
+/**
+ * A cgroup path as a state file may name it: absolute, already in its plain form (no "..", ".",
+ * empty or NUL segments), not the root. Anything else would let the file steer a write outside
+ * the cgroup tree.
+ */
+const savedCgroup = z.string().refine((p) => p !== "/" && p.startsWith("/") && !p.includes("\0") && p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..") && cgroupPath(p) === p, {
+  error: "not a plain cgroup path",
+});
+/** memory.high as the kernel shows it: "max" or a number of bytes. */
+const savedHigh = z.string().regex(/^(max|[0-9]{1,20})$/, "not a memory.high value");
+
+const STATE = z.strictObject({ version: z.literal(1), memoryHigh: z.record(savedCgroup, savedHigh) });
 
 export type Margin = { readonly bytes: number } | { readonly percent: number };
 
@@ -27,7 +40,7 @@ export function guardHigh(maxBytes: number, margin: Margin, pageBytes = 4096): n
 export class GuardBands {
   readonly #host: Host;
   readonly #mount: string;
-  readonly #stateFile: string | undefined;
+  readonly #state: StateStore<typeof STATE> | undefined;
   readonly #log: Logger;
   /** cgroup → the memory.high text it had before oomkit changed it. */
   readonly #saved = new Map<CgroupPath, string>();
@@ -38,7 +51,7 @@ export class GuardBands {
     this.#dryRun = opts.dryRun ?? false;
     this.#host = opts.host;
     this.#mount = opts.mount;
-    this.#stateFile = opts.stateFile;
+    this.#state = opts.stateFile === undefined ? undefined : new StateStore({ file: opts.stateFile, schema: STATE, log: opts.log, readOnly: this.#dryRun });
     this.#log = opts.log;
   }
 
@@ -47,30 +60,25 @@ export class GuardBands {
   }
 
   #persist(): void {
-    if (!this.#stateFile) return;
-    const tmp = `${this.#stateFile}.tmp`;
-    fs.mkdirSync(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });
-    const fd = fs.openSync(tmp, "w", 0o600);
     try {
-      fs.writeSync(fd, `${JSON.stringify({ version: 1, memoryHigh: Object.fromEntries(this.#saved) }, null, 2)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      this.#state?.write({ version: 1, memoryHigh: Object.fromEntries(this.#saved) });
+    } catch (err) {
+      this.#log.warn(`guard band state ${this.#state?.file}: cannot be written (${(err as Error).message}); a crash now would leave memory.high lowered`);
     }
-    fs.renameSync(tmp, this.#stateFile);
   }
 
-  /** After a crash: puts back what a previous run changed and did not restore. */
+  /**
+   * After a crash: puts back what a previous run changed and did not restore. In a dry run it
+   * says what it would put back and writes nothing.
+   */
   async recover(): Promise<CgroupPath[]> {
-    if (!this.#stateFile || !fs.existsSync(this.#stateFile)) return [];
-    let saved: Record<string, string> = {};
-    try {
-      saved = (JSON.parse(fs.readFileSync(this.#stateFile, "utf8")) as { memoryHigh?: Record<string, string> }).memoryHigh ?? {};
-    } catch (err) {
-      this.#log.warn(`guard band state ${this.#stateFile} unreadable (${(err as Error).message}); nothing to restore`);
-    }
+    const saved = this.#state?.read()?.memoryHigh ?? {};
     const restored: CgroupPath[] = [];
     for (const [cg, value] of Object.entries(saved)) {
+      if (this.#dryRun) {
+        this.#log.info(`guard band (dry-run, not restored): a previous run left memory.high on ${cg}; it would be set back to ${value}`);
+        continue;
+      }
       try {
         await this.#host.writeFileAsync(this.#file(cg as CgroupPath, CgroupFile.memoryHigh), value);
         restored.push(cg as CgroupPath);
@@ -79,6 +87,7 @@ export class GuardBands {
         this.#log.debug(`ignoring guard band of ${cg}: ${(err as Error).message}`);
       }
     }
+    if (this.#dryRun) return restored;
     this.#saved.clear();
     this.#persist();
     return restored;
