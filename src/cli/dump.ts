@@ -80,7 +80,7 @@ export function renderDump(d: Dump): string {
     out.push(table(rows, new Set([1, 2, 3, 4, 5, 6])));
   }
   out.push("");
-  out.push(`top tasks by badness for an OOM in ${d.scope} (totalpages ${s.totalPages ?? "?"}):`);
+  out.push(`top tasks by badness for an OOM in ${d.scope} (totalpages ${d.scopeTotalPages ?? "?"}${d.scope !== "/" && d.scopeTotalPages !== s.totalPages ? `, the scope's; the machine's is ${s.totalPages ?? "?"}` : ""}):`);
   const rows: string[][] = [["PID", "BADNESS", "OOM_SCORE", "ADJ", "RSS", "SWAP", "COMM", "CGROUP"]];
   for (const t of d.tasks) {
     rows.push([

@@ -85,6 +85,8 @@ export interface Dump {
   };
   /** The scope the task ranking is for: "/" (system-wide) or a cgroup path. */
   readonly scope: string;
+  /** The totalpages the tasks below are ranked by: the scope's (its memory.max), the machine's for "/". */
+  readonly scopeTotalPages: number | null;
   readonly cgroups: readonly DumpCgroup[];
   readonly tasks: readonly DumpTask[];
 }
@@ -165,6 +167,9 @@ export function dumpSnapshot(snapshot: Snapshot, options: DumpOptions = {}): Dum
     for (const c of snapshot.cgroups()) cgroups.push(dumpCgroup(c));
   }
   const ranked = totalPages === null ? [] : rankTasks(snapshot, scope).slice(0, options.top ?? 10);
+  // The tasks are ranked for an OOM in the scope: by the scope's totalpages (its memory.max and
+  // swap, as mem_cgroup_get_max()), which is the machine's only for "/" or an unlimited scope.
+  const scopeTotalPages = totalPages === null ? null : snapshot.totalPagesFor(scope);
   const tasks = ranked.map(({ task, badness }): DumpTask => {
     const m = task.memory;
     return {
@@ -205,6 +210,7 @@ export function dumpSnapshot(snapshot: Snapshot, options: DumpOptions = {}): Dum
       pressure: { memory: pressure(sys.pressure.memory), cpu: pressure(sys.pressure.cpu), io: pressure(sys.pressure.io) },
     },
     scope: scope?.path ?? "/",
+    scopeTotalPages,
     cgroups,
     tasks,
   };

@@ -78,6 +78,10 @@ describe("oomkit dump", () => {
     assert.deepEqual(d.tasks.map((t) => t.pid), [10, 11, 12]);
     // totalpages = memory.max (600 MiB = 153,600 pages): adj 400 * 153 no longer lifts small above big
     assert.equal(d.tasks[1]?.badness, 25_000 + 12 + 400 * 153);
+    assert.equal(d.scopeTotalPages, 153_600, "the totalpages it ranks by is the scope's");
+    assert.equal(d.system.totalPages, 250_000);
+    const text = await cli(["dump", "--root", fixture, "--cgroup", "/work"]);
+    assert.match(text.stdout, /top tasks by badness for an OOM in \/work \(totalpages 153600, the scope's; the machine's is 250000\)/);
   });
 
   test("--top limits the task list", async () => {
