@@ -3,7 +3,7 @@
  * engine can tell a policy's own work from the reading its questions cause (a policy's deadline
  * is for the former).
  */
-import type { Clock, DirEntry, FileStat, Host, HostFacts } from "../os/host.js";
+import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts } from "../os/host.js";
 
 export class MeteredHost implements Host {
   readonly kind: Host["kind"];
@@ -18,6 +18,10 @@ export class MeteredHost implements Host {
     this.kind = inner.kind;
     this.description = inner.description;
     this.clock = inner.clock;
+  }
+
+  get capabilities(): HostCapabilities {
+    return this.#inner.capabilities;
   }
 
   #timed<T>(fn: () => T): T {
@@ -52,5 +56,11 @@ export class MeteredHost implements Host {
   }
   writeFileAsync(p: string, d: string): Promise<void> {
     return this.#inner.writeFileAsync(p, d);
+  }
+  keepOpen(p: string): boolean {
+    return this.#inner.keepOpen(p);
+  }
+  closeKept(): void {
+    this.#inner.closeKept();
   }
 }

@@ -6,13 +6,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
-import type { Clock, DirEntry, FileStat, Host, HostFacts } from "./host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, NO_CAPABILITIES } from "./host.js";
 import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
 
 export class RecordingHost implements Host {
   readonly kind: Host["kind"];
   readonly description: string;
   readonly clock: Clock;
+  /** None: a recording only reads, whatever the Host it wraps could do. */
+  readonly capabilities: HostCapabilities = NO_CAPABILITIES;
   readonly files = new Map<string, string>();
   readonly xattrs = new Map<string, ReadonlyMap<string, string>>();
   readonly #inner: Host;
@@ -51,6 +53,11 @@ export class RecordingHost implements Host {
   writeFile(p: string): void {
     throw new OomkitError("E_INTERNAL", `recording is read-only; refused a write to ${p}`);
   }
+  /** Every read goes through to be recorded: nothing is kept open. */
+  keepOpen(): boolean {
+    return false;
+  }
+  closeKept(): void {}
 }
 
 export interface WriteFixtureResult {

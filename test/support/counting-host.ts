@@ -1,4 +1,4 @@
-import type { DirEntry, FileStat, Host, HostFacts } from "../../src/os/host.js";
+import type { DirEntry, FileStat, Host, HostCapabilities, HostFacts } from "../../src/os/host.js";
 
 /** Wraps a Host and counts every read, to prove what a decision did and did not read. */
 export class CountingHost implements Host {
@@ -10,6 +10,9 @@ export class CountingHost implements Host {
     this.kind = inner.kind;
     this.description = inner.description;
     this.clock = inner.clock;
+  }
+  get capabilities(): HostCapabilities {
+    return this.inner.capabilities;
   }
   facts(): HostFacts {
     return this.inner.facts();
@@ -38,5 +41,11 @@ export class CountingHost implements Host {
   }
   writeFile(p: string, d: string): void {
     this.inner.writeFile(p, d);
+  }
+  keepOpen(p: string): boolean {
+    return this.inner.keepOpen(p);
+  }
+  closeKept(): void {
+    this.inner.closeKept();
   }
 }
