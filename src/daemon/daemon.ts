@@ -8,7 +8,7 @@
 import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
-import { LiveExecutor, type KillBackend } from "../engine/executor.js";
+import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
@@ -17,6 +17,7 @@ import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
+import type { KillBackend } from "../os/kill-port.js";
 import type { FdPoller } from "../os/kill.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
 import type { Policy, PressureControl } from "../engine/policy.js";

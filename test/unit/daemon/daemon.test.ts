@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
-import type { KillBackend, TaskKillOutcome } from "../../../src/engine/executor.js";
+import type { KillBackend, TaskKillOutcome } from "../../../src/os/kill-port.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
