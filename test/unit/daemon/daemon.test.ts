@@ -7,6 +7,7 @@ import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/co
 import { Daemon } from "../../../src/daemon/daemon.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import type { KillBackend, TaskKillOutcome } from "../../../src/os/kill-port.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
@@ -45,7 +46,7 @@ function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backe
   const host = new FixtureHost(dir, { clock });
   const episodes: EpisodeRecord[] = [];
   const log = new MemoryLogger();
-  const daemon = new Daemon({ host, config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r) });
+  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r) });
   const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
   const step = async (ms: number) => {
     clock.advance(ms);
