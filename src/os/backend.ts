@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { OomkitError, errnoCode } from "../errors.js";
 import type { Host } from "./host.js";
-import { closePidfd, killCgroup as writeCgroupKill, killTask, pidfdOpen, reclaim, sendIfAlive } from "./kill.js";
+import { assertLiveProcesses, closePidfd, killCgroup as writeCgroupKill, killTask, pidfdOpen, reclaim, sendIfAlive } from "./kill.js";
 import type { CgroupKillOutcome, KillBackend, KillNotice, TaskKillOptions, TaskKillOutcome, TaskTarget } from "./kill-port.js";
 import { type FdPoller, defaultPoller } from "./poller.js";
 import { parseCgroupEvents, parseMemoryValue, parsePidList } from "./parse/cgroup.js";
@@ -80,6 +80,7 @@ export class LinuxBackend implements KillBackend {
       return pids;
     };
     for (const pid of walk(cg, this.#dir(cg))) {
+      assertLiveProcesses(this.#o.host, pid);
       try {
         const fd = pidfdOpen(pid);
         try {

@@ -132,9 +132,7 @@ export interface KillSequenceOptions extends TaskKillOptions {
  * machine's view (capabilities.liveProcesses), since pidfd_open names this machine's pids.
  */
 export async function killTask(host: Host, target: Pick<TaskTarget, "pid" | "startTimeTicks">, opts: KillSequenceOptions): Promise<TaskKillOutcome> {
-  if (!host.capabilities.liveProcesses) {
-    throw new OomkitError("E_INTERNAL", `refusing to kill pid ${target.pid} of ${host.description}: its pids are not this machine's processes`);
-  }
+  assertLiveProcesses(host, target.pid);
   const t0 = performance.now();
   const poller = opts.poller ?? defaultPoller();
   let pidfd: Pidfd;
@@ -185,6 +183,13 @@ export async function killTask(host: Host, target: Pick<TaskTarget, "pid" | "sta
     return { kind: "still-exiting", signalMs, escalated, mrelease };
   } finally {
     closePidfd(pidfd);
+  }
+}
+
+/** Throws unless the Host's pids are this machine's: a fixture's pid 42 is not our pid 42. */
+export function assertLiveProcesses(host: Host, pid: number): void {
+  if (!host.capabilities.liveProcesses) {
+    throw new OomkitError("E_INTERNAL", `refusing to kill pid ${pid} of ${host.description}: its pids are not this machine's processes`);
   }
 }
 

@@ -138,9 +138,20 @@ describe("LinuxBackend: cgroup work goes through the Host", () => {
     ]);
   });
 
-  test("a task of a Host whose pids are not this machine's is never signalled", async () => {
-    const be = new LinuxBackend({ host: machine(), cgroupMount: "/sys/fs/cgroup" });
-    await assert.rejects(be.killTask({ pid: process.pid, startTimeTicks: startTime(process.pid), comm: "node" }, { graceMs: 0, processGroup: false, waitMs: 0 }), (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL");
+  test("the pids of a Host that has no live processes are never signalled, not even by the pre-5.14 cgroup kill", async () => {
+    const c = await start("echo up; exec sleep 60");
+    try {
+      // Our own child stands at the fixture's pid, so a wrong signal would show.
+      const host = new ReclaimingHost(buildFixture({ cgroups: { "/old": { omit: ["cgroup.kill"] } }, tasks: [{ pid: c.pid, comm: "sleep", cgroup: "/old" }] }));
+      const be = new LinuxBackend({ host, cgroupMount: "/sys/fs/cgroup" });
+      const refused = (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL" && /not this machine's processes/.test(e.message);
+      await assert.rejects(be.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 0 }), refused);
+      await assert.rejects(be.killCgroup(cgroupPath("/old"), 1000), refused);
+      assert.equal(c.exitCode, null);
+      assert.equal(c.signalCode, null, "the child at that pid lives");
+    } finally {
+      c.kill("SIGKILL");
+    }
   });
 });
 
