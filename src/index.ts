@@ -6,7 +6,19 @@ export { OomkitError, isUserError, type ErrorCode } from "./errors.js";
 export { type Logger, type LogLevel, streamLogger, silentLogger, MemoryLogger } from "./log.js";
 
 // The Host layer: the only code that touches the OS.
-export { type Host, type HostFacts, type Clock, type DirEntry, type FileStat, ManualClock, systemClock, readIfPresent, listIfPresent } from "./os/host.js";
+export {
+  type Host,
+  type HostFacts,
+  type HostCapabilities,
+  type Clock,
+  type DirEntry,
+  type FileStat,
+  ManualClock,
+  systemClock,
+  NO_CAPABILITIES,
+  readIfPresent,
+  listIfPresent,
+} from "./os/host.js";
 export { LinuxHost } from "./os/linux-host.js";
 export { FixtureHost, FIXTURE_MANIFEST, type FixtureManifest, type FixtureWrite } from "./os/fixture-host.js";
 export { RecordingHost, writeFixture } from "./os/record.js";
@@ -83,7 +95,16 @@ export {
 // The daemon and its kill path.
 export { Daemon, type DaemonOptions, type DaemonStatus } from "./daemon/daemon.js";
 export { type Declaration } from "./daemon/watch.js";
-export { LiveExecutor, type KillBackend, type TaskKillOutcome, type ExecutorSettings } from "./engine/executor.js";
+export { LiveExecutor, type ExecutorSettings } from "./engine/executor.js";
+export {
+  type KillBackend,
+  type TaskTarget,
+  type TaskKillOptions,
+  type TaskKillOutcome,
+  type CgroupKillOutcome,
+  type KillNotice,
+  type MreleaseReport,
+} from "./os/kill-port.js";
 export { LinuxBackend } from "./os/backend.js";
 export { protectSelf, type SelfProtection } from "./daemon/self-protect.js";
 

@@ -1,13 +1,16 @@
 import { OomkitError } from "../errors.js";
 import { type LogLevel, streamLogger } from "../log.js";
 import { LinuxBackend } from "../os/backend.js";
-import { defaultPoller, prepareKillPath } from "../os/kill.js";
-import { LinuxHost } from "../os/linux-host.js";
+import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
+import type { Host } from "../os/host.js";
+import { prepareKillPath } from "../os/kill.js";
+import type { KillBackend } from "../os/kill-port.js";
+import { type FdPoller, defaultPoller } from "../os/poller.js";
 import { PROC_MEMINFO, ROOT_CGROUP, procPressure } from "../os/paths.js";
 import { parseSize } from "../config/index.js";
 import { Daemon } from "../daemon/daemon.js";
 import { ReportPipeline } from "../daemon/pipeline.js";
-import type { CompiledConfig } from "../config/index.js";
+import type { CompiledConfig, KillSettings } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
@@ -53,6 +56,26 @@ function withReportFlags(c: CompiledConfig, eventLog: string | undefined, listen
   return { ...c, report };
 }
 
+/** What the daemon acts through on this Host, decided once: the cgroup mode, then the kill path for it. */
+export interface DaemonWiring {
+  readonly mode: CgroupMode;
+  /** Undefined where the Host's pids are not this machine's processes (a fixture): dry-run only. */
+  readonly backend: KillBackend | undefined;
+  /** The poll thread for PSI triggers and pidfds, where the Host's fds are the kernel's. */
+  readonly poller: FdPoller | undefined;
+}
+
+export function wireDaemon(host: Host, kill: Pick<KillSettings, "preKillHook">): DaemonWiring {
+  const mode = detectCgroupMode(host);
+  const mount = mode.perCgroup ? mode.unifiedMount : undefined;
+  // Hooks leave oomkit's protected cgroup for the root cgroup (always allowed: no "internal
+  // processes" rule applies there) and reset their oom_score_adj.
+  const backend = host.capabilities.liveProcesses
+    ? new LinuxBackend({ host, cgroupMount: mount, preKillHook: kill.preKillHook, hookCgroup: mount ? ROOT_CGROUP : undefined })
+    : undefined;
+  return { mode, backend, poller: host.capabilities.pollableFds ? defaultPoller() : undefined };
+}
+
 export const runCommand: Command = {
   name: "run",
   summary: "run the daemon (use --dry-run to watch and decide without acting)",
@@ -85,9 +108,10 @@ export const runCommand: Command = {
     const level = (values["log-level"] as LogLevel | undefined) ?? config.logLevel;
     const log = streamLogger(level, ctx.stderr);
     const host = ctx.makeHost(values.root);
-    const live = host instanceof LinuxHost;
+    const live = host.capabilities.liveProcesses;
     const dryRun = values["dry-run"] === true ? true : config.dryRun;
     if (live) await prepareKillPath();
+    const { mode, backend, poller } = wireDaemon(host, config.kill);
     const stateDir = values["state-dir"] ?? (values.root === undefined ? "/var/lib/oomkit" : undefined);
     let daemonRef: Daemon | undefined;
     const pipeline = new ReportPipeline({
@@ -100,11 +124,12 @@ export const runCommand: Command = {
     });
     const daemon = new Daemon({
       host,
+      mode,
       config,
       log,
       dryRun,
-      backend: live ? new LinuxBackend({ host, cgroupMount: undefined, preKillHook: config.kill.preKillHook }) : undefined,
-      poller: live ? defaultPoller() : undefined,
+      backend,
+      poller,
       stateDir,
       onEpisode: pipeline.report,
       onPolicyFault: pipeline.policyFault,
@@ -113,21 +138,17 @@ export const runCommand: Command = {
     daemonRef = daemon;
     const sinks = await pipeline.start();
     await daemon.start();
-    if (live && host instanceof LinuxHost) {
-      // The backend needs the mount the daemon found; rebuild it now that the mode is known.
-      // Hooks leave oomkit's protected cgroup for the root cgroup (always allowed: no "internal
-      // processes" rule applies there) and reset their oom_score_adj.
-      const mount = daemon.mode.perCgroup ? daemon.mode.unifiedMount : undefined;
-      daemon.setBackend(new LinuxBackend({ host, cgroupMount: mount, preKillHook: config.kill.preKillHook, hookCgroup: mount ? ROOT_CGROUP : undefined }));
-      const sp = protectSelf(host, daemon.mode, { memoryMinBytes });
+    if (live) {
+      // Only where /proc/self is oomkit itself.
+      const sp = protectSelf(host, mode, { memoryMinBytes });
       log.info(sp.oomScoreAdj.note);
       log.info(sp.memoryMin.note);
-      for (const f of [PROC_MEMINFO, procPressure("memory")]) {
-        try {
-          host.keepOpen(f);
-        } catch {
-          /* absent on this kernel: read on demand */
-        }
+    }
+    for (const f of [PROC_MEMINFO, procPressure("memory")]) {
+      try {
+        host.keepOpen(f);
+      } catch {
+        /* absent on this kernel: read on demand */
       }
     }
     let control: ControlServer | undefined;
@@ -165,7 +186,7 @@ export const runCommand: Command = {
         await daemon.stop();
         await control?.close();
         await pipeline.stop();
-        if (host instanceof LinuxHost) host.closeKept();
+        host.closeKept();
         resolve(0);
       };
       const reload = async () => {

@@ -5,7 +5,7 @@
  */
 import { TomlError, parse as parseToml } from "smol-toml";
 import type { z } from "zod";
-import { cgroupPath } from "../os/paths.js";
+import { CGROUP_FS, cgroupPath } from "../os/paths.js";
 import { type ConfigIssue, ConfigError, type ConfigSource, issueAt, lineOf, sortByPlace, warningAt } from "./issues.js";
 import { type ConfigPath, locateKeys } from "./locate.js";
 import { type OomkitConfig, PSI_UNPRIVILEGED_WINDOW_STEP_MS, UNKNOWN_KEY_SEPARATOR, configSchema } from "./schema.js";
@@ -176,8 +176,9 @@ function configWarnings(config: OomkitConfig, source: ConfigSource): string[] {
       warn(["protect", "commands", k], `"${re}" can never match: a task's command (comm) is at most ${COMM_MAX} characters; the kernel shows "${literal.slice(0, COMM_MAX)}"`);
     }
   });
-  const mountPrefixed = (p: string) => p === "/sys/fs/cgroup" || p.startsWith("/sys/fs/cgroup/");
-  const mountHint = (p: string) => `cgroup paths are relative to the cgroup v2 mount: did you mean "${p.slice("/sys/fs/cgroup".length) || "/"}"?`;
+  // A path written with the usual v2 mount in front: a user who read it off the filesystem.
+  const mountPrefixed = (p: string) => p === CGROUP_FS || p.startsWith(`${CGROUP_FS}/`);
+  const mountHint = (p: string) => `cgroup paths are relative to the cgroup v2 mount: did you mean "${p.slice(CGROUP_FS.length) || "/"}"?`;
   config.attach.forEach((a, k) => mountPrefixed(a.cgroup) && warn(["attach", k, "cgroup"], mountHint(a.cgroup)));
   config.trigger.forEach((t, k) => mountPrefixed(t.cgroup) && warn(["trigger", k, "cgroup"], mountHint(t.cgroup)));
   config.protect.cgroups.forEach((c, k) => mountPrefixed(c) && warn(["protect", "cgroups", k], mountHint(c)));

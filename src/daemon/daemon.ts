@@ -8,17 +8,18 @@
 import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
-import { LiveExecutor, type KillBackend } from "../engine/executor.js";
+import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
 import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
+import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
-import type { FdPoller } from "../os/kill.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath } from "../os/paths.js";
+import type { KillBackend } from "../os/kill-port.js";
+import type { FdPoller } from "../os/poller.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from "../os/paths.js";
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
@@ -27,11 +28,13 @@ import { WatchSet } from "./watch-set.js";
 
 export interface DaemonOptions {
   readonly host: Host;
+  /** The host's cgroup setup (detectCgroupMode), found once by whoever wires the daemon. */
+  readonly mode: CgroupMode;
   readonly config: CompiledConfig;
   readonly log: Logger;
   /** Overrides the configuration's dry_run. */
   readonly dryRun?: boolean;
-  /** Carries out live actions; required unless dry-run. */
+  /** Carries out live actions (built for `mode`); required unless dry-run. */
   readonly backend?: KillBackend;
   /** The poll thread for kernel PSI triggers; undefined: compute pressure from the totals. */
   readonly poller?: FdPoller;
@@ -64,12 +67,12 @@ export interface DaemonStatus {
 export class Daemon {
   readonly #o: DaemonOptions;
   readonly #log: Logger;
-  #backend: KillBackend | undefined;
+  readonly #backend: KillBackend | undefined;
   #config: CompiledConfig;
   #engine: Engine;
   readonly victims = new VictimRegistry();
   readonly history = new History();
-  #mode!: CgroupMode;
+  readonly #mode: CgroupMode;
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
   readonly #said = new Set<string>();
@@ -88,6 +91,7 @@ export class Daemon {
     this.#o = o;
     this.#log = o.log;
     this.#config = o.config;
+    this.#mode = o.mode;
     this.#backend = o.backend;
     this.#engine = this.#makeEngine(o.config);
     this.#gate = new ActionGate(this.victims, o.config.kill);
@@ -96,11 +100,6 @@ export class Daemon {
 
   #makeEngine(c: CompiledConfig): Engine {
     return new Engine({ ...c.engine, victims: this.victims, history: this.history, logger: this.#log });
-  }
-
-  /** Replaces the kill backend (the live one needs the cgroup mount found at start). */
-  setBackend(backend: KillBackend): void {
-    this.#backend = backend;
   }
 
   get dryRun(): boolean {
@@ -133,7 +132,6 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    this.#mode = detectCgroupMode(this.#o.host);
     if (this.#mode.perCgroup && this.#mode.unifiedMount) {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();
@@ -204,7 +202,7 @@ export class Daemon {
     }
     // The kernel's victims carry no pidfd: they are done when their /proc entry is gone.
     for (const v of this.victims.pending) {
-      if (v.by === "kernel" && v.pid !== undefined && !this.#o.host.exists(`/proc/${v.pid}`)) this.victims.settleTask(v.pid);
+      if (v.by === "kernel" && v.pid !== undefined && !this.#o.host.exists(procPidDir(v.pid))) this.victims.settleTask(v.pid);
     }
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
@@ -226,7 +224,7 @@ export class Daemon {
 
   /** A victim of the kernel's own OOM killer: while it is still exiting, oomkit chooses no other. */
   noteKernelVictim(pid: number, cgroup?: string): void {
-    if (!this.#o.host.exists(`/proc/${pid}`)) return;
+    if (!this.#o.host.exists(procPidDir(pid))) return;
     const now = this.#o.host.clock.monotonicMs();
     const where = cgroup !== undefined && this.#mode.perCgroup && !cgroup.split("/").includes("..") ? { cgroup: cgroupPath(cgroup) } : {};
     this.victims.add({ kind: "task", pid, ...where, by: "kernel", sinceMonoMs: now, deadlineMonoMs: now + this.#config.kill.victimTimeoutMs });

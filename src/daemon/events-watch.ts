@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import type { TriggerSpec } from "../config/index.js";
 import { type MemoryEvents, parseMemoryEvents } from "../os/parse/cgroup.js";
-import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
+import { CGROUP_FS, CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
 import type { GuardBands } from "./guard-band.js";
 import type { Watch, WatchContext } from "./watch.js";
 
@@ -44,7 +44,7 @@ export class EventsWatch implements Watch {
   ) {
     this.#ctx = ctx;
     this.#events = spec.kind === "guard-band" ? ["high"] : spec.events;
-    this.#dir = cgroupDir(ctx.mode.unifiedMount ?? "/sys/fs/cgroup", target);
+    this.#dir = cgroupDir(ctx.mode.unifiedMount ?? CGROUP_FS, target);
     this.#file = `${this.#dir}/${CgroupFile.memoryEventsLocal}`;
   }
 

@@ -13,6 +13,7 @@ import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import type { Snapshot } from "../engine/snapshot.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
+import { PROC_BOOT_ID } from "../os/paths.js";
 import { EventBus, streamEvents } from "../report/event-bus.js";
 import { EventLog } from "../report/event-log.js";
 import { summarize } from "../report/human.js";
@@ -104,7 +105,7 @@ export class ReportPipeline {
     if (s.kernelKills) {
       let bootId: string | undefined;
       try {
-        bootId = this.#o.host.readFile("/proc/sys/kernel/random/boot_id").trim();
+        bootId = this.#o.host.readFile(PROC_BOOT_ID).trim();
       } catch {
         bootId = undefined;
       }

@@ -9,9 +9,7 @@ import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import { parseMemoryValue } from "../os/parse/cgroup.js";
 import { parseProcCgroup } from "../os/parse/proc.js";
-import { CgroupFile, type CgroupPath, PROC_SELF_CGROUP, cgroupDir, cgroupPath, parentCgroup } from "../os/paths.js";
-
-export const SELF_OOM_SCORE_ADJ = "/proc/self/oom_score_adj";
+import { CgroupFile, type CgroupPath, PROC_SELF_CGROUP, PROC_SELF_OOM_SCORE_ADJ, cgroupDir, cgroupPath, parentCgroup } from "../os/paths.js";
 
 export interface SelfProtection {
   readonly oomScoreAdj: { readonly applied: boolean; readonly value: number | undefined; readonly note: string };
@@ -33,10 +31,10 @@ function errMessage(err: unknown): string {
 export function protectSelf(host: Host, mode: CgroupMode, opts: { readonly memoryMinBytes: number | undefined }): SelfProtection {
   let adj: SelfProtection["oomScoreAdj"];
   try {
-    host.writeFile(SELF_OOM_SCORE_ADJ, "-1000");
+    host.writeFile(PROC_SELF_OOM_SCORE_ADJ, "-1000");
     adj = { applied: true, value: -1000, note: "oom_score_adj -1000: the kernel's OOM killer will not choose oomkit" };
   } catch (err) {
-    const current = Number(safeRead(host, SELF_OOM_SCORE_ADJ)?.trim());
+    const current = Number(safeRead(host, PROC_SELF_OOM_SCORE_ADJ)?.trim());
     const why = err instanceof OomkitError && err.code === "E_PERMISSION" ? "refused: lowering oom_score_adj needs CAP_SYS_RESOURCE" : errMessage(err);
     adj = { applied: false, value: Number.isFinite(current) ? current : undefined, note: `oom_score_adj -1000 ${why}; the kernel may choose oomkit` };
   }

@@ -1,6 +1,7 @@
 /**
- * Carrying out verified actions, and measuring what each freed. The OS work goes through a
- * KillBackend (the live one in os/backend.ts; tests use a fake), so the rules here — grace
+ * Carrying out verified actions, and measuring what each freed. The OS work goes through the
+ * kill port, a KillBackend (os/kill-port.ts; the live one is os/backend.ts, tests use fakes), so
+ * the rules here — grace
  * periods, waiting for the victim, what counts as freed — are written once and tested without
  * root.
  *
@@ -9,33 +10,13 @@
  * removal after which usage is lower. A victim still exiting when the wait ends stays pending
  * in the VictimRegistry until its own deadline.
  */
-import type { CgroupPath } from "../os/paths.js";
+import type { KillBackend, KillNotice } from "../os/kill-port.js";
 import type { ActionResult } from "./episode.js";
 import type { Executor, VerifiedOk } from "./engine.js";
+import { type Action, describeAction } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import type { TaskRef } from "./verify.js";
 import type { VictimRegistry } from "./victims.js";
-
-export type TaskKillOutcome =
-  | { readonly kind: "exited"; readonly signalMs: number; readonly exitMs: number; readonly escalated: boolean; readonly mrelease: string }
-  | { readonly kind: "still-exiting"; readonly signalMs: number; readonly escalated: boolean; readonly mrelease: string }
-  | { readonly kind: "vanished" }
-  | { readonly kind: "pid-reused" };
-
-export interface KillBackend {
-  /** Kills one task (SIGTERM first when graceMs > 0, then SIGKILL + process_mrelease) and waits up to waitMs for it to be gone. */
-  killTask(task: TaskRef, opts: { readonly graceMs: number; readonly processGroup: boolean; readonly waitMs: number }): Promise<TaskKillOutcome>;
-  /** Kills every task of a cgroup with cgroup.kill; resolves whether it emptied within waitMs. */
-  killCgroup(cgroup: CgroupPath, waitMs: number): Promise<{ readonly emptied: boolean; readonly emptyMs?: number }>;
-  /** memory.reclaim, off the main thread. */
-  reclaim(cgroup: CgroupPath, bytes: number): Promise<void>;
-  /** memory.current now (not from a snapshot), or undefined. */
-  currentBytes(cgroup: CgroupPath): number | undefined;
-  /** Removes a file; returns its size before removal (0 when already gone). */
-  removeFile(path: string): Promise<number>;
-  /** Runs the pre-kill hook, if configured; never throws (failures are returned). */
-  preKillHook?(action: VerifiedOk): Promise<string | undefined>;
-}
 
 export interface ExecutorSettings {
   /** SIGTERM first and wait this long before SIGKILL (0: SIGKILL at once). */
@@ -71,7 +52,8 @@ export class LiveExecutor implements Executor {
       finishedAtMs: Date.now(),
       ...r,
     });
-    const hookError = this.#backend.preKillHook && (v.action.kind === "kill-task" || v.action.kind === "kill-cgroup") ? await this.#backend.preKillHook(v) : undefined;
+    const notice = killNotice(v.action);
+    const hookError = this.#backend.preKillHook && notice ? await this.#backend.preKillHook(notice) : undefined;
     try {
       switch (v.execution.method) {
         case "signal-task": {
@@ -153,6 +135,23 @@ export class LiveExecutor implements Executor {
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** What a pre-kill hook is told of a kill; undefined for actions that kill nothing. */
+function killNotice(a: Action): KillNotice | undefined {
+  switch (a.kind) {
+    case "kill-task":
+      return { kind: a.kind, description: describeAction(a), pid: a.pid, ...(a.cgroup !== null ? { cgroup: a.cgroup } : {}) };
+    case "kill-cgroup":
+      return { kind: a.kind, description: describeAction(a), cgroup: a.cgroup };
+    case "reclaim":
+    case "remove-files":
+      return undefined;
+    default: {
+      const never: never = a;
+      return never;
+    }
+  }
+}
 
 function taskBytes(s: Snapshot, pid: number): number | undefined {
   const t = s.task(pid);

@@ -6,6 +6,7 @@
  * nothing.
  */
 import * as path from "node:path";
+import type { TaskTarget } from "../os/kill-port.js";
 import { type CgroupPath, cgroupContains, parentCgroup } from "../os/paths.js";
 import type { CgroupNode } from "./cgroup.js";
 import type { Action } from "./plan.js";
@@ -39,13 +40,8 @@ export interface VerifyContext {
   readonly victims: VictimRegistry;
 }
 
-export interface TaskRef {
-  readonly pid: number;
-  readonly startTimeTicks: number;
-  readonly comm: string;
-  /** Its v2 cgroup, when known. */
-  readonly cgroup?: CgroupPath;
-}
+/** A task the verifier cleared for killing: the kill port's target (os/kill-port.ts). */
+export type TaskRef = TaskTarget;
 
 export type Execution =
   | { readonly method: "signal-task"; readonly task: TaskRef }

@@ -1,21 +1,18 @@
 /**
- * The live KillBackend: the engine's executor acting on this machine through pidfds,
- * process_mrelease, cgroup.kill, memory.reclaim and unlink. Cgroup paths are mapped to folders
- * under the v2 mount given at construction.
+ * The live KillBackend (./kill-port.ts): verified actions carried out on this machine through
+ * the kill sequence of ./kill.ts, cgroup.kill, memory.reclaim and unlink. Cgroup paths are mapped
+ * to folders under the v2 mount given at construction, and every cgroup file is read and
+ * written through the Host.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { OomkitError, errnoCode } from "../errors.js";
-import type { KillBackend, TaskKillOutcome } from "../engine/executor.js";
-import type { VerifiedOk } from "../engine/engine.js";
-import type { TaskRef } from "../engine/verify.js";
-import { describeAction } from "../engine/plan.js";
 import type { Host } from "./host.js";
-import { type Pidfd, closePidfd, killCgroup as writeCgroupKill, pidfdOpen, pidfdSendSignal, processMrelease, waitPidfdReadable } from "./kill.js";
+import { assertLiveProcesses, closePidfd, killCgroup as writeCgroupKill, killTask, pidfdOpen, reclaim, sendIfAlive } from "./kill.js";
+import type { CgroupKillOutcome, KillBackend, KillNotice, TaskKillOptions, TaskKillOutcome, TaskTarget } from "./kill-port.js";
 import { type FdPoller, defaultPoller } from "./poller.js";
 import { parseCgroupEvents, parseMemoryValue, parsePidList } from "./parse/cgroup.js";
-import { parseProcStat } from "./parse/proc.js";
-import { CgroupFile, type CgroupPath, PidFile, cgroupDir, procPid } from "./paths.js";
+import { CgroupFile, type CgroupPath, PROC_SELF_OOM_SCORE_ADJ, cgroupDir } from "./paths.js";
 
 export interface LinuxBackendOptions {
   readonly host: Host;
@@ -45,58 +42,8 @@ export class LinuxBackend implements KillBackend {
     return cgroupDir(this.#o.cgroupMount, cg);
   }
 
-  async killTask(task: TaskRef, opts: { graceMs: number; processGroup: boolean; waitMs: number }): Promise<TaskKillOutcome> {
-    const t0 = performance.now();
-    let pidfd: Pidfd;
-    try {
-      pidfd = pidfdOpen(task.pid);
-    } catch (err) {
-      if (err instanceof OomkitError && err.code === "E_VANISHED") return { kind: "vanished" };
-      throw err;
-    }
-    try {
-      // Opened first, then checked: if the pid still has the start time the snapshot saw, the
-      // pidfd names that process (a newer one would have started after the open).
-      let stat;
-      try {
-        stat = parseProcStat(this.#o.host.readFile(procPid(task.pid, PidFile.stat)));
-      } catch (err) {
-        if (err instanceof OomkitError && err.code === "E_VANISHED") return { kind: "vanished" };
-        throw err;
-      }
-      if (stat.startTimeTicks !== task.startTimeTicks) return { kind: "pid-reused" };
-      let escalated = false;
-      if (opts.graceMs > 0) {
-        if (!send(pidfd, "SIGTERM")) return { kind: "vanished" };
-        const r = await waitPidfdReadable(pidfd, opts.graceMs, { poller: this.#poller });
-        if (r === "exited") {
-          const ms = performance.now() - t0;
-          return { kind: "exited", signalMs: 0, exitMs: ms, escalated: false, mrelease: "skipped" };
-        }
-        escalated = true;
-      }
-      if (!send(pidfd, "SIGKILL")) return { kind: "vanished" };
-      const signalMs = performance.now() - t0;
-      if (opts.processGroup && stat.pgrp > 1 && stat.pgrp !== process.pid && stat.pgrp === task.pid) {
-        // The victim leads its group: take the group with it (children it forked to share work).
-        try {
-          process.kill(-stat.pgrp, "SIGKILL");
-        } catch (err) {
-          if (errnoCode(err) !== "ESRCH") throw err;
-        }
-      }
-      let mrelease = "skipped";
-      try {
-        mrelease = await processMrelease(pidfd);
-      } catch (err) {
-        mrelease = err instanceof OomkitError && err.code === "E_UNSUPPORTED" ? "unsupported" : `failed: ${(err as Error).message}`;
-      }
-      const r = await waitPidfdReadable(pidfd, opts.waitMs, { poller: this.#poller });
-      if (r === "exited") return { kind: "exited", signalMs, exitMs: performance.now() - t0, escalated, mrelease };
-      return { kind: "still-exiting", signalMs, escalated, mrelease };
-    } finally {
-      closePidfd(pidfd);
-    }
+  killTask(task: TaskTarget, opts: TaskKillOptions): Promise<TaskKillOutcome> {
+    return killTask(this.#o.host, task, { ...opts, poller: this.#poller });
   }
 
   #populated(cg: CgroupPath): boolean | undefined {
@@ -108,12 +55,12 @@ export class LinuxBackend implements KillBackend {
     }
   }
 
-  async killCgroup(cg: CgroupPath, waitMs: number): Promise<{ emptied: boolean; emptyMs?: number }> {
+  async killCgroup(cg: CgroupPath, waitMs: number): Promise<CgroupKillOutcome> {
     const t0 = performance.now();
     const dir = this.#dir(cg);
     let viaFile = true;
     try {
-      writeCgroupKill(dir);
+      writeCgroupKill(this.#o.host, dir);
     } catch (err) {
       if (!(err instanceof OomkitError && err.code === "E_UNSUPPORTED")) throw err;
       viaFile = false; // before 5.14: every task by pidfd, again until the cgroup is empty
@@ -133,10 +80,11 @@ export class LinuxBackend implements KillBackend {
       return pids;
     };
     for (const pid of walk(cg, this.#dir(cg))) {
+      assertLiveProcesses(this.#o.host, pid);
       try {
         const fd = pidfdOpen(pid);
         try {
-          send(fd, "SIGKILL");
+          sendIfAlive(fd, "SIGKILL");
         } finally {
           closePidfd(fd);
         }
@@ -147,14 +95,8 @@ export class LinuxBackend implements KillBackend {
   }
 
   async reclaim(cg: CgroupPath, bytes: number): Promise<void> {
-    // Writing memory.reclaim makes the writing thread reclaim synchronously: fs.promises runs it
-    // on a libuv pool thread, never on the event loop. EAGAIN means it reclaimed less than asked.
-    try {
-      await fs.promises.writeFile(`${this.#dir(cg)}/${CgroupFile.memoryReclaim}`, String(bytes));
-    } catch (err) {
-      if (errnoCode(err) === "EAGAIN") return;
-      throw new OomkitError("E_SYSCALL", `memory.reclaim of ${cg}: ${errnoCode(err) ?? String(err)}`, { cause: err });
-    }
+    // A short reclaim (EAGAIN) is no error: what was freed is measured from memory.current.
+    await reclaim(this.#o.host, this.#dir(cg), bytes);
   }
 
   currentBytes(cg: CgroupPath): number | undefined {
@@ -177,21 +119,20 @@ export class LinuxBackend implements KillBackend {
     }
   }
 
-  async preKillHook(action: VerifiedOk): Promise<string | undefined> {
+  async preKillHook(kill: KillNotice): Promise<string | undefined> {
     const hook = this.#o.preKillHook;
     if (!hook || hook.command.length === 0) return undefined;
-    const a = action.action;
     const env = {
       ...process.env,
-      OOMKIT_ACTION: a.kind,
-      OOMKIT_DESCRIPTION: describeAction(a),
-      OOMKIT_PID: a.kind === "kill-task" ? String(a.pid) : "",
-      OOMKIT_CGROUP: a.kind === "kill-cgroup" ? a.cgroup : a.kind === "kill-task" ? (a.cgroup ?? "") : "",
+      OOMKIT_ACTION: kill.kind,
+      OOMKIT_DESCRIPTION: kill.description,
+      OOMKIT_PID: kill.pid === undefined ? "" : String(kill.pid),
+      OOMKIT_CGROUP: kill.cgroup ?? "",
     };
     // The hook must not inherit oomkit's protections: it raises its own oom_score_adj back to 0
     // (raising needs no privilege) and leaves oomkit's protected cgroup before it runs.
     const move = this.#o.hookCgroup && this.#o.cgroupMount ? `echo $$ > '${cgroupDir(this.#o.cgroupMount, this.#o.hookCgroup)}/${CgroupFile.procs}' 2>/dev/null; ` : "";
-    const script = `echo 0 > /proc/self/oom_score_adj 2>/dev/null; ${move}exec "$@"`;
+    const script = `echo 0 > ${PROC_SELF_OOM_SCORE_ADJ} 2>/dev/null; ${move}exec "$@"`;
     return await new Promise<string | undefined>((resolve) => {
       const child = spawn("/bin/sh", ["-c", script, "oomkit-hook", ...hook.command], { env, stdio: "ignore" });
       const timer = setTimeout(() => {
@@ -207,16 +148,6 @@ export class LinuxBackend implements KillBackend {
         resolve(code === 0 ? undefined : `exited with ${signal ?? code}`);
       });
     });
-  }
-}
-
-function send(pidfd: Pidfd, sig: NodeJS.Signals): boolean {
-  try {
-    pidfdSendSignal(pidfd, sig);
-    return true;
-  } catch (err) {
-    if (err instanceof OomkitError && err.code === "E_VANISHED") return false;
-    throw err;
   }
 }
 

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type FileStat, type Host, type HostFacts, ManualClock, hostIoError } from "./host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, ManualClock, NO_CAPABILITIES, hostIoError } from "./host.js";
 
 export const FIXTURE_MANIFEST = "oomkit-fixture.json";
 export const FIXTURE_MANIFEST_VERSION = 1;
@@ -66,6 +66,8 @@ export class FixtureHost implements Host {
   readonly kind = "fixture" as const;
   readonly description: string;
   readonly clock: Clock;
+  /** None: a fixture's pids are text and its files are plain files. */
+  readonly capabilities: HostCapabilities = NO_CAPABILITIES;
   readonly root: string;
   readonly writes: FixtureWrite[] = [];
   readonly #manifest: FixtureManifest;
@@ -150,6 +152,13 @@ export class FixtureHost implements Host {
   async writeFileAsync(machinePath: string, data: string): Promise<void> {
     this.writeFile(machinePath, data);
   }
+
+  /** A fixture reads its files afresh each time. */
+  keepOpen(): boolean {
+    return false;
+  }
+
+  closeKept(): void {}
 
   facts(): HostFacts {
     return { ...DEFAULT_FACTS, ...this.#manifest.facts };

@@ -4,7 +4,7 @@
  * tests — extend it and override only what they watch, so a new Host operation is passed on in
  * this one place.
  */
-import type { Clock, DirEntry, FileStat, Host, HostFacts } from "./host.js";
+import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts } from "./host.js";
 
 export class HostDecorator implements Host {
   readonly kind: Host["kind"];
@@ -19,6 +19,9 @@ export class HostDecorator implements Host {
     this.clock = inner.clock;
   }
 
+  get capabilities(): HostCapabilities {
+    return this.inner.capabilities;
+  }
   facts(): HostFacts {
     return this.inner.facts();
   }
@@ -42,5 +45,11 @@ export class HostDecorator implements Host {
   }
   writeFileAsync(p: string, data: string): Promise<void> {
     return this.inner.writeFileAsync(p, data);
+  }
+  keepOpen(p: string): boolean {
+    return this.inner.keepOpen(p);
+  }
+  closeKept(): void {
+    this.inner.closeKept();
   }
 }

@@ -70,12 +70,32 @@ export interface HostFacts {
   readonly processMrelease: boolean | undefined;
 }
 
+/**
+ * What a Host can do beyond reading and writing files. Callers ask these instead of testing
+ * which class a Host is, so a wrapper or a simulator answers for itself.
+ */
+export interface HostCapabilities {
+  /**
+   * Its /proc is this machine's: every pid it lists is a live process that pidfd_open names, and
+   * /proc/self is oomkit itself. Only then may the kill path signal its pids, or oomkit protect
+   * itself through it (a fixture's pids are text; signalling them would hit whatever process
+   * holds that pid here).
+   */
+  readonly liveProcesses: boolean;
+  /** Its files are the kernel's: their fds can wait on the poll thread (PSI triggers, pidfds). */
+  readonly pollableFds: boolean;
+}
+
+/** A Host with neither: fixtures, recordings, simulations. */
+export const NO_CAPABILITIES: HostCapabilities = Object.freeze({ liveProcesses: false, pollableFds: false });
+
 export interface Host {
   /** "linux", "fixture" or "sim": shown in reports so a reader knows where figures came from. */
   readonly kind: "linux" | "fixture" | "sim";
   /** Human description, e.g. "live machine" or "fixture /path". */
   readonly description: string;
   readonly clock: Clock;
+  readonly capabilities: HostCapabilities;
   facts(): HostFacts;
   readFile(path: string): string;
   readDir(path: string): DirEntry[];
@@ -90,6 +110,15 @@ export interface Host {
    * (memory.high below usage and memory.reclaim both reclaim before returning).
    */
   writeFileAsync(path: string, data: string): Promise<void>;
+  /**
+   * Keeps a file open so later reads need no open(2), where this Host can (the files read on
+   * every tick and between a trigger and the kill). Returns false where it keeps no files (they
+   * are read afresh each time, which is always correct). Throws like readFile when it tries and
+   * the file cannot be opened.
+   */
+  keepOpen(path: string): boolean;
+  /** Closes every file kept open (none where keepOpen returns false). */
+  closeKept(): void;
 }
 
 /** Reads a file, or returns undefined when it is absent or its owner vanished. */

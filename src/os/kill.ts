@@ -1,8 +1,9 @@
 /**
- * The kill path: pidfd kills with `process_mrelease`, whole-cgroup kills, reclaim and freezing.
- * This is the only module that sends signals or writes `cgroup.kill`, `memory.reclaim` and
- * `cgroup.freeze`; the engine decides, this module acts. Cgroup operations take the cgroup's
- * folder from the caller (the Host knows where the hierarchy is mounted).
+ * The kill path: the kill sequence (pidfd, start-time check, SIGTERM grace, SIGKILL,
+ * `process_mrelease`, wait), whole-cgroup kills, reclaim and freezing. This is the only module
+ * that sends signals or writes `cgroup.kill`, `memory.reclaim` and `cgroup.freeze`; the engine
+ * decides, this module acts. Cgroup operations write through the Host and take the cgroup's
+ * folder from the caller (who knows where the hierarchy is mounted).
  *
  * Nothing here blocks the event loop: waiting on a pidfd goes through an FdPoller, and
  * `process_mrelease` runs on a thread of its own (both in ./poller.ts).
@@ -11,12 +12,13 @@
  * outcome, not an error; `ESRCH` from `process_mrelease` means the victim already finished
  * exiting and counts as success.
  */
-import { readFileSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { OomkitError, errnoCode } from "../errors.js";
+import { OomkitError, errnoCode, isVanished } from "../errors.js";
+import type { Host } from "./host.js";
+import type { MreleaseReport, TaskKillOptions, TaskKillOutcome, TaskTarget } from "./kill-port.js";
 import { libc } from "./libc.js";
 import { parseProcStat } from "./parse/proc.js";
-import { CgroupFile, procPid } from "./paths.js";
+import { CgroupFile, PidFile, procPid } from "./paths.js";
 import { type FdPoller, POLLIN, POLLNVAL, defaultPoller, mreleaseOffThread, startOsThreads } from "./poller.js";
 
 // The poller lived here before it had a module of its own; importers may still take it from here.
@@ -116,144 +118,154 @@ export async function waitPidfdReadable(pidfd: Pidfd, timeoutMs: number, opts: {
 }
 
 // ---------------------------------------------------------------------------------------------
-// killTask
+// The kill sequence
 
-export interface KillTaskOptions {
-  /** `startTimeTicks` from the snapshot: a different process with the same pid is not killed. */
-  expectedStartTimeTicks?: number;
-  signal?: NodeJS.Signals;
-  /** Call process_mrelease after a SIGKILL (default true). */
-  mrelease?: boolean;
-  /** Wait this long for the victim to be gone (0, the default: do not wait). */
-  waitMs?: number;
-  poller?: FdPoller;
+export interface KillSequenceOptions extends TaskKillOptions {
+  readonly poller?: FdPoller;
 }
 
-export type MreleaseResult = MreleaseOutcome | "skipped" | "unsupported" | { failed: OomkitError };
-
-export type KillTaskResult =
-  | {
-      kind: "killed";
-      pid: number;
-      mrelease: MreleaseResult;
-      /** Only when waitMs > 0: the victim's pidfd turned readable in time. */
-      exited?: boolean;
-      /** Milliseconds from the call to the signal, to mrelease's return, to the victim gone. */
-      timings: { signalMs: number; mreleaseMs?: number; exitMs?: number };
-    }
-  | { kind: "vanished"; pid: number }
-  | { kind: "pid-reused"; pid: number; expectedStartTimeTicks: number; actualStartTimeTicks: number };
-
-export async function killTask(pid: number, opts: KillTaskOptions = {}): Promise<KillTaskResult> {
+/**
+ * Kills one task: pidfd_open → start-time check → SIGTERM and its grace (when graceMs > 0) →
+ * SIGKILL (and the process group, when asked and the victim leads it) → process_mrelease → wait
+ * for the pidfd to turn readable. The one sequence: the daemon's backend runs it and the kernel
+ * suite tests it. `host` reads /proc/<pid>/stat for the start-time check; it must be this
+ * machine's view (capabilities.liveProcesses), since pidfd_open names this machine's pids.
+ */
+export async function killTask(host: Host, target: Pick<TaskTarget, "pid" | "startTimeTicks">, opts: KillSequenceOptions): Promise<TaskKillOutcome> {
+  assertLiveProcesses(host, target.pid);
   const t0 = performance.now();
-  const since = () => Math.round((performance.now() - t0) * 100) / 100;
-  const signal = opts.signal ?? "SIGKILL";
+  const poller = opts.poller ?? defaultPoller();
   let pidfd: Pidfd;
   try {
-    pidfd = pidfdOpen(pid);
+    pidfd = pidfdOpen(target.pid);
   } catch (err) {
-    if (err instanceof OomkitError && err.code === "E_VANISHED") return { kind: "vanished", pid };
+    if (err instanceof OomkitError && err.code === "E_VANISHED") return { kind: "vanished" };
     throw err;
   }
   try {
-    if (opts.expectedStartTimeTicks !== undefined) {
-      // The pidfd was opened first: if the pid now has the expected start time, it is the same
-      // process the pidfd names (a newer one would have started after the open).
-      let actual: number;
-      try {
-        actual = parseProcStat(readFileSync(procPid(pid, "stat"), "utf8")).startTimeTicks;
-      } catch (err) {
-        if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ESRCH") return { kind: "vanished", pid };
-        throw err;
-      }
-      if (actual !== opts.expectedStartTimeTicks) {
-        return { kind: "pid-reused", pid, expectedStartTimeTicks: opts.expectedStartTimeTicks, actualStartTimeTicks: actual };
-      }
-    }
+    // Opened first, then checked: if the pid still has the start time the snapshot saw, the
+    // pidfd names that process (a newer one would have started after the open).
+    let stat;
     try {
-      pidfdSendSignal(pidfd, signal);
+      stat = parseProcStat(host.readFile(procPid(target.pid, PidFile.stat)));
     } catch (err) {
-      if (err instanceof OomkitError && err.code === "E_VANISHED") return { kind: "vanished", pid };
+      if (isVanished(err)) return { kind: "vanished" };
       throw err;
     }
-    const timings: { signalMs: number; mreleaseMs?: number; exitMs?: number } = { signalMs: since() };
-    let mrelease: MreleaseResult = "skipped";
-    if ((opts.mrelease ?? true) && signal === "SIGKILL") {
-      try {
-        mrelease = await processMrelease(pidfd);
-      } catch (err) {
-        if (!(err instanceof OomkitError)) throw err;
-        mrelease = err.code === "E_UNSUPPORTED" ? "unsupported" : { failed: err };
+    if (stat.startTimeTicks !== target.startTimeTicks) return { kind: "pid-reused" };
+    let escalated = false;
+    if (opts.graceMs > 0) {
+      if (!sendIfAlive(pidfd, "SIGTERM")) return { kind: "vanished" };
+      if ((await waitPidfdReadable(pidfd, opts.graceMs, { poller })) === "exited") {
+        return { kind: "exited", signalMs: 0, exitMs: performance.now() - t0, escalated: false, mrelease: "skipped" };
       }
-      timings.mreleaseMs = since();
+      escalated = true;
     }
-    const result: KillTaskResult = { kind: "killed", pid, mrelease, timings };
-    if (opts.waitMs && opts.waitMs > 0) {
-      const waited = await waitPidfdReadable(pidfd, opts.waitMs, opts.poller ? { poller: opts.poller } : {});
-      result.exited = waited === "exited";
-      if (result.exited) timings.exitMs = since();
+    if (!sendIfAlive(pidfd, "SIGKILL")) return { kind: "vanished" };
+    const signalMs = performance.now() - t0;
+    if (opts.processGroup && stat.pgrp > 1 && stat.pgrp !== process.pid && stat.pgrp === target.pid) {
+      // The victim leads its group: take the group with it (children it forked to share work).
+      try {
+        process.kill(-stat.pgrp, "SIGKILL");
+      } catch (err) {
+        if (errnoCode(err) !== "ESRCH") throw err;
+      }
     }
-    return result;
+    let mrelease: MreleaseReport;
+    try {
+      mrelease = await processMrelease(pidfd);
+    } catch (err) {
+      mrelease = err instanceof OomkitError && err.code === "E_UNSUPPORTED" ? "unsupported" : `failed: ${(err as Error).message}`;
+    }
+    if ((await waitPidfdReadable(pidfd, opts.waitMs, { poller })) === "exited") {
+      return { kind: "exited", signalMs, exitMs: performance.now() - t0, escalated, mrelease };
+    }
+    return { kind: "still-exiting", signalMs, escalated, mrelease };
   } finally {
     closePidfd(pidfd);
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Cgroup actions (the caller passes the cgroup's folder)
-
-/** Writes a control file; returns the errno code when it is one of `expected`, throws otherwise. */
-function writeControl(cgroupDir: string, file: string, value: string, what: string, expected: readonly string[] = []): string | undefined {
-  try {
-    writeFileSync(`${cgroupDir}/${file}`, value);
-    return undefined;
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code !== undefined && expected.includes(code)) return code;
-    if (code === "ENOENT" && !existsDir(cgroupDir)) {
-      throw new OomkitError("E_VANISHED", `${what}: cgroup ${cgroupDir} is gone`, { cause: err });
-    }
-    if (code === "ENOENT") throw new OomkitError("E_UNSUPPORTED", `${what}: this kernel has no ${file}`, { cause: err });
-    if (code === "EACCES" || code === "EPERM") {
-      throw new OomkitError("E_PERMISSION", `${what}: writing ${cgroupDir}/${file} is not permitted; run oomkit as root`, { cause: err });
-    }
-    throw new OomkitError("E_SYSCALL", `${what}: writing ${JSON.stringify(value)} to ${cgroupDir}/${file} failed (${code ?? err})`, { cause: err });
+/** Throws unless the Host's pids are this machine's: a fixture's pid 42 is not our pid 42. */
+export function assertLiveProcesses(host: Host, pid: number): void {
+  if (!host.capabilities.liveProcesses) {
+    throw new OomkitError("E_INTERNAL", `refusing to kill pid ${pid} of ${host.description}: its pids are not this machine's processes`);
   }
 }
 
-function existsDir(dir: string): boolean {
+/** Sends a signal through a pidfd; false when the process is already gone. */
+export function sendIfAlive(pidfd: Pidfd, sig: NodeJS.Signals): boolean {
   try {
-    readFileSync(`${dir}/${CgroupFile.procs}`);
+    pidfdSendSignal(pidfd, sig);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if (err instanceof OomkitError && err.code === "E_VANISHED") return false;
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cgroup actions, written through the Host (the caller passes the cgroup's folder)
+
+/** The errno behind a Host error (its cause), or of a plain fs error. */
+function errnoOf(err: unknown): string | undefined {
+  return err instanceof OomkitError ? errnoCode(err.cause) : errnoCode(err);
+}
+
+/** Maps a failed control-file write: returns the errno when it is one of `expected`, throws otherwise. */
+function controlError(host: Host, err: unknown, cgroupDir: string, file: string, value: string, what: string, expected: readonly string[]): string {
+  const code = errnoOf(err);
+  if (code !== undefined && expected.includes(code)) return code;
+  if (isVanished(err) && !host.exists(cgroupDir)) {
+    throw new OomkitError("E_VANISHED", `${what}: cgroup ${cgroupDir} is gone`, { cause: err });
+  }
+  if (isVanished(err)) throw new OomkitError("E_UNSUPPORTED", `${what}: this kernel has no ${file}`, { cause: err });
+  if (code === "EACCES" || code === "EPERM" || (err instanceof OomkitError && err.code === "E_PERMISSION")) {
+    throw new OomkitError("E_PERMISSION", `${what}: writing ${cgroupDir}/${file} is not permitted; run oomkit as root`, { cause: err });
+  }
+  throw new OomkitError("E_SYSCALL", `${what}: writing ${JSON.stringify(value)} to ${cgroupDir}/${file} failed (${code ?? String(err)})`, { cause: err });
+}
+
+function writeControl(host: Host, cgroupDir: string, file: string, value: string, what: string, expected: readonly string[] = []): string | undefined {
+  try {
+    host.writeFile(`${cgroupDir}/${file}`, value);
+    return undefined;
+  } catch (err) {
+    return controlError(host, err, cgroupDir, file, value, what, expected);
   }
 }
 
 /** SIGKILLs every task in the cgroup and its descendants at once (`cgroup.kill`, Linux 5.14). */
-export function killCgroup(cgroupDir: string): void {
-  writeControl(cgroupDir, CgroupFile.kill, "1", "killing the cgroup");
+export function killCgroup(host: Host, cgroupDir: string): void {
+  writeControl(host, cgroupDir, CgroupFile.kill, "1", "killing the cgroup");
 }
 
 export type ReclaimOutcome = { kind: "reclaimed"; bytes: number } | { kind: "short"; bytes: number };
 
 /**
- * Asks the kernel to reclaim `bytes` from the cgroup (`memory.reclaim`, Linux 5.19). The kernel
- * answers EAGAIN when it reclaimed less than asked: that is a `short` outcome, not an error.
+ * Asks the kernel to reclaim `bytes` from the cgroup (`memory.reclaim`, Linux 5.19). The writing
+ * thread does the reclaim before the write returns, so the write goes through the Host's
+ * writeFileAsync, off the event loop. The kernel answers EAGAIN when it reclaimed less than
+ * asked: that is a `short` outcome, not an error.
  */
-export function reclaim(cgroupDir: string, bytes: number, opts: { swappiness?: number } = {}): ReclaimOutcome {
+export async function reclaim(host: Host, cgroupDir: string, bytes: number, opts: { swappiness?: number } = {}): Promise<ReclaimOutcome> {
   const value = opts.swappiness === undefined ? String(bytes) : `${bytes} swappiness=${opts.swappiness}`;
-  const short = writeControl(cgroupDir, CgroupFile.memoryReclaim, value, "reclaiming memory", ["EAGAIN"]);
+  let short: string | undefined;
+  try {
+    await host.writeFileAsync(`${cgroupDir}/${CgroupFile.memoryReclaim}`, value);
+  } catch (err) {
+    short = controlError(host, err, cgroupDir, CgroupFile.memoryReclaim, value, "reclaiming memory", ["EAGAIN"]);
+  }
   return { kind: short ? "short" : "reclaimed", bytes };
 }
 
 /** Freezes every task in the cgroup (`cgroup.freeze`, Linux 5.2); `cgroup.events` shows `frozen 1` when done. */
-export function freeze(cgroupDir: string): void {
-  writeControl(cgroupDir, CgroupFile.freeze, "1", "freezing the cgroup");
+export function freeze(host: Host, cgroupDir: string): void {
+  writeControl(host, cgroupDir, CgroupFile.freeze, "1", "freezing the cgroup");
 }
 
-export function thaw(cgroupDir: string): void {
-  writeControl(cgroupDir, CgroupFile.freeze, "0", "thawing the cgroup");
+export function thaw(host: Host, cgroupDir: string): void {
+  writeControl(host, cgroupDir, CgroupFile.freeze, "0", "thawing the cgroup");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type FileStat, type Host, type HostFacts, hostIoError, systemClock } from "./host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, hostIoError, systemClock } from "./host.js";
 import { SC_PAGESIZE, libc } from "./libc.js";
 
 const INITIAL_BUFFER_BYTES = 64 * 1024;
@@ -14,6 +14,7 @@ export class LinuxHost implements Host {
   readonly kind = "linux" as const;
   readonly description = "live machine";
   readonly clock: Clock;
+  readonly capabilities: HostCapabilities = Object.freeze({ liveProcesses: true, pollableFds: true });
   #buf = Buffer.allocUnsafe(INITIAL_BUFFER_BYTES);
   #facts: HostFacts | undefined;
   readonly #kept = new Map<string, number>();
@@ -27,13 +28,14 @@ export class LinuxHost implements Host {
    * between a trigger firing and the kill (meminfo, pressure). Reads re-read from offset 0,
    * which /proc and cgroupfs answer with fresh content. Idempotent.
    */
-  keepOpen(path: string): void {
-    if (this.#kept.has(path)) return;
+  keepOpen(path: string): boolean {
+    if (this.#kept.has(path)) return true;
     try {
       this.#kept.set(path, fs.openSync(path, "r"));
     } catch (err) {
       throw hostIoError("open", path, err);
     }
+    return true;
   }
 
   /** Closes every file kept open. */

@@ -17,6 +17,10 @@ export const PROC_VMSTAT = "/proc/vmstat";
 export const PROC_MOUNTS = "/proc/self/mounts";
 export const PROC_SELF_CGROUP = "/proc/self/cgroup";
 export const PROC_SELF_STATUS = "/proc/self/status";
+/** oomkit's own oom_score_adj (also written by pre-kill hooks, to drop oomkit's -1000). */
+export const PROC_SELF_OOM_SCORE_ADJ = "/proc/self/oom_score_adj";
+/** Changes at each boot: a kernel-log position saved before a reboot means nothing after it. */
+export const PROC_BOOT_ID = "/proc/sys/kernel/random/boot_id";
 export const PROC_OSRELEASE = "/proc/sys/kernel/osrelease";
 export const PROC_SWAPPINESS = "/proc/sys/vm/swappiness";
 export const PROC_PRESSURE_DIR = "/proc/pressure";
@@ -40,6 +44,11 @@ export type PidFileName = (typeof PidFile)[keyof typeof PidFile];
 
 export function procPid(pid: number, file: PidFileName): string {
   return `${PROC}/${pid}/${file}`;
+}
+
+/** A process's /proc folder: present while the process exists (a zombie included). */
+export function procPidDir(pid: number): string {
+  return `${PROC}/${pid}`;
 }
 
 /** The cgroup v2 control files oomkit reads or writes. */

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
-import type { FileStat } from "./host.js";
+import { type FileStat, type HostCapabilities, NO_CAPABILITIES } from "./host.js";
 import { HostDecorator } from "./host-decorator.js";
 import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
 
@@ -38,6 +38,15 @@ export class RecordingHost extends HostDecorator {
   override writeFile(p: string): void {
     throw new OomkitError("E_INTERNAL", `recording is read-only; refused a write to ${p}`);
   }
+  /** None: a recording only reads, whatever the Host it wraps could do. */
+  override get capabilities(): HostCapabilities {
+    return NO_CAPABILITIES;
+  }
+  /** Every read goes through to be recorded: nothing is kept open. */
+  override keepOpen(): boolean {
+    return false;
+  }
+  override closeKept(): void {}
 }
 
 export interface WriteFixtureResult {

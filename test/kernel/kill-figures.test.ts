@@ -1,6 +1,7 @@
 // Figures for BENCHMARKS.md "Kill path (in the VM)": time from pidfd SIGKILL to the pidfd turning
 // readable (the victim gone, its memory freed) for 100 MiB and 500 MiB victims, with and without
-// process_mrelease, and from a cgroup.kill write to `populated 0`. Printed as test diagnostics
+// process_mrelease, the same through the daemon's whole kill sequence (killTask: pidfd_open,
+// start-time check, SIGKILL, process_mrelease, wait), and from a cgroup.kill write to `populated 0`. Printed as test diagnostics
 // and written to the run folder as kill-figures.json. Under TCG absolute times are slow and
 // noisy: compare within one run. Repetitions: OOMKIT_BENCH_REPS (default 3).
 import assert from "node:assert/strict";
@@ -8,7 +9,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { setImmediate as tick } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { closePidfd, killCgroup, pidfdOpen, pidfdSendSignal, prepareKillPath, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
+import { closePidfd, killCgroup, killTask, pidfdOpen, pidfdSendSignal, prepareKillPath, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
+import { LinuxHost } from "../../src/os/linux-host.js";
+import { parseProcStat } from "../../src/os/parse/proc.js";
 import { RUN_DIR, TestTree, vmSkip } from "./helpers.js";
 
 const REPS = Number(process.env.OOMKIT_BENCH_REPS ?? 3);
@@ -20,6 +23,7 @@ const VICTIMS = [
 ];
 
 type Row = { what: string; samplesMs: number[]; medianMs: number };
+const host = new LinuxHost();
 const rows: Row[] = [];
 
 function median(xs: number[]): number {
@@ -58,6 +62,8 @@ describe("kill path figures", { skip: vmSkip() }, () => {
         mreleaseCall: [] as number[],
         plainUncharged: [] as number[],
         mreleaseUncharged: [] as number[],
+        sequenceSignal: [] as number[],
+        sequenceExit: [] as number[],
       };
       for (let rep = 0; rep < REPS; rep++) {
         for (const mode of ["plain", "mrelease"] as const) {
@@ -91,12 +97,27 @@ describe("kill path figures", { skip: vmSkip() }, () => {
           }
           await hog.exited;
         }
+        // The daemon's path: the whole sequence, from the call to the victim gone.
+        const cg = t.mk(`task-${mib}-${thp ? "thp" : "4k"}-sequence-${rep}`);
+        const hog = t.hog({ cgroup: cg, mib, noHugePages: !thp });
+        await hog.ready;
+        const startTimeTicks = parseProcStat(readFileSync(`/proc/${hog.pid}/stat`, "utf8")).startTimeTicks;
+        const r = await killTask(host, { pid: hog.pid, startTimeTicks }, { graceMs: 0, processGroup: false, waitMs: 30_000 });
+        assert.equal(r.kind, "exited", JSON.stringify(r));
+        if (r.kind === "exited") {
+          assert.match(r.mrelease, /^(released|already-exited)$/);
+          samples.sequenceSignal.push(r.signalMs);
+          samples.sequenceExit.push(r.exitMs);
+        }
+        await hog.exited;
       }
       record(`SIGKILL → readable, ${mib} MiB ${pages}, no mrelease`, samples.plain);
       record(`SIGKILL → readable, ${mib} MiB ${pages}, with mrelease`, samples.mrelease);
       record(`SIGKILL → mrelease returned, ${mib} MiB ${pages}`, samples.mreleaseCall);
       record(`SIGKILL → memory.current below 10%, ${mib} MiB ${pages}, no mrelease`, samples.plainUncharged);
       record(`SIGKILL → memory.current below 10%, ${mib} MiB ${pages}, with mrelease`, samples.mreleaseUncharged);
+      record(`killTask call → SIGKILL sent, ${mib} MiB ${pages}`, samples.sequenceSignal);
+      record(`killTask call → victim gone (pidfd readable), ${mib} MiB ${pages}`, samples.sequenceExit);
     });
   }
 
@@ -109,7 +130,7 @@ describe("kill path figures", { skip: vmSkip() }, () => {
         await Promise.all(hogs.map((h) => h.ready));
         const events = path.join(cg, "cgroup.events");
         const t0 = performance.now();
-        killCgroup(cg);
+        killCgroup(host, cg);
         while (!readFileSync(events, "utf8").includes("populated 0")) {
           if (performance.now() - t0 > 30_000) assert.fail(`${cg} still populated after 30 s`);
           await tick();

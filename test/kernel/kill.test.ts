@@ -1,10 +1,12 @@
-// The kill primitives of src/os/kill.ts on a real kernel: pidfd kill + process_mrelease,
-// cgroup.kill, memory.reclaim, freezing.
+// The kill path of src/os/kill.ts on a real kernel: the pidfd primitives, the kill sequence the
+// daemon's backend runs (start-time check, SIGTERM grace, SIGKILL, process_mrelease, wait), and
+// cgroup.kill, memory.reclaim and freezing written through a LinuxHost.
 import assert from "node:assert/strict";
 import { readFileSync, rmdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { OomkitError } from "../../src/errors.js";
+import { LinuxHost } from "../../src/os/linux-host.js";
 import { parseProcStat } from "../../src/os/parse/proc.js";
 import {
   closePidfd,
@@ -21,6 +23,8 @@ import {
 import { PAGE_CACHE_FILE, TestTree, readKeyed, readNumber, vmSkip, waitForKey, waitPopulated } from "./helpers.js";
 
 const MIB = 1024 * 1024;
+const host = new LinuxHost();
+const startTime = (pid: number) => parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")).startTimeTicks;
 
 describe("kill primitives", { skip: vmSkip() }, () => {
   let t: TestTree;
@@ -48,20 +52,29 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     }
   });
 
-  test("killTask kills a hog that ignores SIGTERM, with start-time check and wait", async () => {
+  test("the kill sequence: a hog that ignores SIGTERM is SIGKILLed after the grace, released and waited for", async () => {
     const cg = t.mk("task");
     const hog = t.hog({ cgroup: cg, mib: 32, ignoreTerm: true });
     await hog.ready;
-    const term = await killTask(hog.pid, { signal: "SIGTERM", waitMs: 300 });
-    assert.equal(term.kind, "killed");
-    assert.equal(term.kind === "killed" && term.exited, false, "SIGTERM is ignored");
-    assert.equal(term.kind === "killed" && term.mrelease, "skipped");
-    const { startTimeTicks } = parseProcStat(readFileSync(`/proc/${hog.pid}/stat`, "utf8"));
-    const r = await killTask(hog.pid, { expectedStartTimeTicks: startTimeTicks, waitMs: 10_000 });
-    assert.equal(r.kind, "killed");
-    if (r.kind !== "killed") return;
-    assert.equal(r.exited, true);
-    assert.ok(r.mrelease === "released" || r.mrelease === "already-exited", JSON.stringify(r.mrelease));
+    const reused = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) + 1 }, { graceMs: 0, processGroup: false, waitMs: 1000 });
+    assert.deepEqual(reused, { kind: "pid-reused" }, "another start time: not signalled");
+    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 300, processGroup: false, waitMs: 10_000 });
+    assert.equal(r.kind, "exited");
+    if (r.kind !== "exited") return;
+    assert.equal(r.escalated, true, "SIGTERM was ignored");
+    assert.ok(r.mrelease === "released" || r.mrelease === "already-exited", r.mrelease);
+    assert.ok(readNumber(path.join(cg, "memory.current")) < 8 * MIB, "the memory is uncharged once the sequence says exited");
+    assert.equal((await hog.exited).signal, "SIGKILL");
+    await waitPopulated(cg, false, 5_000);
+  });
+
+  test("the kill sequence: a hog that leaves on SIGTERM is not escalated and needs no process_mrelease", async () => {
+    const cg = t.mk("task-term");
+    const hog = t.hog({ cgroup: cg, mib: 16 });
+    await hog.ready;
+    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 10_000, processGroup: false, waitMs: 10_000 });
+    assert.deepEqual({ kind: r.kind, escalated: r.kind === "exited" && r.escalated, mrelease: r.kind === "exited" && r.mrelease }, { kind: "exited", escalated: false, mrelease: "skipped" });
+    assert.equal((await hog.exited).signal, "SIGTERM");
     await waitPopulated(cg, false, 5_000);
   });
 
@@ -72,7 +85,7 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     const hogs = [t.hog({ cgroup: a, mib: 16 }), t.hog({ cgroup: a, mib: 16, ignoreTerm: true }), t.hog({ cgroup: b, mib: 16 })];
     await Promise.all(hogs.map((h) => h.ready));
     assert.equal(readKeyed(path.join(cg, "cgroup.events")).populated, 1);
-    killCgroup(cg);
+    killCgroup(host, cg);
     await waitPopulated(cg, false, 10_000);
     for (const h of hogs) assert.equal((await h.exited).signal, "SIGKILL");
   });
@@ -84,7 +97,7 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     const before = readNumber(path.join(cg, "memory.current"));
     const cached = readKeyed(path.join(cg, "memory.stat")).file ?? 0;
     assert.ok(cached >= 16 * MIB, `the hog holds page cache (file ${cached})`);
-    const r = reclaim(cg, cached);
+    const r = await reclaim(host, cg, cached);
     assert.ok(r.kind === "reclaimed" || r.kind === "short");
     const afterBytes = readNumber(path.join(cg, "memory.current"));
     assert.ok(afterBytes < before - cached / 2, `memory.current ${before} -> ${afterBytes} after reclaiming ${cached}`);
@@ -94,16 +107,16 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     const cg = t.mk("reclaim-short");
     const hog = t.hog({ cgroup: cg, mib: 8 });
     await hog.ready;
-    assert.deepEqual(reclaim(cg, 512 * MIB), { kind: "short", bytes: 512 * MIB });
+    assert.deepEqual(await reclaim(host, cg, 512 * MIB), { kind: "short", bytes: 512 * MIB });
   });
 
   test("freezing and thawing a cgroup", async () => {
     const cg = t.mk("freeze");
     const hog = t.hog({ cgroup: cg, mib: 8 });
     await hog.ready;
-    freeze(cg);
+    freeze(host, cg);
     await waitForKey(path.join(cg, "cgroup.events"), "frozen", (v) => v === 1, 10_000);
-    thaw(cg);
+    thaw(host, cg);
     await waitForKey(path.join(cg, "cgroup.events"), "frozen", (v) => v === 0, 10_000);
     hog.kill("SIGKILL");
     await waitPopulated(cg, false, 5_000);
@@ -112,7 +125,8 @@ describe("kill primitives", { skip: vmSkip() }, () => {
   test("acting on a removed cgroup is E_VANISHED", async () => {
     const cg = t.mk("gone");
     rmdirSync(cg);
-    assert.throws(() => killCgroup(cg), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
-    assert.throws(() => freeze(cg), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    assert.throws(() => killCgroup(host, cg), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    assert.throws(() => freeze(host, cg), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    await assert.rejects(reclaim(host, cg, MIB), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
   });
 });

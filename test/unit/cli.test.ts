@@ -6,7 +6,11 @@ import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { EXIT, defaultMakeHost, exitCodeFor, runCli } from "../../src/cli/cli.js";
 import { connectError } from "../../src/daemon/control.js";
+import { wireDaemon } from "../../src/cli/run.js";
+import { OomkitError } from "../../src/errors.js";
+import { FixtureHost } from "../../src/os/fixture-host.js";
 import { ManualClock } from "../../src/os/host.js";
+import { cgroupPath } from "../../src/os/paths.js";
 import { DUMP_SCHEMA, type Dump } from "../../src/report/dump.js";
 import { buildFixture } from "../support/fixture.js";
 
@@ -234,4 +238,83 @@ test("oom and events say the same thing, with the same exit code, when the socke
     assert.equal(exitCodeFor(err), EXIT.unsupported);
     assert.match(err.message, /permission denied \(only root may talk to the daemon\)/);
   }
+});
+
+describe("oomkit run: wired in one place", () => {
+  /** A fixture that claims this machine's processes: the live wiring, on files a test controls (always with --dry-run). */
+  class LiveLikeFixture extends FixtureHost {
+    override readonly capabilities = { liveProcesses: true, pollableFds: false };
+  }
+  const machine = (spec: Parameters<typeof buildFixture>[0] = {}) => {
+    const dir = buildFixture({ cgroups: { "/oomkit": { current: 10 * MiB }, "/jobs": { current: 3 * MiB } }, ...spec });
+    if (spec.mode !== "hybrid") fs.writeFileSync(path.join(dir, "sys/fs/cgroup/jobs/memory.reclaim"), "");
+    return dir;
+  };
+
+  test("wireDaemon: the cgroup mode first, then a kill path under that mode's mount", async () => {
+    const host = new LiveLikeFixture(machine());
+    const w = wireDaemon(host, { preKillHook: undefined });
+    assert.equal(w.mode.mode, "v2");
+    assert.equal(w.poller, undefined, "this Host's fds cannot be polled");
+    assert.ok(w.backend, "a Host with live processes gets a kill path");
+    assert.equal(w.backend.currentBytes(cgroupPath("/jobs")), 3 * MiB, "read under the detected mount");
+    await w.backend.reclaim(cgroupPath("/jobs"), 4096);
+    assert.deepEqual(host.writes, [{ path: "/sys/fs/cgroup/jobs/memory.reclaim", data: "4096" }]);
+
+    const hybrid = wireDaemon(new LiveLikeFixture(machine({ mode: "hybrid" })), { preKillHook: undefined });
+    assert.equal(hybrid.mode.perCgroup, false);
+    await assert.rejects(hybrid.backend!.reclaim(cgroupPath("/jobs"), 4096), (e: unknown) => e instanceof OomkitError && e.code === "E_UNSUPPORTED", "system-level mode: no cgroup actions");
+
+    const fixtureOnly = wireDaemon(new FixtureHost(machine()), { preKillHook: undefined });
+    assert.deepEqual([fixtureOnly.mode.mode, fixtureOnly.backend, fixtureOnly.poller], ["v2", undefined, undefined], "a fixture's pids are not processes: no kill path");
+  });
+
+  async function runUntilWatching(argv: string[], makeHost: () => FixtureHost) {
+    const handlers = new Map<string, () => void>();
+    let stderr = "";
+    let watching!: () => void;
+    const ready = new Promise<void>((resolve) => (watching = resolve));
+    const running = runCli({
+      argv: ["run", "--dry-run", "--socket", "none", "--event-log", "none", "--metrics-listen", "none", ...argv],
+      stdout: () => {},
+      stderr: (t) => {
+        stderr += t;
+        if (stderr.includes("oomkit: watching\n")) watching();
+      },
+      makeHost,
+      onSignal: (sig, fn) => handlers.set(sig, fn),
+    });
+    await Promise.race([ready, running.then((code) => assert.fail(`run exited early with ${code}:\n${stderr}`))]);
+    const stop = async () => {
+      const term = handlers.get("SIGTERM");
+      assert.ok(term, "run listens for SIGTERM");
+      term();
+      return await running;
+    };
+    return { stderr: () => stderr, stop };
+  }
+
+  test("--dry-run --root: runs on the fixture in the mode found there, and stops on SIGTERM", async () => {
+    const dir = machine();
+    const host = new FixtureHost(dir);
+    const r = await runUntilWatching(["--root", dir], () => host);
+    assert.match(r.stderr(), /running in dry-run \(nothing will be killed\) on fixture .*: pure cgroup v2 at \/sys\/fs\/cgroup/);
+    assert.equal(await r.stop(), 0);
+    assert.match(r.stderr(), /SIGTERM: stopping/);
+    assert.deepEqual(host.writes, [], "a fixture is not oomkit's own machine: no self-protection written");
+  });
+
+  test("a Host with live processes: oomkit protects itself there, in the cgroup the mode names", async () => {
+    const dir = machine();
+    fs.writeFileSync(path.join(dir, "proc/self/oom_score_adj"), "0\n");
+    fs.writeFileSync(path.join(dir, "proc/self/cgroup"), "0::/oomkit\n");
+    const host = new LiveLikeFixture(dir);
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-run-state-"));
+    const r = await runUntilWatching(["--memory-min", "64M", "--state-dir", state], () => host);
+    assert.equal(await r.stop(), 0, r.stderr());
+    assert.deepEqual(host.writes, [
+      { path: "/proc/self/oom_score_adj", data: "-1000" },
+      { path: "/sys/fs/cgroup/oomkit/memory.min", data: String(64 * MiB) },
+    ]);
+  });
 });

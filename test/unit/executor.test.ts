@@ -7,11 +7,15 @@ import * as path from "node:path";
 import { LinuxBackend } from "../../src/os/backend.js";
 import { LinuxHost } from "../../src/os/linux-host.js";
 import { parseProcStat } from "../../src/os/parse/proc.js";
-import { LiveExecutor, type KillBackend, type TaskKillOutcome } from "../../src/engine/executor.js";
+import { LiveExecutor } from "../../src/engine/executor.js";
+import type { KillBackend, KillNotice, TaskKillOutcome } from "../../src/os/kill-port.js";
 import { Engine } from "../../src/engine/engine.js";
 import { VictimRegistry } from "../../src/engine/victims.js";
 import { takeSnapshot } from "../../src/engine/snapshot.js";
+import { OomkitError } from "../../src/errors.js";
 import { FixtureHost } from "../../src/os/fixture-host.js";
+import { hostIoError } from "../../src/os/host.js";
+import { cgroupPath } from "../../src/os/paths.js";
 import { kernelPolicy } from "../../src/policy/kernel.js";
 import { buildFixture } from "../support/fixture.js";
 
@@ -79,11 +83,75 @@ describe("LinuxBackend on this machine (processes we start)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-hook-"));
     const out = path.join(dir, "out");
     const hooked = new LinuxBackend({ host: new LinuxHost(), cgroupMount: undefined, preKillHook: { command: ["sh", "-c", `cat /proc/self/oom_score_adj > ${out}; echo "$OOMKIT_ACTION $OOMKIT_PID" >> ${out}`], timeoutMs: 5000 } });
-    const action = { ok: true as const, action: { kind: "kill-task" as const, pid: 4242, startTimeTicks: 1, comm: "x", cgroup: null, reason: "t" }, execution: { method: "signal-task" as const, task: { pid: 4242, startTimeTicks: 1, comm: "x" } } };
-    assert.equal(await hooked.preKillHook(action), undefined);
+    const kill: KillNotice = { kind: "kill-task", description: "kill pid 4242 (x)", pid: 4242 };
+    assert.equal(await hooked.preKillHook(kill), undefined);
     assert.deepEqual(fs.readFileSync(out, "utf8").split("\n").slice(0, 2), ["0", "kill-task 4242"]);
     const slow = new LinuxBackend({ host: new LinuxHost(), cgroupMount: undefined, preKillHook: { command: ["sleep", "30"], timeoutMs: 100 } });
-    assert.equal(await slow.preKillHook(action), "timed out after 100 ms");
+    assert.equal(await slow.preKillHook(kill), "timed out after 100 ms");
+  });
+});
+
+describe("LinuxBackend: cgroup work goes through the Host", () => {
+  /** Writes like a fixture; memory.reclaim answers EAGAIN (reclaimed less than asked) above 1 MiB. */
+  class ReclaimingHost extends FixtureHost {
+    readonly asyncWrites: string[] = [];
+    override async writeFileAsync(p: string, data: string): Promise<void> {
+      this.asyncWrites.push(p);
+      await super.writeFileAsync(p, data);
+      if (p.endsWith("/memory.reclaim") && Number(data) > 1024 * 1024) throw hostIoError("write", p, Object.assign(new Error("EAGAIN"), { code: "EAGAIN" }));
+    }
+  }
+  const machine = () => {
+    const dir = buildFixture({ cgroups: { "/a": { current: 1000 }, "/done": { populated: false } } });
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/a/memory.reclaim"), "");
+    return new ReclaimingHost(dir);
+  };
+  const a = cgroupPath("/a");
+
+  test("memory.reclaim is written with the Host's off-thread write; a short reclaim is no error", async () => {
+    const host = machine();
+    const be = new LinuxBackend({ host, cgroupMount: "/sys/fs/cgroup" });
+    await be.reclaim(a, 4096);
+    await be.reclaim(a, 64 * 1024 * 1024);
+    assert.deepEqual(host.asyncWrites, ["/sys/fs/cgroup/a/memory.reclaim", "/sys/fs/cgroup/a/memory.reclaim"]);
+    assert.deepEqual(host.writes.map((w) => w.data), ["4096", String(64 * 1024 * 1024)]);
+    assert.equal(be.currentBytes(a), 1000);
+  });
+
+  test("a cgroup without memory.reclaim is unsupported, a removed one vanished, and no v2 mount means no cgroup actions", async () => {
+    const be = new LinuxBackend({ host: machine(), cgroupMount: "/sys/fs/cgroup" });
+    await assert.rejects(be.reclaim(cgroupPath("/done"), 4096), (e: unknown) => e instanceof OomkitError && e.code === "E_UNSUPPORTED" && /no memory\.reclaim/.test(e.message));
+    await assert.rejects(be.reclaim(cgroupPath("/gone"), 4096), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    const systemLevel = new LinuxBackend({ host: machine(), cgroupMount: undefined });
+    await assert.rejects(systemLevel.reclaim(a, 4096), (e: unknown) => e instanceof OomkitError && e.code === "E_UNSUPPORTED");
+    assert.equal(systemLevel.currentBytes(a), undefined);
+  });
+
+  test("cgroup.kill is written through the Host, then cgroup.events tells whether the cgroup emptied", async () => {
+    const host = machine();
+    const be = new LinuxBackend({ host, cgroupMount: "/sys/fs/cgroup" });
+    assert.equal((await be.killCgroup(cgroupPath("/done"), 1000)).emptied, true);
+    assert.deepEqual(await be.killCgroup(a, 0), { emptied: false }, "still populated when the wait ends");
+    assert.deepEqual(host.writes, [
+      { path: "/sys/fs/cgroup/done/cgroup.kill", data: "1" },
+      { path: "/sys/fs/cgroup/a/cgroup.kill", data: "1" },
+    ]);
+  });
+
+  test("the pids of a Host that has no live processes are never signalled, not even by the pre-5.14 cgroup kill", async () => {
+    const c = await start("echo up; exec sleep 60");
+    try {
+      // Our own child stands at the fixture's pid, so a wrong signal would show.
+      const host = new ReclaimingHost(buildFixture({ cgroups: { "/old": { omit: ["cgroup.kill"] } }, tasks: [{ pid: c.pid, comm: "sleep", cgroup: "/old" }] }));
+      const be = new LinuxBackend({ host, cgroupMount: "/sys/fs/cgroup" });
+      const refused = (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL" && /not this machine's processes/.test(e.message);
+      await assert.rejects(be.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 0 }), refused);
+      await assert.rejects(be.killCgroup(cgroupPath("/old"), 1000), refused);
+      assert.equal(c.exitCode, null);
+      assert.equal(c.signalCode, null, "the child at that pid lives");
+    } finally {
+      c.kill("SIGKILL");
+    }
   });
 });
 
@@ -123,6 +191,23 @@ describe("LiveExecutor", () => {
     assert.equal(r.actions[0]?.freed, true);
     assert.equal(r.actions[0]?.freedBytes, (1000 + 48 + 24) * 1024, "anon + page tables + swap");
     assert.equal(victims.pending.length, 0);
+  });
+
+  test("the pre-kill hook is told of the kill in the kill port's terms; its failure is reported and the kill still happens", async () => {
+    const victims = new VictimRegistry();
+    const notices: KillNotice[] = [];
+    class Hooked extends FakeBackend {
+      async preKillHook(k: KillNotice) {
+        notices.push(k);
+        return "exited with 3";
+      }
+    }
+    const be = new Hooked({ kind: "exited", signalMs: 1, exitMs: 5, escalated: false, mrelease: "released" });
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, victims });
+    const r = await engine.handleOom({ snapshot: snapshot(), scope: "/a", cause, mode: "live", executor: new LiveExecutor(be, victims) });
+    assert.deepEqual(notices, [{ kind: "kill-task", description: "kill pid 7 (hog)", pid: 7, cgroup: "/a" }]);
+    assert.equal(r.actions[0]?.error, "pre-kill hook: exited with 3");
+    assert.deepEqual(be.calls, ["kill 7"]);
   });
 
   test("a victim still exiting stays pending, so the next OOM does not pick it again", async () => {

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { OomkitError } from "../../src/errors.js";
-import type { Host } from "../../src/os/host.js";
+import type { Host, HostCapabilities } from "../../src/os/host.js";
 import { FixtureHost } from "../../src/os/fixture-host.js";
 import { LinuxHost } from "../../src/os/linux-host.js";
 import { buildFixture } from "../support/fixture.js";
@@ -21,6 +21,9 @@ interface Case {
   readonly knownFile: string;
   /** A file this host may write without harm. */
   readonly writable: () => string;
+  readonly capabilities: HostCapabilities;
+  /** keepOpen keeps files (rather than reading afresh each time). */
+  readonly keepsFiles: boolean;
 }
 
 const fixtureDir = buildFixture({ tasks: [{ pid: 42, comm: "worker", cgroup: "/a" }], cgroups: { "/a": { xattrs: { "user.oomd_omit": "1" } } } });
@@ -33,6 +36,8 @@ const cases: Case[] = [
     knownDir: "/proc",
     knownFile: "meminfo",
     writable: () => "/sys/fs/cgroup/a/cgroup.kill",
+    capabilities: { liveProcesses: false, pollableFds: false },
+    keepsFiles: false,
   },
   {
     name: "LinuxHost (this machine, read-only but for a temp file)",
@@ -44,6 +49,8 @@ const cases: Case[] = [
       fs.writeFileSync(f, "");
       return f;
     },
+    capabilities: { liveProcesses: true, pollableFds: true },
+    keepsFiles: true,
   },
 ];
 
@@ -97,6 +104,24 @@ for (const c of cases) {
       assert.equal(h.readFile(f), "1");
       assert.throws(() => h.writeFile(`${path.posix.dirname(f)}/oomkit-not-there`, "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
     });
+    test("writes off the event loop too (writeFileAsync); refuses to create a file", async () => {
+      const h = c.make();
+      const f = c.writable();
+      await h.writeFileAsync(f, "2");
+      assert.equal(h.readFile(f), "2");
+      await assert.rejects(h.writeFileAsync(`${path.posix.dirname(f)}/oomkit-not-there`, "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
+    test("says what it can do beyond files", () => {
+      assert.deepEqual(c.make().capabilities, c.capabilities);
+    });
+    test("a file kept open (where the host keeps files) still reads what it holds", () => {
+      const h = c.make();
+      const f = `${c.knownDir}/${c.knownFile}`;
+      assert.equal(h.keepOpen(f), c.keepsFiles);
+      assert.match(h.readFile(f), /MemTotal:/);
+      h.closeKept();
+      assert.match(h.readFile(f), /MemTotal:/);
+    });
   });
 }
 
@@ -112,10 +137,14 @@ describe("FixtureHost specifics", () => {
     assert.throws(() => h.readFile("/proc/../../etc/passwd"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
     assert.throws(() => h.readFile("relative/path"), (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL");
   });
-  test("remembers writes for assertions", () => {
+  test("remembers writes for assertions", async () => {
     const h = new FixtureHost(fixtureDir);
     h.writeFile("/sys/fs/cgroup/a/cgroup.kill", "1");
-    assert.deepEqual(h.writes, [{ path: "/sys/fs/cgroup/a/cgroup.kill", data: "1" }]);
+    await h.writeFileAsync("/sys/fs/cgroup/memory.reclaim", "4096");
+    assert.deepEqual(h.writes, [
+      { path: "/sys/fs/cgroup/a/cgroup.kill", data: "1" },
+      { path: "/sys/fs/cgroup/memory.reclaim", data: "4096" },
+    ]);
   });
   test("a missing root is a user error", () => {
     assert.throws(() => new FixtureHost("/nonexistent/oomkit"), (e: unknown) => e instanceof OomkitError && e.code === "E_NO_SUCH_PATH");

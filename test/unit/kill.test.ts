@@ -2,13 +2,18 @@
 // signalling our own child processes.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { once } from "node:events";
 import { test } from "node:test";
 import { OomkitError } from "../../src/errors.js";
 import { closePidfd, killTask, pidfdOpen, pidfdSendSignal, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
+import { FixtureHost } from "../../src/os/fixture-host.js";
+import { LinuxHost } from "../../src/os/linux-host.js";
+import { parseProcStat } from "../../src/os/parse/proc.js";
+import { procPid } from "../../src/os/paths.js";
 import { POLLIN, defaultPoller } from "../../src/os/poller.js";
 import { PsiTrigger } from "../../src/os/psi-trigger.js";
+import { buildFixture } from "../support/fixture.js";
 
 function sleeper() {
   const child = spawn("sleep", ["600"], { stdio: "ignore" });
@@ -34,23 +39,74 @@ test("pidfd SIGKILL, process_mrelease and waiting for the pidfd to turn readable
   }
 });
 
-test("killTask kills, releases and waits; a vanished or reused pid is an outcome, not an error", async () => {
+const host = new LinuxHost();
+const startTime = (pid: number) => parseProcStat(readFileSync(procPid(pid, "stat"), "utf8")).startTimeTicks;
+const AT_ONCE = { graceMs: 0, processGroup: false, waitMs: 5000 };
+
+test("the kill sequence kills, releases and waits; a vanished or reused pid is an outcome, not an error", async () => {
   const a = sleeper();
-  const r = await killTask(a.pid, { waitMs: 5000 });
-  assert.equal(r.kind, "killed");
-  if (r.kind !== "killed") return;
-  assert.equal(r.exited, true);
-  assert.ok(r.mrelease === "released" || r.mrelease === "already-exited", `mrelease: ${JSON.stringify(r.mrelease)}`);
-  assert.ok(r.timings.exitMs !== undefined && r.timings.exitMs >= r.timings.signalMs);
-  await a.exited;
-  assert.deepEqual(await killTask(a.pid), { kind: "vanished", pid: a.pid });
+  const st = startTime(a.pid);
+  const r = await killTask(host, { pid: a.pid, startTimeTicks: st }, AT_ONCE);
+  assert.equal(r.kind, "exited");
+  if (r.kind !== "exited") return;
+  assert.equal(r.escalated, false);
+  assert.ok(r.mrelease === "released" || r.mrelease === "already-exited", `mrelease: ${r.mrelease}`);
+  assert.ok(r.exitMs >= r.signalMs);
+  assert.deepEqual(await a.exited, [null, "SIGKILL"]);
+  assert.deepEqual(await killTask(host, { pid: a.pid, startTimeTicks: st }, AT_ONCE), { kind: "vanished" });
 
   const b = sleeper();
-  const reused = await killTask(b.pid, { expectedStartTimeTicks: 1 });
-  assert.equal(reused.kind, "pid-reused");
+  assert.deepEqual(await killTask(host, { pid: b.pid, startTimeTicks: startTime(b.pid) + 1 }, AT_ONCE), { kind: "pid-reused" });
   assert.equal(b.child.exitCode, null, "a pid whose start time differs is left alone");
   b.child.kill("SIGKILL");
   await b.exited;
+});
+
+test("the kill sequence: a victim that leaves on SIGTERM within the grace gets no SIGKILL", async () => {
+  const a = sleeper();
+  const r = await killTask(host, { pid: a.pid, startTimeTicks: startTime(a.pid) }, { ...AT_ONCE, graceMs: 5000 });
+  assert.deepEqual({ kind: r.kind, escalated: r.kind === "exited" && r.escalated, mrelease: r.kind === "exited" && r.mrelease }, { kind: "exited", escalated: false, mrelease: "skipped" });
+  assert.deepEqual(await a.exited, [null, "SIGTERM"]);
+});
+
+test("the kill sequence with processGroup: a victim that leads its group takes the group with it", async () => {
+  for (const processGroup of [true, false]) {
+    const leader = spawn("sh", ["-c", "sleep 600 & echo $!; wait"], { stdio: ["ignore", "pipe", "ignore"], detached: true });
+    assert.ok(leader.pid);
+    const exited = once(leader, "exit");
+    const [line] = (await once(leader.stdout, "data")) as [Buffer];
+    const member = Number(line.toString().trim());
+    const memberFd = pidfdOpen(member);
+    try {
+      const r = await killTask(host, { pid: leader.pid, startTimeTicks: startTime(leader.pid) }, { ...AT_ONCE, processGroup });
+      assert.equal(r.kind, "exited");
+      await exited;
+      if (processGroup) {
+        assert.equal(await waitPidfdReadable(memberFd, 5000), "exited", "the group's other member is gone too");
+      } else {
+        assert.notEqual(parseProcStat(readFileSync(procPid(member, "stat"), "utf8")).state, "Z", "without processGroup the member lives on");
+        pidfdSendSignal(memberFd, "SIGKILL");
+        assert.equal(await waitPidfdReadable(memberFd, 5000), "exited");
+      }
+    } finally {
+      // Whatever failed above, leave nothing of ours running.
+      try {
+        pidfdSendSignal(memberFd, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+      closePidfd(memberFd);
+      leader.kill("SIGKILL");
+    }
+  }
+});
+
+test("the kill sequence refuses a Host whose pids are not this machine's", async () => {
+  const fixture = new FixtureHost(buildFixture({ tasks: [{ pid: process.pid, comm: "node" }] }));
+  await assert.rejects(
+    killTask(fixture, { pid: process.pid, startTimeTicks: startTime(process.pid) }, AT_ONCE),
+    (err: unknown) => err instanceof OomkitError && err.code === "E_INTERNAL" && /not this machine's processes/.test(err.message),
+  );
 });
 
 test("opening a pidfd for a pid that does not exist is E_VANISHED", () => {
@@ -67,15 +123,14 @@ test("one poller waits on many fds at once and honours aborts, without blocking 
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     await new Promise((r) => setTimeout(r, 50));
-    // The 5 ms interval expires before the 50 ms timeout, so it has run at least once by now,
-    // however loaded the machine: a blocked event loop would have run neither.
-    const ticksWhileWaiting = ticks;
     aborter.abort();
     assert.deepEqual(await aborted, { kind: "timeout" });
     for (const k of kids) k.child.kill("SIGKILL");
     assert.deepEqual(await Promise.all(waits), ["exited", "exited", "exited"]);
     clearInterval(timer);
-    assert.ok(ticksWhileWaiting >= 1, `the event loop kept running while four waits were pending (${ticksWhileWaiting} ticks)`);
+    // The 5 ms interval falls due before the 50 ms sleep ends, so it ran unless the waits blocked
+    // the loop (counting more ticks than one would measure the machine's load, not the poller).
+    assert.ok(ticks > 0, "the event loop kept running while the waits were pending");
   } finally {
     fds.forEach(closePidfd);
   }

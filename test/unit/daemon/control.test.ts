@@ -16,6 +16,7 @@ import { Daemon } from "../../../src/daemon/daemon.js";
 import { ReportPipeline } from "../../../src/daemon/pipeline.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { MemoryLogger } from "../../../src/log.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
@@ -64,7 +65,7 @@ describe("the control socket", () => {
     const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
     const host = new FixtureHost(dir, { clock: new ManualClock(10_000) });
     const log = new MemoryLogger();
-    daemon = new Daemon({ host, config, log, autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
+    daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
     await daemon.start();
     pipeline = new ReportPipeline({ settings: config.report, log, line: () => {}, host, stateDir: undefined });
     sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-ctl-")), "oomkit.sock");

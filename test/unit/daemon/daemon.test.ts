@@ -7,7 +7,8 @@ import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/co
 import { Daemon } from "../../../src/daemon/daemon.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import type { HookCall } from "../../../src/engine/hooks.js";
-import type { KillBackend, TaskKillOutcome } from "../../../src/engine/executor.js";
+import type { KillBackend, TaskKillOutcome } from "../../../src/os/kill-port.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
@@ -49,7 +50,7 @@ function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backe
   const log = new MemoryLogger();
   const faults = opts.faults;
   const onPolicyFault = faults ? (c: HookCall) => void faults.push(c) : undefined;
-  const daemon = new Daemon({ host, config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r), onPolicyFault });
+  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config: config(toml, opts.extra), log, autoTick: false, dryRun: opts.dryRun ?? true, backend: opts.backend, stateDir: opts.stateDir, onEpisode: (r) => episodes.push(r), onPolicyFault });
   const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
   const step = async (ms: number) => {
     clock.advance(ms);
