@@ -7,4 +7,6 @@ const code = await runCli({
   stderr: (t) => process.stderr.write(t),
   makeHost: defaultMakeHost(),
 });
-process.exitCode = code;
+// Exit now: nothing a failed or finished command left open (a server, a watch, a poll thread)
+// may keep the process alive. Pipes and files are written synchronously on Linux, so no output is lost.
+process.exit(code);

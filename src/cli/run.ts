@@ -14,6 +14,7 @@ import type { CompiledConfig, KillSettings } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
+import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { loadEngineSetup } from "./setup.js";
@@ -76,6 +77,9 @@ export function wireDaemon(host: Host, kill: Pick<KillSettings, "preKillHook">):
   return { mode, backend, poller: host.capabilities.pollableFds ? defaultPoller() : undefined };
 }
 
+/** The single-instance lock, in the state folder. */
+export const LOCK_FILE = "oomkit.lock";
+
 export const runCommand: Command = {
   name: "run",
   summary: "run the daemon (use --dry-run to watch and decide without acting)",
@@ -110,96 +114,120 @@ export const runCommand: Command = {
     const host = ctx.makeHost(values.root);
     const live = host.capabilities.liveProcesses;
     const dryRun = values["dry-run"] === true ? true : config.dryRun;
-    if (live) await prepareKillPath();
-    const { mode, backend, poller } = wireDaemon(host, config.kill);
     const stateDir = values["state-dir"] ?? (values.root === undefined ? "/var/lib/oomkit" : undefined);
-    let daemonRef: Daemon | undefined;
-    const pipeline = new ReportPipeline({
-      settings: config.report,
-      log,
-      line: (t) => out(t),
-      host,
-      stateDir,
-      onKernelVictim: (pid, cgroup) => daemonRef?.noteKernelVictim(pid, cgroup),
-    });
-    const daemon = new Daemon({
-      host,
-      mode,
-      config,
-      log,
-      dryRun,
-      backend,
-      poller,
-      stateDir,
-      onEpisode: pipeline.report,
-      onPolicyFault: pipeline.policyFault,
-      onSample: (snap, watched) => pipeline.sample(snap, watched),
-    });
-    daemonRef = daemon;
-    const sinks = await pipeline.start();
-    await daemon.start();
-    if (live) {
-      // Only where /proc/self is oomkit itself.
-      const sp = protectSelf(host, mode, { memoryMinBytes });
-      log.info(sp.oomScoreAdj.note);
-      log.info(sp.memoryMin.note);
-    }
-    for (const f of [PROC_MEMINFO, procPressure("memory")]) {
-      try {
-        host.keepOpen(f);
-      } catch {
-        /* absent on this kernel: read on demand */
+    // Everything started is undone, in reverse, if start-up fails: a half-started daemon that
+    // stays alive (its metrics server, kernel log reader or watches holding the process) and
+    // goes on acting beside the real one is worse than none.
+    const undo: (() => Promise<void> | void)[] = [];
+    const unwind = async () => {
+      for (const u of undo.reverse()) await Promise.resolve().then(u).catch(() => {});
+      undo.length = 0;
+    };
+    try {
+      // One oomkit per machine, decided before anything acts.
+      if (live && stateDir !== undefined) {
+        const lock = InstanceLock.acquire(`${stateDir}/${LOCK_FILE}`);
+        undo.push(() => lock.release());
       }
+      return await startAndServe();
+    } catch (err) {
+      await unwind();
+      throw err;
     }
-    let control: ControlServer | undefined;
-    const socketPath = values.socket ?? DEFAULT_SOCKET;
-    if (socketPath !== "none") {
-      try {
-        control = await ControlServer.listen(
-          socketPath,
-          {
-            ...pipeline.handlers(),
-            ...daemonOps(daemon),
-          },
-          log,
-        );
-      } catch (err) {
-        if (err instanceof OomkitError && err.code === "E_USAGE") throw err;
-        log.warn(`no control socket at ${socketPath}: ${(err as Error).message} (oomkit oom will not reach this daemon)`);
-      }
-    }
-    const s = daemon.status();
-    out(`oomkit: running${s.dryRun ? " in dry-run (nothing will be killed)" : ""} on ${host.description}: ${s.mode.summary}`);
-    for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
-    if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
-    for (const w of s.watches) out(`oomkit:   watching ${w}`);
-    for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
-    if (control) out(`oomkit:   control socket ${control.path}`);
-    out("oomkit: watching");
 
-    return await new Promise<number>((resolve) => {
-      let stopping = false;
-      const stop = async (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        out(`oomkit: ${sig}: stopping`);
-        await daemon.stop();
-        await control?.close();
-        await pipeline.stop();
-        host.closeKept();
-        resolve(0);
-      };
-      const reload = async () => {
+    async function startAndServe(): Promise<number> {
+      if (live) await prepareKillPath();
+      const { mode, backend, poller } = wireDaemon(host, config.kill);
+      let daemonRef: Daemon | undefined;
+      const pipeline = new ReportPipeline({
+        settings: config.report,
+        log,
+        line: (t) => out(t),
+        host,
+        stateDir,
+        onKernelVictim: (pid, cgroup) => daemonRef?.noteKernelVictim(pid, cgroup),
+      });
+      const daemon = new Daemon({
+        host,
+        mode,
+        config,
+        log,
+        dryRun,
+        backend,
+        poller,
+        stateDir,
+        onEpisode: pipeline.report,
+        onPolicyFault: pipeline.policyFault,
+        onSample: (snap, watched) => pipeline.sample(snap, watched),
+      });
+      daemonRef = daemon;
+      undo.push(() => pipeline.stop());
+      const sinks = await pipeline.start();
+      undo.push(() => host.closeKept());
+      undo.push(() => daemon.stop());
+      await daemon.start();
+      if (live) {
+        // Only where /proc/self is oomkit itself.
+        const sp = protectSelf(host, mode, { memoryMinBytes });
+        log.info(sp.oomScoreAdj.note);
+        log.info(sp.memoryMin.note);
+      }
+      for (const f of [PROC_MEMINFO, procPressure("memory")]) {
         try {
-          await daemon.reload(load());
-        } catch (err) {
-          log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
+          host.keepOpen(f);
+        } catch {
+          /* absent on this kernel: read on demand */
         }
-      };
-      const on = ctx.onSignal ?? ((sig, fn) => process.on(sig, fn));
-      on("SIGTERM", () => void stop("SIGTERM"));
-      on("SIGINT", () => void stop("SIGINT"));
-      on("SIGHUP", () => void reload());
-    });
+      }
+      let control: ControlServer | undefined;
+      const socketPath = values.socket ?? DEFAULT_SOCKET;
+      if (socketPath !== "none") {
+        try {
+          control = await ControlServer.listen(
+            socketPath,
+            {
+              ...pipeline.handlers(),
+              ...daemonOps(daemon),
+            },
+            log,
+          );
+        } catch (err) {
+          if (err instanceof OomkitError && err.code === "E_USAGE") throw err;
+          log.warn(`no control socket at ${socketPath}: ${(err as Error).message} (oomkit oom will not reach this daemon)`);
+        }
+        const c = control;
+        if (c) undo.push(() => c.close());
+      }
+      const s = daemon.status();
+      out(`oomkit: running${s.dryRun ? " in dry-run (nothing will be killed)" : ""} on ${host.description}: ${s.mode.summary}`);
+      for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
+      if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
+      for (const w of s.watches) out(`oomkit:   watching ${w}`);
+      for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
+      if (control) out(`oomkit:   control socket ${control.path}`);
+      out("oomkit: watching");
+
+      return await new Promise<number>((resolve) => {
+        let stopping = false;
+        const stop = async (sig: string) => {
+          if (stopping) return;
+          stopping = true;
+          out(`oomkit: ${sig}: stopping`);
+          await unwind();
+          resolve(0);
+        };
+        const reload = async () => {
+          try {
+            await daemon.reload(load());
+          } catch (err) {
+            log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
+          }
+        };
+        const on = ctx.onSignal ?? ((sig, fn) => process.on(sig, fn));
+        on("SIGTERM", () => void stop("SIGTERM"));
+        on("SIGINT", () => void stop("SIGINT"));
+        on("SIGHUP", () => void reload());
+      });
+    }
   },
 };

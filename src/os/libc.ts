@@ -22,6 +22,7 @@ export interface Libc {
   pidfd_open(pid: number, flags: number): number;
   process_mrelease(pidfd: number, flags: number): number;
   close(fd: number): number;
+  flock(fd: number, operation: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   /** The symbolic name of an errno value ("ENOENT"), or "errno N". */
@@ -71,6 +72,7 @@ export function libc(): Libc {
     pidfd_open: withEnosys(pidfdOpen),
     process_mrelease: withEnosys(mrelease),
     close: lib.func("int close(int fd)"),
+    flock: lib.func("int flock(int fd, int operation)"),
     errno: () => (enosys ? (koffi.os.errno.ENOSYS ?? 38) : koffi.errno()),
     errnoName: (errno: number) => names.get(errno) ?? `errno ${errno}`,
   };

@@ -73,3 +73,46 @@ test("oomkit oom with no daemon: one clear line", async () => {
   assert.equal(code, 3);
   assert.match(e, /no oomkit daemon answers on \/nonexistent\/oomkit.sock/);
 });
+
+test("oomkit run runs whole or not at all: a second instance refuses before acting; a fatal start-up error exits with everything closed", { timeout: 60_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-run-"));
+  const state = path.join(dir, "state");
+  const start = (args: string[]) => {
+    const child = spawn(process.execPath, [MAIN, "run", "--dry-run", "--state-dir", state, "--event-log", "none", "--metrics-listen", "127.0.0.1:0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    return { child, exited, err: () => err };
+  };
+  const first = start(["--socket", path.join(dir, "a.sock")]);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      first.child.stderr?.on("data", () => first.err().includes("oomkit: watching\n") && resolve());
+      first.child.once("exit", () => reject(new Error(`exited early:\n${first.err()}`)));
+    });
+    const second = start(["--socket", path.join(dir, "b.sock")]);
+    assert.equal(await second.exited, 2, second.err());
+    assert.match(second.err(), new RegExp(`another oomkit is running \\(pid ${first.child.pid}\\)`));
+    assert.doesNotMatch(second.err(), /oomkit: watching|reporting to/, "it started nothing");
+    assert.equal(fs.existsSync(path.join(dir, "b.sock")), false);
+  } finally {
+    first.child.kill("SIGTERM");
+    assert.equal(await first.exited, 0, first.err());
+  }
+  // A fatal error late in start-up (the socket path is a regular file): the metrics server and
+  // watches already started must not keep the process alive; it exits on its own, non-zero.
+  const precious = path.join(dir, "precious");
+  fs.writeFileSync(precious, "keep me");
+  const third = start(["--socket", precious]);
+  assert.equal(await third.exited, 2, third.err());
+  assert.match(third.err(), /exists and is not a socket/);
+  assert.equal(fs.readFileSync(precious, "utf8"), "keep me");
+  const fourth = start(["--socket", path.join(dir, "d.sock")]);
+  await new Promise<void>((resolve, reject) => {
+    fourth.child.stderr?.on("data", () => fourth.err().includes("oomkit: watching\n") && resolve());
+    fourth.child.once("exit", () => reject(new Error(`the lock was not released by the failed start:\n${fourth.err()}`)));
+  });
+  fourth.child.kill("SIGTERM");
+  assert.equal(await fourth.exited, 0);
+});
