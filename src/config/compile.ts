@@ -157,6 +157,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
         tmpfsRoots: config.protect.tmpfs_roots.map((r) => path.resolve(r)),
       },
       policyDeadlineMs: config.policy_deadline_ms,
+      killProcessGroup: config.kill.kill_process_group,
     },
     triggers: config.trigger.map((t, k) => compileTrigger(t, k, source)),
     kill: {

@@ -38,6 +38,8 @@ export interface EngineOptions {
   /** The last policy in every chain. */
   readonly defaultPolicy: { readonly policy: Policy; readonly options: unknown };
   readonly protections?: Protections;
+  /** `kill_process_group`: a victim that leads its process group takes its verified members along. */
+  readonly killProcessGroup?: boolean;
   /** How long one policy call may run. */
   readonly policyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
@@ -66,6 +68,7 @@ export class Engine {
   readonly attachments: ReadonlyMap<CgroupPath, Attachment>;
   readonly defaultPolicy: { readonly policy: Policy; readonly options: unknown };
   readonly protections: Protections;
+  readonly killProcessGroup: boolean;
   readonly policyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
@@ -84,6 +87,7 @@ export class Engine {
     this.attachments = map;
     this.defaultPolicy = opts.defaultPolicy;
     this.protections = opts.protections ?? NO_PROTECTIONS;
+    this.killProcessGroup = opts.killProcessGroup ?? false;
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
@@ -121,7 +125,7 @@ export class Engine {
     const scopePath = cgroupPath(req.scope);
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
-      control: { snapshot, scope, protections: this.protections, victims: this.victims, cause, history: this.history },
+      control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
       executor,
       log: this.#log,

@@ -21,12 +21,11 @@ import type { VictimRegistry } from "./victims.js";
 export interface ExecutorSettings {
   /** SIGTERM first and wait this long before SIGKILL (0: SIGKILL at once). */
   readonly sigtermGraceMs: number;
-  readonly killProcessGroup: boolean;
   /** How long a victim is waited for (and then kept pending in the registry). */
   readonly victimTimeoutMs: number;
 }
 
-export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { sigtermGraceMs: 0, killProcessGroup: false, victimTimeoutMs: 10_000 };
+export const DEFAULT_EXECUTOR_SETTINGS: ExecutorSettings = { sigtermGraceMs: 0, victimTimeoutMs: 10_000 };
 
 export class LiveExecutor implements Executor {
   readonly dryRun = false;
@@ -112,7 +111,7 @@ export class LiveExecutor implements Executor {
   async #killOne(task: TaskRef, t0: number): Promise<Pick<ActionResult, "ok" | "freed" | "details" | "error">> {
     const since = this.#now();
     this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
-    const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, processGroup: this.#settings.killProcessGroup, waitMs: this.#settings.victimTimeoutMs });
+    const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, waitMs: this.#settings.victimTimeoutMs });
     switch (out.kind) {
       case "exited":
         this.#victims.settleTask(task.pid, task.startTimeTicks);

@@ -38,6 +38,11 @@ export interface VerifyContext {
   readonly scope: CgroupNode | undefined;
   readonly protections: Protections;
   readonly victims: VictimRegistry;
+  /**
+   * `kill_process_group`: a task that leads its process group is killed with the group's other
+   * members — each one verified like the victim, and only the verified ones killed.
+   */
+  readonly processGroups?: boolean;
 }
 
 /** A task the verifier cleared for killing: the kill port's target (os/kill-port.ts). */
@@ -118,6 +123,26 @@ export function cgroupKillPlan(cgroup: CgroupNode, ctx: VerifyContext): CgroupKi
   return { ok: true, victims, spared };
 }
 
+/**
+ * The victim and the other members of the process group it leads, each verified as a victim of
+ * its own would be (in the scope, not protected); undefined when it leads no group with others
+ * in it. No signal ever goes to a whole group: the verifier never saw the members that joined it
+ * after the snapshot.
+ */
+function groupKill(leader: TaskNode, ctx: VerifyContext): Extract<CgroupKillPlan, { ok: true }> | undefined {
+  if (leader.pgrp !== leader.pid || leader.pid <= 1) return undefined;
+  const members = ctx.snapshot.tasks.filter((t) => t.pid !== leader.pid && t.pgrp === leader.pid && !t.exiting);
+  if (members.length === 0) return undefined;
+  const victims: TaskRef[] = [ref(leader)];
+  const spared: { pid: number; reason: string }[] = [];
+  for (const m of members) {
+    const why = !inScope(ctx, m.cgroupPath) ? `in its group but outside the scope ${ctx.scope?.path ?? "/"}` : taskProtection(m, ctx);
+    if (why) spared.push({ pid: m.pid, reason: why });
+    else victims.push(ref(m));
+  }
+  return { ok: true, victims, spared };
+}
+
 function inScope(ctx: VerifyContext, cgroup: CgroupPath | undefined): boolean {
   const scope = ctx.scope;
   if (!scope || scope.isRoot) return true;
@@ -133,6 +158,8 @@ export function verifyAction(action: Action, ctx: VerifyContext): VerifiedAction
       if (!inScope(ctx, task.cgroupPath)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
       const p = taskProtection(task, ctx);
       if (p) return no(p);
+      const group = ctx.processGroups ? groupKill(task, ctx) : undefined;
+      if (group) return { ok: true, action, execution: { method: "per-task", tasks: group.victims, spared: group.spared } };
       return { ok: true, action, execution: { method: "signal-task", task: ref(task) } };
     }
     case "kill-cgroup": {

@@ -19,8 +19,6 @@ export interface TaskTarget {
 export interface TaskKillOptions {
   /** SIGTERM first and wait this long for the victim to go before SIGKILL (0: SIGKILL at once). */
   readonly graceMs: number;
-  /** When the victim leads its process group, SIGKILL the group with it. */
-  readonly processGroup: boolean;
   /** After the SIGKILL, wait this long for the victim to be gone (its pidfd readable). */
   readonly waitMs: number;
 }

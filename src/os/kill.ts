@@ -163,14 +163,6 @@ export async function killTask(host: Host, target: Pick<TaskTarget, "pid" | "sta
     }
     if (!sendIfAlive(pidfd, "SIGKILL")) return { kind: "vanished" };
     const signalMs = performance.now() - t0;
-    if (opts.processGroup && stat.pgrp > 1 && stat.pgrp !== process.pid && stat.pgrp === target.pid) {
-      // The victim leads its group: take the group with it (children it forked to share work).
-      try {
-        process.kill(-stat.pgrp, "SIGKILL");
-      } catch (err) {
-        if (errnoCode(err) !== "ESRCH") throw err;
-      }
-    }
     let mrelease: MreleaseReport;
     try {
       mrelease = await processMrelease(pidfd);

@@ -102,7 +102,7 @@ describe("kill path figures", { skip: vmSkip() }, () => {
         const hog = t.hog({ cgroup: cg, mib, noHugePages: !thp });
         await hog.ready;
         const startTimeTicks = parseProcStat(readFileSync(`/proc/${hog.pid}/stat`, "utf8")).startTimeTicks;
-        const r = await killTask(host, { pid: hog.pid, startTimeTicks }, { graceMs: 0, processGroup: false, waitMs: 30_000 });
+        const r = await killTask(host, { pid: hog.pid, startTimeTicks }, { graceMs: 0, waitMs: 30_000 });
         assert.equal(r.kind, "exited", JSON.stringify(r));
         if (r.kind === "exited") {
           assert.match(r.mrelease, /^(released|already-exited)$/);

@@ -56,9 +56,9 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     const cg = t.mk("task");
     const hog = t.hog({ cgroup: cg, mib: 32, ignoreTerm: true });
     await hog.ready;
-    const reused = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) + 1 }, { graceMs: 0, processGroup: false, waitMs: 1000 });
+    const reused = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) + 1 }, { graceMs: 0, waitMs: 1000 });
     assert.deepEqual(reused, { kind: "pid-reused" }, "another start time: not signalled");
-    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 300, processGroup: false, waitMs: 10_000 });
+    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 300, waitMs: 10_000 });
     assert.equal(r.kind, "exited");
     if (r.kind !== "exited") return;
     assert.equal(r.escalated, true, "SIGTERM was ignored");
@@ -72,7 +72,7 @@ describe("kill primitives", { skip: vmSkip() }, () => {
     const cg = t.mk("task-term");
     const hog = t.hog({ cgroup: cg, mib: 16 });
     await hog.ready;
-    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 10_000, processGroup: false, waitMs: 10_000 });
+    const r = await killTask(host, { pid: hog.pid, startTimeTicks: startTime(hog.pid) }, { graceMs: 10_000, waitMs: 10_000 });
     assert.deepEqual({ kind: r.kind, escalated: r.kind === "exited" && r.escalated, mrelease: r.kind === "exited" && r.mrelease }, { kind: "exited", escalated: false, mrelease: "skipped" });
     assert.equal((await hog.exited).signal, "SIGTERM");
     await waitPopulated(cg, false, 5_000);

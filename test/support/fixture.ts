@@ -13,6 +13,8 @@ export interface FixtureTask {
   readonly cgroup?: string;
   readonly state?: string;
   readonly ppid?: number;
+  /** Its process group (its own pid unless given). */
+  readonly pgrp?: number;
   readonly rssAnonKb?: number;
   readonly rssFileKb?: number;
   readonly rssShmemKb?: number;
@@ -72,7 +74,7 @@ export function statLine(t: FixtureTask): string {
   // 52 fields as in proc(5): pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt
   // majflt cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss ...
   const rest = [
-    t.state ?? "S", t.ppid ?? 1, t.pid, t.pid, 0, -1, flags, 100, 0, 0, 0, 5, 3, 0, 0, 20, 0, 1, 0,
+    t.state ?? "S", t.ppid ?? 1, t.pgrp ?? t.pid, t.pid, 0, -1, flags, 100, 0, 0, 0, 5, 3, 0, 0, 20, 0, 1, 0,
     t.startTime ?? 1000 + t.pid, 10_000_000, rssPages, "18446744073709551615", 1, 1, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
   ];

@@ -36,7 +36,7 @@ describe("LinuxBackend on this machine (processes we start)", () => {
 
   test("SIGKILL through a pidfd, then the victim is gone", async () => {
     const c = await start("echo up; exec sleep 60");
-    const out = await backend.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 5000 });
+    const out = await backend.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, waitMs: 5000 });
     assert.equal(out.kind, "exited");
     assert.ok(out.kind === "exited" && !out.escalated);
     assert.ok(out.kind === "exited" && ["released", "already-exited", "unsupported"].includes(out.mrelease), `mrelease: ${out.kind === "exited" && out.mrelease}`);
@@ -44,17 +44,17 @@ describe("LinuxBackend on this machine (processes we start)", () => {
 
   test("SIGTERM first; a victim that ignores it is killed after the grace period", async () => {
     const polite = await start("echo up; exec sleep 60");
-    const p = await backend.killTask({ pid: polite.pid, startTimeTicks: startTime(polite.pid), comm: "sleep" }, { graceMs: 2000, processGroup: false, waitMs: 5000 });
+    const p = await backend.killTask({ pid: polite.pid, startTimeTicks: startTime(polite.pid), comm: "sleep" }, { graceMs: 2000, waitMs: 5000 });
     assert.ok(p.kind === "exited" && !p.escalated, "SIGTERM was enough");
     const stubborn = await start(`trap "" TERM; echo up; exec sleep 60`);
-    const s = await backend.killTask({ pid: stubborn.pid, startTimeTicks: startTime(stubborn.pid), comm: "sleep" }, { graceMs: 200, processGroup: false, waitMs: 5000 });
+    const s = await backend.killTask({ pid: stubborn.pid, startTimeTicks: startTime(stubborn.pid), comm: "sleep" }, { graceMs: 200, waitMs: 5000 });
     assert.ok(s.kind === "exited" && s.escalated, "SIGKILL after the grace");
   });
 
   test("a pid whose start time changed is not killed (pid reuse)", async () => {
     const c = await start("echo up; exec sleep 60");
     try {
-      const out = await backend.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid) + 1, comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 100 });
+      const out = await backend.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid) + 1, comm: "sleep" }, { graceMs: 0, waitMs: 100 });
       assert.equal(out.kind, "pid-reused");
       assert.equal(c.exitCode, null);
       assert.ok(fs.existsSync(`/proc/${c.pid}`), "still alive");
@@ -68,7 +68,7 @@ describe("LinuxBackend on this machine (processes we start)", () => {
     const st = startTime(c.pid);
     c.kill("SIGKILL");
     await new Promise((r) => c.once("exit", r));
-    const out = await backend.killTask({ pid: c.pid, startTimeTicks: st, comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 100 });
+    const out = await backend.killTask({ pid: c.pid, startTimeTicks: st, comm: "sleep" }, { graceMs: 0, waitMs: 100 });
     assert.equal(out.kind, "vanished");
   });
 
@@ -145,7 +145,7 @@ describe("LinuxBackend: cgroup work goes through the Host", () => {
       const host = new ReclaimingHost(buildFixture({ cgroups: { "/old": { omit: ["cgroup.kill"] } }, tasks: [{ pid: c.pid, comm: "sleep", cgroup: "/old" }] }));
       const be = new LinuxBackend({ host, cgroupMount: "/sys/fs/cgroup" });
       const refused = (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL" && /not this machine's processes/.test(e.message);
-      await assert.rejects(be.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, processGroup: false, waitMs: 0 }), refused);
+      await assert.rejects(be.killTask({ pid: c.pid, startTimeTicks: startTime(c.pid), comm: "sleep" }, { graceMs: 0, waitMs: 0 }), refused);
       await assert.rejects(be.killCgroup(cgroupPath("/old"), 1000), refused);
       assert.equal(c.exitCode, null);
       assert.equal(c.signalCode, null, "the child at that pid lives");
@@ -214,7 +214,7 @@ describe("LiveExecutor", () => {
     const victims = new VictimRegistry();
     const be = new FakeBackend({ kind: "still-exiting", signalMs: 1, escalated: false, mrelease: "released" });
     const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, victims });
-    const r = await engine.handleOom({ snapshot: snapshot(), scope: "/a", cause, mode: "live", executor: new LiveExecutor(be, victims, { sigtermGraceMs: 0, killProcessGroup: false, victimTimeoutMs: 10_000 }) });
+    const r = await engine.handleOom({ snapshot: snapshot(), scope: "/a", cause, mode: "live", executor: new LiveExecutor(be, victims, { sigtermGraceMs: 0, victimTimeoutMs: 10_000 }) });
     assert.equal(r.handled, false, "nothing was freed yet");
     assert.deepEqual(r.chain.map((c) => c.outcome), ["not-freed"]);
     assert.equal(victims.pending.length, 1);

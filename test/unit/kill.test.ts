@@ -41,7 +41,7 @@ test("pidfd SIGKILL, process_mrelease and waiting for the pidfd to turn readable
 
 const host = new LinuxHost();
 const startTime = (pid: number) => parseProcStat(readFileSync(procPid(pid, "stat"), "utf8")).startTimeTicks;
-const AT_ONCE = { graceMs: 0, processGroup: false, waitMs: 5000 };
+const AT_ONCE = { graceMs: 0, waitMs: 5000 };
 
 test("the kill sequence kills, releases and waits; a vanished or reused pid is an outcome, not an error", async () => {
   const a = sleeper();
@@ -69,35 +69,28 @@ test("the kill sequence: a victim that leaves on SIGTERM within the grace gets n
   assert.deepEqual(await a.exited, [null, "SIGTERM"]);
 });
 
-test("the kill sequence with processGroup: a victim that leads its group takes the group with it", async () => {
-  for (const processGroup of [true, false]) {
-    const leader = spawn("sh", ["-c", "sleep 600 & echo $!; wait"], { stdio: ["ignore", "pipe", "ignore"], detached: true });
-    assert.ok(leader.pid);
-    const exited = once(leader, "exit");
-    const [line] = (await once(leader.stdout, "data")) as [Buffer];
-    const member = Number(line.toString().trim());
-    const memberFd = pidfdOpen(member);
+test("the kill sequence signals its target alone, never a whole process group", async () => {
+  const leader = spawn("sh", ["-c", "sleep 600 & echo $!; wait"], { stdio: ["ignore", "pipe", "ignore"], detached: true });
+  assert.ok(leader.pid);
+  const exited = once(leader, "exit");
+  const [line] = (await once(leader.stdout, "data")) as [Buffer];
+  const member = Number(line.toString().trim());
+  const memberFd = pidfdOpen(member);
+  try {
+    const r = await killTask(host, { pid: leader.pid, startTimeTicks: startTime(leader.pid) }, AT_ONCE);
+    assert.equal(r.kind, "exited");
+    await exited;
+    assert.notEqual(parseProcStat(readFileSync(procPid(member, "stat"), "utf8")).state, "Z", "the member the verifier never saw lives on");
+  } finally {
+    // Leave nothing of ours running.
     try {
-      const r = await killTask(host, { pid: leader.pid, startTimeTicks: startTime(leader.pid) }, { ...AT_ONCE, processGroup });
-      assert.equal(r.kind, "exited");
-      await exited;
-      if (processGroup) {
-        assert.equal(await waitPidfdReadable(memberFd, 5000), "exited", "the group's other member is gone too");
-      } else {
-        assert.notEqual(parseProcStat(readFileSync(procPid(member, "stat"), "utf8")).state, "Z", "without processGroup the member lives on");
-        pidfdSendSignal(memberFd, "SIGKILL");
-        assert.equal(await waitPidfdReadable(memberFd, 5000), "exited");
-      }
-    } finally {
-      // Whatever failed above, leave nothing of ours running.
-      try {
-        pidfdSendSignal(memberFd, "SIGKILL");
-      } catch {
-        /* already gone */
-      }
-      closePidfd(memberFd);
-      leader.kill("SIGKILL");
+      pidfdSendSignal(memberFd, "SIGKILL");
+    } catch {
+      /* already gone */
     }
+    await waitPidfdReadable(memberFd, 5000);
+    closePidfd(memberFd);
+    leader.kill("SIGKILL");
   }
 });
 

@@ -167,6 +167,32 @@ describe("the verifier", () => {
     const clean = await engineWith(killer("cg4", { cgroup: "/oom_test/cg3/cg4" })).explain(snap(spec), "/oom_test", cause);
     assert.equal(clean.chain[0]?.verdicts[0]?.execution?.method, "cgroup.kill");
   });
+  test("kill_process_group: the leader's group members are verified one by one; only the verified are killed", async () => {
+    const spec: FixtureSpec = {
+      cgroups: { "/jobs": {}, "/jobs/a": {}, "/other": {} },
+      tasks: [
+        { pid: 100, comm: "leader", cgroup: "/jobs/a", rssAnonKb: 1000 },
+        { pid: 101, comm: "worker", cgroup: "/jobs/a", pgrp: 100 },
+        { pid: 102, comm: "guarded", cgroup: "/jobs/a", pgrp: 100, oomScoreAdj: -1000 },
+        { pid: 103, comm: "elsewhere", cgroup: "/other", pgrp: 100 },
+        { pid: 104, comm: "unrelated", cgroup: "/jobs/a" },
+      ],
+    };
+    const engine = (killProcessGroup: boolean) =>
+      new Engine({ attachments: [attach("/jobs", killer("lead", { pid: 100 }))], defaultPolicy: { policy: kernelPolicy, options: {} }, killProcessGroup });
+    const r = await engine(true).explain(snap(spec), "/jobs", cause);
+    const v = r.chain[0]?.verdicts[0];
+    assert.equal(v?.ok, true);
+    assert.equal(v?.execution?.method, "per-task");
+    const ex = v?.execution?.method === "per-task" ? v.execution : undefined;
+    assert.deepEqual(ex?.tasks.map((t) => t.pid), [100, 101], "the leader and its verified member");
+    assert.deepEqual(ex?.spared, [
+      { pid: 102, reason: "oom_score_adj -1000" },
+      { pid: 103, reason: "in its group but outside the scope /jobs" },
+    ]);
+    const off = await engine(false).explain(snap(spec), "/jobs", cause);
+    assert.equal(off.chain[0]?.verdicts[0]?.execution?.method, "signal-task", "without the option: the victim alone");
+  });
   test("omit by configuration, by command and by extended attribute", async () => {
     const marked: FixtureSpec = { ...OOM_TEST, cgroups: { ...OOM_TEST.cgroups, "/oom_test/cg3": { xattrs: { "user.oomd_omit": "1" } } } };
     const r1 = await engineWith(killer("x", { pid: 104 })).explain(snap(marked), "/oom_test", cause);
