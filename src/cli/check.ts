@@ -4,6 +4,7 @@ import { type CompiledConfig, type KillSettings, type TriggerWhere, compileConfi
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TOML } from "../config/defaults.js";
 import { type ConfigIssue, ConfigError, formatIssue } from "../config/issues.js";
 import { parseConfig } from "../config/load.js";
+import { type SetupOptions, checkFileTrust } from "./setup.js";
 import { OomkitError, errnoCode, isVanished } from "../errors.js";
 import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
@@ -73,10 +74,14 @@ function readConfig(file: string): string {
 export function check(text: string, fileName: string, baseDir: string | undefined): CheckResult {
   const warnings: string[] = [];
   try {
+    const trust: SetupOptions = { enforceOwnership: false, warn: (m) => warnings.push(m) };
+    if (baseDir !== undefined) checkFileTrust(fileName, "configuration file", trust);
     const parsed = parseConfig(text, fileName);
     warnings.push(...parsed.warnings);
     const compiled = compileConfig(parsed.config, { builtins: BUILTIN_POLICIES, loadPolicyFile, enforceOwnership: false, source: parsed.source, baseDir });
     warnings.push(...compiled.warnings);
+    const hook = compiled.kill.preKillHook?.command[0];
+    if (hook !== undefined) checkFileTrust(hook, "pre-kill hook program", trust);
     return { schema: CHECK_SCHEMA, file: fileName, valid: true, errors: [], warnings, summary: summarize(compiled) };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

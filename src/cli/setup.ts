@@ -9,6 +9,7 @@ import { OomkitError } from "../errors.js";
 import { type CompiledConfig, compileConfig, defaultConfig, parseConfig } from "../config/index.js";
 import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
+import { trustProblems } from "../os/trust.js";
 
 export interface SetupOptions {
   /** The daemon refuses unsafe policy files; explain and check only warn. */
@@ -29,6 +30,7 @@ export function loadEngineSetup(configFile: string | undefined, opts: SetupOptio
     } catch (err) {
       throw new OomkitError("E_NO_SUCH_PATH", `configuration file ${configFile} cannot be read: ${(err as Error).message}`, { cause: err });
     }
+    checkFileTrust(configFile, "configuration file", opts);
     parsed = parseConfig(text, configFile);
     baseDir = path.dirname(path.resolve(configFile));
   }
@@ -41,5 +43,19 @@ export function loadEngineSetup(configFile: string | undefined, opts: SetupOptio
     baseDir,
   });
   for (const w of compiled.warnings) opts.warn(w);
+  const hook = compiled.kill.preKillHook?.command[0];
+  if (hook !== undefined) checkFileTrust(hook, "pre-kill hook program", opts);
   return compiled;
+}
+
+/**
+ * A file oomkit obeys or runs as root must be root's and writable by no one else, up to "/"
+ * (src/os/trust.ts): the daemon refuses it; explain and check, which act on nothing, warn.
+ */
+export function checkFileTrust(file: string, what: string, opts: SetupOptions): void {
+  const problems = trustProblems(file);
+  if (problems.length === 0) return;
+  const message = `${what} ${file}: ${problems.join("; ")}`;
+  if (opts.enforceOwnership) throw new OomkitError("E_PERMISSION", `${message}; refusing to run as root with it`);
+  opts.warn(`${message} (the daemon would refuse it)`);
 }

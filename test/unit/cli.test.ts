@@ -318,3 +318,39 @@ describe("oomkit run: wired in one place", () => {
     ]);
   });
 });
+
+describe("files root obeys: the configuration and the pre-kill hook program", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-trust-"));
+  fs.chmodSync(dir, 0o755);
+  const hook = path.join(dir, "hook.sh");
+  fs.writeFileSync(hook, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  const conf = path.join(dir, "oomkit.toml");
+  fs.writeFileSync(conf, `[[trigger]]\ncgroup = "/"\nmem_available = { below_percent = 5 }\n[kill.pre_kill_hook]\ncommand = ["${hook}"]\n`, { mode: 0o644 });
+
+  test("safe files pass; a configuration others may write is refused by run and warned about by check", async () => {
+    assert.equal((await cli(["check", "--config", conf])).code, 0);
+    fs.chmodSync(conf, 0o666);
+    try {
+      const checked = await cli(["check", "--config", conf]);
+      assert.equal(checked.code, 0, checked.stderr);
+      assert.match(checked.stderr, /configuration file .*oomkit\.toml: the file .* is writable by others .*\(the daemon would refuse it\)/);
+      const run = await cli(["run", "--dry-run", "--root", fixture, "--config", conf, "--socket", "none"]);
+      assert.equal(run.code, EXIT.unsupported, run.stderr);
+      assert.match(run.stderr, /configuration file .* is writable by others.*refusing to run as root/);
+    } finally {
+      fs.chmodSync(conf, 0o644);
+    }
+  });
+
+  test("a pre-kill hook program in a folder others may write is refused by run", async () => {
+    const open = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-open-"));
+    fs.chmodSync(open, 0o777);
+    const bad = path.join(open, "hook.sh");
+    fs.writeFileSync(bad, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const c2 = path.join(dir, "hook.toml");
+    fs.writeFileSync(c2, `[kill.pre_kill_hook]\ncommand = ["${bad}"]\n`, { mode: 0o644 });
+    const run = await cli(["run", "--dry-run", "--root", fixture, "--config", c2, "--socket", "none"]);
+    assert.equal(run.code, EXIT.unsupported, run.stderr);
+    assert.match(run.stderr, /pre-kill hook program .*hook\.sh: the folder .* is writable by others \(mode 777\)/);
+  });
+});
