@@ -23,6 +23,7 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from 
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
+import { VictimStore } from "./victim-store.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
 
@@ -63,6 +64,9 @@ export interface DaemonStatus {
   readonly pendingVictims: number;
   readonly episodes: number;
 }
+
+/** Pending victims, in the state folder (./victim-store.ts). */
+export const VICTIMS_FILE = "victims.json";
 
 export class Daemon {
   readonly #o: DaemonOptions;
@@ -132,6 +136,10 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    // A restart never chooses a victim a previous run was still waiting for.
+    if (this.#o.stateDir !== undefined && !this.dryRun) {
+      new VictimStore({ host: this.#o.host, mode: this.#mode, file: `${this.#o.stateDir}/${VICTIMS_FILE}`, log: this.#log }).attach(this.victims);
+    }
     if (this.#mode.perCgroup && this.#mode.unifiedMount) {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();

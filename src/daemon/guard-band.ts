@@ -11,21 +11,13 @@ import { z } from "zod";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
 import { parseMemoryValue } from "../os/parse/cgroup.js";
-import { CgroupFile, type CgroupPath, cgroupDir, cgroupPath } from "../os/paths.js";
-import { StateStore } from "./state-store.js";
+import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
+import { StateStore, savedCgroupPath } from "./state-store.js";
 
-/**
- * A cgroup path as a state file may name it: absolute, already in its plain form (no "..", ".",
- * empty or NUL segments), not the root. Anything else would let the file steer a write outside
- * the cgroup tree.
- */
-const savedCgroup = z.string().refine((p) => p !== "/" && p.startsWith("/") && !p.includes("\0") && p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..") && cgroupPath(p) === p, {
-  error: "not a plain cgroup path",
-});
 /** memory.high as the kernel shows it: "max" or a number of bytes. */
 const savedHigh = z.string().regex(/^(max|[0-9]{1,20})$/, "not a memory.high value");
 
-const STATE = z.strictObject({ version: z.literal(1), memoryHigh: z.record(savedCgroup, savedHigh) });
+const STATE = z.strictObject({ version: z.literal(1), memoryHigh: z.record(savedCgroupPath, savedHigh) });
 
 export type Margin = { readonly bytes: number } | { readonly percent: number };
 

@@ -12,9 +12,19 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { z } from "zod";
+import { z } from "zod";
 import { errnoCode } from "../errors.js";
 import type { Logger } from "../log.js";
+import { cgroupPath } from "../os/paths.js";
+
+/**
+ * A cgroup path as a state file may name it: absolute, already in its plain form (no "..", ".",
+ * empty or NUL segments), not the root. Anything else would let the file steer a write or a
+ * decision outside the cgroup tree.
+ */
+export const savedCgroupPath = z.string().refine((p) => p !== "/" && p.startsWith("/") && !p.includes("\0") && p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..") && cgroupPath(p) === p, {
+  error: "not a plain cgroup path",
+});
 
 export class StateStore<S extends z.ZodType> {
   readonly file: string;
@@ -22,11 +32,18 @@ export class StateStore<S extends z.ZodType> {
   readonly #log: Logger;
   readonly #readOnly: boolean;
 
-  constructor(opts: { file: string; schema: S; log: Logger; readOnly?: boolean }) {
+  readonly #durable: boolean;
+
+  /**
+   * `durable: false` skips the fsync: for state that only a crash of oomkit (not of the machine)
+   * must survive — the page cache keeps it — and that is written on the kill path.
+   */
+  constructor(opts: { file: string; schema: S; log: Logger; readOnly?: boolean; durable?: boolean }) {
     this.file = opts.file;
     this.#schema = opts.schema;
     this.#log = opts.log;
     this.#readOnly = opts.readOnly ?? false;
+    this.#durable = opts.durable ?? true;
   }
 
   /** The saved state, or undefined when there is none or it cannot be trusted (said once, here). */
@@ -70,7 +87,7 @@ export class StateStore<S extends z.ZodType> {
     const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     try {
       fs.writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-      fs.fsyncSync(fd);
+      if (this.#durable) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }

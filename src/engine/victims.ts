@@ -20,24 +20,41 @@ export interface PendingVictim {
 
 export class VictimRegistry {
   #pending: PendingVictim[] = [];
+  #listener: ((pending: readonly PendingVictim[]) => void) | undefined;
+
+  /**
+   * Called, synchronously, after every change: the daemon keeps the list on disk so a restart
+   * never chooses a victim that is still exiting. Added before the kill's signal, so a crash
+   * between the signal and the victim's exit finds it saved.
+   */
+  onChange(listener: ((pending: readonly PendingVictim[]) => void) | undefined): void {
+    this.#listener = listener;
+  }
+
+  #set(next: PendingVictim[]): void {
+    const changed = next.length !== this.#pending.length;
+    this.#pending = next;
+    if (changed) this.#listener?.(next);
+  }
 
   add(v: PendingVictim): void {
-    this.#pending.push(v);
+    this.#pending = [...this.#pending, v];
+    this.#listener?.(this.#pending);
   }
 
   /** Drops victims past their deadline; returns the ones dropped. */
   expire(nowMonoMs: number): PendingVictim[] {
     const gone = this.#pending.filter((v) => v.deadlineMonoMs <= nowMonoMs);
-    this.#pending = this.#pending.filter((v) => v.deadlineMonoMs > nowMonoMs);
+    this.#set(this.#pending.filter((v) => v.deadlineMonoMs > nowMonoMs));
     return gone;
   }
 
   settleTask(pid: number, startTimeTicks?: number): void {
-    this.#pending = this.#pending.filter((v) => !(v.kind === "task" && v.pid === pid && (startTimeTicks === undefined || v.startTimeTicks === startTimeTicks)));
+    this.#set(this.#pending.filter((v) => !(v.kind === "task" && v.pid === pid && (startTimeTicks === undefined || v.startTimeTicks === startTimeTicks))));
   }
 
   settleCgroup(cgroup: CgroupPath): void {
-    this.#pending = this.#pending.filter((v) => !(v.kind === "cgroup" && v.cgroup === cgroup));
+    this.#set(this.#pending.filter((v) => !(v.kind === "cgroup" && v.cgroup === cgroup)));
   }
 
   get pending(): readonly PendingVictim[] {

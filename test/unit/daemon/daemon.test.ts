@@ -276,6 +276,40 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await again.daemon.stop();
   });
 
+  test("pending victims survive a crash: a restarted daemon never kills the one still exiting again", async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-state-"));
+    const killed: number[] = [];
+    const slow: KillBackend = { ...NO_KILLS, killTask: async (t) => (killed.push(t.pid), { kind: "still-exiting", signalMs: 1, escalated: false, mrelease: "released" }) };
+    const t = setup("", { stateDir, dryRun: false, backend: slow });
+    await t.daemon.start();
+    await t.daemon.manual("/jobs", "test");
+    assert.deepEqual(killed, [10], "the largest task in /jobs");
+    const saved = JSON.parse(fs.readFileSync(path.join(stateDir, "victims.json"), "utf8")) as { victims: { pid: number }[] };
+    assert.deepEqual(saved.victims.map((v) => v.pid), [10], "written before the daemon could crash");
+    // A crash: the daemon is gone without stop(); pid 10 is still exiting (still in /proc, same start time).
+    const again = setup("", { stateDir, dir: t.dir, dryRun: false, backend: slow });
+    await again.daemon.start();
+    assert.equal(again.daemon.victims.pending.length, 1);
+    assert.ok(again.log.lines.some((l) => /still waiting for pid 10/.test(l)));
+    const r = await again.daemon.manual("/jobs", "test");
+    assert.ok("skipped" in r || !r.plan.some((a) => a.kind === "kill-task" && a.pid === 10), "pid 10 is not chosen again");
+    assert.deepEqual(killed, [10], "no second signal to pid 10");
+    await again.daemon.stop();
+    // A pid reused by another process (another start time) is not a pending victim.
+    fs.writeFileSync(path.join(stateDir, "victims.json"), JSON.stringify({ version: 1, victims: [{ kind: "task", pid: 10, startTimeTicks: 1, by: "oomkit", remainingMs: 5000 }] }), { mode: 0o600 });
+    const reused = setup("", { stateDir, dir: t.dir, dryRun: false, backend: slow });
+    await reused.daemon.start();
+    assert.equal(reused.daemon.victims.pending.length, 0);
+    await reused.daemon.stop();
+    // A hostile file: pid 1, a path outside the tree, an absurd count: refused whole, with a warning.
+    fs.writeFileSync(path.join(stateDir, "victims.json"), JSON.stringify({ version: 1, victims: [{ kind: "cgroup", cgroup: "/../etc", by: "oomkit", remainingMs: 1 }, { kind: "task", pid: 1, by: "kernel", remainingMs: 1 }] }), { mode: 0o600 });
+    const hostile = setup("", { stateDir, dir: t.dir, dryRun: false, backend: slow });
+    await hostile.daemon.start();
+    assert.equal(hostile.daemon.victims.pending.length, 0);
+    assert.ok(hostile.log.lines.some((l) => /victims.json does not hold valid state/.test(l)), hostile.log.lines.join("\n"));
+    await hostile.daemon.stop();
+  });
+
   test("dry-run sets no guard band: it only says what it would do", async () => {
     const t = setup(`[[trigger]]\ncgroup = "/jobs"\nguard_band = { margin_bytes = "10M" }\n`, { dryRun: true });
     await t.daemon.start();
