@@ -123,10 +123,14 @@ export function snapshotOf(dir: string): Snapshot {
   return takeSnapshot(new FixtureHost(dir));
 }
 
-/** An engine with `policy` attached at `scope` (parsed options), and the kernel as the default. */
+/**
+ * An engine with `policy` attached at `scope` (parsed options), and the kernel as the default.
+ * The deadline is generous: these tests are about what a policy decides, and a loaded test
+ * machine must not turn a decision into a timeout (deadlines have tests of their own).
+ */
 export function engineWith(policy: Policy | undefined, scope: string, rawOptions: unknown = {}, extra: Partial<EngineOptions> = {}): Engine {
   const attachments = policy ? [{ cgroup: cgroupPath(scope), policy, options: policy.parseOptions ? policy.parseOptions(rawOptions) : rawOptions }] : [];
-  return new Engine({ attachments, defaultPolicy: { policy: kernelPolicy, options: {} }, ...extra });
+  return new Engine({ attachments, defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 10_000, ...extra });
 }
 
 /** The chain as "policy:outcome" strings, for compact assertions. */
