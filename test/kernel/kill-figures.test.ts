@@ -3,6 +3,12 @@
 // process_mrelease, and from a cgroup.kill write to `populated 0`. Printed as test diagnostics
 // and written to the run folder as kill-figures.json. Under TCG absolute times are slow and
 // noisy: compare within one run. Repetitions: OOMKIT_BENCH_REPS (default 3).
+//
+// A benchmark, not a check: it runs only with OOMKIT_BENCH_KILL=1 (otherwise it is skipped, so the
+// ordinary suite stays fast):
+//
+//   npx tsc -p tsconfig.json
+//   OOMKIT_BENCH_KILL=1 OOMKIT_KERNELS=6.12 OOMKIT_KERNEL_TESTS=kill-figures node scripts/test-kernel.mjs
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -11,6 +17,7 @@ import { after, before, describe, test } from "node:test";
 import { closePidfd, killCgroup, pidfdOpen, pidfdSendSignal, prepareKillPath, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
 import { RUN_DIR, TestTree, vmSkip } from "./helpers.js";
 
+const SKIP: string | false = process.env.OOMKIT_BENCH_KILL === "1" ? vmSkip() : "kill path figures: set OOMKIT_BENCH_KILL=1";
 const REPS = Number(process.env.OOMKIT_BENCH_REPS ?? 3);
 /** Victims: 4 KiB pages (most heaps) and transparent huge pages (Debian's default, "always"). */
 const VICTIMS = [
@@ -33,7 +40,7 @@ function record(what: string, samplesMs: number[]): void {
   rows.push({ what, samplesMs: samplesMs.map(round), medianMs: round(median(samplesMs)) });
 }
 
-describe("kill path figures", { skip: vmSkip() }, () => {
+describe("kill path figures (OOMKIT_BENCH_KILL=1)", { skip: SKIP }, () => {
   let t: TestTree;
   before(async () => {
     t = await TestTree.create("figures");
