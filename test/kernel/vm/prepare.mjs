@@ -9,7 +9,8 @@
 //   kernels/<kver>/vmlinux       decompressed from vmlinuz (boots about twice as fast as bzImage)
 //   kernels/<kver>/initramfs.cpio
 //   hog                          test/kernel/hog.c, built with the machine's gcc
-//   runs/<kver>-<stamp>/         one folder per boot, shared read-write with the guest
+//   runs/<stamp>-<kver>-<pid>/   one folder per kernel per run, a folder per guest inside it
+//                                shared read-write with that guest
 
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
