@@ -17,6 +17,10 @@
  *   d.sample() -> Sampler               samples usage every 50 ms until .stop(): peak RSS, CPU ms
  *   d.hup(); await d.stop()             SIGHUP; SIGTERM (then SIGKILL after 10 s), by pid
  *
+ * Configuration. defaultConfigWith({ head, tail }) is the built-in default (DEFAULT_CONFIG_TOML,
+ * src/config/defaults.ts) with top-level keys before it and tables after it, for the tests that
+ * need the default triggers: they test what a user running oomkit without a file gets.
+ *
  * Episode records. The daemon runs with `--event-log DIR/events.jsonl` (and no metrics endpoint):
  * records() reads that log, one record per line as the daemon wrote it — its own episodes and
  * the kernel's OOM kills it saw (kind "kernel"). `{"op":"oom"}` also returns its record.
@@ -32,6 +36,7 @@ import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, writeF
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_CONFIG_TOML } from "../../src/config/defaults.js";
 import type { EpisodeRecord } from "../../src/engine/episode.js";
 import { request } from "../../src/daemon/control.js";
 import { RUN_DIR, waitFor } from "./helpers.js";
@@ -245,6 +250,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   running.add(d);
   await d.waitLine(/^oomkit: watching$/, opts.readyTimeoutMs ?? 60_000);
   return d;
+}
+
+/** The built-in default configuration with `head` (top-level keys) before it and `tail` (tables) after it. */
+export function defaultConfigWith(extra: { head?: string; tail?: string }): string {
+  return `${extra.head ?? ""}\n${DEFAULT_CONFIG_TOML}\n${extra.tail ?? ""}\n`;
 }
 
 /** Stops every daemon still running (for `after` hooks). */
