@@ -23,7 +23,7 @@ export const BUDGETS_S = {
   "oom.test.js": 30,
   "peers.test.js": { bench: "OOMKIT_BENCH_PEERS", on: 2400, off: 10 },
   "psi.test.js": 45,
-  "report.test.js": 180,
+  "report.test.js": 300,
   "snapshot.test.js": 90,
   "vm.test.js": 15,
 };
