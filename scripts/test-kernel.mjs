@@ -2,17 +2,24 @@
 // `npm run test:kernel`: boots each Debian kernel in QEMU with a pure cgroup v2 hierarchy and runs
 // the compiled kernel tests (dist/test/kernel/*.test.js) inside it as root. The guest's root is
 // the host's / over 9p (read-only) under a tmpfs overlay, so it runs this very checkout with the
-// host's node. Ends with one line per kernel, `kernel <version>: N passed, M failed`, and exits
-// non-zero when a test failed or a kernel did not run.
+// host's node. The files are split across guests (test/kernel/vm/groups.mjs): each guest runs one
+// file, or a few small ones, under a timeout from their budgets, so a slow machine or a hung test
+// costs one guest, not the kernel's whole run. Ends with one line per kernel, summed over its
+// guests, `kernel <version>: N passed, M failed` (after a `kernel <version>: not run: ...` line
+// for each guest that did not finish), and exits non-zero when a test failed or a guest or a
+// kernel did not run.
 //
 // Environment:
 //   OOMKIT_KERNELS=6.12        run only these kernels (comma-separated: 6.1, 6.12)
 //   OOMKIT_KERNEL_TESTS=kill   only test files whose name contains this; when no file name
 //                              matches, it is used as a test name pattern instead
-//   OOMKIT_VM_TIMEOUT=600      seconds before a guest is declared hung and killed
+//   OOMKIT_VM_TIMEOUT=900      seconds before any guest is declared hung and killed (default:
+//                              per guest, 60 + the budgets of its files, groups.mjs)
 //   OOMKIT_VM_MEMORY=1536      guest memory in MiB
 //   OOMKIT_VM_CACHE=/var/tmp/oomkit-vm
-//   OOMKIT_BENCH_*             passed on to the guest (OOMKIT_BENCH_REPS for kill-figures)
+//   OOMKIT_BENCH_*             passed on to the guest: the benchmarks run only when asked
+//                              (OOMKIT_BENCH_KILL=1 for kill-figures, with OOMKIT_BENCH_REPS;
+//                              OOMKIT_BENCH_PEERS=1 for peers)
 //   OOMKIT_RECORD_FIXTURES=DIR the kernel tests that record fixtures (cli.test) keep their
 //                              captures in the run folder; when every test passed they are
 //                              copied to DIR/<name> (an existing DIR/<name> is replaced)
@@ -21,9 +28,9 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
 import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
 
-const TIMEOUT_S = Number(process.env.OOMKIT_VM_TIMEOUT ?? 600);
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
 const CMDLINE = "console=ttyS0 panic=-1 cgroup_no_v1=all psi=1 mitigations=off";
@@ -82,7 +89,8 @@ function selectKernels() {
   return chosen;
 }
 
-function testArgs() {
+/** The compiled test files to run, and extra arguments for `node --test` (a name pattern, argv). */
+function selectTests() {
   const dir = path.join(REPO, "dist/test/kernel");
   let files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".test.js")).sort() : [];
   if (files.length === 0) {
@@ -96,18 +104,34 @@ function testArgs() {
     if (byFile.length) files = byFile;
     else args.push(`--test-name-pattern=${filter}`);
   }
-  return [...args, ...process.argv.slice(2), ...files.map((f) => path.join("dist/test/kernel", f))];
+  for (const f of files) if (!budgetOf(f).listed) log(`${f} has no budget in test/kernel/vm/groups.mjs: ${budgetOf(f).seconds} s`);
+  return { files, args: [...args, ...process.argv.slice(2)] };
 }
 
-function newRunDir(kver) {
+/** One folder per kernel per run (the last RUNS_KEPT kept), with a folder per guest inside. */
+function newKernelDir(kver) {
   const runs = path.join(CACHE, "runs");
   fs.mkdirSync(runs, { recursive: true });
   const old = fs.readdirSync(runs).sort();
-  for (const d of old.slice(0, Math.max(0, old.length - RUNS_KEPT))) fs.rmSync(path.join(runs, d), { recursive: true, force: true });
+  for (const d of old.slice(0, Math.max(0, old.length - RUNS_KEPT))) {
+    // A folder whose harness still runs (another checkout's, say) is left to it.
+    const owner = Number(/-(\d+)$/.exec(d)?.[1]);
+    if (owner && owner !== process.pid && alive(owner)) continue;
+    fs.rmSync(path.join(runs, d), { recursive: true, force: true });
+  }
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
   const dir = path.join(runs, `${stamp}-${kver}-${process.pid}`);
   fs.mkdirSync(dir);
   return dir;
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === "EPERM";
+  }
 }
 
 /** Parses the spec reporter's closing summary (`ℹ pass 12`, `ℹ fail 0`, ...). */
@@ -124,10 +148,9 @@ function quote(s) {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Copies the fixtures the guest recorded into the run folder to `to`, each replacing its namesake. */
+/** Copies the fixtures a guest recorded into its run folder to `to`, each replacing its namesake; returns how many. */
 function copyFixtures(from, to) {
   const names = fs.existsSync(from) ? fs.readdirSync(from).sort() : [];
-  if (names.length === 0) log(`no fixtures recorded in ${from} (OOMKIT_RECORD_FIXTURES needs cli.test among the tests)`);
   for (const name of names) {
     const dest = path.join(to, name);
     fs.rmSync(dest, { recursive: true, force: true });
@@ -135,11 +158,18 @@ function copyFixtures(from, to) {
     fs.cpSync(path.join(from, name), dest, { recursive: true });
     log(`fixture ${name} -> ${dest}`);
   }
+  return names.length;
 }
 
 /** Boots one kernel and runs the tests; resolves to { ok, line }. */
-async function runKernel(k, hog, args, accel) {
-  const runDir = newRunDir(k.kver);
+
+/**
+ * Boots one guest for one group of test files. Resolves to
+ * { ran: true, pass, fail, skipped, cancelled, rc, secs } when node --test finished in the guest, or
+ * { ran: false, why, fatal, secs } when it did not: `fatal` when the cause is the kernel or QEMU,
+ * not the tests (the kernel's other groups would fail the same way).
+ */
+async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
   const job = [
     `export OOMKIT_REPO=${quote(REPO)}`,
     `export OOMKIT_MODULES=${quote(k.modules)}`,
@@ -155,7 +185,8 @@ async function runKernel(k, hog, args, accel) {
     `exec /bin/busybox sh ${quote(path.join(REPO, "test/kernel/vm/guest.sh"))}`,
   ];
   fs.writeFileSync(path.join(runDir, "job.sh"), job.join("\n") + "\n");
-  fs.writeFileSync(path.join(runDir, "test-args"), args.join("\n") + "\n");
+  const testArgs = [...args, ...group.files.map((f) => path.join("dist/test/kernel", f))];
+  fs.writeFileSync(path.join(runDir, "test-args"), testArgs.join("\n") + "\n");
   if (RECORD_TO) fs.mkdirSync(path.join(runDir, "fixtures"));
   const qemu = [
     ...["-nodefaults", "-no-reboot", "-display", "none", "-machine", "pc"],
@@ -167,9 +198,9 @@ async function runKernel(k, hog, args, accel) {
     ...["-serial", `file:${path.join(runDir, "console.log")}`, "-serial", "stdio"],
     ...["-pidfile", path.join(runDir, "qemu.pid")],
   ];
-  log(`booting ${k.version} (${k.kver}, ${accel.name}, ${CPUS} vCPUs, ${MEMORY_MIB} MiB); run folder ${runDir}`);
+  log(`kernel ${k.version} [${group.label}]: booting (timeout ${timeoutS} s); run folder ${runDir}`);
   const started = Date.now();
-  const child = spawn("timeout", ["-k", "10", String(TIMEOUT_S), "qemu-system-x86_64", ...qemu], {
+  const child = spawn("timeout", ["-k", "10", String(timeoutS), "qemu-system-x86_64", ...qemu], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   current = { child, runDir };
@@ -194,39 +225,89 @@ async function runKernel(k, hog, args, accel) {
   killQemuFromPidfile(runDir);
   current = undefined;
   fs.writeFileSync(path.join(runDir, "output.log"), output);
-  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  const secs = (Date.now() - started) / 1000;
 
   const rcFile = path.join(runDir, "rc");
   const console = fs.existsSync(path.join(runDir, "console.log")) ? fs.readFileSync(path.join(runDir, "console.log"), "utf8") : "";
   const consoleRef = `see ${path.join(runDir, "console.log")}`;
   if (!fs.existsSync(rcFile)) {
     if (status === 124 || status === 137) {
-      return { ok: false, line: `kernel ${k.version}: not run: the guest timed out after ${TIMEOUT_S} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or rerun with OOMKIT_KERNELS=${k.name})` };
+      const rerun = `OOMKIT_KERNELS=${k.name} OOMKIT_KERNEL_TESTS=${group.files[0].replace(/\.js$/, "")}`;
+      return { ran: false, secs, why: `the guest timed out after ${timeoutS} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or the file's budget, or rerun with ${rerun})` };
     }
     const panic = /Kernel panic[^\n]*/.exec(console)?.[0];
-    if (panic) return { ok: false, line: `kernel ${k.version}: not run: guest panic: ${panic.trim()} (${consoleRef})` };
+    if (panic) return { ran: false, secs, why: `guest panic: ${panic.trim()} (${consoleRef})` };
     const initFail = /oomkit-vm: init: [^\n]*/.exec(console)?.[0];
-    if (initFail) return { ok: false, line: `kernel ${k.version}: not run: ${initFail} (${consoleRef})` };
-    const why = stderr.trim().split("\n").pop() || (status === 0 ? "the guest stopped before the tests finished" : `qemu exited with status ${status}`);
-    return { ok: false, line: `kernel ${k.version}: not run: ${why} (${consoleRef})` };
+    if (initFail) return { ran: false, secs, fatal: true, why: `${initFail} (${consoleRef})` };
+    const qemuSaid = stderr.trim().split("\n").pop();
+    if (qemuSaid || status !== 0) return { ran: false, secs, fatal: true, why: `${qemuSaid || `qemu exited with status ${status}`} (${consoleRef})` };
+    return { ran: false, secs, why: `the guest stopped before the tests finished (${consoleRef})` };
   }
   const rc = Number(fs.readFileSync(rcFile, "utf8").trim());
-  if (RECORD_TO && rc === 0) copyFixtures(path.join(runDir, "fixtures"), RECORD_TO);
-  else if (RECORD_TO) log(`kernel ${k.version}: tests failed, fixtures not copied (they stay in ${path.join(runDir, "fixtures")})`);
   const s = summary(output);
   if (s.pass === undefined || s.fail === undefined) {
-    return { ok: false, line: `kernel ${k.version}: not run: no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
+    return { ran: false, secs, why: `no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
   }
-  if (s.skipped) log(`kernel ${k.version}: ${s.skipped} skipped`);
-  if (s.cancelled) log(`kernel ${k.version}: ${s.cancelled} cancelled`);
-  log(`kernel ${k.version}: guest ran ${secs} s, node --test exit ${rc}`);
-  const failed = s.fail + s.cancelled;
-  return { ok: rc === 0 && failed === 0, line: `kernel ${k.version}: ${s.pass} passed, ${s.fail} failed` };
+  return { ran: true, secs, rc, pass: s.pass, fail: s.fail, skipped: s.skipped, cancelled: s.cancelled };
+}
+
+/** Runs every group on one kernel; resolves to { ok, lines }. */
+async function runKernel(k, hog, tests, accel) {
+  const kernelDir = newKernelDir(k.kver);
+  const groups = groupFiles(tests.files);
+  const started = Date.now();
+  const lines = [];
+  const total = { pass: 0, fail: 0, skipped: 0, cancelled: 0 };
+  let ran = 0;
+  let ok = true;
+  log(`kernel ${k.version} (${k.kver}, ${accel.name}, ${CPUS} vCPUs, ${MEMORY_MIB} MiB): ${groups.length} guest(s); run folder ${kernelDir}`);
+  for (const [i, group] of groups.entries()) {
+    const runDir = path.join(kernelDir, `${String(i + 1).padStart(2, "0")}-${group.label}`);
+    fs.mkdirSync(runDir);
+    const timeoutS = guestTimeoutS(group);
+    const r = await runGroup(k, hog, group, tests.args, accel, runDir, timeoutS);
+    const share = `${r.secs.toFixed(1)} s of ${timeoutS} s`;
+    if (!r.ran) {
+      ok = false;
+      log(`kernel ${k.version} [${group.label}]: ${share}, not run`);
+      if (r.fatal) {
+        // The kernel or QEMU, not these tests: the other groups would fail alike.
+        const rest = groups.slice(i).map((g) => g.label).join(", ");
+        lines.push(ran === 0 ? `kernel ${k.version}: not run: ${r.why}` : `kernel ${k.version}: not run: ${rest}: ${r.why}`);
+        break;
+      }
+      lines.push(`kernel ${k.version}: not run: ${group.label}: ${r.why}`);
+      continue;
+    }
+    ran++;
+    for (const key of Object.keys(total)) total[key] += r[key];
+    ok &&= r.rc === 0 && r.fail === 0 && r.cancelled === 0;
+    const extra = [r.skipped ? `${r.skipped} skipped` : "", r.cancelled ? `${r.cancelled} cancelled` : "", r.rc ? `node --test exit ${r.rc}` : ""].filter(Boolean);
+    log(`kernel ${k.version} [${group.label}]: ${share}, ${r.pass} passed, ${r.fail} failed${extra.map((x) => `, ${x}`).join("")}`);
+    // A guest that used most of its timeout is the next to time out on a slower machine.
+    if (r.secs > timeoutS / 2) log(`kernel ${k.version} [${group.label}]: used more than half its timeout: raise its budget in test/kernel/vm/groups.mjs`);
+  }
+  if (RECORD_TO && ok) {
+    let copied = 0;
+    for (const d of fs.readdirSync(kernelDir).sort()) copied += copyFixtures(path.join(kernelDir, d, "fixtures"), RECORD_TO);
+    if (copied === 0) log(`no fixtures recorded in ${kernelDir}/*/fixtures (OOMKIT_RECORD_FIXTURES needs cli.test among the tests)`);
+  } else if (RECORD_TO) {
+    log(`kernel ${k.version}: not every test passed, fixtures not copied (they stay in ${kernelDir}/*/fixtures)`);
+  }
+  if (total.skipped) log(`kernel ${k.version}: ${total.skipped} skipped`);
+  if (total.cancelled) log(`kernel ${k.version}: ${total.cancelled} cancelled`);
+  log(`kernel ${k.version}: ${groups.length} guest(s), ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+  if (ran > 0) lines.push(`kernel ${k.version}: ${total.pass} passed, ${total.fail} failed`);
+  return { ok, lines };
 }
 
 async function main() {
   const kernels = selectKernels();
-  const args = testArgs();
+  const tests = selectTests();
+  if (process.env.OOMKIT_VM_TIMEOUT && !(Number(process.env.OOMKIT_VM_TIMEOUT) > 0)) {
+    log(`OOMKIT_VM_TIMEOUT must be a number of seconds, not ${JSON.stringify(process.env.OOMKIT_VM_TIMEOUT)}`);
+    process.exit(2);
+  }
   let hog;
   let accel;
   const prepared = [];
@@ -254,8 +335,8 @@ async function main() {
     return 1;
   }
   for (const k of prepared) {
-    const r = await runKernel(k, hog, args, accel);
-    lines.push(r.line);
+    const r = await runKernel(k, hog, tests, accel);
+    lines.push(...r.lines);
     ok &&= r.ok;
   }
   console.log("");

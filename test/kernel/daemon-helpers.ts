@@ -3,7 +3,11 @@
  * process of the test, inside the VM, with a configuration of the test's own.
  *
  *   const d = await startDaemon({ config: `...toml...`, args?: ["--dry-run"] })
- *   d.pid, d.dir (a root-owned 0700 temp folder: config, socket, state), d.configFile, d.socket
+ *     options: name (of the temp folder), dir (a folder to reuse: same state and event log across
+ *     a restart), metricsListen ("none" by default), keepLog (a file name: the daemon's output is
+ *     appended to $RUN_DIR/<keepLog> when it exits), readyTimeoutMs
+ *   d.pid, d.dir (a root-owned 0700 temp folder: config, socket, state), d.configFile, d.socket,
+ *   d.stateDir, d.eventLog
  *   d.lines() / d.episodeLines()        stderr lines so far / the episode lines ("oomkit ep-...: oom_policy=...")
  *   d.records()                         every episode record the daemon made (see "The tap")
  *   await d.waitLine(/re/, timeoutMs)   the first stderr line matching (rejects with the tail)
@@ -12,6 +16,10 @@
  *   d.usage()                           { rssKiB, cpuMs } from /proc/<pid>/status and stat
  *   d.sample() -> Sampler               samples usage every 50 ms until .stop(): peak RSS, CPU ms
  *   d.hup(); await d.stop()             SIGHUP; SIGTERM (then SIGKILL after 10 s), by pid
+ *
+ * Configuration. defaultConfigWith({ head, tail }) is the built-in default (DEFAULT_CONFIG_TOML,
+ * src/config/defaults.ts) with top-level keys before it and tables after it, for the tests that
+ * need the default triggers: they test what a user running oomkit without a file gets.
  *
  * Episode records. The daemon runs with `--event-log DIR/events.jsonl` (and no metrics endpoint):
  * records() reads that log, one record per line as the daemon wrote it — its own episodes and
@@ -24,10 +32,11 @@
  * $RUN_DIR/daemon-figures-<name>.json (BENCHMARKS.md "The daemon in the VM").
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DEFAULT_CONFIG_TOML } from "../../src/config/defaults.js";
 import type { EpisodeRecord } from "../../src/engine/episode.js";
 import { request } from "../../src/daemon/control.js";
 import { RUN_DIR, waitFor } from "./helpers.js";
@@ -55,6 +64,8 @@ export interface DaemonProc {
   readonly dir: string;
   readonly configFile: string;
   readonly socket: string;
+  readonly stateDir: string;
+  readonly eventLog: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lines(): string[];
   episodeLines(): string[];
@@ -97,15 +108,26 @@ export function writePolicy(dir: string, name: string, source: string): string {
   return file;
 }
 
-export async function startDaemon(opts: { config: string; args?: readonly string[]; name?: string; dir?: string; readyTimeoutMs?: number }): Promise<DaemonProc> {
+export interface DaemonOptions {
+  readonly config: string;
+  readonly args?: readonly string[];
+  readonly name?: string;
+  readonly dir?: string;
+  readonly metricsListen?: string;
+  readonly keepLog?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   const dir = opts.dir ?? tempDir(opts.name ?? "daemon");
   const configFile = path.join(dir, "oomkit.toml");
   const socket = path.join(dir, "run", "oomkit.sock");
+  const stateDir = path.join(dir, "state");
   writeFileSync(configFile, opts.config);
   chmodSync(configFile, 0o600);
   const eventLog = path.join(dir, "events.jsonl");
-  const args = [OOMKIT_MAIN, "run", "--config", configFile, "--socket", socket, "--state-dir", path.join(dir, "state"), "--log-level", "debug"];
-  args.push("--event-log", eventLog, "--metrics-listen", "none", ...(opts.args ?? []));
+  const args = [OOMKIT_MAIN, "run", "--config", configFile, "--socket", socket, "--state-dir", stateDir, "--log-level", "debug"];
+  args.push("--event-log", eventLog, "--metrics-listen", opts.metricsListen ?? "none", ...(opts.args ?? []));
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error("cannot start oomkit run");
   const pid = child.pid;
@@ -133,6 +155,7 @@ export async function startDaemon(opts: { config: string; args?: readonly string
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
       exitedYet = true;
+      if (opts.keepLog && RUN_DIR) appendFileSync(path.join(RUN_DIR, opts.keepLog), `${all.join("\n")}\n`);
       resolve({ code, signal });
     }),
   );
@@ -154,6 +177,8 @@ export async function startDaemon(opts: { config: string; args?: readonly string
     dir,
     configFile,
     socket,
+    stateDir,
+    eventLog,
     exited,
     lines: () => [...all],
     episodeLines: () => all.filter((l) => / oom_policy=/.test(l)),
@@ -225,6 +250,11 @@ export async function startDaemon(opts: { config: string; args?: readonly string
   running.add(d);
   await d.waitLine(/^oomkit: watching$/, opts.readyTimeoutMs ?? 60_000);
   return d;
+}
+
+/** The built-in default configuration with `head` (top-level keys) before it and `tail` (tables) after it. */
+export function defaultConfigWith(extra: { head?: string; tail?: string }): string {
+  return `${extra.head ?? ""}\n${DEFAULT_CONFIG_TOML}\n${extra.tail ?? ""}\n`;
 }
 
 /** Stops every daemon still running (for `after` hooks). */

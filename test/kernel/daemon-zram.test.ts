@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { TestTree, vmSkip } from "./helpers.js";
-import { addFigure, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
+import { addFigure, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 const ZRAM_MIB = 512;
 /** What is left for everything but the huge pages: the leak, two node processes, the kernel. */
@@ -76,29 +76,9 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
 
     const d = await startDaemon({
       name: "zram",
-      // The built-in default (docs/configuration.md), plus: the test's own node processes are
-      // not victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
-      config: `
-policy_deadline_ms = 2000
-
-[[attach]]
-cgroup = "/"
-policy = "rules"
-
-[[trigger]]
-name = "memory-low"
-cgroup = "/"
-mem_available = { below_percent = 10 }
-swap_free = { below_percent = 10 }
-
-[[trigger]]
-name = "machine-full-stall"
-cgroup = "/"
-psi = { stall = "full", threshold_ms = 200, window_ms = 2000 }
-
-[protect]
-commands = ["^node$"]
-`,
+      // The built-in default (DEFAULT_CONFIG_TOML), plus: the test's own node processes are not
+      // victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
+      config: defaultConfigWith({ head: "policy_deadline_ms = 2000", tail: '[protect]\ncommands = ["^node$"]' }),
     });
     const idle = await idleUsage(d, 3000);
     const kernelBefore = vmstatOomKills();

@@ -30,7 +30,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HOG, RUN_DIR, TestTree, vmSkip } from "./helpers.js";
-import { kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
+import { defaultConfigWith, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
 
 const ENABLED = process.env.OOMKIT_BENCH_PEERS === "1";
 const SKIP: string | false = ENABLED ? vmSkip() : "peer comparison: set OOMKIT_BENCH_PEERS=1";
@@ -238,33 +238,20 @@ function spawnPeer(cmd: string, args: string[], ready: RegExp): Promise<Handler>
   })();
 }
 
-/** oomkit's built-in default (docs/configuration.md), with the rules' options for "priority". */
+/**
+ * oomkit's built-in default (DEFAULT_CONFIG_TOML), as it ships; in "priority" two name rules
+ * added to its one attachment (a sub-table after it names the last [[attach]]).
+ */
 function oomkitConfig(scenario: ScenarioName): string {
-  const options =
-    scenario === "priority"
-      ? `
+  if (scenario !== "priority") return defaultConfigWith({});
+  return defaultConfigWith({
+    tail: `
 [attach.options.prefer]
 command = ["^batch$"]
 [attach.options.avoid]
 command = ["^important$"]
-`
-      : "";
-  return `
-[[attach]]
-cgroup = "/"
-policy = "rules"
-${options}
-[[trigger]]
-name = "memory-low"
-cgroup = "/"
-mem_available = { below_percent = 10 }
-swap_free = { below_percent = 10 }
-
-[[trigger]]
-name = "machine-full-stall"
-cgroup = "/"
-psi = { stall = "full", threshold_ms = 200, window_ms = 2000 }
-`;
+`,
+  });
 }
 
 async function startHandler(name: HandlerName, scenario: ScenarioName, dir: string): Promise<Handler | undefined> {

@@ -4,112 +4,36 @@
 // episodes, and never twice across a restart of the daemon.
 //
 // The daemon is the unmodified `oomkit run`, started as a child process with a configuration,
-// socket, state folder and event log of its own (startOomkit below). It reads /dev/kmsg's
+// socket, state folder and event log of its own (startDaemon in daemon-helpers.ts; startOomkit
+// below adds a metrics endpoint and waits for the kernel log's backlog). It reads /dev/kmsg's
 // replayed buffer first; no socket op tells when it has (KernelOomObserver.kmsgCaughtUp is not in
 // `status`), but the observer writes its state file (<state-dir>/kmsg.state) when it has caught
 // up, so the tests wait for that file to be written by this daemon before causing an OOM.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import * as net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { defaultMakeHost, runCli } from "../../src/cli/cli.js";
 import type { EpisodeRecord } from "../../src/engine/episode.js";
-import { RUN_DIR, TestTree, readKeyed, vmSkip, waitFor, waitMemoryEvent } from "./helpers.js";
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const OOMKIT_MAIN = path.join(REPO, "dist/src/cli/main.js");
+import { type DaemonProc, rel, startDaemon, stopAllDaemons, tempDir } from "./daemon-helpers.js";
+import { TestTree, readKeyed, vmSkip, waitFor, waitMemoryEvent } from "./helpers.js";
 /** The observer's grace for a counter-only kill (DEFAULT_GRACE_MS) plus its 500 ms tick, and some. */
 const NO_DUPLICATE_MS = 3500;
 
 // ---------------------------------------------------------------------------------------------
-// The daemon, as a child process
+// The daemon, as a child process (daemon-helpers.ts), with a metrics endpoint
 
-interface Oomkit {
-  readonly pid: number;
-  readonly dir: string;
-  readonly socket: string;
-  readonly stateDir: string;
-  readonly eventLog: string;
-  readonly metricsUrl: string;
-  lines(): string[];
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const running = new Set<Oomkit>();
-
-function tempDir(name: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `oomkit-report-${name}-`));
-  chmodSync(dir, 0o700);
-  return dir;
-}
+type Oomkit = DaemonProc & { readonly metricsUrl: string };
 
 /** Starts `oomkit run` in `dir` (reused: same state folder and event log) and waits until it watches and has read the kernel log's backlog. */
 async function startOomkit(dir: string, config: string): Promise<Oomkit> {
-  const configFile = path.join(dir, "oomkit.toml");
-  writeFileSync(configFile, config);
-  chmodSync(configFile, 0o600);
-  const socket = path.join(dir, "run", "oomkit.sock");
-  const stateDir = path.join(dir, "state");
-  const eventLog = path.join(dir, "log", "oomkit.jsonl");
-  mkdirSync(path.dirname(eventLog), { recursive: true });
   const startedMs = Date.now();
-  const args = [OOMKIT_MAIN, "run", "--config", configFile, "--socket", socket, "--state-dir", stateDir, "--event-log", eventLog, "--metrics-listen", "127.0.0.1:0", "--log-level", "debug"];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  if (child.pid === undefined) throw new Error("cannot start oomkit run");
-  const pid = child.pid;
-  const all: string[] = [];
-  let partial = "";
-  let exitedYet = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      exitedYet = true;
-      resolve({ code, signal });
-    }),
-  );
-  const onData = (chunk: string) => {
-    partial += chunk;
-    let nl: number;
-    while ((nl = partial.indexOf("\n")) >= 0) {
-      all.push(partial.slice(0, nl));
-      partial = partial.slice(nl + 1);
-    }
-  };
-  child.stderr!.setEncoding("utf8").on("data", onData);
-  child.stdout!.setEncoding("utf8").on("data", onData);
-  const tail = () => `\n${all.slice(-30).join("\n")}`;
-  const stop = async () => {
-    running.delete(d);
-    const keep = () => {
-      // The daemon's stderr, for the record: $RUN_DIR/report-<folder>.log (appended across restarts).
-      if (RUN_DIR) appendFileSync(path.join(RUN_DIR, `report-${path.basename(dir)}.log`), `${all.join("\n")}\n`);
-    };
-    if (!exitedYet) {
-      process.kill(pid, "SIGTERM");
-      const t = setTimeout(() => {
-        if (!exitedYet) process.kill(pid, "SIGKILL");
-      }, 10_000);
-      const r = await exited;
-      clearTimeout(t);
-      keep();
-      return r;
-    }
-    keep();
-    return exited;
-  };
-  const d: Oomkit = { pid, dir, socket, stateDir, eventLog, metricsUrl: "", lines: () => [...all], stop };
-  running.add(d);
-  await waitFor(
-    () => {
-      if (exitedYet) throw new Error(`oomkit run (pid ${pid}) exited before watching:${tail()}`);
-      return all.includes("oomkit: watching") ? true : undefined;
-    },
-    { timeoutMs: 60_000, what: "oomkit run to say it is watching", last: tail },
-  );
+  // The daemon's output, for the record: $RUN_DIR/report-<folder>.log (appended across restarts).
+  const d = await startDaemon({ dir, config, metricsListen: "127.0.0.1:0", keepLog: `report-${path.basename(dir)}.log` });
+  const all = d.lines();
+  const tail = () => `\n${d.lines().slice(-30).join("\n")}`;
   const metrics = all.map((l) => /reporting to metrics (http:\/\/\S+\/metrics)/.exec(l)?.[1]).find((u) => u !== undefined);
   assert.ok(metrics, `a metrics endpoint among the start-up lines:${tail()}`);
   assert.ok(
@@ -117,7 +41,7 @@ async function startOomkit(dir: string, config: string): Promise<Oomkit> {
     `the daemon reads /dev/kmsg:${tail()}`,
   );
   // The observer saves its state once it has read the replayed buffer (markCaughtUp).
-  const stateFile = path.join(stateDir, "kmsg.state");
+  const stateFile = path.join(d.stateDir, "kmsg.state");
   await waitFor(() => (existsSync(stateFile) && statSync(stateFile).mtimeMs >= startedMs - 5 ? true : undefined), {
     timeoutMs: 15_000,
     what: `${stateFile} written by this daemon (the kernel log's backlog read)`,
@@ -125,10 +49,6 @@ async function startOomkit(dir: string, config: string): Promise<Oomkit> {
   });
   await sleep(300); // the kmsg reader's next poll is 250 ms away: nothing in flight
   return Object.assign(d, { metricsUrl: metrics });
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all([...running].map((d) => d.stop()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +128,6 @@ async function scrape(url: string, name: string, labels: Record<string, string>)
   return sum;
 }
 
-const rel = (dir: string) => dir.replace(/^\/sys\/fs\/cgroup/, "");
 const kernelRecords = (rs: readonly EpisodeRecord[]) => rs.filter((r) => r.kind === "kernel");
 const brief = (rs: readonly EpisodeRecord[]) => JSON.stringify(rs.map((r) => ({ id: r.id, kind: r.kind, scope: r.scope, kernelKill: r.kernelKill })));
 
@@ -242,7 +161,7 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
     t = await TestTree.create("report");
   });
   after(async () => {
-    await stopAll();
+    await stopAllDaemons();
     await t?.teardown();
   });
 
@@ -250,7 +169,7 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
     const idle = t.mk("k1/idle");
     const cg = t.mk("k1/victim", { "memory.max": "20M", "memory.swap.max": "0" });
     // A trigger elsewhere, none on the victim's cgroup: the kill is the kernel's alone.
-    const d = await startOomkit(tempDir("k1"), `[[trigger]]\nname = "idle-oom"\ncgroup = "${rel(idle)}"\nmemory_events = ["oom"]\n`);
+    const d = await startOomkit(tempDir("report-k1"), `[[trigger]]\nname = "idle-oom"\ncgroup = "${rel(idle)}"\nmemory_events = ["oom"]\n`);
     assert.deepEqual(await streamRecords(d), [], "a fresh daemon reports no kill from the replayed kernel log");
 
     const pid = await kernelKill(t, cg);
@@ -300,7 +219,7 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
   test("kernel_kill_record: an oomkit kill and a kernel kill in the same run appear in one stream, in order", async () => {
     const a = t.mk("k2/a", { "memory.high": "16M", "memory.max": "256M", "memory.swap.max": "0" });
     const b = t.mk("k2/b", { "memory.max": "20M", "memory.swap.max": "0" });
-    const d = await startOomkit(tempDir("k2"), `[[trigger]]\nname = "a-high"\ncgroup = "${rel(a)}"\nmemory_events = ["high"]\n`);
+    const d = await startOomkit(tempDir("report-k2"), `[[trigger]]\nname = "a-high"\ncgroup = "${rel(a)}"\nmemory_events = ["high"]\n`);
 
     // oomkit's kill: A's hog crosses memory.high, the trigger fires, the default chain kills it.
     const hogA = t.hog({ cgroup: a, mib: 64, rateMibPerS: 32 });
@@ -359,7 +278,7 @@ describe("the report pipeline in the guest", { skip: vmSkip() }, () => {
     const c1 = t.mk("k3/before", { "memory.max": "20M", "memory.swap.max": "0" });
     const c2 = t.mk("k3/down", { "memory.max": "20M", "memory.swap.max": "0" });
     const c3 = t.mk("k3/after", { "memory.max": "20M", "memory.swap.max": "0" });
-    const dir = tempDir("k3");
+    const dir = tempDir("report-k3");
     const config = "# no triggers: only the kernel's kills are reported\n";
 
     const d1 = await startOomkit(dir, config);

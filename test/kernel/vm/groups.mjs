@@ -1,0 +1,68 @@
+// How `npm run test:kernel` splits the kernel tests across guests, and how long each guest may run.
+//
+// One long guest per kernel made a slow machine into a timeout of everything: on a busy 2-CPU
+// machine under TCG the whole suite outgrew any single limit, and the tests that had finished
+// were lost with it. So every test file has a budget, the guest that runs it is given the sum of
+// its files' budgets plus a boot allowance as its timeout, and a file that overruns takes only its
+// own guest down. Files with small budgets share a guest (a boot costs 7–15 s under TCG), up to
+// GROUP_BUDGET_S of budgets in all; a file whose budget is larger has a guest of its own.
+
+/**
+ * Seconds a test file may take in the guest, about three times what it took on a busy 2-CPU
+ * machine under TCG (run of 2026-11-29, the slower kernel), so that a machine twice as slow still
+ * passes and a hung test is still caught within minutes. A file not listed gets DEFAULT_BUDGET_S.
+ * A benchmark counts its full budget only when its switch is on; off, it only reports its skip.
+ */
+export const BUDGETS_S = {
+  "cli.test.js": 60,
+  "daemon-kill.test.js": 540,
+  "daemon-oom.test.js": 480,
+  "daemon-zram.test.js": 300,
+  "kill-figures.test.js": { bench: "OOMKIT_BENCH_KILL", on: 300, off: 10 },
+  "kill.test.js": 60,
+  "oom.test.js": 30,
+  "peers.test.js": { bench: "OOMKIT_BENCH_PEERS", on: 2400, off: 10 },
+  "psi.test.js": 45,
+  "report.test.js": 300,
+  "snapshot.test.js": 90,
+  "vm.test.js": 15,
+};
+export const DEFAULT_BUDGET_S = 120;
+/** Boot, the first cold start of node over 9p, and power-off: 7–15 s measured; the rest is margin. */
+export const BOOT_BUDGET_S = 60;
+/** Files share a guest while the sum of their budgets stays within this. */
+export const GROUP_BUDGET_S = 120;
+
+/** A file's budget in seconds, and whether it came from the table. */
+export function budgetOf(file, env = process.env) {
+  const b = BUDGETS_S[file];
+  if (b === undefined) return { seconds: DEFAULT_BUDGET_S, listed: false };
+  if (typeof b === "number") return { seconds: b, listed: true };
+  return { seconds: env[b.bench] === "1" ? b.on : b.off, listed: true };
+}
+
+/**
+ * Splits `files` (in the order given) into guests: each file goes into the first group it fits
+ * in (GROUP_BUDGET_S), else into a new one. Returns [{ files, budgetS, label }] in the order of
+ * each group's first file.
+ */
+export function groupFiles(files, env = process.env) {
+  const groups = [];
+  for (const file of files) {
+    const { seconds } = budgetOf(file, env);
+    const fits = groups.find((g) => g.budgetS + seconds <= GROUP_BUDGET_S);
+    if (fits) {
+      fits.files.push(file);
+      fits.budgetS += seconds;
+    } else {
+      groups.push({ files: [file], budgetS: seconds });
+    }
+  }
+  return groups.map((g) => ({ ...g, label: g.files.map((f) => f.replace(/\.test\.js$/, "")).join("+") }));
+}
+
+/** The timeout of one guest: OOMKIT_VM_TIMEOUT when set, else the boot allowance plus the budgets. */
+export function guestTimeoutS(group, env = process.env) {
+  const fixed = Number(env.OOMKIT_VM_TIMEOUT);
+  return env.OOMKIT_VM_TIMEOUT && fixed > 0 ? fixed : BOOT_BUDGET_S + group.budgetS;
+}
