@@ -11,7 +11,10 @@ import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
 
 export interface SetupOptions {
-  /** The daemon refuses unsafe policy files; explain and check only warn. */
+  /**
+   * Refuse policy files that root (or this user) does not own or others may write, before any of
+   * their code runs. run, check and explain all pass true: each of them executes policy code.
+   */
   readonly enforceOwnership: boolean;
   readonly warn: (message: string) => void;
 }
