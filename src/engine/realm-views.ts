@@ -37,7 +37,7 @@ export interface Views {
 export function realmViews(kit: ViewKit): Views {
   "use strict";
   const { ask, OomkitError, parse, stringify } = kit;
-  const { freeze, defineProperty, keys, hasOwn } = Object;
+  const { freeze, defineProperty, keys } = Object;
   const isArray = Array.isArray;
   const MEMORY = ["currentBytes", "minBytes", "lowBytes", "highBytes", "maxBytes", "peakBytes", "swapCurrentBytes", "swapHighBytes", "swapMaxBytes", "swapPeakBytes", "oomGroup"];
 
@@ -76,14 +76,20 @@ export function realmViews(kit: ViewKit): Views {
       return mutable ? v : freeze(v);
     }
     const o = v as Record<string, unknown>;
-    if (hasOwn(o, "$t")) return taskView(o.$t as unknown[]);
-    if (hasOwn(o, "$c")) return cgroupView(o.$c as unknown[]);
-    if (hasOwn(o, "$u")) return undefined;
-    if (hasOwn(o, "$n")) return Number(o.$n);
-    if (hasOwn(o, "$b")) return BigInt(o.$b as string);
-    if (hasOwn(o, "$d")) return new Date(o.$d as string);
-    if (hasOwn(o, "$m")) return new Map((o.$m as unknown[]).map((e) => revive(e) as [unknown, unknown]));
-    for (const k of keys(o)) {
+    const ks = keys(o);
+    // A tag is the one key of its object, and starts with "$" (keys of data that do are "$$"-escaped).
+    const tag = ks.length === 1 && (ks[0] as string).charCodeAt(0) === 36 ? ks[0] : undefined;
+    if (tag !== undefined && (ks[0] as string).charCodeAt(1) !== 36) {
+      const x = o[tag];
+      if (tag === "$t") return taskView(x as unknown[]);
+      if (tag === "$c") return cgroupView(x as unknown[]);
+      if (tag === "$u") return undefined;
+      if (tag === "$n") return Number(x);
+      if (tag === "$b") return BigInt(x as string);
+      if (tag === "$d") return new Date(x as string);
+      if (tag === "$m") return new Map((x as unknown[]).map((e) => revive(e) as [unknown, unknown]));
+    }
+    for (const k of ks) {
       const val = revive(o[k]);
       if (k.startsWith("$$")) {
         delete o[k];

@@ -15,13 +15,17 @@
  * inside a call that already has one (a decision, a hook) the realm runs under that watchdog;
  * otherwise (loading, parseOptions) it gets one of its own. The watchdog stops a busy loop and a
  * self-requeueing microtask loop alike, and the realm's queue is empty afterwards. A second
- * watchdog per entry would cost a thread start (about 0.45 ms each, measured) on every decision.
+ * watchdog per entry would cost a thread start (0.1-0.5 ms, measured, against 1.5 µs without).
  *
- * Why this mechanism (BENCHMARKS.md, "Policy realm"): a vm context with one watchdog per call
- * adds well under a millisecond to a decision and little memory per policy file, and the engine
- * keeps its lazy snapshot. `ses` lockdown inside the context froze the realm, cannot stop a busy
- * loop and added about 7 MiB; a worker (about 10 MiB) would copy the snapshot across threads and
- * redo its lazy reads there; a WebAssembly JavaScript engine would run policies many times slower.
+ * Why this mechanism (measured in BENCHMARKS.md, "Policy realm"): the engine keeps its lazy
+ * snapshot and its one watchdog; a decision by a file policy costs within a few percent to a
+ * fifth more than the same policy in the engine's realm (reads dominate; the crossings double
+ * the policy's own work), and a file adds a fraction of a MiB. `ses` lockdown inside the context
+ * (reported: freezes the realm, cannot stop a busy loop, about 7 MiB) guards intrinsics shared
+ * between parties, which a realm per file makes moot; a worker (about 10 MiB of the 50 MiB
+ * budget) would add a heap limit — the one thing a context lacks: a policy can still exhaust the
+ * shared heap — but copy or redo the snapshot's lazy reads across threads on every decision; a
+ * WebAssembly JavaScript engine would interpret policies many times slower, every figure copied.
  */
 import * as path from "node:path";
 import { types } from "node:util";
