@@ -5,6 +5,8 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { Engine } from "../../../src/engine/engine.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import type { Policy } from "../../../src/engine/policy.js";
@@ -22,6 +24,10 @@ const machine = buildFixture({
   ...OOM_TEST,
   cgroups: { ...OOM_TEST.cgroups, "/oom_test/cg3/cg5": { current: 20 * 1024 * 1024, anon: 20 * 1024 * 1024, xattrs: { "user.oomkit.prefer": "1" } } },
 });
+for (const [file, bytes] of [["dev/shm/big", 8192], ["etc/secret", 10]] as const) {
+  fs.mkdirSync(path.join(machine, path.dirname(file)), { recursive: true });
+  fs.writeFileSync(path.join(machine, file), Buffer.alloc(bytes));
+}
 const cause = { kind: "cgroup" as const, trigger: "test", message: "t", figures: { limit: Number.POSITIVE_INFINITY } };
 const engineFor = (policy: Policy | undefined, options: unknown = {}) =>
   new Engine({
@@ -194,6 +200,17 @@ export default definePolicy({ name: "opts", handleOutOfMemory(oc) {
     Object.assign(options, { inf: Number.POSITIVE_INFINITY, when: new Date(0), big: 41n });
     const r = await explain(policy, options);
     assert.equal(r.chain[0]?.reason, "true true true true true 42 Infinity");
+  });
+
+  test("files are listed only under configured tmpfs roots, however a policy asks", async () => {
+    const r = await explain(
+      loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "ls", handleOutOfMemory(oc) {
+  const ls = (fs: readonly { path: string }[]) => fs.map((f) => f.path);
+  return oc.pass(JSON.stringify([ls(oc.files("/dev/shm")), ls(oc.snapshot.files("/dev/shm")), ls(oc.files("/etc")), ls(oc.snapshot.files("/etc")), ls(oc.snapshot.files("/"))]));
+} });`),
+    );
+    assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [["/dev/shm/big"], ["/dev/shm/big"], [], [], []]);
   });
 
   test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
