@@ -14,9 +14,10 @@ import { parseFlags } from "./args.js";
 const USAGE = `usage: oomkit check [--config FILE] [--json]
 
 Reads a configuration file and validates it the way the daemon would: the TOML, every key and
-value, policy names, each policy's options, and policy files (loaded; ownership problems are
-warnings here, where the daemon refuses). Every error is printed with its place in the file.
-Without --config, checks the built-in default configuration.
+value, policy names, each policy's options, and policy files (loaded, each in its own realm, and
+refused as the daemon refuses them — not owned by root or you, or writable by group or others —
+before any of their code runs). Every error is printed with its place in the file. Without
+--config, checks the built-in default configuration.
 
   --config FILE  the configuration file (TOML; docs/configuration.md)
   --json         print the result as JSON (schema "oomkit.check/1")
@@ -70,7 +71,7 @@ function readConfig(file: string): string {
   }
 }
 
-/** Parse, validate and compile (policy files loaded without enforcing ownership). */
+/** Parse, validate and compile, with the daemon's ownership rules for policy files. */
 export function check(text: string, fileName: string, baseDir: string | undefined): CheckResult {
   const warnings: string[] = [];
   try {
@@ -78,7 +79,7 @@ export function check(text: string, fileName: string, baseDir: string | undefine
     if (baseDir !== undefined) checkFileTrust(fileName, "configuration file", trust);
     const parsed = parseConfig(text, fileName);
     warnings.push(...parsed.warnings);
-    const compiled = compileConfig(parsed.config, { builtins: BUILTIN_POLICIES, loadPolicyFile, enforceOwnership: false, source: parsed.source, baseDir });
+    const compiled = compileConfig(parsed.config, { builtins: BUILTIN_POLICIES, loadPolicyFile, enforceOwnership: true, source: parsed.source, baseDir });
     warnings.push(...compiled.warnings);
     const hook = compiled.kill.preKillHook?.command[0];
     if (hook !== undefined) checkFileTrust(hook, "pre-kill hook program", trust);

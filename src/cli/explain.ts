@@ -19,7 +19,8 @@ their scores, and the skipped ones with reasons. Nothing is killed.
   --root DIR     decide on a fixture folder instead of the live machine
   --config FILE  the configuration to use (default: the built-in default)
   --policy FILE  attach this policy file (.ts/.js) to the scope for this call, replacing
-                 whatever the configuration attached there; ownership problems are warnings
+                 whatever the configuration attached there; refused, as by the daemon, when
+                 it is not owned by root or you or group or others may write it
   --scope PATH   the cgroup that is out of memory (default: /, a system-wide OOM)
   --json         print the episode record (schema "oomkit.episode/1", docs/episode.md)`;
 
@@ -37,10 +38,11 @@ export const explainCommand: Command = {
     });
     const warn = (m: string) => ctx.stderr(`oomkit explain: warning: ${m}\n`);
     const scope = cgroupPath(values.scope ?? "/");
-    const setup = loadEngineSetup(values.config, { enforceOwnership: false, warn });
+    // The same ownership rules as `run`, before any policy code runs: explain executes it too.
+    const setup = loadEngineSetup(values.config, { enforceOwnership: true, warn });
     let attachments: readonly Attachment[] = setup.engine.attachments;
     if (values.policy !== undefined) {
-      const policy = loadPolicyFile(values.policy, { enforceOwnership: false, warn });
+      const policy = loadPolicyFile(values.policy, { enforceOwnership: true, warn });
       let options: unknown = {};
       try {
         options = policy.parseOptions ? policy.parseOptions({}) : {};

@@ -12,7 +12,10 @@ import { loadPolicyFile } from "../policy/loader.js";
 import { trustProblems } from "../os/trust.js";
 
 export interface SetupOptions {
-  /** The daemon refuses unsafe policy files; explain and check only warn. */
+  /**
+   * Refuse policy files that root (or this user) does not own or others may write, before any of
+   * their code runs. run, check and explain all pass true: each of them executes policy code.
+   */
   readonly enforceOwnership: boolean;
   readonly warn: (message: string) => void;
 }

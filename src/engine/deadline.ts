@@ -15,6 +15,19 @@ import { OomkitError } from "../errors.js";
 const context = vm.createContext(Object.create(null) as object, { name: "oomkit policy deadline" });
 const trampoline = new vm.Script("globalThis.__oomkitCall()", { filename: "oomkit:deadline" });
 
+/**
+ * Run when the current callWithDeadline ends, however it ends. Code inside a call that the
+ * watchdog stops never reaches its own `finally` (termination runs no JavaScript on the way
+ * out), so state that must not outlive the call is cleared here.
+ */
+const cleanups: (() => void)[] = [];
+
+/** Runs `fn` when the current callWithDeadline ends (at once when none is running). */
+export function atDeadlineEnd(fn: () => void): void {
+  if (insideDeadline()) cleanups.push(fn);
+  else fn();
+}
+
 /** True while a callWithDeadline is running (on this thread). */
 export function insideDeadline(): boolean {
   return (context as { __oomkitCall?: unknown }).__oomkitCall !== undefined;
@@ -41,6 +54,7 @@ export function callWithDeadline<T>(fn: () => T, deadlineMs: number): T {
     throw err;
   } finally {
     g.__oomkitCall = undefined;
+    for (const fn of cleanups.splice(0)) fn();
   }
   if (!result) throw new OomkitError("E_INTERNAL", "the deadline trampoline returned without a result");
   return result.value;

@@ -2,6 +2,7 @@
  * Running one policy: its hooks under their deadline, and the default selection loop (the
  * kernel's select_bad_process with the 2023 bpf_oom_evaluate_task hook).
  */
+import { types } from "node:util";
 import { OomkitError } from "../errors.js";
 import type { Policy, TaskVerdict } from "./policy.js";
 import { callWithDeadline } from "./deadline.js";
@@ -13,6 +14,20 @@ import type { Snapshot } from "./snapshot.js";
 import type { TaskNode } from "./task.js";
 
 export type PolicyResult = { readonly plan: Plan } | { readonly noVictim: string };
+
+/**
+ * What a policy running in its own realm threw, as the engine keeps it: the realm described the
+ * value (./realm-shim.ts) and only strings crossed. `message` is the thrown error's own message
+ * (for "policy x: <message>" in configuration errors), `description` the record's one line.
+ */
+export class PolicyThrew extends Error {
+  readonly description: string;
+  constructor(description: string, message: string) {
+    super(message);
+    this.name = "PolicyThrew";
+    this.description = description;
+  }
+}
 
 /** How a policy call failed: the outcome the record gives it, and a description. */
 export interface PolicyFault {
@@ -26,6 +41,7 @@ export interface PolicyFault {
  * anything else the policy threw, described safely.
  */
 export function classifyFault(err: unknown, deadlineMs: number): PolicyFault {
+  if (typeof err === "object" && err !== null && !types.isProxy(err) && err instanceof PolicyThrew) return { outcome: "threw", error: err.description };
   if (isOomkitError(err, "E_TIMEOUT")) return { outcome: "timeout", error: `ran past its deadline of ${deadlineMs} ms` };
   if (isOomkitError(err, "E_PARSE")) return { outcome: "invalid", error: ownString(err, "message") ?? describeThrown(err, deadlineMs) };
   return { outcome: "threw", error: describeThrown(err, deadlineMs) };
@@ -59,11 +75,27 @@ export function runWithDeadline<T>(fn: () => T, deadlineMs: number, snapshot: Sn
   }
 }
 
+/** Decides for a policy whose code runs elsewhere: the whole of runPolicy in one call there. */
+export type Decider = (oc: OomControlImpl<unknown>) => PolicyResult;
+
+const deciders = new WeakMap<Policy, Decider>();
+
+/**
+ * Says that `policy` decides through `decide` (a policy file's realm, ./realm.ts): runPolicy
+ * hands it the whole call, so its handleOutOfMemory and the selection loop with its
+ * evaluateTask run in one entry into the realm instead of one per task.
+ */
+export function setDecider(policy: Policy, decide: Decider): void {
+  deciders.set(policy, decide);
+}
+
 /**
  * Calls a policy: handleOutOfMemory when it has one; the default selection loop with its
  * evaluateTask when it has only that, or when its handleOutOfMemory passed.
  */
 export function runPolicy(policy: Policy, oc: OomControlImpl<unknown>): PolicyResult {
+  const decide = deciders.get(policy);
+  if (decide) return decide(oc);
   if (policy.handleOutOfMemory) {
     const plan: unknown = policy.handleOutOfMemory(oc);
     if (!isPlan(plan)) throw new OomkitError("E_PARSE", `returned ${describeValue(plan)}, not a plan made with the oc builders`);
@@ -90,6 +122,28 @@ const VERDICTS: ReadonlySet<string> = new Set(["select", "skip", "abort", "defau
  * badness ties the later task wins, as in the kernel.
  */
 export function selectTask(oc: OomControlImpl<unknown>, evaluate: (task: TaskNode, chosen: TaskNode | undefined) => TaskVerdict): PolicyResult {
+  const steps = selectSteps(oc);
+  let step = steps.next();
+  while (!step.done) step = steps.next(evaluate(step.value.task, step.value.chosen));
+  return step.value;
+}
+
+/** A task the selection loop asks the policy about, with its current choice. */
+export interface SelectQuestion {
+  readonly task: TaskNode;
+  readonly chosen: TaskNode | undefined;
+}
+
+/** The error for a verdict that is none of the four; `shown` is the verdict as JSON. */
+export function invalidVerdict(shown: string | undefined): OomkitError {
+  return new OomkitError("E_PARSE", `evaluateTask returned ${shown}; expected "select", "skip", "abort" or "default"`);
+}
+
+/**
+ * selectTask as a generator: it yields each task to ask about and takes the verdict back, so a
+ * policy in another realm can drive the one loop (./realm.ts) without the loop being written twice.
+ */
+export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuestion, PolicyResult, unknown> {
   let chosen: TaskNode | undefined;
   let chosenPoints = Number.NEGATIVE_INFINITY;
   let selectedByPolicy = false;
@@ -99,10 +153,8 @@ export function selectTask(oc: OomControlImpl<unknown>, evaluate: (task: TaskNod
       if (!t.kernelThread) oc.skip(t, prot);
       continue;
     }
-    const verdict: unknown = evaluate(t, chosen);
-    if (typeof verdict !== "string" || !VERDICTS.has(verdict)) {
-      throw new OomkitError("E_PARSE", `evaluateTask returned ${JSON.stringify(verdict)}; expected "select", "skip", "abort" or "default"`);
-    }
+    const verdict: unknown = yield { task: t, chosen };
+    if (typeof verdict !== "string" || !VERDICTS.has(verdict)) throw invalidVerdict(JSON.stringify(verdict));
     switch (verdict as TaskVerdict) {
       case "skip":
         oc.skip(t, "evaluateTask: skip");

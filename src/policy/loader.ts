@@ -2,29 +2,38 @@
  * Policy files: `.ts`, `.mts`, `.js` and `.mjs` modules loaded at run time from anywhere on disk
  * (e.g. /etc/oomkit/policies), written against `import { definePolicy } from "oomkit/policy"`.
  *
- * - Trust: oomkit runs as root and runs this code, so the daemon refuses a file (or the folder
- *   holding it) that is not owned by root or the daemon's user, or that group or others may
- *   write. `explain` and `check` only warn, so authors can try policies offline.
+ * - Trust: oomkit runs as root and runs this code, so a file (or the folder holding it) that is
+ *   not owned by root or the daemon's user, or that group or others may write, is refused before
+ *   any of its code runs — by `run`, `check` and `explain` alike (src/cli/setup.ts).
+ * - Each file gets a realm of its own (src/engine/realm.ts): a vm context that can reach neither
+ *   the OS nor the engine's objects nor the engine's intrinsics, entered only under a deadline.
+ *   What it returns is the engine's policy whose hooks call into that realm.
  * - TypeScript is transpiled on load (sucrase: types stripped, imports turned into require
- *   calls); no type checking happens at run time — authors run tsc themselves.
- * - Each load compiles the code afresh into a function, outside Node's module cache, so a
- *   reload leaves the old code to the garbage collector (ES modules can never be unloaded).
+ *   calls); no type checking happens at run time — authors run tsc themselves. The JavaScript
+ *   that results may not use async functions or import() (./realm-source.ts).
+ * - Each load compiles the code afresh into a new realm, outside Node's module cache, so a
+ *   reload leaves the old realm to the garbage collector (ES modules can never be unloaded).
  * - A policy imports only the policy face and other policy files beside it (relative paths,
- *   checked the same way): a policy reads snapshots and returns plans; it has no business with
- *   fs, child_process, a Host or the daemon. "oomkit/policy" is the face, and "oomkit" inside a
- *   policy file is its alias, never the package's whole API. A name the face lacks fails the
- *   load (`import { LinuxHost } from "oomkit"` is a config error, not an undefined at OOM time).
- * - The module body runs under the same deadline as policy calls: a file with a top-level
+ *   checked the same way, loaded into the same realm): a policy reads snapshots and returns
+ *   plans; it has no business with fs, child_process, a Host or the daemon. "oomkit/policy" is
+ *   the face, and "oomkit" inside a policy file is its alias, never the package's whole API. A
+ *   name the face lacks fails the load (`import { LinuxHost } from "oomkit"` is a config error,
+ *   not an undefined at OOM time).
+ * - The module body runs under a deadline like policy calls: a file with a top-level
  *   `while (true) {}` fails to load instead of hanging the daemon.
+ * - A policy may not take a built-in policy's name: records name the policy that decided.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as vm from "node:vm";
 import { createRequire } from "node:module";
 import { OomkitError } from "../errors.js";
-import { callWithDeadline, insideDeadline } from "../engine/deadline.js";
-import { type Policy, isPolicy } from "../engine/policy.js";
+import { isOomkitError } from "../engine/describe.js";
+import type { Policy } from "../engine/policy.js";
+import { PolicyRealm } from "../engine/realm.js";
+import { PolicyThrew } from "../engine/select.js";
+import { BUILTIN_POLICIES } from "./builtins.js";
 import * as face from "./face.js";
+import { refuseUnsafeSyntax } from "./realm-source.js";
 
 export interface LoadPolicyOptions {
   /** Refuse files that root (or this process's user) does not own, or that others may write. */
@@ -73,24 +82,48 @@ export function checkTrust(file: string, opts: LoadPolicyOptions): void {
 }
 
 /**
- * Loads a policy file and returns its default export, which must be a policy made with
- * definePolicy(). Throws OomkitError: E_NO_SUCH_PATH (missing), E_PERMISSION (untrusted, when
- * enforced), E_CONFIG (syntax, bad import, no policy exported, top-level code that throws or
- * runs past its deadline).
+ * Loads a policy file into a realm of its own (src/engine/realm.ts) and returns its default
+ * export, which must be a policy made with definePolicy(), as the engine's policy whose hooks
+ * call into that realm. Throws OomkitError: E_NO_SUCH_PATH (missing), E_PERMISSION (untrusted,
+ * when enforced), E_CONFIG (syntax, bad import, async code, no policy exported, a built-in's
+ * name, top-level code that throws or runs past its deadline).
  */
 export function loadPolicyFile(file: string, opts: LoadPolicyOptions): Policy {
   const abs = path.resolve(file);
-  const exports = loadModule(abs, opts, new Map());
-  const candidate = isPolicy(exports) ? exports : (exports as { default?: unknown }).default;
-  if (!isPolicy(candidate)) {
-    throw new OomkitError("E_CONFIG", `${abs}: its default export is not a policy made with definePolicy() from "oomkit/policy"`);
+  const deadlineMs = opts.deadlineMs ?? MODULE_DEADLINE_MS;
+  const realm = new PolicyRealm({ name: abs, deadlineMs, sources: { resolve: resolveImport, source: (f) => moduleSource(f, opts) } });
+  let policy: Policy;
+  try {
+    policy = realm.load(abs);
+  } catch (err) {
+    if (isOomkitError(err, "E_TIMEOUT")) throw new OomkitError("E_CONFIG", `${abs}: its top-level code ${(err as OomkitError).message}`);
+    if (err instanceof OomkitError) throw err;
+    throw new OomkitError("E_CONFIG", `${abs}: ${err instanceof PolicyThrew ? err.description : "failed to load"}`);
   }
-  return candidate;
+  if (BUILTIN_POLICIES.has(policy.name)) {
+    throw new OomkitError(
+      "E_CONFIG",
+      `${abs}: a policy file may not be named ${JSON.stringify(policy.name)}: the built-in policies' names are reserved (${[...BUILTIN_POLICIES.keys()].join(", ")})`,
+    );
+  }
+  return policy;
 }
 
-function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, { exports: unknown }>): unknown {
-  const cached = loading.get(abs);
-  if (cached) return cached.exports;
+/** The file an import names, from the file that imports it: the face is the realm's own. */
+function resolveImport(from: string, spec: string): string {
+  if (spec.startsWith("./") || spec.startsWith("../")) {
+    const base = path.resolve(path.dirname(from), spec);
+    const target = [base, ...EXTENSIONS.map((e) => base + e), ...(base.endsWith(".js") ? [base.replace(/\.js$/, ".ts")] : [])].find(
+      (p) => fs.existsSync(p) && fs.statSync(p).isFile(),
+    );
+    if (!target) throw new OomkitError("E_CONFIG", `${from}: cannot find "${spec}"`);
+    return target;
+  }
+  throw new OomkitError("E_CONFIG", `${from}: policies may import only "oomkit/policy" (or its alias "oomkit") and other policy files ("./..."); "${spec}" is not allowed`);
+}
+
+/** A module's code as the realm runs it: trusted, transpiled, its face names and syntax checked. */
+function moduleSource(abs: string, opts: LoadPolicyOptions): string {
   if (!EXTENSIONS.some((e) => abs.endsWith(e))) {
     throw new OomkitError("E_CONFIG", `${abs}: a policy file must end in ${EXTENSIONS.join(", ")}`);
   }
@@ -111,37 +144,8 @@ function loadModule(abs: string, opts: LoadPolicyOptions, loading: Map<string, {
     throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
   }
   checkFaceNames(abs, code);
-  let fn: (...args: unknown[]) => void;
-  try {
-    fn = vm.compileFunction(code, ["exports", "require", "module", "__filename", "__dirname"], { filename: abs }) as typeof fn;
-  } catch (err) {
-    throw new OomkitError("E_CONFIG", `${abs}: ${(err as Error).message}`, { cause: err });
-  }
-  const module = { exports: {} as unknown };
-  loading.set(abs, module);
-  const requireFn = (spec: string): unknown => {
-    if (FACE_SPECIFIERS.has(spec)) return face;
-    if (spec.startsWith("./") || spec.startsWith("../")) {
-      const base = path.resolve(path.dirname(abs), spec);
-      const target = [base, ...EXTENSIONS.map((e) => base + e), ...(base.endsWith(".js") ? [base.replace(/\.js$/, ".ts")] : [])].find(
-        (p) => fs.existsSync(p) && fs.statSync(p).isFile(),
-      );
-      if (!target) throw new OomkitError("E_CONFIG", `${abs}: cannot find "${spec}"`);
-      return loadModule(target, opts, loading);
-    }
-    throw new OomkitError("E_CONFIG", `${abs}: policies may import only "oomkit/policy" (or its alias "oomkit") and other policy files ("./..."); "${spec}" is not allowed`);
-  };
-  try {
-    const run = () => fn(module.exports, requireFn, module, abs, path.dirname(abs));
-    // A file imported by another runs inside its importer's deadline.
-    if (insideDeadline()) run();
-    else callWithDeadline(run, opts.deadlineMs ?? MODULE_DEADLINE_MS);
-  } catch (err) {
-    if (err instanceof OomkitError && err.code !== "E_TIMEOUT") throw err;
-    const what = err instanceof OomkitError ? `its top-level code ${err.message}` : `its top-level code threw ${(err as Error)?.name ?? ""}: ${(err as Error)?.message ?? String(err)}`;
-    throw new OomkitError("E_CONFIG", `${abs}: ${what}`, { cause: err });
-  }
-  return module.exports;
+  refuseUnsafeSyntax(abs, code);
+  return code;
 }
 
 /**

@@ -75,12 +75,17 @@ export default definePolicy({
     assert.ok(!rec.chain.some((c) => c.policy === "largest-leaf"), "the configured attachment on the scope was replaced");
   });
 
-  test("a policy file others can write is only a warning here", async () => {
-    const pol = tmpFile("p.ts", `import { definePolicy } from "oomkit";\nexport default definePolicy({ name: "p", evaluateTask: () => "default" });\n`);
+  test("a policy file others can write is refused as the daemon refuses it, before its code runs", async () => {
+    // Its top-level code would throw: the refusal names the permission, so none of it ran.
+    const pol = tmpFile("p.ts", `import { definePolicy } from "oomkit";\nthrow new Error("top-level code ran");\nexport default definePolicy({ name: "p", evaluateTask: () => "default" });\n`);
     fs.chmodSync(pol, 0o666);
     const r = await cli(["explain", "--root", oomTest, "--policy", pol, "--scope", "/oom_test"]);
-    assert.equal(r.code, 0);
-    assert.match(r.stderr, /warning: .*writable by others.*the daemon would refuse it/);
+    assert.equal(r.code, EXIT.unsupported, r.stderr);
+    assert.match(r.stderr, /writable by others.*refusing to run it as root/);
+    assert.doesNotMatch(r.stderr, /top-level code ran/);
+    fs.chmodSync(pol, 0o644);
+    const ok = await cli(["explain", "--root", oomTest, "--policy", pol, "--scope", "/oom_test"]);
+    assert.match(ok.stderr, /top-level code threw Error: top-level code ran/, "with a safe mode the same file is loaded and run");
   });
 
   test("errors: a bad config is exit 4 with its place; an unknown scope exit 3", async () => {

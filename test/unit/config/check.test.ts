@@ -100,15 +100,18 @@ describe("oomkit check", () => {
     assert.ok(r.stderr.includes(`${cfg}:3:1: attach[0].file: ${notPolicy}: `), r.stderr);
   });
 
-  test("a policy file loads (relative to the configuration), its options are checked, ownership only warns", async () => {
+  test("a policy file loads (relative to the configuration), its options are checked, ownership is the daemon's rule", async () => {
     const policy = file("batch-first.ts", 'import { definePolicy } from "oomkit";\nexport default definePolicy({ name: "batch-first", handleOutOfMemory: (oc) => oc.pass("none") });\n');
     fs.chmodSync(policy, 0o664);
     const cfg = file("policy-file.toml", ["[[attach]]", 'cgroup = "/work"', 'file = "batch-first.ts"', "[[trigger]]", 'cgroup = "/work"', 'memory_events = ["oom"]', ""].join("\n"));
+    const refused = await cli(["check", "--config", cfg]);
+    assert.equal(refused.code, EXIT.config, refused.stderr);
+    assert.ok(refused.stderr.includes(`${cfg}:3:1: attach[0].file: `), refused.stderr);
+    assert.match(refused.stderr, /writable by its group.*refusing to run it as root/);
+    fs.chmodSync(policy, 0o644);
     const r = await cli(["check", "--config", cfg]);
     assert.equal(r.code, EXIT.ok, r.stderr);
     assert.match(r.stdout, /^ {2}\/work +batch-first \(.*batch-first\.ts\)$/m);
-    assert.ok(r.stderr.includes(`warning: ${cfg}:3:1: attach[0].file: `), r.stderr);
-    assert.match(r.stderr, /writable by its group/);
 
     fs.appendFileSync(cfg, ["[attach.options]", "x = 1", ""].join("\n").replace("[attach.options]", "[[attach]]\ncgroup = \"/b\"\nfile = \"batch-first.ts\"\n[attach.options]"));
     const r2 = await cli(["check", "--config", cfg]);
