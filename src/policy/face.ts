@@ -2,12 +2,12 @@
  * The policy face, published as "oomkit/policy": everything a policy file sees, and nothing that
  * acts. A policy reads a snapshot and returns a plan, so it gets the policy contract, the types
  * of what it reads and returns, and pure helpers; no Host, backend, daemon, CLI or fixture.
- * Inside a policy file the loader hands this module for "oomkit" as well (test/unit/loader.test.ts).
+ * Inside a policy file the loader hands this module for "oomkit" as well (test/unit/policy/loader.test.ts).
  *
  * Snapshot, CgroupNode and TaskNode are exported as types only: a policy is given them and never
  * makes one. Nothing reachable from this module's declarations may name Node's own types
  * (`NodeJS`, `Buffer`, `node:` modules), so a policy type-checks without @types/node
- * (test/unit/face.test.ts).
+ * (test/unit/policy/face.test.ts).
  */
 
 // The contract: the userspace counterpart of the kernel's BPF OOM struct_ops.

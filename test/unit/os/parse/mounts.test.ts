@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { parseMounts } from "../../../src/os/parse/mounts.js";
-import type { MountEntry } from "../../../src/os/parse/mounts.js";
+import { parseMounts } from "../../../../src/os/parse/mounts.js";
+import type { MountEntry } from "../../../../src/os/parse/mounts.js";
 
 /** Captured /proc/self/mounts of a hybrid cgroup v1/v2 host (Linux 6.18), one line dropped. */
 const REAL_MOUNTS = [

@@ -2,11 +2,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { takeSnapshot } from "../../src/engine/snapshot.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { MemoryLogger } from "../../src/log.js";
-import { buildFixture } from "../support/fixture.js";
-import { CountingHost } from "../support/counting-host.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { MemoryLogger } from "../../../src/log.js";
+import { buildFixture } from "../../support/fixture.js";
+import { CountingHost } from "../../support/counting-host.js";
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { parseVmstat } from "../../../src/os/parse/vmstat.js";
+import { parseVmstat } from "../../../../src/os/parse/vmstat.js";
 
 /** Captured /proc/vmstat, Linux 6.18, whole file. */
 const REAL_VMSTAT = [

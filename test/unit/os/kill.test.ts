@@ -5,15 +5,15 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { once } from "node:events";
 import { test } from "node:test";
-import { OomkitError } from "../../src/errors.js";
-import { closePidfd, killTask, pidfdOpen, pidfdSendSignal, processMrelease, waitPidfdReadable } from "../../src/os/kill.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { LinuxHost } from "../../src/os/linux-host.js";
-import { parseProcStat } from "../../src/os/parse/proc.js";
-import { procPid } from "../../src/os/paths.js";
-import { POLLIN, defaultPoller } from "../../src/os/poller.js";
-import { PsiTrigger } from "../../src/os/psi-trigger.js";
-import { buildFixture } from "../support/fixture.js";
+import { OomkitError } from "../../../src/errors.js";
+import { closePidfd, killTask, pidfdOpen, pidfdSendSignal, processMrelease, waitPidfdReadable } from "../../../src/os/kill.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { LinuxHost } from "../../../src/os/linux-host.js";
+import { parseProcStat } from "../../../src/os/parse/proc.js";
+import { procPid } from "../../../src/os/paths.js";
+import { POLLIN, defaultPoller } from "../../../src/os/poller.js";
+import { PsiTrigger } from "../../../src/os/psi-trigger.js";
+import { buildFixture } from "../../support/fixture.js";
 
 function sleeper() {
   const child = spawn("sleep", ["600"], { stdio: "ignore" });

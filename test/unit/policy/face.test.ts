@@ -9,8 +9,8 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { REPO, type PackedInstall, packAndInstall, typeCheck } from "../support/pack.js";
-import { FACE_RUNTIME } from "../support/face-names.js";
+import { REPO, type PackedInstall, packAndInstall, typeCheck } from "../../support/pack.js";
+import { FACE_RUNTIME } from "../../support/face-names.js";
 
 
 

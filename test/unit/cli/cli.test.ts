@@ -4,15 +4,15 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { EXIT, defaultMakeHost, exitCodeFor, runCli } from "../../src/cli/cli.js";
-import { connectError } from "../../src/daemon/control.js";
-import { wireDaemon } from "../../src/cli/run.js";
-import { OomkitError } from "../../src/errors.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { ManualClock } from "../../src/os/host.js";
-import { cgroupPath } from "../../src/os/paths.js";
-import { DUMP_SCHEMA, type Dump } from "../../src/report/dump.js";
-import { buildFixture } from "../support/fixture.js";
+import { EXIT, defaultMakeHost, exitCodeFor, runCli } from "../../../src/cli/cli.js";
+import { connectError } from "../../../src/daemon/control.js";
+import { wireDaemon } from "../../../src/cli/run.js";
+import { OomkitError } from "../../../src/errors.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import { DUMP_SCHEMA, type Dump } from "../../../src/report/dump.js";
+import { buildFixture } from "../../support/fixture.js";
 
 const MiB = 1024 * 1024;
 

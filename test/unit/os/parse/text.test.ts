@@ -8,7 +8,7 @@ import {
   quote,
   splitLines,
   splitPairs,
-} from "../../../src/os/parse/text.js";
+} from "../../../../src/os/parse/text.js";
 
 const unsigned: readonly [string, number | undefined][] = [
   ["0", 0],

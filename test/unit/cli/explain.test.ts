@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { EXIT, defaultMakeHost, runCli } from "../../src/cli/cli.js";
-import { ManualClock } from "../../src/os/host.js";
-import type { EpisodeRecord } from "../../src/engine/episode.js";
-import { buildFixture } from "../support/fixture.js";
-import { OOM_TEST } from "../support/machines.js";
+import { EXIT, defaultMakeHost, runCli } from "../../../src/cli/cli.js";
+import { ManualClock } from "../../../src/os/host.js";
+import type { EpisodeRecord } from "../../../src/engine/episode.js";
+import { buildFixture } from "../../support/fixture.js";
+import { OOM_TEST } from "../../support/machines.js";
 
 async function cli(argv: string[]) {
   let stdout = "";

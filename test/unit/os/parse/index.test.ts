@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import * as parse from "../../../src/os/parse/index.js";
+import * as parse from "../../../../src/os/parse/index.js";
 
 test("index re-exports every parser by name, and nothing internal", () => {
   assert.deepEqual(Object.keys(parse).sort(), [

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { trustProblems } from "../../src/os/trust.js";
+import { trustProblems } from "../../../src/os/trust.js";
 
 const tmp = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-trust-"));

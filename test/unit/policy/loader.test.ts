@@ -5,17 +5,17 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { loadPolicyFile } from "../../src/policy/loader.js";
-import { OomkitError } from "../../src/errors.js";
-import { Engine } from "../../src/engine/engine.js";
-import { takeSnapshot } from "../../src/engine/snapshot.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { cgroupPath } from "../../src/os/paths.js";
-import { kernelPolicy } from "../../src/policy/kernel.js";
-import { buildFixture } from "../support/fixture.js";
-import * as face from "../../src/policy/face.js";
-import * as publicApi from "../../src/index.js";
-import { FACE_RUNTIME } from "../support/face-names.js";
+import { loadPolicyFile } from "../../../src/policy/loader.js";
+import { OomkitError } from "../../../src/errors.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import { kernelPolicy } from "../../../src/policy/kernel.js";
+import { buildFixture } from "../../support/fixture.js";
+import * as face from "../../../src/policy/face.js";
+import * as publicApi from "../../../src/index.js";
+import { FACE_RUNTIME } from "../../support/face-names.js";
 
 function policyDir(files: Record<string, string>, mode = 0o755): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-pol-"));

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { OomkitError } from "../../../src/errors.js";
+import { OomkitError } from "../../../../src/errors.js";
 import {
   PF_KTHREAD,
   isKernelThreadFlags,
@@ -11,8 +11,8 @@ import {
   parseProcCgroup,
   parseProcStat,
   parseProcStatus,
-} from "../../../src/os/parse/proc.js";
-import type { ProcStat } from "../../../src/os/parse/proc.js";
+} from "../../../../src/os/parse/proc.js";
+import type { ProcStat } from "../../../../src/os/parse/proc.js";
 
 const KiB = 1024;
 

@@ -2,9 +2,9 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
-import { cgroupTotalPages, kernelOomScore, oomBadness, systemTotalPages, type BadnessInput } from "../../src/engine/badness.js";
-import { takeSnapshot } from "../../src/engine/snapshot.js";
-import { LinuxHost } from "../../src/os/linux-host.js";
+import { cgroupTotalPages, kernelOomScore, oomBadness, systemTotalPages, type BadnessInput } from "../../../src/engine/badness.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { LinuxHost } from "../../../src/os/linux-host.js";
 
 const PAGE = 4096;
 const base: BadnessInput = { pid: 1234, kernelThread: false, exiting: false, oomScoreAdj: 0, rssBytes: 0, swapBytes: 0, pageTablesBytes: 0 };

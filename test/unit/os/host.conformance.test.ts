@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { OomkitError } from "../../src/errors.js";
-import type { Host, HostCapabilities } from "../../src/os/host.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { LinuxHost } from "../../src/os/linux-host.js";
-import { buildFixture } from "../support/fixture.js";
+import { OomkitError } from "../../../src/errors.js";
+import type { Host, HostCapabilities } from "../../../src/os/host.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { LinuxHost } from "../../../src/os/linux-host.js";
+import { buildFixture } from "../../support/fixture.js";
 
 interface Case {
   readonly name: string;

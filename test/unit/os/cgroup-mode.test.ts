@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { detectCgroupMode } from "../../src/os/cgroup-mode.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { LinuxHost } from "../../src/os/linux-host.js";
-import { runDoctor } from "../../src/os/doctor.js";
-import { buildFixture } from "../support/fixture.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { LinuxHost } from "../../../src/os/linux-host.js";
+import { runDoctor } from "../../../src/os/doctor.js";
+import { buildFixture } from "../../support/fixture.js";
 
 function tree(files: Record<string, string>): FixtureHost {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-mode-"));

@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import { protectSelf } from "../../src/daemon/self-protect.js";
-import { detectCgroupMode } from "../../src/os/cgroup-mode.js";
-import { FixtureHost } from "../../src/os/fixture-host.js";
-import { buildFixture } from "../support/fixture.js";
+import { protectSelf } from "../../../src/daemon/self-protect.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { buildFixture } from "../../support/fixture.js";
 
 function fixture(opts: { recursiveProt: boolean; parentMin: number }) {
   const dir = buildFixture({ cgroups: { "/system.slice": { min: opts.parentMin }, "/system.slice/oomkit.service": {} } });
@@ -47,9 +47,9 @@ test("in system-level mode there is no memory.min, said plainly", () => {
 test("on this machine: -1000 applies exactly when the process has CAP_SYS_RESOURCE", () => {
   // Run in a child so this test process keeps its own oom_score_adj.
   const script = `
-    import { protectSelf } from ${JSON.stringify(new URL("../../src/daemon/self-protect.js", import.meta.url).href)};
-    import { detectCgroupMode } from ${JSON.stringify(new URL("../../src/os/cgroup-mode.js", import.meta.url).href)};
-    import { LinuxHost } from ${JSON.stringify(new URL("../../src/os/linux-host.js", import.meta.url).href)};
+    import { protectSelf } from ${JSON.stringify(new URL("../../../src/daemon/self-protect.js", import.meta.url).href)};
+    import { detectCgroupMode } from ${JSON.stringify(new URL("../../../src/os/cgroup-mode.js", import.meta.url).href)};
+    import { LinuxHost } from ${JSON.stringify(new URL("../../../src/os/linux-host.js", import.meta.url).href)};
     const h = new LinuxHost();
     console.log(JSON.stringify(protectSelf(h, detectCgroupMode(h), { memoryMinBytes: undefined })));`;
   const out = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { OomkitError } from "../../../src/errors.js";
-import { parsePressure } from "../../../src/os/parse/psi.js";
-import type { PressureLine } from "../../../src/os/parse/psi.js";
+import { OomkitError } from "../../../../src/errors.js";
+import { parsePressure } from "../../../../src/os/parse/psi.js";
+import type { PressureLine } from "../../../../src/os/parse/psi.js";
 
 const line = (avg10: number, avg60: number, avg300: number, totalUsec: number): PressureLine => ({
   avg10,

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { OomkitError } from "../../../src/errors.js";
-import { parseMeminfo } from "../../../src/os/parse/meminfo.js";
-import type { Meminfo } from "../../../src/os/parse/meminfo.js";
+import { OomkitError } from "../../../../src/errors.js";
+import { parseMeminfo } from "../../../../src/os/parse/meminfo.js";
+import type { Meminfo } from "../../../../src/os/parse/meminfo.js";
 
 const KiB = 1024;
 

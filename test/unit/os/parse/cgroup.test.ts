@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { OomkitError } from "../../../src/errors.js";
+import { OomkitError } from "../../../../src/errors.js";
 import {
   parseCgroupEvents,
   parseControllers,
@@ -10,7 +10,7 @@ import {
   parseMemoryStat,
   parseMemoryValue,
   parsePidList,
-} from "../../../src/os/parse/cgroup.js";
+} from "../../../../src/os/parse/cgroup.js";
 
 function assertParseError(fn: () => unknown, message?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
