@@ -18,6 +18,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import { DEFAULT_POLICY_DEADLINE_MS, Engine, type Attachment } from "../src/engine/engine.js";
 import type { EpisodeRecord } from "../src/engine/episode.js";
 import { takeSnapshot } from "../src/engine/snapshot.js";
@@ -309,4 +310,5 @@ async function main(): Promise<void> {
   if (write) replaceSection("BENCHMARKS.md", HEADING, table);
 }
 
-await main();
+// Run when executed, not when another bench imports machineSpec.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();

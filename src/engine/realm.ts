@@ -18,9 +18,9 @@
  * watchdog per entry would cost a thread start (0.1-0.5 ms, measured, against 1.5 µs without).
  *
  * Why this mechanism (measured in BENCHMARKS.md, "Policy realm"): the engine keeps its lazy
- * snapshot and its one watchdog; a decision by a file policy costs within a few percent to a
- * fifth more than the same policy in the engine's realm (reads dominate; the crossings double
- * the policy's own work), and a file adds a fraction of a MiB. `ses` lockdown inside the context
+ * snapshot and its one watchdog; a file policy's call on a fresh snapshot costs 1.0-1.15× the
+ * same policy's in the engine's realm (reads dominate; the crossings make its own work 2-3×),
+ * and a file adds a fraction of a MiB. `ses` lockdown inside the context
  * (reported: freezes the realm, cannot stop a busy loop, about 7 MiB) guards intrinsics shared
  * between parties, which a realm per file makes moot; a worker (about 10 MiB of the 50 MiB
  * budget) would add a heap limit — the one thing a context lacks: a policy can still exhaust the
