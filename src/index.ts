@@ -43,22 +43,9 @@ export {
   type UnkillableReason,
 } from "./engine/badness.js";
 
-// Policies: the userspace struct_ops.
-export {
-  definePolicy,
-  isPolicy,
-  type Policy,
-  type PolicyDefinition,
-  type OomControl,
-  type OomCause,
-  type EpisodeKind,
-  type PressureEvent,
-  type PressureControl,
-  type CgroupRates,
-  type FileInfo,
-  type TaskVerdict,
-  type Target,
-} from "./engine/policy.js";
+// Policies: the userspace struct_ops. Everything a policy file sees (oomkit/policy) is public here
+// too; the names above and below that the face also has (CgroupNode, ...) are the fuller ones.
+export * from "./policy/face.js";
 export { kernelPolicy } from "./policy/kernel.js";
 export { loadPolicyFile, checkTrust, type LoadPolicyOptions } from "./policy/loader.js";
 export { type Action, type ActionKind, type Plan, describeAction } from "./engine/plan.js";
