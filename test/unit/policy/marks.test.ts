@@ -169,3 +169,24 @@ test("docs/policies.md lists exactly the marks the reader reads", () => {
   const rows = [...section.matchAll(/^\| `((?:user|trusted)\.[^`]+)` \| (omit|avoid|prefer) \|/gm)].map((m) => [m[1], m[2]]);
   assert.deepEqual(rows, MARK_TABLE.map((m) => [m.xattr, m.kind]));
 });
+
+test("priority: a user's own user.oomkit.priority does not lift their cgroup above others in a machine-wide OOM", async () => {
+  const spec = (owner: number | undefined): FixtureSpec => ({
+    cgroups: {
+      "/a": { anon: 100 * MB, xattrs: { "user.oomkit.priority": "5" } },
+      "/b": { anon: 100 * MB, xattrs: { "user.oomkit.priority": "100" }, ...(owner === undefined ? {} : { owner }) },
+    },
+    tasks: [
+      { pid: 10, comm: "a", cgroup: "/a", rssAnonKb: 100 * KB_PER_MB },
+      { pid: 20, comm: "b", cgroup: "/b", rssAnonKb: 100 * KB_PER_MB },
+    ],
+  });
+  const priority = BUILTIN_POLICIES.get("priority");
+  const victim = async (owner: number | undefined) => {
+    const s = snapshotOf(machine(spec(owner)));
+    const r = await engineWith(priority, "/").explain(s, "/", cause);
+    return hit(r, s);
+  };
+  assert.deepEqual(await victim(undefined), ["/a"], "root-owned marks count: /a (5) is below /b (100)");
+  assert.deepEqual(await victim(USER), ["/b"], "the user's 100 does not count: /b is at the default 0");
+});
