@@ -7,6 +7,9 @@ const code = await runCli({
   stderr: (t) => process.stderr.write(t),
   makeHost: defaultMakeHost(),
 });
-// Exit now: nothing a failed or finished command left open (a server, a watch, a poll thread)
-// may keep the process alive. Pipes and files are written synchronously on Linux, so no output is lost.
-process.exit(code);
+process.exitCode = code;
+// The process ends by itself once the command has closed what it opened (run undoes every
+// start-up step, even after a fatal error). Should anything still hold it, it exits anyway after
+// a grace period; the timer itself holds nothing. (A forced exit at once could tear the process
+// down while the poll thread is inside a native call.)
+setTimeout(() => process.exit(code), 5000).unref();

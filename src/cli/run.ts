@@ -198,16 +198,8 @@ export const runCommand: Command = {
         const c = control;
         if (c) undo.push(() => c.close());
       }
-      const s = daemon.status();
-      out(`oomkit: running${s.dryRun ? " in dry-run (nothing will be killed)" : ""} on ${host.description}: ${s.mode.summary}`);
-      for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
-      if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
-      for (const w of s.watches) out(`oomkit:   watching ${w}`);
-      for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
-      if (control) out(`oomkit:   control socket ${control.path}`);
-      out("oomkit: watching");
-
-      return await new Promise<number>((resolve) => {
+      // Signals are heard before "watching" is said: whoever waits for that line may stop us at once.
+      const stopped = new Promise<number>((resolve) => {
         let stopping = false;
         const stop = async (sig: string) => {
           if (stopping) return;
@@ -228,6 +220,16 @@ export const runCommand: Command = {
         on("SIGINT", () => void stop("SIGINT"));
         on("SIGHUP", () => void reload());
       });
+      const s = daemon.status();
+      out(`oomkit: running${s.dryRun ? " in dry-run (nothing will be killed)" : ""} on ${host.description}: ${s.mode.summary}`);
+      for (const a of s.attachments) out(`oomkit:   policy ${a}; then the kernel's badness`);
+      if (s.attachments.length === 0) out("oomkit:   policy: the kernel's badness");
+      for (const w of s.watches) out(`oomkit:   watching ${w}`);
+      for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
+      if (control) out(`oomkit:   control socket ${control.path}`);
+      out("oomkit: watching");
+
+      return await stopped;
     }
   },
 };

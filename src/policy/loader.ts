@@ -27,6 +27,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createRequire } from "node:module";
 import { OomkitError } from "../errors.js";
+import { trustProblems } from "../os/trust.js";
 import { isOomkitError } from "../engine/describe.js";
 import type { Policy } from "../engine/policy.js";
 import { PolicyRealm } from "../engine/realm.js";
@@ -66,19 +67,11 @@ function problem(file: string, message: string, opts: LoadPolicyOptions): void {
   opts.warn(`${file}: ${message} (the daemon would refuse it)`);
 }
 
-/** Ownership and permission checks on a policy file and the folder that holds it. */
+/** Ownership and permission checks on a policy file and every folder above it up to / (src/os/trust.ts). */
 export function checkTrust(file: string, opts: LoadPolicyOptions): void {
-  const euid = typeof process.geteuid === "function" ? process.geteuid() : 0;
-  for (const [what, p] of [["file", file], ["folder", path.dirname(file)]] as const) {
-    const st = fs.statSync(p);
-    if (st.uid !== 0 && st.uid !== euid) problem(file, `the policy ${what} ${p} is owned by uid ${st.uid}, not root`, opts);
-    const writable = st.mode & 0o022;
-    // In a sticky folder (like /tmp) others may add files but cannot replace or rename ours.
-    const sticky = what === "folder" && (st.mode & 0o1000) !== 0;
-    if (writable && !sticky) {
-      problem(file, `the policy ${what} ${p} is writable by ${writable & 0o002 ? "others" : "its group"} (mode ${(st.mode & 0o7777).toString(8)})`, opts);
-    }
-  }
+  const problems = trustProblems(file);
+  // One message for all: each names the file or folder and what is wrong with it.
+  if (problems.length > 0) problem(file, problems.map((p) => p.replace(/^the (file|folder) /, "the policy $1 ")).join("; "), opts);
 }
 
 /**

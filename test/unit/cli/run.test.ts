@@ -114,5 +114,5 @@ test("oomkit run runs whole or not at all: a second instance refuses before acti
     fourth.child.once("exit", () => reject(new Error(`the lock was not released by the failed start:\n${fourth.err()}`)));
   });
   fourth.child.kill("SIGTERM");
-  assert.equal(await fourth.exited, 0);
+  assert.equal(await fourth.exited, 0, fourth.err());
 });
