@@ -4,10 +4,12 @@
  * overlapping scope is still exiting, never within the post-action delay of the last action
  * there (one kill holds off the other rules while pressure decays), and never beyond the kill
  * rate limit — past which oomkit stands back and the kernel's OOM killer stays the last resort.
+ * Before deciding and again right before acting, the trouble must still be there: no kill since
+ * the signal, and the trigger's condition still true (./stale.ts); else the plan is dropped.
  */
 import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
-import type { EpisodeRecord } from "../engine/episode.js";
+import type { EpisodeRecord, Staleness } from "../engine/episode.js";
 import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
@@ -23,6 +25,7 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from 
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
+import { type KillMarks, killSince, markKills } from "./stale.js";
 import { VictimStore } from "./victim-store.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
@@ -65,6 +68,12 @@ export interface DaemonStatus {
   readonly episodes: number;
 }
 
+/** A declaration waiting for its episode, with the kill counters read when it was made. */
+interface Queued {
+  readonly d: Declaration;
+  readonly marks: KillMarks;
+}
+
 /** Pending victims, in the state folder (./victim-store.ts). */
 export const VICTIMS_FILE = "victims.json";
 
@@ -80,7 +89,7 @@ export class Daemon {
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
   readonly #said = new Set<string>();
-  readonly #queue: Declaration[] = [];
+  readonly #queue: Queued[] = [];
   #busy = false;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
@@ -241,8 +250,8 @@ export class Daemon {
   /** Queues a declaration; episodes run one at a time. */
   declare(d: Declaration): void {
     if (!this.#running) return;
-    if (this.#queue.some((q) => q.scope === d.scope && q.trigger === d.trigger)) return; // coalesce
-    this.#queue.push(d);
+    if (this.#queue.some((q) => q.d.scope === d.scope && q.d.trigger === d.trigger)) return; // coalesce
+    this.#queue.push({ d, marks: this.#markKills(d.scope) });
     if (!this.#busy) this.#idle = this.#drain();
   }
 
@@ -263,18 +272,19 @@ export class Daemon {
     const d: Declaration = { scope: path, trigger: "manual", cause: { kind: "manual", trigger: "manual", message: reason, figures: {} } };
     const gate = this.#check(d, this.#o.host.clock.monotonicMs());
     if (gate) return { skipped: gate };
-    return (await this.#episode(d)) ?? { skipped: "no episode" };
+    // No condition to re-read (the operator said so), but a kill while it decides still makes it stale.
+    return (await this.#episode({ d, marks: this.#markKills(path) })) ?? { skipped: "no episode" };
   }
 
   async #drain(): Promise<void> {
     this.#busy = true;
     try {
       while (this.#queue.length > 0) {
-        const d = this.#queue.shift() as Declaration;
+        const q = this.#queue.shift() as Queued;
         try {
-          await this.#handle(d);
+          await this.#handle(q);
         } catch (err) {
-          this.#log.error(`episode for ${d.scope} (${d.trigger}) failed: ${(err as Error).stack ?? err}`);
+          this.#log.error(`episode for ${q.d.scope} (${q.d.trigger}) failed: ${(err as Error).stack ?? err}`);
         }
       }
     } finally {
@@ -292,7 +302,8 @@ export class Daemon {
     return r?.why;
   }
 
-  async #handle(d: Declaration): Promise<void> {
+  async #handle(q: Queued): Promise<void> {
+    const { d } = q;
     const now = this.#o.host.clock.monotonicMs();
     const gate = this.#check(d, now);
     if (gate) {
@@ -303,11 +314,27 @@ export class Daemon {
       this.#pressure(d, d.pressureEvent);
       return;
     }
-    if (d.recheck && !d.recheck()) {
-      this.#log.debug(`${d.trigger} in ${d.scope}: the condition cleared before acting`);
+    const stale = this.#whyStale(q, this.victims.mark);
+    if (stale) {
+      this.#log.debug(`not deciding on ${d.trigger} in ${d.scope}: ${stale.reason}`);
       return;
     }
-    await this.#episode(d);
+    await this.#episode(q);
+  }
+
+  #markKills(scope: CgroupPath): KillMarks {
+    return markKills({ host: this.#o.host, mode: this.#mode, victims: this.victims }, scope);
+  }
+
+  /**
+   * Why acting on `q` now would be stale: a kill since its signal (oomkit's own up to registry
+   * mark `ownUntil`), or its trigger's condition re-read and cleared; undefined to go ahead.
+   */
+  #whyStale(q: Queued, ownUntil: number): Staleness | undefined {
+    const kill = killSince({ host: this.#o.host, mode: this.#mode, victims: this.victims }, q.marks, ownUntil);
+    if (kill) return kill;
+    const cleared = q.d.cleared?.();
+    return cleared === undefined ? undefined : { clearedBy: "condition", reason: `${q.d.trigger} no longer holds: ${cleared}` };
   }
 
   /** A PSI event goes to the nearest policy's handlePressure (through the engine), which may declare OOMs. */
@@ -323,7 +350,7 @@ export class Daemon {
       return;
     }
     // What the policy declared is checked again before acting, as the trigger's own OOM would be.
-    for (const x of r.declared) this.declare({ ...x, recheck: d.recheck });
+    for (const x of r.declared) this.declare({ ...x, ...(d.cleared ? { cleared: d.cleared } : {}) });
   }
 
   /** A policy hook failed: to the report pipeline when there is one, else to the log. */
@@ -332,12 +359,15 @@ export class Daemon {
     else this.#log.warn(describeHookCall(call));
   }
 
-  async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {
+  async #episode(q: Queued): Promise<EpisodeRecord | undefined> {
+    const { d } = q;
+    // oomkit's own kills from here on are this episode's: they stop no plan of its chain.
+    const ownUntil = this.victims.mark;
     const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
     const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
     let record: EpisodeRecord;
     try {
-      record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode: this.dryRun ? "dry-run" : "live", executor });
+      record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode: this.dryRun ? "dry-run" : "live", executor, whyStale: () => this.#whyStale(q, ownUntil) });
     } catch (err) {
       if (err instanceof OomkitError && (err.code === "E_NO_SUCH_PATH" || err.code === "E_UNSUPPORTED")) {
         this.#log.debug(`ignoring ${d.trigger} in ${d.scope}: ${err.message}`);

@@ -6,15 +6,19 @@
  * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
  * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
  * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
- * its deadline or returns no plan is recorded with its name and skipped. The built-in default at
- * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
+ * its deadline or returns no plan is recorded with its name and skipped — unless it offered a
+ * best so far (oc.bestSoFar), which is then taken as its plan. The built-in default at the end of
+ * the chain has a deadline of its own, for its whole call: cut short, it acts on the best task
+ * its scan found so far. Right before a verified plan is carried out, the request's whyStale
+ * says whether the trouble is gone (the trigger's condition cleared, a kill since the signal);
+ * then the plan is dropped and the episode ends, since no other policy is needed either.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type EpisodeMode, type EpisodeRecord, buildEpisode } from "./episode.js";
+import { type EpisodeMode, type EpisodeRecord, type Staleness, buildEpisode } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
@@ -42,6 +46,8 @@ export interface EngineOptions {
   readonly killProcessGroup?: boolean;
   /** How long one policy call may run. */
   readonly policyDeadlineMs?: number;
+  /** How long the built-in default's call may run, reading included. */
+  readonly defaultPolicyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
   readonly logger?: Logger;
@@ -50,6 +56,14 @@ export interface EngineOptions {
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
 
+/**
+ * The built-in default's call, reads included, gets this long: more than twice its cold scan of
+ * 10,000 tasks (420-433 ms p50, BENCHMARKS.md), and far less than the 13-22 s after which the
+ * kernel's OOM killer acted on a crowded guest while the default, then without a deadline, read
+ * on for 45-56 s.
+ */
+export const DEFAULT_DEFAULT_POLICY_DEADLINE_MS = 1000;
+
 export interface OomRequest {
   readonly snapshot: Snapshot;
   readonly scope: CgroupPath | string;
@@ -57,6 +71,12 @@ export interface OomRequest {
   readonly mode: EpisodeMode;
   /** Required in live mode; explain and dry-run verify only. */
   readonly executor?: Executor;
+  /**
+   * Asked right before a verified plan's first action, whatever path the decision took: why
+   * acting would now be stale (the trouble that declared the OOM is gone), or undefined to act.
+   * A stale plan is dropped and ends the episode (outcome "dropped", the record's `dropped`).
+   */
+  readonly whyStale?: () => Staleness | undefined | Promise<Staleness | undefined>;
 }
 
 /** Explain and dry-run carry out nothing. */
@@ -70,6 +90,7 @@ export class Engine {
   readonly protections: Protections;
   readonly killProcessGroup: boolean;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
   readonly #log: Logger;
@@ -89,6 +110,7 @@ export class Engine {
     this.protections = opts.protections ?? NO_PROTECTIONS;
     this.killProcessGroup = opts.killProcessGroup ?? false;
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
+    this.defaultPolicyDeadlineMs = opts.defaultPolicyDeadlineMs ?? DEFAULT_DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
     this.#log = opts.logger ?? silentLogger;
@@ -127,8 +149,10 @@ export class Engine {
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
+      defaultDeadlineMs: this.defaultPolicyDeadlineMs,
       executor,
       log: this.#log,
+      ...(req.whyStale ? { whyStale: req.whyStale } : {}),
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
@@ -136,11 +160,12 @@ export class Engine {
     for (const link of this.chainFor(scopePath)) {
       const step = await runStep(link, env);
       steps.push(step);
-      if (step.entry.outcome === "handled") break;
+      // Handled, or the trouble is gone: either way no other policy is needed.
+      if (step.entry.outcome === "handled" || step.entry.outcome === "dropped") break;
     }
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
-    const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
-    // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
+    const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
+    // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
     return buildEpisode({
       idSuffix: (episodeSeq++).toString(36),
