@@ -273,7 +273,9 @@ export class Daemon {
     const gate = this.#check(d, this.#o.host.clock.monotonicMs());
     if (gate) return { skipped: gate };
     // No condition to re-read (the operator said so), but a kill while it decides still makes it stale.
-    return (await this.#episode({ d, marks: this.#markKills(path) })) ?? { skipped: "no episode" };
+    const marks = this.#markKills(path);
+    this.#log.debug(`manual OOM in ${path} (${reason}): deciding`);
+    return (await this.#episode({ d, marks })) ?? { skipped: "no episode" };
   }
 
   async #drain(): Promise<void> {
