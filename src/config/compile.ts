@@ -128,6 +128,8 @@ export interface CompiledConfig {
   readonly triggers: readonly TriggerSpec[];
   readonly kill: KillSettings;
   readonly dryRun: boolean;
+  /** Decide ahead of the trouble on the warm model, and act on the standing plan (daemon/standing.ts). */
+  readonly standingDecisions: boolean;
   readonly logLevel: LogLevel;
   readonly report: ReportSettings;
   /** Placed lines (a policy file's ownership when not enforced, ...). */
@@ -169,6 +171,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
       preKillHook: config.kill.pre_kill_hook && { command: config.kill.pre_kill_hook.command, timeoutMs: config.kill.pre_kill_hook.timeout_ms },
     },
     dryRun: config.dry_run,
+    standingDecisions: config.standing_decisions,
     logLevel: config.log_level,
     report: compileReport(config.report),
     warnings,

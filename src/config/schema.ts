@@ -309,6 +309,7 @@ export const configSchema = strict({
   dry_run: z.boolean().default(false),
   /** How long one policy call may run before it is abandoned and the next policy runs. */
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
+  standing_decisions: z.boolean().default(true),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),

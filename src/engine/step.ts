@@ -51,6 +51,8 @@ export interface StepResult extends StepRecord {
   readonly actionMs: number;
   /** performance.now() when its plan had passed the verifier, if it did. */
   readonly verifiedAtMs?: number;
+  /** The actions of its plan that passed the verifier, as the verifier cleared them. */
+  readonly verified?: readonly VerifiedOk[];
 }
 
 /** A deadline overrun of a policy that read a lot is worth a hint. */
@@ -83,7 +85,7 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   const verifiedAtMs = performance.now();
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
-  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs };
+  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
   if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory" }, done);
   return result("handled", { verdicts }, done);

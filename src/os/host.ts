@@ -119,6 +119,8 @@ export interface Host {
   keepOpen(path: string): boolean;
   /** Closes every file kept open (none where keepOpen returns false). */
   closeKept(): void;
+  /** Set by a host that keeps parsed files (the warm model): ./read.ts readParsed asks it first. */
+  readonly parsedCache?: ParsedCache;
 }
 
 /** Reads a file, or returns undefined when it is absent or its owner vanished. */
@@ -149,4 +151,13 @@ export function hostIoError(op: string, path: string, err: unknown): OomkitError
     return new OomkitError("E_PERMISSION", `${op} ${path}: permission denied (${code})`, { cause: err });
   }
   return new OomkitError("E_HOST_IO", `${op} ${path}: ${code ?? String(err)}`, { cause: err });
+}
+
+/**
+ * A host that keeps what it read (the daemon's warm model, engine/model.ts) may keep what the
+ * parsers made of it too: `parsed` returns the kept result of `parse` for the kept text of
+ * `path`, or calls `compute` (which reads and parses) and keeps its result with the text.
+ */
+export interface ParsedCache {
+  parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined;
 }
