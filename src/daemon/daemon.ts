@@ -66,6 +66,14 @@ export interface DaemonStatus {
   readonly episodes: number;
 }
 
+/** One scope's standing decision, for people: its age, whose plan stands (null: none), how it was made. */
+export interface StandingView {
+  readonly scope: CgroupPath;
+  readonly ageMs: number;
+  readonly policy: string | null;
+  readonly record: EpisodeRecord;
+}
+
 /** Pending victims, in the state folder (./victim-store.ts). */
 export const VICTIMS_FILE = "victims.json";
 
@@ -404,6 +412,12 @@ export class Daemon {
   /** The standing decisions (none when they are off), each scope's plan and the record of how it was made. */
   standing(): readonly StandingEntry[] {
     return this.#standing?.entries() ?? [];
+  }
+
+  /** The standing decisions as the control socket shows them (`oomkit explain` on a live daemon). */
+  standingView(): StandingView[] {
+    const now = this.#o.host.clock.monotonicMs();
+    return this.standing().map((e) => ({ scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record }));
   }
 
   /** Resolves once the queue is empty (tests, shutdown). */

@@ -13,6 +13,7 @@ import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
+import { summarize } from "../../../src/report/human.js";
 import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
@@ -69,6 +70,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     assert.equal(r?.decision?.path, "standing", JSON.stringify(r?.decision));
     assert.deepEqual(victims(r), [10]);
     assert.equal(r?.cause.trigger, "low");
+    assert.match(r ? summarize(r) : "", /would kill process 10 .*\(decision [0-9.]+ms, standing plan 100ms old\)$/);
     await t.daemon.stop();
   });
 
