@@ -14,7 +14,7 @@ import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Verdict, buildEpisode, roundMs } from "./episode.js";
+import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
@@ -173,7 +173,9 @@ export class Engine {
       handler?.verified && handler.verified.length > 0
         ? Object.freeze({
             scope,
-            steps: run.steps,
+            // Kept for the trigger's record: only what a record shows (10,000 candidates would
+            // be sorted again at the trigger, on its path).
+            steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
             policy: handler.entry.policy,
             targets: targetsOf(handler.verified, req.snapshot),
             madeAtMonoMs: req.snapshot.takenAtMonoMs,

@@ -266,7 +266,8 @@ function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
 export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** Best candidates first (the policy's own order where it gave one, else by score); skipped ones after; each list capped. */
-function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
+/** The candidates a record keeps of one policy's list: the best scored ones, then some skipped. */
+export function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
   const scored = list
     .filter((c) => c.skipped === undefined)
     .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));

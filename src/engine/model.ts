@@ -75,8 +75,8 @@ export interface RefreshStats {
   readonly changed: number;
   /** Entries dropped with a pid or cgroup that is gone. */
   readonly dropped: number;
-  /** Entries still due when the budget ran out. */
-  readonly due: number;
+  /** True when the budget ran out with entries still due. */
+  readonly behind: boolean;
   readonly ms: number;
 }
 
@@ -97,6 +97,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #maps: Record<Kind, Map<string, Entry>> = { file: new Map(), dir: new Map(), stat: new Map(), xattrs: new Map(), exists: new Map() };
   /** pid → the keys of its entries, so a pid that leaves takes them along. */
   readonly #byPid = new Map<number, Set<Entry>>();
+  /** What is due next, one queue per rank (listings first): a refresh never scans every entry. */
+  readonly #queues: DueQueue[] = [new DueQueue(), new DueQueue(), new DueQueue(), new DueQueue()];
   #pace = 1;
   #hits = 0;
   #misses = 0;
@@ -193,8 +195,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
     const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
-    e.dueAtMs = now + this.#interval(e);
     this.#maps[kind].set(p, e);
+    this.#schedule(e, now + this.#interval(e));
     if (pid !== undefined) {
       let set = this.#byPid.get(pid);
       if (!set) this.#byPid.set(pid, (set = new Set()));
@@ -250,24 +252,33 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let reads = 0;
     let changed = 0;
     let dropped = 0;
-    const due: Entry[] = [];
-    for (const m of Object.values(this.#maps)) for (const e of m.values()) if (e.dueAtMs <= now) due.push(e);
-    due.sort((a, b) => rank(a) - rank(b) || a.dueAtMs - b.dueAtMs);
-    let left = due.length;
-    for (const e of due) {
-      if (reads > 0 && performance.now() - t0 >= budgetMs) break;
-      left--;
-      if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
-      reads++;
-      const r = this.#reread(e, now);
-      if (r.changed) changed++;
-      dropped += r.dropped;
+    let behind = false;
+    for (const q of this.#queues) {
+      for (let e = q.popDue(now); e !== undefined; e = q.popDue(now)) {
+        if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
+        if (reads > 0 && performance.now() - t0 >= budgetMs) {
+          q.push(e); // still due: first in line next time
+          behind = true;
+          break;
+        }
+        reads++;
+        const r = this.#reread(e, now);
+        if (r.changed) changed++;
+        dropped += r.dropped;
+      }
+      if (behind) break;
     }
     const ms = performance.now() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
     if (changed > 0) this.#generation++;
-    return { reads, changed, dropped, due: left, ms };
+    return { reads, changed, dropped, behind, ms };
+  }
+
+  /** Sets when an entry is next due, and queues it in its rank's queue. */
+  #schedule(e: Entry, dueAtMs: number): void {
+    e.dueAtMs = dueAtMs;
+    this.#queues[rank(e)]?.push(e);
   }
 
   #reread(e: Entry, now: number): { changed: boolean; dropped: number } {
@@ -288,7 +299,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     });
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
-      e.dueAtMs = now + this.#interval(e);
+      this.#schedule(e, now + this.#interval(e));
       return { changed: false, dropped: 0 };
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
@@ -297,7 +308,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     e.readAtMs = now;
     if (changed) e.parsed = undefined;
     e.cls = this.#classify(e.kind, e.path, outcome);
-    e.dueAtMs = now + this.#interval(e);
+    this.#schedule(e, now + this.#interval(e));
     let dropped = 0;
     if (changed && e.kind === "dir" && e.path === "/proc") dropped += this.#dropGonePids(outcome);
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
@@ -332,7 +343,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const pids = new Set<number>();
     const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
     if (procs) {
-      procs.dueAtMs = 0;
+      this.#schedule(procs, 0);
       if (procs.outcome.ok) for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
     } else if (this.#cgroupMount !== undefined) {
       // No policy listed this cgroup's processes: its tasks are the ones whose kept
@@ -343,7 +354,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       }
     }
     for (const pid of pids) {
-      for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) t.dueAtMs = 0;
+      for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) this.#schedule(t, 0);
     }
   }
 }
@@ -360,6 +371,51 @@ function rank(e: Entry): number {
       return 2;
     default:
       return 3;
+  }
+}
+
+/**
+ * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
+ * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
+ * ever searched for.
+ */
+class DueQueue {
+  readonly #heap: { readonly at: number; readonly e: Entry }[] = [];
+
+  push(e: Entry): void {
+    const h = this.#heap;
+    h.push({ at: e.dueAtMs, e });
+    for (let i = h.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
+      [h[up], h[i]] = [h[i] as (typeof h)[number], h[up] as (typeof h)[number]];
+      i = up;
+    }
+  }
+
+  /** The next entry due at or before `now` (stale copies skipped), or undefined. */
+  popDue(now: number): Entry | undefined {
+    const h = this.#heap;
+    while (h.length > 0) {
+      const top = h[0] as (typeof h)[number];
+      if (top.at > now) return undefined;
+      const last = h.pop() as (typeof h)[number];
+      if (h.length > 0) {
+        h[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
+          if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+          if (m === i) break;
+          [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+          i = m;
+        }
+      }
+      if (top.at === top.e.dueAtMs) return top.e;
+    }
+    return undefined;
   }
 }
 
