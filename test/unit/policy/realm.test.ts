@@ -29,10 +29,13 @@ for (const [file, bytes] of [["dev/shm/big", 8192], ["etc/secret", 10]] as const
   fs.writeFileSync(path.join(machine, file), Buffer.alloc(bytes));
 }
 const cause = { kind: "cgroup" as const, trigger: "test", message: "t", figures: { limit: Number.POSITIVE_INFINITY } };
+// A generous deadline, as in the other policy tests: the probe below takes 100-190 ms of the
+// default 250 on an idle machine, and a loaded one must not turn its verdict into a timeout.
 const engineFor = (policy: Policy | undefined, options: unknown = {}) =>
   new Engine({
     attachments: policy ? [{ cgroup: cgroupPath("/oom_test"), policy, options }] : [],
     defaultPolicy: { policy: kernelPolicy, options: {} },
+    policyDeadlineMs: 10_000,
     protections: { omitCgroups: [], omitCommands: [], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
   });
 const explain = (policy: Policy | undefined, options?: unknown): Promise<EpisodeRecord> => engineFor(policy, options).explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
