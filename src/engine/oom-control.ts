@@ -54,6 +54,9 @@ export class OomControlImpl<O> implements OomControl<O> {
   get tmpfsRoots(): readonly string[] {
     return this.#ctx.protections.tmpfsRoots;
   }
+  get trustedUids(): readonly number[] {
+    return this.#ctx.protections.trustedUids;
+  }
 
   cgroups(): readonly CgroupNode[] {
     if (!this.#cgroups) {

@@ -105,6 +105,12 @@ export interface OomControl<O = unknown> {
   files(root: string): readonly FileInfo[];
   /** The tmpfs roots configuration allows removeFiles under. */
   readonly tmpfsRoots: readonly string[];
+  /**
+   * The real uids whose tasks a name may spare ([protect] trusted_uids; root's alone by default).
+   * A task's comm, arguments and executable are its own to choose, its real uid is not: a policy
+   * that omits or avoids by name should do so only for these uids, as `rules` does.
+   */
+  readonly trustedUids: readonly number[];
   killTask(task: TaskNode, reason: string): Plan;
   killCgroup(cgroup: CgroupNode, reason: string): Plan;
   reclaim(cgroup: CgroupNode, bytes: number, reason: string): Plan;

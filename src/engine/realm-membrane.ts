@@ -36,7 +36,7 @@ type Node = CgroupNode | TaskNode;
 const CGROUP_FIELDS: ReadonlySet<string> = new Set(["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks"]);
 /** CgroupMemory's fields, each read on its own (realm-views.ts's MEMORY is the same list). */
 export const MEMORY_FIELDS: ReadonlySet<string> = new Set(["currentBytes", "minBytes", "lowBytes", "highBytes", "maxBytes", "peakBytes", "swapCurrentBytes", "swapHighBytes", "swapMaxBytes", "swapPeakBytes", "oomGroup"]);
-const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "cgroupPath", "v1MemoryCgroup"]);
+const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]);
 const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set(["ioMs", "system", "vmstat", "root", "tasks", "systemTotalPages"]);
 
 /** A value the engine hands to a kind check (kindOf) standing in for one the realm described. */
@@ -221,6 +221,8 @@ export class Session {
         return this.encode(this.#snapshot.badness(this.#node(a, "badness", "task") as TaskNode, b === -2 ? undefined : (this.#node(b, "badness", "cgroup") as CgroupNode)));
       case "oc.tmpfsRoots":
         return this.encode(this.#oc.tmpfsRoots);
+      case "oc.trustedUids":
+        return this.encode(this.#oc.trustedUids);
       case "oc.cgroups":
         return this.encode(this.#oc.cgroups());
       case "oc.leafCgroups":

@@ -161,7 +161,7 @@ export function realmViews(kit: ViewKit): Views {
     get startTimeTicks(): unknown { return this.#s[6]; }
     get kernelThread(): unknown { return this.#s[7]; }
     static {
-      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "cgroupPath", "v1MemoryCgroup"]) {
+      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]) {
         // exiting can turn true as later reads find the task gone: asked each time.
         defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting"); } });
       }
@@ -249,6 +249,7 @@ export function realmViews(kit: ViewKit): Views {
       for (const k of ["policy", "scope", "scopePath", "cause", "now", "snapshot", "options"]) defineProperty(this, k, { value: spec[k], enumerable: true });
     }
     get tmpfsRoots(): unknown { return memo(this.#memo, "tmpfsRoots", () => read(ask("oc.tmpfsRoots"))); }
+    get trustedUids(): unknown { return memo(this.#memo, "trustedUids", () => read(ask("oc.trustedUids"))); }
     cgroups(): unknown { return memo(this.#memo, "cgroups", () => read(ask("oc.cgroups"))); }
     leafCgroups(): unknown { return read(ask("oc.leafCgroups"), true); }
     tasks(): unknown { return memo(this.#memo, "tasks", () => read(ask("oc.tasks"))); }

@@ -40,6 +40,9 @@ export class HostDecorator implements Host {
   readXattrs(p: string): ReadonlyMap<string, string> {
     return this.inner.readXattrs(p);
   }
+  readLink(p: string): string {
+    return this.inner.readLink(p);
+  }
   writeFile(p: string, data: string): void {
     this.inner.writeFile(p, data);
   }

@@ -104,6 +104,11 @@ export interface Host {
   stat(path: string): FileStat;
   /** Extended attributes of a file or folder (cgroup folders carry user.* marks). */
   readXattrs(path: string): ReadonlyMap<string, string>;
+  /**
+   * The text of a symbolic link, not followed (/proc/PID/exe names a task's executable). A path
+   * that is not a link throws E_HOST_IO.
+   */
+  readLink(path: string): string;
   writeFile(path: string, data: string): void;
   /**
    * Writes off the event loop. For writes the kernel serves synchronously in the writing thread
