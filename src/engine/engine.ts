@@ -21,6 +21,7 @@ import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
 import { type PreparedPlan, recheck, targetsOf } from "./standing.js";
+import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
@@ -45,6 +46,8 @@ export interface EngineOptions {
   readonly policyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
+  /** Where policies keep state; the daemon passes one that outlives reloads. */
+  readonly state?: PolicyStateStore;
   readonly logger?: Logger;
 }
 
@@ -106,6 +109,7 @@ export class Engine {
   readonly policyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
+  readonly state: PolicyStateStore;
   readonly #log: Logger;
 
   constructor(opts: EngineOptions) {
@@ -125,6 +129,7 @@ export class Engine {
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
+    this.state = opts.state ?? new PolicyStateStore();
     this.#log = opts.logger ?? silentLogger;
   }
 
@@ -156,7 +161,7 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor);
+    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain");
     return this.#record(run, mode, req.decision);
   }
 
@@ -167,7 +172,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false);
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -213,6 +218,8 @@ export class Engine {
     for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
     const actionMs = performance.now() - verifiedAtMs;
     const handler = plan.steps[plan.steps.length - 1] as StepResult;
+    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
+    if (mode !== "explain") handler.stateDraft?.commit();
     const freed = executor.dryRun || actions.some((r) => r.freed);
     const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
     const last: StepResult = {
@@ -242,13 +249,15 @@ export class Engine {
     return { record };
   }
 
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
       executor,
       log: this.#log,
+      state: this.state,
+      commitState,
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
@@ -302,21 +311,29 @@ export class Engine {
   handlePressure(req: PressureRequest): PressureResult | undefined {
     const link = this.pressurePolicy(req.event.cgroup);
     if (!link) return undefined;
-    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path), this.state.draft(link.policy.name, link.attachedTo));
   }
 
   /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
   cgroupOnline(cgroup: CgroupNode): HookCall[] {
     return this.#attachedAbove(cgroup.path)
       .filter((l) => l.policy.handleCgroupOnline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state))));
   }
 
   /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
   cgroupOffline(cgroup: CgroupPath): HookCall[] {
     return this.#attachedAbove(cgroup)
       .filter((l) => l.policy.handleCgroupOffline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state))));
+  }
+
+  /** A hook call with its attachment's state: its writes count when it returned without fault. */
+  #withState(link: ChainLink, call: (state: StateDraft) => HookCall): HookCall {
+    const draft = this.state.draft(link.policy.name, link.attachedTo);
+    const r = call(draft);
+    if (r.outcome === "ok") draft.commit();
+    return r;
   }
 
   /** The attachments at or above `cgroup`, in configuration order. */

@@ -144,4 +144,36 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     assert.deepEqual(victims(after?.record), [11]);
     await t.daemon.stop();
   });
+
+  test("a stateful policy decides the same with standing decisions on and off", async () => {
+    const run = async (standing: boolean) => {
+      // Kills the largest task it has not chosen before, remembering its choices in oc.state.
+      const roundRobin = definePolicy({
+        name: "round-robin",
+        handleOutOfMemory(oc) {
+          const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+          const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+          if (!t) return oc.pass("every task chosen once");
+          oc.state.set("chosen", [...chosen, t.pid]);
+          return oc.killTask(t, "largest not chosen before");
+        },
+      });
+      const t = setup(`standing_decisions = ${standing}\n${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
+      await t.daemon.start();
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 5; j++) await t.step(700); // upkeep decides ahead, again and again
+        t.write("proc/meminfo", meminfo(50_000));
+        await t.step(100);
+        t.write("proc/meminfo", meminfo(500_000));
+      }
+      await t.daemon.stop();
+      return t.episodes.map((r) => `${r.decision?.path ?? "-"}:${r.policy} ${victims(r)?.join(",")}`);
+    };
+    const on = await run(true);
+    const off = await run(false);
+    // Its two choices, then it passes and the kernel's badness decides.
+    assert.deepEqual(on.map((x) => x.split(":")[1]), ["round-robin 10", "round-robin 11", "kernel 10"], JSON.stringify({ on, off }));
+    assert.deepEqual(on.map((x) => x.split(":")[1]), off.map((x) => x.split(":")[1]));
+    assert.ok(on.slice(0, 2).every((x) => x.startsWith("standing:")), JSON.stringify(on));
+  });
 });

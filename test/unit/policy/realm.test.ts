@@ -232,7 +232,8 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     const host = new CountingHost(new FixtureHost(machine));
     const snapshot = takeSnapshot(host);
     const scope = snapshot.cgroup("/oom_test");
-    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() });
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("cg", "/oom_test"));
     const r = runPolicy(policy, oc);
     assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg2"]);
     assert.deepEqual(host.reads.filter((p) => /^\/proc\/\d+\//.test(p)), []);
