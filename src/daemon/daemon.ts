@@ -10,6 +10,7 @@ import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
+import { PolicyStateStore } from "../engine/policy-state.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
 import { type HookCall, describeHookCall } from "../engine/hooks.js";
@@ -85,6 +86,8 @@ export class Daemon {
   #engine: Engine;
   readonly victims = new VictimRegistry();
   readonly history = new History();
+  /** Policies' state, kept across reloads (engine/policy-state.ts). */
+  readonly policyState = new PolicyStateStore();
   readonly #mode: CgroupMode;
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
@@ -113,7 +116,7 @@ export class Daemon {
   }
 
   #makeEngine(c: CompiledConfig): Engine {
-    return new Engine({ ...c.engine, victims: this.victims, history: this.history, logger: this.#log });
+    return new Engine({ ...c.engine, victims: this.victims, history: this.history, state: this.policyState, logger: this.#log });
   }
 
   get dryRun(): boolean {

@@ -176,4 +176,30 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     assert.deepEqual(on.map((x) => x.split(":")[1]), off.map((x) => x.split(":")[1]));
     assert.ok(on.slice(0, 2).every((x) => x.startsWith("standing:")), JSON.stringify(on));
   });
+
+  test("policy state outlives a configuration reload", async () => {
+    const remember = definePolicy({
+      name: "remember",
+      handleOutOfMemory(oc) {
+        const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+        const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+        if (!t) return oc.pass("none left");
+        oc.state.set("chosen", [...chosen, t.pid]);
+        return oc.killTask(t, "not chosen before");
+      },
+    });
+    const toml = `${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "remember"\n`;
+    const t = setup(toml, [remember]);
+    await t.daemon.start();
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    t.write("proc/meminfo", meminfo(500_000));
+    const parsed = parseConfig(toml, "test.toml");
+    await t.daemon.reload(compileConfig(parsed.config, { builtins: new Map([...BUILTIN_POLICIES, [remember.name, remember]]), loadPolicyFile, enforceOwnership: false, source: parsed.source }));
+    await t.step(1_000);
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    assert.deepEqual(t.episodes.map((r) => victims(r)?.join(",")), ["10", "11"]);
+    await t.daemon.stop();
+  });
 });
