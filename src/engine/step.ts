@@ -12,6 +12,7 @@ import { roundMs } from "./episode.js";
 import { type ControlContext, OomControlImpl } from "./oom-control.js";
 import type { Policy } from "./policy.js";
 import type { Plan } from "./plan.js";
+import type { PolicyStateStore, StateDraft } from "./policy-state.js";
 import { type PolicyFault, classifyFault, runPolicy, runWithDeadline } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
 import { type VerifiedAction, verifyAction } from "./verify.js";
@@ -43,6 +44,10 @@ export interface ChainLink {
 
 export interface StepEnv {
   readonly control: ControlContext;
+  /** Where policies keep state; a draft per call, committed as `commitState` says. */
+  readonly state: PolicyStateStore;
+  /** Commit a carried-out plan's state writes (live and dry-run; not explain nor deciding ahead). */
+  readonly commitState: boolean;
   readonly deadlineMs: number;
   /** The built-in default's deadline: its whole call, reads included. */
   readonly defaultDeadlineMs: number;
@@ -57,6 +62,10 @@ export interface StepResult extends StepRecord {
   readonly actionMs: number;
   /** performance.now() when its plan had passed the verifier, if it did. */
   readonly verifiedAtMs?: number;
+  /** The actions of its plan that passed the verifier, as the verifier cleared them. */
+  readonly verified?: readonly VerifiedOk[];
+  /** The call's state writes, not yet committed (a plan decided ahead commits when carried out). */
+  readonly stateDraft?: StateDraft;
 }
 
 /** A deadline overrun of a policy that read a lot is worth a hint. */
@@ -65,9 +74,10 @@ const DEFAULT_TIMEOUT_HINT = "reading a large scope counts too: raise default_po
 
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
-  const oc = new OomControlImpl(link.policy.name, link.options, env.control);
+  const draft = env.state.draft(link.policy.name, link.attachedTo);
+  const oc = new OomControlImpl(link.policy.name, link.options, env.control, draft);
   const started = performance.now();
-  const decided = decide(link, oc, env);
+  const decided = decide(link, oc, env, draft);
   const durationMs = roundMs(performance.now() - started);
   const result = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}, more: Partial<StepResult> = {}): StepResult => ({
     entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...extra },
@@ -94,7 +104,8 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   if (stale) return result("dropped", { verdicts, reason: stale.reason, ...cut }, { verifiedAtMs, dropped: stale });
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
-  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs };
+  if (env.commitState) draft.commit();
+  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
   if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory", ...cut }, done);
   return result("handled", { verdicts, ...cut }, done);
@@ -104,13 +115,17 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
 type Decided = { readonly plan: Plan; readonly cutShort?: string } | { readonly noVictim: string };
 
 /** Calls the policy: its result, the best so far it offered when its deadline ran out, or how it failed. */
-function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv): Decided | PolicyFault {
+function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv, draft: StateDraft): Decided | PolicyFault {
   // The built-in default ends every chain: its deadline is for the whole call, reading included
   // (no second try), so that a crowded machine's scan ends while acting still helps.
   const isDefault = link.attachedTo === null;
   const deadlineMs = isDefault ? env.defaultDeadlineMs : env.deadlineMs;
+  // A call run again (its reads slowed it) starts from the store, not from its first try's writes.
+  const run = () => {
+    draft.reset();
+    return runPolicy(link.policy, oc);
+  };
   try {
-    const run = () => runPolicy(link.policy, oc);
     return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, env.control.snapshot);
   } catch (err) {
     const fault = classifyFault(err, deadlineMs);

@@ -45,6 +45,10 @@ const events = (e: { max?: number; oomKill?: number } = {}) => `low 0\nhigh 0\nm
 interface Options {
   /** What happens on the machine while the policy decides (its first call only). */
   readonly during?: (t: Harness) => void;
+  /** Decide ahead (standing decisions); off by default here: these are slow fresh decisions. */
+  readonly standing?: boolean;
+  /** Runs when a file is read, once armed (Harness.arm): a change on the machine at that moment. */
+  readonly onRead?: (file: string, t: Harness) => void;
   /** The task the policy picks: the bystander, as in the crowded guest. */
   readonly victim?: number;
   /** How the fake backend's kills end. */
@@ -53,6 +57,8 @@ interface Options {
 
 interface Harness {
   readonly daemon: Daemon;
+  /** From now on, reads call Options.onRead. */
+  arm(): void;
   readonly clock: ManualClock;
   readonly episodes: EpisodeRecord[];
   readonly killed: number[];
@@ -65,7 +71,13 @@ interface Harness {
 function setup(toml: string, opts: Options = {}): Harness {
   const dir = buildFixture(MACHINE);
   const clock = new ManualClock(10_000);
-  const host = new FixtureHost(dir, { clock });
+  let armed = false;
+  const host = new (class extends FixtureHost {
+    override readFile(p: string): string {
+      if (armed) opts.onRead?.(p, t);
+      return super.readFile(p);
+    }
+  })(dir, { clock });
   const killed: number[] = [];
   const outcome: TaskKillOutcome = opts.outcome ?? { kind: "exited", signalMs: 1, exitMs: 2, escalated: false, mrelease: "released" };
   const backend: KillBackend = {
@@ -84,13 +96,16 @@ function setup(toml: string, opts: Options = {}): Harness {
       return task ? oc.killTask(task, "the bystander") : oc.pass("no such task");
     },
   });
-  const parsed = parseConfig(`[[attach]]\ncgroup = "/"\npolicy = "slow"\n${toml}`, "test.toml");
+  const parsed = parseConfig(`standing_decisions = ${opts.standing ?? false}\n[[attach]]\ncgroup = "/"\npolicy = "slow"\n${toml}`, "test.toml");
   const config = compileConfig(parsed.config, { builtins: new Map([...BUILTIN_POLICIES, ["slow", slow]]), loadPolicyFile, enforceOwnership: false, source: parsed.source });
   const episodes: EpisodeRecord[] = [];
   const log = new MemoryLogger();
   const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: false, backend, onEpisode: (r) => episodes.push(r) });
   const t: Harness = {
     daemon,
+    arm: () => {
+      armed = true;
+    },
     clock,
     episodes,
     killed,
@@ -237,6 +252,32 @@ describe("right before acting, the trouble must still be there", () => {
     assert.deepEqual(t.killed, [11], "one kill");
     assert.equal(t.episodes.length, 1, "the waiting declaration did not become an episode");
     assert.ok(t.log.lines.some((l) => l.includes("not deciding on other in /jobs: oomkit killed pid 11 in /jobs/b since the signal")), t.log.lines.join("\n"));
+    await t.daemon.stop();
+  });
+
+  test("a standing plan too: the kernel killed while it was checked against the live machine, so it is dropped, and nothing decided afresh", async () => {
+    let bumped = false;
+    const t = setup(LOW, {
+      standing: true,
+      // The standing plan's target is read again at the trigger: the kernel kills somewhere meanwhile.
+      onRead: (file, h) => {
+        if (file === "/proc/11/stat" && !bumped) {
+          bumped = true;
+          h.write("proc/vmstat", "pgscan_kswapd 0\npgscan_direct 0\noom_kill 1\n");
+        }
+      },
+    });
+    await t.daemon.start();
+    await t.step(100);
+    assert.deepEqual(t.daemon.standing().map((e) => [e.scope, e.plan?.policy]), [["/", "slow"]], "a plan stands for the machine");
+    t.write("proc/meminfo", meminfo(80_000));
+    t.arm();
+    await t.step(100);
+    assert.ok(bumped);
+    const o = outcome(t);
+    assert.deepEqual([o.chain, o.killed], [[["slow", "dropped"]], []], "no fresh decision after it");
+    assert.deepEqual(o.dropped, { clearedBy: "vmstat", reason: "the kernel's OOM killer killed on this machine since the signal (/proc/vmstat oom_kill 0→1)" });
+    assert.equal(t.episodes[0]?.decision?.path, "standing");
     await t.daemon.stop();
   });
 
