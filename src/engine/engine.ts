@@ -18,7 +18,7 @@ import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Staleness, type StepRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
+import { type ActionResult, type ChainEntry, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Staleness, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
@@ -251,7 +251,7 @@ export class Engine {
     // The state the plan's policy wrote when it decided counts now that the plan is carried out.
     if (mode !== "explain" && !stale) handler.stateDraft?.commit();
     const freed = executor.dryRun || actions.some((r) => r.freed);
-    const outcome: StepRecord["entry"] = stale
+    const outcome: ChainEntry = stale
       ? { ...handler.entry, outcome: "dropped", verdicts, reason: stale.reason }
       : { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) };
     const last: StepResult = { ...handler, entry: outcome, actions, actionMs, verifiedAtMs, ...(stale ? { dropped: stale } : {}) };

@@ -60,6 +60,8 @@ export default definePolicy<Options>({
       config: `
 # Raised so that the slow policy is not abandoned (the maximum is 10 s).
 policy_deadline_ms = 10000
+# A slow fresh decision is the case here (a standing plan made ahead would be carried out at once).
+standing_decisions = false
 
 [[attach]]
 cgroup = "${rel(job)}"
