@@ -48,6 +48,7 @@ export interface CompiledEngine extends EngineOptions {
   readonly defaultPolicy: { readonly policy: Policy; readonly options: unknown };
   readonly protections: Protections;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
 }
 
 /** Which cgroups a trigger watches. "/" is the whole machine (/proc/pressure/memory, /proc/meminfo). */
@@ -161,6 +162,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
         tmpfsRoots: config.protect.tmpfs_roots.map((r) => path.resolve(r)),
       },
       policyDeadlineMs: config.policy_deadline_ms,
+      defaultPolicyDeadlineMs: config.default_policy_deadline_ms,
       killProcessGroup: config.kill.kill_process_group,
     },
     triggers: config.trigger.map((t, k) => compileTrigger(t, k, source)),

@@ -4,10 +4,12 @@
  * overlapping scope is still exiting, never within the post-action delay of the last action
  * there (one kill holds off the other rules while pressure decays), and never beyond the kill
  * rate limit — past which oomkit stands back and the kernel's OOM killer stays the last resort.
+ * Before deciding and again right before acting, the trouble must still be there: no kill since
+ * the signal, and the trigger's condition still true (./stale.ts); else the plan is dropped.
  */
 import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
-import type { EpisodeRecord } from "../engine/episode.js";
+import type { EpisodeRecord, Staleness } from "../engine/episode.js";
 import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { PolicyStateStore } from "../engine/policy-state.js";
@@ -24,6 +26,7 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from 
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
+import { type KillMarks, killSince, markKills } from "./stale.js";
 import { VictimStore } from "./victim-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
 import type { Declaration, WatchContext } from "./watch.js";
@@ -67,6 +70,12 @@ export interface DaemonStatus {
   readonly episodes: number;
 }
 
+/** A declaration waiting for its episode, with the kill counters read when it was made. */
+interface Queued {
+  readonly d: Declaration;
+  readonly marks: KillMarks;
+}
+
 /** One scope's standing decision, for people: its age, whose plan stands (null: none), how it was made. */
 export interface StandingView {
   readonly scope: CgroupPath;
@@ -93,7 +102,7 @@ export class Daemon {
   #watches!: WatchSet;
   #standing: StandingDecisions | undefined;
   readonly #said = new Set<string>();
-  readonly #queue: Declaration[] = [];
+  readonly #queue: Queued[] = [];
   #busy = false;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
@@ -273,8 +282,8 @@ export class Daemon {
   /** Queues a declaration; episodes run one at a time. */
   declare(d: Declaration): void {
     if (!this.#running) return;
-    if (this.#queue.some((q) => q.scope === d.scope && q.trigger === d.trigger)) return; // coalesce
-    this.#queue.push(d);
+    if (this.#queue.some((q) => q.d.scope === d.scope && q.d.trigger === d.trigger)) return; // coalesce
+    this.#queue.push({ d, marks: this.#markKills(d.scope) });
     if (!this.#busy) this.#idle = this.#drain();
   }
 
@@ -295,18 +304,21 @@ export class Daemon {
     const d: Declaration = { scope: path, trigger: "manual", cause: { kind: "manual", trigger: "manual", message: reason, figures: {} } };
     const gate = this.#check(d, this.#o.host.clock.monotonicMs());
     if (gate) return { skipped: gate };
-    return (await this.#episode(d)) ?? { skipped: "no episode" };
+    // No condition to re-read (the operator said so), but a kill while it decides still makes it stale.
+    const marks = this.#markKills(path);
+    this.#log.debug(`manual OOM in ${path} (${reason}): deciding`);
+    return (await this.#episode({ d, marks })) ?? { skipped: "no episode" };
   }
 
   async #drain(): Promise<void> {
     this.#busy = true;
     try {
       while (this.#queue.length > 0) {
-        const d = this.#queue.shift() as Declaration;
+        const q = this.#queue.shift() as Queued;
         try {
-          await this.#handle(d);
+          await this.#handle(q);
         } catch (err) {
-          this.#log.error(`episode for ${d.scope} (${d.trigger}) failed: ${(err as Error).stack ?? err}`);
+          this.#log.error(`episode for ${q.d.scope} (${q.d.trigger}) failed: ${(err as Error).stack ?? err}`);
         }
       }
     } finally {
@@ -324,7 +336,8 @@ export class Daemon {
     return r?.why;
   }
 
-  async #handle(d: Declaration): Promise<void> {
+  async #handle(q: Queued): Promise<void> {
+    const { d } = q;
     const now = this.#o.host.clock.monotonicMs();
     const gate = this.#check(d, now);
     if (gate) {
@@ -335,11 +348,27 @@ export class Daemon {
       this.#pressure(d, d.pressureEvent);
       return;
     }
-    if (d.recheck && !d.recheck()) {
-      this.#log.debug(`${d.trigger} in ${d.scope}: the condition cleared before acting`);
+    const stale = this.#whyStale(q, this.victims.mark);
+    if (stale) {
+      this.#log.debug(`not deciding on ${d.trigger} in ${d.scope}: ${stale.reason}`);
       return;
     }
-    await this.#episode(d);
+    await this.#episode(q);
+  }
+
+  #markKills(scope: CgroupPath): KillMarks {
+    return markKills({ host: this.#o.host, mode: this.#mode, victims: this.victims }, scope);
+  }
+
+  /**
+   * Why acting on `q` now would be stale: a kill since its signal (oomkit's own up to registry
+   * mark `ownUntil`), or its trigger's condition re-read and cleared; undefined to go ahead.
+   */
+  #whyStale(q: Queued, ownUntil: number): Staleness | undefined {
+    const kill = killSince({ host: this.#o.host, mode: this.#mode, victims: this.victims }, q.marks, ownUntil);
+    if (kill) return kill;
+    const cleared = q.d.cleared?.();
+    return cleared === undefined ? undefined : { clearedBy: "condition", reason: `${q.d.trigger} no longer holds: ${cleared}` };
   }
 
   /** A PSI event goes to the nearest policy's handlePressure (through the engine), which may declare OOMs. */
@@ -355,7 +384,7 @@ export class Daemon {
       return;
     }
     // What the policy declared is checked again before acting, as the trigger's own OOM would be.
-    for (const x of r.declared) this.declare({ ...x, recheck: d.recheck });
+    for (const x of r.declared) this.declare({ ...x, ...(d.cleared ? { cleared: d.cleared } : {}) });
   }
 
   /** A policy hook failed: to the report pipeline when there is one, else to the log. */
@@ -364,7 +393,11 @@ export class Daemon {
     else this.#log.warn(describeHookCall(call));
   }
 
-  async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {
+  async #episode(q: Queued): Promise<EpisodeRecord | undefined> {
+    const { d } = q;
+    // oomkit's own kills from here on are this episode's: they stop no plan of its chain.
+    const ownUntil = this.victims.mark;
+    const whyStale = () => this.#whyStale(q, ownUntil);
     const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
     const mode = this.dryRun ? "dry-run" : "live";
     let record: EpisodeRecord | undefined;
@@ -374,7 +407,7 @@ export class Daemon {
     if (standing && plan) {
       // The trigger's path: the plan made ahead, checked against the live machine, carried out.
       const live = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-      const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS });
+      const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS, whyStale });
       standing.forget(d.scope);
       if ("record" in r) record = r.record;
       else refused = r.refused;
@@ -383,7 +416,7 @@ export class Daemon {
       if (!record) {
         const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
         const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? "no standing plan for this scope" } : undefined;
-        record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, ...(decision ? { decision } : {}) });
+        record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, whyStale, ...(decision ? { decision } : {}) });
       }
     } catch (err) {
       if (err instanceof OomkitError && (err.code === "E_NO_SUCH_PATH" || err.code === "E_UNSUPPORTED")) {

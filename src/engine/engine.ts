@@ -6,15 +6,19 @@
  * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
  * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
  * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
- * its deadline or returns no plan is recorded with its name and skipped. The built-in default at
- * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
+ * its deadline or returns no plan is recorded with its name and skipped — unless it offered a
+ * best so far (oc.bestSoFar), which is then taken as its plan. The built-in default at the end of
+ * the chain has a deadline of its own, for its whole call: cut short, it acts on the best task
+ * its scan found so far. Right before a verified plan is carried out, the request's whyStale
+ * says whether the trouble is gone (the trigger's condition cleared, a kill since the signal);
+ * then the plan is dropped and the episode ends, since no other policy is needed either.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
+import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Staleness, type StepRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
@@ -44,6 +48,8 @@ export interface EngineOptions {
   readonly killProcessGroup?: boolean;
   /** How long one policy call may run. */
   readonly policyDeadlineMs?: number;
+  /** How long the built-in default's call may run, reading included. */
+  readonly defaultPolicyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
   /** Where policies keep state; the daemon passes one that outlives reloads. */
@@ -54,6 +60,14 @@ export interface EngineOptions {
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
 
+/**
+ * The built-in default's call, reads included, gets this long: more than twice its cold scan of
+ * 10,000 tasks (420-433 ms p50, BENCHMARKS.md), and far less than the 13-22 s after which the
+ * kernel's OOM killer acted on a crowded guest while the default, then without a deadline, read
+ * on for 45-56 s.
+ */
+export const DEFAULT_DEFAULT_POLICY_DEADLINE_MS = 1000;
+
 export interface OomRequest {
   readonly snapshot: Snapshot;
   readonly scope: CgroupPath | string;
@@ -63,7 +77,16 @@ export interface OomRequest {
   readonly executor?: Executor;
   /** How the decision was reached, for the record (the daemon's fresh decisions say so). */
   readonly decision?: DecisionPath;
+  /**
+   * Asked right before a verified plan's first action: why acting would now be stale (the
+   * trouble that declared the OOM is gone), or undefined to act. A stale plan is dropped and
+   * ends the episode (outcome "dropped", the record's `dropped`).
+   */
+  readonly whyStale?: WhyStale;
 }
+
+/** Why acting now would be stale, asked right before a plan's first action, fresh or standing; undefined to act. */
+export type WhyStale = () => Staleness | undefined | Promise<Staleness | undefined>;
 
 export interface PrepareRequest {
   /** The warm model's snapshot (any snapshot will do). */
@@ -83,6 +106,8 @@ export interface CarryOutRequest {
   readonly executor?: Executor;
   /** A standing plan older than this is refused. */
   readonly maxAgeMs: number;
+  /** As OomRequest's: a standing plan whose trouble is gone is dropped, not carried out, nor decided afresh. */
+  readonly whyStale?: WhyStale;
 }
 
 /** What one run of the chain produced. */
@@ -107,6 +132,7 @@ export class Engine {
   readonly protections: Protections;
   readonly killProcessGroup: boolean;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
   readonly state: PolicyStateStore;
@@ -127,6 +153,7 @@ export class Engine {
     this.protections = opts.protections ?? NO_PROTECTIONS;
     this.killProcessGroup = opts.killProcessGroup ?? false;
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
+    this.defaultPolicyDeadlineMs = opts.defaultPolicyDeadlineMs ?? DEFAULT_DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
     this.state = opts.state ?? new PolicyStateStore();
@@ -161,7 +188,7 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain");
+    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain", req.whyStale);
     return this.#record(run, mode, req.decision);
   }
 
@@ -214,21 +241,20 @@ export class Engine {
     const check = recheck(plan, { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims }, req.maxAgeMs);
     if (!check.ok) return { refused: check.reason };
     const verifiedAtMs = performance.now();
-    const actions: ActionResult[] = [];
-    for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
-    const actionMs = performance.now() - verifiedAtMs;
     const handler = plan.steps[plan.steps.length - 1] as StepResult;
-    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
-    if (mode !== "explain") handler.stateDraft?.commit();
-    const freed = executor.dryRun || actions.some((r) => r.freed);
     const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
-    const last: StepResult = {
-      ...handler,
-      entry: { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) },
-      actions,
-      actionMs,
-      verifiedAtMs,
-    };
+    // Made ahead or not, a plan whose trouble is gone is not carried out; nor is one decided afresh.
+    const stale = await req.whyStale?.();
+    const actions: ActionResult[] = [];
+    if (!stale) for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
+    const actionMs = performance.now() - verifiedAtMs;
+    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
+    if (mode !== "explain" && !stale) handler.stateDraft?.commit();
+    const freed = executor.dryRun || actions.some((r) => r.freed);
+    const outcome: StepRecord["entry"] = stale
+      ? { ...handler.entry, outcome: "dropped", verdicts, reason: stale.reason }
+      : { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) };
+    const last: StepResult = { ...handler, entry: outcome, actions, actionMs, verifiedAtMs, ...(stale ? { dropped: stale } : {}) };
     const ageMs = roundMs(snapshot.takenAtMonoMs - plan.madeAtMonoMs);
     const record = buildEpisode({
       idSuffix: (episodeSeq++).toString(36),
@@ -249,15 +275,17 @@ export class Engine {
     return { record };
   }
 
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
+      defaultDeadlineMs: this.defaultPolicyDeadlineMs,
       executor,
       log: this.#log,
       state: this.state,
       commitState,
+      ...(whyStale ? { whyStale } : {}),
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
@@ -265,11 +293,12 @@ export class Engine {
     for (const link of this.chainFor(scopePath)) {
       const step = await runStep(link, env);
       steps.push(step);
-      if (step.entry.outcome === "handled") break;
+      // Handled, or the trouble is gone: either way no other policy is needed.
+      if (step.entry.outcome === "handled" || step.entry.outcome === "dropped") break;
     }
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
-    const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
-    // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
+    const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
+    // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
     return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
   }

@@ -29,7 +29,24 @@ export type ChainOutcome =
   /** It ran past its deadline. */
   | "timeout"
   /** It returned something that is not a plan. */
-  | "invalid";
+  | "invalid"
+  /** Its plan passed the verifier, but right before acting the trouble was gone (see `dropped`): the episode ends. */
+  | "dropped";
+
+/**
+ * What showed, right before acting, that the trouble which declared the OOM was gone: the
+ * trigger's condition re-read, or a kill since the signal — the kernel's (its counters in the
+ * scope's or an ancestor's memory.events, /proc/vmstat for the machine, a victim named in the
+ * kernel log) or oomkit's own in an overlapping scope.
+ */
+export type StaleWitness = "condition" | "memory.events" | "vmstat" | "kmsg" | "oomkit";
+
+/** Why a verified plan was not carried out. */
+export interface Staleness {
+  readonly clearedBy: StaleWitness;
+  /** One sentence with the figures: what was seen at the signal and now. */
+  readonly reason: string;
+}
 
 export interface Verdict {
   readonly action: Action;
@@ -49,6 +66,11 @@ export interface ChainEntry {
   readonly error?: string;
   readonly durationMs: number;
   readonly verdicts: readonly Verdict[];
+  /**
+   * Set when the policy ran past its deadline and the plan it had offered as its best so far
+   * (oc.bestSoFar) was taken instead: how far it got.
+   */
+  readonly cutShort?: string;
 }
 
 export interface CandidateRecord {
@@ -174,6 +196,8 @@ export interface EpisodeRecord {
   readonly kernelKill?: KernelKill;
   /** Daemon episodes: a standing or a fresh decision (added within oomkit.episode/1). */
   readonly decision?: DecisionPath;
+  /** Set when a verified plan was not carried out because the trouble was gone (added within oomkit.episode/1). */
+  readonly dropped?: Staleness;
 }
 
 /** What one policy of the chain produced: buildEpisode's input. */
@@ -183,6 +207,8 @@ export interface StepRecord {
   readonly candidates: readonly CandidateRecord[];
   /** What carrying out its verified actions did (none when it did not get that far). */
   readonly actions: readonly ActionResult[];
+  /** Outcome "dropped": why its plan was not carried out. */
+  readonly dropped?: Staleness;
 }
 
 export interface EpisodeTiming {
@@ -221,10 +247,12 @@ const MAX_RECORD_CANDIDATES = 200;
 /**
  * The episode record from what the chain's steps produced. Pure. The policy whose step was
  * "handled" handled the OOM, and its verified actions are the plan; a kernel kill was handled
- * by the kernel (policy null). Durations are rounded to the microsecond.
+ * by the kernel (policy null); a step "dropped" ended the episode unhandled, with why. Durations
+ * are rounded to the microsecond.
  */
 export function buildEpisode(p: EpisodeParts): EpisodeRecord {
   const handler = p.steps.find((s) => s.entry.outcome === "handled");
+  const dropped = p.steps.find((s) => s.entry.outcome === "dropped")?.dropped;
   const candidates = p.steps.flatMap((s) => capCandidates(s.candidates));
   return {
     schema: EPISODE_SCHEMA,
@@ -244,6 +272,7 @@ export function buildEpisode(p: EpisodeParts): EpisodeRecord {
     times: episodeTimes(p.timing),
     ...(p.kernelKill !== undefined ? { kernelKill: p.kernelKill } : {}),
     ...(p.decision !== undefined ? { decision: p.decision } : {}),
+    ...(dropped !== undefined ? { dropped } : {}),
   };
 }
 

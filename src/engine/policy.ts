@@ -127,6 +127,13 @@ export interface OomControl<O = unknown> {
   pass(reason: string): Plan;
   /** Several steps as one plan, carried out in order; passes among them are dropped. */
   steps(...plans: Plan[]): Plan;
+  /**
+   * Offers the plan to carry out should this call run out of its deadline before it returns:
+   * the best choice so far of a policy that scans. Each offer replaces the last; what the call
+   * returns, when it does return, is what counts. Cut short, the engine verifies and carries out
+   * the last offer, and the record says how far the policy got (a pass offered passes).
+   */
+  bestSoFar(plan: Plan): void;
 }
 
 /** A PSI event as handlePressure sees it. */

@@ -282,6 +282,12 @@ export class Session {
         if (!Array.isArray(ids) || ids.some((id) => typeof id !== "number" || this.#plans[id] === undefined)) throw new OomkitError("E_CONFIG", "steps() takes plans made by the oc builders");
         return this.#planAnswer(this.#oc.steps(...ids.map((id) => this.#plans[id as number] as Plan)));
       }
+      case "oc.bestSoFar": {
+        const p = typeof a === "number" ? this.#plans[a] : undefined;
+        if (!p) throw new OomkitError("E_CONFIG", "bestSoFar takes a plan made by the oc builders in this call");
+        this.#oc.bestSoFar(p);
+        return "null";
+      }
       case "st.get": {
         const json = this.#state.getJson(str(a));
         return json === undefined ? "undefined" : json;

@@ -293,6 +293,7 @@ export function realmViews(kit: ViewKit): Views {
     }
     pass(reason: unknown): object { return plan(ask("oc.pass", str(reason))); }
     steps(...given: unknown[]): object { return plan(ask("oc.steps", stringify(given.map((p) => planOf(p)?.id ?? -1)))); }
+    bestSoFar(given: unknown): void { ask("oc.bestSoFar", planOf(given)?.id ?? -1); }
   }
 
   /** What declareOom was given, as the engine can take it: a path, or only what kind of value it was. */

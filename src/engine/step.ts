@@ -1,17 +1,19 @@
 /**
- * One link of the chain: run the policy (under its deadline, unless it is the built-in default),
- * classify what it did, verify its plan and have the executor carry it out. The engine runs the
- * links in order until one handles the OOM; buildEpisode (episode.ts) makes the record from what
- * the steps produced.
+ * One link of the chain: run the policy under its deadline (the built-in default under its own),
+ * classify what it did, verify its plan, ask whether acting is still called for, and have the
+ * executor carry it out. The engine runs the links in order until one handles the OOM or its
+ * plan is dropped; buildEpisode (episode.ts) makes the record from what the steps produced.
  */
 import type { Logger } from "../log.js";
 import type { CgroupPath } from "../os/paths.js";
-import type { ActionResult, ChainEntry, ChainOutcome, StepRecord, Verdict } from "./episode.js";
+import { callWithDeadline } from "./deadline.js";
+import type { ActionResult, ChainEntry, ChainOutcome, Staleness, StepRecord, Verdict } from "./episode.js";
 import { roundMs } from "./episode.js";
 import { type ControlContext, OomControlImpl } from "./oom-control.js";
 import type { Policy } from "./policy.js";
+import type { Plan } from "./plan.js";
 import type { PolicyStateStore, StateDraft } from "./policy-state.js";
-import { type PolicyFault, type PolicyResult, classifyFault, runPolicy, runWithDeadline } from "./select.js";
+import { type PolicyFault, classifyFault, runPolicy, runWithDeadline } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
 import { type VerifiedAction, verifyAction } from "./verify.js";
 
@@ -47,8 +49,12 @@ export interface StepEnv {
   /** Commit a carried-out plan's state writes (live and dry-run; not explain nor deciding ahead). */
   readonly commitState: boolean;
   readonly deadlineMs: number;
+  /** The built-in default's deadline: its whole call, reads included. */
+  readonly defaultDeadlineMs: number;
   readonly executor: Executor;
   readonly log: Logger;
+  /** Right before a verified plan's first action: why acting would be stale, or undefined to act. */
+  readonly whyStale?: () => Staleness | undefined | Promise<Staleness | undefined>;
 }
 
 export interface StepResult extends StepRecord {
@@ -64,6 +70,7 @@ export interface StepResult extends StepRecord {
 
 /** A deadline overrun of a policy that read a lot is worth a hint. */
 const TIMEOUT_HINT = "reading a large scope counts too: raise policy_deadline_ms on big machines";
+const DEFAULT_TIMEOUT_HINT = "reading a large scope counts too: raise default_policy_deadline_ms on big machines";
 
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
@@ -84,36 +91,48 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
     return result(decided.outcome, { error: decided.error });
   }
   if ("noVictim" in decided) return result("no-victim", { reason: decided.noVictim });
-  const plan = decided.plan;
-  if (plan.kind === "pass") return result("passed", { reason: plan.reason });
+  const { plan, cutShort } = decided;
+  const cut = cutShort !== undefined ? { cutShort } : {};
+  if (cutShort !== undefined) env.log.warn(`policy ${link.policy.name} ${cutShort}`);
+  if (plan.kind === "pass") return result("passed", { reason: plan.reason, ...cut });
   const verified = plan.actions.map((a) => verifyAction(a, env.control));
   const verdicts: Verdict[] = verified.map((v) => (v.ok ? { action: v.action, ok: true, execution: v.execution } : { action: v.action, ok: false, reason: v.reason }));
   const ok = verified.filter((v): v is VerifiedOk => v.ok);
-  if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; ") });
+  if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; "), ...cut });
   const verifiedAtMs = performance.now();
+  const stale = await env.whyStale?.();
+  if (stale) return result("dropped", { verdicts, reason: stale.reason, ...cut }, { verifiedAtMs, dropped: stale });
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
   if (env.commitState) draft.commit();
   const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
-  if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory" }, done);
-  return result("handled", { verdicts }, done);
+  if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory", ...cut }, done);
+  return result("handled", { verdicts, ...cut }, done);
 }
 
-/** Calls the policy: its result, or how it failed. */
-function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv, draft: StateDraft): PolicyResult | PolicyFault {
+/** A policy's result, or (cut short by its deadline) the best so far it had offered, and how far it got. */
+type Decided = { readonly plan: Plan; readonly cutShort?: string } | { readonly noVictim: string };
+
+/** Calls the policy: its result, the best so far it offered when its deadline ran out, or how it failed. */
+function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv, draft: StateDraft): Decided | PolicyFault {
+  // The built-in default ends every chain: its deadline is for the whole call, reading included
+  // (no second try), so that a crowded machine's scan ends while acting still helps.
+  const isDefault = link.attachedTo === null;
+  const deadlineMs = isDefault ? env.defaultDeadlineMs : env.deadlineMs;
   // A call run again (its reads slowed it) starts from the store, not from its first try's writes.
   const run = () => {
     draft.reset();
     return runPolicy(link.policy, oc);
   };
   try {
-    // The built-in default ends every chain: like the kernel's own scan it must decide, so it
-    // runs without a deadline (it is engine code, not a policy file).
-    if (link.attachedTo === null) return run();
-    return runWithDeadline(run, env.deadlineMs, env.control.snapshot);
+    return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, env.control.snapshot);
   } catch (err) {
-    const fault = classifyFault(err, env.deadlineMs);
-    return fault.outcome === "timeout" ? { ...fault, error: `${fault.error} (${TIMEOUT_HINT})` } : fault;
+    const fault = classifyFault(err, deadlineMs);
+    if (fault.outcome !== "timeout") return fault;
+    const best = oc.takeBestSoFar();
+    const got = oc.progress();
+    if (best) return { plan: best, cutShort: `${fault.error}${got ? ` after ${got}` : ""}; acting on its best so far` };
+    return { ...fault, error: `${fault.error} (${isDefault ? DEFAULT_TIMEOUT_HINT : TIMEOUT_HINT})` };
   }
 }

@@ -21,6 +21,11 @@ function oomkitLine(r: EpisodeRecord): string {
     `cause=${quoteIfNeeded(r.cause.trigger)}`,
     ...(r.mode === "live" ? [] : [`mode=${r.mode}`]),
   ].join(" ");
+  if (r.dropped) {
+    const step = r.chain.find((c) => c.outcome === "dropped");
+    const would = step?.verdicts.filter((v) => v.ok).map((v) => describe(v.action, true, {})).join("; ");
+    return `oomkit ${r.id}: ${head}: not acting: ${safe(r.dropped.reason)}${step && would ? `; ${step.policy} ${would}` : ""}`;
+  }
   if (!r.handled) {
     const tried = r.chain.map((c) => `${c.policy} ${c.outcome}`).join(", ");
     return `oomkit ${r.id}: ${head}: no policy handled it (${tried || "no policy ran"}); the kernel is the last resort`;

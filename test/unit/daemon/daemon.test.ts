@@ -203,7 +203,7 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
-  test("the OOMs handlePressure declares keep the trigger's recheck: a cleared condition drops them", async () => {
+  test("the OOMs handlePressure declares keep the trigger's condition: a cleared one drops them", async () => {
     const steer = definePolicy({ name: "steer", evaluateTask: () => "default", handlePressure: (_e, pc) => pc.declareOom("/jobs/b", "b goes") });
     const t = setup(`[[attach]]\ncgroup = "/jobs"\npolicy = "steer"\n`, { extra: [steer] });
     await t.daemon.start();
@@ -212,12 +212,12 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     const cause = { kind: "pressure" as const, trigger: "psi", message: "stall", figures: {} };
     let holds = false;
     const rechecked: string[] = [];
-    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => (rechecked.push("asked"), holds) });
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, cleared: () => (rechecked.push("asked"), holds ? undefined : "no stall") });
     await t.daemon.settled();
     assert.deepEqual(rechecked, ["asked"], "asked once, for the policy's declaration");
     assert.equal(t.episodes.length, 0, "the condition had cleared");
     holds = true;
-    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => holds });
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, cleared: () => (holds ? undefined : "no stall") });
     await t.daemon.settled();
     assert.deepEqual(t.episodes.map((e) => [e.scope, e.cause.trigger]), [["/jobs/b", "psi → steer.handlePressure"]]);
     await t.daemon.stop();
@@ -259,6 +259,8 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.start();
     assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB));
     assert.match(fs.readFileSync(path.join(stateDir, "guard-bands.json"), "utf8"), /"\/jobs": "max"/);
+    // Usage reached the band: high events, and still in it when oomkit looks again.
+    t.write("sys/fs/cgroup/jobs/memory.current", String(188 * MB));
     t.write("sys/fs/cgroup/jobs/memory.events", "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
     await t.step(100);
     assert.equal(t.episodes.length, 1);

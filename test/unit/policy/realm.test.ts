@@ -240,6 +240,34 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     assert.ok(host.reads.some((p) => p.endsWith("/oom_test/cg2/memory.current")), "it did read what it asked for");
   });
 
+  test("cut short by its deadline, a policy's best so far is carried out, in a realm as in the engine's", async () => {
+    const file = policyFile(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({
+  name: "thinker",
+  handleOutOfMemory(oc) {
+    for (const t of oc.tasks()) if (t.comm === "cg5") oc.bestSoFar(oc.killTask(t, "the best so far"));
+    for (;;) { /* think on */ }
+  },
+});
+`);
+    const records = [];
+    for (const p of [loadPolicyFile(file, strict), loadInMainRealm(file)]) {
+      const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/oom_test"), policy: p, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 300 });
+      const r = await engine.explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
+      records.push({ chain: r.chain.map((c) => [c.policy, c.outcome, c.cutShort]), plan: r.plan });
+    }
+    assert.deepEqual(records[0], records[1]);
+    assert.deepEqual(records[0]?.chain, [["thinker", "handled", "ran past its deadline of 300 ms; acting on its best so far"]]);
+    assert.deepEqual(records[0]?.plan.map((a) => a.kind === "kill-task" && [a.pid, a.reason]), [[105, "the best so far"]]);
+    // Only a plan the builders made in this call may be offered.
+    const bad = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "bad-offer", handleOutOfMemory(oc) { oc.bestSoFar({ kind: "act", actions: [] }); return oc.pass("x"); } });
+`);
+    const r = await explain(bad);
+    assert.equal(r.chain[0]?.outcome, "threw");
+    assert.match(r.chain[0]?.error ?? "", /bestSoFar takes a plan made by the oc builders/);
+  });
+
   test("every documented API decides in a realm exactly as in the engine's own realm", async () => {
     const file = policyFile(`import { definePolicy, PREFERENCE_ORDER, type CgroupNode, type OomControl, type TaskNode } from "oomkit/policy";
 const size = (c: CgroupNode) => c.stat?.anonBytes ?? c.memory.currentBytes ?? 0;
