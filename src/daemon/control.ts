@@ -202,6 +202,7 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
       buf += chunk;
       const nl = buf.indexOf("\n");
       if (nl < 0) return;
+      answered = true;
       clearTimeout(timer);
       c.end();
       try {
@@ -214,15 +215,32 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
       clearTimeout(timer);
       reject(connectError(socketPath, err));
     });
+    c.once("close", () => {
+      clearTimeout(timer);
+      if (!answered) reject(closedError(socketPath));
+    });
   });
 }
 
-/** Why a client could not talk to the daemon: one message and one error code for every command. */
-export function connectError(socketPath: string, err: Error, hint = ""): OomkitError {
+/**
+ * Why a client could not talk to the daemon: one message and one error code for every command
+ * (`oom`, `events`), so the same problem reads the same whichever command met it. `hint`, a
+ * command's own next step, goes on a line of its own after that message.
+ */
+export function connectError(socketPath: string, err: Error, hint?: string): OomkitError {
   const code = (err as Error & { code?: string }).code;
-  if (code === "ENOENT" || code === "ECONNREFUSED") return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?${hint})`, { cause: err });
+  const next = hint === undefined ? "" : `\n${hint}`;
+  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTDIR") {
+    return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?)${next}`, { cause: err });
+  }
   if (code === "EACCES" || code === "EPERM") return new OomkitError("E_PERMISSION", `${socketPath}: permission denied (only root may talk to the daemon)`, { cause: err });
+  if (code === "EPIPE" || code === "ECONNRESET") return closedError(socketPath, err);
   return new OomkitError("E_HOST_IO", `${socketPath}: ${err.message}`, { cause: err });
+}
+
+/** The daemon accepted the connection and closed it before answering: it was full, or stopping. */
+export function closedError(socketPath: string, cause?: Error): OomkitError {
+  return new OomkitError("E_HOST_IO", `${socketPath}: the daemon closed the connection without answering (it serves at most ${MAX_CONNECTIONS} clients at once, or it is stopping)`, { cause });
 }
 
 const CLIENT_CODES: ReadonlySet<string> = new Set<ErrorCode>(["E_USAGE", "E_NO_SUCH_PATH", "E_CONFIG", "E_UNSUPPORTED", "E_PERMISSION", "E_TIMEOUT", "E_INTERNAL"]);
