@@ -179,7 +179,7 @@ const CAUSE: OomCause = { kind: "system", trigger: "bench", message: "decision l
  */
 const BENCH_DEADLINE_MS = 60_000;
 
-function engineFor(policy: string, policyDeadlineMs = BENCH_DEADLINE_MS): Engine {
+export function engineFor(policy: string, policyDeadlineMs = BENCH_DEADLINE_MS): Engine {
   const kernel = builtinPolicy("kernel");
   const attachments: Attachment[] = [];
   if (policy !== "kernel") {

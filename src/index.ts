@@ -61,7 +61,7 @@ export {
   type ActionResult,
   type Verdict,
 } from "./engine/episode.js";
-export { type Protections, NO_PROTECTIONS, DEFAULT_OMIT_XATTRS, type Execution, type VerifiedAction } from "./engine/verify.js";
+export { type Protections, type PathPattern, NO_PROTECTIONS, DEFAULT_OMIT_XATTRS, DEFAULT_TRUSTED_UIDS, type Execution, type VerifiedAction } from "./engine/verify.js";
 export { History, appendSample, ratesOf, type Sample, type HistoryOptions } from "./engine/history.js";
 export { VictimRegistry, type PendingVictim } from "./engine/victims.js";
 

@@ -3,6 +3,7 @@
  * folder). One JSON object per line each way. Requests (./control-ops.ts):
  *   {"op":"status"}                                  → {"ok":true,"status":{...}}
  *   {"op":"oom","scope":"/x","reason":"..."}          → {"ok":true,"record":{...}} | {"ok":true,"skipped":"why"}
+ *   {"op":"standing","scope":"/x"}                    → {"ok":true,"standing":[{scope,ageMs,policy,record},...]}
  * The report pipeline adds its own ops (events). Every request is checked against its op's schema
  * before anything runs: an unknown op (Object.prototype's names included), a missing or mistyped
  * field, or an unknown one gets `{"ok":false,"error":...,"code":...}` and nothing else happens.

@@ -10,6 +10,7 @@ import { Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
+import { PolicyStateStore } from "../engine/policy-state.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
 import { type HookCall, describeHookCall } from "../engine/hooks.js";
@@ -24,6 +25,7 @@ import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import { VictimStore, settleExited } from "./victim-store.js";
+import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
 
@@ -65,6 +67,14 @@ export interface DaemonStatus {
   readonly episodes: number;
 }
 
+/** One scope's standing decision, for people: its age, whose plan stands (null: none), how it was made. */
+export interface StandingView {
+  readonly scope: CgroupPath;
+  readonly ageMs: number;
+  readonly policy: string | null;
+  readonly record: EpisodeRecord;
+}
+
 /** Pending victims, in the state folder (./victim-store.ts). */
 export const VICTIMS_FILE = "victims.json";
 
@@ -76,9 +86,12 @@ export class Daemon {
   #engine: Engine;
   readonly victims = new VictimRegistry();
   readonly history = new History();
+  /** Policies' state, kept across reloads (engine/policy-state.ts). */
+  readonly policyState = new PolicyStateStore();
   readonly #mode: CgroupMode;
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
+  #standing: StandingDecisions | undefined;
   readonly #said = new Set<string>();
   readonly #queue: Declaration[] = [];
   #busy = false;
@@ -103,7 +116,7 @@ export class Daemon {
   }
 
   #makeEngine(c: CompiledConfig): Engine {
-    return new Engine({ ...c.engine, victims: this.victims, history: this.history, logger: this.#log });
+    return new Engine({ ...c.engine, victims: this.victims, history: this.history, state: this.policyState, logger: this.#log });
   }
 
   get dryRun(): boolean {
@@ -154,8 +167,20 @@ export class Daemon {
       once: (k, l, m) => this.#once(k, l, m),
     });
     this.#running = true;
+    this.#standing = this.#makeStanding(this.#config);
     await this.#rescan(this.#o.host.clock.monotonicMs());
     this.#schedule(0);
+  }
+
+  #makeStanding(c: CompiledConfig): StandingDecisions | undefined {
+    if (!c.standingDecisions) return undefined;
+    return new StandingDecisions({
+      host: this.#o.host,
+      mode: this.#mode,
+      log: this.#log,
+      engine: () => this.#engine,
+      scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup))],
+    });
   }
 
   async stop(): Promise<void> {
@@ -173,6 +198,7 @@ export class Daemon {
     await this.#watches.stopAll();
     this.#config = config;
     this.#engine = this.#makeEngine(config);
+    this.#standing = this.#makeStanding(config);
     this.#gate.reconfigure(config.kill);
     this.#lastRescan = Number.NEGATIVE_INFINITY;
     await this.#rescan(this.#o.host.clock.monotonicMs());
@@ -218,6 +244,12 @@ export class Daemon {
       } catch (err) {
         this.#log.error(`${w.spec.name} on ${w.target}: ${(err as Error).message}`);
       }
+    }
+    // Deciding ahead never stands in the way of an episode: it waits while one runs.
+    const standing = this.#standing;
+    if (standing && !this.#busy) {
+      await standing.upkeep(this.#o.host.clock.monotonicMs());
+      next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
     this.#schedule(next);
   }
@@ -331,11 +363,26 @@ export class Daemon {
   }
 
   async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {
-    const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
     const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
-    let record: EpisodeRecord;
+    const mode = this.dryRun ? "dry-run" : "live";
+    let record: EpisodeRecord | undefined;
+    const standing = this.#standing;
+    const plan = standing?.take(d.scope);
+    let refused: string | undefined;
+    if (standing && plan) {
+      // The trigger's path: the plan made ahead, checked against the live machine, carried out.
+      const live = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+      const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS });
+      standing.forget(d.scope);
+      if ("record" in r) record = r.record;
+      else refused = r.refused;
+    }
     try {
-      record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode: this.dryRun ? "dry-run" : "live", executor });
+      if (!record) {
+        const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+        const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? "no standing plan for this scope" } : undefined;
+        record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, ...(decision ? { decision } : {}) });
+      }
     } catch (err) {
       if (err instanceof OomkitError && (err.code === "E_NO_SUCH_PATH" || err.code === "E_UNSUPPORTED")) {
         this.#log.debug(`ignoring ${d.trigger} in ${d.scope}: ${err.message}`);
@@ -361,6 +408,17 @@ export class Daemon {
       pendingVictims: this.victims.pending.length,
       episodes: this.#episodes,
     };
+  }
+
+  /** The standing decisions (none when they are off), each scope's plan and the record of how it was made. */
+  standing(): readonly StandingEntry[] {
+    return this.#standing?.entries() ?? [];
+  }
+
+  /** The standing decisions as the control socket shows them (`oomkit explain` on a live daemon). */
+  standingView(): StandingView[] {
+    const now = this.#o.host.clock.monotonicMs();
+    return this.standing().map((e) => ({ scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record }));
   }
 
   /** Resolves once the queue is empty (tests, shutdown). */

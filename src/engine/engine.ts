@@ -14,12 +14,14 @@ import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type EpisodeMode, type EpisodeRecord, buildEpisode } from "./episode.js";
+import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
+import { type PreparedPlan, recheck, targetsOf } from "./standing.js";
+import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
@@ -44,6 +46,8 @@ export interface EngineOptions {
   readonly policyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
+  /** Where policies keep state; the daemon passes one that outlives reloads. */
+  readonly state?: PolicyStateStore;
   readonly logger?: Logger;
 }
 
@@ -57,6 +61,39 @@ export interface OomRequest {
   readonly mode: EpisodeMode;
   /** Required in live mode; explain and dry-run verify only. */
   readonly executor?: Executor;
+  /** How the decision was reached, for the record (the daemon's fresh decisions say so). */
+  readonly decision?: DecisionPath;
+}
+
+export interface PrepareRequest {
+  /** The warm model's snapshot (any snapshot will do). */
+  readonly snapshot: Snapshot;
+  readonly scope: CgroupPath | string;
+  readonly cause: OomCause;
+  /** The model generation the snapshot saw. */
+  readonly generation?: number;
+}
+
+export interface CarryOutRequest {
+  /** A live snapshot: the targets are checked against it. */
+  readonly snapshot: Snapshot;
+  /** The trouble that declared the OOM. */
+  readonly cause: OomCause;
+  readonly mode: EpisodeMode;
+  readonly executor?: Executor;
+  /** A standing plan older than this is refused. */
+  readonly maxAgeMs: number;
+}
+
+/** What one run of the chain produced. */
+interface ChainRun {
+  readonly snapshot: Snapshot;
+  readonly scope: CgroupPath;
+  readonly cause: OomCause;
+  readonly steps: readonly StepResult[];
+  readonly decisionMs: number;
+  readonly actionMs: number;
+  readonly readMs: number;
 }
 
 /** Explain and dry-run carry out nothing. */
@@ -72,6 +109,7 @@ export class Engine {
   readonly policyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
+  readonly state: PolicyStateStore;
   readonly #log: Logger;
 
   constructor(opts: EngineOptions) {
@@ -91,6 +129,7 @@ export class Engine {
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
+    this.state = opts.state ?? new PolicyStateStore();
     this.#log = opts.logger ?? silentLogger;
   }
 
@@ -122,13 +161,103 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const scopePath = cgroupPath(req.scope);
+    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain");
+    return this.#record(run, mode, req.decision);
+  }
+
+  /**
+   * Decides ahead of time (engine/standing.ts): runs the chain for `scope` on `snapshot` (the
+   * warm model's) and carries out nothing. Returns the plan that would handle the OOM, if any
+   * policy's plan passed the verifier, and the record of what was decided (an explain record).
+   */
+  async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
+    const scope = cgroupPath(req.scope);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false);
+    const handler = run.steps.find((s) => s.entry.outcome === "handled");
+    const plan: PreparedPlan | undefined =
+      handler?.verified && handler.verified.length > 0
+        ? Object.freeze({
+            scope,
+            // Kept for the trigger's record: only what a record shows (10,000 candidates would
+            // be sorted again at the trigger, on its path).
+            steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
+            policy: handler.entry.policy,
+            targets: targetsOf(handler.verified, req.snapshot),
+            madeAtMonoMs: req.snapshot.takenAtMonoMs,
+            madeAtWallMs: req.snapshot.takenAtWallMs,
+            decisionMs: run.decisionMs,
+            generation: req.generation,
+            cause: req.cause,
+          })
+        : undefined;
+    return { plan, record: this.#record(run, "explain") };
+  }
+
+  /**
+   * The trigger's path for a standing plan: checks each target against the live machine
+   * (`req.snapshot` must be live) and, when every one still holds, carries the plan out and
+   * returns the episode's record; otherwise says why it was refused, and nothing was done.
+   */
+  async carryOut(plan: PreparedPlan, req: CarryOutRequest): Promise<{ readonly record: EpisodeRecord } | { readonly refused: string }> {
+    const { snapshot, cause, mode } = req;
+    const executor = mode === "live" ? req.executor : DRY_RUN;
+    if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
+    const t0 = performance.now();
+    const io0 = snapshot.ioMs;
+    let scope: CgroupNode | undefined;
+    try {
+      scope = this.#resolveScope(snapshot, plan.scope);
+    } catch (err) {
+      if (err instanceof OomkitError) return { refused: err.message };
+      throw err;
+    }
+    const check = recheck(plan, { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims }, req.maxAgeMs);
+    if (!check.ok) return { refused: check.reason };
+    const verifiedAtMs = performance.now();
+    const actions: ActionResult[] = [];
+    for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
+    const actionMs = performance.now() - verifiedAtMs;
+    const handler = plan.steps[plan.steps.length - 1] as StepResult;
+    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
+    if (mode !== "explain") handler.stateDraft?.commit();
+    const freed = executor.dryRun || actions.some((r) => r.freed);
+    const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
+    const last: StepResult = {
+      ...handler,
+      entry: { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) },
+      actions,
+      actionMs,
+      verifiedAtMs,
+    };
+    const ageMs = roundMs(snapshot.takenAtMonoMs - plan.madeAtMonoMs);
+    const record = buildEpisode({
+      idSuffix: (episodeSeq++).toString(36),
+      mode,
+      scope: plan.scope,
+      cause,
+      source: snapshot.source,
+      steps: [...plan.steps.slice(0, -1), last],
+      timing: {
+        declaredAtWallMs: snapshot.takenAtWallMs,
+        signalBeforeMs: cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined,
+        decisionMs: verifiedAtMs - t0,
+        actionMs,
+        readMs: snapshot.ioMs - io0,
+      },
+      decision: { path: "standing", madeAt: new Date(plan.madeAtWallMs).toISOString(), ageMs, decisionMs: roundMs(plan.decisionMs), rechecked: check.rechecked },
+    });
+    return { record };
+  }
+
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
       executor,
       log: this.#log,
+      state: this.state,
+      commitState,
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
@@ -142,20 +271,26 @@ export class Engine {
     const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
     // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
+    return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
+  }
+
+  #record(run: ChainRun, mode: EpisodeMode, decision?: DecisionPath): EpisodeRecord {
+    const { snapshot, cause } = run;
     return buildEpisode({
       idSuffix: (episodeSeq++).toString(36),
       mode,
-      scope: scopePath,
+      scope: run.scope,
       cause,
       source: snapshot.source,
-      steps,
+      steps: run.steps,
       timing: {
         declaredAtWallMs: snapshot.takenAtWallMs,
         signalBeforeMs: cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined,
-        decisionMs,
-        actionMs,
-        readMs: snapshot.ioMs - io0,
+        decisionMs: run.decisionMs,
+        actionMs: run.actionMs,
+        readMs: run.readMs,
       },
+      ...(decision !== undefined ? { decision } : {}),
     });
   }
 
@@ -176,21 +311,29 @@ export class Engine {
   handlePressure(req: PressureRequest): PressureResult | undefined {
     const link = this.pressurePolicy(req.event.cgroup);
     if (!link) return undefined;
-    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path), this.state.draft(link.policy.name, link.attachedTo));
   }
 
   /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
   cgroupOnline(cgroup: CgroupNode): HookCall[] {
     return this.#attachedAbove(cgroup.path)
       .filter((l) => l.policy.handleCgroupOnline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state))));
   }
 
   /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
   cgroupOffline(cgroup: CgroupPath): HookCall[] {
     return this.#attachedAbove(cgroup)
       .filter((l) => l.policy.handleCgroupOffline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state))));
+  }
+
+  /** A hook call with its attachment's state: its writes count when it returned without fault. */
+  #withState(link: ChainLink, call: (state: StateDraft) => HookCall): HookCall {
+    const draft = this.state.draft(link.policy.name, link.attachedTo);
+    const r = call(draft);
+    if (r.outcome === "ok") draft.commit();
+    return r;
   }
 
   /** The attachments at or above `cgroup`, in configuration order. */

@@ -113,6 +113,31 @@ export interface KernelKill {
   readonly kmsgTsUsec?: number;
 }
 
+/** One target of a standing plan as the trigger's path found it: its memory when chosen and now. */
+export interface RecheckedTarget {
+  readonly target: string;
+  readonly bytesThen: number | undefined;
+  readonly bytesNow: number | undefined;
+}
+
+/**
+ * How the decision was reached: a standing plan, made ahead on the warm model and checked again
+ * at the trigger (its age, and what was re-checked), or a fresh one (and, when a standing plan
+ * existed, why it was refused).
+ */
+export type DecisionPath =
+  | {
+      readonly path: "standing";
+      /** Wall-clock ISO time the plan was made. */
+      readonly madeAt: string;
+      /** The plan's age when the trigger took it. */
+      readonly ageMs: number;
+      /** How long making it took, off the trigger's path. */
+      readonly decisionMs: number;
+      readonly rechecked: readonly RecheckedTarget[];
+    }
+  | { readonly path: "fresh"; readonly standingRefused?: string };
+
 export interface EpisodeRecord {
   readonly schema: typeof EPISODE_SCHEMA;
   readonly id: string;
@@ -147,6 +172,8 @@ export interface EpisodeRecord {
   };
   /** Kind "kernel" only: the kernel's kill (added within oomkit.episode/1). */
   readonly kernelKill?: KernelKill;
+  /** Daemon episodes: a standing or a fresh decision (added within oomkit.episode/1). */
+  readonly decision?: DecisionPath;
 }
 
 /** What one policy of the chain produced: buildEpisode's input. */
@@ -182,6 +209,7 @@ export interface EpisodeParts {
   readonly timing: EpisodeTiming;
   /** Records of the kernel's own kills: what was seen of it. */
   readonly kernelKill?: KernelKill;
+  readonly decision?: DecisionPath;
 }
 
 /** A record keeps this many candidates per policy (best first) and this many skipped ones... */
@@ -215,6 +243,7 @@ export function buildEpisode(p: EpisodeParts): EpisodeRecord {
     actions: p.steps.flatMap((s) => s.actions),
     times: episodeTimes(p.timing),
     ...(p.kernelKill !== undefined ? { kernelKill: p.kernelKill } : {}),
+    ...(p.decision !== undefined ? { decision: p.decision } : {}),
   };
 }
 
@@ -237,7 +266,8 @@ function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
 export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** Best candidates first (the policy's own order where it gave one, else by score); skipped ones after; each list capped. */
-function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
+/** The candidates a record keeps of one policy's list: the best scored ones, then some skipped. */
+export function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
   const scored = list
     .filter((c) => c.skipped === undefined)
     .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));

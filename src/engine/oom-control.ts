@@ -2,6 +2,7 @@
  * The OomControl a policy receives: its read-only view of one OOM and the plan builders. One
  * control per policy call, so each policy's candidates are recorded under its own name.
  */
+import type { PolicyState } from "./policy-state.js";
 import { OomkitError } from "../errors.js";
 import { ROOT_CGROUP } from "../os/paths.js";
 import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "./policy.js";
@@ -40,8 +41,11 @@ export class OomControlImpl<O> implements OomControl<O> {
   #cgroups: readonly CgroupNode[] | undefined;
   #tasks: readonly TaskNode[] | undefined;
 
-  constructor(policy: string, options: O, ctx: ControlContext) {
+  readonly state: PolicyState;
+
+  constructor(policy: string, options: O, ctx: ControlContext, state: PolicyState) {
     this.policy = policy;
+    this.state = state;
     this.options = options;
     this.#ctx = ctx;
     this.scope = ctx.scope;
@@ -53,6 +57,9 @@ export class OomControlImpl<O> implements OomControl<O> {
 
   get tmpfsRoots(): readonly string[] {
     return this.#ctx.protections.tmpfsRoots;
+  }
+  get trustedUids(): readonly number[] {
+    return this.#ctx.protections.trustedUids;
   }
 
   cgroups(): readonly CgroupNode[] {

@@ -32,6 +32,8 @@ export interface Views {
   planOf(value: unknown): { readonly id: number; readonly kind: string } | undefined;
   oomControl(spec: Record<string, unknown>): object;
   pressureControl(spec: Record<string, unknown>): object;
+  /** The attachment's state, for the cgroup hooks' third argument. */
+  policyState(): object;
 }
 
 export function realmViews(kit: ViewKit): Views {
@@ -161,7 +163,7 @@ export function realmViews(kit: ViewKit): Views {
     get startTimeTicks(): unknown { return this.#s[6]; }
     get kernelThread(): unknown { return this.#s[7]; }
     static {
-      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "cgroupPath", "v1MemoryCgroup"]) {
+      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]) {
         // exiting can turn true as later reads find the task gone: asked each time.
         defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting"); } });
       }
@@ -243,12 +245,28 @@ export function realmViews(kit: ViewKit): Views {
     return p !== undefined && p.session === session ? p : undefined;
   };
 
+  /** The attachment's state: JSON crosses as text both ways, so no value is shared with the engine. */
+  class PolicyState {
+    get(key: unknown): unknown {
+      const text = ask("st.get", str(key));
+      return text === "undefined" ? undefined : parse(text);
+    }
+    set(key: unknown, value: unknown): void {
+      ask("st.set", str(key), value === undefined ? undefined : stringify(value));
+    }
+    keys(): unknown {
+      return parse(ask("st.keys"));
+    }
+  }
+
   class OomControl {
     readonly #memo = new Map<string, unknown>();
     constructor(spec: Record<string, unknown>) {
       for (const k of ["policy", "scope", "scopePath", "cause", "now", "snapshot", "options"]) defineProperty(this, k, { value: spec[k], enumerable: true });
+      defineProperty(this, "state", { value: freeze(new PolicyState()), enumerable: true });
     }
     get tmpfsRoots(): unknown { return memo(this.#memo, "tmpfsRoots", () => read(ask("oc.tmpfsRoots"))); }
+    get trustedUids(): unknown { return memo(this.#memo, "trustedUids", () => read(ask("oc.trustedUids"))); }
     cgroups(): unknown { return memo(this.#memo, "cgroups", () => read(ask("oc.cgroups"))); }
     leafCgroups(): unknown { return read(ask("oc.leafCgroups"), true); }
     tasks(): unknown { return memo(this.#memo, "tasks", () => read(ask("oc.tasks"))); }
@@ -286,6 +304,7 @@ export function realmViews(kit: ViewKit): Views {
   class PressureControl {
     constructor(spec: Record<string, unknown>) {
       for (const k of ["policy", "snapshot", "options", "now"]) defineProperty(this, k, { value: spec[k], enumerable: true });
+      defineProperty(this, "state", { value: freeze(new PolicyState()), enumerable: true });
     }
     rates(cgroup: unknown): unknown { return read(ask("pc.rates", pathOf(cgroup))); }
     declareOom(cgroup: unknown, reason?: unknown): void {
@@ -313,5 +332,6 @@ export function realmViews(kit: ViewKit): Views {
     planOf,
     oomControl: (spec: Record<string, unknown>) => freeze(new OomControl(withSnapshot(spec))),
     pressureControl: (spec: Record<string, unknown>) => freeze(new PressureControl(withSnapshot(spec))),
+    policyState: () => freeze(new PolicyState()),
   });
 }

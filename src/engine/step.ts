@@ -10,6 +10,7 @@ import type { ActionResult, ChainEntry, ChainOutcome, StepRecord, Verdict } from
 import { roundMs } from "./episode.js";
 import { type ControlContext, OomControlImpl } from "./oom-control.js";
 import type { Policy } from "./policy.js";
+import type { PolicyStateStore, StateDraft } from "./policy-state.js";
 import { type PolicyFault, type PolicyResult, classifyFault, runPolicy, runWithDeadline } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
 import { type VerifiedAction, verifyAction } from "./verify.js";
@@ -41,6 +42,10 @@ export interface ChainLink {
 
 export interface StepEnv {
   readonly control: ControlContext;
+  /** Where policies keep state; a draft per call, committed as `commitState` says. */
+  readonly state: PolicyStateStore;
+  /** Commit a carried-out plan's state writes (live and dry-run; not explain nor deciding ahead). */
+  readonly commitState: boolean;
   readonly deadlineMs: number;
   readonly executor: Executor;
   readonly log: Logger;
@@ -51,6 +56,10 @@ export interface StepResult extends StepRecord {
   readonly actionMs: number;
   /** performance.now() when its plan had passed the verifier, if it did. */
   readonly verifiedAtMs?: number;
+  /** The actions of its plan that passed the verifier, as the verifier cleared them. */
+  readonly verified?: readonly VerifiedOk[];
+  /** The call's state writes, not yet committed (a plan decided ahead commits when carried out). */
+  readonly stateDraft?: StateDraft;
 }
 
 /** A deadline overrun of a policy that read a lot is worth a hint. */
@@ -58,9 +67,10 @@ const TIMEOUT_HINT = "reading a large scope counts too: raise policy_deadline_ms
 
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
-  const oc = new OomControlImpl(link.policy.name, link.options, env.control);
+  const draft = env.state.draft(link.policy.name, link.attachedTo);
+  const oc = new OomControlImpl(link.policy.name, link.options, env.control, draft);
   const started = performance.now();
-  const decided = decide(link, oc, env);
+  const decided = decide(link, oc, env, draft);
   const durationMs = roundMs(performance.now() - started);
   const result = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}, more: Partial<StepResult> = {}): StepResult => ({
     entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...extra },
@@ -83,19 +93,25 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   const verifiedAtMs = performance.now();
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
-  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs };
+  if (env.commitState) draft.commit();
+  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
   if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory" }, done);
   return result("handled", { verdicts }, done);
 }
 
 /** Calls the policy: its result, or how it failed. */
-function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv): PolicyResult | PolicyFault {
+function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv, draft: StateDraft): PolicyResult | PolicyFault {
+  // A call run again (its reads slowed it) starts from the store, not from its first try's writes.
+  const run = () => {
+    draft.reset();
+    return runPolicy(link.policy, oc);
+  };
   try {
     // The built-in default ends every chain: like the kernel's own scan it must decide, so it
     // runs without a deadline (it is engine code, not a policy file).
-    if (link.attachedTo === null) return runPolicy(link.policy, oc);
-    return runWithDeadline(() => runPolicy(link.policy, oc), env.deadlineMs, env.control.snapshot);
+    if (link.attachedTo === null) return run();
+    return runWithDeadline(run, env.deadlineMs, env.control.snapshot);
   } catch (err) {
     const fault = classifyFault(err, env.deadlineMs);
     return fault.outcome === "timeout" ? { ...fault, error: `${fault.error} (${TIMEOUT_HINT})` } : fault;

@@ -3,11 +3,12 @@
  * decision that never looks at a task's memory never reads its status file. A process that
  * vanishes between reads is "exiting", never an error.
  */
+import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
 import { readParsed } from "../os/read.js";
 import { PidFile, type CgroupPath, cgroupPath, procPid } from "../os/paths.js";
-import { type ProcStat, type ProcStatus, isKernelThreadFlags, parseCmdline, parseOomScore, parseOomScoreAdj, parseProcCgroup, parseProcStat, parseProcStatus } from "../os/parse/proc.js";
+import { type ProcStat, type ProcStatus, isKernelThreadFlags, parseCmdline, parseExeLink, parseOomScore, parseOomScoreAdj, parseProcCgroup, parseProcStat, parseProcStatus } from "../os/parse/proc.js";
 
 export interface TaskMemory {
   /** RssAnon + RssFile + RssShmem: what the kernel counts as resident. */
@@ -41,6 +42,7 @@ export class TaskNode {
   #oomScoreAdj: number | undefined;
   #oomScore: number | null | undefined;
   #cmdline: readonly string[] | undefined;
+  #exe: string | null | undefined;
   #cgroup: { v2: CgroupPath | undefined; v1Memory: string | undefined } | undefined;
   #gone = false;
 
@@ -146,6 +148,35 @@ export class TaskNode {
     return this.#cmdline;
   }
 
+  /**
+   * The task's executable: the path /proc/<pid>/exe shows, symlinks resolved, as seen in the
+   * task's own mount namespace. undefined when it cannot be read (a kernel thread, a zombie, a task
+   * gone, no permission, any other error) and when the file was deleted or replaced since the task
+   * started it (os/parse/proc.ts, parseExeLink): such a path no longer names what runs.
+   *
+   * The task chooses it as surely as its comm: it can exec any binary it can read (and load its
+   * own code into it with LD_PRELOAD), and inside a user namespace of its own PR_SET_MM_MAP points
+   * the link at any executable file. What it cannot choose is its real uid: protections go by a
+   * task's executable only for trusted uids (./verify.ts).
+   */
+  get exe(): string | undefined {
+    if (this.#exe === undefined) this.#exe = this.#readExe() ?? null;
+    return this.#exe ?? undefined;
+  }
+
+  #readExe(): string | undefined {
+    if (this.kernelThread) return undefined;
+    const link = procPid(this.pid, PidFile.exe);
+    try {
+      return parseExeLink(this.#ctx.host.readLink(link));
+    } catch (err) {
+      if (!(err instanceof OomkitError)) throw err;
+      // Vanished (a zombie, a task gone), no permission, or an I/O error: unknown, never a stop.
+      this.#ctx.log.debug(`ignoring ${link}: ${err.message}`);
+      return undefined;
+    }
+  }
+
   #readCgroup(): { v2: CgroupPath | undefined; v1Memory: string | undefined } {
     if (this.#cgroup === undefined) {
       const c = readParsed(this.#ctx.host, procPid(this.pid, PidFile.cgroup), parseProcCgroup, this.#ctx.log);
@@ -184,6 +215,7 @@ export class TaskNode {
     void this.oomScoreAdj;
     void this.kernelOomScore;
     void this.cmdline;
+    void this.exe;
     void this.cgroupPath;
     return this;
   }

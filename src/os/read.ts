@@ -6,6 +6,8 @@ import { OomkitError, isVanished } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Host } from "./host.js";
 
+export type { ParsedCache } from "./host.js";
+
 /**
  * Reads and parses one file. Returns undefined when the file is absent (an older kernel, a
  * fixture that lacks it) or its pid/cgroup vanished: that is "unknown", never an error. Text
@@ -13,6 +15,13 @@ import type { Host } from "./host.js";
  * decision. Other I/O errors propagate.
  */
 export function readParsed<T>(host: Host, path: string, parse: (text: string) => T, log: Logger): T | undefined {
+  const cache = host.parsedCache;
+  if (cache) return cache.parsed(path, parse, () => readAndParse(host, path, parse, log));
+  return readAndParse(host, path, parse, log);
+}
+
+
+function readAndParse<T>(host: Host, path: string, parse: (text: string) => T, log: Logger): T | undefined {
   let text: string;
   try {
     text = host.readFile(path);

@@ -26,6 +26,7 @@ const episodeRecordSchema = z.looseObject({
   actions: z.array(z.looseObject({ action, ok: z.boolean(), freed: z.boolean(), dryRun: z.boolean() })),
   times: z.looseObject({ declaredAt: z.string(), decidedAt: z.string(), finishedAt: z.string(), decisionMs: z.number(), actionMs: z.number() }),
   kernelKill: z.looseObject({ seenBy: z.array(z.string()) }).optional(),
+  decision: z.looseObject({ path: z.enum(["standing", "fresh"]) }).optional(),
 });
 
 export type RecordCheck = { readonly ok: true; readonly record: EpisodeRecord } | { readonly ok: false; readonly error: string };

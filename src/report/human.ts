@@ -29,7 +29,8 @@ function oomkitLine(r: EpisodeRecord): string {
   const done = results.map((a) => describe(a.action, r.mode !== "live" || a.dryRun === true, a)).join("; ");
   const freed = r.actions.reduce((sum, a) => sum + (a.freed ? (a.freedBytes ?? 0) : 0), 0);
   const freedText = r.mode === "live" ? `, freed ${kb(freed)}` : "";
-  return `oomkit ${r.id}: ${head}: ${done || "nothing to do"}${freedText} in ${round(r.times.actionMs)}ms (decision ${round(r.times.decisionMs)}ms)`;
+  const how = r.decision?.path === "standing" ? `, standing plan ${round(r.decision.ageMs)}ms old` : "";
+  return `oomkit ${r.id}: ${head}: ${done || "nothing to do"}${freedText} in ${round(r.times.actionMs)}ms (decision ${round(r.times.decisionMs)}ms${how})`;
 }
 
 function describe(a: Action, would: boolean, result: Partial<ActionResult>): string {

@@ -33,7 +33,7 @@ const fixture = buildFixture({
   tasks: [
     { pid: 1, comm: "init", cgroup: "/", rssAnonKb: 2000 },
     { pid: 10, comm: "big (leak) x", cgroup: "/work/a", rssAnonKb: 400_000 },
-    { pid: 11, comm: "small", cgroup: "/work/b", rssAnonKb: 100_000, oomScoreAdj: 400 },
+    { pid: 11, comm: "small", cgroup: "/work/b", rssAnonKb: 100_000, oomScoreAdj: 400, exe: "/usr/bin/small" },
     { pid: 12, comm: "guarded", cgroup: "/work/b", rssAnonKb: 300_000, oomScoreAdj: -1000 },
   ],
 });
@@ -134,6 +134,8 @@ describe("oomkit record", () => {
     const a = JSON.parse((await cli(["dump", "--root", fixture, "--json"])).stdout) as Dump;
     const b = JSON.parse((await cli(["dump", "--root", out, "--json"])).stdout) as Dump;
     assert.deepEqual({ ...b, source: "" }, { ...a, source: "" });
+    assert.equal(b.tasks.find((t) => t.pid === 11)?.exe, "/usr/bin/small", "the executable's link is recorded as a link");
+    assert.equal(fs.readlinkSync(path.join(out, "proc/11/exe")), "/usr/bin/small");
   });
   test("--cgroup keeps to a subtree", async () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-rec-")), "capture");
@@ -157,6 +159,8 @@ describe("oomkit record", () => {
       const d = JSON.parse((await cli(["dump", "--root", out, "--json", "--top", "50"])).stdout) as Dump;
       const t = d.tasks.find((x) => x.pid === child.pid);
       assert.equal(t?.comm, "sleep");
+      const onPath = (process.env.PATH ?? "").split(":").map((d) => path.join(d, "sleep")).find((f) => fs.existsSync(f));
+      assert.equal(t?.exe, onPath && fs.realpathSync(onPath), "the executable, as /proc/PID/exe shows it");
       assert.equal(t?.oomScore, t?.kernelOomScore, "the capture holds the kernel's oom_score and it agrees");
       assert.ok(d.system.memTotalBytes !== null && d.system.memTotalBytes > 0);
     } finally {

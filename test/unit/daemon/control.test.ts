@@ -110,6 +110,24 @@ describe("the control socket", () => {
     assert.match(err, /the daemon refused: no cgroup \/no\/such\/cgroup/);
   });
 
+  test("standing: the daemon's plan per scope; oomkit explain shows it, and --fresh decides afresh", async () => {
+    await daemon.tick(); // upkeep: the machine's plan is made
+    const r = await request(sock, { op: "standing" });
+    assert.equal(r.ok, true);
+    const list = r.standing as { scope: string; policy: string | null; record: EpisodeRecord }[];
+    assert.deepEqual(list.map((e) => [e.scope, e.policy]), [["/", "kernel"]]);
+    assert.equal((await request(sock, { op: "standing", scope: "/nowhere" })).ok, true);
+    assert.equal((await request(sock, { op: "standing", scope: "nowhere" })).ok, false, "the scope is checked like oom's");
+    let out = "";
+    const code = await runCli({ argv: ["explain", "--socket", sock], stdout: (t) => (out += t), stderr: () => {}, makeHost: defaultMakeHost() });
+    assert.equal(code, 0);
+    assert.match(out, /the running daemon's standing decision for \/, made [0-9.]+ s ago: the plan of kernel stands/);
+    assert.match(out, /kill pid 10/);
+    let fresh = "";
+    await runCli({ argv: ["explain", "--fresh", "--socket", sock], stdout: (t) => (fresh += t), stderr: () => {}, makeHost: defaultMakeHost() });
+    assert.doesNotMatch(fresh, /standing decision/, "--fresh decides on this machine, not the daemon's fixture");
+  });
+
   test("events: a bad since or follow is refused", async () => {
     for (const req of [{ op: "events", since: -1 }, { op: "events", since: {} }, { op: "events", follow: "yes" }]) {
       const r = await request(sock, req);

@@ -28,12 +28,16 @@ for (const [file, bytes] of [["dev/shm/big", 8192], ["etc/secret", 10]] as const
   fs.mkdirSync(path.join(machine, path.dirname(file)), { recursive: true });
   fs.writeFileSync(path.join(machine, file), Buffer.alloc(bytes));
 }
+for (const [pid, exe] of [[101, "/usr/bin/cg1"], [104, "/usr/bin/cg4 (deleted)"]] as const) fs.symlinkSync(exe, path.join(machine, `proc/${pid}/exe`));
 const cause = { kind: "cgroup" as const, trigger: "test", message: "t", figures: { limit: Number.POSITIVE_INFINITY } };
+// A generous deadline, as in the other policy tests: the probe below takes 100-190 ms of the
+// default 250 on an idle machine, and a loaded one must not turn its verdict into a timeout.
 const engineFor = (policy: Policy | undefined, options: unknown = {}) =>
   new Engine({
     attachments: policy ? [{ cgroup: cgroupPath("/oom_test"), policy, options }] : [],
     defaultPolicy: { policy: kernelPolicy, options: {} },
-    protections: { omitCgroups: [], omitCommands: [], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
+    policyDeadlineMs: 10_000,
+    protections: { omitCgroups: [], omitCommands: [], omitExecutables: [], trustedUids: [0], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
   });
 const explain = (policy: Policy | undefined, options?: unknown): Promise<EpisodeRecord> => engineFor(policy, options).explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
 
@@ -228,7 +232,8 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     const host = new CountingHost(new FixtureHost(machine));
     const snapshot = takeSnapshot(host);
     const scope = snapshot.cgroup("/oom_test");
-    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() });
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("cg", "/oom_test"));
     const r = runPolicy(policy, oc);
     assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg2"]);
     assert.deepEqual(host.reads.filter((p) => /^\/proc\/\d+\//.test(p)), []);
@@ -253,7 +258,7 @@ export default definePolicy<{ readonly mode: string }>({
     oc.ranked(order);
     const files = oc.files("/dev/shm");
     const t = oc.tasks().find((x: TaskNode) => !oc.protectedReason(x) && oc.badness(x).killable);
-    return oc.steps(files[0] ? oc.removeFiles([files[0].path], "largest file") : oc.pass("no files"), order[0] ? oc.killCgroup(order[0], "first in order") : oc.pass("none"), t ? oc.killTask(t, \`badness \${JSON.stringify(oc.badness(t))}\`) : oc.pass("no task"), oc.reclaim(oc.scope as CgroupNode, 4096, "a little"));
+    return oc.steps(files[0] ? oc.removeFiles([files[0].path], "largest file") : oc.pass("no files"), order[0] ? oc.killCgroup(order[0], "first in order") : oc.pass("none"), t ? oc.killTask(t, \`badness \${JSON.stringify(oc.badness(t))} exe \${t.exe} of \${oc.tasks().map((x: TaskNode) => String(x.exe)).join(" ")}; trusted uids \${oc.trustedUids.join(",")}\`) : oc.pass("no task"), oc.reclaim(oc.scope as CgroupNode, 4096, "a little"));
   },
   evaluateTask(task, chosen) {
     return task.comm === "cg4" ? "select" : chosen?.comm === "cg4" ? "skip" : task.cmdline.length > 5 ? "abort" : "default";
@@ -269,6 +274,10 @@ export default definePolicy<{ readonly mode: string }>({
       assert.deepEqual(records[0]?.chain[0]?.error, undefined, mode);
       assert.deepEqual(records[0], records[1], mode);
       assert.equal(records[0]?.chain[0]?.outcome, "handled", mode);
+      if (mode === "oom") {
+        const kill = records[0]?.plan.find((a) => a.kind === "kill-task");
+        assert.match(kill?.reason ?? "", / exe \/usr\/bin\/cg1 of \/usr\/bin\/cg1 undefined undefined undefined; trusted uids 0$/, "exe and trustedUids cross, a deleted executable as none");
+      }
     }
   });
 });
