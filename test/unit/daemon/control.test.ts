@@ -62,7 +62,7 @@ describe("the control socket", () => {
       cgroups: { "/jobs": { current: 100 * MB }, "/jobs/a": { current: 100 * MB, anon: 100 * MB } },
       tasks: [{ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 100 * 1024 }],
     });
-    const parsed = parseConfig("", "empty.toml");
+    const parsed = parseConfig("standing_decisions = true\n", "standing.toml");
     const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
     const host = new FixtureHost(dir, { clock: new ManualClock(10_000) });
     const log = new MemoryLogger();
