@@ -342,7 +342,8 @@ export const configSchema = strict({
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
   /** How long the built-in default at the end of every chain may run, reading included, before it acts on its best so far. */
   default_policy_deadline_ms: z.number().int().min(1).max(60_000).default(DEFAULT_DEFAULT_POLICY_DEADLINE_MS),
-  standing_decisions: z.boolean().default(true),
+  // Opt-in until the kernel suite's daemon scenarios have run on the standing path (docs/operations.md).
+  standing_decisions: z.boolean().default(false),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),

@@ -27,7 +27,7 @@ import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import { type KillMarks, killSince, markKills } from "./stale.js";
-import { VictimStore } from "./victim-store.js";
+import { VictimStore, settleExited } from "./victim-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
@@ -243,10 +243,8 @@ export class Daemon {
         this.#log.debug(`history sample skipped: ${(err as Error).message}`);
       }
     }
-    // The kernel's victims carry no pidfd: they are done when their /proc entry is gone.
-    for (const v of this.victims.pending) {
-      if (v.by === "kernel" && v.pid !== undefined && !this.#o.host.exists(procPidDir(v.pid))) this.victims.settleTask(v.pid);
-    }
+    // Victims nothing waits on (the kernel's, a previous run's) are done when they have exited.
+    for (const v of settleExited(this.#o.host, this.#mode, this.victims)) this.#log.debug(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by}) has exited`);
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
     for (const w of this.#watches.watches) {

@@ -31,7 +31,7 @@ const MACHINE: FixtureSpec = {
     { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * 1024 },
   ],
 };
-const TRIGGER = `[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
+const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
 const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
 
 function setup(toml: string, extra: Policy[] = []) {
@@ -75,7 +75,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
   });
 
   test("standing_decisions = false: every trigger decides afresh, and no plan is kept", async () => {
-    const t = setup(`standing_decisions = false\n${TRIGGER}`);
+    const t = setup(TRIGGER.replace("standing_decisions = true", "standing_decisions = false"));
     await t.daemon.start();
     await t.step(100);
     assert.deepEqual(t.daemon.standing(), []);
@@ -158,7 +158,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
           return oc.killTask(t, "largest not chosen before");
         },
       });
-      const t = setup(`standing_decisions = ${standing}\n${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
+      const t = setup(`${TRIGGER.replace("standing_decisions = true", `standing_decisions = ${standing}`)}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
       await t.daemon.start();
       for (let i = 0; i < 3; i++) {
         for (let j = 0; j < 5; j++) await t.step(700); // upkeep decides ahead, again and again
