@@ -170,10 +170,14 @@ function copyFixtures(from, to) {
  * not the tests (the kernel's other groups would fail the same way).
  */
 async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
+  // The cached hog is named by a hash of its source; the guest runs a copy named `hog`, the
+  // comm the tests expect in /proc, in the kernel's log and in oomkit's records.
+  fs.copyFileSync(hog, path.join(runDir, "hog"));
+  fs.chmodSync(path.join(runDir, "hog"), 0o755);
   const job = [
     `export OOMKIT_REPO=${quote(REPO)}`,
     `export OOMKIT_MODULES=${quote(k.modules)}`,
-    `export OOMKIT_HOG=${quote(hog)}`,
+    `export OOMKIT_HOG=/oomkit-run/hog`,
     `export OOMKIT_RUN_DIR=/oomkit-run`,
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
