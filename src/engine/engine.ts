@@ -156,6 +156,7 @@ export class Engine {
         actionMs,
         readMs: snapshot.ioMs - io0,
       },
+      unreadable: snapshot.faults,
     });
   }
 

@@ -213,6 +213,21 @@ export default definePolicy({ name: "ls", handleOutOfMemory(oc) {
     assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [["/dev/shm/big"], ["/dev/shm/big"], [], [], []]);
   });
 
+  test("what could not be read crosses as a string, asked afresh as more is read", async () => {
+    const { FaultyHost } = await import("../../support/faulty-host.js");
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/104/status", "EIO").fail("/sys/fs/cgroup/oom_test/cg3/cg4/memory.current", "ENOMEM");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "ur", handleOutOfMemory(oc) {
+  const t = oc.tasks().find((x) => x.pid === 104);
+  const c = oc.cgroups().find((x) => x.path === "/oom_test/cg3/cg4");
+  const before = [t.unreadable, c.unreadable];
+  void t.memory; void c.memory.currentBytes;
+  return oc.pass(JSON.stringify([...before, t.unreadable, c.unreadable, t.memory.rssBytes, c.memory.currentBytes ?? null]));
+} });`);
+    const r = await engineFor(policy).explain(takeSnapshot(host), "/oom_test", cause);
+    assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [null, null, "status unreadable: EIO", "memory.current unreadable: ENOMEM", 0, null]);
+  });
+
   test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
     const { CountingHost } = await import("../../support/counting-host.js");
     const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
