@@ -118,6 +118,8 @@ export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string
   }
   const mark = omitMark(node, ctx.scope, ctx.protections.omitXattrs);
   if (mark) return `omit: ${describeMark(mark)}`;
+  // omitMark has read every mark (and owner) that could apply: with no read failed, none is unknown.
+  if (ctx.snapshot.faults.length === 0) return undefined;
   for (let c = node; c; c = c.parent) {
     const unknown = CgroupNode.marksUnknown(c, ctx.protections.omitXattrs);
     if (unknown) return `omit marks unknown: ${unknown}`;
@@ -149,19 +151,23 @@ export type CgroupKillPlan =
 export function cgroupKillPlan(cgroup: CgroupNode, ctx: VerifyContext): CgroupKillPlan {
   const own = cgroupProtection(cgroup, ctx);
   if (own) return { ok: false, reason: own };
+  // allTasks lists every member cgroup and reads each one's cgroup.procs and stat files.
+  const tasks = cgroup.allTasks();
   const spared: { pid: number; reason: string }[] = [];
-  const victims: TaskRef[] = [];
-  for (const c of [cgroup, ...cgroup.descendants()]) {
-    const unseen = CgroupNode.membersUnknown(c);
-    if (unseen) return { ok: false, reason: `cannot see every task in it: ${unseen}` };
-    // A member whose stat could not be read is no task of the snapshot's, and cannot be checked:
-    // spared, so the kill goes task by task instead of cgroup.kill reaching it.
-    for (const pid of c.pids) {
-      const why = ctx.snapshot.unreadableTask(pid);
-      if (why) spared.push({ pid, reason: why });
+  if (ctx.snapshot.faults.length > 0) {
+    for (const c of [cgroup, ...cgroup.descendants()]) {
+      const unseen = CgroupNode.membersUnknown(c);
+      if (unseen) return { ok: false, reason: `cannot see every task in it: ${unseen}` };
+      // A member whose stat could not be read is no task of the snapshot's and cannot be
+      // checked: spared, so the kill goes task by task, never by cgroup.kill.
+      for (const pid of c.pids) {
+        const why = ctx.snapshot.unreadableTask(pid);
+        if (why) spared.push({ pid, reason: why });
+      }
     }
   }
-  for (const t of cgroup.allTasks()) {
+  const victims: TaskRef[] = [];
+  for (const t of tasks) {
     if (t.exiting) continue;
     const why = taskProtection(t, ctx) ?? memberElsewhere(t, cgroup, ctx);
     if (why) spared.push({ pid: t.pid, reason: why });

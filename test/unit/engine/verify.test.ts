@@ -110,6 +110,17 @@ describe("a cgroup whose marks or members cannot be read", () => {
     assert.deepEqual(victims(b), ["/work/b"], "a sibling whose members were read is killed");
   });
 
+  test("a member whose stat cannot be read: a kill of its cgroup goes task by task, sparing it", async () => {
+    const r = await explain(faulty().fail("/proc/11/stat", "EIO"), "/", killCgroup("/work"));
+    const v = r.chain[0]?.verdicts[0];
+    assert.equal(v?.execution?.method, "per-task");
+    assert.deepEqual(v?.execution?.method === "per-task" && v.execution.tasks.map((t) => t.pid), [12]);
+    assert.deepEqual(v?.execution?.method === "per-task" && [...v.execution.spared].sort((a, b) => a.pid - b.pid), [
+      { pid: 10, reason: "oom_score_adj -1000" },
+      { pid: 11, reason: "stat unreadable: EIO" },
+    ]);
+  });
+
   test("its folder unreadable: its subtree is unknown, a kill of it refused", async () => {
     const r = await explain(faulty().fail("/sys/fs/cgroup/work", "EIO", ["list"]), "/", killCgroup("/work"));
     assert.equal(r.chain[0]?.verdicts[0]?.reason, "cannot see every task in it: the folder of /work unreadable: EIO");
