@@ -40,7 +40,15 @@ export interface CheckSummary {
   readonly attachments: readonly { readonly cgroup: string; readonly policy: string; readonly file: string | null }[];
   readonly defaultPolicy: string;
   readonly triggers: readonly { readonly name: string; readonly kind: string; readonly cgroup: string }[];
-  readonly protections: { readonly cgroups: readonly string[]; readonly commands: readonly string[]; readonly xattrs: readonly string[]; readonly tmpfsRoots: readonly string[] };
+  readonly protections: {
+    readonly cgroups: readonly string[];
+    readonly commands: readonly string[];
+    readonly executables: readonly string[];
+    /** The real uids whose tasks commands and executables spare. */
+    readonly trustedUids: readonly number[];
+    readonly xattrs: readonly string[];
+    readonly tmpfsRoots: readonly string[];
+  };
   readonly kill: KillSettings;
   readonly dryRun: boolean;
   readonly logLevel: string;
@@ -98,7 +106,14 @@ function summarize(c: CompiledConfig): CheckSummary {
     attachments: c.engine.attachments.map((a) => ({ cgroup: a.cgroup, policy: a.policy.name, file: a.origin.kind === "file" ? a.origin.file : null })),
     defaultPolicy: c.engine.defaultPolicy.policy.name,
     triggers: c.triggers.map((t) => ({ name: t.name, kind: t.kind, cgroup: whereText(t.where) })),
-    protections: { cgroups: p.omitCgroups, commands: p.omitCommands.map((r) => r.source), xattrs: p.omitXattrs, tmpfsRoots: p.tmpfsRoots },
+    protections: {
+      cgroups: p.omitCgroups,
+      commands: p.omitCommands.map((r) => r.source),
+      executables: p.omitExecutables.map((x) => x.pattern),
+      trustedUids: p.trustedUids,
+      xattrs: p.omitXattrs,
+      tmpfsRoots: p.tmpfsRoots,
+    },
     kill: c.kill,
     dryRun: c.dryRun,
     logLevel: c.logLevel,
@@ -121,7 +136,9 @@ function render(r: CheckResult, ctx: CliContext): void {
   out.push(`  ${"(default)".padEnd(24)} ${s.defaultPolicy}`);
   out.push(`triggers:${s.triggers.length === 0 ? " none" : ""}`);
   for (const t of s.triggers) out.push(`  ${t.cgroup.padEnd(24)} ${t.kind}: ${t.name}`);
-  out.push(`protected: cgroups ${list(s.protections.cgroups)}; commands ${list(s.protections.commands)}; xattrs ${list(s.protections.xattrs)}; tmpfs roots ${list(s.protections.tmpfsRoots)}`);
+  const p = s.protections;
+  const byName = p.commands.length + p.executables.length > 0 ? ` (tasks of uid ${p.trustedUids.length === 0 ? "none" : p.trustedUids.join(", ")} only)` : "";
+  out.push(`protected: cgroups ${list(p.cgroups)}; commands ${list(p.commands)}; executables ${list(p.executables)}${byName}; xattrs ${list(p.xattrs)}; tmpfs roots ${list(p.tmpfsRoots)}`);
   const k = s.kill;
   out.push(
     `kill: at most ${k.rateLimit.maxKills} per ${k.rateLimit.perMs / 1000} s; ${k.sigtermGraceMs === 0 ? "SIGKILL at once" : `SIGTERM, SIGKILL after ${k.sigtermGraceMs} ms`}; ` +

@@ -4,17 +4,23 @@ import type { EpisodeRecord } from "../engine/episode.js";
 import { describeAction } from "../engine/plan.js";
 import { takeSnapshot } from "../engine/snapshot.js";
 import { cgroupPath } from "../os/paths.js";
+import { DEFAULT_SOCKET, request } from "../daemon/control.js";
+import type { StandingView } from "../daemon/daemon.js";
 import { loadPolicyFile } from "../policy/loader.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { table } from "./format.js";
 import { loadEngineSetup } from "./setup.js";
 
-const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE] [--scope PATH] [--json]
+const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE] [--scope PATH] [--fresh] [--socket PATH] [--json]
 
 Shows the decision the engine would take right now for an OOM in a scope (the whole machine by
 default): the chain of policies tried and each one's outcome, the plan, the candidates with
 their scores, and the skipped ones with reasons. Nothing is killed.
+
+On the live machine, with no --config or --policy, a running daemon is asked first: it shows
+the standing decision it holds for each scope (or for --scope), made ahead on its warm model,
+which is what it would act on. Without a daemon, or with --fresh, explain decides afresh.
 
   --root DIR     decide on a fixture folder instead of the live machine
   --config FILE  the configuration to use (default: the built-in default)
@@ -22,6 +28,8 @@ their scores, and the skipped ones with reasons. Nothing is killed.
                  whatever the configuration attached there; refused, as by the daemon, when
                  it is not owned by root or you or group or others may write it
   --scope PATH   the cgroup that is out of memory (default: /, a system-wide OOM)
+  --fresh        decide afresh even when a daemon is running
+  --socket PATH  the daemon's control socket (default ${DEFAULT_SOCKET})
   --json         print the episode record (schema "oomkit.episode/1", docs/episode.md)`;
 
 export const explainCommand: Command = {
@@ -34,10 +42,19 @@ export const explainCommand: Command = {
       config: { type: "string" },
       policy: { type: "string" },
       scope: { type: "string" },
+      fresh: { type: "boolean" },
+      socket: { type: "string" },
       json: { type: "boolean" },
     });
     const warn = (m: string) => ctx.stderr(`oomkit explain: warning: ${m}\n`);
     const scope = cgroupPath(values.scope ?? "/");
+    if (values.root === undefined && values.config === undefined && values.policy === undefined && values.fresh !== true) {
+      const standing = await askDaemon(values.socket ?? DEFAULT_SOCKET, values.scope === undefined ? undefined : scope);
+      if (standing !== undefined && standing.length > 0) {
+        ctx.stdout(values.json ? `${JSON.stringify(standing, null, 2)}\n` : standing.map(renderStanding).join("\n"));
+        return 0;
+      }
+    }
     // The same ownership rules as `run`, before any policy code runs: explain executes it too.
     const setup = loadEngineSetup(values.config, { enforceOwnership: true, warn });
     let attachments: readonly Attachment[] = setup.engine.attachments;
@@ -63,6 +80,23 @@ export const explainCommand: Command = {
     return 0;
   },
 };
+
+/** The daemon's standing decisions, or undefined when no daemon answers (then explain decides afresh). */
+async function askDaemon(socket: string, scope: string | undefined): Promise<StandingView[] | undefined> {
+  let reply: Record<string, unknown>;
+  try {
+    reply = await request(socket, scope === undefined ? { op: "standing" } : { op: "standing", scope }, 5_000);
+  } catch {
+    return undefined;
+  }
+  // A daemon from before standing decisions answers "unknown op": decide afresh.
+  return reply.ok === true && Array.isArray(reply.standing) ? (reply.standing as StandingView[]) : undefined;
+}
+
+function renderStanding(v: StandingView): string {
+  const head = v.policy === null ? "no plan stands: the next trigger decides afresh" : `the plan of ${v.policy} stands`;
+  return `oomkit explain: the running daemon's standing decision for ${v.scope}, made ${(v.ageMs / 1000).toFixed(1)} s ago: ${head}\n${renderExplain(v.record)}`;
+}
 
 export function renderExplain(r: EpisodeRecord): string {
   const out: string[] = [];

@@ -15,7 +15,7 @@ import type { LogLevel } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupPath } from "../os/paths.js";
 import type { Policy } from "../engine/policy.js";
 import { kernelPolicy } from "../policy/kernel.js";
-import { cgroupGlobToRegExp, isCgroupGlob } from "./glob.js";
+import { pathGlobToRegExp, isPathGlob } from "./glob.js";
 import { type ConfigIssue, ConfigError, type ConfigSource, issueAt, sortByPlace, warningAt } from "./issues.js";
 import type { ConfigPath } from "./locate.js";
 import { type AttachConfig, type MemoryEventName, type OomkitConfig, POLICY_FILE_EXTENSIONS, type TriggerConfig } from "./schema.js";
@@ -48,6 +48,7 @@ export interface CompiledEngine extends EngineOptions {
   readonly defaultPolicy: { readonly policy: Policy; readonly options: unknown };
   readonly protections: Protections;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
 }
 
 /** Which cgroups a trigger watches. "/" is the whole machine (/proc/pressure/memory, /proc/meminfo). */
@@ -128,6 +129,8 @@ export interface CompiledConfig {
   readonly triggers: readonly TriggerSpec[];
   readonly kill: KillSettings;
   readonly dryRun: boolean;
+  /** Decide ahead of the trouble on the warm model, and act on the standing plan (daemon/standing.ts). */
+  readonly standingDecisions: boolean;
   readonly logLevel: LogLevel;
   readonly report: ReportSettings;
   /** Placed lines (a policy file's ownership when not enforced, ...). */
@@ -153,10 +156,13 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
       protections: {
         omitCgroups: config.protect.cgroups,
         omitCommands: config.protect.commands.map((re) => new RegExp(re)),
+        omitExecutables: config.protect.executables.map((pattern) => ({ pattern, regex: pathGlobToRegExp(pattern) })),
+        trustedUids: config.protect.trusted_uids,
         omitXattrs: config.protect.xattrs,
         tmpfsRoots: config.protect.tmpfs_roots.map((r) => path.resolve(r)),
       },
       policyDeadlineMs: config.policy_deadline_ms,
+      defaultPolicyDeadlineMs: config.default_policy_deadline_ms,
       killProcessGroup: config.kill.kill_process_group,
     },
     triggers: config.trigger.map((t, k) => compileTrigger(t, k, source)),
@@ -169,6 +175,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
       preKillHook: config.kill.pre_kill_hook && { command: config.kill.pre_kill_hook.command, timeoutMs: config.kill.pre_kill_hook.timeout_ms },
     },
     dryRun: config.dry_run,
+    standingDecisions: config.standing_decisions,
     logLevel: config.log_level,
     report: compileReport(config.report),
     warnings,
@@ -242,7 +249,7 @@ function compileReport(r: OomkitConfig["report"]): ReportSettings {
 }
 
 function whereOf(cgroup: string): TriggerWhere {
-  if (isCgroupGlob(cgroup)) return { kind: "glob", glob: cgroup, regex: cgroupGlobToRegExp(cgroup) };
+  if (isPathGlob(cgroup)) return { kind: "glob", glob: cgroup, regex: pathGlobToRegExp(cgroup) };
   const p = cgroupPath(cgroup);
   return p === ROOT_CGROUP ? { kind: "machine" } : { kind: "cgroup", path: p };
 }

@@ -1,13 +1,15 @@
 /**
- * Cgroup path patterns for triggers: "*" matches within one path component, "?" one character of
- * it, and a "**" component any number of components (none included). "/system.slice/*" matches
- * every direct child of system.slice, not system.slice itself. Pure.
+ * Path patterns, for cgroup paths in triggers and for executables in [protect]: "*" matches
+ * within one path component, "?" one character of it, and a "**" component any number of
+ * components (none included). "/system.slice/*" matches every direct child of system.slice, not
+ * system.slice itself; "/opt/app-*" matches /opt/app-2 and not /opt/app-2/bin/app. Every other
+ * character is itself. Pure.
  */
-export function isCgroupGlob(pattern: string): boolean {
+export function isPathGlob(pattern: string): boolean {
   return /[*?]/.test(pattern);
 }
 
-export function cgroupGlobToRegExp(pattern: string): RegExp {
+export function pathGlobToRegExp(pattern: string): RegExp {
   const parts = pattern.split("/").filter((p) => p !== "");
   let src = "";
   for (const part of parts) {

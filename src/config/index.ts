@@ -35,4 +35,4 @@ export {
   configSchema,
 } from "./schema.js";
 export { parseSize } from "./size.js";
-export { cgroupGlobToRegExp } from "./glob.js";
+export { pathGlobToRegExp } from "./glob.js";

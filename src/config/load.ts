@@ -176,6 +176,10 @@ function configWarnings(config: OomkitConfig, source: ConfigSource): string[] {
       warn(["protect", "commands", k], `"${re}" can never match: a task's command (comm) is at most ${COMM_MAX} characters; the kernel shows "${literal.slice(0, COMM_MAX)}"`);
     }
   });
+  const byName = config.protect.commands.length > 0 ? "commands" : config.protect.executables.length > 0 ? "executables" : undefined;
+  if (byName !== undefined && config.protect.trusted_uids.length === 0) {
+    warn(["protect", "trusted_uids"], `no trusted uids: [protect] ${byName} spare no task (a name spares only tasks whose real uid is trusted)`);
+  }
   // A path written with the usual v2 mount in front: a user who read it off the filesystem.
   const mountPrefixed = (p: string) => p === CGROUP_FS || p.startsWith(`${CGROUP_FS}/`);
   const mountHint = (p: string) => `cgroup paths are relative to the cgroup v2 mount: did you mean "${p.slice(CGROUP_FS.length) || "/"}"?`;

@@ -10,8 +10,8 @@
  */
 import { posix } from "node:path";
 import { z } from "zod";
-import { DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
-import { DEFAULT_OMIT_XATTRS } from "../engine/verify.js";
+import { DEFAULT_DEFAULT_POLICY_DEADLINE_MS, DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
+import { DEFAULT_OMIT_XATTRS, DEFAULT_TRUSTED_UIDS } from "../engine/verify.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
 import { parseSize } from "./size.js";
 import { didYouMean } from "./suggest.js";
@@ -109,6 +109,32 @@ const tmpfsRootSchema = absolutePathSchema.check((ctx) => {
   }
 });
 
+/**
+ * Why a string is not an executable's path or pattern, or undefined. It is matched against the
+ * path /proc/PID/exe shows, which is absolute and plain: anything else could never match.
+ */
+function executableProblem(s: string): string | undefined {
+  if (!s.startsWith("/")) {
+    const hint = s.includes("/") ? "" : "; a command name (comm) goes in commands";
+    return `an executable is named by its absolute path, as /proc/PID/exe shows it (e.g. "/usr/sbin/sshd"); got "${s}"${hint}`;
+  }
+  const norm = posix.normalize(s);
+  if (s === "/" || s.endsWith("/")) return `an executable is a file, not a folder: "${s}"`;
+  if (norm !== s) return `must be a plain path ("${norm}"), got "${s}": /proc/PID/exe shows no "..", "." or "//"`;
+  const bad = s.split("/").find((p) => p.includes("**") && p !== "**");
+  if (bad !== undefined) return `"${s}": "**" must be a whole path component (as in "/opt/**/bin/app")`;
+  if (s.endsWith(" (deleted)")) return `"${s}" can never match: a deleted executable matches no rule (the path no longer names what runs)`;
+  return undefined;
+}
+
+const executableSchema = z.string().check((ctx) => {
+  const why = executableProblem(ctx.value);
+  if (why) ctx.issues.push({ code: "custom", message: why, input: ctx.value });
+});
+
+/** A uid: what the kernel's uid_t holds, less (uid_t)-1, which means "no uid". */
+const uidSchema = z.number().int().min(0).max(0xffff_fffe);
+
 const XATTR_NAMESPACES = ["user", "trusted", "security", "system"];
 const xattrSchema = z.string().check((ctx) => {
   const ns = ctx.value.split(".")[0] ?? "";
@@ -143,10 +169,15 @@ const attachSchema = strict({
   { when: () => true },
 );
 
-/** Protections: what the verifier never lets a policy kill, and where files may be removed. */
+/**
+ * Protections: what the verifier never lets a policy kill, and where files may be removed.
+ * commands and executables spare only tasks of the trusted uids (engine/verify.ts, Protections).
+ */
 const protectSchema = strict({
   cgroups: z.array(cgroupPathSchema).default([]),
   commands: z.array(regexSchema).default([]),
+  executables: z.array(executableSchema).default([]),
+  trusted_uids: z.array(uidSchema).default([...DEFAULT_TRUSTED_UIDS]),
   xattrs: z.array(xattrSchema).default([...DEFAULT_OMIT_XATTRS]),
   tmpfs_roots: z.array(tmpfsRootSchema).default([]),
 });
@@ -309,6 +340,9 @@ export const configSchema = strict({
   dry_run: z.boolean().default(false),
   /** How long one policy call may run before it is abandoned and the next policy runs. */
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
+  /** How long the built-in default at the end of every chain may run, reading included, before it acts on its best so far. */
+  default_policy_deadline_ms: z.number().int().min(1).max(60_000).default(DEFAULT_DEFAULT_POLICY_DEADLINE_MS),
+  standing_decisions: z.boolean().default(true),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),

@@ -18,11 +18,16 @@ const scopeSchema = z
   .refine((s) => !s.split("/").includes(".."), { error: 'a cgroup path may not contain ".."' });
 
 export const STATUS_REQUEST = z.strictObject({ op: z.literal("status") });
+export const STANDING_REQUEST = z.strictObject({ op: z.literal("standing"), scope: scopeSchema.optional() });
 export const OOM_REQUEST = z.strictObject({ op: z.literal("oom"), scope: scopeSchema, reason: z.string().max(500).optional() });
 
 export function daemonOps(daemon: Daemon): Record<string, ControlHandler> {
   return {
     status: controlOp(STATUS_REQUEST, (_req, reply) => reply({ ok: true, status: daemon.status() })),
+    standing: controlOp(STANDING_REQUEST, (req, reply) => {
+      const scope = req.scope === undefined ? undefined : cgroupPath(req.scope);
+      reply({ ok: true, standing: daemon.standingView().filter((e) => scope === undefined || e.scope === scope) });
+    }),
     oom: controlOp(OOM_REQUEST, async (req, reply) => {
       const reason = req.reason !== undefined && req.reason.trim() !== "" ? req.reason : "requested with oomkit oom";
       const scope = cgroupPath(req.scope);

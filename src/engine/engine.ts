@@ -6,20 +6,26 @@
  * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
  * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
  * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
- * its deadline or returns no plan is recorded with its name and skipped. The built-in default at
- * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
+ * its deadline or returns no plan is recorded with its name and skipped — unless it offered a
+ * best so far (oc.bestSoFar), which is then taken as its plan. The built-in default at the end of
+ * the chain has a deadline of its own, for its whole call: cut short, it acts on the best task
+ * its scan found so far. Right before a verified plan is carried out, the request's whyStale
+ * says whether the trouble is gone (the trigger's condition cleared, a kill since the signal);
+ * then the plan is dropped and the episode ends, since no other policy is needed either.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type EpisodeMode, type EpisodeRecord, buildEpisode } from "./episode.js";
+import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Staleness, type StepRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
+import { type PreparedPlan, recheck, targetsOf } from "./standing.js";
+import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
@@ -42,13 +48,25 @@ export interface EngineOptions {
   readonly killProcessGroup?: boolean;
   /** How long one policy call may run. */
   readonly policyDeadlineMs?: number;
+  /** How long the built-in default's call may run, reading included. */
+  readonly defaultPolicyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
+  /** Where policies keep state; the daemon passes one that outlives reloads. */
+  readonly state?: PolicyStateStore;
   readonly logger?: Logger;
 }
 
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
+
+/**
+ * The built-in default's call, reads included, gets this long: more than twice its cold scan of
+ * 10,000 tasks (420-433 ms p50, BENCHMARKS.md), and far less than the 13-22 s after which the
+ * kernel's OOM killer acted on a crowded guest while the default, then without a deadline, read
+ * on for 45-56 s.
+ */
+export const DEFAULT_DEFAULT_POLICY_DEADLINE_MS = 1000;
 
 export interface OomRequest {
   readonly snapshot: Snapshot;
@@ -57,6 +75,50 @@ export interface OomRequest {
   readonly mode: EpisodeMode;
   /** Required in live mode; explain and dry-run verify only. */
   readonly executor?: Executor;
+  /** How the decision was reached, for the record (the daemon's fresh decisions say so). */
+  readonly decision?: DecisionPath;
+  /**
+   * Asked right before a verified plan's first action: why acting would now be stale (the
+   * trouble that declared the OOM is gone), or undefined to act. A stale plan is dropped and
+   * ends the episode (outcome "dropped", the record's `dropped`).
+   */
+  readonly whyStale?: WhyStale;
+}
+
+/** Why acting now would be stale, asked right before a plan's first action, fresh or standing; undefined to act. */
+export type WhyStale = () => Staleness | undefined | Promise<Staleness | undefined>;
+
+export interface PrepareRequest {
+  /** The warm model's snapshot (any snapshot will do). */
+  readonly snapshot: Snapshot;
+  readonly scope: CgroupPath | string;
+  readonly cause: OomCause;
+  /** The model generation the snapshot saw. */
+  readonly generation?: number;
+}
+
+export interface CarryOutRequest {
+  /** A live snapshot: the targets are checked against it. */
+  readonly snapshot: Snapshot;
+  /** The trouble that declared the OOM. */
+  readonly cause: OomCause;
+  readonly mode: EpisodeMode;
+  readonly executor?: Executor;
+  /** A standing plan older than this is refused. */
+  readonly maxAgeMs: number;
+  /** As OomRequest's: a standing plan whose trouble is gone is dropped, not carried out, nor decided afresh. */
+  readonly whyStale?: WhyStale;
+}
+
+/** What one run of the chain produced. */
+interface ChainRun {
+  readonly snapshot: Snapshot;
+  readonly scope: CgroupPath;
+  readonly cause: OomCause;
+  readonly steps: readonly StepResult[];
+  readonly decisionMs: number;
+  readonly actionMs: number;
+  readonly readMs: number;
 }
 
 /** Explain and dry-run carry out nothing. */
@@ -70,8 +132,10 @@ export class Engine {
   readonly protections: Protections;
   readonly killProcessGroup: boolean;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
+  readonly state: PolicyStateStore;
   readonly #log: Logger;
 
   constructor(opts: EngineOptions) {
@@ -89,8 +153,10 @@ export class Engine {
     this.protections = opts.protections ?? NO_PROTECTIONS;
     this.killProcessGroup = opts.killProcessGroup ?? false;
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
+    this.defaultPolicyDeadlineMs = opts.defaultPolicyDeadlineMs ?? DEFAULT_DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
+    this.state = opts.state ?? new PolicyStateStore();
     this.#log = opts.logger ?? silentLogger;
   }
 
@@ -122,13 +188,104 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const scopePath = cgroupPath(req.scope);
+    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain", req.whyStale);
+    return this.#record(run, mode, req.decision);
+  }
+
+  /**
+   * Decides ahead of time (engine/standing.ts): runs the chain for `scope` on `snapshot` (the
+   * warm model's) and carries out nothing. Returns the plan that would handle the OOM, if any
+   * policy's plan passed the verifier, and the record of what was decided (an explain record).
+   */
+  async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
+    const scope = cgroupPath(req.scope);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false);
+    const handler = run.steps.find((s) => s.entry.outcome === "handled");
+    const plan: PreparedPlan | undefined =
+      handler?.verified && handler.verified.length > 0
+        ? Object.freeze({
+            scope,
+            // Kept for the trigger's record: only what a record shows (10,000 candidates would
+            // be sorted again at the trigger, on its path).
+            steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
+            policy: handler.entry.policy,
+            targets: targetsOf(handler.verified, req.snapshot),
+            madeAtMonoMs: req.snapshot.takenAtMonoMs,
+            madeAtWallMs: req.snapshot.takenAtWallMs,
+            decisionMs: run.decisionMs,
+            generation: req.generation,
+            cause: req.cause,
+          })
+        : undefined;
+    return { plan, record: this.#record(run, "explain") };
+  }
+
+  /**
+   * The trigger's path for a standing plan: checks each target against the live machine
+   * (`req.snapshot` must be live) and, when every one still holds, carries the plan out and
+   * returns the episode's record; otherwise says why it was refused, and nothing was done.
+   */
+  async carryOut(plan: PreparedPlan, req: CarryOutRequest): Promise<{ readonly record: EpisodeRecord } | { readonly refused: string }> {
+    const { snapshot, cause, mode } = req;
+    const executor = mode === "live" ? req.executor : DRY_RUN;
+    if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
+    const t0 = performance.now();
+    const io0 = snapshot.ioMs;
+    let scope: CgroupNode | undefined;
+    try {
+      scope = this.#resolveScope(snapshot, plan.scope);
+    } catch (err) {
+      if (err instanceof OomkitError) return { refused: err.message };
+      throw err;
+    }
+    const check = recheck(plan, { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims }, req.maxAgeMs);
+    if (!check.ok) return { refused: check.reason };
+    const verifiedAtMs = performance.now();
+    const handler = plan.steps[plan.steps.length - 1] as StepResult;
+    const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
+    // Made ahead or not, a plan whose trouble is gone is not carried out; nor is one decided afresh.
+    const stale = await req.whyStale?.();
+    const actions: ActionResult[] = [];
+    if (!stale) for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
+    const actionMs = performance.now() - verifiedAtMs;
+    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
+    if (mode !== "explain" && !stale) handler.stateDraft?.commit();
+    const freed = executor.dryRun || actions.some((r) => r.freed);
+    const outcome: StepRecord["entry"] = stale
+      ? { ...handler.entry, outcome: "dropped", verdicts, reason: stale.reason }
+      : { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) };
+    const last: StepResult = { ...handler, entry: outcome, actions, actionMs, verifiedAtMs, ...(stale ? { dropped: stale } : {}) };
+    const ageMs = roundMs(snapshot.takenAtMonoMs - plan.madeAtMonoMs);
+    const record = buildEpisode({
+      idSuffix: (episodeSeq++).toString(36),
+      mode,
+      scope: plan.scope,
+      cause,
+      source: snapshot.source,
+      steps: [...plan.steps.slice(0, -1), last],
+      timing: {
+        declaredAtWallMs: snapshot.takenAtWallMs,
+        signalBeforeMs: cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined,
+        decisionMs: verifiedAtMs - t0,
+        actionMs,
+        readMs: snapshot.ioMs - io0,
+      },
+      decision: { path: "standing", madeAt: new Date(plan.madeAtWallMs).toISOString(), ageMs, decisionMs: roundMs(plan.decisionMs), rechecked: check.rechecked },
+    });
+    return { record };
+  }
+
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
+      defaultDeadlineMs: this.defaultPolicyDeadlineMs,
       executor,
       log: this.#log,
+      state: this.state,
+      commitState,
+      ...(whyStale ? { whyStale } : {}),
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
@@ -136,27 +293,34 @@ export class Engine {
     for (const link of this.chainFor(scopePath)) {
       const step = await runStep(link, env);
       steps.push(step);
-      if (step.entry.outcome === "handled") break;
+      // Handled, or the trouble is gone: either way no other policy is needed.
+      if (step.entry.outcome === "handled" || step.entry.outcome === "dropped") break;
     }
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
-    const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
-    // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
+    const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
+    // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
+    return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
+  }
+
+  #record(run: ChainRun, mode: EpisodeMode, decision?: DecisionPath): EpisodeRecord {
+    const { snapshot, cause } = run;
     return buildEpisode({
       idSuffix: (episodeSeq++).toString(36),
       mode,
-      scope: scopePath,
+      scope: run.scope,
       cause,
       source: snapshot.source,
-      steps,
+      steps: run.steps,
       timing: {
         declaredAtWallMs: snapshot.takenAtWallMs,
         signalBeforeMs: cause.signalAtMonoMs !== undefined ? snapshot.takenAtMonoMs - cause.signalAtMonoMs : undefined,
-        decisionMs,
-        actionMs,
-        readMs: snapshot.ioMs - io0,
+        decisionMs: run.decisionMs,
+        actionMs: run.actionMs,
+        readMs: run.readMs,
       },
       unreadable: snapshot.faults,
+      ...(decision !== undefined ? { decision } : {}),
     });
   }
 
@@ -177,21 +341,29 @@ export class Engine {
   handlePressure(req: PressureRequest): PressureResult | undefined {
     const link = this.pressurePolicy(req.event.cgroup);
     if (!link) return undefined;
-    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path), this.state.draft(link.policy.name, link.attachedTo));
   }
 
   /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
   cgroupOnline(cgroup: CgroupNode): HookCall[] {
     return this.#attachedAbove(cgroup.path)
       .filter((l) => l.policy.handleCgroupOnline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state))));
   }
 
   /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
   cgroupOffline(cgroup: CgroupPath): HookCall[] {
     return this.#attachedAbove(cgroup)
       .filter((l) => l.policy.handleCgroupOffline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state))));
+  }
+
+  /** A hook call with its attachment's state: its writes count when it returned without fault. */
+  #withState(link: ChainLink, call: (state: StateDraft) => HookCall): HookCall {
+    const draft = this.state.draft(link.policy.name, link.attachedTo);
+    const r = call(draft);
+    if (r.outcome === "ok") draft.commit();
+    return r;
   }
 
   /** The attachments at or above `cgroup`, in configuration order. */

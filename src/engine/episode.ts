@@ -30,7 +30,24 @@ export type ChainOutcome =
   /** It ran past its deadline. */
   | "timeout"
   /** It returned something that is not a plan. */
-  | "invalid";
+  | "invalid"
+  /** Its plan passed the verifier, but right before acting the trouble was gone (see `dropped`): the episode ends. */
+  | "dropped";
+
+/**
+ * What showed, right before acting, that the trouble which declared the OOM was gone: the
+ * trigger's condition re-read, or a kill since the signal — the kernel's (its counters in the
+ * scope's or an ancestor's memory.events, /proc/vmstat for the machine, a victim named in the
+ * kernel log) or oomkit's own in an overlapping scope.
+ */
+export type StaleWitness = "condition" | "memory.events" | "vmstat" | "kmsg" | "oomkit";
+
+/** Why a verified plan was not carried out. */
+export interface Staleness {
+  readonly clearedBy: StaleWitness;
+  /** One sentence with the figures: what was seen at the signal and now. */
+  readonly reason: string;
+}
 
 export interface Verdict {
   readonly action: Action;
@@ -54,6 +71,11 @@ export interface ChainEntry {
   readonly asks?: number;
   /** The kills the verifier refused in those earlier plans, each with its reason; the policy was asked again without them. */
   readonly refused?: readonly Verdict[];
+  /**
+   * Set when the policy ran past its deadline and the plan it had offered as its best so far
+   * (oc.bestSoFar) was taken instead: how far it got.
+   */
+  readonly cutShort?: string;
 }
 
 export interface CandidateRecord {
@@ -120,6 +142,31 @@ export interface KernelKill {
   readonly kmsgTsUsec?: number;
 }
 
+/** One target of a standing plan as the trigger's path found it: its memory when chosen and now. */
+export interface RecheckedTarget {
+  readonly target: string;
+  readonly bytesThen: number | undefined;
+  readonly bytesNow: number | undefined;
+}
+
+/**
+ * How the decision was reached: a standing plan, made ahead on the warm model and checked again
+ * at the trigger (its age, and what was re-checked), or a fresh one (and, when a standing plan
+ * existed, why it was refused).
+ */
+export type DecisionPath =
+  | {
+      readonly path: "standing";
+      /** Wall-clock ISO time the plan was made. */
+      readonly madeAt: string;
+      /** The plan's age when the trigger took it. */
+      readonly ageMs: number;
+      /** How long making it took, off the trigger's path. */
+      readonly decisionMs: number;
+      readonly rechecked: readonly RecheckedTarget[];
+    }
+  | { readonly path: "fresh"; readonly standingRefused?: string };
+
 export interface EpisodeRecord {
   readonly schema: typeof EPISODE_SCHEMA;
   readonly id: string;
@@ -161,6 +208,10 @@ export interface EpisodeRecord {
   readonly unreadable?: readonly ReadFault[];
   /** How many there were before the list was capped; with `unreadable`. */
   readonly unreadableTotal?: number;
+  /** Daemon episodes: a standing or a fresh decision (added within oomkit.episode/1). */
+  readonly decision?: DecisionPath;
+  /** Set when a verified plan was not carried out because the trouble was gone (added within oomkit.episode/1). */
+  readonly dropped?: Staleness;
 }
 
 /** What one policy of the chain produced: buildEpisode's input. */
@@ -170,6 +221,8 @@ export interface StepRecord {
   readonly candidates: readonly CandidateRecord[];
   /** What carrying out its verified actions did (none when it did not get that far). */
   readonly actions: readonly ActionResult[];
+  /** Outcome "dropped": why its plan was not carried out. */
+  readonly dropped?: Staleness;
 }
 
 export interface EpisodeTiming {
@@ -198,6 +251,7 @@ export interface EpisodeParts {
   readonly kernelKill?: KernelKill;
   /** The files the snapshot could not read. */
   readonly unreadable?: readonly ReadFault[];
+  readonly decision?: DecisionPath;
 }
 
 /** A record keeps this many candidates per policy (best first) and this many skipped ones... */
@@ -211,10 +265,12 @@ const MAX_UNREADABLE = 50;
 /**
  * The episode record from what the chain's steps produced. Pure. The policy whose step was
  * "handled" handled the OOM, and its verified actions are the plan; a kernel kill was handled
- * by the kernel (policy null). Durations are rounded to the microsecond.
+ * by the kernel (policy null); a step "dropped" ended the episode unhandled, with why. Durations
+ * are rounded to the microsecond.
  */
 export function buildEpisode(p: EpisodeParts): EpisodeRecord {
   const handler = p.steps.find((s) => s.entry.outcome === "handled");
+  const dropped = p.steps.find((s) => s.entry.outcome === "dropped")?.dropped;
   const candidates = p.steps.flatMap((s) => capCandidates(s.candidates));
   return {
     schema: EPISODE_SCHEMA,
@@ -236,6 +292,8 @@ export function buildEpisode(p: EpisodeParts): EpisodeRecord {
     ...(p.unreadable !== undefined && p.unreadable.length > 0
       ? { unreadable: p.unreadable.slice(0, MAX_UNREADABLE).map((f) => ({ path: f.path, error: f.error })), unreadableTotal: p.unreadable.length }
       : {}),
+    ...(p.decision !== undefined ? { decision: p.decision } : {}),
+    ...(dropped !== undefined ? { dropped } : {}),
   };
 }
 
@@ -258,7 +316,8 @@ function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
 export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
 
 /** Best candidates first (the policy's own order where it gave one, else by score); skipped ones after; each list capped. */
-function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
+/** The candidates a record keeps of one policy's list: the best scored ones, then some skipped. */
+export function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
   const scored = list
     .filter((c) => c.skipped === undefined)
     .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));

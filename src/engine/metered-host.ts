@@ -34,4 +34,7 @@ export class MeteredHost extends HostDecorator {
   override readXattrs(p: string): ReadonlyMap<string, string> {
     return this.#timed(() => super.readXattrs(p));
   }
+  override readLink(p: string): string {
+    return this.#timed(() => super.readLink(p));
+  }
 }

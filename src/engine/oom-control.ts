@@ -7,6 +7,7 @@
  * the refused cgroups out of cgroups(), protectedReason gives the verifier's reason for each, and
  * the record lists them as skipped — so any policy, whatever it consults, moves on to the next.
  */
+import type { PolicyState } from "./policy-state.js";
 import { OomkitError } from "../errors.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains } from "../os/paths.js";
 import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "./policy.js";
@@ -54,9 +55,14 @@ export class OomControlImpl<O> implements OomControl<O> {
   readonly #refused: Refusals;
   #cgroups: readonly CgroupNode[] | undefined;
   #tasks: readonly TaskNode[] | undefined;
+  /** The plan to carry out if the call is cut short; a function when the engine offered it (made only if taken). */
+  #bestSoFar: Plan | (() => Plan) | undefined;
 
-  constructor(policy: string, options: O, ctx: ControlContext, refused: Refusals = NO_REFUSALS) {
+  readonly state: PolicyState;
+
+  constructor(policy: string, options: O, ctx: ControlContext, state: PolicyState, refused: Refusals = NO_REFUSALS) {
     this.policy = policy;
+    this.state = state;
     this.options = options;
     this.#ctx = ctx;
     this.#refused = refused;
@@ -87,6 +93,9 @@ export class OomControlImpl<O> implements OomControl<O> {
 
   get tmpfsRoots(): readonly string[] {
     return this.#ctx.protections.tmpfsRoots;
+  }
+  get trustedUids(): readonly number[] {
+    return this.#ctx.protections.trustedUids;
   }
 
   cgroups(): readonly CgroupNode[] {
@@ -228,5 +237,38 @@ export class OomControlImpl<O> implements OomControl<O> {
     }
     if (actions.length === 0) return this.pass(passes.join("; ") || "no steps");
     return brandPlan({ kind: "act", actions: Object.freeze(actions) });
+  }
+
+  bestSoFar(plan: Plan): void {
+    if (!isPlan(plan)) throw new OomkitError("E_CONFIG", "bestSoFar takes a plan made by the oc builders");
+    this.#bestSoFar = plan;
+  }
+
+  /** The engine's own offer (the selection loop's current choice): the plan is made only if it is taken. */
+  offerLazily(make: () => Plan): void {
+    this.#bestSoFar = make;
+  }
+
+  /** The last plan offered, for a call that was cut short; undefined when none was. */
+  takeBestSoFar(): Plan | undefined {
+    const b = this.#bestSoFar;
+    return typeof b === "function" ? b() : b;
+  }
+
+  /**
+   * How far the policy got, from the candidates it recorded (considered or skipped): "N of the M
+   * tasks" (or cgroups) for the record of a call that was cut short; undefined when it recorded none.
+   */
+  progress(): string | undefined {
+    const pids = new Set<number>();
+    const paths = new Set<string>();
+    for (const c of this.candidates) {
+      if (c.kind === "task" && c.pid !== undefined) pids.add(c.pid);
+      else if (c.kind === "cgroup" && c.cgroup !== undefined) paths.add(c.cgroup);
+    }
+    const of = (n: number, all: readonly unknown[] | undefined, what: string) => `${n}${all ? ` of the ${all.length}` : ""} ${what}`;
+    if (pids.size > 0) return of(pids.size, this.#tasks, "tasks");
+    if (paths.size > 0) return of(paths.size, this.#cgroups, "cgroups");
+    return undefined;
   }
 }

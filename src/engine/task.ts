@@ -6,11 +6,12 @@
  * exception: the task says so in `unreadable`, and where the unknown figure is one a kill must
  * be checked against (oom_score_adj, the cgroup) the verifier refuses the task (./verify.ts).
  */
+import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
-import { type FaultSink, type ReadResult, readResult } from "../os/read.js";
+import { type FaultSink, type ReadResult, faultReason, readResult } from "../os/read.js";
 import { PidFile, type CgroupPath, type PidFileName, cgroupPath, procPid } from "../os/paths.js";
-import { type ProcStat, type ProcStatus, isKernelThreadFlags, parseCmdline, parseOomScore, parseOomScoreAdj, parseProcCgroup, parseProcStat, parseProcStatus } from "../os/parse/proc.js";
+import { type ProcStat, type ProcStatus, isKernelThreadFlags, parseCmdline, parseExeLink, parseOomScore, parseOomScoreAdj, parseProcCgroup, parseProcStat, parseProcStatus } from "../os/parse/proc.js";
 import { OOM_SCORE_ADJ_MIN } from "./badness.js";
 
 export interface TaskMemory {
@@ -63,6 +64,7 @@ export class TaskNode {
   #oomScoreAdj: number | undefined;
   #oomScore: number | null | undefined;
   #cmdline: readonly string[] | undefined;
+  #exe: string | null | undefined;
   #cgroup: CgroupRead | undefined;
   #gone = false;
   /** File → why it could not be read, for the files that could not. */
@@ -219,6 +221,42 @@ export class TaskNode {
     return this.#cmdline;
   }
 
+  /**
+   * The task's executable: the path /proc/<pid>/exe shows, symlinks resolved, as seen in the
+   * task's own mount namespace. undefined when it cannot be read (a kernel thread, a zombie, a task
+   * gone, no permission, any other error) and when the file was deleted or replaced since the task
+   * started it (os/parse/proc.ts, parseExeLink): such a path no longer names what runs.
+   *
+   * The task chooses it as surely as its comm: it can exec any binary it can read (and load its
+   * own code into it with LD_PRELOAD), and inside a user namespace of its own PR_SET_MM_MAP points
+   * the link at any executable file. What it cannot choose is its real uid: protections go by a
+   * task's executable only for trusted uids (./verify.ts).
+   */
+  get exe(): string | undefined {
+    if (this.#exe === undefined) this.#exe = this.#readExe() ?? null;
+    return this.#exe ?? undefined;
+  }
+
+  #readExe(): string | undefined {
+    if (this.kernelThread) return undefined;
+    const link = procPid(this.pid, PidFile.exe);
+    try {
+      return parseExeLink(this.#ctx.host.readLink(link));
+    } catch (err) {
+      if (!(err instanceof OomkitError)) throw err;
+      // Vanished (a zombie, a task gone), no permission, or an I/O error: unknown, never a stop.
+      // An I/O error is also a fault of this task's (the verifier refuses the task when a
+      // protection by executable would need it: ./verify.ts).
+      this.#ctx.log.debug(`ignoring ${link}: ${err.message}`);
+      if (err.code === "E_HOST_IO") {
+        const error = faultReason(err) ?? err.message;
+        (this.#faults ??= new Map()).set(PidFile.exe, error);
+        this.#ctx.faults?.({ path: link, error });
+      }
+      return undefined;
+    }
+  }
+
   #readCgroup(): CgroupRead {
     if (this.#cgroup === undefined) {
       const r = this.#read(PidFile.cgroup, parseProcCgroup);
@@ -265,6 +303,7 @@ export class TaskNode {
     void this.oomScoreAdj;
     void this.kernelOomScore;
     void this.cmdline;
+    void this.exe;
     void this.cgroupPath;
     return this;
   }

@@ -20,11 +20,26 @@ import { OOM_SCORE_ADJ_MIN } from "./badness.js";
 import { OMIT_MARKS, describeMark, omitMark } from "./marks.js";
 import type { VictimRegistry } from "./victims.js";
 
+/** A path or path pattern as configured, and the expression that matches it (config/glob.ts). */
+export interface PathPattern {
+  readonly pattern: string;
+  readonly regex: RegExp;
+}
+
 export interface Protections {
   /** Cgroups never killed, nor any task in them or below them. */
   readonly omitCgroups: readonly CgroupPath[];
-  /** Tasks whose command (comm) matches are never killed. */
+  /** Tasks of a trusted uid whose command (comm) matches are never killed. */
   readonly omitCommands: readonly RegExp[];
+  /** Tasks of a trusted uid whose executable (TaskNode.exe) matches one of these are never killed. */
+  readonly omitExecutables: readonly PathPattern[];
+  /**
+   * The real uids whose tasks a name may spare: omitCommands, omitExecutables, and the `rules`
+   * policy's omit and avoid by command, command line and executable. A task's comm, arguments
+   * and executable are its own to choose (TaskNode.exe says how); its real uid is not — a user
+   * cannot start a process of another uid, and a user namespace maps theirs back to their own.
+   */
+  readonly trustedUids: readonly number[];
   /** Extended attributes that mark a cgroup (and its subtree) omit, read by ./marks.ts. */
   readonly omitXattrs: readonly string[];
   /** Folders under which removeFiles may delete (tmpfs mounts). */
@@ -34,7 +49,44 @@ export interface Protections {
 /** The omit marks of ./marks.ts: systemd-oomd's, their trusted.* counterpart, and oomkit's own. */
 export const DEFAULT_OMIT_XATTRS: readonly string[] = OMIT_MARKS;
 
-export const NO_PROTECTIONS: Protections = Object.freeze({ omitCgroups: [], omitCommands: [], omitXattrs: DEFAULT_OMIT_XATTRS, tmpfsRoots: [] });
+/** Root's: the one uid no user can start a process as (a setuid program keeps the caller's real uid). */
+export const DEFAULT_TRUSTED_UIDS: readonly number[] = Object.freeze([0]);
+
+export const NO_PROTECTIONS: Protections = Object.freeze({
+  omitCgroups: [],
+  omitCommands: [],
+  omitExecutables: [],
+  trustedUids: DEFAULT_TRUSTED_UIDS,
+  omitXattrs: DEFAULT_OMIT_XATTRS,
+  tmpfsRoots: [],
+});
+
+/**
+ * Whether names (comm, arguments, executable) may spare this task: only when its real uid is
+ * trusted. Reads the task's status file, which ranking reads anyway.
+ */
+function namesCount(task: TaskNode, trustedUids: readonly number[]): boolean {
+  const uid = task.uid;
+  return uid !== undefined && trustedUids.includes(uid);
+}
+
+/** Why [protect] commands or executables spare this task, or undefined. */
+function nameProtection(task: TaskNode, p: Protections): string | undefined {
+  if (p.omitCommands.length === 0 && p.omitExecutables.length === 0) return undefined;
+  const re = p.omitCommands.find((r) => r.test(task.comm));
+  if (re === undefined && p.omitExecutables.length === 0) return undefined;
+  if (!namesCount(task, p.trustedUids)) {
+    // A uid unknown because the status file could not be read: whether the name counts is unknown.
+    const statusFault = task.uid === undefined ? TaskNode.faultOf(task, PidFile.status) : undefined;
+    return statusFault !== undefined ? `${statusFault}: whether [protect] names spare it cannot be checked` : undefined;
+  }
+  if (re) return `omit: command matches ${re}`;
+  const exe = task.exe;
+  if (exe !== undefined && p.omitExecutables.some((x) => x.regex.test(exe))) return `omit: executable ${exe} is protected by configuration`;
+  const exeFault = exe === undefined ? TaskNode.faultOf(task, PidFile.exe) : undefined;
+  if (exeFault !== undefined) return `${exeFault}: whether [protect] executables spare it cannot be checked`;
+  return undefined;
+}
 
 export interface VerifyContext {
   readonly snapshot: Snapshot;
@@ -72,8 +124,8 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
   if (task.exiting) return "already exiting";
   // An unreadable oom_score_adj reads as -1000: say which it was.
   if (task.oomScoreAdj === OOM_SCORE_ADJ_MIN) return TaskNode.faultOf(task, PidFile.oomScoreAdj) ?? "oom_score_adj -1000";
-  const re = protections.omitCommands.find((r) => r.test(task.comm));
-  if (re) return `omit: command matches ${re}`;
+  const byName = nameProtection(task, protections);
+  if (byName) return byName;
   const cg = task.cgroupPath;
   if (snapshot.cgroupMode.perCgroup) {
     if (cg === undefined) return task.exiting ? "already exiting" : `its cgroup is unknown (${TaskNode.cgroupUnknown(task) ?? "no cgroup v2 line"}): omit rules cannot be checked`;

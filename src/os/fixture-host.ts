@@ -3,8 +3,11 @@
  * for the live one in tests, `oomkit dump --root DIR` and replay.
  *
  * Git keeps no extended attributes and /proc has facts that are not files, so a fixture carries
- * a sidecar, DIR/oomkit-fixture.json (see FixtureManifest). Writes go to the fixture's files and
- * are also kept in `writes`, so tests can assert what the engine would have done.
+ * a sidecar, DIR/oomkit-fixture.json (see FixtureManifest). Links are links, as on the machine:
+ * a task's executable is DIR/proc/PID/exe, a symbolic link whose text is a machine path (read,
+ * never followed; a task without one is a kernel thread or one whose executable could not be
+ * read). Writes go to the fixture's files and are also kept in `writes`, so tests can assert what
+ * the engine would have done.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -138,6 +141,14 @@ export class FixtureHost implements Host {
     if (!this.exists(machinePath)) throw hostIoError("listxattr", machinePath, Object.assign(new Error("ENOENT"), { code: "ENOENT" }));
     const entry = this.#manifest.xattrs?.[path.posix.normalize(machinePath)];
     return new Map(Object.entries(entry ?? {}));
+  }
+
+  readLink(machinePath: string): string {
+    try {
+      return fs.readlinkSync(this.local(machinePath));
+    } catch (err) {
+      throw hostIoError("readlink", machinePath, err);
+    }
   }
 
   writeFile(machinePath: string, data: string): void {

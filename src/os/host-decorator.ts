@@ -4,7 +4,7 @@
  * tests — extend it and override only what they watch, so a new Host operation is passed on in
  * this one place.
  */
-import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts } from "./host.js";
+import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts, ParsedCache } from "./host.js";
 
 export class HostDecorator implements Host {
   readonly kind: Host["kind"];
@@ -40,11 +40,17 @@ export class HostDecorator implements Host {
   readXattrs(p: string): ReadonlyMap<string, string> {
     return this.inner.readXattrs(p);
   }
+  readLink(p: string): string {
+    return this.inner.readLink(p);
+  }
   writeFile(p: string, data: string): void {
     this.inner.writeFile(p, data);
   }
   writeFileAsync(p: string, data: string): Promise<void> {
     return this.inner.writeFileAsync(p, data);
+  }
+  get parsedCache(): ParsedCache | undefined {
+    return this.inner.parsedCache;
   }
   keepOpen(p: string): boolean {
     return this.inner.keepOpen(p);

@@ -104,6 +104,11 @@ export interface Host {
   stat(path: string): FileStat;
   /** Extended attributes of a file or folder (cgroup folders carry user.* marks). */
   readXattrs(path: string): ReadonlyMap<string, string>;
+  /**
+   * The text of a symbolic link, not followed (/proc/PID/exe names a task's executable). A path
+   * that is not a link throws E_HOST_IO.
+   */
+  readLink(path: string): string;
   writeFile(path: string, data: string): void;
   /**
    * Writes off the event loop. For writes the kernel serves synchronously in the writing thread
@@ -119,6 +124,8 @@ export interface Host {
   keepOpen(path: string): boolean;
   /** Closes every file kept open (none where keepOpen returns false). */
   closeKept(): void;
+  /** Set by a host that keeps parsed files (the warm model): ./read.ts readResult (and readParsed) asks it first. */
+  readonly parsedCache?: ParsedCache;
 }
 
 /** Reads a file, or returns undefined when it is absent or its owner vanished. */
@@ -149,4 +156,13 @@ export function hostIoError(op: string, path: string, err: unknown): OomkitError
     return new OomkitError("E_PERMISSION", `${op} ${path}: permission denied (${code})`, { cause: err });
   }
   return new OomkitError("E_HOST_IO", `${op} ${path}: ${code ?? String(err)}`, { cause: err });
+}
+
+/**
+ * A host that keeps what it read (the daemon's warm model, engine/model.ts) may keep what the
+ * parsers made of it too: `parsed` returns the kept result of `parse` for the kept text of
+ * `path`, or calls `compute` (which reads and parses) and keeps its result with the text.
+ */
+export interface ParsedCache {
+  parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined;
 }

@@ -108,6 +108,14 @@ export class LinuxHost implements Host {
     }
   }
 
+  readLink(path: string): string {
+    try {
+      return fs.readlinkSync(path);
+    } catch (err) {
+      throw hostIoError("readlink", path, err);
+    }
+  }
+
   readXattrs(path: string): ReadonlyMap<string, string> {
     const c = libc();
     const out = new Map<string, string>();

@@ -39,6 +39,8 @@ export const PidFile = {
   oomScoreAdj: "oom_score_adj",
   cmdline: "cmdline",
   cgroup: "cgroup",
+  /** A symbolic link (Host.readLink) to the task's executable. */
+  exe: "exe",
 } as const;
 export type PidFileName = (typeof PidFile)[keyof typeof PidFile];
 

@@ -28,6 +28,8 @@ export type ReadResult<T> =
 
 const GONE: ReadResult<never> = Object.freeze({ kind: "gone" });
 
+export type { ParsedCache } from "./host.js";
+
 /**
  * Why a failed read is a fault, or undefined when what was thrown is no I/O error at all (a bug,
  * which propagates). Host errors (E_HOST_IO, E_PERMISSION) and raw errno errors are faults.
@@ -49,6 +51,22 @@ export function faultReason(err: unknown): string | undefined {
  * Only what is no I/O error at all (a bug) propagates.
  */
 export function readResult<T>(host: Host, path: string, parse: (text: string) => T, log: Logger): ReadResult<T> {
+  const cache = host.parsedCache;
+  if (cache === undefined) return readAndParse(host, path, parse, log);
+  // A host that keeps parsed files (the warm model) answers a kept value itself; anything else
+  // (a miss, a kept read error, text that did not parse) is read here, so a fault is still a
+  // fault each time it is met and is never kept as a value.
+  const fresh: { result?: ReadResult<T> } = {};
+  const value = cache.parsed(path, parse, () => {
+    const r = readAndParse(host, path, parse, log);
+    fresh.result = r;
+    return r.kind === "ok" ? r.value : undefined;
+  });
+  if (fresh.result !== undefined) return fresh.result;
+  return value !== undefined ? { kind: "ok", value } : GONE;
+}
+
+function readAndParse<T>(host: Host, path: string, parse: (text: string) => T, log: Logger): ReadResult<T> {
   let text: string;
   try {
     text = host.readFile(path);

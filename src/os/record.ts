@@ -10,9 +10,11 @@ import { type FileStat, type HostCapabilities, NO_CAPABILITIES } from "./host.js
 import { HostDecorator } from "./host-decorator.js";
 import { FIXTURE_MANIFEST, FIXTURE_MANIFEST_VERSION, type FixtureManifest } from "./fixture-host.js";
 
-/** Wraps a Host and keeps every file, xattr set and non-root owner it read, for writeFixture. */
+/** Wraps a Host and keeps every file, link, xattr set and non-root owner it read, for writeFixture. */
 export class RecordingHost extends HostDecorator {
   readonly files = new Map<string, string>();
+  /** Symbolic links read (a task's /proc/PID/exe) → their text. */
+  readonly links = new Map<string, string>();
   readonly xattrs = new Map<string, ReadonlyMap<string, string>>();
   /** Folders seen owned by someone other than root (they decide whose user.* marks count). */
   readonly owners = new Map<string, number>();
@@ -26,6 +28,11 @@ export class RecordingHost extends HostDecorator {
     const s = super.stat(p);
     if (s.isDirectory && s.ownerUid !== 0) this.owners.set(p, s.ownerUid);
     return s;
+  }
+  override readLink(p: string): string {
+    const target = super.readLink(p);
+    this.links.set(p, target);
+    return target;
   }
   override readXattrs(p: string): ReadonlyMap<string, string> {
     const x = super.readXattrs(p);
@@ -65,12 +72,15 @@ export function writeFixture(rec: RecordingHost, dir: string, comment: string): 
     if (fs.readdirSync(root).length > 0) throw new OomkitError("E_USAGE", `${dir} is not empty: record into a new folder`);
   }
   fs.mkdirSync(root, { recursive: true });
-  for (const [machinePath, text] of rec.files) {
+  const localOf = (machinePath: string): string => {
     const local = path.join(root, path.posix.normalize(machinePath));
     if (!local.startsWith(root + path.sep)) throw new OomkitError("E_INTERNAL", `refusing to write outside the fixture: ${machinePath}`);
     fs.mkdirSync(path.dirname(local), { recursive: true });
-    fs.writeFileSync(local, text);
-  }
+    return local;
+  };
+  for (const [machinePath, text] of rec.files) fs.writeFileSync(localOf(machinePath), text);
+  // A link keeps its text, a machine path: FixtureHost reads it and never follows it.
+  for (const [machinePath, target] of rec.links) fs.symlinkSync(target, localOf(machinePath));
   // Folders whose xattrs were seen must exist even when none of their files was read.
   for (const p of [...rec.xattrs.keys(), ...rec.owners.keys()]) fs.mkdirSync(path.join(root, path.posix.normalize(p)), { recursive: true });
   const manifest: FixtureManifest = {

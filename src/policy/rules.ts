@@ -6,19 +6,23 @@
  * task with the highest kernel badness in the first non-empty class of prefer, normal, avoid.
  * A task's class comes from
  *  - name rules in the options (regular expressions, JavaScript syntax, matching anywhere unless
- *    anchored): `command` against comm, `cmdline` against the arguments joined by spaces,
- *    `cgroup` against the task's cgroup path (v2, and v1 memory on hybrid machines), `user`
- *    against its real uid written in decimal (names are not resolved: policies read no
- *    /etc/passwd);
+ *    anchored): `command` against comm, `cmdline` against the arguments joined by spaces, `exe`
+ *    against the executable's path (TaskNode.exe: none for a deleted one), `cgroup` against the
+ *    task's cgroup path (v2, and v1 memory on hybrid machines), `user` against its real uid
+ *    written in decimal (names are not resolved: policies read no /etc/passwd). omit and avoid
+ *    by command, cmdline or exe count only for tasks of a trusted uid (`oc.trustedUids`, root's
+ *    by default): those three are the task's own to choose, its uid is not;
  *  - prefer/avoid marks on its cgroup or the nearest marked ancestor, when `xattrs` is true (the
  *    default), read by the engine's one mark reader (`oc.preference`, src/engine/marks.ts).
  *    Omit marks are the verifier's: a task under one is protected whatever the options say.
  * omit outranks everything; a task that is both preferred and avoided is normal (the two cancel,
  * as in earlyoom). Among equal badness the higher pid wins, as in the kernel's scan. With options
- * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
+ * `{}` only the marks act, and with no marks this is exactly the kernel's choice. Its choice so
+ * far is offered at every change (oc.bestSoFar): cut short by its deadline, it acts on the tasks
+ * it got to rather than handing the decision on.
  */
 import { z } from "zod";
-import { type KillPreference, type OomControl, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
+import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
 import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
 
 const NAME = "rules";
@@ -27,10 +31,11 @@ const matchers = z
   .strictObject({
     command: z.array(regexSchema).default([]),
     cmdline: z.array(regexSchema).default([]),
+    exe: z.array(regexSchema).default([]),
     cgroup: z.array(regexSchema).default([]),
     user: z.array(regexSchema).default([]),
   })
-  .default({ command: [], cmdline: [], cgroup: [], user: [] });
+  .default({ command: [], cmdline: [], exe: [], cgroup: [], user: [] });
 
 const optionsSchema = z.strictObject({
   prefer: matchers,
@@ -46,6 +51,7 @@ type Matchers = RulesOptions["prefer"];
 interface Compiled {
   readonly command: readonly RegExp[];
   readonly cmdline: readonly RegExp[];
+  readonly exe: readonly RegExp[];
   readonly cgroup: readonly RegExp[];
   readonly user: readonly RegExp[];
 }
@@ -56,27 +62,37 @@ function compile(m: Matchers): Compiled {
   let c = compiledCache.get(m);
   if (!c) {
     const re = (list: readonly string[]) => list.map((s) => new RegExp(s));
-    c = { command: re(m.command), cmdline: re(m.cmdline), cgroup: re(m.cgroup), user: re(m.user) };
+    c = { command: re(m.command), cmdline: re(m.cmdline), exe: re(m.exe), cgroup: re(m.cgroup), user: re(m.user) };
     compiledCache.set(m, c);
   }
   return c;
 }
 
-/** The first rule that matches the task, as "command ~ /re/", or undefined. */
-function matchRule(task: TaskNode, m: Matchers): string | undefined {
+/** A rule that matched the task, as "command ~ /re/", and whether it counts for this task. */
+interface RuleMatch {
+  readonly rule: string;
+  readonly counts: boolean;
+}
+
+/**
+ * The first rule that matches the task and counts, else the first name rule that matched but
+ * does not count (for the record), else undefined. Name rules (command, cmdline, exe) count only
+ * where `namesCount()` says so; cgroup and user rules always count.
+ */
+function matchRule(task: TaskNode, m: Matchers, namesCount: () => boolean): RuleMatch | undefined {
   const c = compile(m);
-  const hit = (field: string, values: readonly (string | undefined)[], list: readonly RegExp[]) => {
+  const hit = (field: string, list: readonly RegExp[], values: () => readonly (string | undefined)[]) => {
     if (list.length === 0) return undefined;
-    const re = list.find((r) => values.some((v) => v !== undefined && r.test(v)));
+    const vs = values();
+    const re = list.find((r) => vs.some((v) => v !== undefined && r.test(v)));
     return re ? `${field} ~ ${re}` : undefined;
   };
-  return (
-    hit("command", [task.comm], c.command) ??
-    hit("cmdline", c.cmdline.length > 0 ? [task.cmdline.join(" ")] : [], c.cmdline) ??
-    // On hybrid machines the v1 memory cgroup is the one that says where a task runs.
-    hit("cgroup", c.cgroup.length > 0 ? [task.cgroupPath, task.v1MemoryCgroup] : [], c.cgroup) ??
-    hit("user", c.user.length > 0 ? [task.uid?.toString()] : [], c.user)
-  );
+  const byName = hit("command", c.command, () => [task.comm]) ?? hit("cmdline", c.cmdline, () => [task.cmdline.join(" ")]) ?? hit("exe", c.exe, () => [task.exe]);
+  if (byName !== undefined && namesCount()) return { rule: byName, counts: true };
+  // On hybrid machines the v1 memory cgroup is the one that says where a task runs.
+  const other = hit("cgroup", c.cgroup, () => [task.cgroupPath, task.v1MemoryCgroup]) ?? hit("user", c.user, () => [task.uid?.toString()]);
+  if (other !== undefined) return { rule: other, counts: true };
+  return byName === undefined ? undefined : { rule: byName, counts: false };
 }
 
 export interface TaskClass {
@@ -84,25 +100,45 @@ export interface TaskClass {
   readonly why: string;
 }
 
-/** The class a task falls in under these options: omit, prefer, normal or avoid, and why. */
+/**
+ * The class a task falls in under these options: omit, prefer, normal or avoid, and why. A
+ * task's comm, arguments and executable are its own to choose, so omit and avoid by those count
+ * only for tasks of the trusted uids (`oc.trustedUids`); prefer counts for every task (a user who
+ * names their task to be killed first harms no one else).
+ */
 export function classify(oc: OomControl<unknown>, task: TaskNode, opts: RulesOptions): TaskClass {
-  const omitRule = matchRule(task, opts.omit);
-  if (omitRule) return { kind: "omit", why: `omit: ${omitRule}` };
+  let trusted: boolean | undefined;
+  const namesCount = () => {
+    if (trusted === undefined) {
+      const uid = task.uid;
+      trusted = uid !== undefined && oc.trustedUids.includes(uid);
+    }
+    return trusted;
+  };
+  const omitRule = matchRule(task, opts.omit, namesCount);
+  if (omitRule?.counts) return { kind: "omit", why: `omit: ${omitRule.rule}` };
   const mark = opts.xattrs ? oc.preference(task) : undefined;
-  const preferRule = matchRule(task, opts.prefer);
-  const avoidRule = matchRule(task, opts.avoid);
+  const preferRule = matchRule(task, opts.prefer, () => true);
+  const avoidRule = matchRule(task, opts.avoid, namesCount);
   const byMark = (kind: KillPreference) => (mark?.mark && mark.preference === kind ? `${kind}: ${describeMark(mark.mark)}` : undefined);
-  const prefer = preferRule ? `prefer: ${preferRule}` : byMark("prefer");
-  const avoid = avoidRule ? `avoid: ${avoidRule}` : byMark("avoid");
-  if (prefer && avoid) return { kind: "normal", why: `${prefer} and ${avoid} cancel` };
-  if (prefer) return { kind: "prefer", why: prefer };
-  if (avoid) return { kind: "avoid", why: avoid };
-  return { kind: "normal", why: "no rule or mark" };
+  const prefer = preferRule ? `prefer: ${preferRule.rule}` : byMark("prefer");
+  const avoid = avoidRule?.counts ? `avoid: ${avoidRule.rule}` : byMark("avoid");
+  // A name rule that matched a task it may not spare is said, so the record explains the class.
+  const uncounted = [omitRule && `omit: ${omitRule.rule}`, avoidRule && !avoidRule.counts && `avoid: ${avoidRule.rule}`].filter((x): x is string => typeof x === "string");
+  const note = uncounted.length === 0 ? "" : `; ${uncounted.join(", ")} not counted: uid ${task.uid ?? "unknown"} is not trusted`;
+  if (prefer && avoid) return { kind: "normal", why: `${prefer} and ${avoid} cancel${note}` };
+  if (prefer) return { kind: "prefer", why: prefer + note };
+  if (avoid) return { kind: "avoid", why: avoid + note };
+  return { kind: "normal", why: `no rule or mark${note}` };
+}
+
+function victim(oc: OomControl<unknown>, best: { readonly task: TaskNode; readonly badness: number; readonly why: string }): Plan {
+  return oc.killTask(best.task, `${best.why}; highest badness (${best.badness}) in its class`);
 }
 
 export const rules = definePolicy<RulesOptions>({
   name: NAME,
-  description: "prefer/avoid/omit by command, command line, cgroup, user and systemd-oomd/oomd xattr marks; then the kernel's badness",
+  description: "prefer/avoid/omit by command, command line, executable, cgroup, user and systemd-oomd/oomd xattr marks; then the kernel's badness",
   parseOptions: (raw) => parseOptionsWith(NAME, optionsSchema, raw),
   handleOutOfMemory(oc) {
     const opts = optionsOf(NAME, optionsSchema, oc.options);
@@ -128,10 +164,12 @@ export const rules = definePolicy<RulesOptions>({
       // Tasks come in pid order: ">=" on badness lets the later one win a tie, as the kernel does.
       if (!best || rank < best.rank || (rank === best.rank && b.badness >= best.badness)) {
         best = { task, rank, badness: b.badness, why: cls.why };
+        // Cut short by the deadline on a crowded machine, this choice is carried out.
+        oc.bestSoFar(victim(oc, best));
       }
     }
     if (!best) return oc.pass("no killable task in the scope that is not omitted");
-    return oc.killTask(best.task, `${best.why}; highest badness (${best.badness}) in its class`);
+    return victim(oc, best);
   },
 });
 

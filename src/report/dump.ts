@@ -53,6 +53,8 @@ export interface DumpTask {
   readonly comm: string;
   readonly state: string;
   readonly uid: number | null;
+  /** The executable's path, as [protect] executables match it; null when unreadable or deleted. */
+  readonly exe: string | null;
   readonly cgroup: string | null;
   readonly oomScoreAdj: number;
   readonly rssBytes: number;
@@ -179,6 +181,7 @@ export function dumpSnapshot(snapshot: Snapshot, options: DumpOptions = {}): Dum
       comm: task.comm,
       state: task.state,
       uid: task.uid ?? null,
+      exe: task.exe ?? null,
       cgroup: (snapshot.cgroupMode.perCgroup ? task.cgroupPath : (task.v1MemoryCgroup ?? task.cgroupPath)) ?? null,
       oomScoreAdj: task.oomScoreAdj,
       rssBytes: m.rssBytes,

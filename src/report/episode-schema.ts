@@ -37,6 +37,7 @@ const episodeRecordSchema = z.looseObject({
   kernelKill: z.looseObject({ seenBy: z.array(z.string()) }).optional(),
   unreadable: z.array(z.looseObject({ path: z.string(), error: z.string() })).optional(),
   unreadableTotal: z.number().optional(),
+  decision: z.looseObject({ path: z.enum(["standing", "fresh"]) }).optional(),
 });
 
 export type RecordCheck = { readonly ok: true; readonly record: EpisodeRecord } | { readonly ok: false; readonly error: string };

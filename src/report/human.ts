@@ -23,6 +23,11 @@ function oomkitLine(r: EpisodeRecord): string {
     // Files the decision could not read (the record's `unreadable` says which and why).
     ...(r.unreadableTotal ? [`unreadable=${r.unreadableTotal}`] : []),
   ].join(" ");
+  if (r.dropped) {
+    const step = r.chain.find((c) => c.outcome === "dropped");
+    const would = step?.verdicts.filter((v) => v.ok).map((v) => describe(v.action, true, {})).join("; ");
+    return `oomkit ${r.id}: ${head}: not acting: ${safe(r.dropped.reason)}${step && would ? `; ${step.policy} ${would}` : ""}`;
+  }
   if (!r.handled) {
     const tried = r.chain.map((c) => `${c.policy} ${c.outcome}`).join(", ");
     return `oomkit ${r.id}: ${head}: no policy handled it (${tried || "no policy ran"}); the kernel is the last resort`;
@@ -31,7 +36,8 @@ function oomkitLine(r: EpisodeRecord): string {
   const done = results.map((a) => describe(a.action, r.mode !== "live" || a.dryRun === true, a)).join("; ");
   const freed = r.actions.reduce((sum, a) => sum + (a.freed ? (a.freedBytes ?? 0) : 0), 0);
   const freedText = r.mode === "live" ? `, freed ${kb(freed)}` : "";
-  return `oomkit ${r.id}: ${head}: ${done || "nothing to do"}${freedText} in ${round(r.times.actionMs)}ms (decision ${round(r.times.decisionMs)}ms)`;
+  const how = r.decision?.path === "standing" ? `, standing plan ${round(r.decision.ageMs)}ms old` : "";
+  return `oomkit ${r.id}: ${head}: ${done || "nothing to do"}${freedText} in ${round(r.times.actionMs)}ms (decision ${round(r.times.decisionMs)}ms${how})`;
 }
 
 function describe(a: Action, would: boolean, result: Partial<ActionResult>): string {

@@ -2,7 +2,7 @@
  * hog: a memory hog for the kernel tests (a Node process alone is ~40 MB, too big to stand in
  * for a 10 MB victim). Built by scripts/test-kernel.mjs with the machine's gcc.
  *
- *   hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t] [-n]
+ *   hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t | -w] [-n]
  *
  *   -c DIR   write our pid to DIR/cgroup.procs before allocating: cgroup v2 never moves
  *            charges, so a hog must join its cgroup first
@@ -10,6 +10,8 @@
  *   -r RATE  MiB per second (default 0: as fast as possible)
  *   -f FILE  read FILE to the end first, filling the page cache (reclaimable memory)
  *   -t       ignore SIGTERM
+ *   -w       exit slowly: each SIGTERM prints "hog term N" and starts a shutdown that ends (exit 0)
+ *            only on SIGUSR1, so a test decides when the victim has finished exiting
  *   -n       no transparent huge pages (MADV_NOHUGEPAGE): 4 KiB pages, as in most heaps;
  *            Debian's kernels default to THP "always"
  *
@@ -51,6 +53,41 @@ static void join_cgroup(const char *dir) {
 	close(fd);
 }
 
+static volatile sig_atomic_t terms, finish;
+
+static void on_term(int sig) {
+	(void)sig;
+	terms++;
+}
+
+static void on_usr1(int sig) {
+	(void)sig;
+	finish = 1;
+}
+
+static void handle(int sig, void (*fn)(int)) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL) != 0) die("sigaction");
+}
+
+/* Says each SIGTERM once; returns when SIGUSR1 came (slow exit). */
+static void report_signals(void) {
+	static sig_atomic_t said;
+	while (said < terms) {
+		said++;
+		printf("hog term %d\n", (int)said);
+		fflush(stdout);
+	}
+	if (finish) {
+		printf("hog done\n");
+		fflush(stdout);
+		exit(0);
+	}
+}
+
 static void fill_page_cache(const char *file) {
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) die(file);
@@ -66,19 +103,30 @@ int main(int argc, char **argv) {
 	const char *cgroup = NULL, *file = NULL;
 	long mib = 0;
 	double rate = 0;
-	int opt, no_thp = 0;
-	while ((opt = getopt(argc, argv, "c:m:r:f:tn")) != -1) {
+	int opt, no_thp = 0, slow_exit = 0;
+	while ((opt = getopt(argc, argv, "c:m:r:f:twn")) != -1) {
 		switch (opt) {
 		case 'c': cgroup = optarg; break;
 		case 'm': mib = atol(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'f': file = optarg; break;
 		case 't': signal(SIGTERM, SIG_IGN); break;
+		case 'w': slow_exit = 1; break;
 		case 'n': no_thp = 1; break;
 		default:
-			fprintf(stderr, "usage: hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t] [-n]\n");
+			fprintf(stderr, "usage: hog [-c CGROUP_DIR] [-m MIB] [-r MIB_PER_S] [-f FILE] [-t | -w] [-n]\n");
 			return 2;
 		}
+	}
+	sigset_t both, open_mask;
+	sigemptyset(&both);
+	sigaddset(&both, SIGTERM);
+	sigaddset(&both, SIGUSR1);
+	if (slow_exit) {
+		/* Held until the main loop waits for them with sigsuspend: none is missed. */
+		if (sigprocmask(SIG_BLOCK, &both, &open_mask) != 0) die("sigprocmask");
+		handle(SIGTERM, on_term);
+		handle(SIGUSR1, on_usr1);
 	}
 	if (cgroup) join_cgroup(cgroup);
 	if (file) fill_page_cache(file);
@@ -100,5 +148,12 @@ int main(int argc, char **argv) {
 	}
 	printf("hog ready pid=%d mib=%ld\n", (int)getpid(), mib);
 	fflush(stdout);
-	for (;;) pause();
+	for (;;) {
+		if (slow_exit) {
+			report_signals();
+			sigsuspend(&open_mask);
+		} else {
+			pause();
+		}
+	}
 }

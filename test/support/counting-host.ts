@@ -20,4 +20,8 @@ export class CountingHost extends HostDecorator {
     this.reads.push(`xattr:${p}`);
     return super.readXattrs(p);
   }
+  override readLink(p: string): string {
+    this.reads.push(`link:${p}`);
+    return super.readLink(p);
+  }
 }

@@ -8,9 +8,9 @@ import { hostIoError } from "../../src/os/host.js";
 import { HostDecorator } from "../../src/os/host-decorator.js";
 
 /** Which Host operation a fault hits. */
-export type FaultOp = "read" | "list" | "stat" | "xattr";
+export type FaultOp = "read" | "list" | "stat" | "xattr" | "link";
 
-const ALL_OPS: readonly FaultOp[] = ["read", "list", "stat", "xattr"];
+const ALL_OPS: readonly FaultOp[] = ["read", "list", "stat", "xattr", "link"];
 
 interface Rule {
   readonly matches: (path: string) => boolean;
@@ -48,6 +48,10 @@ export class FaultyHost extends HostDecorator {
   override stat(p: string): FileStat {
     this.#check("stat", p);
     return super.stat(p);
+  }
+  override readLink(p: string): string {
+    this.#check("link", p);
+    return super.readLink(p);
   }
   override readXattrs(p: string): ReadonlyMap<string, string> {
     this.#check("xattr", p);

@@ -24,6 +24,8 @@ export interface FixtureTask {
   readonly uid?: number;
   readonly kthread?: boolean;
   readonly cmdline?: readonly string[];
+  /** Its executable: the text of the proc/PID/exe link ("/usr/sbin/sshd", "/usr/bin/x (deleted)"); no link when absent. */
+  readonly exe?: string;
   readonly startTime?: number;
   /** Write the kernel's oom_score too. */
   readonly oomScore?: number;
@@ -158,6 +160,7 @@ export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(o
     if (t.oomScore !== undefined) put(`proc/${t.pid}/oom_score`, `${t.oomScore}\n`);
     put(`proc/${t.pid}/cmdline`, t.kthread ? "" : `${(t.cmdline ?? [t.comm]).join("\0")}\0`);
     put(`proc/${t.pid}/cgroup`, mode === "v2" ? `0::${cg}\n` : `4:memory:${cg}\n0::/\n`);
+    if (t.exe !== undefined) fs.symlinkSync(t.exe, path.join(dir, `proc/${t.pid}/exe`));
   }
   const xattrs: Record<string, Record<string, string>> = {};
   const owners: Record<string, number> = {};

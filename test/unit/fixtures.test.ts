@@ -25,7 +25,7 @@ const RSS_LAG_BYTES = 64 * 4096;
 const ALLOWED = [
   /^oomkit-fixture\.json$/,
   /^proc\/(meminfo|vmstat|pressure\/(cpu|io|memory)|self\/(cgroup|mounts|status)|sys\/kernel\/osrelease|sys\/vm\/swappiness)$/,
-  /^proc\/\d+\/(cgroup|cmdline|oom_score|oom_score_adj|stat|status)$/,
+  /^proc\/\d+\/(cgroup|cmdline|exe|oom_score|oom_score_adj|stat|status)$/,
   /^sys\/fs\/cgroup\/([\w.-]+\/)*(cgroup\.(controllers|events|procs)|(cpu|io|memory)\.pressure|memory\.[a-z_.]+)$/,
 ];
 

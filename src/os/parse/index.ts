@@ -17,6 +17,7 @@ export {
   PF_KTHREAD,
   isKernelThreadFlags,
   parseCmdline,
+  parseExeLink,
   parseOomScore,
   parseOomScoreAdj,
   parseProcCgroup,

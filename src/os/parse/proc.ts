@@ -217,6 +217,20 @@ export function parseCmdline(text: string): string[] {
   return args;
 }
 
+/** What the kernel appends to the path of a file that was unlinked (d_path, fs/d_path.c). */
+const DELETED_SUFFIX = " (deleted)";
+
+/**
+ * The text of the /proc/<pid>/exe link: the absolute path of the task's executable, or undefined
+ * when the text names no file one can go by — the file was deleted or replaced since the task
+ * started it (the kernel appends " (deleted)", as after a package upgrade; a file whose name
+ * really ends so reads the same and is taken as deleted too), or the text is not an absolute path.
+ */
+export function parseExeLink(text: string): string | undefined {
+  if (!text.startsWith("/") || text.endsWith(DELETED_SUFFIX)) return undefined;
+  return text;
+}
+
 export interface ProcCgroup {
   /** The cgroup v2 path (the `0::` line), or undefined on a v1-only system. */
   readonly v2Path: string | undefined;
@@ -227,8 +241,6 @@ export interface ProcCgroup {
   /** Lines that were not `id:controllers:/path`, repeated `0::` lines, a truncated last line. */
   readonly skippedLines: number;
 }
-
-const DELETED_SUFFIX = " (deleted)";
 
 /**
  * Parses `/proc/<pid>/cgroup`: `hierarchy-id:controller,list:path` lines. Paths may contain `:`,

@@ -55,6 +55,16 @@ describe("oomkit check", () => {
     assert.deepEqual(result.summary?.attachments.map((a) => [a.cgroup, a.policy]), [["/", "rules"], ["/batch.slice", "largest-leaf"]]);
     assert.deepEqual(result.summary?.triggers.map((t) => t.kind), ["memory-threshold", "psi", "psi", "guard-band", "memory-events"]);
     assert.equal(result.summary?.kill.rateLimit.maxKills, 5);
+    assert.deepEqual(result.summary?.protections, {
+      cgroups: ["/system.slice/sshd.service"],
+      commands: ["^systemd"],
+      executables: ["/usr/sbin/sshd", "/usr/lib/openssh/sshd-session"],
+      trustedUids: [0],
+      xattrs: ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"],
+      tmpfsRoots: ["/dev/shm"],
+    });
+    const text = await cli(["check", "--config", EXAMPLE_FILE]);
+    assert.match(text.stdout, /^protected: cgroups \/system\.slice\/sshd\.service; commands \^systemd; executables \/usr\/sbin\/sshd, \/usr\/lib\/openssh\/sshd-session \(tasks of uid 0 only\); xattrs /m);
   });
 
   test("errors: each with its place, exit 4 (the policy name is checked against the built-ins)", async () => {

@@ -10,6 +10,10 @@ import { parseConfig } from "../../../src/config/load.js";
 import { OomkitError } from "../../../src/errors.js";
 import { type Policy, definePolicy } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { buildFixture } from "../../support/fixture.js";
 
 const MiB = 1024 * 1024;
 const EXAMPLE = fs.readFileSync(fileURLToPath(new URL("../../../../deploy/oomkit.toml", import.meta.url)), "utf8");
@@ -73,6 +77,22 @@ const lines = (...ls: string[]) => `${ls.join("\n")}\n`;
 const TRIGGER = ["[[trigger]]", 'cgroup = "/"', 'psi = { stall = "full", threshold_ms = 200, window_ms = 2000 }'].join("\n");
 
 describe("compileConfig", () => {
+  test("the example's protections, from a user's side: their systemd-hog and their sshd are killed, root's are not", async () => {
+    const dir = buildFixture({
+      tasks: [
+        { pid: 300, comm: "systemd-journal", exe: "/usr/lib/systemd/systemd-journald", rssAnonKb: 900 * 1024 },
+        { pid: 400, comm: "sshd", exe: "/usr/sbin/sshd", rssAnonKb: 800 * 1024 },
+        { pid: 1000, comm: "systemd-hog", exe: "/home/u/systemd-hog", uid: 1000, rssAnonKb: 300 * 1024 },
+        { pid: 1001, comm: "sshd", exe: "/usr/sbin/sshd", uid: 1000, rssAnonKb: 200 * 1024 },
+      ],
+    });
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, protections: compile(EXAMPLE).engine.protections });
+    const r = await engine.explain(takeSnapshot(new FixtureHost(dir)), "/", { kind: "system", trigger: "test", message: "t", figures: {} });
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [1000]);
+    const skipped = Object.fromEntries(r.candidates.filter((c) => c.skipped).map((c) => [c.pid, c.skipped]));
+    assert.deepEqual(skipped, { 300: "omit: command matches /^systemd/", 400: "omit: executable /usr/sbin/sshd is protected by configuration" });
+  });
+
   test("the example: engine options, triggers and kill settings", () => {
     const c = compile(EXAMPLE);
     assert.deepEqual(c.engine.attachments.map((a) => [a.cgroup, a.policy.name, a.options, a.origin.kind]), [
@@ -84,7 +104,10 @@ describe("compileConfig", () => {
     const p = c.engine.protections;
     assert.deepEqual(p.omitCgroups, ["/system.slice/sshd.service"]);
     assert.ok(p.omitCommands.every((r) => r instanceof RegExp));
-    assert.ok(p.omitCommands[0]?.test("sshd") && !p.omitCommands[0]?.test("sshd-session"));
+    assert.ok(p.omitCommands[0]?.test("systemd-journal") && !p.omitCommands[0]?.test("my-systemd"));
+    assert.deepEqual(p.omitExecutables.map((x) => x.pattern), ["/usr/sbin/sshd", "/usr/lib/openssh/sshd-session"]);
+    assert.ok(p.omitExecutables[0]?.regex.test("/usr/sbin/sshd") && !p.omitExecutables[0]?.regex.test("/usr/sbin/sshd2"));
+    assert.deepEqual(p.trustedUids, [0]);
     assert.deepEqual(p.omitXattrs, ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"]);
     assert.deepEqual(p.tmpfsRoots, ["/dev/shm"]);
     assert.deepEqual(c.kill, {

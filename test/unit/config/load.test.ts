@@ -57,7 +57,9 @@ describe("parseConfig: a valid file", () => {
     assert.equal(Object.getPrototypeOf(prefer), Object.prototype, "policies get ordinary objects, not smol-toml's null-prototype tables");
     assert.deepEqual(config.protect, {
       cgroups: ["/system.slice/sshd.service"],
-      commands: ["^sshd$", "^systemd"],
+      executables: ["/usr/sbin/sshd", "/usr/lib/openssh/sshd-session"],
+      commands: ["^systemd"],
+      trusted_uids: [0],
       xattrs: ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"],
       tmpfs_roots: ["/dev/shm"],
     });
@@ -81,6 +83,7 @@ describe("parseConfig: a valid file", () => {
     assert.deepEqual(config.attach, []);
     assert.deepEqual(config.trigger, []);
     assert.deepEqual(config.protect.xattrs, ["user.oomd_omit", "trusted.oomd_omit", "user.oomkit.omit", "trusted.oomkit.omit"]);
+    assert.deepEqual([config.protect.executables, config.protect.trusted_uids], [[], [0]], "names spare root's tasks alone by default");
     assert.equal(config.kill.max_kills, 5);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /^empty\.toml: no \[\[trigger\]\]/);
@@ -125,6 +128,25 @@ describe("parseConfig: every kind of error, at its line", () => {
     oneIssue(lines(TRIGGER, "[kill]", "max_kill = 3"), 5, "kill.max_kill", /did you mean "max_kills"/);
     oneIssue(lines("[[trigger]]", 'cgroup = "/"', 'psi = { stall = "full", threshold_ms = 100, windw_ms = 2000 }'), 3, "trigger[0].psi.windw_ms", /did you mean "window_ms"/);
     oneIssue(lines(TRIGGER, "[protect]", "bananas = 1"), 5, "protect.bananas", /^unknown key "bananas"$/);
+    oneIssue(lines(TRIGGER, "[protect]", 'executable = ["/usr/sbin/sshd"]'), 5, "protect.executable", /^unknown key "executable" \(did you mean "executables"\?\)$/);
+    oneIssue(lines(TRIGGER, "[protect]", "trusted_uid = [0]"), 5, "protect.trusted_uid", /did you mean "trusted_uids"/);
+  });
+
+  test("executables: an absolute, plain path or pattern, as /proc/PID/exe shows it; trusted uids are uids", () => {
+    const at = (value: string, message: RegExp, path = "protect.executables[0]") => oneIssue(lines(TRIGGER, "[protect]", `executables = [${value}]`), 5, path, message);
+    at('"sshd"', /^an executable is named by its absolute path, as \/proc\/PID\/exe shows it \(e\.g\. "\/usr\/sbin\/sshd"\); got "sshd"; a command name \(comm\) goes in commands$/);
+    at('"bin/sshd"', /absolute path.*got "bin\/sshd"$/);
+    at('"/usr/sbin/../bin/x"', /must be a plain path \("\/usr\/bin\/x"\)/);
+    at('"/usr//sbin/sshd"', /must be a plain path \("\/usr\/sbin\/sshd"\)/);
+    at('"/usr/sbin/"', /is a file, not a folder/);
+    at('"/"', /is a file, not a folder/);
+    at('"/opt/x**/app"', /"\*\*" must be a whole path component/);
+    at('"/usr/sbin/sshd (deleted)"', /can never match: a deleted executable matches no rule/);
+    at('"/usr/sbin/sshd", "relative"', /got "relative"/, "protect.executables[1]");
+    oneIssue(lines(TRIGGER, "[protect]", "trusted_uids = [-1]"), 5, "protect.trusted_uids[0]", /must be at least 0/);
+    oneIssue(lines(TRIGGER, "[protect]", 'trusted_uids = ["root"]'), 5, "protect.trusted_uids[0]", /expected a number, got a string/);
+    const ok = parseConfig(lines(TRIGGER, "[protect]", 'executables = ["/usr/sbin/sshd", "/usr/lib/postgresql/*/bin/postgres", "/opt/**/bin/app"]', "trusted_uids = [0, 110]"), "t.toml").config.protect;
+    assert.deepEqual([ok.executables, ok.trusted_uids], [["/usr/sbin/sshd", "/usr/lib/postgresql/*/bin/postgres", "/opt/**/bin/app"], [0, 110]]);
   });
 
   test("several unknown keys in one table: one issue each, each at its own line", () => {
@@ -250,6 +272,12 @@ describe("parseConfig: warnings", () => {
     const { warnings } = parseConfig(lines(TRIGGER, "[protect]", 'commands = ["^chromium-browser-stable$", "^short$"]'), "w.toml");
     assert.equal(warnings.length, 1);
     assert.match(warnings[0] ?? "", /^w\.toml:5:\d+: protect\.commands\[0\]: .*can never match.*"chromium-browse"/);
+  });
+
+  test("names with no uid trusted spare no one", () => {
+    const { warnings } = parseConfig(lines(TRIGGER, "[protect]", 'commands = ["^sshd$"]', "trusted_uids = []"), "w.toml");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? "", /^w\.toml:6:\d+: protect\.trusted_uids: no trusted uids: \[protect\] commands spare no task/);
   });
 
   test("a cgroup path written with the mount point", () => {

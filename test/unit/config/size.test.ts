@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseSize } from "../../../src/config/size.js";
-import { cgroupGlobToRegExp } from "../../../src/config/glob.js";
+import { pathGlobToRegExp } from "../../../src/config/glob.js";
 import { nearest } from "../../../src/config/suggest.js";
 
 const KiB = 1024;
@@ -65,7 +65,7 @@ test("cgroup globs: * within a component, ** across any depth", () => {
     ["/**", "/x/y", true],
     ["/*", "/", false],
   ];
-  for (const [glob, path, want] of cases) assert.equal(cgroupGlobToRegExp(glob).test(path), want, `${glob} ~ ${path}`);
+  for (const [glob, path, want] of cases) assert.equal(pathGlobToRegExp(glob).test(path), want, `${glob} ~ ${path}`);
 });
 
 test("did you mean: close names only", () => {

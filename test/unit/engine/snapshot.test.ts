@@ -168,6 +168,27 @@ describe("snapshot", () => {
     assert.equal(s.task(424242), undefined);
   });
 
+  test("a task's executable: read once, when asked; none for a kernel thread, a task without a link, a deleted file or a task gone", () => {
+    const dir = buildFixture({
+      tasks: [
+        { pid: 2, comm: "kthreadd", kthread: true },
+        { pid: 10, comm: "sshd", exe: "/usr/sbin/sshd" },
+        { pid: 11, comm: "sshd", exe: "/usr/sbin/sshd (deleted)" },
+        { pid: 12, comm: "no-link" },
+        { pid: 13, comm: "gone", exe: "/usr/bin/gone" },
+      ],
+    });
+    const host = new CountingHost(new FixtureHost(dir));
+    const s = takeSnapshot(host);
+    const exeOf = (pid: number) => s.task(pid)?.exe;
+    for (const pid of [2, 10, 11, 12]) void s.task(pid)?.memory;
+    assert.deepEqual(host.reads.filter((r) => r.startsWith("link:")), [], "no link read until a figure asks");
+    fs.rmSync(path.join(dir, "proc/13/exe"));
+    assert.deepEqual([2, 10, 11, 12, 13].map(exeOf), [undefined, "/usr/sbin/sshd", undefined, undefined, undefined]);
+    assert.equal(exeOf(10), "/usr/sbin/sshd");
+    assert.deepEqual(host.reads.filter((r) => r.startsWith("link:")), ["link:/proc/10/exe", "link:/proc/11/exe", "link:/proc/12/exe", "link:/proc/13/exe"], "once each; never for a kernel thread");
+  });
+
   test("a task seen from inside a cgroup namespace, outside it, has an unknown cgroup", () => {
     const dir = machine();
     fs.writeFileSync(path.join(dir, "proc/200/cgroup"), "0::/../../kubepods/pod1/ctr\n");

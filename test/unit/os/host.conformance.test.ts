@@ -24,9 +24,11 @@ interface Case {
   readonly capabilities: HostCapabilities;
   /** keepOpen keeps files (rather than reading afresh each time). */
   readonly keepsFiles: boolean;
+  /** A symbolic link on this host and its text. */
+  readonly knownLink: { readonly path: string; readonly text: string };
 }
 
-const fixtureDir = buildFixture({ tasks: [{ pid: 42, comm: "worker", cgroup: "/a" }], cgroups: { "/a": { xattrs: { "user.oomd_omit": "1" } } } });
+const fixtureDir = buildFixture({ tasks: [{ pid: 42, comm: "worker", cgroup: "/a", exe: "/usr/bin/worker" }], cgroups: { "/a": { xattrs: { "user.oomd_omit": "1" } } } });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-host-"));
 
 const cases: Case[] = [
@@ -38,6 +40,7 @@ const cases: Case[] = [
     writable: () => "/sys/fs/cgroup/a/cgroup.kill",
     capabilities: { liveProcesses: false, pollableFds: false },
     keepsFiles: false,
+    knownLink: { path: "/proc/42/exe", text: "/usr/bin/worker" },
   },
   {
     name: "LinuxHost (this machine, read-only but for a temp file)",
@@ -51,6 +54,8 @@ const cases: Case[] = [
     },
     capabilities: { liveProcesses: true, pollableFds: true },
     keepsFiles: true,
+    // This test process's own executable: a read of /proc/self/exe, nothing else.
+    knownLink: { path: "/proc/self/exe", text: fs.realpathSync(process.execPath) },
   },
 ];
 
@@ -83,6 +88,12 @@ for (const c of cases) {
       const h = c.make();
       assert.ok(h.readXattrs(c.knownDir) instanceof Map);
       assert.throws(() => h.readXattrs("/proc/oomkit-no-such-file"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
+    test("reads a link's text without following it; E_VANISHED for nothing, E_HOST_IO for a file that is no link", () => {
+      const h = c.make();
+      assert.equal(h.readLink(c.knownLink.path), c.knownLink.text);
+      assert.throws(() => h.readLink("/proc/oomkit-no-such-file"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+      assert.throws(() => h.readLink(`${c.knownDir}/${c.knownFile}`), (e: unknown) => e instanceof OomkitError && e.code === "E_HOST_IO");
     });
     test("facts are sane", () => {
       const f = c.make().facts();

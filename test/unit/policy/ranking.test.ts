@@ -11,6 +11,7 @@ import { pressure } from "../../../src/policy/pressure.js";
 import { rules } from "../../../src/policy/rules.js";
 import { swap } from "../../../src/policy/swap.js";
 import { markValue } from "../../../src/engine/marks.js";
+import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import type { FixtureSpec } from "../../support/fixture.js";
 import { HYBRID, KB_PER_MB, MB, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
 
@@ -27,9 +28,9 @@ function apps(marks: Readonly<Record<string, Readonly<Record<string, string>>>> 
     },
     tasks: [
       { pid: 1, comm: "init", cgroup: "/" },
-      { pid: 10, comm: "java", cgroup: "/apps/big", uid: 0, rssAnonKb: 600 * KB_PER_MB, cmdline: ["java", "-jar", "billing.jar", "--important"] },
-      { pid: 20, comm: "chrome", cgroup: "/apps/mid", uid: 1000, rssAnonKb: 300 * KB_PER_MB },
-      { pid: 30, comm: "vim", cgroup: "/apps/small", uid: 1000, rssAnonKb: 100 * KB_PER_MB },
+      { pid: 10, comm: "java", cgroup: "/apps/big", uid: 0, rssAnonKb: 600 * KB_PER_MB, cmdline: ["java", "-jar", "billing.jar", "--important"], exe: "/usr/lib/jvm/java-17/bin/java" },
+      { pid: 20, comm: "chrome", cgroup: "/apps/mid", uid: 1000, rssAnonKb: 300 * KB_PER_MB, cmdline: ["chrome", "--type=renderer"], exe: "/opt/google/chrome/chrome" },
+      { pid: 30, comm: "vim", cgroup: "/apps/small", uid: 1000, rssAnonKb: 100 * KB_PER_MB, exe: "/usr/bin/vim" },
     ],
   };
 }
@@ -86,11 +87,42 @@ describe("rules", () => {
     assert.deepEqual(pids((await choose(rules, apps(), { prefer: { command: ["^chrome$"] } })).plan), [20]);
     assert.deepEqual(pids((await choose(rules, apps(), { avoid: { cmdline: ["--important"] } })).plan), [20]);
     assert.deepEqual(pids((await choose(rules, apps(), { prefer: { cgroup: ["/small$"] } })).plan), [30]);
-    assert.deepEqual(pids((await choose(rules, apps(), { omit: { user: ["^0$"] }, avoid: { command: ["chrome"] } })).plan), [30]);
+    assert.deepEqual(pids((await choose(rules, apps(), { omit: { user: ["^0$"] }, avoid: { cgroup: ["/mid$"] } })).plan), [30]);
     const both = await choose(rules, apps(), { prefer: { command: ["vim"] }, avoid: { cgroup: ["small"] } });
     assert.deepEqual(pids(both.plan), [10], "prefer and avoid on one task cancel");
     const omitted = await choose(rules, apps(), { omit: { command: ["^java$"] } });
     assert.match(omitted.candidates.find((c) => c.pid === 10)?.skipped ?? "", /omit: command ~ \/\^java\$\//);
+  });
+
+  test("exe: matched against the executable's path, for prefer, avoid and omit alike when the task is root's", async () => {
+    assert.deepEqual(pids((await choose(rules, apps(), { prefer: { exe: ["^/usr/bin/vim$"] } })).plan), [30]);
+    assert.deepEqual(pids((await choose(rules, apps(), { avoid: { exe: ["/java$"] } })).plan), [20]);
+    const omitted = await choose(rules, apps(), { omit: { exe: ["^/usr/lib/jvm/"] } });
+    assert.equal(omitted.candidates.find((c) => c.pid === 10)?.skipped, "omit: exe ~ /^\\/usr\\/lib\\/jvm\\//");
+    assert.deepEqual(pids(omitted.plan), [20]);
+  });
+
+  test("from a user's side: omit and avoid by command, cmdline or exe do not count for a task of an untrusted uid; prefer does", async () => {
+    // chrome and vim are uid 1000's: whatever they are called, run or given as arguments.
+    for (const by of [{ command: ["^chrome$"] }, { cmdline: ["^chrome"] }, { exe: ["^/opt/google/chrome/chrome$"] }]) {
+      const omit = await choose(rules, apps(), { omit: { user: ["^0$"], ...by } });
+      assert.deepEqual(pids(omit.plan), [20], `omit ${JSON.stringify(by)}: chrome is still a candidate`);
+      assert.match(omit.plan[0]?.reason ?? "", /omit: \w+ ~ .* not counted: uid 1000 is not trusted/);
+      const avoid = await choose(rules, apps(), { omit: { user: ["^0$"] }, avoid: by });
+      assert.deepEqual(pids(avoid.plan), [20], `avoid ${JSON.stringify(by)}: chrome is not put last`);
+    }
+    // The same names on root's task count: java is omitted, or avoided so that chrome goes first.
+    assert.deepEqual(pids((await choose(rules, apps(), { omit: { command: ["^java$"] } })).plan), [20]);
+    assert.deepEqual(pids((await choose(rules, apps(), { avoid: { cmdline: ["billing"] } })).plan), [20]);
+    // Preferring your own task harms no one else: it counts for uid 1000.
+    assert.deepEqual(pids((await choose(rules, apps(), { prefer: { command: ["^vim$"] } })).plan), [30]);
+  });
+
+  test("from a user's side: trusted uids (oc.trustedUids, from [protect] trusted_uids) let a service's names count", async () => {
+    const trusted = (uids: number[]) => ({ protections: { ...NO_PROTECTIONS, trustedUids: uids } });
+    const run = (uids: number[]) => engineWith(rules, "/apps", { omit: { user: ["^0$"] }, avoid: { command: ["^chrome$"] } }, trusted(uids)).explain(snapshotOf(machine(apps())), "/apps", cause);
+    assert.deepEqual(pids((await run([0])).plan), [20]);
+    assert.deepEqual(pids((await run([0, 1000])).plan), [30], "with uid 1000 trusted, chrome is avoided");
   });
 
   test("options are validated with their place named", () => {

@@ -33,7 +33,7 @@ const MACHINE = buildFixture({
     { pid: 40, comm: "worker", cgroup: "/work", rssAnonKb: 100 * MB_KB },
   ],
 });
-const protections = (): Protections => ({ omitCgroups: [cgroupPath("/protected")], omitCommands: [/^sshd$/], omitXattrs: [], tmpfsRoots: ["/dev/shm"] });
+const protections = (): Protections => ({ omitCgroups: [cgroupPath("/protected")], omitCommands: [/^sshd$/], omitExecutables: [], trustedUids: [0], omitXattrs: [], tmpfsRoots: ["/dev/shm"] });
 const cause = { kind: "system" as const, trigger: "test", message: "t", figures: {} };
 
 function explain(policy: Policy | undefined, p: Protections = protections()): Promise<EpisodeRecord> {

@@ -125,7 +125,7 @@ test(`${PROGRAMS} random policy programs (seed ${SEED}) leave the engine's invar
       attachments: [{ cgroup: cgroupPath("/oom_test"), policy, options: {} }],
       defaultPolicy: { policy: kernelPolicy, options: {} },
       policyDeadlineMs: DEADLINE_MS,
-      protections: { omitCgroups: [], omitCommands: [], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
+      protections: { omitCgroups: [], omitCommands: [], omitExecutables: [], trustedUids: [0], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
     });
     const r = await engine.explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", { kind: "cgroup", trigger: "fuzz", message: "fuzz", figures: {} });
     const last = r.chain[r.chain.length - 1];

@@ -28,12 +28,16 @@ for (const [file, bytes] of [["dev/shm/big", 8192], ["etc/secret", 10]] as const
   fs.mkdirSync(path.join(machine, path.dirname(file)), { recursive: true });
   fs.writeFileSync(path.join(machine, file), Buffer.alloc(bytes));
 }
+for (const [pid, exe] of [[101, "/usr/bin/cg1"], [104, "/usr/bin/cg4 (deleted)"]] as const) fs.symlinkSync(exe, path.join(machine, `proc/${pid}/exe`));
 const cause = { kind: "cgroup" as const, trigger: "test", message: "t", figures: { limit: Number.POSITIVE_INFINITY } };
+// A generous deadline, as in the other policy tests: the probe below takes 100-190 ms of the
+// default 250 on an idle machine, and a loaded one must not turn its verdict into a timeout.
 const engineFor = (policy: Policy | undefined, options: unknown = {}) =>
   new Engine({
     attachments: policy ? [{ cgroup: cgroupPath("/oom_test"), policy, options }] : [],
     defaultPolicy: { policy: kernelPolicy, options: {} },
-    protections: { omitCgroups: [], omitCommands: [], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
+    policyDeadlineMs: 10_000,
+    protections: { omitCgroups: [], omitCommands: [], omitExecutables: [], trustedUids: [0], omitXattrs: [], tmpfsRoots: ["/dev/shm"] },
   });
 const explain = (policy: Policy | undefined, options?: unknown): Promise<EpisodeRecord> => engineFor(policy, options).explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
 
@@ -257,11 +261,40 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     const host = new CountingHost(new FixtureHost(machine));
     const snapshot = takeSnapshot(host);
     const scope = snapshot.cgroup("/oom_test");
-    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() });
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("cg", "/oom_test"));
     const r = runPolicy(policy, oc);
     assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg2"]);
     assert.deepEqual(host.reads.filter((p) => /^\/proc\/\d+\//.test(p)), []);
     assert.ok(host.reads.some((p) => p.endsWith("/oom_test/cg2/memory.current")), "it did read what it asked for");
+  });
+
+  test("cut short by its deadline, a policy's best so far is carried out, in a realm as in the engine's", async () => {
+    const file = policyFile(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({
+  name: "thinker",
+  handleOutOfMemory(oc) {
+    for (const t of oc.tasks()) if (t.comm === "cg5") oc.bestSoFar(oc.killTask(t, "the best so far"));
+    for (;;) { /* think on */ }
+  },
+});
+`);
+    const records = [];
+    for (const p of [loadPolicyFile(file, strict), loadInMainRealm(file)]) {
+      const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/oom_test"), policy: p, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 300 });
+      const r = await engine.explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
+      records.push({ chain: r.chain.map((c) => [c.policy, c.outcome, c.cutShort]), plan: r.plan });
+    }
+    assert.deepEqual(records[0], records[1]);
+    assert.deepEqual(records[0]?.chain, [["thinker", "handled", "ran past its deadline of 300 ms; acting on its best so far"]]);
+    assert.deepEqual(records[0]?.plan.map((a) => a.kind === "kill-task" && [a.pid, a.reason]), [[105, "the best so far"]]);
+    // Only a plan the builders made in this call may be offered.
+    const bad = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "bad-offer", handleOutOfMemory(oc) { oc.bestSoFar({ kind: "act", actions: [] }); return oc.pass("x"); } });
+`);
+    const r = await explain(bad);
+    assert.equal(r.chain[0]?.outcome, "threw");
+    assert.match(r.chain[0]?.error ?? "", /bestSoFar takes a plan made by the oc builders/);
   });
 
   test("every documented API decides in a realm exactly as in the engine's own realm", async () => {
@@ -282,7 +315,7 @@ export default definePolicy<{ readonly mode: string }>({
     oc.ranked(order);
     const files = oc.files("/dev/shm");
     const t = oc.tasks().find((x: TaskNode) => !oc.protectedReason(x) && oc.badness(x).killable);
-    return oc.steps(files[0] ? oc.removeFiles([files[0].path], "largest file") : oc.pass("no files"), order[0] ? oc.killCgroup(order[0], "first in order") : oc.pass("none"), t ? oc.killTask(t, \`badness \${JSON.stringify(oc.badness(t))}\`) : oc.pass("no task"), oc.reclaim(oc.scope as CgroupNode, 4096, "a little"));
+    return oc.steps(files[0] ? oc.removeFiles([files[0].path], "largest file") : oc.pass("no files"), order[0] ? oc.killCgroup(order[0], "first in order") : oc.pass("none"), t ? oc.killTask(t, \`badness \${JSON.stringify(oc.badness(t))} exe \${t.exe} of \${oc.tasks().map((x: TaskNode) => String(x.exe)).join(" ")}; trusted uids \${oc.trustedUids.join(",")}\`) : oc.pass("no task"), oc.reclaim(oc.scope as CgroupNode, 4096, "a little"));
   },
   evaluateTask(task, chosen) {
     return task.comm === "cg4" ? "select" : chosen?.comm === "cg4" ? "skip" : task.cmdline.length > 5 ? "abort" : "default";
@@ -298,6 +331,10 @@ export default definePolicy<{ readonly mode: string }>({
       assert.deepEqual(records[0]?.chain[0]?.error, undefined, mode);
       assert.deepEqual(records[0], records[1], mode);
       assert.equal(records[0]?.chain[0]?.outcome, "handled", mode);
+      if (mode === "oom") {
+        const kill = records[0]?.plan.find((a) => a.kind === "kill-task");
+        assert.match(kill?.reason ?? "", / exe \/usr\/bin\/cg1 of \/usr\/bin\/cg1 undefined undefined undefined; trusted uids 0$/, "exe and trustedUids cross, a deleted executable as none");
+      }
     }
   });
 });

@@ -10,6 +10,7 @@ test("index re-exports every parser by name, and nothing internal", () => {
     "parseCgroupEvents",
     "parseCmdline",
     "parseControllers",
+    "parseExeLink",
     "parseFlag",
     "parseMeminfo",
     "parseMemoryEvents",

@@ -6,6 +6,7 @@ import {
   PF_KTHREAD,
   isKernelThreadFlags,
   parseCmdline,
+  parseExeLink,
   parseOomScore,
   parseOomScoreAdj,
   parseProcCgroup,
@@ -417,6 +418,20 @@ const cmdlineCases: readonly [string, string, string[]][] = [
 ];
 for (const [name, text, expected] of cmdlineCases) {
   test(`parseCmdline: ${name}`, () => assert.deepEqual(parseCmdline(text), expected));
+}
+
+const exeCases: readonly [string, string, string | undefined][] = [
+  ["real: a daemon", "/usr/sbin/sshd", "/usr/sbin/sshd"],
+  ["real: a path with spaces", "/opt/My App/bin/app", "/opt/My App/bin/app"],
+  ["real: replaced by a package upgrade", "/usr/sbin/sshd (deleted)", undefined],
+  ["real: run from a memfd", "/memfd:payload (deleted)", undefined],
+  ["a file really named so cannot be told from a deleted one", "/home/u/x (deleted)", undefined],
+  ["a name that only contains the suffix is a live file", "/home/u/x (deleted) y", "/home/u/x (deleted) y"],
+  ["not a path (an anonymous inode)", "anon_inode:[eventfd]", undefined],
+  ["empty", "", undefined],
+];
+for (const [name, text, expected] of exeCases) {
+  test(`parseExeLink: ${name}`, () => assert.equal(parseExeLink(text), expected));
 }
 
 /** Captured /proc/self/cgroup on a hybrid v1/v2 host (the memory path shortened). */

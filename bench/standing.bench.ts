@@ -1,0 +1,297 @@
+/**
+ * Standing decisions against fresh ones: trigger → the first action handed to the executor (the
+ * kill syscall's place), on the seeded fixture machines of decision.bench.ts, for `kernel`,
+ * `priority`, `largest-leaf` and `rules`.
+ *
+ * - Fresh: the daemon's path without a standing plan: a live snapshot and the whole chain
+ *   (Engine.handleOom), as decision.bench.ts measures.
+ * - Standing: the scope's plan was made ahead on the warm model (engine.prepare); at the trigger
+ *   a live snapshot is taken and each target is checked and handed on (engine.carryOut). A
+ *   trigger lands at a random moment of the daemon's upkeep, so it first waits for whatever
+ *   slice is running: the timeline of upkeep slices (model refreshes and decision runs) over
+ *   simulated minutes is recorded, and each trigger's wait is the rest of the slice its random
+ *   moment falls in (none when it falls between slices).
+ * - Upkeep: CPU spent by StandingDecisions.upkeep per second of (simulated) wall time on an idle
+ *   machine — model refresh slices plus the decision runs as plans age — and the longest slice.
+ *
+ * Writes a Markdown table to stdout (and into BENCHMARKS.md with --write). No test asserts on
+ * these times.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { StandingDecisions } from "../src/daemon/standing.js";
+import type { Engine } from "../src/engine/engine.js";
+import type { OomCause } from "../src/engine/policy.js";
+import { takeSnapshot } from "../src/engine/snapshot.js";
+import { silentLogger } from "../src/log.js";
+import { detectCgroupMode } from "../src/os/cgroup-mode.js";
+import { FixtureHost } from "../src/os/fixture-host.js";
+import { ManualClock } from "../src/os/host.js";
+import { ROOT_CGROUP } from "../src/os/paths.js";
+import { buildFixture, type FixtureSpec, type FixtureTask, statLine, statusText } from "../test/support/fixture.js";
+import { engineFor, machineSpec } from "./decision.bench.js";
+import { replaceSection } from "./markdown.js";
+
+const HEADING = "## Standing decisions";
+const SIZES = [
+  { tasks: 1_000, cgroups: 100 },
+  { tasks: 10_000, cgroups: 1_000 },
+] as const;
+const POLICIES = ["kernel", "priority", "largest-leaf", "rules"] as const;
+const TRIGGERS = 200;
+const FRESH_RUNS = (tasks: number) => (tasks <= 1_000 ? 50 : 12);
+/** Simulated idle time over which upkeep is measured. */
+const UPKEEP_SECONDS = 60;
+const CAUSE: OomCause = { kind: "system", trigger: "bench", message: "bench", figures: {} };
+const SEED = 0x5eed;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pct = (xs: readonly number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil(p * s.length) - 1)] ?? Number.NaN;
+};
+
+interface Row {
+  readonly tasks: number;
+  readonly cgroups: number;
+  readonly policy: string;
+  readonly fresh: { p50: number; p99: number };
+  readonly standing: { p50: number; p99: number };
+  readonly check: { p50: number };
+  readonly upkeepIdlePct: number;
+  readonly upkeepPressurePct: number;
+  readonly longestSliceMs: number;
+  readonly same: boolean;
+  /** Churn: how often the standing plan equals a fresh decision at a trigger, and what differed. */
+  readonly agreement: { readonly trials: number; readonly same: number; readonly refused: number; readonly otherVictim: number; readonly heldShare: number | undefined };
+}
+
+/** Runs upkeep over `seconds` of simulated time; returns the slices it ran and its CPU share. */
+async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: number): Promise<{ slices: number[]; cpuPct: number }> {
+  const slices: number[] = [];
+  let cpu = 0;
+  const started = clock.monotonicMs();
+  for (let t = 0; t < seconds * 1000; t += 100) {
+    const t0 = performance.now();
+    const r = await standing.upkeep(clock.monotonicMs());
+    const spent = performance.now() - t0;
+    cpu += spent;
+    if (r.refreshed > 0 || r.decided !== undefined) slices.push(spent);
+    clock.advance(100);
+  }
+  return { slices, cpuPct: (cpu / (clock.monotonicMs() - started)) * 100 };
+}
+
+/** Churn per simulated second, as shares of the tasks: some grow or shrink, some exit, some start. */
+const CHURN = { grow: 0.01, exit: 0.002, start: 0.002 } as const;
+const CHURN_SECONDS = 60;
+const TRIAL_EVERY_S = 3;
+
+/**
+ * Runs the machine with churn while upkeep keeps its plan, and at a trigger every few seconds
+ * compares the standing plan (as the trigger's path would carry it out) with a fresh decision on
+ * the live machine. When they differ: refused (the live check sent it to a fresh decision) or
+ * another victim (then how much memory the standing victim held against the fresh one's).
+ */
+async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: ManualClock, engine: Engine, standing: StandingDecisions, mode: ReturnType<typeof detectCgroupMode>): Promise<Row["agreement"]> {
+  const rand = rng(SEED ^ 0xc4);
+  const live = new Map<number, FixtureTask>((spec.tasks ?? []).filter((t) => !t.kthread && t.pid > 1 && t.pid !== spec.selfPid).map((t) => [t.pid, t]));
+  let nextPid = Math.max(...live.keys()) + 1;
+  const pick = () => [...live.values()][Math.floor(rand() * live.size)] as FixtureTask;
+  const put = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
+  const cgroupDir = (cg: string) => path.join(dir, "sys/fs/cgroup", cg);
+  let trials = 0;
+  let same = 0;
+  let refused = 0;
+  let otherVictim = 0;
+  const held: number[] = [];
+  for (let s = 1; s <= CHURN_SECONDS; s++) {
+    for (let i = 0; i < Math.ceil(live.size * CHURN.grow); i++) {
+      const t = pick();
+      const grown = { ...t, rssAnonKb: Math.max(1024, Math.round((t.rssAnonKb ?? 1024) * (0.5 + 2.5 * rand()))) };
+      live.set(t.pid, grown);
+      put(`proc/${t.pid}/status`, statusText(grown));
+    }
+    for (let i = 0; i < Math.ceil(live.size * CHURN.exit); i++) {
+      const t = pick();
+      live.delete(t.pid);
+      fs.rmSync(path.join(dir, `proc/${t.pid}`), { recursive: true, force: true });
+      const procs = path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs");
+      fs.writeFileSync(procs, fs.readFileSync(procs, "utf8").split("\n").filter((l) => l !== String(t.pid)).join("\n"));
+    }
+    for (let i = 0; i < Math.ceil(live.size * CHURN.start); i++) {
+      const like = pick();
+      const t: FixtureTask = { ...like, pid: nextPid++, startTime: 1_000_000 + s, rssAnonKb: Math.round(1024 * 2 ** (rand() * 11)) };
+      live.set(t.pid, t);
+      fs.mkdirSync(path.join(dir, `proc/${t.pid}`), { recursive: true });
+      put(`proc/${t.pid}/stat`, statLine(t));
+      put(`proc/${t.pid}/status`, statusText(t));
+      put(`proc/${t.pid}/oom_score_adj`, `${t.oomScoreAdj ?? 0}\n`);
+      put(`proc/${t.pid}/cmdline`, `${t.comm}\0`);
+      put(`proc/${t.pid}/cgroup`, `0::${t.cgroup ?? "/"}\n`);
+      fs.appendFileSync(path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs"), `${t.pid}\n`);
+    }
+    for (let k = 0; k < 10; k++) {
+      await standing.upkeep(clock.monotonicMs());
+      clock.advance(100);
+    }
+    if (s % TRIAL_EVERY_S !== 0) continue;
+    const plan = standing.take(ROOT_CGROUP);
+    const fresh = await engine.handleOom({ snapshot: takeSnapshot(host, { cgroupMode: mode }), scope: ROOT_CGROUP, cause: CAUSE, mode: "explain" });
+    trials++;
+    const r = plan ? await engine.carryOut(plan, { snapshot: takeSnapshot(host, { cgroupMode: mode }), cause: CAUSE, mode: "explain", maxAgeMs: Number.POSITIVE_INFINITY }) : { refused: "none" };
+    if (!("record" in r)) {
+      refused++;
+      continue;
+    }
+    // The same targets (a reason that quotes a score may differ by a refresh).
+    const targets = (rec: typeof fresh) => rec.plan.map((a) => (a.kind === "kill-task" ? `pid ${a.pid}` : a.kind === "remove-files" ? a.paths.join(",") : `${a.kind} ${a.cgroup}`)).join("; ");
+    if (targets(r.record) === targets(fresh)) {
+      same++;
+      continue;
+    }
+    otherVictim++;
+    const bytes = (rec: typeof fresh) => rec.plan.reduce((sum, a) => sum + (a.kind === "kill-task" ? ((live.get(a.pid)?.rssAnonKb ?? 0) * 1024) : a.kind === "kill-cgroup" ? sizeOf(dir, a.cgroup) : 0), 0);
+    const f = bytes(fresh);
+    if (f > 0) held.push(bytes(r.record) / f);
+  }
+  held.sort((a, b) => a - b);
+  return { trials, same, refused, otherVictim, heldShare: held.length > 0 ? pct(held, 0.5) : undefined };
+}
+
+function sizeOf(dir: string, cgroup: string): number {
+  try {
+    return Number(fs.readFileSync(path.join(dir, "sys/fs/cgroup", cgroup, "memory.current"), "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock: ManualClock, engine: Engine, tasks: number): Promise<Omit<Row, "tasks" | "cgroups" | "policy">> {
+  const mode = detectCgroupMode(host);
+  // Fresh: the whole decision on a live snapshot.
+  const fresh: number[] = [];
+  let freshPlan = "";
+  for (let i = 0; i < FRESH_RUNS(tasks) + 2; i++) {
+    const t0 = performance.now();
+    const r = await engine.handleOom({ snapshot: takeSnapshot(host, { cgroupMode: mode }), scope: ROOT_CGROUP, cause: CAUSE, mode: "dry-run" });
+    if (i >= 2) fresh.push(performance.now() - t0);
+    freshPlan = JSON.stringify(r.plan);
+  }
+  // Upkeep: a first round warms the model (start-up, not upkeep); then idle minutes (half the
+  // memory available: pace 1), then the machine in trouble as generated (pace at its highest).
+  const standing = new StandingDecisions({ host, mode, log: silentLogger, engine: () => engine, scopes: () => [] });
+  const meminfo = path.join(dir, "proc/meminfo");
+  const trouble = fs.readFileSync(meminfo, "utf8");
+  fs.writeFileSync(meminfo, trouble.replace(/^MemAvailable:.*$/m, `MemAvailable:   ${128 * 1024 * 1024} kB`));
+  await standing.upkeep(clock.monotonicMs());
+  clock.advance(100);
+  const idle = await upkeep(standing, clock, UPKEEP_SECONDS);
+  fs.writeFileSync(meminfo, trouble);
+  const pressure = await upkeep(standing, clock, UPKEEP_SECONDS / 2);
+  const slices = pressure.slices;
+  const wallMs = (UPKEEP_SECONDS / 2) * 1000;
+  const plan = standing.take(ROOT_CGROUP);
+  if (!plan) throw new Error("no standing plan for /");
+  // Standing: a trigger at a random moment of the upkeep timeline, then the check and hand-on.
+  const rand = rng(SEED);
+  const busyMs = slices.reduce((a, b) => a + b, 0);
+  const periodMs = wallMs;
+  const standingTimes: number[] = [];
+  const checks: number[] = [];
+  let standingPlan = "";
+  for (let i = 0; i < TRIGGERS; i++) {
+    let at = rand() * periodMs;
+    let wait = 0;
+    // Slices are laid end to end at the start of the period only for the draw: the share of
+    // time inside a slice is busyMs / periodMs, and a moment inside one waits for its rest.
+    if (at < busyMs) {
+      for (const s of slices) {
+        if (at < s) {
+          wait = s - at;
+          break;
+        }
+        at -= s;
+      }
+    }
+    const t0 = performance.now();
+    const r = await engine.carryOut(plan, { snapshot: takeSnapshot(host, { cgroupMode: mode }), cause: CAUSE, mode: "dry-run", maxAgeMs: Number.POSITIVE_INFINITY });
+    const check = performance.now() - t0;
+    if (!("record" in r)) throw new Error(`the standing plan was refused on an unchanged machine: ${r.refused}`);
+    standingPlan = JSON.stringify(r.record.plan);
+    checks.push(check);
+    standingTimes.push(wait + check);
+  }
+  return {
+    fresh: { p50: pct(fresh, 0.5), p99: pct(fresh, 0.99) },
+    standing: { p50: pct(standingTimes, 0.5), p99: pct(standingTimes, 0.99) },
+    check: { p50: pct(checks, 0.5) },
+    upkeepIdlePct: idle.cpuPct,
+    upkeepPressurePct: pressure.cpuPct,
+    longestSliceMs: Math.max(...idle.slices, ...pressure.slices),
+    agreement: await churn(dir, spec, host, clock, engine, standing, mode),
+    same: freshPlan === standingPlan,
+  };
+}
+
+async function main(): Promise<void> {
+  // --size=TASKSxCGROUPS narrows the run (never with --write).
+  const only = process.argv.find((a) => a.startsWith("--size="))?.slice("--size=".length);
+  const write = process.argv.includes("--write") && only === undefined;
+  const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+  const rows: Row[] = [];
+  for (const size of SIZES.filter((x) => only === undefined || only === `${x.tasks}x${x.cgroups}`)) {
+    const m = machineSpec(size.tasks, size.cgroups);
+    for (const policy of POLICIES) {
+      // A machine of its own per policy: the churn phase changes it.
+      const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-bench-")));
+      try {
+        const clock = new ManualClock(1_000_000);
+        const host = new FixtureHost(dir, { clock });
+        const r = await measure(dir, m.spec, host, clock, engineFor(policy, 250), size.tasks);
+        rows.push({ ...size, policy, ...r });
+        process.stderr.write(`${size.tasks}/${size.cgroups} ${policy}: fresh p50 ${r.fresh.p50.toFixed(1)} ms, standing p50 ${r.standing.p50.toFixed(2)} p99 ${r.standing.p99.toFixed(2)} ms, upkeep ${r.upkeepIdlePct.toFixed(2)} % idle, ${r.upkeepPressurePct.toFixed(2)} % in trouble, longest slice ${r.longestSliceMs.toFixed(1)} ms\n`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+  const argv = ["node", ...process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a)].join(" ");
+  const lines = [
+    HEADING,
+    "",
+    `Generated by \`${argv}\` (bench/standing.bench.ts; \`npm run bench\` runs it) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs, kernel ${os.release()}. ` +
+      "Trigger → the plan's first action handed to the executor, for an OOM at \"/\" on the seeded fixture machines of the decision table (policies attached at \"/\", the default deadline of 250 ms). " +
+      "Fresh: a live snapshot and the whole chain, as without standing decisions. " +
+      `Standing: the plan made ahead on the warm model; at the trigger a live snapshot, each target checked (process, scope, protection, victims, drift) and handed on. Each of ${TRIGGERS} triggers lands at a random moment of ${UPKEEP_SECONDS / 2} s of upkeep on the machine in trouble (MemAvailable under 1 %: the highest pace; simulated time, real work) and first waits for the rest of the slice running then. ` +
+      `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; the longest slice is what a trigger may wait at most (a decision run: one policy call). ` +
+      `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
+      "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. Compare within a run.",
+    "",
+    "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",
+    "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.tasks.toLocaleString("en")} | ${r.cgroups.toLocaleString("en")} | ${r.policy} | ${ms(r.fresh.p50)} ms | ${ms(r.fresh.p99)} ms | ${ms(r.standing.p50)} ms | ${ms(r.standing.p99)} ms | ${ms(r.check.p50)} ms | ${r.upkeepIdlePct.toFixed(2)} % | ${r.upkeepPressurePct.toFixed(1)} % | ${ms(r.longestSliceMs)} ms | ${r.same ? "yes" : "no"} | ${r.agreement.same} / ${r.agreement.refused} / ${r.agreement.otherVictim}${r.agreement.heldShare !== undefined ? ` (${(r.agreement.heldShare * 100).toFixed(0)} %)` : ""} of ${r.agreement.trials} |`,
+    ),
+    "",
+  ];
+  const table = lines.join("\n");
+  process.stdout.write(`${table}\n`);
+  if (write) replaceSection("BENCHMARKS.md", HEADING, table);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) await main();

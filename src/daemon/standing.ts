@@ -1,0 +1,214 @@
+/**
+ * Deciding before the trouble: the daemon's warm model (engine/model.ts) and a standing plan for
+ * every scope that can run out of memory — the machine, and each cgroup a trigger watches or a
+ * policy is attached to.
+ *
+ * `upkeep` is called on each daemon tick and does at most two short things: one refresh slice of
+ * the model (at most REFRESH_SLICE_MS of reading, every REFRESH_EVERY_MS ÷ pace), and one
+ * scope's decision run on a snapshot of the model (engine.prepare), when that scope's plan is
+ * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
+ * has seen changes since. So a trigger that arrives mid-upkeep waits at most one slice: one
+ * model refresh slice, or one policy's call (which its deadline bounds; the chain yields between
+ * policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
+ * memory and as memory pressure (PSI some avg10) rises — the same signals the triggers use.
+ *
+ * `take(scope)` hands the trigger's path the scope's plan; the engine checks it against the
+ * live machine before acting (engine.carryOut). A policy that runs out of time on a refresh
+ * leaves the previous plan standing; the next refresh tries again.
+ */
+import type { Engine } from "../engine/engine.js";
+import type { EpisodeRecord } from "../engine/episode.js";
+import { WarmModel } from "../engine/model.js";
+import type { OomCause } from "../engine/policy.js";
+import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
+import type { PreparedPlan } from "../engine/standing.js";
+import { OomkitError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { CgroupMode } from "../os/cgroup-mode.js";
+import type { Host } from "../os/host.js";
+import { type CgroupPath, ROOT_CGROUP } from "../os/paths.js";
+
+/** Longest a model refresh slice may read for. */
+export const REFRESH_SLICE_MS = 5;
+/** At pace 1, one refresh slice a second: at most half a percent of one core. */
+export const REFRESH_EVERY_MS = 1_000;
+/**
+ * At pace 1, each scope's plan is made again this often even if the model saw no change (a
+ * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
+ */
+export const REDECIDE_MS = 60_000;
+/** At pace 1, a plan is made again this soon when the model saw changes since it was made. */
+export const MIN_REDECIDE_MS = 2_000;
+/**
+ * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
+ * REDECIDE_MS, so a quiet machine's plan is never refused for its age alone; a machine that
+ * changes has its plans made again within MIN_REDECIDE_MS ÷ pace.
+ */
+export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
+export const PACE_MAX = 10;
+
+/** What a standing decision is made for: no trigger has fired; the record says so. */
+function standingCause(scope: CgroupPath): OomCause {
+  return { kind: scope === ROOT_CGROUP ? "system" : "cgroup", trigger: "standing", message: `decided ahead for ${scope}`, figures: {} };
+}
+
+export interface StandingEntry {
+  readonly scope: CgroupPath;
+  /** The plan, when a policy's plan passed the verifier. */
+  readonly plan: PreparedPlan | undefined;
+  /** The last decision run's record (an explain record: what it would do, and why). */
+  readonly record: EpisodeRecord;
+  readonly madeAtMonoMs: number;
+  readonly generation: number;
+}
+
+export interface StandingDeps {
+  readonly host: Host;
+  readonly mode: CgroupMode;
+  readonly log: Logger;
+  engine(): Engine;
+  /** The scopes that can OOM now, besides "/". */
+  scopes(): Iterable<CgroupPath>;
+}
+
+export interface UpkeepReport {
+  readonly refreshed: number;
+  readonly decided: CgroupPath | undefined;
+  /** The longest single slice (refresh or decision) in this call, ms. */
+  readonly longestSliceMs: number;
+}
+
+export class StandingDecisions {
+  readonly model: WarmModel;
+  readonly #d: StandingDeps;
+  readonly #entries = new Map<CgroupPath, StandingEntry>();
+  #lastRefresh = Number.NEGATIVE_INFINITY;
+  #deciding = false;
+  /** The longest slice seen so far (status, metrics, the benchmark). */
+  longestSliceMs = 0;
+
+  constructor(deps: StandingDeps) {
+    this.#d = deps;
+    this.model = new WarmModel(deps.host, deps.mode.unifiedMount);
+  }
+
+  /** A snapshot of the model: what a policy would read, served from memory where it can be. */
+  snapshot(): Snapshot {
+    return takeSnapshot(this.model, { cgroupMode: this.#d.mode });
+  }
+
+  /** The scopes a plan is kept for: "/" first, then each watched or attached cgroup. */
+  scopes(): CgroupPath[] {
+    const out = new Set<CgroupPath>([ROOT_CGROUP]);
+    if (this.#d.mode.perCgroup) for (const s of this.#d.scopes()) out.add(s);
+    return [...out];
+  }
+
+  /** The scope's plan for the trigger's path (undefined when none stands). */
+  take(scope: CgroupPath): PreparedPlan | undefined {
+    return this.#entries.get(scope)?.plan;
+  }
+
+  entries(): StandingEntry[] {
+    return [...this.#entries.values()];
+  }
+
+  /** Forgets every plan (a new configuration: other policies, other scopes). */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** Forgets one scope's plan (it was carried out or refused: the next upkeep decides again). */
+  forget(scope: CgroupPath): void {
+    this.#entries.delete(scope);
+  }
+
+  /** One round of upkeep; never throws (a failed decision leaves the previous plan standing). */
+  async upkeep(now: number): Promise<UpkeepReport> {
+    let refreshed = 0;
+    let longest = 0;
+    const pace = this.model.pace;
+    if (now - this.#lastRefresh >= REFRESH_EVERY_MS / pace) {
+      this.#lastRefresh = now;
+      const r = this.model.refresh(REFRESH_SLICE_MS);
+      refreshed = r.reads;
+      longest = r.ms;
+      this.model.pace = this.#paceNow();
+    }
+    let decided: CgroupPath | undefined;
+    const scope = this.#due(now);
+    if (scope !== undefined && !this.#deciding) {
+      this.#deciding = true;
+      const t0 = performance.now();
+      try {
+        await this.#decide(scope);
+        decided = scope;
+      } catch (err) {
+        const msg = err instanceof OomkitError ? err.message : ((err as Error).stack ?? String(err));
+        this.#d.log.debug(`standing decision for ${scope} skipped: ${msg}`);
+        if (err instanceof OomkitError && err.code === "E_NO_SUCH_PATH") this.#entries.delete(scope);
+      } finally {
+        this.#deciding = false;
+        longest = Math.max(longest, performance.now() - t0);
+      }
+    }
+    this.longestSliceMs = Math.max(this.longestSliceMs, longest);
+    return { refreshed, decided, longestSliceMs: longest };
+  }
+
+  /** The scope most in need of a plan, or undefined when every plan is fresh enough. */
+  #due(now: number): CgroupPath | undefined {
+    const pace = this.model.pace;
+    const gen = this.model.generation;
+    let best: CgroupPath | undefined;
+    let bestAge = -1;
+    const live = new Set(this.scopes());
+    for (const s of this.#entries.keys()) if (!live.has(s)) this.#entries.delete(s);
+    for (const s of live) {
+      const e = this.#entries.get(s);
+      if (!e) return s;
+      const age = now - e.madeAtMonoMs;
+      const due = age >= REDECIDE_MS / pace || (e.generation !== gen && age >= MIN_REDECIDE_MS / pace);
+      if (due && age > bestAge) {
+        best = s;
+        bestAge = age;
+      }
+    }
+    return best;
+  }
+
+  async #decide(scope: CgroupPath): Promise<void> {
+    const generation = this.model.generation;
+    const snapshot = this.snapshot();
+    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation });
+    const prior = this.#entries.get(scope);
+    // A policy that ran out of time or failed this round leaves the plan it made before standing,
+    // rather than the plan of a policy further down its chain (the kernel's badness, say).
+    const failed = new Set(record.chain.filter((c) => c.outcome === "timeout" || c.outcome === "threw").map((c) => c.policy));
+    const keep = prior?.plan !== undefined && failed.has(prior.plan.policy);
+    this.#entries.set(scope, {
+      scope,
+      plan: keep ? prior.plan : plan,
+      record: keep ? prior.record : record,
+      madeAtMonoMs: snapshot.takenAtMonoMs,
+      generation,
+    });
+  }
+
+  /**
+   * How hard to keep the model current: 1 while there is room; up to PACE_MAX as MemAvailable
+   * falls from a fifth of memory to a twentieth, or memory pressure (some, avg10) rises to 10 %.
+   */
+  #paceNow(): number {
+    const s = this.snapshot().system;
+    const m = s.meminfo;
+    let byHeadroom = 1;
+    if (m?.memAvailableBytes !== undefined && m.memTotalBytes !== undefined && m.memTotalBytes > 0) {
+      const share = m.memAvailableBytes / m.memTotalBytes;
+      byHeadroom = share >= 0.2 ? 1 : share <= 0.05 ? PACE_MAX : 1 + ((0.2 - share) / 0.15) * (PACE_MAX - 1);
+    }
+    const avg10 = s.pressure.memory?.some.avg10;
+    const byPressure = avg10 === undefined ? 1 : Math.min(PACE_MAX, 1 + (avg10 / 10) * (PACE_MAX - 1));
+    return Math.max(byHeadroom, byPressure);
+  }
+}

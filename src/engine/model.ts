@@ -1,0 +1,464 @@
+/**
+ * The warm model: the daemon's standing picture of the machine, kept current between troubles
+ * so that a decision reads memory, not /proc.
+ *
+ * It is a Host (the engine's one seam to the machine) that remembers what was read through it:
+ * file texts, folder listings, stats and xattrs, and — through os/read.ts's ParsedCache — what
+ * the parsers made of each text, so an unchanged file is neither read nor parsed again. A
+ * snapshot taken over the model is therefore the same immutable, lazy snapshot policies already
+ * see (no policy changes), and cheap: what no policy asked for was never read, and what was
+ * asked for is served from here. A miss reads through to the machine and is kept from then on:
+ * the model holds exactly what policies ask for, no more.
+ *
+ * `refresh(budgetMs)` re-reads what is due, within a CPU budget, cheapest and most telling first:
+ * the process and cgroup listings (new and exited pids and cgroups), machine-wide figures, each
+ * cgroup's memory.current, then per-task figures — large tasks more often than small ones, and
+ * the tasks of a cgroup whose usage moved at once. Everything is due after an interval divided by
+ * `pace`: the daemon raises the pace as headroom shrinks or pressure rises, and lowers it when
+ * idle. Entries of a pid that left the process list are dropped with it.
+ *
+ * Nothing here needs the model to be exact: a plan made on it is verified against the live
+ * machine before anything is carried out (engine.ts `carryOut`). The model decides *who*; the
+ * live check decides *whether*.
+ */
+import { isVanished } from "../errors.js";
+import type { DirEntry, FileStat } from "../os/host.js";
+import { HostDecorator } from "../os/host-decorator.js";
+import type { Host, ParsedCache } from "../os/host.js";
+
+/** How often each kind of entry is re-read at pace 1 (idle), in ms. */
+export const REFRESH_INTERVALS_MS = Object.freeze({
+  /** /proc and cgroup folder listings, cgroup.procs: who exists. */
+  listing: 2_000,
+  /** /proc/meminfo, /proc/vmstat, /proc/pressure/*: the machine's headroom. */
+  machine: 2_000,
+  /** A cgroup's memory.current: cheap, and it says where to look closer. */
+  usage: 2_000,
+  /** Other cgroup files and marks. */
+  cgroup: 10_000,
+  /** A large task's status/statm (≥ LARGE_TASK_BYTES resident or swapped). */
+  taskLarge: 5_000,
+  /** Everything else about a task (small tasks' memory; comm, cmdline, cgroup, oom_score_adj). */
+  task: 30_000,
+  /** Anything else (kernel release, swappiness, tmpfs listings). */
+  other: 30_000,
+});
+
+/** A task this large is re-read at the `taskLarge` interval. */
+export const LARGE_TASK_BYTES = 64 * 1024 * 1024;
+/** A cgroup whose memory.current moved this much (or 5 %) has its tasks' figures re-read at once. */
+const USAGE_MOVE_BYTES = 8 * 1024 * 1024;
+const USAGE_MOVE_FRACTION = 0.05;
+
+type EntryClass = keyof typeof REFRESH_INTERVALS_MS;
+type Kind = "file" | "dir" | "stat" | "xattrs" | "exists";
+
+type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+interface Entry {
+  readonly kind: Kind;
+  readonly path: string;
+  outcome: Outcome<unknown>;
+  cls: EntryClass;
+  readAtMs: number;
+  /** 0 forces a re-read at the next refresh. */
+  dueAtMs: number;
+  /** kind "file": what parsers made of the current text. */
+  parsed: Map<unknown, unknown> | undefined;
+  readonly pid: number | undefined;
+}
+
+export interface RefreshStats {
+  /** Entries re-read in this call. */
+  readonly reads: number;
+  /** Entries whose value changed. */
+  readonly changed: number;
+  /** Entries dropped with a pid or cgroup that is gone. */
+  readonly dropped: number;
+  /** True when the budget ran out with entries still due. */
+  readonly behind: boolean;
+  readonly ms: number;
+}
+
+export interface ModelStats {
+  readonly entries: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** Re-reads by refresh() since the model was made. */
+  readonly refreshReads: number;
+  /** Milliseconds refresh() has spent, in total. */
+  readonly refreshMs: number;
+  readonly generation: number;
+}
+
+const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
+
+export class WarmModel extends HostDecorator implements ParsedCache {
+  readonly #maps: Record<Kind, Map<string, Entry>> = { file: new Map(), dir: new Map(), stat: new Map(), xattrs: new Map(), exists: new Map() };
+  /** pid → the keys of its entries, so a pid that leaves takes them along. */
+  readonly #byPid = new Map<number, Set<Entry>>();
+  /** What is due next, one queue per rank (listings first): a refresh never scans every entry. */
+  readonly #queues: DueQueue[] = [new DueQueue(), new DueQueue(), new DueQueue(), new DueQueue()];
+  #pace = 1;
+  #hits = 0;
+  #misses = 0;
+  #refreshReads = 0;
+  #refreshMs = 0;
+  #generation = 0;
+  readonly #cgroupMount: string | undefined;
+
+  /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
+  constructor(inner: Host, cgroupMount?: string) {
+    super(inner);
+    this.#cgroupMount = cgroupMount?.replace(/\/+$/, "");
+  }
+
+  override get parsedCache(): ParsedCache {
+    return this;
+  }
+
+  /** Rises by one each time a refresh finds something changed: a plan made at an older generation saw older figures. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  get pace(): number {
+    return this.#pace;
+  }
+  /** 1 idle; higher re-reads everything that many times as often (the daemon sets it from headroom and pressure). */
+  set pace(p: number) {
+    this.#pace = Number.isFinite(p) && p >= 1 ? Math.min(p, 50) : 1;
+  }
+
+  get stats(): ModelStats {
+    let entries = 0;
+    for (const m of Object.values(this.#maps)) entries += m.size;
+    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation };
+  }
+
+  // ---- serving reads ----
+
+  override readFile(p: string): string {
+    return this.#serve("file", p, () => super.readFile(p)) as string;
+  }
+  override readDir(p: string): DirEntry[] {
+    // Callers may sort or filter what they get: hand out a copy of the kept listing.
+    return [...(this.#serve("dir", p, () => super.readDir(p)) as DirEntry[])];
+  }
+  override stat(p: string): FileStat {
+    return this.#serve("stat", p, () => super.stat(p)) as FileStat;
+  }
+  override readXattrs(p: string): ReadonlyMap<string, string> {
+    return this.#serve("xattrs", p, () => super.readXattrs(p)) as ReadonlyMap<string, string>;
+  }
+  override exists(p: string): boolean {
+    return this.#serve("exists", p, () => super.exists(p)) as boolean;
+  }
+  override writeFile(p: string, data: string): void {
+    this.#forget(p);
+    super.writeFile(p, data);
+  }
+  override async writeFileAsync(p: string, data: string): Promise<void> {
+    this.#forget(p);
+    await super.writeFileAsync(p, data);
+  }
+
+  /** ParsedCache: what `parse` made of the kept text of `path`, computed once per text. */
+  parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined {
+    const before = this.#maps.file.get(path);
+    const hit = before?.parsed?.get(parse);
+    if (before && hit !== undefined && before.outcome.ok) return hit as T;
+    const value = compute();
+    // Kept only for a text the model now holds (a read that failed is not kept, nor its result).
+    const e = this.#maps.file.get(path);
+    if (e && e.outcome.ok && value !== undefined) (e.parsed ??= new Map()).set(parse, value);
+    return value;
+  }
+
+  #serve(kind: Kind, p: string, read: () => unknown): unknown {
+    const e = this.#maps[kind].get(p);
+    if (e) {
+      this.#hits++;
+      if (e.outcome.ok) return e.outcome.value;
+      throw e.outcome.error;
+    }
+    this.#misses++;
+    const outcome = attempt(read);
+    // An error other than "gone" (EIO, ENOMEM, ...) is not kept: the next read tries again.
+    if (outcome.ok || isVanished(outcome.error)) this.#keep(kind, p, outcome);
+    if (outcome.ok) return outcome.value;
+    throw outcome.error;
+  }
+
+  #keep(kind: Kind, p: string, outcome: Outcome<unknown>): Entry {
+    const now = this.clock.monotonicMs();
+    const m = PID_FILE.exec(p);
+    const pid = m ? Number(m[1]) : undefined;
+    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
+    this.#maps[kind].set(p, e);
+    this.#schedule(e, now + this.#interval(e));
+    if (pid !== undefined) {
+      let set = this.#byPid.get(pid);
+      if (!set) this.#byPid.set(pid, (set = new Set()));
+      set.add(e);
+    }
+    return e;
+  }
+
+  #forget(p: string): void {
+    for (const m of Object.values(this.#maps)) {
+      const e = m.get(p);
+      if (e) this.#drop(e);
+    }
+  }
+
+  #drop(e: Entry): void {
+    this.#maps[e.kind].delete(e.path);
+    if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
+  }
+
+  #classify(kind: Kind, p: string, outcome: Outcome<unknown>): EntryClass {
+    const mount = this.#cgroupMount;
+    const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
+    if (inCgroups) {
+      if (p.endsWith("/cgroup.procs")) return "listing";
+      if (p.endsWith("/memory.current")) return "usage";
+      return "cgroup";
+    }
+    if (p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")) return "machine";
+    if (PID_FILE.test(p)) {
+      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok && taskBytes(String(outcome.value)) >= LARGE_TASK_BYTES) return "taskLarge";
+      return "task";
+    }
+    return "other";
+  }
+
+  #interval(e: Entry): number {
+    return REFRESH_INTERVALS_MS[e.cls] / this.#pace;
+  }
+
+  // ---- keeping it current ----
+
+  /**
+   * Re-reads what is due, most telling first, until `budgetMs` of wall time is spent (at least
+   * one read happens). Listings go first: a pid missing from /proc takes its entries along; then
+   * machine figures and cgroup usage (a cgroup whose usage moved makes its tasks due); then the
+   * rest, oldest due first.
+   */
+  refresh(budgetMs: number): RefreshStats {
+    const t0 = performance.now();
+    const now = this.clock.monotonicMs();
+    let reads = 0;
+    let changed = 0;
+    let dropped = 0;
+    let behind = false;
+    for (const q of this.#queues) {
+      for (let e = q.popDue(now); e !== undefined; e = q.popDue(now)) {
+        if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
+        if (reads > 0 && performance.now() - t0 >= budgetMs) {
+          q.push(e); // still due: first in line next time
+          behind = true;
+          break;
+        }
+        reads++;
+        const r = this.#reread(e, now);
+        if (r.changed) changed++;
+        dropped += r.dropped;
+      }
+      if (behind) break;
+    }
+    const ms = performance.now() - t0;
+    this.#refreshReads += reads;
+    this.#refreshMs += ms;
+    if (changed > 0) this.#generation++;
+    return { reads, changed, dropped, behind, ms };
+  }
+
+  /** Sets when an entry is next due, and queues it in its rank's queue. */
+  #schedule(e: Entry, dueAtMs: number): void {
+    e.dueAtMs = dueAtMs;
+    this.#queues[rank(e)]?.push(e);
+  }
+
+  #reread(e: Entry, now: number): { changed: boolean; dropped: number } {
+    const inner = this.inner;
+    const outcome = attempt((): unknown => {
+      switch (e.kind) {
+        case "file":
+          return inner.readFile(e.path);
+        case "dir":
+          return inner.readDir(e.path);
+        case "stat":
+          return inner.stat(e.path);
+        case "xattrs":
+          return inner.readXattrs(e.path);
+        case "exists":
+          return inner.exists(e.path);
+      }
+    });
+    if (!outcome.ok && !isVanished(outcome.error)) {
+      // A passing I/O error: keep what was known, try again at the next interval.
+      this.#schedule(e, now + this.#interval(e));
+      return { changed: false, dropped: 0 };
+    }
+    const changed = !sameOutcome(e.kind, e.outcome, outcome);
+    const previous = e.outcome;
+    e.outcome = outcome;
+    e.readAtMs = now;
+    if (changed) e.parsed = undefined;
+    e.cls = this.#classify(e.kind, e.path, outcome);
+    this.#schedule(e, now + this.#interval(e));
+    let dropped = 0;
+    if (changed && e.kind === "dir" && e.path === "/proc") dropped += this.#dropGonePids(outcome);
+    if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
+    return { changed, dropped };
+  }
+
+  /** Drops the entries of every pid no longer listed in /proc. */
+  #dropGonePids(listing: Outcome<unknown>): number {
+    if (!listing.ok) return 0;
+    const live = new Set((listing.value as DirEntry[]).map((d) => d.name));
+    let dropped = 0;
+    for (const [pid, set] of this.#byPid) {
+      if (live.has(String(pid))) continue;
+      for (const e of set) {
+        this.#maps[e.kind].delete(e.path);
+        dropped++;
+      }
+      this.#byPid.delete(pid);
+    }
+    return dropped;
+  }
+
+  /** A cgroup's usage moved: its process list and its tasks' memory become due now. */
+  #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): void {
+    const was = before.ok ? Number(String(before.value).trim()) : Number.NaN;
+    const now = after.ok ? Number(String(after.value).trim()) : Number.NaN;
+    if (Number.isFinite(was) && Number.isFinite(now)) {
+      const moved = Math.abs(now - was);
+      if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return;
+    }
+    const dir = e.path.slice(0, -"/memory.current".length);
+    const pids = new Set<number>();
+    const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
+    if (procs) {
+      this.#schedule(procs, 0);
+      if (procs.outcome.ok) for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
+    } else if (this.#cgroupMount !== undefined) {
+      // No policy listed this cgroup's processes: its tasks are the ones whose kept
+      // /proc/PID/cgroup names it.
+      const line = `0::${dir.slice(this.#cgroupMount.length) || "/"}\n`;
+      for (const f of this.#maps.file.values()) {
+        if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.outcome.ok && String(f.outcome.value).includes(line)) pids.add(f.pid);
+      }
+    }
+    for (const pid of pids) {
+      for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) this.#schedule(t, 0);
+    }
+  }
+}
+
+/** Listings first, then machine figures and usage, then the rest. */
+function rank(e: Entry): number {
+  switch (e.cls) {
+    case "listing":
+      return 0;
+    case "machine":
+    case "usage":
+      return 1;
+    case "taskLarge":
+      return 2;
+    default:
+      return 3;
+  }
+}
+
+/**
+ * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
+ * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
+ * ever searched for.
+ */
+class DueQueue {
+  readonly #heap: { readonly at: number; readonly e: Entry }[] = [];
+
+  push(e: Entry): void {
+    const h = this.#heap;
+    h.push({ at: e.dueAtMs, e });
+    for (let i = h.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
+      [h[up], h[i]] = [h[i] as (typeof h)[number], h[up] as (typeof h)[number]];
+      i = up;
+    }
+  }
+
+  /** The next entry due at or before `now` (stale copies skipped), or undefined. */
+  popDue(now: number): Entry | undefined {
+    const h = this.#heap;
+    while (h.length > 0) {
+      const top = h[0] as (typeof h)[number];
+      if (top.at > now) return undefined;
+      const last = h.pop() as (typeof h)[number];
+      if (h.length > 0) {
+        h[0] = last;
+        for (let i = 0; ; ) {
+          const l = 2 * i + 1;
+          const r = l + 1;
+          let m = i;
+          if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
+          if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+          if (m === i) break;
+          [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+          i = m;
+        }
+      }
+      if (top.at === top.e.dueAtMs) return top.e;
+    }
+    return undefined;
+  }
+}
+
+function attempt<T>(read: () => T): Outcome<T> {
+  try {
+    return { ok: true, value: read() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function sameOutcome(kind: Kind, a: Outcome<unknown>, b: Outcome<unknown>): boolean {
+  if (!a.ok || !b.ok) return a.ok === b.ok;
+  switch (kind) {
+    case "file":
+    case "exists":
+      return a.value === b.value;
+    case "dir": {
+      const x = a.value as DirEntry[];
+      const y = b.value as DirEntry[];
+      return x.length === y.length && x.every((d, i) => d.name === y[i]?.name && d.isDirectory === y[i]?.isDirectory);
+    }
+    case "stat": {
+      const x = a.value as FileStat;
+      const y = b.value as FileStat;
+      return x.sizeBytes === y.sizeBytes && x.mtimeMs === y.mtimeMs && x.ownerUid === y.ownerUid && x.isDirectory === y.isDirectory;
+    }
+    case "xattrs": {
+      const x = a.value as ReadonlyMap<string, string>;
+      const y = b.value as ReadonlyMap<string, string>;
+      return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+    }
+  }
+}
+
+/** Resident plus swapped bytes from a status (VmRSS + VmSwap, kB) or statm (pages × 4 KiB) text. */
+function taskBytes(text: string): number {
+  const rss = /VmRSS:\s+([0-9]+)/.exec(text);
+  if (rss) {
+    const swap = /VmSwap:\s+([0-9]+)/.exec(text);
+    return (Number(rss[1]) + Number(swap?.[1] ?? 0)) * 1024;
+  }
+  const statm = text.trim().split(/\s+/);
+  const pages = Number(statm[1]);
+  return Number.isFinite(pages) ? pages * 4096 : 0;
+}

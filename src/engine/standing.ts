@@ -1,0 +1,122 @@
+/**
+ * Standing decisions: a plan made ahead of the trouble (on the warm model), kept, and carried out
+ * when a trigger fires — after every target has been checked again against the live machine.
+ *
+ * `PreparedPlan` is what the chain decided for a scope, verified on the snapshot it was made on,
+ * with the figures each target had then. `recheck` is the trigger's path: it reads only the
+ * targets (never the whole scope), runs the verifier on each as a fresh decision would — the
+ * same process (pid and start time), still in the scope, not protected now (oom_score_adj,
+ * [protect], omit marks), not a victim already — and refuses a target whose memory has fallen
+ * below DRIFT_FRACTION of what it held when it was chosen: it is no longer the victim the policy
+ * chose, and a fresh decision should look again. A plan older than its bound is refused too.
+ */
+import type { CgroupPath } from "../os/paths.js";
+import type { RecheckedTarget } from "./episode.js";
+import type { Action } from "./plan.js";
+import type { OomCause } from "./policy.js";
+import type { Snapshot } from "./snapshot.js";
+import type { StepResult, VerifiedOk } from "./step.js";
+import { type VerifyContext, verifyAction } from "./verify.js";
+
+/**
+ * A target now holding less than this share of the memory it held when the plan was made has
+ * drifted: most of what killing it was meant to free is gone already (it shrank, or exited and
+ * its pid was reused — that one the start time catches first).
+ */
+export const DRIFT_FRACTION = 0.5;
+/** Below this many bytes at decision time a target's figure is too small to judge drift by. */
+const DRIFT_FLOOR_BYTES = 16 * 1024 * 1024;
+
+/** One target of a prepared plan and the memory it held when the plan was made. */
+export interface PreparedTarget {
+  readonly action: Action;
+  /** Bytes it held then: a task's resident + swapped memory, a cgroup's memory.current. */
+  readonly bytes: number | undefined;
+}
+
+export interface PreparedPlan {
+  readonly scope: CgroupPath;
+  /** The chain as it ran ahead of time, the handling step last. */
+  readonly steps: readonly StepResult[];
+  /** The policy whose plan handles the OOM. */
+  readonly policy: string;
+  readonly targets: readonly PreparedTarget[];
+  /** Monotonic and wall ms of the snapshot the plan was made on. */
+  readonly madeAtMonoMs: number;
+  readonly madeAtWallMs: number;
+  /** How long deciding took (off the trigger's path). */
+  readonly decisionMs: number;
+  /** The model generation it was made at (engine/model.ts), when made on the model. */
+  readonly generation: number | undefined;
+  /** The cause the chain was run with. */
+  readonly cause: OomCause;
+}
+
+export type Recheck =
+  | { readonly ok: true; readonly verified: readonly VerifiedOk[]; readonly rechecked: readonly RecheckedTarget[] }
+  | { readonly ok: false; readonly reason: string };
+
+/** The figures each verified action's target holds now, as prepare records them. */
+export function targetsOf(verified: readonly VerifiedOk[], snapshot: Snapshot): PreparedTarget[] {
+  return verified.map((v) => ({ action: v.action, bytes: targetBytes(v.action, snapshot) }));
+}
+
+/** Checks a prepared plan against the live machine; `ctx.snapshot` must be a live snapshot. */
+export function recheck(plan: PreparedPlan, ctx: VerifyContext, maxAgeMs: number): Recheck {
+  const age = ctx.snapshot.takenAtMonoMs - plan.madeAtMonoMs;
+  if (age > maxAgeMs) return { ok: false, reason: `the standing plan is ${Math.round(age)} ms old (at most ${maxAgeMs})` };
+  if (plan.targets.length === 0) return { ok: false, reason: "the standing plan has no targets" };
+  const verified: VerifiedOk[] = [];
+  const rechecked: RecheckedTarget[] = [];
+  for (const t of plan.targets) {
+    const name = describeTarget(t.action);
+    const v = verifyAction(t.action, ctx);
+    if (!v.ok) return { ok: false, reason: `${name}: ${v.reason}` };
+    const now = targetBytes(t.action, ctx.snapshot);
+    rechecked.push({ target: name, bytesThen: t.bytes, bytesNow: now });
+    if (t.bytes !== undefined && t.bytes >= DRIFT_FLOOR_BYTES && now !== undefined && now < DRIFT_FRACTION * t.bytes) {
+      return { ok: false, reason: `${name} holds ${mib(now)} now against ${mib(t.bytes)} when chosen (below ${DRIFT_FRACTION * 100} %)` };
+    }
+    verified.push(v);
+  }
+  return { ok: true, verified, rechecked };
+}
+
+function targetBytes(a: Action, snapshot: Snapshot): number | undefined {
+  switch (a.kind) {
+    case "kill-task": {
+      const t = snapshot.task(a.pid);
+      if (!t || t.startTimeTicks !== a.startTimeTicks) return undefined;
+      const m = t.memory;
+      return m.rssBytes + m.swapBytes;
+    }
+    case "kill-cgroup":
+    case "reclaim":
+      return snapshot.cgroup(a.cgroup)?.memory.currentBytes;
+    case "remove-files":
+      return undefined;
+    default: {
+      const never: never = a;
+      return never;
+    }
+  }
+}
+
+export function describeTarget(a: Action): string {
+  switch (a.kind) {
+    case "kill-task":
+      return `pid ${a.pid}`;
+    case "kill-cgroup":
+      return `cgroup ${a.cgroup}`;
+    case "reclaim":
+      return `reclaim in ${a.cgroup}`;
+    case "remove-files":
+      return `${a.paths.length} file(s)`;
+    default: {
+      const never: never = a;
+      return never;
+    }
+  }
+}
+
+const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;

@@ -1,0 +1,205 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { compileConfig, parseConfig } from "../../../src/config/index.js";
+import { Daemon } from "../../../src/daemon/daemon.js";
+import { REDECIDE_MS } from "../../../src/daemon/standing.js";
+import type { EpisodeRecord } from "../../../src/engine/episode.js";
+import { definePolicy, type Policy } from "../../../src/engine/policy.js";
+import { MemoryLogger } from "../../../src/log.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
+import { loadPolicyFile } from "../../../src/policy/loader.js";
+import { summarize } from "../../../src/report/human.js";
+import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+
+const MB = 1024 * 1024;
+const MACHINE: FixtureSpec = {
+  memTotalKb: 1_000_000,
+  memAvailableKb: 500_000,
+  cgroups: {
+    "/jobs": { current: 600 * MB },
+    "/jobs/a": { current: 400 * MB, anon: 400 * MB },
+    "/jobs/b": { current: 200 * MB, anon: 200 * MB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 400 * 1024 },
+    { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * 1024 },
+  ],
+};
+const TRIGGER = `[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
+const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
+
+function setup(toml: string, extra: Policy[] = []) {
+  const dir = buildFixture(MACHINE);
+  const clock = new ManualClock(10_000);
+  const host = new FixtureHost(dir, { clock });
+  const parsed = parseConfig(toml, "test.toml");
+  const builtins = new Map(BUILTIN_POLICIES);
+  for (const p of extra) builtins.set(p.name, p);
+  const config = compileConfig(parsed.config, { builtins, loadPolicyFile, enforceOwnership: false, source: parsed.source });
+  const episodes: EpisodeRecord[] = [];
+  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log: new MemoryLogger(), autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
+  const step = async (ms: number) => {
+    clock.advance(ms);
+    await daemon.tick();
+    await daemon.settled();
+  };
+  const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
+  return { dir, clock, daemon, episodes, step, write };
+}
+
+const victims = (r: EpisodeRecord | undefined) => r?.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind));
+
+describe("standing decisions in the daemon (dry-run, manual clock)", () => {
+  test("a plan stands for the machine before any trouble; the trigger acts on it and the record says so", async () => {
+    const t = setup(TRIGGER);
+    await t.daemon.start();
+    await t.step(100);
+    const standing = t.daemon.standing();
+    assert.deepEqual(standing.map((e) => e.scope), ["/"]);
+    assert.deepEqual(victims(standing[0]?.record), [10], "decided ahead: the largest task");
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    assert.equal(t.episodes.length, 1);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "standing", JSON.stringify(r?.decision));
+    assert.deepEqual(victims(r), [10]);
+    assert.equal(r?.cause.trigger, "low");
+    assert.match(r ? summarize(r) : "", /would kill process 10 .*\(decision [0-9.]+ms, standing plan 100ms old\)$/);
+    await t.daemon.stop();
+  });
+
+  test("standing_decisions = false: every trigger decides afresh, and no plan is kept", async () => {
+    const t = setup(`standing_decisions = false\n${TRIGGER}`);
+    await t.daemon.start();
+    await t.step(100);
+    assert.deepEqual(t.daemon.standing(), []);
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    assert.equal(t.episodes[0]?.decision, undefined);
+    assert.deepEqual(victims(t.episodes[0]), [10]);
+    await t.daemon.stop();
+  });
+
+  test("the standing victim exited: a fresh decision, and the record says why the plan was refused", async () => {
+    const t = setup(TRIGGER);
+    await t.daemon.start();
+    await t.step(100);
+    fs.rmSync(path.join(t.dir, "proc/10"), { recursive: true });
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "fresh");
+    assert.match(r?.decision?.path === "fresh" ? (r.decision.standingRefused ?? "") : "", /pid 10: no such process/);
+    assert.deepEqual(victims(r), [11]);
+    await t.daemon.stop();
+  });
+
+  test("each watched or attached cgroup gets its own plan; plans are made again as they age", async () => {
+    const t = setup(`${TRIGGER}[[attach]]\ncgroup = "/jobs"\npolicy = "largest-leaf"\n`);
+    await t.daemon.start();
+    for (let i = 0; i < 3; i++) await t.step(100);
+    const scopes = t.daemon.standing().map((e) => e.scope).sort();
+    assert.deepEqual(scopes, ["/", "/jobs"]);
+    const jobs = t.daemon.standing().find((e) => e.scope === "/jobs");
+    assert.equal(jobs?.plan?.policy, "largest-leaf");
+    const made = jobs?.madeAtMonoMs;
+    await t.step(REDECIDE_MS);
+    await t.step(100);
+    await t.step(100);
+    assert.ok((t.daemon.standing().find((e) => e.scope === "/jobs")?.madeAtMonoMs ?? 0) > (made ?? 0), "made again");
+    await t.daemon.stop();
+  });
+
+  test("a policy that runs out of time on a refresh leaves its previous plan standing, not the kernel's", async () => {
+    let calls = 0;
+    const flaky = definePolicy({
+      name: "flaky",
+      handleOutOfMemory(oc) {
+        calls++;
+        if (calls > 1) {
+          const until = performance.now() + 400;
+          while (performance.now() < until) {
+            /* a slow refresh */
+          }
+        }
+        const small = oc.tasks().find((x) => x.comm === "b");
+        return small ? oc.killTask(small, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "flaky"\n`, [flaky]);
+    await t.daemon.start();
+    await t.step(100);
+    const first = t.daemon.standing()[0];
+    assert.equal(first?.plan?.policy, "flaky");
+    await t.step(REDECIDE_MS);
+    assert.ok(calls >= 2, "decided again");
+    const after = t.daemon.standing()[0];
+    assert.equal(after?.plan?.policy, "flaky", `still flaky's plan, not ${after?.plan?.policy}`);
+    assert.deepEqual(victims(after?.record), [11]);
+    await t.daemon.stop();
+  });
+
+  test("a stateful policy decides the same with standing decisions on and off", async () => {
+    const run = async (standing: boolean) => {
+      // Kills the largest task it has not chosen before, remembering its choices in oc.state.
+      const roundRobin = definePolicy({
+        name: "round-robin",
+        handleOutOfMemory(oc) {
+          const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+          const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+          if (!t) return oc.pass("every task chosen once");
+          oc.state.set("chosen", [...chosen, t.pid]);
+          return oc.killTask(t, "largest not chosen before");
+        },
+      });
+      const t = setup(`standing_decisions = ${standing}\n${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
+      await t.daemon.start();
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 5; j++) await t.step(700); // upkeep decides ahead, again and again
+        t.write("proc/meminfo", meminfo(50_000));
+        await t.step(100);
+        t.write("proc/meminfo", meminfo(500_000));
+      }
+      await t.daemon.stop();
+      return t.episodes.map((r) => `${r.decision?.path ?? "-"}:${r.policy} ${victims(r)?.join(",")}`);
+    };
+    const on = await run(true);
+    const off = await run(false);
+    // Its two choices, then it passes and the kernel's badness decides.
+    assert.deepEqual(on.map((x) => x.split(":")[1]), ["round-robin 10", "round-robin 11", "kernel 10"], JSON.stringify({ on, off }));
+    assert.deepEqual(on.map((x) => x.split(":")[1]), off.map((x) => x.split(":")[1]));
+    assert.ok(on.slice(0, 2).every((x) => x.startsWith("standing:")), JSON.stringify(on));
+  });
+
+  test("policy state outlives a configuration reload", async () => {
+    const remember = definePolicy({
+      name: "remember",
+      handleOutOfMemory(oc) {
+        const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+        const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+        if (!t) return oc.pass("none left");
+        oc.state.set("chosen", [...chosen, t.pid]);
+        return oc.killTask(t, "not chosen before");
+      },
+    });
+    const toml = `${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "remember"\n`;
+    const t = setup(toml, [remember]);
+    await t.daemon.start();
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    t.write("proc/meminfo", meminfo(500_000));
+    const parsed = parseConfig(toml, "test.toml");
+    await t.daemon.reload(compileConfig(parsed.config, { builtins: new Map([...BUILTIN_POLICIES, [remember.name, remember]]), loadPolicyFile, enforceOwnership: false, source: parsed.source }));
+    await t.step(1_000);
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    assert.deepEqual(t.episodes.map((r) => victims(r)?.join(",")), ["10", "11"]);
+    await t.daemon.stop();
+  });
+});

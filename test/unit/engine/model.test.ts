@@ -1,0 +1,209 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Engine } from "../../../src/engine/engine.js";
+import { REFRESH_INTERVALS_MS, WarmModel } from "../../../src/engine/model.js";
+import type { OomCause } from "../../../src/engine/policy.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { OomkitError } from "../../../src/errors.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { builtinPolicy } from "../../../src/policy/builtins.js";
+import { readResult } from "../../../src/os/read.js";
+import { MemoryLogger } from "../../../src/log.js";
+import { CountingHost } from "../../support/counting-host.js";
+import { FaultyHost } from "../../support/faulty-host.js";
+import { buildFixture, statusText, type FixtureSpec } from "../../support/fixture.js";
+
+const MB = 1024 * 1024;
+const MACHINE: FixtureSpec = {
+  cgroups: {
+    "/a": { current: 300 * MB, anon: 300 * MB },
+    "/b": { current: 100 * MB, anon: 100 * MB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 10, comm: "a", cgroup: "/a", rssAnonKb: 300 * 1024 },
+    { pid: 20, comm: "b", cgroup: "/b", rssAnonKb: 100 * 1024 },
+    { pid: 21, comm: "b2", cgroup: "/b", rssAnonKb: 1024 },
+  ],
+};
+const CAUSE: OomCause = { kind: "system", trigger: "test", message: "test", figures: {} };
+const engine = new Engine({ defaultPolicy: { policy: builtinPolicy("kernel"), options: {} } });
+
+function setup(spec: FixtureSpec = MACHINE) {
+  const dir = buildFixture(spec);
+  const clock = new ManualClock(1_000);
+  const counting = new CountingHost(new FixtureHost(dir, { clock }));
+  const model = new WarmModel(counting, "/sys/fs/cgroup");
+  const decide = () => engine.explain(takeSnapshot(model), "/", CAUSE);
+  const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
+  return { dir, clock, counting, model, decide, write };
+}
+
+const status = (pid: number, comm: string, rssKb: number) => statusText({ pid, comm, cgroup: "/", rssAnonKb: rssKb });
+
+describe("the warm model", () => {
+  test("a second decision reads nothing from the machine: every file it needs is kept", async () => {
+    const t = setup();
+    const first = await t.decide();
+    const reads = t.counting.reads.length;
+    assert.ok(reads > 10, `the first decision reads the machine (${reads} reads)`);
+    const second = await t.decide();
+    assert.equal(t.counting.reads.length, reads, `no reads: ${t.counting.reads.slice(reads).join(", ")}`);
+    assert.deepEqual(second.plan, first.plan);
+    assert.equal(t.model.stats.misses, reads);
+  });
+
+  test("what a parser made of a kept text is kept too, and made again only when the text changed", () => {
+    const t = setup();
+    let calls = 0;
+    const parse = (text: string) => {
+      calls++;
+      return text.length;
+    };
+    const p = t.model.parsedCache;
+    const read = () => p.parsed("/proc/meminfo", parse, () => parse(t.model.readFile("/proc/meminfo")));
+    const n = read();
+    assert.equal(read(), n);
+    assert.equal(calls, 1);
+    t.write("proc/meminfo", "MemTotal: 1 kB\n");
+    t.clock.advance(REFRESH_INTERVALS_MS.machine);
+    t.model.refresh(1_000);
+    assert.equal(read(), "MemTotal: 1 kB\n".length);
+    assert.equal(calls, 2);
+  });
+
+  test("refresh re-reads only what is due: nothing before its interval, then the change is seen and the generation rises", async () => {
+    const t = setup();
+    await t.decide();
+    const gen = t.model.generation;
+    t.write("proc/20/status", status(20, "b", 900 * 1024));
+    assert.equal(t.model.refresh(1_000).reads, 0, "nothing is due yet");
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const r = t.model.refresh(1_000);
+    assert.ok(r.reads > 0 && r.changed >= 1, JSON.stringify(r));
+    assert.ok(t.model.generation > gen);
+    const after = await t.decide();
+    assert.deepEqual(after.plan.map((a) => a.kind === "kill-task" && a.pid), [20], "the grown task is now the victim");
+  });
+
+  test("a pid gone from /proc takes its entries along at the next listing", async () => {
+    const t = setup();
+    await t.decide();
+    const before = t.model.stats.entries;
+    fs.rmSync(path.join(t.dir, "proc/21"), { recursive: true });
+    t.clock.advance(REFRESH_INTERVALS_MS.listing);
+    const r = t.model.refresh(1_000);
+    assert.ok(r.dropped > 0, JSON.stringify(r));
+    assert.equal(t.model.stats.entries, before - r.dropped);
+    assert.equal(takeSnapshot(t.model).task(21), undefined);
+  });
+
+  test("a cgroup whose usage moved has its tasks' figures re-read at once, ahead of their interval", async () => {
+    const t = setup();
+    await t.decide();
+    assert.equal(takeSnapshot(t.model).cgroup("/b")?.memory.currentBytes, 100 * MB);
+    t.write("proc/20/status", status(20, "b", 700 * 1024));
+    t.write("sys/fs/cgroup/b/memory.current", `${800 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    t.model.refresh(1_000); // sees the usage move: cgroup.procs and the tasks' status become due
+    t.model.refresh(1_000);
+    const snap = takeSnapshot(t.model);
+    assert.equal(snap.task(20)?.memory.rssBytes, 700 * MB, "re-read well before the task interval");
+    assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
+  });
+
+  test("a budget of zero still makes one read, listings first", async () => {
+    const t = setup();
+    await t.decide();
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const n = t.counting.reads.length;
+    const r = t.model.refresh(0);
+    assert.equal(r.reads, 1);
+    assert.ok(r.behind);
+    assert.equal(t.counting.reads[n], "/proc/", "the process list goes first");
+  });
+
+  test("pace divides every interval", async () => {
+    const t = setup();
+    await t.decide();
+    t.model.pace = 10;
+    t.clock.advance(REFRESH_INTERVALS_MS.task / 10);
+    assert.ok(t.model.refresh(1_000).reads > 0);
+    t.model.pace = Number.NaN;
+    assert.equal(t.model.pace, 1);
+  });
+
+  test("a passing I/O error is not kept (the next read tries again); a file that is gone is", () => {
+    const t = setup();
+    let fail = true;
+    const flaky = new (class extends HostDecorator {
+      override readFile(p: string): string {
+        if (fail && p === "/proc/vmstat") throw new OomkitError("E_HOST_IO", "read /proc/vmstat: EIO");
+        return super.readFile(p);
+      }
+    })(t.counting);
+    const m = new WarmModel(flaky, "/sys/fs/cgroup");
+    assert.throws(() => m.readFile("/proc/vmstat"), /EIO/);
+    fail = false;
+    assert.match(m.readFile("/proc/vmstat"), /oom_kill/);
+    assert.throws(() => m.readFile("/proc/4242/status"));
+    const n = t.counting.reads.length;
+    assert.throws(() => m.readFile("/proc/4242/status"));
+    assert.equal(t.counting.reads.length, n, "absent: answered from memory");
+  });
+
+  test("a write goes through and forgets what was kept of that file", () => {
+    const t = setup();
+    const p = "/sys/fs/cgroup/a/memory.high";
+    void t.model.readFile(p);
+    t.model.writeFile(p, `${100 * MB}`);
+    assert.equal(t.model.readFile(p).trim(), `${100 * MB}`);
+  });
+
+  test("readDir hands out a copy: a caller that sorts it changes nothing kept", () => {
+    const t = setup();
+    const a = t.model.readDir("/proc");
+    a.reverse();
+    assert.notDeepEqual(t.model.readDir("/proc"), a);
+  });
+});
+
+describe("the warm model and read faults", () => {
+  test("readResult over the model parses a kept text once, and a fault stays a fault at every read", () => {
+    const dir = buildFixture(MACHINE);
+    const model = new WarmModel(new FaultyHost(new FixtureHost(dir)).fail("/proc/10/oom_score_adj", "EIO"), "/sys/fs/cgroup");
+    let calls = 0;
+    const parse = (text: string) => {
+      calls++;
+      return text.length;
+    };
+    const log = new MemoryLogger();
+    const first = readResult(model, "/proc/meminfo", parse, log);
+    assert.equal(first.kind, "ok");
+    assert.deepEqual(readResult(model, "/proc/meminfo", parse, log), first);
+    assert.equal(calls, 1, "the second read is the kept parse");
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(readResult(model, "/proc/10/oom_score_adj", Number, log), { kind: "fault", fault: { path: "/proc/10/oom_score_adj", error: "EIO" } }, `read ${i + 1}`);
+    }
+  });
+
+  test("a decision over the model records what could not be read each time, as the first did", async () => {
+    const dir = buildFixture(MACHINE);
+    fs.writeFileSync(path.join(dir, "proc/20/oom_score_adj"), "not a number\n");
+    const model = new WarmModel(new FaultyHost(new FixtureHost(dir)).fail("/proc/10/oom_score_adj", "EIO"), "/sys/fs/cgroup");
+    for (let i = 0; i < 2; i++) {
+      const r = await engine.explain(takeSnapshot(model), "/", CAUSE);
+      assert.deepEqual(
+        r.unreadable?.map((f) => f.path),
+        ["/proc/10/oom_score_adj", "/proc/20/oom_score_adj"],
+        `decision ${i + 1}`,
+      );
+      assert.match(r.unreadable?.[1]?.error ?? "", /^did not parse/);
+      assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [21], `decision ${i + 1}: pids 10 and 20 are passed over`);
+    }
+  });
+});
