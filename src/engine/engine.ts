@@ -319,6 +319,7 @@ export class Engine {
         actionMs: run.actionMs,
         readMs: run.readMs,
       },
+      unreadable: snapshot.faults,
       ...(decision !== undefined ? { decision } : {}),
     });
   }

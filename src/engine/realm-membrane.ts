@@ -34,10 +34,10 @@ export type Call =
 
 type Node = CgroupNode | TaskNode;
 
-const CGROUP_FIELDS: ReadonlySet<string> = new Set(["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks"]);
+const CGROUP_FIELDS: ReadonlySet<string> = new Set(["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks", "unreadable"]);
 /** CgroupMemory's fields, each read on its own (realm-views.ts's MEMORY is the same list). */
 export const MEMORY_FIELDS: ReadonlySet<string> = new Set(["currentBytes", "minBytes", "lowBytes", "highBytes", "maxBytes", "peakBytes", "swapCurrentBytes", "swapHighBytes", "swapMaxBytes", "swapPeakBytes", "oomGroup"]);
-const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]);
+const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup", "unreadable"]);
 const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set(["ioMs", "system", "vmstat", "root", "tasks", "systemTotalPages"]);
 
 /** A value the engine hands to a kind check (kindOf) standing in for one the realm described. */

@@ -119,6 +119,8 @@ export function realmViews(kit: ViewKit): Views {
       for (const f of ["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks"]) {
         defineProperty(CgroupNode.prototype, f, { configurable: true, get(this: CgroupNode) { return this.#get(f); } });
       }
+      // What could not be read grows as figures are read: asked each time, like a task's exiting.
+      defineProperty(CgroupNode.prototype, "unreadable", { configurable: true, get(this: CgroupNode) { return read(ask("cg", current(this), "unreadable")); } });
     }
     declare readonly children: readonly CgroupNode[];
     declare readonly vanished: boolean;
@@ -163,9 +165,9 @@ export function realmViews(kit: ViewKit): Views {
     get startTimeTicks(): unknown { return this.#s[6]; }
     get kernelThread(): unknown { return this.#s[7]; }
     static {
-      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]) {
-        // exiting can turn true as later reads find the task gone: asked each time.
-        defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting"); } });
+      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup", "unreadable"]) {
+        // exiting can turn true as later reads find the task gone, unreadable grows as figures are read: asked each time.
+        defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting" && f !== "unreadable"); } });
       }
     }
     readAll(): this {

@@ -1,21 +1,20 @@
 /**
  * One link of the chain: run the policy under its deadline (the built-in default under its own),
- * classify what it did, verify its plan, ask whether acting is still called for, and have the
- * executor carry it out. The engine runs the links in order until one handles the OOM or its
- * plan is dropped; buildEpisode (episode.ts) makes the record from what the steps produced.
+ * classify what it did, verify its plan — asking it again without the targets the verifier
+ * refused (./ask.ts) — ask whether acting is still called for, and have the executor carry it
+ * out. The engine runs the links in order until one handles the OOM or its plan is dropped;
+ * buildEpisode (episode.ts) makes the record from what the steps produced.
  */
 import type { Logger } from "../log.js";
 import type { CgroupPath } from "../os/paths.js";
-import { callWithDeadline } from "./deadline.js";
 import type { ActionResult, ChainEntry, ChainOutcome, Staleness, StepRecord, Verdict } from "./episode.js";
 import { roundMs } from "./episode.js";
-import { type ControlContext, OomControlImpl } from "./oom-control.js";
+import { askPolicy } from "./ask.js";
+import type { ControlContext } from "./oom-control.js";
 import type { Policy } from "./policy.js";
-import type { Plan } from "./plan.js";
 import type { PolicyStateStore, StateDraft } from "./policy-state.js";
-import { type PolicyFault, classifyFault, runPolicy, runWithDeadline } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
-import { type VerifiedAction, verifyAction } from "./verify.js";
+import type { VerifiedAction } from "./verify.js";
 
 export type VerifiedOk = Extract<VerifiedAction, { ok: true }>;
 
@@ -68,19 +67,16 @@ export interface StepResult extends StepRecord {
   readonly stateDraft?: StateDraft;
 }
 
-/** A deadline overrun of a policy that read a lot is worth a hint. */
-const TIMEOUT_HINT = "reading a large scope counts too: raise policy_deadline_ms on big machines";
-const DEFAULT_TIMEOUT_HINT = "reading a large scope counts too: raise default_policy_deadline_ms on big machines";
-
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
-  const draft = env.state.draft(link.policy.name, link.attachedTo);
-  const oc = new OomControlImpl(link.policy.name, link.options, env.control, draft);
   const started = performance.now();
-  const decided = decide(link, oc, env, draft);
+  const asked = askPolicy(link, env);
+  const { oc, decided, draft } = asked;
   const durationMs = roundMs(performance.now() - started);
+  const f = asked.reaskFault;
+  const reasked = asked.asks > 1 ? { asks: asked.asks, refused: asked.refused, ...(f ? { error: `asked again without them, it ${f.outcome}: ${f.error}` } : {}) } : {};
   const result = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}, more: Partial<StepResult> = {}): StepResult => ({
-    entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...extra },
+    entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...reasked, ...extra },
     candidates: oc.candidates,
     actions: [],
     actionMs: 0,
@@ -95,7 +91,7 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   const cut = cutShort !== undefined ? { cutShort } : {};
   if (cutShort !== undefined) env.log.warn(`policy ${link.policy.name} ${cutShort}`);
   if (plan.kind === "pass") return result("passed", { reason: plan.reason, ...cut });
-  const verified = plan.actions.map((a) => verifyAction(a, env.control));
+  const verified = asked.verified;
   const verdicts: Verdict[] = verified.map((v) => (v.ok ? { action: v.action, ok: true, execution: v.execution } : { action: v.action, ok: false, reason: v.reason }));
   const ok = verified.filter((v): v is VerifiedOk => v.ok);
   if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; "), ...cut });
@@ -109,30 +105,4 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
   if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory", ...cut }, done);
   return result("handled", { verdicts, ...cut }, done);
-}
-
-/** A policy's result, or (cut short by its deadline) the best so far it had offered, and how far it got. */
-type Decided = { readonly plan: Plan; readonly cutShort?: string } | { readonly noVictim: string };
-
-/** Calls the policy: its result, the best so far it offered when its deadline ran out, or how it failed. */
-function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv, draft: StateDraft): Decided | PolicyFault {
-  // The built-in default ends every chain: its deadline is for the whole call, reading included
-  // (no second try), so that a crowded machine's scan ends while acting still helps.
-  const isDefault = link.attachedTo === null;
-  const deadlineMs = isDefault ? env.defaultDeadlineMs : env.deadlineMs;
-  // A call run again (its reads slowed it) starts from the store, not from its first try's writes.
-  const run = () => {
-    draft.reset();
-    return runPolicy(link.policy, oc);
-  };
-  try {
-    return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, env.control.snapshot);
-  } catch (err) {
-    const fault = classifyFault(err, deadlineMs);
-    if (fault.outcome !== "timeout") return fault;
-    const best = oc.takeBestSoFar();
-    const got = oc.progress();
-    if (best) return { plan: best, cutShort: `${fault.error}${got ? ` after ${got}` : ""}; acting on its best so far` };
-    return { ...fault, error: `${fault.error} (${isDefault ? DEFAULT_TIMEOUT_HINT : TIMEOUT_HINT})` };
-  }
 }

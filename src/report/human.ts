@@ -20,6 +20,8 @@ function oomkitLine(r: EpisodeRecord): string {
     `scope=${safe(r.scope)}`,
     `cause=${quoteIfNeeded(r.cause.trigger)}`,
     ...(r.mode === "live" ? [] : [`mode=${r.mode}`]),
+    // Files the decision could not read (the record's `unreadable` says which and why).
+    ...(r.unreadableTotal ? [`unreadable=${r.unreadableTotal}`] : []),
   ].join(" ");
   if (r.dropped) {
     const step = r.chain.find((c) => c.outcome === "dropped");

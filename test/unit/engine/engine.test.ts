@@ -128,8 +128,8 @@ describe("fault isolation: each faulty policy is recorded and the next one acts"
 describe("the verifier", () => {
   const engineWith = (p: Policy, protections = NO_PROTECTIONS) => new Engine({ attachments: [attach("/oom_test", p)], defaultPolicy: { policy: kernelPolicy, options: {} }, protections });
   const rows: [string, string, { pid?: number; cgroup?: string }, RegExp][] = [
-    ["a task outside the scope (pid 1 in /)", "/oom_test", { pid: 1 }, /^outside the scope \/oom_test$/],
-    ["a task in a sibling cgroup", "/oom_test/cg3", { pid: 101 }, /^outside the scope \/oom_test\/cg3$/],
+    ["a task outside the scope (pid 1 in /)", "/oom_test", { pid: 1 }, /^outside the scope \/oom_test: \/proc\/1\/cgroup says \/$/],
+    ["a task in a sibling cgroup", "/oom_test/cg3", { pid: 101 }, /^outside the scope \/oom_test\/cg3: \/proc\/101\/cgroup says \/oom_test\/cg1$/],
     ["a -1000 task", "/oom_test", { pid: 102 }, /^oom_score_adj -1000$/],
     ["the root cgroup", "/", { cgroup: "/" }, /^the root cgroup$/],
     ["a cgroup above the scope", "/oom_test/cg3", { cgroup: "/oom_test" }, /^outside the scope \/oom_test\/cg3$/],

@@ -217,6 +217,35 @@ export default definePolicy({ name: "ls", handleOutOfMemory(oc) {
     assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [["/dev/shm/big"], ["/dev/shm/big"], [], [], []]);
   });
 
+  test("what could not be read crosses as a string, asked afresh as more is read", async () => {
+    const { FaultyHost } = await import("../../support/faulty-host.js");
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/104/status", "EIO").fail("/sys/fs/cgroup/oom_test/cg3/cg4/memory.current", "ENOMEM");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "ur", handleOutOfMemory(oc) {
+  const t = oc.tasks().find((x) => x.pid === 104);
+  const c = oc.cgroups().find((x) => x.path === "/oom_test/cg3/cg4");
+  const before = [t.unreadable, c.unreadable];
+  void t.memory; void c.memory.currentBytes;
+  return oc.pass(JSON.stringify([...before, t.unreadable, c.unreadable, t.memory.rssBytes, c.memory.currentBytes ?? null]));
+} });`);
+    const r = await engineFor(policy).explain(takeSnapshot(host), "/oom_test", cause);
+    assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [null, null, "status unreadable: EIO", "memory.current unreadable: ENOMEM", 0, null]);
+  });
+
+  test("a read a decision truly needs fails in a realm as in the engine: the error names the file, the default still runs", async () => {
+    const { FaultyHost } = await import("../../support/faulty-host.js");
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/meminfo", "EIO");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "weigh", handleOutOfMemory(oc) {
+  const t = oc.tasks().find((x) => x.pid === 104);
+  return oc.pass(String(oc.snapshot.systemTotalPages + (t ? 0 : 1)));
+} });`);
+    const r = await engineFor(policy).explain(takeSnapshot(host), "/oom_test", cause);
+    assert.equal(r.chain[0]?.outcome, "threw");
+    assert.match(r.chain[0]?.error ?? "", /^OomkitError: .*MemTotal is unknown \(\/proc\/meminfo unreadable: EIO\); it is needed to weigh oom_score_adj/);
+    assert.equal(r.policy, "kernel", "in /oom_test, with its own memory.max, the default weighs by the cgroup's limit");
+  });
+
   test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
     const { CountingHost } = await import("../../support/counting-host.js");
     const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
