@@ -341,6 +341,8 @@ export const configSchema = strict({
   /** How long one policy call may run before it is abandoned and the next policy runs. */
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
   standing_decisions: z.boolean().default(true),
+  /** "follow": shape the kernel's own OOM killer by the standing decisions (daemon/follow.ts). */
+  kernel_fallback: z.enum(["off", "follow"]).default("off"),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),
