@@ -25,18 +25,18 @@
  */
 import type { Engine } from "../engine/engine.js";
 import { takeSnapshot } from "../engine/snapshot.js";
-import type { PreparedPlan } from "../engine/standing.js";
 import { type TaskRef, type VerifyContext, taskProtection } from "../engine/verify.js";
 import { VictimRegistry } from "../engine/victims.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import { CAP_SYS_RESOURCE, hasCapability } from "../os/doctor.js";
 import type { Host } from "../os/host.js";
-import { parseProcStat } from "../os/parse/proc.js";
-import { CgroupFile, type CgroupPath, PROC, PidFile, ROOT_CGROUP, cgroupContains, cgroupDir, procPid } from "../os/paths.js";
-import { FollowStore, type Leftovers, groupStillOurs, stillOurs } from "./follow-store.js";
-import { FOLLOW_ADJ, OriginalAdjView, type RaisedTask } from "./follow-view.js";
+import { type CgroupPath, PROC, ROOT_CGROUP, cgroupContains } from "../os/paths.js";
+import { FollowStore, type Leftovers } from "./follow-store.js";
+import { FOLLOW_ADJ, OriginalAdjView } from "./follow-view.js";
+import { RaisedSet, key } from "./follow-raised.js";
 import type { StandingDecisions } from "./standing.js";
+import { type Want, listed, wantOf } from "./follow-want.js";
 
 /** How often the raised set is brought in line with the standing decisions (and new children looked for). */
 export const FOLLOW_SYNC_MS = 1_000;
@@ -44,8 +44,6 @@ export const FOLLOW_SYNC_MS = 1_000;
 const LIMITS_EVERY_MS = 5_000;
 /** How often each scope's inexact report is worked out again (it reads every task's value in the scope). */
 const REPORT_EVERY_MS = 10_000;
-/** Pids named in one line of a report; the rest are counted. */
-const NAMED = 5;
 
 /** What follow mode did for one scope, for `oomkit explain` on a live daemon. */
 export interface FollowScopeView {
@@ -56,24 +54,6 @@ export interface FollowScopeView {
   readonly oomGroup: readonly CgroupPath[];
   /** Why the kernel's choice may differ from the standing victim; empty when it should not. */
   readonly inexact: readonly string[];
-}
-
-interface Tracked extends RaisedTask {
-  readonly comm: string;
-  /** The task a standing decision named that this one is (or descends from); undefined: left by a previous run. */
-  readonly root: { readonly pid: number; readonly startTimeTicks: number } | undefined;
-  readonly inheritedFrom?: number;
-}
-
-const key = (t: { readonly pid: number; readonly startTimeTicks: number }) => `${t.pid}:${t.startTimeTicks}`;
-
-/** One scope's standing victim, as follow mode shapes the kernel's choice for it. */
-interface Want {
-  readonly victims: readonly string[];
-  readonly tasks: readonly TaskRef[];
-  /** Whole-cgroup victims: every task in them, and memory.oom.group. */
-  readonly cgroups: readonly CgroupPath[];
-  readonly notes: readonly string[];
 }
 
 export interface FollowDeps {
@@ -91,9 +71,8 @@ export class KernelFallback {
   /** The machine as policies must see it: original values for the tasks raised here. */
   readonly view: Host;
   readonly #d: FollowDeps;
-  readonly #store: FollowStore | undefined;
-  readonly #tracked = new Map<number, Tracked>();
-  readonly #groups = new Set<CgroupPath>();
+  /** What was changed; undefined without a state folder (follow mode is then refused). */
+  readonly #raised: RaisedSet | undefined;
   #wants = new Map<CgroupPath, Want>();
   #limited: CgroupPath[] = [];
   #seen: Set<number> | undefined;
@@ -103,14 +82,13 @@ export class KernelFallback {
   #lastReport = Number.NEGATIVE_INFINITY;
   #signature = "";
   #reports = new Map<CgroupPath, string[]>();
-  /** Tasks whose raised value someone else changed: not raised again while they stay wanted. */
-  readonly #yielded = new Set<string>();
   #stopped = false;
 
   constructor(deps: FollowDeps) {
     this.#d = deps;
-    this.view = new OriginalAdjView(deps.host, this.#tracked);
-    this.#store = deps.stateFile === undefined ? undefined : new FollowStore({ file: deps.stateFile, log: deps.log, readOnly: deps.dryRun });
+    const store = deps.stateFile === undefined ? undefined : new FollowStore({ file: deps.stateFile, log: deps.log, readOnly: deps.dryRun });
+    this.#raised = store && new RaisedSet({ host: deps.host, mode: deps.mode, log: deps.log, store });
+    this.view = new OriginalAdjView(deps.host, this.#raised?.tasks ?? new Map());
   }
 
   /** "follow", or why it is off though configured. */
@@ -118,8 +96,9 @@ export class KernelFallback {
     return this.#state.active ? "follow" : `refused: ${this.#state.why}`;
   }
 
-  get #on(): boolean {
-    return this.#state.active && !this.#stopped;
+  /** The changed values while follow mode runs, else undefined. */
+  get #on(): RaisedSet | undefined {
+    return this.#state.active && !this.#stopped ? this.#raised : undefined;
   }
 
   /**
@@ -135,14 +114,13 @@ export class KernelFallback {
       return;
     }
     this.#state = { active: true };
-    for (const t of left?.tasks ?? []) this.#tracked.set(t.pid, { ...t, comm: "?", root: undefined });
-    if (this.#d.mode.perCgroup) for (const g of left?.oomGroups ?? []) this.#groups.add(g);
+    if (left) this.#raised?.adoptLeftovers(left);
     this.#d.log.info(`kernel_fallback = "follow": the standing victims get oom_score_adj ${FOLLOW_ADJ}, so the kernel's OOM killer picks them too`);
   }
 
   #refusal(): string | undefined {
     if (this.#d.dryRun) return "a dry run changes nothing";
-    if (this.#store === undefined) return "there is no state folder to keep the changed values in (--state-dir)";
+    if (this.#raised === undefined) return "there is no state folder to keep the changed values in (--state-dir)";
     const cap = hasCapability(this.#d.host, CAP_SYS_RESOURCE);
     if (cap === false) return "oomkit lacks CAP_SYS_RESOURCE, which putting oom_score_adj back down needs";
     if (cap === undefined) return "cannot tell whether oomkit has CAP_SYS_RESOURCE (its CapEff is unreadable), which putting oom_score_adj back down needs";
@@ -156,7 +134,8 @@ export class KernelFallback {
 
   /** Brings the raised values in line with the standing decisions; never throws. */
   sync(standing: StandingDecisions, now: number): void {
-    if (!this.#on) return;
+    const raised = this.#on;
+    if (!raised) return;
     const entries = standing.entries();
     const signature = entries.map((e) => `${e.scope}@${e.madeAtMonoMs}`).join(",");
     if (now - this.#lastSync < FOLLOW_SYNC_MS && signature === this.#signature) return;
@@ -165,9 +144,10 @@ export class KernelFallback {
     try {
       if (now - this.#lastLimits >= LIMITS_EVERY_MS) this.#refreshLimited(standing, now);
       const changed = this.#updateWants(standing);
-      const adopted = this.#adoptChildren(standing);
-      const moved = this.#apply();
-      if (adopted && !moved) this.#persist(this.#tracked.values(), this.#groups);
+      const adopted = raised.adoptChildren(this.#freshPids(standing, raised.tasks.size > 0));
+      const { tasks, groups } = this.#wanted();
+      const moved = raised.apply(tasks, groups);
+      if (adopted && !moved) raised.persist();
       if (changed || moved || adopted || now - this.#lastReport >= REPORT_EVERY_MS) this.#report(standing, now);
     } catch (err) {
       this.#d.log.warn(`kernel fallback: sync failed: ${(err as Error).stack ?? err}`);
@@ -176,10 +156,11 @@ export class KernelFallback {
 
   /** Puts every value back (oomkit stops). */
   stop(): void {
-    if (!this.#on) return;
+    const raised = this.#on;
+    if (!raised) return;
     this.#wants = new Map();
     try {
-      this.#apply();
+      raised.apply(new Map(), new Set());
     } catch (err) {
       this.#d.log.warn(`kernel fallback: putting values back failed: ${(err as Error).stack ?? err}`);
     }
@@ -189,14 +170,15 @@ export class KernelFallback {
   /** What follow mode does for `scope`, or undefined when it is off or does nothing there. */
   report(scope: CgroupPath): FollowScopeView | undefined {
     const want = this.#wants.get(scope);
-    if (!this.#on || !want) return undefined;
+    const raised = this.#on;
+    if (!raised || !want) return undefined;
     const roots = new Set(this.#refs(want).map(key));
     return {
       victims: want.victims,
-      raised: [...this.#tracked.values()]
+      raised: [...raised.tasks.values()]
         .filter((t) => t.root !== undefined && roots.has(key(t.root)))
         .map((t) => ({ pid: t.pid, comm: t.comm, original: t.original, ...(t.inheritedFrom !== undefined ? { inheritedFrom: t.inheritedFrom } : {}) })),
-      oomGroup: want.cgroups.filter((c) => this.#groups.has(c)),
+      oomGroup: want.cgroups.filter((c) => raised.groups.has(c)),
       inexact: this.#reports.get(scope) ?? [],
     };
   }
@@ -251,167 +233,38 @@ export class KernelFallback {
     return { snapshot, scope: undefined, protections: this.#d.engine().protections, victims: new VictimRegistry() };
   }
 
-  /** New pids whose parent oomkit raised, and that hold the inherited 1000, are tracked with its original. */
-  #adoptChildren(standing: StandingDecisions): boolean {
+  /**
+   * The pids new in the warm model's /proc listing since the last call (its listing is kept
+   * current by the model's refresh: no extra read). Only `looking` costs a comparison.
+   */
+  #freshPids(standing: StandingDecisions, looking: boolean): number[] {
     let pids: number[];
     try {
       pids = standing.model.readDir(PROC).filter((e) => e.isDirectory && /^[0-9]+$/.test(e.name)).map((e) => Number(e.name));
     } catch {
-      return false;
+      return [];
     }
     const seen = this.#seen;
     this.#seen = new Set(pids);
-    if (seen === undefined || this.#tracked.size === 0) return false;
-    const before = this.#tracked.size;
-    let fresh = pids.filter((p) => !seen.has(p) && !this.#tracked.has(p));
-    for (let added = true; added && fresh.length > 0; ) {
-      added = false;
-      const rest: number[] = [];
-      for (const pid of fresh) {
-        const child = this.#readChild(pid);
-        if (child) {
-          this.#tracked.set(pid, child);
-          added = true;
-          this.#d.log.debug(`kernel fallback: pid ${pid} (${child.comm}) inherited oom_score_adj ${FOLLOW_ADJ} from pid ${child.inheritedFrom}; tracked`);
-        } else rest.push(pid);
-      }
-      fresh = rest;
-    }
-    return this.#tracked.size > before;
+    return seen === undefined || !looking ? [] : pids.filter((p) => !seen.has(p));
   }
 
-  #readChild(pid: number): Tracked | undefined {
-    try {
-      const stat = parseProcStat(this.#d.host.readFile(procPid(pid, PidFile.stat)));
-      const parent = this.#tracked.get(stat.ppid);
-      if (!parent || parent.root === undefined) return undefined;
-      if (Number(this.#d.host.readFile(procPid(pid, PidFile.oomScoreAdj)).trim()) !== FOLLOW_ADJ) return undefined;
-      return { pid, startTimeTicks: stat.startTimeTicks, original: parent.original, comm: stat.comm, root: parent.root, inheritedFrom: stat.ppid };
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Raises what is wanted and not yet raised, puts back what is no longer wanted; true when anything changed. */
-  #apply(): boolean {
-    const host = this.#d.host;
+  /** Every task the standing victims name now (by pid and start time), and the whole-cgroup victims. */
+  #wanted(): { tasks: Map<string, TaskRef>; groups: Set<CgroupPath> } {
     const ctx = this.#wants.size > 0 ? this.#verifyContext() : undefined;
-    const wanted = new Map<string, TaskRef>();
-    const wantedGroups = new Set<CgroupPath>();
+    const tasks = new Map<string, TaskRef>();
+    const groups = new Set<CgroupPath>();
     for (const w of this.#wants.values()) {
-      for (const r of this.#refs(w, ctx)) wanted.set(key(r), r);
-      for (const c of w.cgroups) wantedGroups.add(c);
+      for (const r of this.#refs(w, ctx)) tasks.set(key(r), r);
+      for (const c of w.cgroups) groups.add(c);
     }
-    let changed = false;
-    // Tasks that exited, or whose value someone else changed, are no longer oomkit's to put back.
-    for (const t of this.#tracked.values()) {
-      const not = stillOurs(host, t);
-      if (not === undefined) continue;
-      this.#d.log.debug(`kernel fallback: pid ${t.pid} no longer tracked (${not.why})`);
-      if (!not.gone) this.#yielded.add(key(t));
-      this.#tracked.delete(t.pid);
-      changed = true;
-    }
-    for (const y of this.#yielded) if (!wanted.has(y)) this.#yielded.delete(y);
-    const mount = this.#d.mode.perCgroup ? this.#d.mode.unifiedMount : undefined;
-    const groupFile = (c: CgroupPath) => `${cgroupDir(mount ?? "", c)}/${CgroupFile.memoryOomGroup}`;
-    const raise: Tracked[] = [];
-    for (const r of wanted.values()) {
-      const t = this.#tracked.get(r.pid);
-      if (t?.startTimeTicks === r.startTimeTicks) {
-        // A child raised for another victim is now a standing victim itself: it stays, on its own account.
-        if (t.root === undefined || !wanted.has(key(t.root))) this.#tracked.set(r.pid, { ...t, root: { pid: r.pid, startTimeTicks: r.startTimeTicks } });
-        continue;
-      }
-      if (this.#yielded.has(key(r))) continue;
-      const adj = this.#currentAdj(r);
-      // Never a task at −1000 (never a target anyway), and nothing to do for one at 1000.
-      if (adj !== undefined && adj > -1000 && adj < FOLLOW_ADJ) raise.push({ pid: r.pid, startTimeTicks: r.startTimeTicks, original: adj, comm: r.comm, root: { pid: r.pid, startTimeTicks: r.startTimeTicks } });
-    }
-    const setGroups = mount === undefined ? [] : [...wantedGroups].filter((c) => !this.#groups.has(c) && this.#readTrim(groupFile(c)) === "0");
-    const drop = [...this.#tracked.values()].filter((t) => t.root === undefined || !wanted.has(key(t.root)));
-    const clear = [...this.#groups].filter((c) => !wantedGroups.has(c));
-    if (raise.length + setGroups.length + drop.length + clear.length === 0) {
-      if (changed) this.#persist(this.#tracked.values(), this.#groups);
-      return changed;
-    }
-    // Recorded in the state file first, so that a crash between never leaves a change unrecorded.
-    if (raise.length + setGroups.length > 0 && !this.#persist([...this.#tracked.values(), ...raise], [...this.#groups, ...setGroups])) {
-      raise.length = 0;
-      setGroups.length = 0;
-    }
-    for (const t of raise) {
-      if (!this.#write(procPid(t.pid, PidFile.oomScoreAdj), String(FOLLOW_ADJ), `raise pid ${t.pid} (${t.comm})`)) continue;
-      this.#tracked.set(t.pid, t);
-      this.#d.log.info(`kernel fallback: pid ${t.pid} (${t.comm}) oom_score_adj ${t.original} → ${FOLLOW_ADJ}`);
-    }
-    for (const c of setGroups) {
-      if (!this.#write(groupFile(c), "1", `set memory.oom.group on ${c}`)) continue;
-      this.#groups.add(c);
-      this.#d.log.info(`kernel fallback: memory.oom.group 0 → 1 on ${c}`);
-    }
-    for (const t of drop) {
-      // Still oomkit's (checked above, and again here: the value may have moved since).
-      if (stillOurs(host, t) === undefined) {
-        if (!this.#write(procPid(t.pid, PidFile.oomScoreAdj), String(t.original), `put back pid ${t.pid}`)) continue; // tried again next time
-        this.#d.log.info(`kernel fallback: pid ${t.pid} (${t.comm}) oom_score_adj back to ${t.original}`);
-      }
-      this.#tracked.delete(t.pid);
-    }
-    for (const c of clear) {
-      const why = groupStillOurs(host, groupFile(c));
-      if (why === undefined) {
-        if (!this.#write(groupFile(c), "0", `put back memory.oom.group on ${c}`)) continue;
-        this.#d.log.info(`kernel fallback: memory.oom.group back to 0 on ${c}`);
-      } else this.#d.log.debug(`kernel fallback: ${c} left as it is (${why})`);
-      this.#groups.delete(c);
-    }
-    this.#persist(this.#tracked.values(), this.#groups);
-    return true;
-  }
-
-  /** A wanted task's oom_score_adj now, or undefined when it is not the same process any more. */
-  #currentAdj(r: TaskRef): number | undefined {
-    try {
-      if (parseProcStat(this.#d.host.readFile(procPid(r.pid, PidFile.stat))).startTimeTicks !== r.startTimeTicks) return undefined;
-      const adj = Number(this.#d.host.readFile(procPid(r.pid, PidFile.oomScoreAdj)).trim());
-      return Number.isInteger(adj) ? adj : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  #readTrim(file: string): string | undefined {
-    try {
-      return this.#d.host.readFile(file).trim();
-    } catch {
-      return undefined;
-    }
-  }
-
-  #write(file: string, value: string, what: string): boolean {
-    try {
-      this.#d.host.writeFile(file, value);
-      return true;
-    } catch (err) {
-      this.#d.log.warn(`kernel fallback: cannot ${what}: ${(err as Error).message}`);
-      return false;
-    }
-  }
-
-  #persist(tasks: Iterable<RaisedTask>, groups: Iterable<CgroupPath>): boolean {
-    try {
-      this.#store?.write(tasks, groups);
-      return true;
-    } catch (err) {
-      this.#d.log.warn(`kernel fallback state ${this.#store?.file}: cannot be written (${(err as Error).message}); nothing more is raised until it can`);
-      return false;
-    }
+    return { tasks, groups };
   }
 
   /** Works out, for each scope, why the kernel's choice may not be its standing victim. */
   #report(standing: StandingDecisions, now: number): void {
     this.#lastReport = now;
+    const raised = this.#raised?.tasks ?? new Map();
     const model = standing.snapshot();
     const live = this.#verifyContext().snapshot;
     const reports = new Map<CgroupPath, string[]>();
@@ -421,68 +274,20 @@ export class KernelFallback {
       const minePids = new Set(refs.map((r) => r.pid));
       const lines = [...want.notes];
       const inScope = (cg: CgroupPath | undefined) => scope === ROOT_CGROUP || (cg !== undefined && cgroupContains(scope, cg));
-      const others = [...this.#tracked.values()].filter((t) => t.root !== undefined && !mine.has(key(t.root)) && inScope(live.task(t.pid)?.cgroupPath));
+      const others = [...raised.values()].filter((t) => t.root !== undefined && !mine.has(key(t.root)) && inScope(live.task(t.pid)?.cgroupPath));
       if (others.length > 0) {
         const roots = new Set(others.map((o) => (o.root ? key(o.root) : "")));
         const whose = [...this.#wants].filter(([s, w]) => s !== scope && this.#refs(w).some((r) => roots.has(key(r)))).map(([s]) => s);
-        lines.push(`${list(others.map((t) => `pid ${t.pid} (${t.comm})`))} at ${FOLLOW_ADJ} too, for the standing victim of ${whose.join(", ") || "another scope"}: in an OOM here the kernel takes the largest of them and this scope's victim`);
+        lines.push(`${listed(others.map((t) => `pid ${t.pid} (${t.comm})`))} at ${FOLLOW_ADJ} too, for the standing victim of ${whose.join(", ") || "another scope"}: in an OOM here the kernel takes the largest of them and this scope's victim`);
       }
       const node = scope === ROOT_CGROUP ? undefined : model.cgroup(scope);
       const tasks = scope === ROOT_CGROUP ? model.tasks : (node?.allTasks() ?? []);
-      const already = tasks.filter((t) => !minePids.has(t.pid) && !this.#tracked.has(t.pid) && !t.exiting && t.oomScoreAdj === FOLLOW_ADJ);
-      if (already.length > 0) lines.push(`${list(already.map((t) => `pid ${t.pid} (${t.comm})`))} already at ${FOLLOW_ADJ} (as every BestEffort pod is): the kernel takes the largest of them and the standing victim`);
+      const already = tasks.filter((t) => !minePids.has(t.pid) && !raised.has(t.pid) && !t.exiting && t.oomScoreAdj === FOLLOW_ADJ);
+      if (already.length > 0) lines.push(`${listed(already.map((t) => `pid ${t.pid} (${t.comm})`))} already at ${FOLLOW_ADJ} (as every BestEffort pod is): the kernel takes the largest of them and the standing victim`);
       reports.set(scope, lines);
       const said = this.#reports.get(scope)?.join("\n");
       if (lines.length > 0 && said !== lines.join("\n")) this.#d.log.info(`kernel fallback for ${scope} is not exact: ${lines.join("; ")}`);
     }
     this.#reports = reports;
   }
-}
-
-/** One scope's want from its standing plan. */
-function wantOf(plan: PreparedPlan | undefined): Want {
-  if (!plan) return { victims: [], tasks: [], cgroups: [], notes: ["no standing plan: the kernel picks by its own badness"] };
-  const victims: string[] = [];
-  const tasks: TaskRef[] = [];
-  const cgroups: CgroupPath[] = [];
-  const notes: string[] = [];
-  for (const v of plan.steps[plan.steps.length - 1]?.verified ?? []) {
-    const a = v.action;
-    const x = v.execution;
-    switch (x.method) {
-      case "signal-task":
-        victims.push(`pid ${x.task.pid} (${x.task.comm})`);
-        tasks.push(x.task);
-        break;
-      case "per-task":
-        tasks.push(...x.tasks);
-        if (a.kind === "kill-cgroup") {
-          victims.push(`cgroup ${a.cgroup}`);
-          notes.push(`${x.spared.length} protected task(s) in ${a.cgroup} are spared, so its memory.oom.group is not set: the kernel kills one of its tasks, not the cgroup`);
-        } else {
-          victims.push(`${a.kind === "kill-task" ? `pid ${a.pid} (${a.comm})` : a.kind} and its process group`);
-          notes.push("the kernel kills one task of the process group, not the group");
-        }
-        break;
-      case "cgroup.kill":
-        if (a.kind === "kill-cgroup") {
-          victims.push(`cgroup ${a.cgroup}`);
-          cgroups.push(a.cgroup);
-        }
-        break;
-      case "memory.reclaim":
-      case "unlink":
-        notes.push(`the standing plan (${a.kind}) kills nothing: the kernel's choice is not shaped by it`);
-        break;
-      default: {
-        const never: never = x;
-        return never;
-      }
-    }
-  }
-  return { victims, tasks, cgroups, notes };
-}
-
-function list(items: readonly string[]): string {
-  return items.length <= NAMED ? items.join(", ") : `${items.slice(0, NAMED).join(", ")} and ${items.length - NAMED} more`;
 }

@@ -26,7 +26,7 @@
  *   RUN_DIR                      the run folder shared with the host (OOMKIT_RUN_DIR), for results
  *
  * Hog (test/kernel/hog.c, compiled by the harness; path in OOMKIT_HOG)
- *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, noHugePages? })
+ *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, noHugePages?, stopWhenDead? })
  *   h.pid; await h.ready (rejects if it exits first); await h.exited -> { code, signal };
  *   h.kill("SIGKILL"); h.output() (stdout + stderr so far)
  *
@@ -161,6 +161,8 @@ export interface HogOptions {
   ignoreTerm?: boolean;
   /** 4 KiB pages only (MADV_NOHUGEPAGE); Debian's kernels otherwise use THP for big hogs. */
   noHugePages?: boolean;
+  /** Stop allocating (and be ready) once any of these is killed, a zombie or gone: one OOM, not two. */
+  stopWhenDead?: readonly number[];
 }
 
 export interface Hog {
@@ -181,6 +183,7 @@ export function startHog(opts: HogOptions): Hog {
   if (opts.file) args.push("-f", opts.file);
   if (opts.ignoreTerm) args.push("-t");
   if (opts.noHugePages) args.push("-n");
+  for (const pid of opts.stopWhenDead ?? []) args.push("-s", String(pid));
   const child: ChildProcess = spawn(HOG, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`cannot start the hog ${HOG}`);
   let out = "";
