@@ -16,7 +16,7 @@
 export const BUDGETS_S = {
   "cli.test.js": 60,
   "daemon-kill.test.js": 540,
-  "daemon-follow.test.js": 600,
+  "daemon-follow.test.js": 450,
   "daemon-oom.test.js": 480,
   "daemon-zram.test.js": 300,
   "kill-figures.test.js": { bench: "OOMKIT_BENCH_KILL", on: 300, off: 10 },
