@@ -6,6 +6,7 @@ import { takeSnapshot } from "../engine/snapshot.js";
 import { cgroupPath } from "../os/paths.js";
 import { DEFAULT_SOCKET, request } from "../daemon/control.js";
 import type { StandingView } from "../daemon/daemon.js";
+import type { FollowScopeView } from "../daemon/follow.js";
 import { loadPolicyFile } from "../policy/loader.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
@@ -95,7 +96,18 @@ async function askDaemon(socket: string, scope: string | undefined): Promise<Sta
 
 function renderStanding(v: StandingView): string {
   const head = v.policy === null ? "no plan stands: the next trigger decides afresh" : `the plan of ${v.policy} stands`;
-  return `oomkit explain: the running daemon's standing decision for ${v.scope}, made ${(v.ageMs / 1000).toFixed(1)} s ago: ${head}\n${renderExplain(v.record)}`;
+  return `oomkit explain: the running daemon's standing decision for ${v.scope}, made ${(v.ageMs / 1000).toFixed(1)} s ago: ${head}\n${renderExplain(v.record)}${v.follow ? renderFollow(v.follow) : ""}`;
+}
+
+/** kernel_fallback = "follow": what the kernel's OOM killer would take in this scope, and where that is not exact. */
+function renderFollow(f: FollowScopeView): string {
+  const out = ["", "kernel fallback (follow):"];
+  const raised = f.raised.map((t) => `pid ${t.pid} (${t.comm}) ${t.original} → 1000${t.inheritedFrom !== undefined ? `, inherited from pid ${t.inheritedFrom}` : ""}`);
+  out.push(`  victim: ${f.victims.join(", ") || "none"}`);
+  if (raised.length > 0) out.push(`  oom_score_adj: ${raised.join("; ")}`);
+  if (f.oomGroup.length > 0) out.push(`  memory.oom.group 1: ${f.oomGroup.join(", ")}`);
+  for (const line of f.inexact) out.push(`  not exact: ${line}`);
+  return `${out.join("\n")}\n`;
 }
 
 export function renderExplain(r: EpisodeRecord): string {

@@ -344,6 +344,8 @@ export const configSchema = strict({
   default_policy_deadline_ms: z.number().int().min(1).max(60_000).default(DEFAULT_DEFAULT_POLICY_DEADLINE_MS),
   // Opt-in until the kernel suite's daemon scenarios have run on the standing path (docs/operations.md).
   standing_decisions: z.boolean().default(false),
+  /** "follow": shape the kernel's own OOM killer by the standing decisions (daemon/follow.ts). */
+  kernel_fallback: z.enum(["off", "follow"]).default("off"),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),

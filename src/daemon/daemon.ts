@@ -28,6 +28,8 @@ import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import { type KillMarks, killSince, markKills } from "./stale.js";
 import { VictimStore, settleExited } from "./victim-store.js";
+import { type FollowScopeView, KernelFallback } from "./follow.js";
+import { FOLLOW_FILE, restoreLeftovers } from "./follow-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
@@ -68,6 +70,8 @@ export interface DaemonStatus {
   readonly attachments: readonly string[];
   readonly pendingVictims: number;
   readonly episodes: number;
+  /** kernel_fallback: "off", "follow", or "refused: why" (daemon/follow.ts). */
+  readonly kernelFallback: string;
 }
 
 /** A declaration waiting for its episode, with the kill counters read when it was made. */
@@ -82,6 +86,8 @@ export interface StandingView {
   readonly ageMs: number;
   readonly policy: string | null;
   readonly record: EpisodeRecord;
+  /** What kernel_fallback = "follow" does for this scope, and where the kernel's choice may differ. */
+  readonly follow?: FollowScopeView;
 }
 
 /** Pending victims, in the state folder (./victim-store.ts). */
@@ -101,6 +107,10 @@ export class Daemon {
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
   #standing: StandingDecisions | undefined;
+  /** kernel_fallback = "follow"; read at start (a reload does not turn it on or off). */
+  readonly #follow: KernelFallback | undefined;
+  /** The machine itself: the rest of the daemon reads it through the kernel fallback's view. */
+  readonly #machine: Host;
   readonly #said = new Set<string>();
   readonly #queue: Queued[] = [];
   #busy = false;
@@ -114,7 +124,12 @@ export class Daemon {
   #idle: Promise<void> = Promise.resolve();
 
   constructor(o: DaemonOptions) {
-    this.#o = o;
+    this.#machine = o.host;
+    const dryRun = o.dryRun ?? o.config.dryRun;
+    const stateFile = o.stateDir === undefined ? undefined : `${o.stateDir}/${FOLLOW_FILE}`;
+    this.#follow = o.config.kernelFallback === "follow" ? new KernelFallback({ host: o.host, mode: o.mode, log: o.log, stateFile, dryRun, engine: () => this.#engine }) : undefined;
+    // Policies, the verifier and the warm model see the values from before follow mode's changes.
+    this.#o = this.#follow ? { ...o, host: this.#follow.view } : o;
     this.#log = o.log;
     this.#config = o.config;
     this.#mode = o.mode;
@@ -166,6 +181,9 @@ export class Daemon {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();
     }
+    // Whatever kernel_fallback says now, values a crashed run left raised are put back.
+    const left = this.#o.stateDir === undefined ? undefined : restoreLeftovers({ host: this.#machine, mode: this.#mode, file: `${this.#o.stateDir}/${FOLLOW_FILE}`, log: this.#log, dryRun: this.dryRun });
+    this.#follow?.start(left);
     this.#watches = new WatchSet({
       host: this.#o.host,
       mode: this.#mode,
@@ -188,7 +206,7 @@ export class Daemon {
       mode: this.#mode,
       log: this.#log,
       engine: () => this.#engine,
-      scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup))],
+      scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup)), ...(this.#follow?.limitedCgroups() ?? [])],
     });
   }
 
@@ -199,12 +217,14 @@ export class Daemon {
     await this.#idle; // no victim half-handled
     await this.#watches.stopAll();
     await this.#guard?.restoreAll();
+    this.#follow?.stop();
   }
 
   /** Swaps in a new configuration; the caller has validated it (a bad one never gets here). */
   async reload(config: CompiledConfig): Promise<void> {
     await this.#idle;
     await this.#watches.stopAll();
+    if (config.kernelFallback !== this.#config.kernelFallback) this.#log.warn(`kernel_fallback is read at start: it stays ${this.#follow ? `"follow" (${this.#follow.status})` : '"off"'} until oomkit restarts`);
     this.#config = config;
     this.#engine = this.#makeEngine(config);
     this.#standing = this.#makeStanding(config);
@@ -258,6 +278,7 @@ export class Daemon {
     const standing = this.#standing;
     if (standing && !this.#busy) {
       await standing.upkeep(this.#o.host.clock.monotonicMs());
+      this.#follow?.sync(standing, this.#o.host.clock.monotonicMs());
       next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
     this.#schedule(next);
@@ -440,6 +461,7 @@ export class Daemon {
       attachments: this.#config.engine.attachments.map((a) => `${a.policy.name} at ${a.cgroup}${a.origin.kind === "file" ? ` (${a.origin.file})` : ""}`),
       pendingVictims: this.victims.pending.length,
       episodes: this.#episodes,
+      kernelFallback: this.#follow?.status ?? "off",
     };
   }
 
@@ -451,7 +473,10 @@ export class Daemon {
   /** The standing decisions as the control socket shows them (`oomkit explain` on a live daemon). */
   standingView(): StandingView[] {
     const now = this.#o.host.clock.monotonicMs();
-    return this.standing().map((e) => ({ scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record }));
+    return this.standing().map((e) => {
+      const follow = this.#follow?.report(e.scope);
+      return { scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record, ...(follow ? { follow } : {}) };
+    });
   }
 
   /** Resolves once the queue is empty (tests, shutdown). */

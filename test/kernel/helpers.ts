@@ -26,7 +26,7 @@
  *   RUN_DIR                      the run folder shared with the host (OOMKIT_RUN_DIR), for results
  *
  * Hog (test/kernel/hog.c, compiled by the harness; path in OOMKIT_HOG)
- *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, slowExit?, noHugePages? })
+ *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, slowExit?, noHugePages?, stopWhenDead? })
  *     slowExit: each SIGTERM prints "hog term N" and the hog exits
  *     (code 0, "hog done") only on SIGUSR1, so the test decides when a victim finishes exiting
  *   h.pid; await h.ready (rejects if it exits first); await h.exited -> { code, signal };
@@ -165,6 +165,8 @@ export interface HogOptions {
   slowExit?: boolean;
   /** 4 KiB pages only (MADV_NOHUGEPAGE); Debian's kernels otherwise use THP for big hogs. */
   noHugePages?: boolean;
+  /** Stop allocating (and be ready) once any of these is killed, a zombie or gone: one OOM, not two. */
+  stopWhenDead?: readonly number[];
 }
 
 export interface Hog {
@@ -186,6 +188,7 @@ export function startHog(opts: HogOptions): Hog {
   if (opts.ignoreTerm) args.push("-t");
   if (opts.slowExit) args.push("-w");
   if (opts.noHugePages) args.push("-n");
+  for (const pid of opts.stopWhenDead ?? []) args.push("-s", String(pid));
   const child: ChildProcess = spawn(HOG, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`cannot start the hog ${HOG}`);
   let out = "";
