@@ -43,6 +43,16 @@ export function highPenaltyUsPerPage(usage: number, high: number): number {
   return (Math.min(perBatchS, MAX_PENALTY_S) / CHARGE_BATCH) * 1e6;
 }
 
+/** Pages a charge of `n` may need with the page tables that map them (./state.ts pageTablesFor). */
+function withTables(n: number): number {
+  return n + Math.ceil(n / 512) + 1;
+}
+
+/** The most pages whose charge, page tables included, fits in `room`. */
+function fitIn(room: number): number {
+  return Math.max(0, Math.floor(((room - 1) * 512) / 513));
+}
+
 function limitedAncestors(t: SimTask): SimCgroup[] {
   const out: SimCgroup[] = [];
   for (let c: SimCgroup | undefined = t.cgroup; c?.parent; c = c.parent) out.push(c);
@@ -53,13 +63,13 @@ function limitedAncestors(t: SimTask): SimCgroup[] {
 function chargeMax(k: SimKernel, chain: readonly SimCgroup[], n: number): { fit: number; stallUs: number } {
   let stallUs = 0;
   for (const c of chain) {
-    if (c.usage + n <= c.maxPages) continue;
+    if (c.usage + withTables(n) <= c.maxPages) continue;
     c.eventsLocal.max++;
-    stallUs += reclaim(k, c, c.usage + n - c.maxPages + RECLAIM_BATCH, "direct").costUs;
-    if (c.usage + n <= c.maxPages) continue;
+    stallUs += reclaim(k, c, c.usage + withTables(n) - c.maxPages + RECLAIM_BATCH, "direct").costUs;
+    if (c.usage + withTables(n) <= c.maxPages) continue;
     c.eventsLocal.oom++;
     outOfMemory(k, c);
-    n = Math.max(0, Math.min(n, c.maxPages - c.usage));
+    n = Math.min(n, fitIn(c.maxPages - c.usage));
     if (n === 0) return { fit: 0, stallUs };
   }
   return { fit: n, stallUs };
@@ -68,14 +78,14 @@ function chargeMax(k: SimKernel, chain: readonly SimCgroup[], n: number): { fit:
 /** Step 2: the machine's free pages above the min watermark. */
 function chargeMachine(k: SimKernel, n: number): { fit: number; stallUs: number } {
   const wm = k.watermarks.min;
-  const need = n + Math.ceil(n / 512) + 1;
+  const need = withTables(n);
   let stallUs = 0;
   if (k.ledger.freePages - need >= wm) return { fit: n, stallUs };
   stallUs += reclaim(k, k.root, wm + need - k.ledger.freePages + RECLAIM_BATCH, "direct", true).costUs;
   if (k.ledger.freePages - need >= wm) return { fit: n, stallUs };
   outOfMemory(k, undefined);
   const room = k.ledger.freePages - wm;
-  return { fit: Math.max(0, Math.min(n, Math.floor((room * 512) / 513) - 1)), stallUs };
+  return { fit: Math.min(n, fitIn(room)), stallUs };
 }
 
 /** Step 3: memory.high reclaim, then the throttle's cost per page. */
