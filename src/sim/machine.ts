@@ -6,15 +6,17 @@
  */
 import { OomkitError } from "../errors.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupPath, parentCgroup } from "../os/paths.js";
-import { checkCurve, type MemoryCurve } from "./curve.js";
 import { DEFAULT_COSTS, type Costs, type KernelKill, type SimKernel, type Vmstat, type Watermarks, newVmstat, watermarksFor } from "./kernel.js";
 import { Ledger, type SwapDevice } from "./ledger.js";
 import { outOfMemory } from "./oom-killer.js";
 import type { SimPsiTrigger, StallKind } from "./psi.js";
 import { hashSeed } from "./rng.js";
 import { reclaim } from "./reclaim.js";
-import { SimCgroup, SimTask, type ForkStorm } from "./state.js";
+import { SimCgroup, SimTask } from "./state.js";
+import { PID_MAX_LIMIT, type TaskSpec, taskBehaviour } from "./task-spec.js";
 import { step } from "./step.js";
+
+export type { TaskSpec } from "./task-spec.js";
 
 const MiB = 1024 * 1024;
 
@@ -44,27 +46,6 @@ export interface CgroupSpec {
   readonly oomGroup?: boolean;
   readonly xattrs?: Readonly<Record<string, string>>;
   readonly ownerUid?: number;
-}
-
-export interface TaskSpec {
-  readonly comm: string;
-  readonly cgroup?: string;
-  readonly curve: MemoryCurve;
-  /** Default: the next free pid from 100. */
-  readonly pid?: number;
-  readonly ppid?: number;
-  readonly uid?: number;
-  readonly oomScoreAdj?: number;
-  readonly touchPerSec?: number;
-  readonly fileBytes?: number;
-  readonly fileTouchPerSec?: number;
-  readonly cacheBytesPerSec?: number;
-  /** What the task does on SIGTERM (default: exits 10 ms later). */
-  readonly onTerm?: { readonly exitAfterMs: number } | "ignore";
-  readonly fork?: ForkStorm;
-  /** Its executable (/proc/PID/exe); absent for none. */
-  readonly exe?: string;
-  readonly cmdline?: readonly string[];
 }
 
 export type LimitName = "max" | "high" | "low" | "min" | "swap.max";
@@ -208,27 +189,13 @@ export class SimMachine {
 
   /** Starts a task. Its curve and figures are checked; a bad one is an E_CONFIG naming the task. */
   addTask(spec: TaskSpec): SimTask {
-    const where = `task ${JSON.stringify(spec.comm)}`;
-    checkCurve(spec.curve, where);
+    const behaviour = taskBehaviour(spec, this.pageSizeBytes);
     const pid = spec.pid ?? this.#nextFreePid();
-    if (!(Number.isInteger(pid) && pid > 0 && pid < 4_194_304)) throw new OomkitError("E_CONFIG", `${where}: pid ${pid} out of range`);
-    if (this.#tasks.has(pid)) throw new OomkitError("E_CONFIG", `${where}: pid ${pid} is taken`);
-    const adj = spec.oomScoreAdj ?? 0;
-    if (!(Number.isInteger(adj) && adj >= -1000 && adj <= 1000)) throw new OomkitError("E_CONFIG", `${where}: oomScoreAdj must be an integer in -1000..1000`);
-    for (const [f, v] of [["touchPerSec", spec.touchPerSec], ["fileBytes", spec.fileBytes], ["fileTouchPerSec", spec.fileTouchPerSec], ["cacheBytesPerSec", spec.cacheBytesPerSec]] as const) {
-      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new OomkitError("E_CONFIG", `${where}: ${f} must be a finite number ≥ 0`);
-    }
+    if (!(Number.isInteger(pid) && pid > 0 && pid < PID_MAX_LIMIT)) throw new OomkitError("E_CONFIG", `task ${JSON.stringify(spec.comm)}: pid ${pid} out of range`);
+    if (this.#tasks.has(pid)) throw new OomkitError("E_CONFIG", `task ${JSON.stringify(spec.comm)}: pid ${pid} is taken`);
     const cg = this.addCgroup(spec.cgroup ?? "/");
-    const t = new SimTask(pid, spec.comm.slice(0, 15), cg, spec.ppid ?? 1, spec.uid ?? 0, adj, this.#now, {
-      curve: spec.curve,
-      touchPerSec: spec.touchPerSec ?? 0.02,
-      filePages: Math.ceil((spec.fileBytes ?? 2 * MiB) / this.pageSizeBytes),
-      fileTouchPerSec: spec.fileTouchPerSec ?? 0.5,
-      cachePagesPerSec: (spec.cacheBytesPerSec ?? 0) / this.pageSizeBytes,
-      onTerm: spec.onTerm ?? { exitAfterMs: 10 },
-      ...(spec.fork ? { fork: spec.fork } : {}),
-    }, hashSeed(this.seed, pid), spec.exe, spec.cmdline ?? [spec.comm]);
-    t.fileEvicted = t.behaviour.filePages;
+    const t = new SimTask(pid, spec.comm.slice(0, 15), cg, spec.ppid ?? 1, spec.uid ?? 0, spec.oomScoreAdj ?? 0, this.#now, behaviour, hashSeed(this.seed, pid), spec.exe, spec.cmdline ?? [spec.comm]);
+    t.fileEvicted = behaviour.filePages;
     cg.tasks.add(t);
     this.#tasks.set(pid, t);
     this.#nextPid = Math.max(this.#nextPid, pid + 1);
