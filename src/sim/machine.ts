@@ -59,6 +59,8 @@ export class SimMachine {
   #nextPid = 100;
   #cgSeq = 0;
   readonly #tasks = new Map<number, SimTask>();
+  /** The tasks in pid order, kept until one starts or leaves (the step walks it twice). */
+  #sorted: SimTask[] | undefined;
   readonly #root: SimCgroup;
   readonly #reap: { baseMs: number; msPerMiB: number };
 
@@ -112,7 +114,7 @@ export class SimMachine {
     if (!(ms >= this.#now)) throw new OomkitError("E_INTERNAL", `the simulation cannot go back (${this.#now} → ${ms} ms)`);
     const world = {
       k: this.k,
-      tasks: () => [...this.#tasks.values()],
+      tasks: () => this.tasks(),
       fork: (parent: SimTask) => void this.#fork(parent),
       reap: (t: SimTask) => this.#reapTask(t),
     };
@@ -198,6 +200,7 @@ export class SimMachine {
     t.fileEvicted = behaviour.filePages;
     cg.tasks.add(t);
     this.#tasks.set(pid, t);
+    this.#sorted = undefined;
     this.#nextPid = Math.max(this.#nextPid, pid + 1);
     return t;
   }
@@ -223,6 +226,7 @@ export class SimMachine {
   #reapTask(t: SimTask): void {
     this.k.ledger.release(t);
     this.#tasks.delete(t.pid);
+    this.#sorted = undefined;
   }
 
   task(pid: number): SimTask | undefined {
@@ -230,8 +234,9 @@ export class SimMachine {
   }
 
   /** Tasks on the machine (running and dying), pid order. */
-  tasks(): SimTask[] {
-    return [...this.#tasks.values()].sort((a, b) => a.pid - b.pid);
+  tasks(): readonly SimTask[] {
+    this.#sorted ??= [...this.#tasks.values()].sort((a, b) => a.pid - b.pid);
+    return this.#sorted;
   }
 
   /**

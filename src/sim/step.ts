@@ -46,6 +46,11 @@ function runTask(w: StepWorld, t: SimTask, nowMs: number, dtMs: number): void {
   }
   const target = Math.ceil(curveBytes(b.curve, ageMs, t.seed) / k.pageSizeBytes);
   const held = t.anonResident + t.anonSwapped;
+  // Most tasks most of the time: all resident, at their curve, filling no cache.
+  if (target === held && t.anonSwapped === 0 && t.fileEvicted === 0 && b.cachePagesPerSec === 0) {
+    t.stallShare = 0;
+    return;
+  }
   if (target < held) k.ledger.freeAnon(t, held - target);
   let stallUs = 0;
   // The first fill of its mapped files, then refaults of what reclaim took (uniform touches).
