@@ -47,10 +47,15 @@ export class SimKillBackend implements KillBackend {
   async killTask(task: TaskTarget, opts: TaskKillOptions): Promise<TaskKillOutcome> {
     this.actions.push(`kill-task ${task.pid}`);
     const t = this.#m.task(task.pid);
-    if (!t || t.state !== "running") return { kind: "vanished" };
+    if (!t) return { kind: "vanished" };
     if (Math.floor(t.startMs / 10) !== task.startTimeTicks) return { kind: "pid-reused" };
     const t0 = this.#now();
     const gone = () => this.#m.task(task.pid) !== t;
+    if (t.state === "dying") {
+      // Already on its way out (the kernel's victim, or an earlier kill): a signal changes nothing; wait.
+      const waited = await this.#waitFor(gone, opts.waitMs);
+      return waited === undefined ? { kind: "still-exiting", signalMs: 0, escalated: false, mrelease: "skipped" } : { kind: "exited", signalMs: 0, exitMs: waited, escalated: false, mrelease: "skipped" };
+    }
     let escalated = false;
     if (opts.graceMs > 0) {
       this.#m.signal(t.pid, "SIGTERM");

@@ -230,6 +230,13 @@ describe("SimHost specifics", () => {
     assert.throws(() => h.writeFile("/sys/fs/cgroup/a/memory.high", "lots"), (e: unknown) => e instanceof OomkitError && e.code === "E_HOST_IO" && (e.cause as { code?: string }).code === "EINVAL");
     assert.equal(h.readFile("/sys/fs/cgroup/a/memory.high"), "1048576\n");
     assert.throws(() => h.writeFile("/proc/meminfo", "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_PERMISSION");
+    assert.throws(() => h.writeFile("/sys/fs/cgroup/a/memory.reclaim", String(1 << 30)), (e: unknown) => e instanceof OomkitError && (e.cause as { code?: string }).code === "EAGAIN", "reclaimed less than asked");
+    h.machine.addCgroup("/b");
+    h.writeFile("/sys/fs/cgroup/b/cgroup.procs", "42\n");
+    assert.equal(h.readFile("/proc/42/cgroup"), "0::/b\n");
+    assert.equal(h.readFile("/sys/fs/cgroup/a/cgroup.procs"), "");
+    h.writeFile("/sys/fs/cgroup/b/cgroup.procs", "42\n");
+    h.writeFile("/sys/fs/cgroup/a/cgroup.procs", "42\n");
     h.writeFile("/sys/fs/cgroup/a/cgroup.kill", "1");
     h.advance(1000);
     assert.equal(h.exists("/proc/42"), false, "the killed task left once its memory came back");

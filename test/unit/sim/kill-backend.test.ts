@@ -50,6 +50,14 @@ describe("SimKillBackend", () => {
     assert.deepEqual(await port.killTask({ pid: 999, startTimeTicks: 0, comm: "x" }, { graceMs: 0, waitMs: 100 }), { kind: "vanished" });
   });
 
+  test("a task already exiting is waited for, not signalled again", async () => {
+    const { m, big, port } = machine();
+    m.signal(200, "SIGKILL");
+    const r = await port.killTask({ pid: 200, startTimeTicks: Math.floor(big.startMs / 10), comm: "big" }, { graceMs: 0, waitMs: 1000 });
+    assert.ok(r.kind === "exited" && r.mrelease === "skipped" && !r.escalated, JSON.stringify(r));
+    assert.equal(m.task(200), undefined);
+  });
+
   test("cgroup.kill empties the subtree; others live", async () => {
     const { m, port } = machine();
     const r = await port.killCgroup(cgroupPath("/w"), 1000);
