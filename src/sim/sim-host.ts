@@ -7,6 +7,8 @@
  * Time: the Host's clock drives the model. Before each operation the machine is brought up to
  * the clock's monotonic time, so whoever moves the clock (a test, a virtual scheduler) moves the
  * machine, and reads always see "now". `advance(ms)` moves a ManualClock and the machine together.
+ * Once a SimHost wraps a machine, move time through the clock only: a machine run ahead of its
+ * clock directly is not wound back, and the clock then lags what the files show.
  */
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
