@@ -29,7 +29,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
 
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
@@ -174,6 +174,7 @@ async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
     `export OOMKIT_REPO=${quote(REPO)}`,
     `export OOMKIT_MODULES=${quote(k.modules)}`,
     `export OOMKIT_HOG=${quote(hog)}`,
+    `export OOMKIT_CROWD=${quote(path.join(path.dirname(hog), "crowd"))}`,
     `export OOMKIT_RUN_DIR=/oomkit-run`,
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
@@ -317,6 +318,7 @@ async function main() {
     await withCacheLock(() => {
       ensureTools(log);
       hog = buildHog();
+      buildCrowd(); // beside the hog
       accel = accelerator();
       for (const kernel of kernels) {
         try {

@@ -21,7 +21,7 @@ import type { EpisodeRecord } from "../engine/episode.js";
 import { WarmModel } from "../engine/model.js";
 import type { OomCause } from "../engine/policy.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
-import type { PreparedPlan } from "../engine/standing.js";
+import { type PreparedPlan, describeTarget } from "../engine/standing.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
@@ -49,6 +49,8 @@ export interface StandingEntry {
   readonly scope: CgroupPath;
   /** The plan, when a policy's plan passed the verifier. */
   readonly plan: PreparedPlan | undefined;
+  /** Why no plan stands, when none does. */
+  readonly none?: string;
   /** The last decision run's record (an explain record: what it would do, and why). */
   readonly record: EpisodeRecord;
   readonly madeAtMonoMs: number;
@@ -100,6 +102,12 @@ export class StandingDecisions {
   /** The scope's plan for the trigger's path (undefined when none stands). */
   take(scope: CgroupPath): PreparedPlan | undefined {
     return this.#entries.get(scope)?.plan;
+  }
+
+  /** Why no plan stands for the scope (for the record of the fresh decision taken instead). */
+  whyNone(scope: CgroupPath): string {
+    const e = this.#entries.get(scope);
+    return e === undefined ? "no standing plan for this scope yet" : (e.none ?? "no standing plan for this scope");
   }
 
   entries(): StandingEntry[] {
@@ -173,15 +181,22 @@ export class StandingDecisions {
   async #decide(scope: CgroupPath): Promise<void> {
     const generation = this.model.generation;
     const snapshot = this.snapshot();
-    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation });
+    // The figures the trigger will compare against are read live: the model's may be seconds old.
+    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
+    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say).
     const failed = new Set(record.chain.filter((c) => c.outcome === "timeout" || c.outcome === "threw").map((c) => c.policy));
     const keep = prior?.plan !== undefined && failed.has(prior.plan.policy);
+    const stands = keep ? prior.plan : plan;
+    const none = stands !== undefined ? undefined : `deciding ahead, no policy's plan passed the verifier (${record.chain.map((c) => `${c.policy}: ${c.outcome}`).join(", ")})`;
+    const chain = record.chain.map((c) => `${c.policy} ${c.outcome} ${Math.round(c.durationMs)} ms`).join(", ");
+    this.#d.log.debug(`standing decision for ${scope}: ${stands ? `${stands.policy}: ${stands.targets.map((t) => describeTarget(t.action)).join(", ")}` : `none (${none})`} [${chain}]`);
     this.#entries.set(scope, {
       scope,
-      plan: keep ? prior.plan : plan,
+      plan: stands,
+      ...(none !== undefined ? { none } : {}),
       record: keep ? prior.record : record,
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,

@@ -20,7 +20,7 @@ import { type HookCall, type PressureRequest, type PressureResult, callHook, cal
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
-import { type PreparedPlan, recheck, targetsOf } from "./standing.js";
+import { type PreparedPlan, recheck, scopeBytes, targetsOf } from "./standing.js";
 import { VictimRegistry } from "./victims.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
@@ -50,6 +50,15 @@ export interface EngineOptions {
 
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
+/**
+ * Deciding ahead (prepare), every policy of the chain, the built-in default included, gets this
+ * many deadlines: nothing is late yet, and a call cut short there is wasted work that a fresh
+ * decision would have to redo at the trigger, later and on live reads. The bound still matters:
+ * a trigger that comes meanwhile waits for the call (at most this many deadlines: 1 s by
+ * default). Four cover a first call on a cold model and a large machine on a slow one (a 3,000-task
+ * machine under TCG: 250-300 ms for `rules`, up to 2.4 s for a cold `priority` there).
+ */
+export const AHEAD_DEADLINES = 4;
 
 export interface OomRequest {
   readonly snapshot: Snapshot;
@@ -69,6 +78,12 @@ export interface PrepareRequest {
   readonly cause: OomCause;
   /** The model generation the snapshot saw. */
   readonly generation?: number;
+  /**
+   * A live snapshot for the figures the trigger compares against (what the targets and the
+   * scope hold now): the model's may be seconds old, and a leak grows meanwhile. Only those few
+   * files are read. Default: `snapshot`.
+   */
+  readonly live?: Snapshot;
 }
 
 export interface CarryOutRequest {
@@ -167,7 +182,8 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN);
+    const ahead = AHEAD_DEADLINES * this.policyDeadlineMs;
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, { deadlineMs: ahead, defaultDeadlineMs: ahead });
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -177,12 +193,13 @@ export class Engine {
             // be sorted again at the trigger, on its path).
             steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
             policy: handler.entry.policy,
-            targets: targetsOf(handler.verified, req.snapshot),
+            targets: targetsOf(handler.verified, req.live ?? req.snapshot),
             madeAtMonoMs: req.snapshot.takenAtMonoMs,
             madeAtWallMs: req.snapshot.takenAtWallMs,
             decisionMs: run.decisionMs,
             generation: req.generation,
             cause: req.cause,
+            scopeBytes: scopeBytes(scope, req.live ?? req.snapshot),
           })
         : undefined;
     return { plan, record: this.#record(run, "explain") };
@@ -242,11 +259,13 @@ export class Engine {
     return { record };
   }
 
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor): Promise<ChainRun> {
+  /** Runs the chain; `deadlines` replaces the policies' deadline (and gives the default one), for prepare. */
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, deadlines?: { deadlineMs: number; defaultDeadlineMs: number }): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
       deadlineMs: this.policyDeadlineMs,
+      ...deadlines,
       executor,
       log: this.#log,
     };

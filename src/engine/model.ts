@@ -49,6 +49,8 @@ export const LARGE_TASK_BYTES = 64 * 1024 * 1024;
 /** A cgroup whose memory.current moved this much (or 5 %) has its tasks' figures re-read at once. */
 const USAGE_MOVE_BYTES = 8 * 1024 * 1024;
 const USAGE_MOVE_FRACTION = 0.05;
+/** A move smaller than this is no news to a decision, whatever its share (a small task breathing). */
+const FIGURE_MOVE_FLOOR_BYTES = 1024 * 1024;
 
 type EntryClass = keyof typeof REFRESH_INTERVALS_MS;
 type Kind = "file" | "dir" | "stat" | "xattrs" | "exists";
@@ -117,7 +119,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return this;
   }
 
-  /** Rises by one each time a refresh finds something changed: a plan made at an older generation saw older figures. */
+  /**
+   * Rises by one each time a refresh finds a change that can alter a decision: a process or
+   * cgroup that came or went (or a pid now naming another process), a name, limit, mark or
+   * setting that changed, or a memory figure (a cgroup's usage, a task's resident and swapped
+   * memory) that moved by 8 MiB or 5 % (at least 1 MiB). Figures that move all the time on a live
+   * machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not count by themselves:
+   * counting them made every plan be made again every few seconds on an idle machine.
+   */
   get generation(): number {
     return this.#generation;
   }
@@ -251,6 +260,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
+    let significant = 0;
     let dropped = 0;
     let behind = false;
     for (const q of this.#queues) {
@@ -264,6 +274,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         reads++;
         const r = this.#reread(e, now);
         if (r.changed) changed++;
+        if (r.significant) significant++;
         dropped += r.dropped;
       }
       if (behind) break;
@@ -271,7 +282,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const ms = performance.now() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
-    if (changed > 0) this.#generation++;
+    if (significant > 0) this.#generation++;
     return { reads, changed, dropped, behind, ms };
   }
 
@@ -281,7 +292,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     this.#queues[rank(e)]?.push(e);
   }
 
-  #reread(e: Entry, now: number): { changed: boolean; dropped: number } {
+  #reread(e: Entry, now: number): { changed: boolean; significant: boolean; dropped: number } {
     const inner = this.inner;
     const outcome = attempt((): unknown => {
       switch (e.kind) {
@@ -300,7 +311,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
-      return { changed: false, dropped: 0 };
+      return { changed: false, significant: false, dropped: 0 };
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
     const previous = e.outcome;
@@ -312,7 +323,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let dropped = 0;
     if (changed && e.kind === "dir" && e.path === "/proc") dropped += this.#dropGonePids(outcome);
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
-    return { changed, dropped };
+    return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
@@ -340,6 +351,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return;
     }
     const dir = e.path.slice(0, -"/memory.current".length);
+    // What policies weigh a cgroup by (anon in memory.stat, swap) moved with it.
+    for (const f of ["memory.stat", "memory.swap.current"]) {
+      const kept = this.#maps.file.get(`${dir}/${f}`);
+      if (kept) this.#schedule(kept, 0);
+    }
     const pids = new Set<number>();
     const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
     if (procs) {
@@ -357,6 +373,41 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) this.#schedule(t, 0);
     }
   }
+}
+
+/** Cgroup files that move all the time: counters, averages and breakdowns that usage stands for. */
+const MOVING_CGROUP_FILES = ["/memory.stat", ".pressure", "/memory.events", "/memory.events.local", "/memory.swap.events", "/memory.peak", "/memory.swap.peak"];
+
+/** Whether a changed entry can alter a decision (see WarmModel.generation). */
+function significantChange(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): boolean {
+  if (!before.ok || !after.ok) return true; // it appeared or went
+  if (e.cls === "machine") return false;
+  if (e.kind !== "file") return true;
+  const p = e.path;
+  const was = String(before.value);
+  const now = String(after.value);
+  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim()));
+  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return false;
+  if (e.pid !== undefined) {
+    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now));
+    // CPU times change all the time; the start time changes only when the pid names another process.
+    if (p.endsWith("/stat")) return startTime(was) !== startTime(now);
+    if (p.endsWith("/oom_score")) return false;
+  }
+  return true;
+}
+
+/** A figure moved by USAGE_MOVE_BYTES, or by USAGE_MOVE_FRACTION of the larger and at least FIGURE_MOVE_FLOOR_BYTES. */
+function movedMuch(was: number, now: number): boolean {
+  if (!Number.isFinite(was) || !Number.isFinite(now)) return was !== now;
+  const moved = Math.abs(now - was);
+  return moved >= USAGE_MOVE_BYTES || (moved >= FIGURE_MOVE_FLOOR_BYTES && moved >= USAGE_MOVE_FRACTION * Math.max(was, now));
+}
+
+/** Field 22 of /proc/PID/stat (after the parenthesised comm), or the whole text when it cannot be found. */
+function startTime(stat: string): string {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields[19] ?? stat;
 }
 
 /** Listings first, then machine figures and usage, then the rest. */

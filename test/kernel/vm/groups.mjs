@@ -15,6 +15,7 @@
  */
 export const BUDGETS_S = {
   "cli.test.js": 60,
+  "daemon-crowd.test.js": 480,
   "daemon-kill.test.js": 540,
   "daemon-oom.test.js": 480,
   "daemon-zram.test.js": 300,

@@ -9,6 +9,7 @@
 //   kernels/<kver>/vmlinux       decompressed from vmlinuz (boots about twice as fast as bzImage)
 //   kernels/<kver>/initramfs.cpio
 //   hog                          test/kernel/hog.c, built with the machine's gcc
+//   crowd                        test/kernel/crowd.c, likewise
 //   runs/<stamp>-<kver>-<pid>/   one folder per kernel per run, a folder per guest inside it
 //                                shared read-write with that guest
 
@@ -278,11 +279,21 @@ export function prepareKernel(kernel, log) {
 
 /** Compiles the hog (static when the toolchain allows) into the cache; returns its path. */
 export function buildHog() {
-  const src = path.join(REPO, "test/kernel/hog.c");
-  const out = path.join(CACHE, "hog");
+  return buildTool("hog");
+}
+
+/** Compiles the crowd (test/kernel/crowd.c: thousands of waiting tasks) into the cache; returns its path. */
+export function buildCrowd() {
+  return buildTool("crowd");
+}
+
+/** Compiles test/kernel/<name>.c into the cache as <name> when the source is newer; returns its path. */
+function buildTool(name) {
+  const src = path.join(REPO, `test/kernel/${name}.c`);
+  const out = path.join(CACHE, name);
   if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) return out;
   const gcc = which("gcc") ?? which("cc");
-  if (!gcc) throw new PrepareError("no C compiler for the hog: run `apt-get install -y gcc libc6-dev`");
+  if (!gcc) throw new PrepareError(`no C compiler for the ${name}: run \`apt-get install -y gcc libc6-dev\``);
   fs.mkdirSync(CACHE, { recursive: true });
   const base = ["-O2", "-Wall", "-Wextra", "-o", `${out}.tmp`, src];
   let r = run(gcc, ["-static", ...base]);

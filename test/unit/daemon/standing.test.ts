@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
+import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
 import { REDECIDE_MS } from "../../../src/daemon/standing.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
@@ -14,7 +15,7 @@ import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
-import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
 const MACHINE: FixtureSpec = {
@@ -63,6 +64,8 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     const standing = t.daemon.standing();
     assert.deepEqual(standing.map((e) => e.scope), ["/"]);
     assert.deepEqual(victims(standing[0]?.record), [10], "decided ahead: the largest task");
+    // The trouble: the victim grew (450 MiB) and took the machine's headroom (440 MiB).
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * 1024 }));
     t.write("proc/meminfo", meminfo(50_000));
     await t.step(100);
     assert.equal(t.episodes.length, 1);
@@ -96,6 +99,51 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     const r = t.episodes[0];
     assert.equal(r?.decision?.path, "fresh");
     assert.match(r?.decision?.path === "fresh" ? (r.decision.standingRefused ?? "") : "", /pid 10: no such process/);
+    assert.deepEqual(victims(r), [11]);
+    await t.daemon.stop();
+  });
+
+  test("the trouble grew outside the plan (a task that was small when it was made): refused, and a fresh decision kills the grower", async () => {
+    const t = setup(TRIGGER);
+    await t.daemon.start();
+    await t.step(100);
+    assert.deepEqual(victims(t.daemon.standing()[0]?.record), [10], "decided ahead: the largest task then");
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "fresh", JSON.stringify(r?.decision));
+    assert.match(r?.decision?.path === "fresh" ? (r.decision.standingRefused ?? "") : "", /^\/ grew by 439\.5 MiB outside the plan's targets since it was made/);
+    assert.deepEqual(victims(r), [11], "the task that grew, not the one the plan named");
+    await t.daemon.stop();
+  });
+
+  test(`ahead of time a policy has ${AHEAD_DEADLINES} deadlines: a slow first call (cold code, a cold model) still makes its plan, not the kernel's`, async () => {
+    let calls = 0;
+    const late = definePolicy({
+      name: "late",
+      handleOutOfMemory(oc) {
+        if (++calls === 1) {
+          const until = performance.now() + 250;
+          while (performance.now() < until) {
+            /* a cold first call: past one deadline (100 ms), within four */
+          }
+        }
+        const small = oc.tasks().find((x) => x.comm === "b");
+        return small ? oc.killTask(small, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "late"\n`, [late]);
+    await t.daemon.start();
+    await t.step(100);
+    const e = t.daemon.standing()[0];
+    assert.equal(e?.plan?.policy, "late", JSON.stringify(e?.record.chain));
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "standing", JSON.stringify(r?.decision));
+    assert.equal(r?.policy, "late");
     assert.deepEqual(victims(r), [11]);
     await t.daemon.stop();
   });

@@ -113,6 +113,46 @@ describe("the warm model", () => {
     assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
   });
 
+  test("a cgroup whose usage moved has its memory.stat and swap re-read at once too: what policies weigh it by", async () => {
+    const t = setup();
+    await t.decide();
+    const b = takeSnapshot(t.model).cgroup("/b");
+    assert.equal(b?.memory.currentBytes, 100 * MB);
+    assert.equal(b?.stat?.anonBytes, 100 * MB, "memory.stat now kept");
+    t.write("sys/fs/cgroup/b/memory.stat", `anon ${700 * MB}\nfile 0\npgscan 0\n`);
+    t.write("sys/fs/cgroup/b/memory.current", `${700 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    t.model.refresh(1_000); // the usage move makes memory.stat due
+    t.model.refresh(1_000);
+    assert.equal(takeSnapshot(t.model).cgroup("/b")?.stat?.anonBytes, 700 * MB, "re-read well before the cgroup interval");
+    assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.cgroup);
+  });
+
+  test("the generation rises for changes that can alter a decision, not for figures that move all the time", async () => {
+    const t = setup();
+    await t.decide();
+    const gen = t.model.generation;
+    // meminfo moves, a task's memory moves by 100 kB, its CPU times move: no news to a decision.
+    t.write("proc/meminfo", "MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   123456 kB\n");
+    t.write("proc/20/status", status(20, "b", 100 * 1024 + 100));
+    const stat = fs.readFileSync(path.join(t.dir, "proc/20/stat"), "utf8");
+    const cut = stat.lastIndexOf(")") + 2;
+    const fields = stat.slice(cut).split(" ");
+    fields[11] = "77"; // utime
+    fields[12] = "88"; // stime
+    t.write("proc/20/stat", stat.slice(0, cut) + fields.join(" "));
+    assert.notEqual(fs.readFileSync(path.join(t.dir, "proc/20/stat"), "utf8"), stat, "the CPU times moved");
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const r = t.model.refresh(1_000);
+    assert.ok(r.changed >= 3, JSON.stringify(r));
+    assert.equal(t.model.generation, gen, "nothing that can change a decision");
+    // The task grows by 9 MiB: that can.
+    t.write("proc/20/status", status(20, "b", 109 * 1024));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.generation, gen + 1);
+  });
+
   test("a budget of zero still makes one read, listings first", async () => {
     const t = setup();
     await t.decide();
