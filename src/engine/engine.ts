@@ -51,12 +51,12 @@ export interface EngineOptions {
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
 /**
- * Deciding ahead (prepare), every policy of the chain, the built-in default included, gets this
- * many deadlines: nothing is late yet, and a call cut short there is wasted work that a fresh
- * decision would have to redo at the trigger, later and on live reads. The bound still matters:
- * a trigger that comes meanwhile waits for the call (at most this many deadlines: 1 s by
- * default). Four cover a first call on a cold model and a large machine on a slow one (a 3,000-task
- * machine under TCG: 250-300 ms for `rules`, up to 2.4 s for a cold `priority` there).
+ * Deciding ahead (prepare), each policy gets this many deadlines: nothing is late yet, and a call
+ * cut short there is wasted work that a fresh decision would have to redo at the trigger, later
+ * and on live reads. The bound still matters: a trigger that comes meanwhile waits for the call
+ * (at most this many deadlines: 1 s by default). Four cover a first call on a cold model (a cold
+ * `priority` under TCG took 2.4 s against a 2 s deadline). The built-in default has no deadline,
+ * ahead as at the trigger: it is the engine's own last word.
  */
 export const AHEAD_DEADLINES = 4;
 
@@ -182,8 +182,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const ahead = AHEAD_DEADLINES * this.policyDeadlineMs;
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, { deadlineMs: ahead, defaultDeadlineMs: ahead });
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, AHEAD_DEADLINES * this.policyDeadlineMs, true);
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -259,20 +258,24 @@ export class Engine {
     return { record };
   }
 
-  /** Runs the chain; `deadlines` replaces the policies' deadline (and gives the default one), for prepare. */
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, deadlines?: { deadlineMs: number; defaultDeadlineMs: number }): Promise<ChainRun> {
+  /**
+   * Runs the chain; `deadlineMs` replaces the policies' deadline (prepare's is longer). `yields`
+   * (prepare): the event loop turns between policies, so that a trigger that fires meanwhile is
+   * handled after the policy running then, not after the whole chain.
+   */
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, deadlineMs = this.policyDeadlineMs, yields = false): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
-      deadlineMs: this.policyDeadlineMs,
-      ...deadlines,
+      deadlineMs,
       executor,
       log: this.#log,
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
-    for (const link of this.chainFor(scopePath)) {
+    for (const [i, link] of this.chainFor(scopePath).entries()) {
+      if (yields && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const step = await runStep(link, env);
       steps.push(step);
       if (step.entry.outcome === "handled") break;

@@ -11,9 +11,10 @@
  * the model holds exactly what policies ask for, no more.
  *
  * `refresh(budgetMs)` re-reads what is due, within a CPU budget, cheapest and most telling first:
- * the process and cgroup listings (new and exited pids and cgroups), machine-wide figures, each
- * cgroup's memory.current, then per-task figures — large tasks more often than small ones, and
- * the tasks of a cgroup whose usage moved at once. Everything is due after an interval divided by
+ * the process listing (new and exited pids) and machine-wide figures, then each cgroup's
+ * memory.current and the figures of large, new and growing tasks (re-read more often than small
+ * steady ones; the tasks of a cgroup whose usage moved at once), then the cgroup tree's
+ * listings, then the rest. Everything is due after an interval divided by
  * `pace`: the daemon raises the pace as headroom shrinks or pressure rises, and lowers it when
  * idle. Entries of a pid that left the process list are dropped with it.
  *
@@ -36,7 +37,11 @@ export const REFRESH_INTERVALS_MS = Object.freeze({
   usage: 2_000,
   /** Other cgroup files and marks. */
   cgroup: 10_000,
-  /** A large task's status/statm (≥ LARGE_TASK_BYTES resident or swapped). */
+  /**
+   * The status/statm of a task that is large (≥ LARGE_TASK_BYTES resident or swapped), new (not
+   * in /proc's listing before, for YOUNG_MS), or growing (its memory moved by 8 MiB or 5 % at
+   * its last re-read, or its cgroup's usage moved): where a leak shows first.
+   */
   taskLarge: 5_000,
   /** Everything else about a task (small tasks' memory; comm, cmdline, cgroup, oom_score_adj). */
   task: 30_000,
@@ -46,6 +51,8 @@ export const REFRESH_INTERVALS_MS = Object.freeze({
 
 /** A task this large is re-read at the `taskLarge` interval. */
 export const LARGE_TASK_BYTES = 64 * 1024 * 1024;
+/** A process that appeared in /proc's listing is re-read at the `taskLarge` interval for this long. */
+export const YOUNG_MS = 60_000;
 /** A cgroup whose memory.current moved this much (or 5 %) has its tasks' figures re-read at once. */
 const USAGE_MOVE_BYTES = 8 * 1024 * 1024;
 const USAGE_MOVE_FRACTION = 0.05;
@@ -107,6 +114,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #refreshReads = 0;
   #refreshMs = 0;
   #generation = 0;
+  /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
+  readonly #young = new Map<number, number>();
   readonly #cgroupMount: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
@@ -203,7 +212,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
-    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
+    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome, undefined, now), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
     if (pid !== undefined) {
@@ -226,7 +235,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
   }
 
-  #classify(kind: Kind, p: string, outcome: Outcome<unknown>): EntryClass {
+  #classify(kind: Kind, p: string, outcome: Outcome<unknown>, previous: Outcome<unknown> | undefined, now: number): EntryClass {
     const mount = this.#cgroupMount;
     const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
@@ -237,7 +246,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     if (p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")) return "machine";
     if (PID_FILE.test(p)) {
-      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok && taskBytes(String(outcome.value)) >= LARGE_TASK_BYTES) return "taskLarge";
+      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok) {
+        const bytes = taskBytes(String(outcome.value));
+        const young = (this.#young.get(Number(PID_FILE.exec(p)?.[1])) ?? 0) > now;
+        const growing = previous?.ok === true && movedMuch(taskBytes(String(previous.value)), bytes);
+        if (bytes >= LARGE_TASK_BYTES || young || growing) return "taskLarge";
+      }
       return "task";
     }
     return "other";
@@ -250,10 +264,10 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   // ---- keeping it current ----
 
   /**
-   * Re-reads what is due, most telling first, until `budgetMs` of wall time is spent (at least
-   * one read happens). Listings go first: a pid missing from /proc takes its entries along; then
-   * machine figures and cgroup usage (a cgroup whose usage moved makes its tasks due); then the
-   * rest, oldest due first.
+   * Re-reads what is due, most telling first (see `rank`), until `budgetMs` of wall time is spent
+   * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
+   * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
+   * entry due longest goes first.
    */
   refresh(budgetMs: number): RefreshStats {
     const t0 = performance.now();
@@ -318,12 +332,23 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     e.outcome = outcome;
     e.readAtMs = now;
     if (changed) e.parsed = undefined;
-    e.cls = this.#classify(e.kind, e.path, outcome);
+    e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
     let dropped = 0;
-    if (changed && e.kind === "dir" && e.path === "/proc") dropped += this.#dropGonePids(outcome);
+    if (changed && e.kind === "dir" && e.path === "/proc") {
+      dropped += this.#dropGonePids(outcome);
+      this.#noteNewPids(previous, outcome, now);
+    }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
+  }
+
+  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young). */
+  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+    for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
+    if (!before.ok || !after.ok) return;
+    const known = new Set((before.value as DirEntry[]).map((d) => d.name));
+    for (const d of after.value as DirEntry[]) if (/^[0-9]+$/.test(d.name) && !known.has(d.name)) this.#young.set(Number(d.name), now + YOUNG_MS);
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
@@ -370,7 +395,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       }
     }
     for (const pid of pids) {
-      for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) this.#schedule(t, 0);
+      for (const t of this.#byPid.get(pid) ?? []) {
+        if (t.kind !== "file" || !(t.path.endsWith("/status") || t.path.endsWith("/statm"))) continue;
+        t.cls = "taskLarge"; // growing, as far as anyone can tell: ahead of the small ones
+        this.#schedule(t, 0);
+      }
     }
   }
 }
@@ -410,16 +439,21 @@ function startTime(stat: string): string {
   return fields[19] ?? stat;
 }
 
-/** Listings first, then machine figures and usage, then the rest. */
+/**
+ * Who exists (/proc's listing) and the machine's headroom first; then where memory is and grows
+ * (cgroups' usage; large, new and growing tasks); then the cgroup tree's listings; then the rest.
+ * A few entries each in the first two ranks: on a machine of hundreds of cgroups their listings
+ * alone can fill a slice, and must not keep a leak's figures waiting.
+ */
 function rank(e: Entry): number {
   switch (e.cls) {
     case "listing":
-      return 0;
+      return e.kind === "dir" && e.path === "/proc" ? 0 : 2;
     case "machine":
+      return 0;
     case "usage":
-      return 1;
     case "taskLarge":
-      return 2;
+      return 1;
     default:
       return 3;
   }

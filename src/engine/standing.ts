@@ -95,13 +95,28 @@ export function recheck(plan: PreparedPlan, ctx: VerifyContext, maxAgeMs: number
     }
     verified.push(v);
   }
-  const elsewhere = grownElsewhere(plan, rechecked, scopeBytes(plan.scope, ctx.snapshot));
-  if (elsewhere !== undefined) {
-    const held = plan.targets.reduce((sum, t) => sum + (t.bytes ?? 0), 0);
-    const bound = Math.max(ELSEWHERE_FLOOR_BYTES, ELSEWHERE_FRACTION * held);
-    if (elsewhere > bound) return { ok: false, reason: `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` };
-  }
+  const grown = outgrownBy(plan, rechecked, scopeBytes(plan.scope, ctx.snapshot));
+  if (grown !== undefined) return { ok: false, reason: grown };
   return { ok: true, verified, rechecked };
+}
+
+/**
+ * Why a plan no longer covers the scope's trouble, or undefined: the scope grew outside the
+ * plan's targets by more than ELSEWHERE_FRACTION of what they held (at least
+ * ELSEWHERE_FLOOR_BYTES). `snapshot` shows the machine now (a live one); reads only the targets'
+ * and the scope's figures. The daemon also asks it before keeping an older plan standing.
+ */
+export function outgrown(plan: PreparedPlan, snapshot: Snapshot): string | undefined {
+  const rechecked = plan.targets.map((t) => ({ target: describeTarget(t.action), bytesThen: t.bytes, bytesNow: targetBytes(t.action, snapshot) }));
+  return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot));
+}
+
+function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined): string | undefined {
+  const elsewhere = grownElsewhere(plan, rechecked, now);
+  if (elsewhere === undefined) return undefined;
+  const held = plan.targets.reduce((sum, t) => sum + (t.bytes ?? 0), 0);
+  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, ELSEWHERE_FRACTION * held);
+  return elsewhere > bound ? `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` : undefined;
 }
 
 /**

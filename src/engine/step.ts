@@ -42,8 +42,6 @@ export interface ChainLink {
 export interface StepEnv {
   readonly control: ControlContext;
   readonly deadlineMs: number;
-  /** The built-in default's deadline; undefined: none (at the trigger it must decide). */
-  readonly defaultDeadlineMs?: number;
   readonly executor: Executor;
   readonly log: Logger;
 }
@@ -96,17 +94,12 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
 /** Calls the policy: its result, or how it failed. */
 function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv): PolicyResult | PolicyFault {
   try {
-    // The built-in default ends every chain: like the kernel's own scan it must decide, so at
-    // the trigger it runs without a deadline (it is engine code, not a policy file). Deciding
-    // ahead, it has one: nothing waits on it but a trigger that may come meanwhile.
-    if (link.attachedTo === null && env.defaultDeadlineMs === undefined) return runPolicy(link.policy, oc);
-    return runWithDeadline(() => runPolicy(link.policy, oc), deadlineOf(link, env), env.control.snapshot);
+    // The built-in default ends every chain: like the kernel's own scan it must decide, so it
+    // runs without a deadline (it is engine code, not a policy file).
+    if (link.attachedTo === null) return runPolicy(link.policy, oc);
+    return runWithDeadline(() => runPolicy(link.policy, oc), env.deadlineMs, env.control.snapshot);
   } catch (err) {
-    const fault = classifyFault(err, deadlineOf(link, env));
+    const fault = classifyFault(err, env.deadlineMs);
     return fault.outcome === "timeout" ? { ...fault, error: `${fault.error} (${TIMEOUT_HINT})` } : fault;
   }
-}
-
-function deadlineOf(link: ChainLink, env: StepEnv): number {
-  return link.attachedTo === null ? (env.defaultDeadlineMs ?? env.deadlineMs) : env.deadlineMs;
 }

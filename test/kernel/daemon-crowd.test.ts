@@ -17,12 +17,11 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { TestTree, type Hog, vmSkip } from "./helpers.js";
-import { CROWD_SHAPE, startCrowd, unprotected, type Crowd } from "./crowd.js";
+import { CROWD_LEAK_MIB_S, CROWD_SHAPE, startCrowd, unprotected, type Crowd } from "./crowd.js";
 import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 /** Memory left outside the huge-page reservation once the crowd stands, MiB. */
 const LEFT_MIB = 768;
-const LEAK_RATE_MIB_S = 50;
 
 function meminfo(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -77,7 +76,7 @@ describe("oomkit run on a crowded machine", { skip: vmSkip() }, () => {
     const kernelBefore = vmstatOomKills();
     const during = d.sample();
     const leakStart = performance.now();
-    const leak = unprotected(() => t.hog({ cgroup: t.mk("jobs/leak"), mib: LEFT_MIB + 512, rateMibPerS: LEAK_RATE_MIB_S, noHugePages: true }));
+    const leak = unprotected(() => t.hog({ cgroup: t.mk("jobs/leak"), mib: LEFT_MIB + 512, rateMibPerS: CROWD_LEAK_MIB_S, noHugePages: true }));
     const rec = await d.waitRecord((r) => r.plan.length > 0, 180_000);
     const episode = during.stop();
     const exit = await leak.exited;

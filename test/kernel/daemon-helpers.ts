@@ -223,7 +223,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
       return typeof r.skipped === "string" ? { skipped: r.skipped } : (r.record as EpisodeRecord);
     },
     standing: async (scope) => {
-      const r = await request(socket, { op: "standing", scope }, 20_000);
+      // The daemon answers between slices of its upkeep: its first decision on a cold model of a
+      // crowded machine reads every task (21 s for 3,000 under TCG).
+      const r = await request(socket, { op: "standing", scope }, 60_000);
       if (r.ok !== true || !Array.isArray(r.standing)) throw new Error(`standing refused: ${JSON.stringify(r)}`);
       return (r.standing as StandingView[])[0];
     },

@@ -33,7 +33,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HOG, RUN_DIR, TestTree, vmSkip, waitPopulated } from "./helpers.js";
 import { defaultConfigWith, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
-import { CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
+import { CROWD_LEAK_MIB_S, CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
 
 const ENABLED = process.env.OOMKIT_BENCH_PEERS === "1";
 const SKIP: string | false = ENABLED ? vmSkip() : "peer comparison: set OOMKIT_BENCH_PEERS=1";
@@ -366,7 +366,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     // "leak", "leak-zram", "crowd" (the crowd of waiting tasks stands beside them throughout).
     for (let i = 0; i < 3; i++) procs.push(launch("bystander", t.mk(`${path.basename(base)}/bystander${i}`), 40, 0));
     await Promise.all(procs.map((p) => p.ready));
-    growers.push(() => launch("leak", t.mk(`${path.basename(base)}/leak`), hugeMib, RATE));
+    growers.push(() => launch("leak", t.mk(`${path.basename(base)}/leak`), hugeMib, scenario === "crowd" ? CROWD_LEAK_MIB_S : RATE));
     right = (p) => p.role === "leak";
   }
 

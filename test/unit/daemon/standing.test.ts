@@ -148,6 +148,60 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
+  test("a policy's older plan is not kept standing for it once the machine has outgrown that plan: the fallback's, which saw the growth, stands", async () => {
+    let calls = 0;
+    const picky = definePolicy({
+      name: "picky",
+      handleOutOfMemory(oc) {
+        if (++calls > 1) {
+          const until = performance.now() + 600;
+          while (performance.now() < until) {
+            /* slow from now on: past four deadlines */
+          }
+        }
+        const b = oc.tasks().find((x) => x.comm === "b");
+        return b ? oc.killTask(b, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "picky"\n`, [picky]);
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "picky");
+    // a grows by 300 MiB, and the machine with it; picky now runs out of time.
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 700 * 1024 }));
+    t.write("proc/meminfo", meminfo(500_000 - 300 * 1024));
+    await t.step(REDECIDE_MS);
+    assert.ok(calls >= 2, "decided again");
+    const e = t.daemon.standing()[0];
+    assert.equal(e?.plan?.policy, "kernel", `not picky's outgrown plan: ${JSON.stringify(e?.record.chain)}`);
+    assert.deepEqual(e?.plan?.targets.map((x) => x.action.kind === "kill-task" && x.action.pid), [10]);
+    await t.daemon.stop();
+  });
+
+  test("deciding ahead takes at most half the daemon's time: after a run of D ms the next waits D ms", async () => {
+    const slow = definePolicy({
+      name: "slow",
+      handleOutOfMemory(oc) {
+        const until = performance.now() + 300;
+        while (performance.now() < until) {
+          /* a large machine on a slow one */
+        }
+        return oc.pass("only slow");
+      },
+    });
+    // Both scopes' chains go through "slow" (attached at "/"), so either run takes ≥ 300 ms.
+    const t = setup(`policy_deadline_ms = 1000\n${TRIGGER}[[trigger]]\nname = "jobs"\ncgroup = "/jobs"\nmemory_events = ["high"]\n[[attach]]\ncgroup = "/"\npolicy = "slow"\n`, [slow]);
+    await t.daemon.start();
+    await t.step(100);
+    const scopes = () => t.daemon.standing().map((e) => e.scope).sort();
+    assert.equal(scopes().length, 1, "one run, for the machine or /jobs");
+    await t.step(100); // 100 ms after a run of ≥ 300 ms
+    assert.equal(scopes().length, 1, "not yet");
+    await t.step(300);
+    assert.deepEqual(scopes(), ["/", "/jobs"]);
+    await t.daemon.stop();
+  });
+
   test("each watched or attached cgroup gets its own plan; plans are made again as they age", async () => {
     const t = setup(`${TRIGGER}[[attach]]\ncgroup = "/jobs"\npolicy = "largest-leaf"\n`);
     await t.daemon.start();
