@@ -30,7 +30,7 @@ import { detectCgroupMode } from "../src/os/cgroup-mode.js";
 import { FixtureHost } from "../src/os/fixture-host.js";
 import { ManualClock } from "../src/os/host.js";
 import { ROOT_CGROUP } from "../src/os/paths.js";
-import { buildFixture } from "../test/support/fixture.js";
+import { buildFixture, type FixtureSpec, type FixtureTask, statLine, statusText } from "../test/support/fixture.js";
 import { engineFor, machineSpec } from "./decision.bench.js";
 import { replaceSection } from "./markdown.js";
 
@@ -74,6 +74,8 @@ interface Row {
   readonly upkeepPressurePct: number;
   readonly longestSliceMs: number;
   readonly same: boolean;
+  /** Churn: how often the standing plan equals a fresh decision at a trigger, and what differed. */
+  readonly agreement: { readonly trials: number; readonly same: number; readonly refused: number; readonly otherVictim: number; readonly heldShare: number | undefined };
 }
 
 /** Runs upkeep over `seconds` of simulated time; returns the slices it ran and its CPU share. */
@@ -92,7 +94,92 @@ async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: 
   return { slices, cpuPct: (cpu / (clock.monotonicMs() - started)) * 100 };
 }
 
-async function measure(dir: string, host: FixtureHost, clock: ManualClock, engine: Engine, tasks: number): Promise<Omit<Row, "tasks" | "cgroups" | "policy">> {
+/** Churn per simulated second, as shares of the tasks: some grow or shrink, some exit, some start. */
+const CHURN = { grow: 0.01, exit: 0.002, start: 0.002 } as const;
+const CHURN_SECONDS = 60;
+const TRIAL_EVERY_S = 3;
+
+/**
+ * Runs the machine with churn while upkeep keeps its plan, and at a trigger every few seconds
+ * compares the standing plan (as the trigger's path would carry it out) with a fresh decision on
+ * the live machine. When they differ: refused (the live check sent it to a fresh decision) or
+ * another victim (then how much memory the standing victim held against the fresh one's).
+ */
+async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: ManualClock, engine: Engine, standing: StandingDecisions, mode: ReturnType<typeof detectCgroupMode>): Promise<Row["agreement"]> {
+  const rand = rng(SEED ^ 0xc4);
+  const live = new Map<number, FixtureTask>((spec.tasks ?? []).filter((t) => !t.kthread && t.pid > 1 && t.pid !== spec.selfPid).map((t) => [t.pid, t]));
+  let nextPid = Math.max(...live.keys()) + 1;
+  const pick = () => [...live.values()][Math.floor(rand() * live.size)] as FixtureTask;
+  const put = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
+  const cgroupDir = (cg: string) => path.join(dir, "sys/fs/cgroup", cg);
+  let trials = 0;
+  let same = 0;
+  let refused = 0;
+  let otherVictim = 0;
+  const held: number[] = [];
+  for (let s = 1; s <= CHURN_SECONDS; s++) {
+    for (let i = 0; i < Math.ceil(live.size * CHURN.grow); i++) {
+      const t = pick();
+      const grown = { ...t, rssAnonKb: Math.max(1024, Math.round((t.rssAnonKb ?? 1024) * (0.5 + 2.5 * rand()))) };
+      live.set(t.pid, grown);
+      put(`proc/${t.pid}/status`, statusText(grown));
+    }
+    for (let i = 0; i < Math.ceil(live.size * CHURN.exit); i++) {
+      const t = pick();
+      live.delete(t.pid);
+      fs.rmSync(path.join(dir, `proc/${t.pid}`), { recursive: true, force: true });
+      const procs = path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs");
+      fs.writeFileSync(procs, fs.readFileSync(procs, "utf8").split("\n").filter((l) => l !== String(t.pid)).join("\n"));
+    }
+    for (let i = 0; i < Math.ceil(live.size * CHURN.start); i++) {
+      const like = pick();
+      const t: FixtureTask = { ...like, pid: nextPid++, startTime: 1_000_000 + s, rssAnonKb: Math.round(1024 * 2 ** (rand() * 11)) };
+      live.set(t.pid, t);
+      fs.mkdirSync(path.join(dir, `proc/${t.pid}`), { recursive: true });
+      put(`proc/${t.pid}/stat`, statLine(t));
+      put(`proc/${t.pid}/status`, statusText(t));
+      put(`proc/${t.pid}/oom_score_adj`, `${t.oomScoreAdj ?? 0}\n`);
+      put(`proc/${t.pid}/cmdline`, `${t.comm}\0`);
+      put(`proc/${t.pid}/cgroup`, `0::${t.cgroup ?? "/"}\n`);
+      fs.appendFileSync(path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs"), `${t.pid}\n`);
+    }
+    for (let k = 0; k < 10; k++) {
+      await standing.upkeep(clock.monotonicMs());
+      clock.advance(100);
+    }
+    if (s % TRIAL_EVERY_S !== 0) continue;
+    const plan = standing.take(ROOT_CGROUP);
+    const fresh = await engine.handleOom({ snapshot: takeSnapshot(host, { cgroupMode: mode }), scope: ROOT_CGROUP, cause: CAUSE, mode: "explain" });
+    trials++;
+    const r = plan ? await engine.carryOut(plan, { snapshot: takeSnapshot(host, { cgroupMode: mode }), cause: CAUSE, mode: "explain", maxAgeMs: Number.POSITIVE_INFINITY }) : { refused: "none" };
+    if (!("record" in r)) {
+      refused++;
+      continue;
+    }
+    // The same targets (a reason that quotes a score may differ by a refresh).
+    const targets = (rec: typeof fresh) => rec.plan.map((a) => (a.kind === "kill-task" ? `pid ${a.pid}` : a.kind === "remove-files" ? a.paths.join(",") : `${a.kind} ${a.cgroup}`)).join("; ");
+    if (targets(r.record) === targets(fresh)) {
+      same++;
+      continue;
+    }
+    otherVictim++;
+    const bytes = (rec: typeof fresh) => rec.plan.reduce((sum, a) => sum + (a.kind === "kill-task" ? ((live.get(a.pid)?.rssAnonKb ?? 0) * 1024) : a.kind === "kill-cgroup" ? sizeOf(dir, a.cgroup) : 0), 0);
+    const f = bytes(fresh);
+    if (f > 0) held.push(bytes(r.record) / f);
+  }
+  held.sort((a, b) => a - b);
+  return { trials, same, refused, otherVictim, heldShare: held.length > 0 ? pct(held, 0.5) : undefined };
+}
+
+function sizeOf(dir: string, cgroup: string): number {
+  try {
+    return Number(fs.readFileSync(path.join(dir, "sys/fs/cgroup", cgroup, "memory.current"), "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock: ManualClock, engine: Engine, tasks: number): Promise<Omit<Row, "tasks" | "cgroups" | "policy">> {
   const mode = detectCgroupMode(host);
   // Fresh: the whole decision on a live snapshot.
   const fresh: number[] = [];
@@ -154,27 +241,31 @@ async function measure(dir: string, host: FixtureHost, clock: ManualClock, engin
     upkeepIdlePct: idle.cpuPct,
     upkeepPressurePct: pressure.cpuPct,
     longestSliceMs: Math.max(...idle.slices, ...pressure.slices),
+    agreement: await churn(dir, spec, host, clock, engine, standing, mode),
     same: freshPlan === standingPlan,
   };
 }
 
 async function main(): Promise<void> {
-  const write = process.argv.includes("--write");
+  // --size=TASKSxCGROUPS narrows the run (never with --write).
+  const only = process.argv.find((a) => a.startsWith("--size="))?.slice("--size=".length);
+  const write = process.argv.includes("--write") && only === undefined;
   const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
   const rows: Row[] = [];
-  for (const size of SIZES) {
+  for (const size of SIZES.filter((x) => only === undefined || only === `${x.tasks}x${x.cgroups}`)) {
     const m = machineSpec(size.tasks, size.cgroups);
-    const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-bench-")));
-    try {
-      for (const policy of POLICIES) {
+    for (const policy of POLICIES) {
+      // A machine of its own per policy: the churn phase changes it.
+      const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-bench-")));
+      try {
         const clock = new ManualClock(1_000_000);
         const host = new FixtureHost(dir, { clock });
-        const r = await measure(dir, host, clock, engineFor(policy, 250), size.tasks);
+        const r = await measure(dir, m.spec, host, clock, engineFor(policy, 250), size.tasks);
         rows.push({ ...size, policy, ...r });
         process.stderr.write(`${size.tasks}/${size.cgroups} ${policy}: fresh p50 ${r.fresh.p50.toFixed(1)} ms, standing p50 ${r.standing.p50.toFixed(2)} p99 ${r.standing.p99.toFixed(2)} ms, upkeep ${r.upkeepIdlePct.toFixed(2)} % idle, ${r.upkeepPressurePct.toFixed(2)} % in trouble, longest slice ${r.longestSliceMs.toFixed(1)} ms\n`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   }
   const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
@@ -187,13 +278,14 @@ async function main(): Promise<void> {
       "Fresh: a live snapshot and the whole chain, as without standing decisions. " +
       `Standing: the plan made ahead on the warm model; at the trigger a live snapshot, each target checked (process, scope, protection, victims, drift) and handed on. Each of ${TRIGGERS} triggers lands at a random moment of ${UPKEEP_SECONDS / 2} s of upkeep on the machine in trouble (MemAvailable under 1 %: the highest pace; simulated time, real work) and first waits for the rest of the slice running then. ` +
       `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; the longest slice is what a trigger may wait at most (a decision run: one policy call). ` +
+      `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
       "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. Compare within a run.",
     "",
-    "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan |",
-    "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",
+    "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.tasks.toLocaleString("en")} | ${r.cgroups.toLocaleString("en")} | ${r.policy} | ${ms(r.fresh.p50)} ms | ${ms(r.fresh.p99)} ms | ${ms(r.standing.p50)} ms | ${ms(r.standing.p99)} ms | ${ms(r.check.p50)} ms | ${r.upkeepIdlePct.toFixed(2)} % | ${r.upkeepPressurePct.toFixed(1)} % | ${ms(r.longestSliceMs)} ms | ${r.same ? "yes" : "no"} |`,
+        `| ${r.tasks.toLocaleString("en")} | ${r.cgroups.toLocaleString("en")} | ${r.policy} | ${ms(r.fresh.p50)} ms | ${ms(r.fresh.p99)} ms | ${ms(r.standing.p50)} ms | ${ms(r.standing.p99)} ms | ${ms(r.check.p50)} ms | ${r.upkeepIdlePct.toFixed(2)} % | ${r.upkeepPressurePct.toFixed(1)} % | ${ms(r.longestSliceMs)} ms | ${r.same ? "yes" : "no"} | ${r.agreement.same} / ${r.agreement.refused} / ${r.agreement.otherVictim}${r.agreement.heldShare !== undefined ? ` (${(r.agreement.heldShare * 100).toFixed(0)} %)` : ""} of ${r.agreement.trials} |`,
     ),
     "",
   ];

@@ -169,12 +169,18 @@ function copyFixtures(from, to) {
  * { ran: false, why, fatal, secs } when it did not: `fatal` when the cause is the kernel or QEMU,
  * not the tests (the kernel's other groups would fail the same way).
  */
-async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
+async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
+  // The cached tools are named by a hash of their source; the guest runs copies named `hog` and
+  // `crowd`, the comms the tests expect in /proc, in the kernel's log and in oomkit's records.
+  for (const [name, file] of Object.entries(tools)) {
+    fs.copyFileSync(file, path.join(runDir, name));
+    fs.chmodSync(path.join(runDir, name), 0o755);
+  }
   const job = [
     `export OOMKIT_REPO=${quote(REPO)}`,
     `export OOMKIT_MODULES=${quote(k.modules)}`,
-    `export OOMKIT_HOG=${quote(hog)}`,
-    `export OOMKIT_CROWD=${quote(path.join(path.dirname(hog), "crowd"))}`,
+    `export OOMKIT_HOG=/oomkit-run/hog`,
+    `export OOMKIT_CROWD=/oomkit-run/crowd`,
     `export OOMKIT_RUN_DIR=/oomkit-run`,
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
@@ -253,7 +259,7 @@ async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
 }
 
 /** Runs every group on one kernel; resolves to { ok, lines }. */
-async function runKernel(k, hog, tests, accel) {
+async function runKernel(k, tools, tests, accel) {
   const kernelDir = newKernelDir(k.kver);
   const groups = groupFiles(tests.files);
   const started = Date.now();
@@ -266,7 +272,7 @@ async function runKernel(k, hog, tests, accel) {
     const runDir = path.join(kernelDir, `${String(i + 1).padStart(2, "0")}-${group.label}`);
     fs.mkdirSync(runDir);
     const timeoutS = guestTimeoutS(group);
-    const r = await runGroup(k, hog, group, tests.args, accel, runDir, timeoutS);
+    const r = await runGroup(k, tools, group, tests.args, accel, runDir, timeoutS);
     const share = `${r.secs.toFixed(1)} s of ${timeoutS} s`;
     if (!r.ran) {
       ok = false;
@@ -309,7 +315,7 @@ async function main() {
     log(`OOMKIT_VM_TIMEOUT must be a number of seconds, not ${JSON.stringify(process.env.OOMKIT_VM_TIMEOUT)}`);
     process.exit(2);
   }
-  let hog;
+  let tools;
   let accel;
   const prepared = [];
   const lines = [];
@@ -317,8 +323,7 @@ async function main() {
   try {
     await withCacheLock(() => {
       ensureTools(log);
-      hog = buildHog();
-      buildCrowd(); // beside the hog
+      tools = { hog: buildHog(), crowd: buildCrowd() };
       accel = accelerator();
       for (const kernel of kernels) {
         try {
@@ -337,7 +342,7 @@ async function main() {
     return 1;
   }
   for (const k of prepared) {
-    const r = await runKernel(k, hog, tests, accel);
+    const r = await runKernel(k, tools, tests, accel);
     lines.push(...r.lines);
     ok &&= r.ok;
   }

@@ -49,7 +49,7 @@ export * from "./policy/face.js";
 export { kernelPolicy } from "./policy/kernel.js";
 export { loadPolicyFile, checkTrust, type LoadPolicyOptions } from "./policy/loader.js";
 export { type Action, type ActionKind, type Plan, describeAction } from "./engine/plan.js";
-export { Engine, type Attachment, type EngineOptions, type Executor, type VerifiedOk, type ChainLink, type OomRequest, DryRunExecutor, DEFAULT_POLICY_DEADLINE_MS } from "./engine/engine.js";
+export { Engine, type Attachment, type EngineOptions, type Executor, type VerifiedOk, type ChainLink, type OomRequest, type WhyStale, DryRunExecutor, DEFAULT_POLICY_DEADLINE_MS, DEFAULT_DEFAULT_POLICY_DEADLINE_MS } from "./engine/engine.js";
 export { type HookCall, type HookName, type HookOutcome, type PressureRequest, type PressureResult, type PressureDeclaration, describeHookCall } from "./engine/hooks.js";
 export {
   EPISODE_SCHEMA,
@@ -60,6 +60,8 @@ export {
   type CandidateRecord,
   type ActionResult,
   type Verdict,
+  type Staleness,
+  type StaleWitness,
 } from "./engine/episode.js";
 export { type Protections, type PathPattern, NO_PROTECTIONS, DEFAULT_OMIT_XATTRS, DEFAULT_TRUSTED_UIDS, type Execution, type VerifiedAction } from "./engine/verify.js";
 export { History, appendSample, ratesOf, type Sample, type HistoryOptions } from "./engine/history.js";

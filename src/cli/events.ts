@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { OomkitError } from "../errors.js";
-import { DEFAULT_SOCKET, connectError, refusal } from "../daemon/control.js";
+import { DEFAULT_SOCKET, closedError, connectError, refusal } from "../daemon/control.js";
 import { type StreamLine, renderDelivery, renderEvent } from "../report/event-bus.js";
 import { DEFAULT_EVENT_LOG, type EventLogContents, readEventLog } from "../report/event-log.js";
 import type { Command } from "./command.js";
@@ -57,6 +57,7 @@ export const eventsCommand: Command = {
     return await new Promise<number>((resolve, reject) => {
       const c = net.connect(path);
       let buf = "";
+      let heard = false;
       c.setEncoding("utf8");
       c.once("connect", () => c.write(`${JSON.stringify({ op: "events", since, follow: values.follow === true })}\n`));
       c.on("data", (chunk: string) => {
@@ -65,6 +66,7 @@ export const eventsCommand: Command = {
         while ((nl = buf.indexOf("\n")) >= 0) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
+          heard = true;
           let msg: StreamLine | { ok: false; error: string };
           try {
             msg = JSON.parse(line) as typeof msg;
@@ -84,8 +86,9 @@ export const eventsCommand: Command = {
           if ("type" in msg) ctx.stdout(`${renderDelivery(msg, json)}\n`);
         }
       });
-      c.once("close", () => resolve(0));
-      c.once("error", (err) => reject(connectError(path, err, "; --log reads the event log instead")));
+      // Once the stream began, the daemon going away ends it; before, it is the same failure `oom` reports.
+      c.once("close", () => (heard ? resolve(0) : reject(closedError(path))));
+      c.once("error", (err) => reject(connectError(path, err, "(oomkit events --log reads the event log without the daemon)")));
     });
   },
 };

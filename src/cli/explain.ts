@@ -6,6 +6,7 @@ import { takeSnapshot } from "../engine/snapshot.js";
 import { cgroupPath } from "../os/paths.js";
 import { DEFAULT_SOCKET, request } from "../daemon/control.js";
 import type { StandingView } from "../daemon/daemon.js";
+import type { FollowScopeView } from "../daemon/follow.js";
 import { loadPolicyFile } from "../policy/loader.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
@@ -95,7 +96,18 @@ async function askDaemon(socket: string, scope: string | undefined): Promise<Sta
 
 function renderStanding(v: StandingView): string {
   const head = v.policy === null ? "no plan stands: the next trigger decides afresh" : `the plan of ${v.policy} stands`;
-  return `oomkit explain: the running daemon's standing decision for ${v.scope}, made ${(v.ageMs / 1000).toFixed(1)} s ago: ${head}\n${renderExplain(v.record)}`;
+  return `oomkit explain: the running daemon's standing decision for ${v.scope}, made ${(v.ageMs / 1000).toFixed(1)} s ago: ${head}\n${renderExplain(v.record)}${v.follow ? renderFollow(v.follow) : ""}`;
+}
+
+/** kernel_fallback = "follow": what the kernel's OOM killer would take in this scope, and where that is not exact. */
+function renderFollow(f: FollowScopeView): string {
+  const out = ["", "kernel fallback (follow):"];
+  const raised = f.raised.map((t) => `pid ${t.pid} (${t.comm}) ${t.original} → 1000${t.inheritedFrom !== undefined ? `, inherited from pid ${t.inheritedFrom}` : ""}`);
+  out.push(`  victim: ${f.victims.join(", ") || "none"}`);
+  if (raised.length > 0) out.push(`  oom_score_adj: ${raised.join("; ")}`);
+  if (f.oomGroup.length > 0) out.push(`  memory.oom.group 1: ${f.oomGroup.join(", ")}`);
+  for (const line of f.inexact) out.push(`  not exact: ${line}`);
+  return `${out.join("\n")}\n`;
 }
 
 export function renderExplain(r: EpisodeRecord): string {
@@ -106,7 +118,9 @@ export function renderExplain(r: EpisodeRecord): string {
   r.chain.forEach((c, i) => {
     const where = c.attachedTo === null ? "built-in default" : `attached to ${c.attachedTo}`;
     const why = c.error ?? c.reason;
-    out.push(`  ${i + 1}. ${c.policy} (${where}): ${c.outcome}${why ? ` — ${why}` : ""} [${c.durationMs.toFixed(1)} ms]`);
+    const asks = c.asks !== undefined ? `, asked ${c.asks} times` : "";
+    out.push(`  ${i + 1}. ${c.policy} (${where}): ${c.outcome}${why ? ` — ${why}` : ""} [${c.durationMs.toFixed(1)} ms${asks}]`);
+    for (const v of c.refused ?? []) out.push(`       refused ${describeAction(v.action)}: ${v.reason} (asked again without it)`);
     for (const v of c.verdicts) {
       const how = v.execution ? ` via ${v.execution.method}${v.execution.method === "per-task" ? `, sparing ${v.execution.spared.map((s) => `${s.pid} (${s.reason})`).join(", ")}` : ""}` : "";
       out.push(`       ${v.ok ? "ok     " : "refused"} ${describeAction(v.action)}${v.ok ? how : `: ${v.reason}`}`);
@@ -123,7 +137,7 @@ export function renderExplain(r: EpisodeRecord): string {
   if (scored.length > 0) {
     out.push("", "candidates (best first, per policy):");
     const rows = [["POLICY", "SCORE", "TARGET", "NOTE"]];
-    for (const c of scored) rows.push([c.policy, c.score === undefined ? "-" : String(c.score), target(c), c.note ?? ""]);
+    for (const c of scored) rows.push([c.policy, c.score === undefined ? "-" : String(c.score), target(c), [c.note, c.unreadable].filter((x) => x !== undefined).join("; ")]);
     out.push(indent(table(rows, new Set([1]))));
   }
   const skipped = r.candidates.filter((c) => c.skipped !== undefined);
@@ -134,11 +148,17 @@ export function renderExplain(r: EpisodeRecord): string {
     out.push(indent(table(rows)));
   }
   if (r.candidatesTotal > r.candidates.length) out.push(`(${r.candidatesTotal - r.candidates.length} more candidates not shown)`);
+  if (r.unreadable !== undefined && r.unreadable.length > 0) {
+    out.push("", "could not be read (those figures are unknown):");
+    out.push(indent(table([["FILE", "ERROR"], ...r.unreadable.map((u) => [u.path, u.error])])));
+    const more = (r.unreadableTotal ?? 0) - r.unreadable.length;
+    if (more > 0) out.push(`(${more} more not shown)`);
+  }
   return `${out.join("\n")}\n`;
 }
 
 function target(c: EpisodeRecord["candidates"][number]): string {
-  return c.kind === "task" ? `pid ${c.pid} (${c.comm})${c.cgroup ? ` in ${c.cgroup}` : ""}` : `cgroup ${c.cgroup}`;
+  return c.kind === "task" ? `pid ${c.pid}${c.comm !== undefined ? ` (${c.comm})` : ""}${c.cgroup ? ` in ${c.cgroup}` : ""}` : `cgroup ${c.cgroup}`;
 }
 
 const indent = (s: string) => s.split("\n").map((l) => `  ${l}`).join("\n");

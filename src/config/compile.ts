@@ -48,6 +48,7 @@ export interface CompiledEngine extends EngineOptions {
   readonly defaultPolicy: { readonly policy: Policy; readonly options: unknown };
   readonly protections: Protections;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
 }
 
 /** Which cgroups a trigger watches. "/" is the whole machine (/proc/pressure/memory, /proc/meminfo). */
@@ -130,6 +131,8 @@ export interface CompiledConfig {
   readonly dryRun: boolean;
   /** Decide ahead of the trouble on the warm model, and act on the standing plan (daemon/standing.ts). */
   readonly standingDecisions: boolean;
+  /** "follow": the standing victims get oom_score_adj 1000, so the kernel's OOM killer picks them too (daemon/follow.ts). */
+  readonly kernelFallback: "off" | "follow";
   readonly logLevel: LogLevel;
   readonly report: ReportSettings;
   /** Placed lines (a policy file's ownership when not enforced, ...). */
@@ -146,6 +149,9 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
     const at = compileAttachment(a, ["attach", k], deps, issues, warnings);
     if (at) attachments.push(at);
   });
+  if (config.kernel_fallback === "follow" && !config.standing_decisions) {
+    issues.push(issueAt(source, ["kernel_fallback"], 'kernel_fallback = "follow" follows the standing decisions: it needs standing_decisions = true'));
+  }
   if (issues.length > 0) throw new ConfigError(source?.fileName ?? "<configuration>", sortByPlace(issues));
   const defaultPolicy = deps.builtins.get("kernel") ?? kernelPolicy;
   return {
@@ -161,6 +167,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
         tmpfsRoots: config.protect.tmpfs_roots.map((r) => path.resolve(r)),
       },
       policyDeadlineMs: config.policy_deadline_ms,
+      defaultPolicyDeadlineMs: config.default_policy_deadline_ms,
       killProcessGroup: config.kill.kill_process_group,
     },
     triggers: config.trigger.map((t, k) => compileTrigger(t, k, source)),
@@ -174,6 +181,7 @@ export function compileConfig(config: OomkitConfig, deps: CompileDeps): Compiled
     },
     dryRun: config.dry_run,
     standingDecisions: config.standing_decisions,
+    kernelFallback: config.kernel_fallback,
     logLevel: config.log_level,
     report: compileReport(config.report),
     warnings,

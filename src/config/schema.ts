@@ -10,7 +10,7 @@
  */
 import { posix } from "node:path";
 import { z } from "zod";
-import { DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
+import { DEFAULT_DEFAULT_POLICY_DEADLINE_MS, DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
 import { DEFAULT_OMIT_XATTRS, DEFAULT_TRUSTED_UIDS } from "../engine/verify.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
 import { parseSize } from "./size.js";
@@ -340,7 +340,12 @@ export const configSchema = strict({
   dry_run: z.boolean().default(false),
   /** How long one policy call may run before it is abandoned and the next policy runs. */
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
-  standing_decisions: z.boolean().default(true),
+  /** How long the built-in default at the end of every chain may run, reading included, before it acts on its best so far. */
+  default_policy_deadline_ms: z.number().int().min(1).max(60_000).default(DEFAULT_DEFAULT_POLICY_DEADLINE_MS),
+  // Opt-in until the kernel suite's daemon scenarios have run on the standing path (docs/operations.md).
+  standing_decisions: z.boolean().default(false),
+  /** "follow": shape the kernel's own OOM killer by the standing decisions (daemon/follow.ts). */
+  kernel_fallback: z.enum(["off", "follow"]).default("off"),
   log_level: z.enum(LOG_LEVELS).default("info"),
   attach: z.array(attachSchema).default([]),
   protect: protectSchema.prefault({}),

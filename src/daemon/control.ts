@@ -7,7 +7,8 @@
  * The report pipeline adds its own ops (events). Every request is checked against its op's schema
  * before anything runs: an unknown op (Object.prototype's names included), a missing or mistyped
  * field, or an unknown one gets `{"ok":false,"error":...,"code":...}` and nothing else happens.
- * Lines are bounded in length and the server in connections.
+ * Lines are bounded in length, the server in connections, and each connection in what it holds
+ * (requests are answered one at a time, and not read while replies wait for the peer).
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -15,6 +16,7 @@ import * as path from "node:path";
 import type { z } from "zod";
 import { OomkitError, type ErrorCode, isUserError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { drainedOrClosed } from "../report/event-bus.js";
 
 /** One op: the schema its requests must pass, and what it does with a request that passed. */
 export interface ControlHandler {
@@ -29,6 +31,8 @@ export function controlOp<S extends z.ZodType>(schema: S, handle: (request: z.ou
 
 /** Requests larger than this are refused: the socket is local, but still parses untrusted text. */
 const MAX_LINE_BYTES = 64 * 1024;
+/** Requests read ahead of their answers, per connection: room for a burst, not for a flood. */
+const MAX_QUEUED_BYTES = 2 * MAX_LINE_BYTES;
 /** Clients at once; more are refused by the kernel's backlog and Node (a stuck `events --follow` each). */
 export const MAX_CONNECTIONS = 32;
 
@@ -100,55 +104,87 @@ export class ControlServer {
   }
 }
 
+/**
+ * One connection. Requests are answered one at a time, in order; the next is not started while
+ * the replies already written wait for the peer to read them, and reading stops meanwhile (the
+ * kernel's socket buffers then push back on the peer). So what one connection holds in the
+ * daemon is bounded whatever the peer does: at most MAX_QUEUED_BYTES of requests read ahead, and
+ * one reply or stream line beyond the socket's high-water mark. A peer that never reads costs
+ * the daemon those few KiB, never a growing buffer.
+ */
 function serve(socket: net.Socket, handlers: Readonly<Record<string, ControlHandler>>, log: Logger): void {
-  let buf = "";
+  let partial = "";
+  const queue: string[] = [];
+  let queuedBytes = 0;
+  let busy = false;
   const reply = (m: unknown) => {
     if (!socket.destroyed) socket.write(`${JSON.stringify(m)}\n`);
+  };
+  const refuse = (error: string) => {
+    reply({ ok: false, error, code: "E_USAGE" });
+    socket.destroy();
+    queue.length = 0;
+  };
+  const pump = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (let line = queue.shift(); line !== undefined && !socket.destroyed; line = queue.shift()) {
+        queuedBytes -= line.length;
+        await answer(line, handlers, reply, socket, log);
+        if (socket.writableNeedDrain && !socket.destroyed) {
+          socket.pause();
+          await drainedOrClosed(socket);
+          if (!socket.destroyed) socket.resume();
+        }
+      }
+    } finally {
+      busy = false;
+    }
   };
   socket.setEncoding("utf8");
   socket.on("error", () => socket.destroy());
   socket.on("data", (chunk: string) => {
-    buf += chunk;
-    if (buf.length > MAX_LINE_BYTES) {
-      reply({ ok: false, error: "request too large" });
-      socket.destroy();
-      return;
-    }
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
+    partial += chunk;
+    for (let nl = partial.indexOf("\n"); nl >= 0; nl = partial.indexOf("\n")) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      if (line.length > MAX_LINE_BYTES) return refuse("request too large");
       if (line.trim() === "") continue;
-      let req: Record<string, unknown>;
-      try {
-        const parsed: unknown = JSON.parse(line);
-        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
-        req = parsed as Record<string, unknown>;
-      } catch {
-        reply({ ok: false, error: "each request is one JSON object on one line", code: "E_USAGE" });
-        continue;
-      }
-      const op = Object.hasOwn(req, "op") ? req.op : undefined;
-      // Own names only: "__proto__", "toString" or "constructor" are not ops.
-      const handler = typeof op === "string" && Object.hasOwn(handlers, op) ? handlers[op] : undefined;
-      if (!handler) {
-        reply({ ok: false, error: `unknown op ${JSON.stringify(op ?? null)}; known: ${Object.keys(handlers).join(", ")}`, code: "E_USAGE" });
-        continue;
-      }
-      const checked = handler.schema.safeParse(req);
-      if (!checked.success) {
-        const i = checked.error.issues[0];
-        reply({ ok: false, error: `bad ${op} request: ${i && i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i?.message ?? "invalid"}`, code: "E_USAGE" });
-        continue;
-      }
-      Promise.resolve()
-        .then(() => handler.handle(checked.data, reply, socket))
-        .catch((err: unknown) => {
-          if (!isUserError(err)) log.warn(`control request ${op} failed: ${(err as Error).message}`);
-          reply(errorReply(err));
-        });
+      queue.push(line);
+      queuedBytes += line.length;
     }
+    if (partial.length > MAX_LINE_BYTES) return refuse("request too large");
+    if (queuedBytes > MAX_QUEUED_BYTES) return refuse("too many requests waiting for an answer on one connection");
+    void pump();
   });
+}
+
+/** Parses, checks and runs one request line; every outcome is one reply (or the op's own stream). */
+async function answer(line: string, handlers: Readonly<Record<string, ControlHandler>>, reply: (m: unknown) => void, socket: net.Socket, log: Logger): Promise<void> {
+  let req: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+    req = parsed as Record<string, unknown>;
+  } catch {
+    return reply({ ok: false, error: "each request is one JSON object on one line", code: "E_USAGE" });
+  }
+  const op = Object.hasOwn(req, "op") ? req.op : undefined;
+  // Own names only: "__proto__", "toString" or "constructor" are not ops.
+  const handler = typeof op === "string" && Object.hasOwn(handlers, op) ? handlers[op] : undefined;
+  if (!handler) return reply({ ok: false, error: `unknown op ${JSON.stringify(op ?? null)}; known: ${Object.keys(handlers).join(", ")}`, code: "E_USAGE" });
+  const checked = handler.schema.safeParse(req);
+  if (!checked.success) {
+    const i = checked.error.issues[0];
+    return reply({ ok: false, error: `bad ${op} request: ${i && i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i?.message ?? "invalid"}`, code: "E_USAGE" });
+  }
+  try {
+    await handler.handle(checked.data, reply, socket);
+  } catch (err) {
+    if (!isUserError(err)) log.warn(`control request ${op} failed: ${(err as Error).message}`);
+    reply(errorReply(err));
+  }
 }
 
 /** A client: sends one request and resolves with the first reply line. */
@@ -156,6 +192,7 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
   return await new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let buf = "";
+    let answered = false;
     const timer = setTimeout(() => {
       c.destroy();
       reject(new OomkitError("E_TIMEOUT", `no answer from ${socketPath} in ${timeoutMs} ms`));
@@ -166,6 +203,7 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
       buf += chunk;
       const nl = buf.indexOf("\n");
       if (nl < 0) return;
+      answered = true;
       clearTimeout(timer);
       c.end();
       try {
@@ -178,15 +216,32 @@ export async function request(socketPath: string, req: Record<string, unknown>, 
       clearTimeout(timer);
       reject(connectError(socketPath, err));
     });
+    c.once("close", () => {
+      clearTimeout(timer);
+      if (!answered) reject(closedError(socketPath));
+    });
   });
 }
 
-/** Why a client could not talk to the daemon: one message and one error code for every command. */
-export function connectError(socketPath: string, err: Error, hint = ""): OomkitError {
+/**
+ * Why a client could not talk to the daemon: one message and one error code for every command
+ * (`oom`, `events`), so the same problem reads the same whichever command met it. `hint`, a
+ * command's own next step, goes on a line of its own after that message.
+ */
+export function connectError(socketPath: string, err: Error, hint?: string): OomkitError {
   const code = (err as Error & { code?: string }).code;
-  if (code === "ENOENT" || code === "ECONNREFUSED") return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?${hint})`, { cause: err });
+  const next = hint === undefined ? "" : `\n${hint}`;
+  if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ENOTDIR") {
+    return new OomkitError("E_NO_SUCH_PATH", `no oomkit daemon answers on ${socketPath} (is \`oomkit run\` running?)${next}`, { cause: err });
+  }
   if (code === "EACCES" || code === "EPERM") return new OomkitError("E_PERMISSION", `${socketPath}: permission denied (only root may talk to the daemon)`, { cause: err });
+  if (code === "EPIPE" || code === "ECONNRESET") return closedError(socketPath, err);
   return new OomkitError("E_HOST_IO", `${socketPath}: ${err.message}`, { cause: err });
+}
+
+/** The daemon accepted the connection and closed it before answering: it was full, or stopping. */
+export function closedError(socketPath: string, cause?: Error): OomkitError {
+  return new OomkitError("E_HOST_IO", `${socketPath}: the daemon closed the connection without answering (it serves at most ${MAX_CONNECTIONS} clients at once, or it is stopping)`, { cause });
 }
 
 const CLIENT_CODES: ReadonlySet<string> = new Set<ErrorCode>(["E_USAGE", "E_NO_SUCH_PATH", "E_CONFIG", "E_UNSUPPORTED", "E_PERMISSION", "E_TIMEOUT", "E_INTERNAL"]);

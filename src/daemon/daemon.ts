@@ -4,12 +4,15 @@
  * overlapping scope is still exiting, never within the post-action delay of the last action
  * there (one kill holds off the other rules while pressure decays), and never beyond the kill
  * rate limit — past which oomkit stands back and the kernel's OOM killer stays the last resort.
+ * Before deciding and again right before acting, the trouble must still be there: no kill since
+ * the signal, and the trigger's condition still true (./stale.ts); else the plan is dropped.
  */
 import type { CompiledConfig } from "../config/index.js";
 import { Engine } from "../engine/engine.js";
-import type { EpisodeRecord } from "../engine/episode.js";
+import type { EpisodeRecord, Staleness } from "../engine/episode.js";
 import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
+import { PolicyStateStore } from "../engine/policy-state.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
 import { VictimRegistry } from "../engine/victims.js";
 import { type HookCall, describeHookCall } from "../engine/hooks.js";
@@ -23,7 +26,10 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from 
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
-import { VictimStore } from "./victim-store.js";
+import { type KillMarks, killSince, markKills } from "./stale.js";
+import { VictimStore, settleExited } from "./victim-store.js";
+import { type FollowScopeView, KernelFallback } from "./follow.js";
+import { FOLLOW_FILE, restoreLeftovers } from "./follow-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
 import type { Declaration, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
@@ -64,6 +70,14 @@ export interface DaemonStatus {
   readonly attachments: readonly string[];
   readonly pendingVictims: number;
   readonly episodes: number;
+  /** kernel_fallback: "off", "follow", or "refused: why" (daemon/follow.ts). */
+  readonly kernelFallback: string;
+}
+
+/** A declaration waiting for its episode, with the kill counters read when it was made. */
+interface Queued {
+  readonly d: Declaration;
+  readonly marks: KillMarks;
 }
 
 /** One scope's standing decision, for people: its age, whose plan stands (null: none), how it was made. */
@@ -72,6 +86,8 @@ export interface StandingView {
   readonly ageMs: number;
   readonly policy: string | null;
   readonly record: EpisodeRecord;
+  /** What kernel_fallback = "follow" does for this scope, and where the kernel's choice may differ. */
+  readonly follow?: FollowScopeView;
 }
 
 /** Pending victims, in the state folder (./victim-store.ts). */
@@ -85,12 +101,18 @@ export class Daemon {
   #engine: Engine;
   readonly victims = new VictimRegistry();
   readonly history = new History();
+  /** Policies' state, kept across reloads (engine/policy-state.ts). */
+  readonly policyState = new PolicyStateStore();
   readonly #mode: CgroupMode;
   #guard: GuardBands | undefined;
   #watches!: WatchSet;
   #standing: StandingDecisions | undefined;
+  /** kernel_fallback = "follow"; read at start (a reload does not turn it on or off). */
+  readonly #follow: KernelFallback | undefined;
+  /** The machine itself: the rest of the daemon reads it through the kernel fallback's view. */
+  readonly #machine: Host;
   readonly #said = new Set<string>();
-  readonly #queue: Declaration[] = [];
+  readonly #queue: Queued[] = [];
   #busy = false;
   #running = false;
   #timer: NodeJS.Timeout | undefined;
@@ -102,7 +124,12 @@ export class Daemon {
   #idle: Promise<void> = Promise.resolve();
 
   constructor(o: DaemonOptions) {
-    this.#o = o;
+    this.#machine = o.host;
+    const dryRun = o.dryRun ?? o.config.dryRun;
+    const stateFile = o.stateDir === undefined ? undefined : `${o.stateDir}/${FOLLOW_FILE}`;
+    this.#follow = o.config.kernelFallback === "follow" ? new KernelFallback({ host: o.host, mode: o.mode, log: o.log, stateFile, dryRun, engine: () => this.#engine }) : undefined;
+    // Policies, the verifier and the warm model see the values from before follow mode's changes.
+    this.#o = this.#follow ? { ...o, host: this.#follow.view } : o;
     this.#log = o.log;
     this.#config = o.config;
     this.#mode = o.mode;
@@ -113,7 +140,7 @@ export class Daemon {
   }
 
   #makeEngine(c: CompiledConfig): Engine {
-    return new Engine({ ...c.engine, victims: this.victims, history: this.history, logger: this.#log });
+    return new Engine({ ...c.engine, victims: this.victims, history: this.history, state: this.policyState, logger: this.#log });
   }
 
   get dryRun(): boolean {
@@ -154,6 +181,9 @@ export class Daemon {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
       await this.#guard.recover();
     }
+    // Whatever kernel_fallback says now, values a crashed run left raised are put back.
+    const left = this.#o.stateDir === undefined ? undefined : restoreLeftovers({ host: this.#machine, mode: this.#mode, file: `${this.#o.stateDir}/${FOLLOW_FILE}`, log: this.#log, dryRun: this.dryRun });
+    this.#follow?.start(left);
     this.#watches = new WatchSet({
       host: this.#o.host,
       mode: this.#mode,
@@ -176,7 +206,7 @@ export class Daemon {
       mode: this.#mode,
       log: this.#log,
       engine: () => this.#engine,
-      scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup))],
+      scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup)), ...(this.#follow?.limitedCgroups() ?? [])],
     });
   }
 
@@ -187,12 +217,14 @@ export class Daemon {
     await this.#idle; // no victim half-handled
     await this.#watches.stopAll();
     await this.#guard?.restoreAll();
+    this.#follow?.stop();
   }
 
   /** Swaps in a new configuration; the caller has validated it (a bad one never gets here). */
   async reload(config: CompiledConfig): Promise<void> {
     await this.#idle;
     await this.#watches.stopAll();
+    if (config.kernelFallback !== this.#config.kernelFallback) this.#log.warn(`kernel_fallback is read at start: it stays ${this.#follow ? `"follow" (${this.#follow.status})` : '"off"'} until oomkit restarts`);
     this.#config = config;
     this.#engine = this.#makeEngine(config);
     this.#standing = this.#makeStanding(config);
@@ -231,10 +263,8 @@ export class Daemon {
         this.#log.debug(`history sample skipped: ${(err as Error).message}`);
       }
     }
-    // The kernel's victims carry no pidfd: they are done when their /proc entry is gone.
-    for (const v of this.victims.pending) {
-      if (v.by === "kernel" && v.pid !== undefined && !this.#o.host.exists(procPidDir(v.pid))) this.victims.settleTask(v.pid);
-    }
+    // Victims nothing waits on (the kernel's, a previous run's) are done when they have exited.
+    for (const v of settleExited(this.#o.host, this.#mode, this.victims)) this.#log.debug(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by}) has exited`);
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
     for (const w of this.#watches.watches) {
@@ -248,6 +278,7 @@ export class Daemon {
     const standing = this.#standing;
     if (standing && !this.#busy) {
       await standing.upkeep(this.#o.host.clock.monotonicMs());
+      this.#follow?.sync(standing, this.#o.host.clock.monotonicMs());
       next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
     this.#schedule(next);
@@ -270,8 +301,8 @@ export class Daemon {
   /** Queues a declaration; episodes run one at a time. */
   declare(d: Declaration): void {
     if (!this.#running) return;
-    if (this.#queue.some((q) => q.scope === d.scope && q.trigger === d.trigger)) return; // coalesce
-    this.#queue.push(d);
+    if (this.#queue.some((q) => q.d.scope === d.scope && q.d.trigger === d.trigger)) return; // coalesce
+    this.#queue.push({ d, marks: this.#markKills(d.scope) });
     if (!this.#busy) this.#idle = this.#drain();
   }
 
@@ -292,18 +323,21 @@ export class Daemon {
     const d: Declaration = { scope: path, trigger: "manual", cause: { kind: "manual", trigger: "manual", message: reason, figures: {} } };
     const gate = this.#check(d, this.#o.host.clock.monotonicMs());
     if (gate) return { skipped: gate };
-    return (await this.#episode(d)) ?? { skipped: "no episode" };
+    // No condition to re-read (the operator said so), but a kill while it decides still makes it stale.
+    const marks = this.#markKills(path);
+    this.#log.debug(`manual OOM in ${path} (${reason}): deciding`);
+    return (await this.#episode({ d, marks })) ?? { skipped: "no episode" };
   }
 
   async #drain(): Promise<void> {
     this.#busy = true;
     try {
       while (this.#queue.length > 0) {
-        const d = this.#queue.shift() as Declaration;
+        const q = this.#queue.shift() as Queued;
         try {
-          await this.#handle(d);
+          await this.#handle(q);
         } catch (err) {
-          this.#log.error(`episode for ${d.scope} (${d.trigger}) failed: ${(err as Error).stack ?? err}`);
+          this.#log.error(`episode for ${q.d.scope} (${q.d.trigger}) failed: ${(err as Error).stack ?? err}`);
         }
       }
     } finally {
@@ -321,7 +355,8 @@ export class Daemon {
     return r?.why;
   }
 
-  async #handle(d: Declaration): Promise<void> {
+  async #handle(q: Queued): Promise<void> {
+    const { d } = q;
     const now = this.#o.host.clock.monotonicMs();
     const gate = this.#check(d, now);
     if (gate) {
@@ -332,11 +367,27 @@ export class Daemon {
       this.#pressure(d, d.pressureEvent);
       return;
     }
-    if (d.recheck && !d.recheck()) {
-      this.#log.debug(`${d.trigger} in ${d.scope}: the condition cleared before acting`);
+    const stale = this.#whyStale(q, this.victims.mark);
+    if (stale) {
+      this.#log.debug(`not deciding on ${d.trigger} in ${d.scope}: ${stale.reason}`);
       return;
     }
-    await this.#episode(d);
+    await this.#episode(q);
+  }
+
+  #markKills(scope: CgroupPath): KillMarks {
+    return markKills({ host: this.#o.host, mode: this.#mode, victims: this.victims }, scope);
+  }
+
+  /**
+   * Why acting on `q` now would be stale: a kill since its signal (oomkit's own up to registry
+   * mark `ownUntil`), or its trigger's condition re-read and cleared; undefined to go ahead.
+   */
+  #whyStale(q: Queued, ownUntil: number): Staleness | undefined {
+    const kill = killSince({ host: this.#o.host, mode: this.#mode, victims: this.victims }, q.marks, ownUntil);
+    if (kill) return kill;
+    const cleared = q.d.cleared?.();
+    return cleared === undefined ? undefined : { clearedBy: "condition", reason: `${q.d.trigger} no longer holds: ${cleared}` };
   }
 
   /** A PSI event goes to the nearest policy's handlePressure (through the engine), which may declare OOMs. */
@@ -352,7 +403,7 @@ export class Daemon {
       return;
     }
     // What the policy declared is checked again before acting, as the trigger's own OOM would be.
-    for (const x of r.declared) this.declare({ ...x, recheck: d.recheck });
+    for (const x of r.declared) this.declare({ ...x, ...(d.cleared ? { cleared: d.cleared } : {}) });
   }
 
   /** A policy hook failed: to the report pipeline when there is one, else to the log. */
@@ -361,7 +412,11 @@ export class Daemon {
     else this.#log.warn(describeHookCall(call));
   }
 
-  async #episode(d: Declaration): Promise<EpisodeRecord | undefined> {
+  async #episode(q: Queued): Promise<EpisodeRecord | undefined> {
+    const { d } = q;
+    // oomkit's own kills from here on are this episode's: they stop no plan of its chain.
+    const ownUntil = this.victims.mark;
+    const whyStale = () => this.#whyStale(q, ownUntil);
     const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
     const mode = this.dryRun ? "dry-run" : "live";
     let record: EpisodeRecord | undefined;
@@ -371,7 +426,7 @@ export class Daemon {
     if (standing && plan) {
       // The trigger's path: the plan made ahead, checked against the live machine, carried out.
       const live = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-      const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS });
+      const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS, whyStale });
       standing.forget(d.scope);
       if ("record" in r) record = r.record;
       else refused = r.refused;
@@ -380,7 +435,7 @@ export class Daemon {
       if (!record) {
         const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
         const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? standing.whyNone(d.scope) } : undefined;
-        record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, ...(decision ? { decision } : {}) });
+        record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, whyStale, ...(decision ? { decision } : {}) });
       }
     } catch (err) {
       if (err instanceof OomkitError && (err.code === "E_NO_SUCH_PATH" || err.code === "E_UNSUPPORTED")) {
@@ -406,6 +461,7 @@ export class Daemon {
       attachments: this.#config.engine.attachments.map((a) => `${a.policy.name} at ${a.cgroup}${a.origin.kind === "file" ? ` (${a.origin.file})` : ""}`),
       pendingVictims: this.victims.pending.length,
       episodes: this.#episodes,
+      kernelFallback: this.#follow?.status ?? "off",
     };
   }
 
@@ -417,7 +473,10 @@ export class Daemon {
   /** The standing decisions as the control socket shows them (`oomkit explain` on a live daemon). */
   standingView(): StandingView[] {
     const now = this.#o.host.clock.monotonicMs();
-    return this.standing().map((e) => ({ scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record }));
+    return this.standing().map((e) => {
+      const follow = this.#follow?.report(e.scope);
+      return { scope: e.scope, ageMs: Math.round(now - e.madeAtMonoMs), policy: e.plan?.policy ?? null, record: e.record, ...(follow ? { follow } : {}) };
+    });
   }
 
   /** Resolves once the queue is empty (tests, shutdown). */

@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs";
 import type { TriggerSpec } from "../config/index.js";
-import { type MemoryEvents, parseMemoryEvents } from "../os/parse/cgroup.js";
+import { type MemoryEvents, parseMemoryEvents, parseMemoryValue } from "../os/parse/cgroup.js";
 import { CGROUP_FS, CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
 import type { GuardBands } from "./guard-band.js";
 import type { Watch, WatchContext } from "./watch.js";
@@ -27,6 +27,34 @@ const KEY: Record<string, keyof MemoryEvents> = {
 };
 
 const SAFETY_NET_MS = 1000;
+
+/**
+ * A counter rise is an event, not a state: "still holds" is read as "usage is still at the limit
+ * the event is about" — memory.high for `high` (the guard band's too), memory.max for `max`,
+ * `oom`, `oom_kill` and `oom_group_kill`. A cgroup at its limit is reclaimed to just below it
+ * between charges, so "at" is a band: within 10 % of the limit. A kill or a burst that ended
+ * leaves usage well below it.
+ */
+export const NEAR_LIMIT = 0.9;
+
+/** The limit file each event is about (`low` is about none). */
+const LIMIT_OF: Readonly<Record<string, string>> = {
+  high: CgroupFile.memoryHigh,
+  max: CgroupFile.memoryMax,
+  oom: CgroupFile.memoryMax,
+  oom_kill: CgroupFile.memoryMax,
+  oom_group_kill: CgroupFile.memoryMax,
+};
+
+/**
+ * Whether usage has left the band below every limit the risen events are about: what is seen
+ * then, else undefined. An unlimited or unreadable limit cannot tell, and holds.
+ */
+export function usageCleared(currentBytes: number, limits: readonly { readonly file: string; readonly bytes: number | undefined }[]): string | undefined {
+  if (limits.length === 0) return undefined;
+  for (const l of limits) if (l.bytes === undefined || !Number.isFinite(l.bytes) || currentBytes >= l.bytes * NEAR_LIMIT) return undefined;
+  return `memory.current ${currentBytes} is below ${NEAR_LIMIT * 100} % of ${limits.map((l) => `${l.file} ${l.bytes}`).join(" and ")}`;
+}
 
 export class EventsWatch implements Watch {
   readonly #ctx: WatchContext;
@@ -98,9 +126,11 @@ export class EventsWatch implements Watch {
       }
     }
     if (rose.length > 0) {
+      const risen = this.#events.filter((name) => figures[name] !== undefined);
       this.#ctx.declare({
         scope: this.target,
         trigger: this.spec.name,
+        cleared: () => this.#cleared(risen),
         cause: {
           kind: "cgroup",
           trigger: this.spec.name,
@@ -111,6 +141,22 @@ export class EventsWatch implements Watch {
       });
     }
     return SAFETY_NET_MS;
+  }
+
+  /** Re-reads usage against the limits the risen events are about (NEAR_LIMIT). */
+  #cleared(risen: readonly string[]): string | undefined {
+    const files = [...new Set(risen.map((n) => LIMIT_OF[n]).filter((f): f is string => f !== undefined))];
+    if (files.length === 0) return undefined;
+    const read = (f: string): number | undefined => {
+      try {
+        return parseMemoryValue(this.#ctx.host.readFile(`${this.#dir}/${f}`));
+      } catch {
+        return undefined;
+      }
+    };
+    const current = read(CgroupFile.memoryCurrent);
+    if (current === undefined) return `${this.#dir}/${CgroupFile.memoryCurrent} can no longer be read`;
+    return usageCleared(current, files.map((file) => ({ file, bytes: read(file) })));
   }
 
   async stop(): Promise<void> {

@@ -117,11 +117,15 @@ export class PsiWatch implements Watch {
       trigger: this.spec.name,
       // Right before acting: the stall must still be accruing at the trigger's rate. Unreadable
       // now (the cgroup went away) drops it; unreadable when it fired leaves the kernel's word.
-      recheck: () => {
-        if (!fired) return true;
+      cleared: () => {
+        if (!fired) return undefined;
         const again = this.#read();
         const l = this.spec.stall === "full" ? again?.full : again?.some;
-        return l !== undefined && stallStillHolds(this.spec, fired, { atMs: this.#ctx.clock.monotonicMs(), totalUsec: l.totalUsec });
+        if (l === undefined) return `${this.#file} can no longer be read`;
+        const now = { atMs: this.#ctx.clock.monotonicMs(), totalUsec: l.totalUsec };
+        if (stallStillHolds(this.spec, fired, now)) return undefined;
+        const ms = (usec: number) => Math.round(usec / 100) / 10;
+        return `${this.spec.stall} stall since the signal ${ms(now.totalUsec - fired.totalUsec)} ms in ${Math.round(now.atMs - fired.atMs)} ms, below the trigger's ${ms(this.spec.thresholdUsec)} ms per ${ms(this.spec.windowUsec)} ms`;
       },
       cause: {
         kind: "pressure",

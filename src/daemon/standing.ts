@@ -33,12 +33,19 @@ import { type CgroupPath, ROOT_CGROUP } from "../os/paths.js";
 export const REFRESH_SLICE_MS = 5;
 /** At pace 1, one refresh slice a second: at most half a percent of one core. */
 export const REFRESH_EVERY_MS = 1_000;
-/** At pace 1, each scope's plan is made again this often even if nothing changed. */
-export const REDECIDE_MS = 10_000;
+/**
+ * At pace 1, each scope's plan is made again this often even if the model saw no change (a
+ * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
+ */
+export const REDECIDE_MS = 60_000;
 /** At pace 1, a plan is made again this soon when the model saw changes since it was made. */
 export const MIN_REDECIDE_MS = 2_000;
-/** A standing plan older than this is refused at the trigger, and a fresh decision taken. */
-export const STANDING_MAX_AGE_MS = 30_000;
+/**
+ * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
+ * REDECIDE_MS, so a quiet machine's plan is never refused for its age alone; a machine that
+ * changes has its plans made again within MIN_REDECIDE_MS ÷ pace.
+ */
+export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
 export const PACE_MAX = 10;
 
 /** What a standing decision is made for: no trigger has fired; the record says so. */

@@ -63,6 +63,18 @@ export function evaluateThreshold(spec: Pick<ThresholdSpec, "memAvailable" | "sw
   return { holds, headroomMs, figures };
 }
 
+/** What a fresh read shows once the condition cleared: the figures above their thresholds. */
+export function describeHeadroom(f: Readonly<Record<string, number>>): string {
+  const above: string[] = [];
+  if (f.memAvailableBytes !== undefined && f.memAvailableThresholdBytes !== undefined && f.memAvailableBytes > f.memAvailableThresholdBytes) {
+    above.push(`MemAvailable ${f.memAvailableBytes} bytes (${f.memAvailablePercent} %) is above ${f.memAvailableThresholdBytes}`);
+  }
+  if (f.swapFreeBytes !== undefined && f.swapFreeThresholdBytes !== undefined && f.swapFreeBytes > f.swapFreeThresholdBytes) {
+    above.push(`SwapFree ${f.swapFreeBytes} bytes (${f.swapFreePercent} %) is above ${f.swapFreeThresholdBytes}`);
+  }
+  return above.length > 0 ? above.join(" and ") : "no longer at or below the thresholds";
+}
+
 export class ThresholdWatch implements Watch {
   readonly target: CgroupPath;
   readonly #ctx: WatchContext;
@@ -105,7 +117,11 @@ export class ThresholdWatch implements Watch {
           signalAtMonoMs: this.#sustain.sinceMs ?? nowMs,
         },
         // Right before acting, on a fresh read: still at or below?
-        recheck: () => this.#state()?.holds ?? false,
+        cleared: () => {
+          const again = this.#state();
+          if (!again) return "/proc/meminfo can no longer be read";
+          return again.holds ? undefined : describeHeadroom(again.figures);
+        },
       });
     }
     return Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, Math.floor(s.headroomMs)));

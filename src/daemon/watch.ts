@@ -16,8 +16,12 @@ export interface Declaration {
   readonly cause: OomCause;
   /** The trigger's name (for rate-limit and "said once" bookkeeping). */
   readonly trigger: string;
-  /** Re-checks the condition on fresh figures right before acting; false drops the declaration. */
-  readonly recheck?: () => boolean;
+  /**
+   * Re-reads the trigger's condition: undefined while it holds, else what is seen now instead
+   * (one phrase, with the figures). Asked before deciding and again right before acting; a
+   * cleared condition drops the declaration, or the plan. A manual OOM has none.
+   */
+  readonly cleared?: () => string | undefined;
   /** Set for PSI events: policies' handlePressure see them first. */
   readonly pressureEvent?: PressureEvent;
 }

@@ -1,12 +1,15 @@
 /**
  * One cgroup v2 as a snapshot sees it. Figures are read on first use and kept. A file this
  * kernel or fixture lacks (memory.peak before 5.19, memory.swap.peak before 6.5, memory.events
- * on the root) is undefined, "unknown", never a reason to drop the cgroup.
+ * on the root) is undefined, "unknown", never a reason to drop the cgroup. A file that cannot be
+ * read for another reason (EIO, ENOMEM, text that does not parse) is unknown too, and the cgroup
+ * says so in `unreadable`; when what could not be read is who is in it (its folder, cgroup.procs)
+ * or how it is marked (its xattrs), the verifier refuses to kill it (./verify.ts).
  */
 import { isVanished } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
-import { readParsed } from "../os/read.js";
+import { type FaultSink, faultReason, readResult } from "../os/read.js";
 import { CgroupFile, type CgroupFileName, type CgroupPath, cgroupDir, joinCgroup } from "../os/paths.js";
 import {
   type CgroupEvents,
@@ -50,8 +53,16 @@ export interface CgroupContext {
   readonly log: Logger;
   /** Where the v2 hierarchy is mounted. */
   readonly mount: string;
-  task(pid: number): TaskNode | undefined;
+  /** The process with this pid, listed in cgroup.procs of `listedIn`. */
+  task(pid: number, listedIn: CgroupPath): TaskNode | undefined;
+  /** Hears each file of a cgroup that could not be read (the snapshot's record of them). */
+  readonly faults?: FaultSink;
 }
+
+/** What of a cgroup could not be read, by what it is: a control file's name, or one of these. */
+const FOLDER = "folder";
+const XATTRS = "xattrs";
+const OWNER = "owner";
 
 export class CgroupNode {
   readonly path: CgroupPath;
@@ -61,6 +72,8 @@ export class CgroupNode {
   readonly #ctx: CgroupContext;
   readonly #dir: string;
   readonly #cache = new Map<string, unknown>();
+  /** What could not be read → why (the errno, or why it did not parse). */
+  #faults: Map<string, string> | undefined;
 
   constructor(ctx: CgroupContext, path: CgroupPath, parent: CgroupNode | undefined) {
     this.#ctx = ctx;
@@ -84,7 +97,64 @@ export class CgroupNode {
   }
 
   #read<T>(file: CgroupFileName, parse: (text: string) => T): T | undefined {
-    return readParsed(this.#ctx.host, `${this.#dir}/${file}`, parse, this.#ctx.log);
+    const r = readResult(this.#ctx.host, `${this.#dir}/${file}`, parse, this.#ctx.log);
+    if (r.kind === "ok") return r.value;
+    if (r.kind === "fault") this.#fault(file, r.fault.error, r.fault.path);
+    return undefined;
+  }
+
+  #fault(what: string, error: string, path: string): void {
+    (this.#faults ??= new Map()).set(what, error);
+    this.#ctx.faults?.({ path, error });
+  }
+
+  /** An error from the Host that is a fault (noted, and undefined returned), or thrown again (a bug). */
+  #hostFault(what: string, err: unknown): void {
+    const error = faultReason(err);
+    if (error === undefined) throw err;
+    this.#ctx.log.warn(`ignoring the ${what} of cgroup ${this.path}: cannot read it (${error})`);
+    this.#fault(what, error, this.#dir);
+  }
+
+  /**
+   * What of this cgroup could not be read so far, and why ("memory.current unreadable: EIO"), or
+   * undefined. Those figures are unknown (undefined), as a file this kernel lacks would be.
+   */
+  get unreadable(): string | undefined {
+    if (this.#faults === undefined) return undefined;
+    return [...this.#faults].map(([what, error]) => `${what} unreadable: ${error}`).join("; ");
+  }
+
+  /**
+   * Why who is in this cgroup is unknown — its folder could not be listed or its cgroup.procs
+   * read — or undefined. A kill of it could reach tasks (and cgroups) no check has seen.
+   * Static, so that only engine code asks it (the verifier).
+   */
+  static membersUnknown(c: CgroupNode): string | undefined {
+    void c.children;
+    void c.pids;
+    const f = c.#faults;
+    if (f === undefined) return undefined;
+    for (const what of [FOLDER, CgroupFile.procs]) {
+      const error = f.get(what);
+      if (error !== undefined) return `the ${what} of ${c.path} unreadable: ${error}`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Why this cgroup's marks among `names` are unknown — its xattrs could not be read, or it has a
+   * user.* one and its owner (who decides whether it counts, ./marks.ts) could not be read — or
+   * undefined.
+   */
+  static marksUnknown(c: CgroupNode, names: readonly string[]): string | undefined {
+    const x = c.xattrs;
+    const error = c.#faults?.get(XATTRS);
+    if (error !== undefined) return `the xattrs of ${c.path} unreadable: ${error}`;
+    if (x.size === 0 || !names.some((n) => n.startsWith("user.") && x.has(n))) return undefined;
+    void c.ownerUid;
+    const owner = c.#faults?.get(OWNER);
+    return owner === undefined ? undefined : `the owner of ${c.path} unreadable: ${owner}`;
   }
 
   /** The machine path of one of this cgroup's control files (for the engine's actions). */
@@ -104,7 +174,10 @@ export class CgroupNode {
       try {
         entries = this.#ctx.host.readDir(this.#dir);
       } catch (err) {
-        if (!isVanished(err)) throw err;
+        if (!isVanished(err)) {
+          this.#hostFault(FOLDER, err);
+          return Object.freeze([]);
+        }
         this.#ctx.log.debug(`ignoring cgroup ${this.path}: ${(err as Error).message}`);
         this.#cache.set("vanished", true);
         return Object.freeze([]);
@@ -194,7 +267,8 @@ export class CgroupNode {
       try {
         return this.#ctx.host.readXattrs(this.#dir);
       } catch (err) {
-        if (!isVanished(err)) this.#ctx.log.debug(`ignoring xattrs of ${this.path}: ${(err as Error).message}`);
+        if (isVanished(err)) this.#ctx.log.debug(`ignoring xattrs of ${this.path}: ${(err as Error).message}`);
+        else this.#hostFault(XATTRS, err);
         return new Map<string, string>();
       }
     });
@@ -209,7 +283,8 @@ export class CgroupNode {
       try {
         return this.#ctx.host.stat(this.#dir).ownerUid;
       } catch (err) {
-        if (!isVanished(err)) this.#ctx.log.debug(`ignoring the owner of ${this.path}: ${(err as Error).message}`);
+        if (isVanished(err)) this.#ctx.log.debug(`ignoring the owner of ${this.path}: ${(err as Error).message}`);
+        else this.#hostFault(OWNER, err);
         return undefined;
       }
     });
@@ -225,7 +300,7 @@ export class CgroupNode {
     return this.#memo("tasks", () => {
       const out: TaskNode[] = [];
       for (const pid of this.pids) {
-        const t = this.#ctx.task(pid);
+        const t = this.#ctx.task(pid, this.path);
         if (t) out.push(t);
       }
       return Object.freeze(out);

@@ -6,21 +6,26 @@
  * attached to S's ancestors up to the root, then to the built-in default. A plan handles the
  * OOM only when it frees memory (live) or, in explain and dry-run, when at least one action
  * passes the verifier; otherwise the next policy runs at once. A policy that throws, runs past
- * its deadline or returns no plan is recorded with its name and skipped. The built-in default at
- * the end of the chain has no deadline: it is the engine's own last word before the kernel's.
+ * its deadline or returns no plan is recorded with its name and skipped — unless it offered a
+ * best so far (oc.bestSoFar), which is then taken as its plan. The built-in default at the end of
+ * the chain has a deadline of its own, for its whole call: cut short, it acts on the best task
+ * its scan found so far. Right before a verified plan is carried out, the request's whyStale
+ * says whether the trouble is gone (the trigger's condition cleared, a kill since the signal);
+ * then the plan is dropped and the episode ends, since no other policy is needed either.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
-import { type ActionResult, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
+import { type ActionResult, type ChainEntry, type DecisionPath, type EpisodeMode, type EpisodeRecord, type Staleness, type Verdict, buildEpisode, capCandidates, roundMs } from "./episode.js";
 import { History } from "./history.js";
 import { type HookCall, type PressureRequest, type PressureResult, callHook, callPressureHook } from "./hooks.js";
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
 import { type PreparedPlan, recheck, scopeBytes, targetsOf } from "./standing.js";
+import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
@@ -43,8 +48,12 @@ export interface EngineOptions {
   readonly killProcessGroup?: boolean;
   /** How long one policy call may run. */
   readonly policyDeadlineMs?: number;
+  /** How long the built-in default's call may run, reading included. */
+  readonly defaultPolicyDeadlineMs?: number;
   readonly victims?: VictimRegistry;
   readonly history?: History;
+  /** Where policies keep state; the daemon passes one that outlives reloads. */
+  readonly state?: PolicyStateStore;
   readonly logger?: Logger;
 }
 
@@ -54,11 +63,19 @@ export const DEFAULT_POLICY_DEADLINE_MS = 250;
  * Deciding ahead (prepare), each policy gets this many deadlines: nothing is late yet, and a call
  * cut short there is wasted work that a fresh decision would have to redo at the trigger, later
  * and on live reads. The bound still matters: a trigger that comes meanwhile waits for the call
- * (at most this many deadlines: 1 s by default). Four cover a first call on a cold model (a cold
- * `priority` under TCG took 2.4 s against a 2 s deadline). The built-in default has no deadline,
- * ahead as at the trigger: it is the engine's own last word.
+ * (at most this many deadlines: 1 s by default, 4 s for the built-in default). Four cover a first call on a cold model (a cold
+ * `priority` under TCG took 2.4 s against a 2 s deadline). The built-in default's own deadline
+ * is multiplied too: ahead it reads the warm model, not /proc.
  */
 export const AHEAD_DEADLINES = 4;
+
+/**
+ * The built-in default's call, reads included, gets this long: more than twice its cold scan of
+ * 10,000 tasks (420-433 ms p50, BENCHMARKS.md), and far less than the 13-22 s after which the
+ * kernel's OOM killer acted on a crowded guest while the default, then without a deadline, read
+ * on for 45-56 s.
+ */
+export const DEFAULT_DEFAULT_POLICY_DEADLINE_MS = 1000;
 
 export interface OomRequest {
   readonly snapshot: Snapshot;
@@ -69,7 +86,16 @@ export interface OomRequest {
   readonly executor?: Executor;
   /** How the decision was reached, for the record (the daemon's fresh decisions say so). */
   readonly decision?: DecisionPath;
+  /**
+   * Asked right before a verified plan's first action: why acting would now be stale (the
+   * trouble that declared the OOM is gone), or undefined to act. A stale plan is dropped and
+   * ends the episode (outcome "dropped", the record's `dropped`).
+   */
+  readonly whyStale?: WhyStale;
 }
+
+/** Why acting now would be stale, asked right before a plan's first action, fresh or standing; undefined to act. */
+export type WhyStale = () => Staleness | undefined | Promise<Staleness | undefined>;
 
 export interface PrepareRequest {
   /** The warm model's snapshot (any snapshot will do). */
@@ -95,6 +121,8 @@ export interface CarryOutRequest {
   readonly executor?: Executor;
   /** A standing plan older than this is refused. */
   readonly maxAgeMs: number;
+  /** As OomRequest's: a standing plan whose trouble is gone is dropped, not carried out, nor decided afresh. */
+  readonly whyStale?: WhyStale;
 }
 
 /** What one run of the chain produced. */
@@ -119,8 +147,10 @@ export class Engine {
   readonly protections: Protections;
   readonly killProcessGroup: boolean;
   readonly policyDeadlineMs: number;
+  readonly defaultPolicyDeadlineMs: number;
   readonly victims: VictimRegistry;
   readonly history: History;
+  readonly state: PolicyStateStore;
   readonly #log: Logger;
 
   constructor(opts: EngineOptions) {
@@ -138,8 +168,10 @@ export class Engine {
     this.protections = opts.protections ?? NO_PROTECTIONS;
     this.killProcessGroup = opts.killProcessGroup ?? false;
     this.policyDeadlineMs = opts.policyDeadlineMs ?? DEFAULT_POLICY_DEADLINE_MS;
+    this.defaultPolicyDeadlineMs = opts.defaultPolicyDeadlineMs ?? DEFAULT_DEFAULT_POLICY_DEADLINE_MS;
     this.victims = opts.victims ?? new VictimRegistry();
     this.history = opts.history ?? new History();
+    this.state = opts.state ?? new PolicyStateStore();
     this.#log = opts.logger ?? silentLogger;
   }
 
@@ -171,7 +203,7 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor);
+    const run = await this.#runChain(snapshot, cgroupPath(req.scope), cause, executor, mode !== "explain", req.whyStale);
     return this.#record(run, mode, req.decision);
   }
 
@@ -182,7 +214,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, AHEAD_DEADLINES * this.policyDeadlineMs, true);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, true);
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -225,19 +257,20 @@ export class Engine {
     const check = recheck(plan, { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims }, req.maxAgeMs);
     if (!check.ok) return { refused: check.reason };
     const verifiedAtMs = performance.now();
-    const actions: ActionResult[] = [];
-    for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
-    const actionMs = performance.now() - verifiedAtMs;
     const handler = plan.steps[plan.steps.length - 1] as StepResult;
-    const freed = executor.dryRun || actions.some((r) => r.freed);
     const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
-    const last: StepResult = {
-      ...handler,
-      entry: { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) },
-      actions,
-      actionMs,
-      verifiedAtMs,
-    };
+    // Made ahead or not, a plan whose trouble is gone is not carried out; nor is one decided afresh.
+    const stale = await req.whyStale?.();
+    const actions: ActionResult[] = [];
+    if (!stale) for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
+    const actionMs = performance.now() - verifiedAtMs;
+    // The state the plan's policy wrote when it decided counts now that the plan is carried out.
+    if (mode !== "explain" && !stale) handler.stateDraft?.commit();
+    const freed = executor.dryRun || actions.some((r) => r.freed);
+    const outcome: ChainEntry = stale
+      ? { ...handler.entry, outcome: "dropped", verdicts, reason: stale.reason }
+      : { ...handler.entry, outcome: freed ? "handled" : "not-freed", verdicts, ...(freed ? {} : { reason: "its actions were carried out but freed no memory" }) };
+    const last: StepResult = { ...handler, entry: outcome, actions, actionMs, verifiedAtMs, ...(stale ? { dropped: stale } : {}) };
     const ageMs = roundMs(snapshot.takenAtMonoMs - plan.madeAtMonoMs);
     const record = buildEpisode({
       idSuffix: (episodeSeq++).toString(36),
@@ -259,30 +292,36 @@ export class Engine {
   }
 
   /**
-   * Runs the chain; `deadlineMs` replaces the policies' deadline (prepare's is longer). `yields`
-   * (prepare): the event loop turns between policies, so that a trigger that fires meanwhile is
-   * handled after the policy running then, not after the whole chain.
+   * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, and the
+   * event loop turns between policies, so that a trigger that fires meanwhile is handled after
+   * the policy running then, not after the whole chain.
    */
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, deadlineMs = this.policyDeadlineMs, yields = false): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead = false): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
+    const times = ahead ? AHEAD_DEADLINES : 1;
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
-      deadlineMs,
+      deadlineMs: times * this.policyDeadlineMs,
+      defaultDeadlineMs: times * this.defaultPolicyDeadlineMs,
       executor,
       log: this.#log,
+      state: this.state,
+      commitState,
+      ...(whyStale ? { whyStale } : {}),
     };
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
     for (const [i, link] of this.chainFor(scopePath).entries()) {
-      if (yields && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (ahead && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const step = await runStep(link, env);
       steps.push(step);
-      if (step.entry.outcome === "handled") break;
+      // Handled, or the trouble is gone: either way no other policy is needed.
+      if (step.entry.outcome === "handled" || step.entry.outcome === "dropped") break;
     }
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
-    const verifiedAt = steps.find((s) => s.entry.outcome === "handled")?.verifiedAtMs;
-    // Handled: declaration → the handling plan verified. Not: the chain's whole run, less acting.
+    const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
+    // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
     return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
   }
@@ -303,6 +342,7 @@ export class Engine {
         actionMs: run.actionMs,
         readMs: run.readMs,
       },
+      unreadable: snapshot.faults,
       ...(decision !== undefined ? { decision } : {}),
     });
   }
@@ -324,21 +364,29 @@ export class Engine {
   handlePressure(req: PressureRequest): PressureResult | undefined {
     const link = this.pressurePolicy(req.event.cgroup);
     if (!link) return undefined;
-    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path));
+    return callPressureHook(link, req, this.policyDeadlineMs, (c) => this.history.rates(c.path), this.state.draft(link.policy.name, link.attachedTo));
   }
 
   /** A cgroup came: handleCgroupOnline of each policy attached at or above it, one record per call. */
   cgroupOnline(cgroup: CgroupNode): HookCall[] {
     return this.#attachedAbove(cgroup.path)
       .filter((l) => l.policy.handleCgroupOnline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state))));
   }
 
   /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
   cgroupOffline(cgroup: CgroupPath): HookCall[] {
     return this.#attachedAbove(cgroup)
       .filter((l) => l.policy.handleCgroupOffline !== undefined)
-      .map((l) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options)));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state))));
+  }
+
+  /** A hook call with its attachment's state: its writes count when it returned without fault. */
+  #withState(link: ChainLink, call: (state: StateDraft) => HookCall): HookCall {
+    const draft = this.state.draft(link.policy.name, link.attachedTo);
+    const r = call(draft);
+    if (r.outcome === "ok") draft.commit();
+    return r;
   }
 
   /** The attachments at or above `cgroup`, in configuration order. */

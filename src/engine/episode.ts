@@ -4,6 +4,7 @@
  * by one pure function, buildEpisode. Within schema "oomkit.episode/1" fields are only ever added
  * (docs/episode.md).
  */
+import type { ReadFault } from "../os/read.js";
 import type { EpisodeKind, OomCause } from "./policy.js";
 import type { Action } from "./plan.js";
 import type { Execution } from "./verify.js";
@@ -29,7 +30,24 @@ export type ChainOutcome =
   /** It ran past its deadline. */
   | "timeout"
   /** It returned something that is not a plan. */
-  | "invalid";
+  | "invalid"
+  /** Its plan passed the verifier, but right before acting the trouble was gone (see `dropped`): the episode ends. */
+  | "dropped";
+
+/**
+ * What showed, right before acting, that the trouble which declared the OOM was gone: the
+ * trigger's condition re-read, or a kill since the signal — the kernel's (its counters in the
+ * scope's or an ancestor's memory.events, /proc/vmstat for the machine, a victim named in the
+ * kernel log) or oomkit's own in an overlapping scope.
+ */
+export type StaleWitness = "condition" | "memory.events" | "vmstat" | "kmsg" | "oomkit";
+
+/** Why a verified plan was not carried out. */
+export interface Staleness {
+  readonly clearedBy: StaleWitness;
+  /** One sentence with the figures: what was seen at the signal and now. */
+  readonly reason: string;
+}
 
 export interface Verdict {
   readonly action: Action;
@@ -49,6 +67,15 @@ export interface ChainEntry {
   readonly error?: string;
   readonly durationMs: number;
   readonly verdicts: readonly Verdict[];
+  /** How many times the policy was asked, when more than once: the verifier refused targets of its earlier plans. */
+  readonly asks?: number;
+  /** The kills the verifier refused in those earlier plans, each with its reason; the policy was asked again without them. */
+  readonly refused?: readonly Verdict[];
+  /**
+   * Set when the policy ran past its deadline and the plan it had offered as its best so far
+   * (oc.bestSoFar) was taken instead: how far it got.
+   */
+  readonly cutShort?: string;
 }
 
 export interface CandidateRecord {
@@ -63,6 +90,8 @@ export interface CandidateRecord {
   readonly rank?: number;
   /** Set when the candidate was passed over: why. */
   readonly skipped?: string;
+  /** Set when some of its files could not be read: which and why (its figures from them are unknown). */
+  readonly unreadable?: string;
 }
 
 export interface ActionResult {
@@ -172,8 +201,17 @@ export interface EpisodeRecord {
   };
   /** Kind "kernel" only: the kernel's kill (added within oomkit.episode/1). */
   readonly kernelKill?: KernelKill;
+  /**
+   * The files the decision could not read (EIO, ENOMEM, text that did not parse, ...), in the
+   * order it met them; absent when there were none (added within oomkit.episode/1).
+   */
+  readonly unreadable?: readonly ReadFault[];
+  /** How many there were before the list was capped; with `unreadable`. */
+  readonly unreadableTotal?: number;
   /** Daemon episodes: a standing or a fresh decision (added within oomkit.episode/1). */
   readonly decision?: DecisionPath;
+  /** Set when a verified plan was not carried out because the trouble was gone (added within oomkit.episode/1). */
+  readonly dropped?: Staleness;
 }
 
 /** What one policy of the chain produced: buildEpisode's input. */
@@ -183,6 +221,8 @@ export interface StepRecord {
   readonly candidates: readonly CandidateRecord[];
   /** What carrying out its verified actions did (none when it did not get that far). */
   readonly actions: readonly ActionResult[];
+  /** Outcome "dropped": why its plan was not carried out. */
+  readonly dropped?: Staleness;
 }
 
 export interface EpisodeTiming {
@@ -209,6 +249,8 @@ export interface EpisodeParts {
   readonly timing: EpisodeTiming;
   /** Records of the kernel's own kills: what was seen of it. */
   readonly kernelKill?: KernelKill;
+  /** The files the snapshot could not read. */
+  readonly unreadable?: readonly ReadFault[];
   readonly decision?: DecisionPath;
 }
 
@@ -217,14 +259,18 @@ const MAX_CANDIDATES = 25;
 const MAX_SKIPPED = 25;
 /** ...and this many in all: a long chain must not make a record too big to stream. */
 const MAX_RECORD_CANDIDATES = 200;
+/** Unreadable files a record lists: enough to see which and why; a failing disk must not bloat it. */
+const MAX_UNREADABLE = 50;
 
 /**
  * The episode record from what the chain's steps produced. Pure. The policy whose step was
  * "handled" handled the OOM, and its verified actions are the plan; a kernel kill was handled
- * by the kernel (policy null). Durations are rounded to the microsecond.
+ * by the kernel (policy null); a step "dropped" ended the episode unhandled, with why. Durations
+ * are rounded to the microsecond.
  */
 export function buildEpisode(p: EpisodeParts): EpisodeRecord {
   const handler = p.steps.find((s) => s.entry.outcome === "handled");
+  const dropped = p.steps.find((s) => s.entry.outcome === "dropped")?.dropped;
   const candidates = p.steps.flatMap((s) => capCandidates(s.candidates));
   return {
     schema: EPISODE_SCHEMA,
@@ -243,7 +289,11 @@ export function buildEpisode(p: EpisodeParts): EpisodeRecord {
     actions: p.steps.flatMap((s) => s.actions),
     times: episodeTimes(p.timing),
     ...(p.kernelKill !== undefined ? { kernelKill: p.kernelKill } : {}),
+    ...(p.unreadable !== undefined && p.unreadable.length > 0
+      ? { unreadable: p.unreadable.slice(0, MAX_UNREADABLE).map((f) => ({ path: f.path, error: f.error })), unreadableTotal: p.unreadable.length }
+      : {}),
     ...(p.decision !== undefined ? { decision: p.decision } : {}),
+    ...(dropped !== undefined ? { dropped } : {}),
   };
 }
 

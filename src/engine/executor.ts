@@ -110,7 +110,10 @@ export class LiveExecutor implements Executor {
 
   async #killOne(task: TaskRef, t0: number): Promise<Pick<ActionResult, "ok" | "freed" | "details" | "error">> {
     const since = this.#now();
-    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs: since + this.#settings.victimTimeoutMs });
+    // Pending for as long as the kill sequence may wait (the SIGTERM grace, then the timeout):
+    // an entry that lapsed during the grace would leave the victim unsaved for a restart.
+    const deadlineMonoMs = since + this.#settings.sigtermGraceMs + this.#settings.victimTimeoutMs;
+    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs });
     const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, waitMs: this.#settings.victimTimeoutMs });
     switch (out.kind) {
       case "exited":

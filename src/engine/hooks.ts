@@ -16,6 +16,7 @@ import type { CgroupRates, OomCause, PressureControl, PressureEvent } from "./po
 import { type PolicyFault, classifyFault } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
 import type { ChainLink } from "./step.js";
+import type { StateDraft } from "./policy-state.js";
 
 export type HookName = "handlePressure" | "handleCgroupOnline" | "handleCgroupOffline";
 
@@ -105,7 +106,7 @@ export interface PressureResult {
 }
 
 /** Calls link's handlePressure with a PressureControl whose declareOom collects declarations. */
-export function callPressureHook(link: ChainLink, req: PressureRequest, deadlineMs: number, rates: (c: CgroupNode) => CgroupRates): PressureResult {
+export function callPressureHook(link: ChainLink, req: PressureRequest, deadlineMs: number, rates: (c: CgroupNode) => CgroupRates, state: StateDraft): PressureResult {
   const name = link.policy.name;
   const declared: PressureDeclaration[] = [];
   let problem: string | undefined;
@@ -115,6 +116,7 @@ export function callPressureHook(link: ChainLink, req: PressureRequest, deadline
     snapshot: req.snapshot,
     options: link.options,
     now: Object.freeze({ monoMs: req.snapshot.takenAtMonoMs, wallMs: req.snapshot.takenAtWallMs }),
+    state,
     rates,
     declareOom(cgroup: unknown, reason: unknown): void {
       if (!open) return; // the call is over: too late to declare anything
@@ -131,6 +133,7 @@ export function callPressureHook(link: ChainLink, req: PressureRequest, deadline
   });
   const call = callHook(link, "handlePressure", req.event.cgroup, deadlineMs, () => link.policy.handlePressure?.(req.event, pc), () => problem);
   open = false;
+  if (call.outcome === "ok") state.commit();
   return { declared: call.outcome === "ok" ? declared : [], call };
 }
 

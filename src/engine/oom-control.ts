@@ -1,9 +1,15 @@
 /**
  * The OomControl a policy receives: its read-only view of one OOM and the plan builders. One
  * control per policy call, so each policy's candidates are recorded under its own name.
+ *
+ * When the verifier refused targets of a policy's plan, the engine asks the policy again with a
+ * new control that holds those refusals (./ask.ts): the refused tasks are left out of tasks(),
+ * the refused cgroups out of cgroups(), protectedReason gives the verifier's reason for each, and
+ * the record lists them as skipped — so any policy, whatever it consults, moves on to the next.
  */
+import type { PolicyState } from "./policy-state.js";
 import { OomkitError } from "../errors.js";
-import { ROOT_CGROUP } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupContains } from "../os/paths.js";
 import type { CgroupRates, FileInfo, OomCause, OomControl, Target } from "./policy.js";
 import type { Badness } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
@@ -13,12 +19,21 @@ import { type Action, type Plan, brandPlan, isPlan } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import { TaskNode } from "./task.js";
 import { type Preference, preferenceOf } from "./marks.js";
-import { type VerifyContext, cgroupKillPlan, taskProtection } from "./verify.js";
+import { type VerifyContext, cgroupKillPlan, taskProtection, taskScopeRefusal } from "./verify.js";
 
 export interface ControlContext extends VerifyContext {
   readonly cause: OomCause;
   readonly history: History;
 }
+
+/** Targets the verifier refused in earlier asks of one policy in one episode, with its reasons. */
+export interface Refusals {
+  /** pid → the process (its start time) and why. */
+  readonly tasks: ReadonlyMap<number, { readonly startTimeTicks: number; readonly reason: string }>;
+  readonly cgroups: ReadonlyMap<CgroupPath, string>;
+}
+
+const NO_REFUSALS: Refusals = Object.freeze({ tasks: new Map(), cgroups: new Map() });
 
 const MAX_REASON = 200;
 
@@ -37,18 +52,43 @@ export class OomControlImpl<O> implements OomControl<O> {
   readonly options: O;
   readonly candidates: CandidateRecord[] = [];
   readonly #ctx: ControlContext;
+  readonly #refused: Refusals;
   #cgroups: readonly CgroupNode[] | undefined;
   #tasks: readonly TaskNode[] | undefined;
+  /** The plan to carry out if the call is cut short; a function when the engine offered it (made only if taken). */
+  #bestSoFar: Plan | (() => Plan) | undefined;
 
-  constructor(policy: string, options: O, ctx: ControlContext) {
+  readonly state: PolicyState;
+
+  constructor(policy: string, options: O, ctx: ControlContext, state: PolicyState, refused: Refusals = NO_REFUSALS) {
     this.policy = policy;
+    this.state = state;
     this.options = options;
     this.#ctx = ctx;
+    this.#refused = refused;
     this.scope = ctx.scope;
     this.scopePath = ctx.scope?.path ?? ROOT_CGROUP;
     this.cause = ctx.cause;
     this.snapshot = ctx.snapshot;
     this.now = Object.freeze({ monoMs: ctx.snapshot.takenAtMonoMs, wallMs: ctx.snapshot.takenAtWallMs });
+    for (const [pid, r] of refused.tasks) {
+      const t = ctx.snapshot.task(pid);
+      if (t && t.startTimeTicks === r.startTimeTicks) this.skip(t, this.#refusedReason(t) as string);
+    }
+    for (const path of refused.cgroups.keys()) {
+      const c = ctx.snapshot.cgroup(path);
+      if (c) this.skip(c, this.#refusedReason(c) as string);
+    }
+  }
+
+  /** Why the verifier refused this target in an earlier ask, or undefined. */
+  #refusedReason(target: Target): string | undefined {
+    let why: string | undefined;
+    if (target instanceof TaskNode) {
+      const r = this.#refused.tasks.get(target.pid);
+      why = r !== undefined && r.startTimeTicks === target.startTimeTicks ? r.reason : undefined;
+    } else why = this.#refused.cgroups.get(target.path);
+    return why === undefined ? undefined : `the verifier refused it: ${why}`;
   }
 
   get tmpfsRoots(): readonly string[] {
@@ -61,7 +101,9 @@ export class OomControlImpl<O> implements OomControl<O> {
   cgroups(): readonly CgroupNode[] {
     if (!this.#cgroups) {
       const s = this.scope;
-      this.#cgroups = Object.freeze(s ? [s, ...s.descendants()] : []);
+      const below = s ? [...s.descendants()] : [];
+      const refused = this.#refused.cgroups;
+      this.#cgroups = Object.freeze(s ? [s, ...(refused.size > 0 ? below.filter((c) => !refused.has(c.path)) : below)] : []);
     }
     return this.#cgroups;
   }
@@ -73,7 +115,8 @@ export class OomControlImpl<O> implements OomControl<O> {
   tasks(): readonly TaskNode[] {
     if (!this.#tasks) {
       const s = this.scope;
-      this.#tasks = Object.freeze(s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks);
+      const all = s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks;
+      this.#tasks = Object.freeze(this.#refused.tasks.size > 0 ? all.filter((t) => this.#refusedReason(t) === undefined) : all);
     }
     return this.#tasks;
   }
@@ -92,9 +135,27 @@ export class OomControlImpl<O> implements OomControl<O> {
   }
 
   protectedReason(target: Target): string | undefined {
-    if (target instanceof TaskNode) return taskProtection(target, this.#ctx);
+    const refused = this.#refused.tasks.size + this.#refused.cgroups.size > 0 ? this.#refusedReason(target) : undefined;
+    if (refused) return refused;
+    if (target instanceof TaskNode) return taskProtection(target, this.#ctx) ?? taskScopeRefusal(target, this.#ctx);
     const k = cgroupKillPlan(target, this.#ctx);
     return k.ok ? undefined : k.reason;
+  }
+
+  /**
+   * Records as skipped the processes in this OOM's scope that the snapshot left out because their
+   * stat file could not be read (they reach no policy), unless the policy recorded them itself.
+   */
+  recordUnreadable(): void {
+    const unreadable = this.snapshot.unreadableTasks;
+    if (unreadable.length === 0) return;
+    const s = this.scope;
+    const scoped = s !== undefined && !s.isRoot;
+    for (const u of unreadable) {
+      if (scoped && (u.listedIn === undefined || !cgroupContains(s.path, u.listedIn))) continue;
+      if (this.candidates.some((c) => c.kind === "task" && c.pid === u.pid)) continue;
+      this.candidates.push({ policy: this.policy, kind: "task", pid: u.pid, ...(u.listedIn !== undefined ? { cgroup: u.listedIn } : {}), skipped: u.unreadable });
+    }
   }
 
   preference(target: Target): Preference {
@@ -112,7 +173,9 @@ export class OomControlImpl<O> implements OomControl<O> {
           : (() => {
               throw new OomkitError("E_CONFIG", "consider/skip take a task or cgroup from the snapshot");
             })();
-    this.candidates.push({ ...base, ...extra });
+    // A figure it was ranked by may be unknown: the record says which, and why.
+    const unreadable = target.unreadable;
+    this.candidates.push(unreadable === undefined ? { ...base, ...extra } : { ...base, ...extra, unreadable });
   }
 
   consider(target: Target, score: number, note?: string): void {
@@ -174,5 +237,38 @@ export class OomControlImpl<O> implements OomControl<O> {
     }
     if (actions.length === 0) return this.pass(passes.join("; ") || "no steps");
     return brandPlan({ kind: "act", actions: Object.freeze(actions) });
+  }
+
+  bestSoFar(plan: Plan): void {
+    if (!isPlan(plan)) throw new OomkitError("E_CONFIG", "bestSoFar takes a plan made by the oc builders");
+    this.#bestSoFar = plan;
+  }
+
+  /** The engine's own offer (the selection loop's current choice): the plan is made only if it is taken. */
+  offerLazily(make: () => Plan): void {
+    this.#bestSoFar = make;
+  }
+
+  /** The last plan offered, for a call that was cut short; undefined when none was. */
+  takeBestSoFar(): Plan | undefined {
+    const b = this.#bestSoFar;
+    return typeof b === "function" ? b() : b;
+  }
+
+  /**
+   * How far the policy got, from the candidates it recorded (considered or skipped): "N of the M
+   * tasks" (or cgroups) for the record of a call that was cut short; undefined when it recorded none.
+   */
+  progress(): string | undefined {
+    const pids = new Set<number>();
+    const paths = new Set<string>();
+    for (const c of this.candidates) {
+      if (c.kind === "task" && c.pid !== undefined) pids.add(c.pid);
+      else if (c.kind === "cgroup" && c.cgroup !== undefined) paths.add(c.cgroup);
+    }
+    const of = (n: number, all: readonly unknown[] | undefined, what: string) => `${n}${all ? ` of the ${all.length}` : ""} ${what}`;
+    if (pids.size > 0) return of(pids.size, this.#tasks, "tasks");
+    if (paths.size > 0) return of(paths.size, this.#cgroups, "cgroups");
+    return undefined;
   }
 }

@@ -15,6 +15,9 @@ import type { Preference } from "./marks.js";
 import type { TaskNode } from "./task.js";
 import type { Pressure } from "../os/parse/psi.js";
 import type { CgroupPath } from "../os/paths.js";
+import type { PolicyState } from "./policy-state.js";
+
+export type { PolicyState, StateValue } from "./policy-state.js";
 
 export type { FileInfo } from "./snapshot.js";
 
@@ -68,6 +71,12 @@ export interface OomControl<O = unknown> {
   readonly snapshot: Snapshot;
   /** This attachment's options, as its parseOptions returned them. */
   readonly options: O;
+  /**
+   * What this attachment keeps between calls (JSON values by key; src/engine/policy-state.ts).
+   * Writes count only once the plan is carried out: a plan decided ahead and never used, or
+   * asked for by explain, leaves the state as it was.
+   */
+  readonly state: PolicyState;
   /** The scope and all its descendants, parents first ([] in system-level mode). */
   cgroups(): readonly CgroupNode[];
   /** The leaves among cgroups() (cgroups without children). */
@@ -118,6 +127,13 @@ export interface OomControl<O = unknown> {
   pass(reason: string): Plan;
   /** Several steps as one plan, carried out in order; passes among them are dropped. */
   steps(...plans: Plan[]): Plan;
+  /**
+   * Offers the plan to carry out should this call run out of its deadline before it returns:
+   * the best choice so far of a policy that scans. Each offer replaces the last; what the call
+   * returns, when it does return, is what counts. Cut short, the engine verifies and carries out
+   * the last offer, and the record says how far the policy got (a pass offered passes).
+   */
+  bestSoFar(plan: Plan): void;
 }
 
 /** A PSI event as handlePressure sees it. */
@@ -137,6 +153,8 @@ export interface PressureControl<O = unknown> {
   readonly snapshot: Snapshot;
   readonly options: O;
   readonly now: { readonly monoMs: number; readonly wallMs: number };
+  /** This attachment's state, as `oc.state`; writes count when the call returns without fault. */
+  readonly state: PolicyState;
   rates(cgroup: CgroupNode): CgroupRates;
   /** Declares an OOM in a cgroup the policy watches (the kernel's bpf_out_of_memory). */
   declareOom(cgroup: CgroupNode | CgroupPath | string, reason: string): void;
@@ -154,9 +172,9 @@ export interface PolicyDefinition<O = unknown> {
   evaluateTask?(task: TaskNode, chosen: TaskNode | undefined, oc: OomControl<O>): TaskVerdict;
   /** May declare an OOM from a PSI event. */
   handlePressure?(event: PressureEvent, pc: PressureControl<O>): void;
-  handleCgroupOnline?(cgroup: CgroupNode, options: O): void;
+  handleCgroupOnline?(cgroup: CgroupNode, options: O, state: PolicyState): void;
   /** Forget per-cgroup state. */
-  handleCgroupOffline?(cgroup: CgroupPath, options: O): void;
+  handleCgroupOffline?(cgroup: CgroupPath, options: O, state: PolicyState): void;
 }
 
 const POLICY_BRAND = Symbol.for("oomkit.policy");

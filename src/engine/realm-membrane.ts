@@ -7,6 +7,7 @@
  * the engine's own OomControl builders and kept here, and only their ids cross. Nothing here
  * reads a property of a realm value: nothing but strings and numbers arrives.
  */
+import type { StateDraft } from "./policy-state.js";
 import { types } from "node:util";
 import { OomkitError } from "../errors.js";
 import { CgroupNode } from "./cgroup.js";
@@ -28,15 +29,15 @@ export type Call =
   | { readonly kind: "parseOptions"; readonly raw: unknown }
   | { readonly kind: "decide"; readonly mode: "decide" | "oom" | "evaluate"; readonly oc: OomControlImpl<unknown>; readonly options: OptionsWire; readonly task?: TaskNode; readonly chosen?: TaskNode | undefined }
   | { readonly kind: "pressure"; readonly event: PressureEvent; readonly pc: PressureControl; readonly options: OptionsWire }
-  | { readonly kind: "online"; readonly cgroup: CgroupNode; readonly options: OptionsWire }
-  | { readonly kind: "offline"; readonly path: string; readonly options: OptionsWire };
+  | { readonly kind: "online"; readonly cgroup: CgroupNode; readonly options: OptionsWire; readonly state: StateDraft }
+  | { readonly kind: "offline"; readonly path: string; readonly options: OptionsWire; readonly state: StateDraft };
 
 type Node = CgroupNode | TaskNode;
 
-const CGROUP_FIELDS: ReadonlySet<string> = new Set(["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks"]);
+const CGROUP_FIELDS: ReadonlySet<string> = new Set(["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks", "unreadable"]);
 /** CgroupMemory's fields, each read on its own (realm-views.ts's MEMORY is the same list). */
 export const MEMORY_FIELDS: ReadonlySet<string> = new Set(["currentBytes", "minBytes", "lowBytes", "highBytes", "maxBytes", "peakBytes", "swapCurrentBytes", "swapHighBytes", "swapMaxBytes", "swapPeakBytes", "oomGroup"]);
-const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]);
+const TASK_FIELDS: ReadonlySet<string> = new Set(["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup", "unreadable"]);
 const SNAPSHOT_FIELDS: ReadonlySet<string> = new Set(["ioMs", "system", "vmstat", "root", "tasks", "systemTotalPages"]);
 
 /** A value the engine hands to a kind check (kindOf) standing in for one the realm described. */
@@ -71,6 +72,20 @@ export class Session {
   get #oc(): OomControlImpl<unknown> {
     if (this.call.kind !== "decide") throw new OomkitError("E_CONFIG", "the OOM control belongs to handleOutOfMemory and evaluateTask");
     return this.call.oc;
+  }
+  /** The state of the attachment this call is for (the policy's own, through its control or hook). */
+  get #state(): StateDraft {
+    switch (this.call.kind) {
+      case "decide":
+        return this.call.oc.state as StateDraft;
+      case "pressure":
+        return this.call.pc.state as StateDraft;
+      case "online":
+      case "offline":
+        return this.call.state;
+      default:
+        throw new OomkitError("E_CONFIG", "state belongs to a policy's hooks");
+    }
   }
   get #snapshot(): Snapshot {
     if (this.call.kind === "decide") return this.call.oc.snapshot;
@@ -267,6 +282,21 @@ export class Session {
         if (!Array.isArray(ids) || ids.some((id) => typeof id !== "number" || this.#plans[id] === undefined)) throw new OomkitError("E_CONFIG", "steps() takes plans made by the oc builders");
         return this.#planAnswer(this.#oc.steps(...ids.map((id) => this.#plans[id as number] as Plan)));
       }
+      case "oc.bestSoFar": {
+        const p = typeof a === "number" ? this.#plans[a] : undefined;
+        if (!p) throw new OomkitError("E_CONFIG", "bestSoFar takes a plan made by the oc builders in this call");
+        this.#oc.bestSoFar(p);
+        return "null";
+      }
+      case "st.get": {
+        const json = this.#state.getJson(str(a));
+        return json === undefined ? "undefined" : json;
+      }
+      case "st.set":
+        this.#state.setJson(str(a), typeof b === "string" ? b : undefined);
+        return "null";
+      case "st.keys":
+        return JSON.stringify(this.#state.keys());
       case "pc.rates":
       case "pc.declareOom": {
         if (this.call.kind !== "pressure") throw new OomkitError("E_CONFIG", "the pressure control belongs to handlePressure");

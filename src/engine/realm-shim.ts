@@ -187,7 +187,7 @@ export function realmShim(channel: Channel, makeFace: (kit: FaceKit) => Readonly
       case "online":
       case "offline": {
         const name = spec.kind === "pressure" ? "handlePressure" : spec.kind === "online" ? "handleCgroupOnline" : "handleCgroupOffline";
-        const args = spec.kind === "pressure" ? [spec.event, views.pressureControl({ ...(spec.pc as object), options: optionsOf(spec.options as object) })] : [spec.target, optionsOf(spec.options as object)];
+        const args = spec.kind === "pressure" ? [spec.event, views.pressureControl({ ...(spec.pc as object), options: optionsOf(spec.options as object) })] : [spec.target, optionsOf(spec.options as object), views.policyState()];
         return isThenable(hook(name)(...args)) ? { invalid: "returned a promise (hooks are synchronous)" } : {};
       }
       default:

@@ -32,6 +32,8 @@ export interface Views {
   planOf(value: unknown): { readonly id: number; readonly kind: string } | undefined;
   oomControl(spec: Record<string, unknown>): object;
   pressureControl(spec: Record<string, unknown>): object;
+  /** The attachment's state, for the cgroup hooks' third argument. */
+  policyState(): object;
 }
 
 export function realmViews(kit: ViewKit): Views {
@@ -117,6 +119,8 @@ export function realmViews(kit: ViewKit): Views {
       for (const f of ["parent", "isRoot", "vanished", "children", "isLeaf", "stat", "events", "eventsLocal", "swapEvents", "cgroupEvents", "populated", "pressure", "controllers", "xattrs", "ownerUid", "pids", "tasks"]) {
         defineProperty(CgroupNode.prototype, f, { configurable: true, get(this: CgroupNode) { return this.#get(f); } });
       }
+      // What could not be read grows as figures are read: asked each time, like a task's exiting.
+      defineProperty(CgroupNode.prototype, "unreadable", { configurable: true, get(this: CgroupNode) { return read(ask("cg", current(this), "unreadable")); } });
     }
     declare readonly children: readonly CgroupNode[];
     declare readonly vanished: boolean;
@@ -161,9 +165,9 @@ export function realmViews(kit: ViewKit): Views {
     get startTimeTicks(): unknown { return this.#s[6]; }
     get kernelThread(): unknown { return this.#s[7]; }
     static {
-      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup"]) {
-        // exiting can turn true as later reads find the task gone: asked each time.
-        defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting"); } });
+      for (const f of ["exiting", "uid", "memory", "oomScoreAdj", "kernelOomScore", "cmdline", "exe", "cgroupPath", "v1MemoryCgroup", "unreadable"]) {
+        // exiting can turn true as later reads find the task gone, unreadable grows as figures are read: asked each time.
+        defineProperty(TaskNode.prototype, f, { configurable: true, get(this: TaskNode) { return this.#get(f, f !== "exiting" && f !== "unreadable"); } });
       }
     }
     readAll(): this {
@@ -243,10 +247,25 @@ export function realmViews(kit: ViewKit): Views {
     return p !== undefined && p.session === session ? p : undefined;
   };
 
+  /** The attachment's state: JSON crosses as text both ways, so no value is shared with the engine. */
+  class PolicyState {
+    get(key: unknown): unknown {
+      const text = ask("st.get", str(key));
+      return text === "undefined" ? undefined : parse(text);
+    }
+    set(key: unknown, value: unknown): void {
+      ask("st.set", str(key), value === undefined ? undefined : stringify(value));
+    }
+    keys(): unknown {
+      return parse(ask("st.keys"));
+    }
+  }
+
   class OomControl {
     readonly #memo = new Map<string, unknown>();
     constructor(spec: Record<string, unknown>) {
       for (const k of ["policy", "scope", "scopePath", "cause", "now", "snapshot", "options"]) defineProperty(this, k, { value: spec[k], enumerable: true });
+      defineProperty(this, "state", { value: freeze(new PolicyState()), enumerable: true });
     }
     get tmpfsRoots(): unknown { return memo(this.#memo, "tmpfsRoots", () => read(ask("oc.tmpfsRoots"))); }
     get trustedUids(): unknown { return memo(this.#memo, "trustedUids", () => read(ask("oc.trustedUids"))); }
@@ -276,6 +295,7 @@ export function realmViews(kit: ViewKit): Views {
     }
     pass(reason: unknown): object { return plan(ask("oc.pass", str(reason))); }
     steps(...given: unknown[]): object { return plan(ask("oc.steps", stringify(given.map((p) => planOf(p)?.id ?? -1)))); }
+    bestSoFar(given: unknown): void { ask("oc.bestSoFar", planOf(given)?.id ?? -1); }
   }
 
   /** What declareOom was given, as the engine can take it: a path, or only what kind of value it was. */
@@ -287,6 +307,7 @@ export function realmViews(kit: ViewKit): Views {
   class PressureControl {
     constructor(spec: Record<string, unknown>) {
       for (const k of ["policy", "snapshot", "options", "now"]) defineProperty(this, k, { value: spec[k], enumerable: true });
+      defineProperty(this, "state", { value: freeze(new PolicyState()), enumerable: true });
     }
     rates(cgroup: unknown): unknown { return read(ask("pc.rates", pathOf(cgroup))); }
     declareOom(cgroup: unknown, reason?: unknown): void {
@@ -314,5 +335,6 @@ export function realmViews(kit: ViewKit): Views {
     planOf,
     oomControl: (spec: Record<string, unknown>) => freeze(new OomControl(withSnapshot(spec))),
     pressureControl: (spec: Record<string, unknown>) => freeze(new PressureControl(withSnapshot(spec))),
+    policyState: () => freeze(new PolicyState()),
   });
 }

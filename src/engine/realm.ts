@@ -27,6 +27,7 @@
  * shared heap — but copy or redo the snapshot's lazy reads across threads on every decision; a
  * WebAssembly JavaScript engine would interpret policies many times slower, every figure copied.
  */
+import type { PolicyState, StateDraft } from "./policy-state.js";
 import * as path from "node:path";
 import { types } from "node:util";
 import * as vm from "node:vm";
@@ -290,8 +291,8 @@ export class PolicyRealm {
       ...(has("handlePressure")
         ? { handlePressure: (event: PressureEvent, pc: PressureControl) => void this.#call({ kind: "pressure", event, pc, options: this.#optionsWire(pc.options) }) }
         : {}),
-      ...(has("handleCgroupOnline") ? { handleCgroupOnline: (cgroup: CgroupNode, o: unknown) => void this.#call({ kind: "online", cgroup, options: this.#optionsWire(o) }) } : {}),
-      ...(has("handleCgroupOffline") ? { handleCgroupOffline: (p: string, o: unknown) => void this.#call({ kind: "offline", path: p, options: this.#optionsWire(o) }) } : {}),
+      ...(has("handleCgroupOnline") ? { handleCgroupOnline: (cgroup: CgroupNode, o: unknown, state: PolicyState) => void this.#call({ kind: "online", cgroup, options: this.#optionsWire(o), state: state as StateDraft }) } : {}),
+      ...(has("handleCgroupOffline") ? { handleCgroupOffline: (p: string, o: unknown, state: PolicyState) => void this.#call({ kind: "offline", path: p, options: this.#optionsWire(o), state: state as StateDraft }) } : {}),
     };
     const policy = definePolicy(def);
     setDecider(policy, (oc) => this.#decide(oc));

@@ -147,6 +147,9 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
   let chosen: TaskNode | undefined;
   let chosenPoints = Number.NEGATIVE_INFINITY;
   let selectedByPolicy = false;
+  const why = () => (selectedByPolicy ? "selected by evaluateTask" : `highest badness (${chosenPoints})`);
+  // Cut short by its deadline, the loop's choice so far is carried out (read when it is taken).
+  const offer = () => oc.killTask(chosen as TaskNode, why());
   for (const t of oc.tasks()) {
     const prot = oc.protectedReason(t);
     if (prot) {
@@ -165,6 +168,7 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
       case "select": {
         chosen = t;
         selectedByPolicy = true;
+        oc.offerLazily(offer);
         const b = oc.badness(t);
         oc.consider(t, b.killable ? b.badness : Number.NaN, "selected by evaluateTask");
         break;
@@ -179,6 +183,7 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
         if (!selectedByPolicy && b.badness >= chosenPoints) {
           chosen = t;
           chosenPoints = b.badness;
+          oc.offerLazily(offer);
         }
         break;
       }
@@ -189,6 +194,5 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
     }
   }
   if (!chosen) return { noVictim: "no killable task in the scope" };
-  const why = selectedByPolicy ? "selected by evaluateTask" : `highest badness (${chosenPoints})`;
-  return { plan: oc.killTask(chosen, why) };
+  return { plan: oc.killTask(chosen, why()) };
 }

@@ -2,6 +2,12 @@
  * A snapshot of the machine for one decision: system memory and pressure, the cgroup v2 tree,
  * and the processes. Immutable to its readers; reads are lazy and memoised, so a decision that
  * looks only at cgroups never reads a /proc/<pid> file, and nothing is read twice.
+ *
+ * One bad file never stops a decision by itself: a file that cannot be read (EIO, ENOMEM,
+ * EAGAIN, text that does not parse) makes its figure unknown, its task or cgroup says so, and
+ * the snapshot keeps the list (`faults`) for the episode record. Only what a decision truly
+ * needs stops it, with a message that names the file: MemTotal for a machine-wide OOM's
+ * totalpages (systemTotalPages), and the /proc listing of a machine-wide OOM's tasks.
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
@@ -11,10 +17,10 @@ import { type Meminfo, parseMeminfo } from "../os/parse/meminfo.js";
 import { type Pressure, parsePressure } from "../os/parse/psi.js";
 import { type Vmstat, parseVmstat } from "../os/parse/vmstat.js";
 import { PROC, PROC_MEMINFO, PROC_OSRELEASE, PROC_SWAPPINESS, PROC_VMSTAT, ROOT_CGROUP, type CgroupPath, cgroupPath, procPressure } from "../os/paths.js";
-import { readParsed } from "../os/read.js";
+import { type ReadFault, readParsed } from "../os/read.js";
 import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
-import { TaskNode } from "./task.js";
+import { TaskNode, type UnreadableTask } from "./task.js";
 import { MeteredHost } from "./metered-host.js";
 
 /** A file under a configured tmpfs root, for policies that free memory without killing. */
@@ -52,7 +58,10 @@ export class Snapshot {
   readonly source: string;
   readonly #host: MeteredHost;
   readonly #log: Logger;
-  readonly #tasks = new Map<number, TaskNode | null>();
+  readonly #tasks = new Map<number, TaskNode | UnreadableTask | null>();
+  readonly #faults: ReadFault[] = [];
+  readonly #unreadableTasks: UnreadableTask[] = [];
+  readonly #noteFault = (f: ReadFault): void => void this.#faults.push(f);
   #allTasks: readonly TaskNode[] | undefined;
   #system: SystemState | undefined;
   #vmstat: Vmstat | null | undefined;
@@ -80,19 +89,29 @@ export class Snapshot {
     return this.facts.pageSizeBytes;
   }
 
+  /**
+   * The files this snapshot could not read so far, and why, in the order it met them: what an
+   * episode record lists under `unreadable`.
+   */
+  get faults(): readonly ReadFault[] {
+    return this.#faults;
+  }
+
+  /** Each figure is unknown (undefined; swappiness the kernel's default) when its file cannot be read. */
   get system(): SystemState {
     if (this.#system === undefined) {
       const h = this.#host;
       const log = this.#log;
+      const f = this.#noteFault;
       this.#system = Object.freeze({
-        meminfo: readParsed(h, PROC_MEMINFO, parseMeminfo, log),
+        meminfo: readParsed(h, PROC_MEMINFO, parseMeminfo, log, f),
         pressure: Object.freeze({
-          memory: readParsed(h, procPressure("memory"), parsePressure, log),
-          cpu: readParsed(h, procPressure("cpu"), parsePressure, log),
-          io: readParsed(h, procPressure("io"), parsePressure, log),
+          memory: readParsed(h, procPressure("memory"), parsePressure, log, f),
+          cpu: readParsed(h, procPressure("cpu"), parsePressure, log, f),
+          io: readParsed(h, procPressure("io"), parsePressure, log, f),
         }),
-        swappiness: readParsed(h, PROC_SWAPPINESS, parseSwappiness, log) ?? DEFAULT_SWAPPINESS,
-        kernelRelease: readParsed(h, PROC_OSRELEASE, (t) => t.trim() || undefined, log),
+        swappiness: readParsed(h, PROC_SWAPPINESS, parseSwappiness, log, f) ?? DEFAULT_SWAPPINESS,
+        kernelRelease: readParsed(h, PROC_OSRELEASE, (t) => t.trim() || undefined, log, f),
       });
     }
     return this.#system;
@@ -100,7 +119,7 @@ export class Snapshot {
 
   /** /proc/vmstat: the machine-wide reclaim and OOM-kill counters. */
   get vmstat(): Vmstat | undefined {
-    if (this.#vmstat === undefined) this.#vmstat = readParsed(this.#host, PROC_VMSTAT, parseVmstat, this.#log) ?? null;
+    if (this.#vmstat === undefined) this.#vmstat = readParsed(this.#host, PROC_VMSTAT, parseVmstat, this.#log, this.#noteFault) ?? null;
     return this.#vmstat ?? undefined;
   }
 
@@ -110,7 +129,7 @@ export class Snapshot {
       const mount = this.cgroupMode.unifiedMount;
       this.#root =
         this.cgroupMode.perCgroup && mount !== undefined
-          ? new CgroupNode({ host: this.#host, log: this.#log, mount, task: (pid) => this.task(pid) }, ROOT_CGROUP, undefined)
+          ? new CgroupNode({ host: this.#host, log: this.#log, mount, task: (pid, listedIn) => this.task(pid, listedIn), faults: this.#noteFault }, ROOT_CGROUP, undefined)
           : null;
     }
     return this.#root ?? undefined;
@@ -138,14 +157,35 @@ export class Snapshot {
     return node;
   }
 
-  /** The process with this pid, or undefined when there is none (or it vanished). */
-  task(pid: number): TaskNode | undefined {
+  /**
+   * The process with this pid, or undefined when there is none (or it vanished) or its stat file
+   * could not be read (unreadableTask says why).
+   */
+  task(pid: number, listedIn?: CgroupPath): TaskNode | undefined {
     let t = this.#tasks.get(pid);
     if (t === undefined) {
-      t = TaskNode.read({ host: this.#host, log: this.#log }, pid) ?? null;
+      t = TaskNode.read({ host: this.#host, log: this.#log, faults: this.#noteFault }, pid) ?? null;
+      if (t !== null && !(t instanceof TaskNode)) {
+        t = listedIn === undefined ? t : { ...t, listedIn };
+        this.#unreadableTasks.push(t);
+      }
       this.#tasks.set(pid, t);
     }
-    return t ?? undefined;
+    return t instanceof TaskNode ? t : undefined;
+  }
+
+  /** Why the process with this pid was left out ("stat unreadable: EIO"), when it was asked for and could not be read. */
+  unreadableTask(pid: number): string | undefined {
+    const t = this.#tasks.get(pid);
+    return t === undefined || t === null || t instanceof TaskNode ? undefined : t.unreadable;
+  }
+
+  /**
+   * The processes left out so far because their stat file could not be read, each with why and
+   * the cgroup whose cgroup.procs listed it (none when /proc did): the record's skipped tasks.
+   */
+  get unreadableTasks(): readonly UnreadableTask[] {
+    return this.#unreadableTasks;
   }
 
   /** Every process on the machine (thread-group leaders), in pid order. */
@@ -205,10 +245,18 @@ export class Snapshot {
     return frozen;
   }
 
-  /** totalpages of a system-wide OOM: MemTotal + SwapTotal in pages. */
+  /**
+   * totalpages of a system-wide OOM: MemTotal + SwapTotal in pages. A decision cannot weigh
+   * oom_score_adj without it, so an unknown MemTotal stops the decision that needs it, with an
+   * error that names the file and why.
+   */
   get systemTotalPages(): number {
     const m = this.system.meminfo;
-    if (m?.memTotalBytes === undefined) throw new OomkitError("E_UNSUPPORTED", `${this.source}: MemTotal is unknown (no readable meminfo)`);
+    if (m?.memTotalBytes === undefined) {
+      const fault = this.#faults.find((f) => f.path === PROC_MEMINFO);
+      const why = fault ? `${PROC_MEMINFO} unreadable: ${fault.error}` : `${PROC_MEMINFO} is absent or has no MemTotal`;
+      throw new OomkitError(fault ? "E_HOST_IO" : "E_UNSUPPORTED", `${this.source}: MemTotal is unknown (${why}); it is needed to weigh oom_score_adj (totalpages)`);
+    }
     return systemTotalPages(m.memTotalBytes, m.swapTotalBytes ?? 0, this.pageSizeBytes);
   }
 

@@ -1,18 +1,20 @@
 /**
- * One link of the chain: run the policy (under its deadline, unless it is the built-in default),
- * classify what it did, verify its plan and have the executor carry it out. The engine runs the
- * links in order until one handles the OOM; buildEpisode (episode.ts) makes the record from what
- * the steps produced.
+ * One link of the chain: run the policy under its deadline (the built-in default under its own),
+ * classify what it did, verify its plan — asking it again without the targets the verifier
+ * refused (./ask.ts) — ask whether acting is still called for, and have the executor carry it
+ * out. The engine runs the links in order until one handles the OOM or its plan is dropped;
+ * buildEpisode (episode.ts) makes the record from what the steps produced.
  */
 import type { Logger } from "../log.js";
 import type { CgroupPath } from "../os/paths.js";
-import type { ActionResult, ChainEntry, ChainOutcome, StepRecord, Verdict } from "./episode.js";
+import type { ActionResult, ChainEntry, ChainOutcome, Staleness, StepRecord, Verdict } from "./episode.js";
 import { roundMs } from "./episode.js";
-import { type ControlContext, OomControlImpl } from "./oom-control.js";
+import { askPolicy } from "./ask.js";
+import type { ControlContext } from "./oom-control.js";
 import type { Policy } from "./policy.js";
-import { type PolicyFault, type PolicyResult, classifyFault, runPolicy, runWithDeadline } from "./select.js";
+import type { PolicyStateStore, StateDraft } from "./policy-state.js";
 import type { Snapshot } from "./snapshot.js";
-import { type VerifiedAction, verifyAction } from "./verify.js";
+import type { VerifiedAction } from "./verify.js";
 
 export type VerifiedOk = Extract<VerifiedAction, { ok: true }>;
 
@@ -41,9 +43,17 @@ export interface ChainLink {
 
 export interface StepEnv {
   readonly control: ControlContext;
+  /** Where policies keep state; a draft per call, committed as `commitState` says. */
+  readonly state: PolicyStateStore;
+  /** Commit a carried-out plan's state writes (live and dry-run; not explain nor deciding ahead). */
+  readonly commitState: boolean;
   readonly deadlineMs: number;
+  /** The built-in default's deadline: its whole call, reads included. */
+  readonly defaultDeadlineMs: number;
   readonly executor: Executor;
   readonly log: Logger;
+  /** Right before a verified plan's first action: why acting would be stale, or undefined to act. */
+  readonly whyStale?: () => Staleness | undefined | Promise<Staleness | undefined>;
 }
 
 export interface StepResult extends StepRecord {
@@ -53,19 +63,20 @@ export interface StepResult extends StepRecord {
   readonly verifiedAtMs?: number;
   /** The actions of its plan that passed the verifier, as the verifier cleared them. */
   readonly verified?: readonly VerifiedOk[];
+  /** The call's state writes, not yet committed (a plan decided ahead commits when carried out). */
+  readonly stateDraft?: StateDraft;
 }
-
-/** A deadline overrun of a policy that read a lot is worth a hint. */
-const TIMEOUT_HINT = "reading a large scope counts too: raise policy_deadline_ms on big machines";
 
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
-  const oc = new OomControlImpl(link.policy.name, link.options, env.control);
   const started = performance.now();
-  const decided = decide(link, oc, env);
+  const asked = askPolicy(link, env);
+  const { oc, decided, draft } = asked;
   const durationMs = roundMs(performance.now() - started);
+  const f = asked.reaskFault;
+  const reasked = asked.asks > 1 ? { asks: asked.asks, refused: asked.refused, ...(f ? { error: `asked again without them, it ${f.outcome}: ${f.error}` } : {}) } : {};
   const result = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}, more: Partial<StepResult> = {}): StepResult => ({
-    entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...extra },
+    entry: { policy: link.policy.name, attachedTo: link.attachedTo, outcome, durationMs, verdicts: [], ...reasked, ...extra },
     candidates: oc.candidates,
     actions: [],
     actionMs: 0,
@@ -76,30 +87,22 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
     return result(decided.outcome, { error: decided.error });
   }
   if ("noVictim" in decided) return result("no-victim", { reason: decided.noVictim });
-  const plan = decided.plan;
-  if (plan.kind === "pass") return result("passed", { reason: plan.reason });
-  const verified = plan.actions.map((a) => verifyAction(a, env.control));
+  const { plan, cutShort } = decided;
+  const cut = cutShort !== undefined ? { cutShort } : {};
+  if (cutShort !== undefined) env.log.warn(`policy ${link.policy.name} ${cutShort}`);
+  if (plan.kind === "pass") return result("passed", { reason: plan.reason, ...cut });
+  const verified = asked.verified;
   const verdicts: Verdict[] = verified.map((v) => (v.ok ? { action: v.action, ok: true, execution: v.execution } : { action: v.action, ok: false, reason: v.reason }));
   const ok = verified.filter((v): v is VerifiedOk => v.ok);
-  if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; ") });
+  if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; "), ...cut });
   const verifiedAtMs = performance.now();
+  const stale = await env.whyStale?.();
+  if (stale) return result("dropped", { verdicts, reason: stale.reason, ...cut }, { verifiedAtMs, dropped: stale });
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
-  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok };
+  if (env.commitState) draft.commit();
+  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
-  if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory" }, done);
-  return result("handled", { verdicts }, done);
-}
-
-/** Calls the policy: its result, or how it failed. */
-function decide(link: ChainLink, oc: OomControlImpl<unknown>, env: StepEnv): PolicyResult | PolicyFault {
-  try {
-    // The built-in default ends every chain: like the kernel's own scan it must decide, so it
-    // runs without a deadline (it is engine code, not a policy file).
-    if (link.attachedTo === null) return runPolicy(link.policy, oc);
-    return runWithDeadline(() => runPolicy(link.policy, oc), env.deadlineMs, env.control.snapshot);
-  } catch (err) {
-    const fault = classifyFault(err, env.deadlineMs);
-    return fault.outcome === "timeout" ? { ...fault, error: `${fault.error} (${TIMEOUT_HINT})` } : fault;
-  }
+  if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory", ...cut }, done);
+  return result("handled", { verdicts, ...cut }, done);
 }

@@ -1,14 +1,18 @@
 /**
  * One process as a snapshot sees it. Every figure is read on first use and then kept, so a
  * decision that never looks at a task's memory never reads its status file. A process that
- * vanishes between reads is "exiting", never an error.
+ * vanishes between reads is "exiting", never an error. A file that cannot be read for another
+ * reason (EIO, ENOMEM, EAGAIN, text that does not parse) makes that figure unknown, never an
+ * exception: the task says so in `unreadable`, and where the unknown figure is one a kill must
+ * be checked against (oom_score_adj, the cgroup) the verifier refuses the task (./verify.ts).
  */
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
-import { readParsed } from "../os/read.js";
-import { PidFile, type CgroupPath, cgroupPath, procPid } from "../os/paths.js";
+import { type FaultSink, type ReadResult, faultReason, readResult } from "../os/read.js";
+import { PidFile, type CgroupPath, type PidFileName, cgroupPath, procPid } from "../os/paths.js";
 import { type ProcStat, type ProcStatus, isKernelThreadFlags, parseCmdline, parseExeLink, parseOomScore, parseOomScoreAdj, parseProcCgroup, parseProcStat, parseProcStatus } from "../os/parse/proc.js";
+import { OOM_SCORE_ADJ_MIN } from "./badness.js";
 
 export interface TaskMemory {
   /** RssAnon + RssFile + RssShmem: what the kernel counts as resident. */
@@ -32,6 +36,24 @@ const NO_MEMORY: TaskMemory = Object.freeze({
 export interface TaskContext {
   readonly host: Host;
   readonly log: Logger;
+  /** Hears each file of a task that could not be read (the snapshot's record of them). */
+  readonly faults?: FaultSink;
+}
+
+/** A task whose stat file could not be read: no task can be made of it, and this says why. */
+export interface UnreadableTask {
+  readonly pid: number;
+  /** "stat unreadable: EIO". */
+  readonly unreadable: string;
+  /** The cgroup whose cgroup.procs listed it, when one did. */
+  readonly listedIn?: CgroupPath;
+}
+
+interface CgroupRead {
+  readonly v2: CgroupPath | undefined;
+  readonly v1Memory: string | undefined;
+  /** Why the v2 cgroup is unknown, when it is and the task is not simply gone. */
+  readonly unknown?: string;
 }
 
 export class TaskNode {
@@ -43,8 +65,10 @@ export class TaskNode {
   #oomScore: number | null | undefined;
   #cmdline: readonly string[] | undefined;
   #exe: string | null | undefined;
-  #cgroup: { v2: CgroupPath | undefined; v1Memory: string | undefined } | undefined;
+  #cgroup: CgroupRead | undefined;
   #gone = false;
+  /** File → why it could not be read, for the files that could not. */
+  #faults: Map<PidFileName, string> | undefined;
 
   /** Use TaskNode.read: a task exists only if its stat file could be read. */
   private constructor(ctx: TaskContext, stat: ProcStat) {
@@ -54,11 +78,54 @@ export class TaskNode {
     Object.freeze(this);
   }
 
-  /** Reads the task's stat file; undefined when the pid is gone (a normal race). */
-  static read(ctx: TaskContext, pid: number): TaskNode | undefined {
-    const stat = readParsed(ctx.host, procPid(pid, PidFile.stat), parseProcStat, ctx.log);
-    if (stat === undefined) return undefined;
-    return new TaskNode(ctx, stat);
+  /**
+   * Reads the task's stat file; undefined when the pid is gone (a normal race), and why when the
+   * file could not be read or parsed (without its start time no kill can name this process).
+   */
+  static read(ctx: TaskContext, pid: number): TaskNode | UnreadableTask | undefined {
+    const r = readResult(ctx.host, procPid(pid, PidFile.stat), parseProcStat, ctx.log);
+    if (r.kind === "ok") return new TaskNode(ctx, r.value);
+    if (r.kind === "gone") return undefined;
+    ctx.faults?.(r.fault);
+    return { pid, unreadable: `${PidFile.stat} unreadable: ${r.fault.error}` };
+  }
+
+  /**
+   * Why `file` of this task could not be read ("oom_score_adj unreadable: EIO"), or undefined.
+   * Static, so that only engine code asks it (the verifier): a task's public face is `unreadable`.
+   */
+  static faultOf(task: TaskNode, file: PidFileName): string | undefined {
+    const error = task.#faults?.get(file);
+    return error === undefined ? undefined : `${file} unreadable: ${error}`;
+  }
+
+  /**
+   * Why this task's v2 cgroup is unknown — a file that could not be read, a path outside this
+   * cgroup namespace, no v2 line — or undefined when it is known or the task is gone.
+   */
+  static cgroupUnknown(task: TaskNode): string | undefined {
+    return task.#readCgroup().unknown;
+  }
+
+  /**
+   * The files of this task that could not be read so far, and why ("status unreadable: EIO"), or
+   * undefined. A figure from such a file is unknown: memory reads as 0 (the task ranks last),
+   * oom_score_adj as -1000 (the task is never chosen), the cgroup as undefined.
+   */
+  get unreadable(): string | undefined {
+    if (this.#faults === undefined) return undefined;
+    return [...this.#faults].map(([file, error]) => `${file} unreadable: ${error}`).join("; ");
+  }
+
+  /** A file's result; a fault is noted on the task and reported, a vanished file marks it gone. */
+  #read<T>(file: PidFileName, parse: (text: string) => T): ReadResult<T> {
+    const r = readResult(this.#ctx.host, procPid(this.pid, file), parse, this.#ctx.log);
+    if (r.kind === "gone") this.#gone = true;
+    else if (r.kind === "fault") {
+      (this.#faults ??= new Map()).set(file, r.fault.error);
+      this.#ctx.faults?.(r.fault);
+    }
+    return r;
   }
 
   get comm(): string {
@@ -92,14 +159,13 @@ export class TaskNode {
 
   #readStatus(): ProcStatus | undefined {
     if (this.#status === undefined) {
-      const status = readParsed(this.#ctx.host, procPid(this.pid, PidFile.status), parseProcStatus, this.#ctx.log);
-      this.#status = status ?? null;
-      if (status === undefined) this.#gone = true;
+      const r = this.#read(PidFile.status, parseProcStatus);
+      this.#status = r.kind === "ok" ? r.value : null;
     }
     return this.#status ?? undefined;
   }
 
-  /** Real uid, or undefined when the task vanished. */
+  /** Real uid, or undefined when the task vanished or its status could not be read. */
   get uid(): number | undefined {
     return this.#readStatus()?.uid?.real;
   }
@@ -122,12 +188,15 @@ export class TaskNode {
     });
   }
 
-  /** oom_score_adj; 0 when it cannot be read (the kernel's default). */
+  /**
+   * oom_score_adj; 0 when the task is gone (the kernel's default, and an exiting task is never
+   * chosen). When the file cannot be read it is -1000: an unknown adjustment may be -1000, and
+   * reading it as 0 would make such a task killable; the verifier refuses the task with the reason.
+   */
   get oomScoreAdj(): number {
     if (this.#oomScoreAdj === undefined) {
-      const v = readParsed(this.#ctx.host, procPid(this.pid, PidFile.oomScoreAdj), parseOomScoreAdj, this.#ctx.log);
-      if (v === undefined) this.#gone = true;
-      this.#oomScoreAdj = v ?? 0;
+      const r = this.#read(PidFile.oomScoreAdj, parseOomScoreAdj);
+      this.#oomScoreAdj = r.kind === "ok" ? r.value : r.kind === "gone" ? 0 : OOM_SCORE_ADJ_MIN;
     }
     return this.#oomScoreAdj;
   }
@@ -135,15 +204,19 @@ export class TaskNode {
   /** The kernel's own /proc/<pid>/oom_score, or undefined when unreadable. */
   get kernelOomScore(): number | undefined {
     if (this.#oomScore === undefined) {
-      this.#oomScore = readParsed(this.#ctx.host, procPid(this.pid, PidFile.oomScore), parseOomScore, this.#ctx.log) ?? null;
+      const r = readResult(this.#ctx.host, procPid(this.pid, PidFile.oomScore), parseOomScore, this.#ctx.log);
+      // oom_score is the kernel's opinion, read only to show it: a fault is reported, not noted on the task.
+      if (r.kind === "fault") this.#ctx.faults?.(r.fault);
+      this.#oomScore = r.kind === "ok" ? r.value : null;
     }
     return this.#oomScore ?? undefined;
   }
 
+  /** The command line; [] for a kernel thread, a task gone, or one whose cmdline could not be read. */
   get cmdline(): readonly string[] {
     if (this.#cmdline === undefined) {
-      const v = readParsed(this.#ctx.host, procPid(this.pid, PidFile.cmdline), parseCmdline, this.#ctx.log);
-      this.#cmdline = Object.freeze(v ?? []);
+      const r = this.#read(PidFile.cmdline, parseCmdline);
+      this.#cmdline = Object.freeze(r.kind === "ok" ? r.value : []);
     }
     return this.#cmdline;
   }
@@ -172,15 +245,30 @@ export class TaskNode {
     } catch (err) {
       if (!(err instanceof OomkitError)) throw err;
       // Vanished (a zombie, a task gone), no permission, or an I/O error: unknown, never a stop.
+      // An I/O error is also a fault of this task's (the verifier refuses the task when a
+      // protection by executable would need it: ./verify.ts).
       this.#ctx.log.debug(`ignoring ${link}: ${err.message}`);
+      if (err.code === "E_HOST_IO") {
+        const error = faultReason(err) ?? err.message;
+        (this.#faults ??= new Map()).set(PidFile.exe, error);
+        this.#ctx.faults?.({ path: link, error });
+      }
       return undefined;
     }
   }
 
-  #readCgroup(): { v2: CgroupPath | undefined; v1Memory: string | undefined } {
+  #readCgroup(): CgroupRead {
     if (this.#cgroup === undefined) {
-      const c = readParsed(this.#ctx.host, procPid(this.pid, PidFile.cgroup), parseProcCgroup, this.#ctx.log);
-      this.#cgroup = Object.freeze({ v2: this.#v2Path(c?.v2Path), v1Memory: c?.v1.get("memory") });
+      const r = this.#read(PidFile.cgroup, parseProcCgroup);
+      if (r.kind === "ok") {
+        const raw = r.value.v2Path;
+        const v2 = this.#v2Path(raw);
+        const unknown = v2 !== undefined ? undefined : raw === undefined ? "its /proc/<pid>/cgroup has no cgroup v2 line" : `its cgroup ${raw} lies outside this cgroup namespace`;
+        this.#cgroup = Object.freeze({ v2, v1Memory: r.value.v1.get("memory"), ...(unknown !== undefined ? { unknown } : {}) });
+      } else {
+        const unknown = r.kind === "fault" ? `${PidFile.cgroup} unreadable: ${r.fault.error}` : undefined;
+        this.#cgroup = Object.freeze({ v2: undefined, v1Memory: undefined, ...(unknown !== undefined ? { unknown } : {}) });
+      }
     }
     return this.#cgroup;
   }

@@ -4,14 +4,18 @@
  * (a whole-cgroup kill that would hit a protected task becomes task-by-task, sparing it), and
  * records each refusal with its reason. Pure: it reads the snapshot and decides; it acts on
  * nothing.
+ *
+ * What it cannot check, it refuses: a task whose oom_score_adj or cgroup could not be read (it
+ * may be -1000, or under an omit mark), a cgroup whose members or marks could not be read (a kill
+ * could reach what no check has seen). The reason names the file and the error.
  */
 import * as path from "node:path";
 import type { TaskTarget } from "../os/kill-port.js";
-import { type CgroupPath, cgroupContains, parentCgroup } from "../os/paths.js";
-import type { CgroupNode } from "./cgroup.js";
+import { type CgroupPath, PidFile, cgroupContains, parentCgroup } from "../os/paths.js";
+import { CgroupNode } from "./cgroup.js";
 import type { Action } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
-import type { TaskNode } from "./task.js";
+import { TaskNode } from "./task.js";
 import { OOM_SCORE_ADJ_MIN } from "./badness.js";
 import { OMIT_MARKS, describeMark, omitMark } from "./marks.js";
 import type { VictimRegistry } from "./victims.js";
@@ -71,10 +75,16 @@ function nameProtection(task: TaskNode, p: Protections): string | undefined {
   if (p.omitCommands.length === 0 && p.omitExecutables.length === 0) return undefined;
   const re = p.omitCommands.find((r) => r.test(task.comm));
   if (re === undefined && p.omitExecutables.length === 0) return undefined;
-  if (!namesCount(task, p.trustedUids)) return undefined;
+  if (!namesCount(task, p.trustedUids)) {
+    // A uid unknown because the status file could not be read: whether the name counts is unknown.
+    const statusFault = task.uid === undefined ? TaskNode.faultOf(task, PidFile.status) : undefined;
+    return statusFault !== undefined ? `${statusFault}: whether [protect] names spare it cannot be checked` : undefined;
+  }
   if (re) return `omit: command matches ${re}`;
   const exe = task.exe;
   if (exe !== undefined && p.omitExecutables.some((x) => x.regex.test(exe))) return `omit: executable ${exe} is protected by configuration`;
+  const exeFault = exe === undefined ? TaskNode.faultOf(task, PidFile.exe) : undefined;
+  if (exeFault !== undefined) return `${exeFault}: whether [protect] executables spare it cannot be checked`;
   return undefined;
 }
 
@@ -112,11 +122,13 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
   if (task.pid === snapshot.facts.selfPid) return "oomkit itself";
   if (task.kernelThread) return "kernel thread";
   if (task.exiting) return "already exiting";
-  if (task.oomScoreAdj === OOM_SCORE_ADJ_MIN) return "oom_score_adj -1000";
+  // An unreadable oom_score_adj reads as -1000: say which it was.
+  if (task.oomScoreAdj === OOM_SCORE_ADJ_MIN) return TaskNode.faultOf(task, PidFile.oomScoreAdj) ?? "oom_score_adj -1000";
   const byName = nameProtection(task, protections);
   if (byName) return byName;
   const cg = task.cgroupPath;
-  if (cg !== undefined && snapshot.cgroupMode.perCgroup) {
+  if (snapshot.cgroupMode.perCgroup) {
+    if (cg === undefined) return task.exiting ? "already exiting" : `its cgroup is unknown (${TaskNode.cgroupUnknown(task) ?? "no cgroup v2 line"}): omit rules cannot be checked`;
     const why = cgroupOmitReason(cg, ctx);
     if (why) return why;
   }
@@ -124,13 +136,47 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
   return undefined;
 }
 
-/** Why a cgroup (or an ancestor) is protected by configuration or an omit mark, or undefined. */
+/**
+ * Why a task the OOM's scope lists may not be killed in it: its cgroup (from /proc/<pid>/cgroup,
+ * read after the scope's cgroup.procs listed it) is outside the scope — it migrated, or the line
+ * did not parse — or unknown. Undefined for a machine-wide OOM, or when it is inside.
+ */
+export function taskScopeRefusal(task: TaskNode, ctx: VerifyContext): string | undefined {
+  const scope = ctx.scope;
+  if (!scope || scope.isRoot) return undefined;
+  const cg = task.cgroupPath;
+  if (cg === undefined) return task.exiting ? "already exiting" : `outside the scope ${scope.path}: its cgroup is unknown (${TaskNode.cgroupUnknown(task) ?? "no cgroup v2 line"})`;
+  return cgroupContains(scope.path, cg) ? undefined : `outside the scope ${scope.path}: /proc/${task.pid}/cgroup says ${cg}`;
+}
+
+/**
+ * Why a cgroup (or an ancestor) is protected by configuration or an omit mark, or undefined.
+ * Marks that could not be read protect too: they may say omit.
+ */
 export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
   for (let p: CgroupPath | undefined = cgroup; p !== undefined; p = parentCgroup(p)) {
     if (ctx.protections.omitCgroups.includes(p)) return `omit: cgroup ${p} is protected by configuration`;
   }
-  const mark = omitMark(ctx.snapshot.cgroup(cgroup), ctx.scope, ctx.protections.omitXattrs);
-  return mark ? `omit: ${describeMark(mark)}` : undefined;
+  // A cgroup the snapshot did not list (made since, or under a folder that could not be read):
+  // the marks of its nearest listed ancestor cover it.
+  let node: CgroupNode | undefined;
+  for (let p: CgroupPath | undefined = cgroup; p !== undefined && node === undefined; p = parentCgroup(p)) {
+    node = ctx.snapshot.cgroup(p);
+    if (node === undefined) continue;
+    if (p !== cgroup) {
+      const unseen = CgroupNode.membersUnknown(node);
+      if (unseen) return `omit marks unknown: ${cgroup} is not in the snapshot (${unseen})`;
+    }
+  }
+  const mark = omitMark(node, ctx.scope, ctx.protections.omitXattrs);
+  if (mark) return `omit: ${describeMark(mark)}`;
+  // omitMark has read every mark (and owner) that could apply: with no read failed, none is unknown.
+  if (ctx.snapshot.faults.length === 0) return undefined;
+  for (let c = node; c; c = c.parent) {
+    const unknown = CgroupNode.marksUnknown(c, ctx.protections.omitXattrs);
+    if (unknown) return `omit marks unknown: ${unknown}`;
+  }
+  return undefined;
 }
 
 /** Why the cgroup itself may never be a victim, before its tasks are looked at, or undefined. */
@@ -157,11 +203,25 @@ export type CgroupKillPlan =
 export function cgroupKillPlan(cgroup: CgroupNode, ctx: VerifyContext): CgroupKillPlan {
   const own = cgroupProtection(cgroup, ctx);
   if (own) return { ok: false, reason: own };
+  // allTasks lists every member cgroup and reads each one's cgroup.procs and stat files.
+  const tasks = cgroup.allTasks();
   const spared: { pid: number; reason: string }[] = [];
+  if (ctx.snapshot.faults.length > 0) {
+    for (const c of [cgroup, ...cgroup.descendants()]) {
+      const unseen = CgroupNode.membersUnknown(c);
+      if (unseen) return { ok: false, reason: `cannot see every task in it: ${unseen}` };
+      // A member whose stat could not be read is no task of the snapshot's and cannot be
+      // checked: spared, so the kill goes task by task, never by cgroup.kill.
+      for (const pid of c.pids) {
+        const why = ctx.snapshot.unreadableTask(pid);
+        if (why) spared.push({ pid, reason: why });
+      }
+    }
+  }
   const victims: TaskRef[] = [];
-  for (const t of cgroup.allTasks()) {
+  for (const t of tasks) {
     if (t.exiting) continue;
-    const why = taskProtection(t, ctx);
+    const why = taskProtection(t, ctx) ?? memberElsewhere(t, cgroup, ctx);
     if (why) spared.push({ pid: t.pid, reason: why });
     else victims.push(ref(t));
   }
@@ -189,6 +249,13 @@ function groupKill(leader: TaskNode, ctx: VerifyContext): Extract<CgroupKillPlan
   return { ok: true, victims, spared };
 }
 
+/** A task cgroup.procs lists under `cgroup` whose /proc/<pid>/cgroup, read later, says it left. */
+function memberElsewhere(t: TaskNode, cgroup: CgroupNode, ctx: VerifyContext): string | undefined {
+  const cg = t.cgroupPath;
+  if (!ctx.snapshot.cgroupMode.perCgroup || cg === undefined || cgroupContains(cgroup.path, cg)) return undefined;
+  return `listed in ${cgroup.path}, but /proc/${t.pid}/cgroup says ${cg}`;
+}
+
 function inScope(ctx: VerifyContext, cgroup: CgroupPath | undefined): boolean {
   const scope = ctx.scope;
   if (!scope || scope.isRoot) return true;
@@ -201,7 +268,8 @@ export function verifyAction(action: Action, ctx: VerifyContext): VerifiedAction
     case "kill-task": {
       const task = ctx.snapshot.task(action.pid);
       if (!task || task.startTimeTicks !== action.startTimeTicks) return no("no such process (it exited, or the pid was reused)");
-      if (!inScope(ctx, task.cgroupPath)) return no(`outside the scope ${ctx.scope?.path ?? "/"}`);
+      const outside = taskScopeRefusal(task, ctx);
+      if (outside) return no(outside);
       const p = taskProtection(task, ctx);
       if (p) return no(p);
       const group = ctx.processGroups ? groupKill(task, ctx) : undefined;

@@ -18,9 +18,15 @@ export interface PendingVictim {
   readonly deadlineMonoMs: number;
 }
 
+/** Additions remembered for addedSince: far more than come while one decision runs. */
+const RECENT_ADDITIONS = 256;
+
 export class VictimRegistry {
   #pending: PendingVictim[] = [];
   #listener: ((pending: readonly PendingVictim[]) => void) | undefined;
+  /** Every addition numbered, the last RECENT_ADDITIONS kept, settled or not: kills since a mark. */
+  #added = 0;
+  #recent: { readonly seq: number; readonly victim: PendingVictim }[] = [];
 
   /**
    * Called, synchronously, after every change: the daemon keeps the list on disk so a restart
@@ -38,8 +44,20 @@ export class VictimRegistry {
   }
 
   add(v: PendingVictim): void {
+    this.#recent.push({ seq: ++this.#added, victim: v });
+    if (this.#recent.length > RECENT_ADDITIONS) this.#recent.shift();
     this.#pending = [...this.#pending, v];
     this.#listener?.(this.#pending);
+  }
+
+  /** Marks the additions so far, for addedSince. */
+  get mark(): number {
+    return this.#added;
+  }
+
+  /** The victims added after mark `from` and up to mark `to`, oldest first, whether they have exited since or not. */
+  addedSince(from: number, to = Number.POSITIVE_INFINITY): readonly PendingVictim[] {
+    return this.#recent.filter((r) => r.seq > from && r.seq <= to).map((r) => r.victim);
   }
 
   /** Drops victims past their deadline; returns the ones dropped. */

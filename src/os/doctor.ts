@@ -37,6 +37,22 @@ function hasCap(capEff: bigint | undefined, bit: number): boolean | undefined {
   return capEff === undefined ? undefined : (capEff & (1n << BigInt(bit))) !== 0n;
 }
 
+/** oomkit's own effective capabilities (CapEff of /proc/self/status), or undefined when unreadable. */
+export function effectiveCapabilities(host: Host): bigint | undefined {
+  const statusText = readIfPresent(host, PROC_SELF_STATUS);
+  if (statusText === undefined) return undefined;
+  try {
+    return parseProcStatus(statusText).capEff;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether oomkit holds capability `bit` (CAP_SYS_RESOURCE, ...); undefined when it cannot be told. */
+export function hasCapability(host: Host, bit: number): boolean | undefined {
+  return hasCap(effectiveCapabilities(host), bit);
+}
+
 export function runDoctor(host: Host): DoctorReport {
   const checks: DoctorCheck[] = [];
   const add = (c: DoctorCheck) => checks.push(c);
@@ -51,15 +67,7 @@ export function runDoctor(host: Host): DoctorReport {
     meaning: "pidfd_open needs 5.3, cgroup.kill 5.14, process_mrelease 5.15, memory.reclaim 5.19",
   });
 
-  let capEff: bigint | undefined;
-  const statusText = readIfPresent(host, PROC_SELF_STATUS);
-  if (statusText !== undefined) {
-    try {
-      capEff = parseProcStatus(statusText).capEff;
-    } catch {
-      capEff = undefined;
-    }
-  }
+  const capEff = effectiveCapabilities(host);
   add({
     id: "root",
     title: "running as root",

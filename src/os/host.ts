@@ -124,7 +124,7 @@ export interface Host {
   keepOpen(path: string): boolean;
   /** Closes every file kept open (none where keepOpen returns false). */
   closeKept(): void;
-  /** Set by a host that keeps parsed files (the warm model): ./read.ts readParsed asks it first. */
+  /** Set by a host that keeps parsed files (the warm model): ./read.ts readResult (and readParsed) asks it first. */
   readonly parsedCache?: ParsedCache;
 }
 

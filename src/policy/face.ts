@@ -25,6 +25,8 @@ export {
   type FileInfo,
   type TaskVerdict,
   type Target,
+  type PolicyState,
+  type StateValue,
 } from "../engine/policy.js";
 export type { Action, ActionKind, Plan } from "../engine/plan.js";
 

@@ -17,10 +17,12 @@
  *    Omit marks are the verifier's: a task under one is protected whatever the options say.
  * omit outranks everything; a task that is both preferred and avoided is normal (the two cancel,
  * as in earlyoom). Among equal badness the higher pid wins, as in the kernel's scan. With options
- * `{}` only the marks act, and with no marks this is exactly the kernel's choice.
+ * `{}` only the marks act, and with no marks this is exactly the kernel's choice. Its choice so
+ * far is offered at every change (oc.bestSoFar): cut short by its deadline, it acts on the tasks
+ * it got to rather than handing the decision on.
  */
 import { z } from "zod";
-import { type KillPreference, type OomControl, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
+import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
 import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
 
 const NAME = "rules";
@@ -130,6 +132,10 @@ export function classify(oc: OomControl<unknown>, task: TaskNode, opts: RulesOpt
   return { kind: "normal", why: `no rule or mark${note}` };
 }
 
+function victim(oc: OomControl<unknown>, best: { readonly task: TaskNode; readonly badness: number; readonly why: string }): Plan {
+  return oc.killTask(best.task, `${best.why}; highest badness (${best.badness}) in its class`);
+}
+
 export const rules = definePolicy<RulesOptions>({
   name: NAME,
   description: "prefer/avoid/omit by command, command line, executable, cgroup, user and systemd-oomd/oomd xattr marks; then the kernel's badness",
@@ -158,10 +164,12 @@ export const rules = definePolicy<RulesOptions>({
       // Tasks come in pid order: ">=" on badness lets the later one win a tie, as the kernel does.
       if (!best || rank < best.rank || (rank === best.rank && b.badness >= best.badness)) {
         best = { task, rank, badness: b.badness, why: cls.why };
+        // Cut short by the deadline on a crowded machine, this choice is carried out.
+        oc.bestSoFar(victim(oc, best));
       }
     }
     if (!best) return oc.pass("no killable task in the scope that is not omitted");
-    return oc.killTask(best.task, `${best.why}; highest badness (${best.badness}) in its class`);
+    return victim(oc, best);
   },
 });
 

@@ -67,6 +67,8 @@ export interface DumpTask {
   readonly oomScore: number;
   /** What /proc/<pid>/oom_score did show (null in fixtures that lack it). */
   readonly kernelOomScore: number | null;
+  /** Which of its files could not be read, and why; absent when all could (added within oomkit.dump/1). */
+  readonly unreadable?: string;
 }
 
 export interface Dump {
@@ -189,6 +191,7 @@ export function dumpSnapshot(snapshot: Snapshot, options: DumpOptions = {}): Dum
       unkillableReason: badness.killable ? null : badness.reason,
       oomScore: kernelOomScore(snapshot.badness(task), totalPages ?? 1),
       kernelOomScore: task.kernelOomScore ?? null,
+      ...(task.unreadable !== undefined ? { unreadable: task.unreadable } : {}),
     };
   });
   return {

@@ -19,13 +19,24 @@ const episodeRecordSchema = z.looseObject({
   source: z.string(),
   policy: z.string().nullable(),
   handled: z.boolean(),
-  chain: z.array(z.looseObject({ policy: z.string(), outcome: z.string(), durationMs: z.number(), verdicts: z.array(z.looseObject({ ok: z.boolean() })) })),
+  chain: z.array(
+    z.looseObject({
+      policy: z.string(),
+      outcome: z.string(),
+      durationMs: z.number(),
+      verdicts: z.array(z.looseObject({ ok: z.boolean() })),
+      asks: z.number().optional(),
+      refused: z.array(z.looseObject({ action, ok: z.boolean(), reason: z.string() })).optional(),
+    }),
+  ),
   candidates: z.array(z.looseObject({ policy: z.string(), kind: z.enum(["task", "cgroup"]) })),
   candidatesTotal: z.number(),
   plan: z.array(action),
   actions: z.array(z.looseObject({ action, ok: z.boolean(), freed: z.boolean(), dryRun: z.boolean() })),
   times: z.looseObject({ declaredAt: z.string(), decidedAt: z.string(), finishedAt: z.string(), decisionMs: z.number(), actionMs: z.number() }),
   kernelKill: z.looseObject({ seenBy: z.array(z.string()) }).optional(),
+  unreadable: z.array(z.looseObject({ path: z.string(), error: z.string() })).optional(),
+  unreadableTotal: z.number().optional(),
   decision: z.looseObject({ path: z.enum(["standing", "fresh"]) }).optional(),
 });
 

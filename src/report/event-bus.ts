@@ -8,7 +8,6 @@
  * read, is told so by a `gap` delivery in their place, and has them counted; the other readers
  * and the publisher never notice. `oomkit events` renders deliveries with `renderDelivery`.
  */
-import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { summarize } from "./human.js";
@@ -70,9 +69,14 @@ export class EventBus {
     return this.#subs.size;
   }
 
-  /** Records readers were told they lost (gap deliveries), over every reader so far. */
+  /**
+   * Records readers lost, over every reader so far: counted when they are lost, not when the
+   * reader next reads and is told (a reader that never reads again still shows in the metrics).
+   */
   get droppedTotal(): number {
-    return this.#dropped;
+    let notYetTold = 0;
+    for (const sub of this.#subs) notYetTold += sub._notYetTold();
+    return this.#dropped + notYetTold;
   }
 
   /** @internal */
@@ -156,7 +160,7 @@ export class Subscription implements AsyncIterable<Delivery> {
 
   /** Records this reader lost so far (including those it will lose when it next reads). */
   get dropped(): number {
-    return this.#dropped + this.#overflow() + (this.#pendingGap?.count ?? 0);
+    return this.#dropped + this._notYetTold();
   }
 
   /** Records published but not yet read by this reader, up to maxQueue. */
@@ -199,6 +203,11 @@ export class Subscription implements AsyncIterable<Delivery> {
 
   close(): void {
     if (this.#closed) return;
+    // What it lost and was never told stays counted (droppedTotal never goes back).
+    const untold = this._notYetTold();
+    this.#dropped += untold;
+    this.#bus._countDropped(untold);
+    this.#pendingGap = undefined;
     this.#closed = true;
     this.#bus._remove(this);
     const w = this.#waiter;
@@ -226,6 +235,11 @@ export class Subscription implements AsyncIterable<Delivery> {
     if (!d) return;
     this.#waiter = undefined;
     w(d);
+  }
+
+  /** @internal Records lost that no gap delivery has reported yet. */
+  _notYetTold(): number {
+    return this.#closed ? 0 : this.#overflow() + (this.#pendingGap?.count ?? 0);
   }
 
   /** How many unread records exceed what this reader may hold (or left the ring). */
@@ -280,7 +294,7 @@ export async function streamEvents(bus: EventBus, request: Readonly<Record<strin
   out.once("error", done);
   const write = async (line: StreamLine) => {
     if (out.destroyed) return;
-    if (!out.write(`${JSON.stringify(line)}\n`)) await Promise.race([once(out, "drain"), once(out, "close")]);
+    if (!out.write(`${JSON.stringify(line)}\n`)) await drainedOrClosed(out);
   };
   try {
     if (request.follow === true) {
@@ -294,4 +308,24 @@ export async function streamEvents(bus: EventBus, request: Readonly<Record<strin
     out.off("close", done);
     out.off("error", done);
   }
+}
+
+/**
+ * Resolves once `out` has drained, closed or failed, and leaves no listener behind. (Racing
+ * `events.once` for "drain" against "close" left the loser's listeners on the socket: one more
+ * per wait, for as long as a slow reader stayed connected.)
+ */
+export function drainedOrClosed(out: Writable): Promise<void> {
+  if (out.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      out.off("error", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+    out.on("error", done);
+  });
 }

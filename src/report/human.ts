@@ -20,7 +20,14 @@ function oomkitLine(r: EpisodeRecord): string {
     `scope=${safe(r.scope)}`,
     `cause=${quoteIfNeeded(r.cause.trigger)}`,
     ...(r.mode === "live" ? [] : [`mode=${r.mode}`]),
+    // Files the decision could not read (the record's `unreadable` says which and why).
+    ...(r.unreadableTotal ? [`unreadable=${r.unreadableTotal}`] : []),
   ].join(" ");
+  if (r.dropped) {
+    const step = r.chain.find((c) => c.outcome === "dropped");
+    const would = step?.verdicts.filter((v) => v.ok).map((v) => describe(v.action, true, {})).join("; ");
+    return `oomkit ${r.id}: ${head}: not acting: ${safe(r.dropped.reason)}${step && would ? `; ${step.policy} ${would}` : ""}`;
+  }
   if (!r.handled) {
     const tried = r.chain.map((c) => `${c.policy} ${c.outcome}`).join(", ");
     return `oomkit ${r.id}: ${head}: no policy handled it (${tried || "no policy ran"}); the kernel is the last resort`;

@@ -22,6 +22,8 @@ export const METRIC = {
   freedBytes: "oomkit_freed_bytes_total",
   policyFailures: "oomkit_policy_failures_total",
   verifierRejections: "oomkit_verifier_rejections_total",
+  droppedPlans: "oomkit_dropped_plans_total",
+  cutShortDecisions: "oomkit_cut_short_decisions_total",
   policyDuration: "oomkit_policy_duration_seconds",
   signalToDecision: "oomkit_signal_to_decision_seconds",
   decisionToKill: "oomkit_decision_to_kill_seconds",
@@ -111,6 +113,8 @@ export class Metrics {
       freed: counter(METRIC.freedBytes, "Bytes freed by actions that freed memory (kernel kills: the victim's rss)", ["kind", "policy", "scope"]),
       failures: counter(METRIC.policyFailures, "Policy calls (any hook) that threw, ran past their deadline or returned nothing valid", ["policy", "outcome"]),
       rejections: counter(METRIC.verifierRejections, "Actions the verifier refused, by policy and reason", ["policy", "reason"]),
+      dropped: counter(METRIC.droppedPlans, "Verified plans not carried out because the trouble was gone right before acting, by what showed it", ["cleared_by"]),
+      cutShort: counter(METRIC.cutShortDecisions, "Policy calls that ran past their deadline and had their best so far carried out", ["policy"]),
       policyDuration: histogram(METRIC.policyDuration, "Time a policy took to decide", ["policy"]),
       signalToDecision: histogram(METRIC.signalToDecision, "From the first signal to the verified plan", ["kind"]),
       decisionToKill: histogram(METRIC.decisionToKill, "From the verified plan to the first kill issued", ["kind"]),
@@ -178,9 +182,11 @@ export class Metrics {
       const p = this.#policies.value(c.policy);
       m.policyDuration.observe({ policy: p }, c.durationMs / 1000);
       if (c.outcome === "threw" || c.outcome === "timeout" || c.outcome === "invalid") m.failures.inc({ policy: p, outcome: c.outcome });
+      if (c.cutShort !== undefined) m.cutShort.inc({ policy: p });
       for (const v of c.verdicts) if (!v.ok) m.rejections.inc({ policy: p, reason: this.#reasons.value(reasonClass(v.reason ?? "refused")) });
     }
     if (r.times.signalToDecisionMs !== undefined) m.signalToDecision.observe({ kind: r.kind }, r.times.signalToDecisionMs / 1000);
+    if (r.dropped) m.dropped.inc({ cleared_by: r.dropped.clearedBy });
 
     if (r.kind === "kernel") {
       const k = r.kernelKill;

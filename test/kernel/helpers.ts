@@ -26,7 +26,9 @@
  *   RUN_DIR                      the run folder shared with the host (OOMKIT_RUN_DIR), for results
  *
  * Hog (test/kernel/hog.c, compiled by the harness; path in OOMKIT_HOG)
- *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, noHugePages? })
+ *   const h = startHog({ cgroup, mib: 100, rateMibPerS: 200, file?, ignoreTerm?, slowExit?, noHugePages?, stopWhenDead? })
+ *     slowExit: each SIGTERM prints "hog term N" and the hog exits
+ *     (code 0, "hog done") only on SIGUSR1, so the test decides when a victim finishes exiting
  *   h.pid; await h.ready (rejects if it exits first); await h.exited -> { code, signal };
  *   h.kill("SIGKILL"); h.output() (stdout + stderr so far)
  *
@@ -159,8 +161,12 @@ export interface HogOptions {
   /** A file to read to the end first (page cache, which memory.reclaim can drop). */
   file?: string;
   ignoreTerm?: boolean;
+  /** SIGTERM starts a shutdown that ends only on SIGUSR1 (prints "hog term N" for each SIGTERM). */
+  slowExit?: boolean;
   /** 4 KiB pages only (MADV_NOHUGEPAGE); Debian's kernels otherwise use THP for big hogs. */
   noHugePages?: boolean;
+  /** Stop allocating (and be ready) once any of these is killed, a zombie or gone: one OOM, not two. */
+  stopWhenDead?: readonly number[];
 }
 
 export interface Hog {
@@ -180,7 +186,9 @@ export function startHog(opts: HogOptions): Hog {
   if (opts.rateMibPerS) args.push("-r", String(opts.rateMibPerS));
   if (opts.file) args.push("-f", opts.file);
   if (opts.ignoreTerm) args.push("-t");
+  if (opts.slowExit) args.push("-w");
   if (opts.noHugePages) args.push("-n");
+  for (const pid of opts.stopWhenDead ?? []) args.push("-s", String(pid));
   const child: ChildProcess = spawn(HOG, args, { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error(`cannot start the hog ${HOG}`);
   let out = "";

@@ -111,6 +111,30 @@ export function statusText(t: FixtureTask): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Writes a task's /proc files into a fixture. */
+function putTask(dir: string, t: FixtureTask, mode: "v2" | "hybrid"): void {
+  const put = (p: string, text: string) => {
+    const f = path.join(dir, p);
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, text);
+  };
+  const cg = t.cgroup ?? "/";
+  put(`proc/${t.pid}/stat`, statLine(t));
+  put(`proc/${t.pid}/status`, statusText(t));
+  put(`proc/${t.pid}/oom_score_adj`, `${t.oomScoreAdj ?? 0}\n`);
+  if (t.oomScore !== undefined) put(`proc/${t.pid}/oom_score`, `${t.oomScore}\n`);
+  put(`proc/${t.pid}/cmdline`, t.kthread ? "" : `${(t.cmdline ?? [t.comm]).join("\0")}\0`);
+  put(`proc/${t.pid}/cgroup`, mode === "v2" ? `0::${cg}\n` : `4:memory:${cg}\n0::/\n`);
+  if (t.exe !== undefined) fs.symlinkSync(t.exe, path.join(dir, `proc/${t.pid}/exe`));
+}
+
+/** A task starts on a v2 fixture machine built by buildFixture: its /proc files, and its pid in its cgroup's cgroup.procs. */
+export function addTask(dir: string, t: FixtureTask): void {
+  putTask(dir, t, "v2");
+  const cg = t.cgroup ?? "/";
+  fs.appendFileSync(path.join(dir, "sys/fs/cgroup", cg === "/" ? "" : cg, "cgroup.procs"), `${t.pid}\n`);
+}
+
 /** Writes a fixture tree into a new temporary folder and returns its path. */
 export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-fx-"))): string {
   const put = (p: string, text: string) => {
@@ -154,13 +178,7 @@ export function buildFixture(spec: FixtureSpec, dir = fs.mkdtempSync(path.join(o
   for (const t of spec.tasks ?? []) {
     const cg = t.cgroup ?? "/";
     procsByCgroup.set(cg, [...(procsByCgroup.get(cg) ?? []), t.pid]);
-    put(`proc/${t.pid}/stat`, statLine(t));
-    put(`proc/${t.pid}/status`, statusText(t));
-    put(`proc/${t.pid}/oom_score_adj`, `${t.oomScoreAdj ?? 0}\n`);
-    if (t.oomScore !== undefined) put(`proc/${t.pid}/oom_score`, `${t.oomScore}\n`);
-    put(`proc/${t.pid}/cmdline`, t.kthread ? "" : `${(t.cmdline ?? [t.comm]).join("\0")}\0`);
-    put(`proc/${t.pid}/cgroup`, mode === "v2" ? `0::${cg}\n` : `4:memory:${cg}\n0::/\n`);
-    if (t.exe !== undefined) fs.symlinkSync(t.exe, path.join(dir, `proc/${t.pid}/exe`));
+    putTask(dir, t, mode);
   }
   const xattrs: Record<string, Record<string, string>> = {};
   const owners: Record<string, number> = {};

@@ -8,12 +8,14 @@
 //   kernels/<kver>/root/         dpkg-deb -x (plus depmod), bound into the guest's /lib/modules
 //   kernels/<kver>/vmlinux       decompressed from vmlinuz (boots about twice as fast as bzImage)
 //   kernels/<kver>/initramfs.cpio
-//   hog                          test/kernel/hog.c, built with the machine's gcc
-//   crowd                        test/kernel/crowd.c, likewise
+//   hog-<hash>                   test/kernel/hog.c, built with the machine's gcc; named by a hash of
+//                                the source, so checkouts with different hogs never share a binary
+//   crowd-<hash>                 test/kernel/crowd.c, likewise
 //   runs/<stamp>-<kver>-<pid>/   one folder per kernel per run, a folder per guest inside it
 //                                shared read-write with that guest
 
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -277,7 +279,12 @@ export function prepareKernel(kernel, log) {
   return { name: kernel.name, pkg, kver, version, vmlinux: path.join(kdir, "vmlinux"), initramfs, modules: path.join(kdir, "root/lib/modules", kver) };
 }
 
-/** Compiles the hog (static when the toolchain allows) into the cache; returns its path. */
+/**
+ * Compiles the hog (static when the toolchain allows) into the cache; returns its path. The
+ * binary is named by a hash of its source: several checkouts share the cache, and one built
+ * from another checkout's hog.c (newer by date, older in flags) once failed every test of a
+ * checkout that needed a new flag.
+ */
 export function buildHog() {
   return buildTool("hog");
 }
@@ -287,18 +294,19 @@ export function buildCrowd() {
   return buildTool("crowd");
 }
 
-/** Compiles test/kernel/<name>.c into the cache as <name> when the source is newer; returns its path. */
+/** Compiles test/kernel/<name>.c into the cache as <name>-<hash of the source>; returns its path. */
 function buildTool(name) {
   const src = path.join(REPO, `test/kernel/${name}.c`);
-  const out = path.join(CACHE, name);
-  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) return out;
+  const hash = createHash("sha256").update(fs.readFileSync(src)).digest("hex").slice(0, 12);
+  const out = path.join(CACHE, `${name}-${hash}`);
+  if (fs.existsSync(out)) return out;
   const gcc = which("gcc") ?? which("cc");
   if (!gcc) throw new PrepareError(`no C compiler for the ${name}: run \`apt-get install -y gcc libc6-dev\``);
   fs.mkdirSync(CACHE, { recursive: true });
-  const base = ["-O2", "-Wall", "-Wextra", "-o", `${out}.tmp`, src];
+  const base = ["-O2", "-Wall", "-Wextra", "-o", `${out}.${process.pid}.tmp`, src];
   let r = run(gcc, ["-static", ...base]);
   if (r.status !== 0) r = run(gcc, base);
   if (r.status !== 0) throw new PrepareError(`gcc could not build ${src}: ${firstLine(r.stderr)}`);
-  fs.renameSync(`${out}.tmp`, out);
+  fs.renameSync(`${out}.${process.pid}.tmp`, out);
   return out;
 }

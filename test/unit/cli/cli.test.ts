@@ -1,11 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { EXIT, defaultMakeHost, exitCodeFor, runCli } from "../../../src/cli/cli.js";
-import { connectError } from "../../../src/daemon/control.js";
+import { EXIT, defaultMakeHost, runCli } from "../../../src/cli/cli.js";
 import { wireDaemon } from "../../../src/cli/run.js";
 import { OomkitError } from "../../../src/errors.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
@@ -235,12 +235,86 @@ describe("oomkit events --log on a log with bad lines", () => {
   });
 });
 
-test("oom and events say the same thing, with the same exit code, when the socket refuses them", () => {
-  for (const code of ["EACCES", "EPERM"]) {
-    const err = connectError("/run/oomkit/oomkit.sock", Object.assign(new Error(code), { code }));
-    assert.equal(err.code, "E_PERMISSION");
-    assert.equal(exitCodeFor(err), EXIT.unsupported);
-    assert.match(err.message, /permission denied \(only root may talk to the daemon\)/);
+describe("oom and events meet the same socket problem: the same message, the same exit code", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-clients-"));
+  fs.writeFileSync(path.join(dir, "file"), "");
+  fs.mkdirSync(path.join(dir, "folder"));
+  const MAIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../../src/cli/main.js");
+
+  /** Runs `oomkit <cmd> --socket sock` in-process, or as another user in a child process. */
+  async function both(sock: string, asUid?: number): Promise<{ oom: { code: number; stderr: string }; events: { code: number; stderr: string } }> {
+    const one = async (cmd: string) => {
+      if (asUid === undefined) return await cli([cmd, "--socket", sock]);
+      const child = spawn(process.execPath, [MAIN, cmd, "--socket", sock], { uid: asUid, gid: asUid, stdio: ["ignore", "ignore", "pipe"], cwd: "/" });
+      let stderr = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      const code = await new Promise<number>((r) => child.on("exit", (c) => r(c ?? -1)));
+      return { code, stderr };
+    };
+    return { oom: await one("oom"), events: await one("events") };
+  }
+  /** The message without the command's name, first line only (a command may add a hint below). */
+  const said = (stderr: string, cmd: string) => stderr.split("\n")[0]?.replace(`oomkit ${cmd}: `, "");
+
+  const cases: { what: string; sock: () => Promise<string>; code: number; message: RegExp; asNobody?: boolean }[] = [
+    { what: "no socket there", sock: async () => path.join(dir, "missing.sock"), code: EXIT.path, message: /^no oomkit daemon answers on .*missing\.sock \(is `oomkit run` running\?\)$/ },
+    { what: "a folder that does not exist", sock: async () => "/nonexistent/oomkit.sock", code: EXIT.path, message: /^no oomkit daemon answers on \/nonexistent\/oomkit\.sock/ },
+    { what: "a path through a regular file", sock: async () => path.join(dir, "file", "oomkit.sock"), code: EXIT.path, message: /^no oomkit daemon answers on .*file\/oomkit\.sock/ },
+    { what: "a regular file", sock: async () => path.join(dir, "file"), code: EXIT.path, message: /^no oomkit daemon answers on / },
+    { what: "a folder", sock: async () => path.join(dir, "folder"), code: EXIT.path, message: /^no oomkit daemon answers on / },
+    {
+      what: "a socket left by a daemon that died",
+      sock: async () => {
+        const p = path.join(dir, "stale.sock");
+        const child = spawn(process.execPath, ["-e", `require("net").createServer().listen(${JSON.stringify(p)}, () => process.kill(process.pid, "SIGKILL"))`], { stdio: "ignore" });
+        await new Promise((r) => child.on("exit", r));
+        assert.ok(fs.lstatSync(p).isSocket(), "a socket file with no one behind it");
+        return p;
+      },
+      code: EXIT.path,
+      message: /^no oomkit daemon answers on .*stale\.sock/,
+    },
+    {
+      what: "a daemon that closes the connection without answering (full, or stopping)",
+      sock: async () => {
+        const p = path.join(dir, "full.sock");
+        const server = net.createServer((c) => c.destroy());
+        await new Promise<void>((r) => server.listen(p, r));
+        server.unref();
+        return p;
+      },
+      code: EXIT.path,
+      message: /the daemon closed the connection without answering/,
+    },
+    {
+      what: "a user who may not use the socket (root's 0600 socket in a 0700 folder)",
+      sock: async () => {
+        const locked = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-locked-"));
+        fs.chmodSync(locked, 0o700);
+        const p = path.join(locked, "oomkit.sock");
+        const server = net.createServer((c) => c.end(`${JSON.stringify({ ok: true, status: {} })}\n`));
+        await new Promise<void>((r) => server.listen(p, r));
+        server.unref();
+        fs.chmodSync(p, 0o600);
+        // Root passes any mode: as root, the commands run as nobody; otherwise the folder is closed to us.
+        if (process.getuid?.() !== 0) fs.chmodSync(locked, 0o000);
+        return p;
+      },
+      code: EXIT.unsupported,
+      message: /^.*oomkit\.sock: permission denied \(only root may talk to the daemon\)$/,
+      asNobody: process.getuid?.() === 0,
+    },
+  ];
+  for (const c of cases) {
+    test(c.what, async () => {
+      const sock = await c.sock();
+      const r = await both(sock, c.asNobody ? 65534 : undefined);
+      assert.equal(r.oom.code, c.code, r.oom.stderr);
+      assert.equal(r.events.code, c.code, r.events.stderr);
+      assert.match(said(r.oom.stderr, "oom") ?? "", c.message, r.oom.stderr);
+      assert.equal(said(r.events.stderr, "events"), said(r.oom.stderr, "oom"), "the same message");
+      assert.doesNotMatch(`${r.oom.stderr}${r.events.stderr}`, /at .*\.js:\d+/, "no stack trace");
+    });
   }
 });
 

@@ -8,6 +8,13 @@ import { ManualClock } from "../../../src/os/host.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { buildFixture } from "../../support/fixture.js";
 import { OOM_TEST } from "../../support/machines.js";
+import { renderExplain } from "../../../src/cli/explain.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { definePolicy } from "../../../src/engine/policy.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import { kernelPolicy } from "../../../src/policy/kernel.js";
 
 async function cli(argv: string[]) {
   let stdout = "";
@@ -97,4 +104,31 @@ export default definePolicy({
     assert.equal(s.code, EXIT.path);
     assert.match(s.stderr, /no cgroup \/nope/);
   });
+});
+
+test("the text shows a policy asked again without refused targets, and the files that could not be read", async () => {
+  const dir = buildFixture({
+    cgroups: { "/work": {}, "/elsewhere": {} },
+    tasks: [
+      { pid: 10, comm: "mover", cgroup: "/work", rssAnonKb: 900 * 1024 },
+      { pid: 11, comm: "big", cgroup: "/work", rssAnonKb: 500 * 1024 },
+      { pid: 12, comm: "small", cgroup: "/work", rssAnonKb: 100 * 1024 },
+    ],
+  });
+  fs.writeFileSync(path.join(dir, "proc/10/cgroup"), "0::/elsewhere\n");
+  fs.writeFileSync(path.join(dir, "proc/12/status"), "VmRSS: lots\n");
+  const largest = definePolicy({
+    name: "largest",
+    handleOutOfMemory(oc) {
+      for (const t of oc.tasks()) oc.consider(t, t.memory.rssBytes);
+      const best = [...oc.tasks()].sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+      return best ? oc.killTask(best, "largest") : oc.pass("nothing");
+    },
+  });
+  const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/work"), policy: largest, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} } });
+  const text = renderExplain(await engine.explain(takeSnapshot(new FixtureHost(dir)), "/work", { kind: "manual", trigger: "t", message: "t", figures: {} }));
+  assert.match(text, /1\. largest \(attached to \/work\): handled \[[0-9.]+ ms, asked 2 times\]\n {7}refused kill pid 10 \(mover\)[^\n]*: outside the scope \/work: \/proc\/10\/cgroup says \/elsewhere \(asked again without it\)\n {7}ok +kill pid 11/);
+  assert.match(text, /the verifier refused it: outside the scope \/work/);
+  assert.match(text, /largest +\d+ +pid 12 \(small\) in \/work +.*status unreadable: did not parse/);
+  assert.match(text, /could not be read \(those figures are unknown\):\n +FILE +ERROR\n +\/proc\/12\/status +did not parse/);
 });

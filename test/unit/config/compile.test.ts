@@ -224,6 +224,17 @@ describe("compileConfig", () => {
     assert.deepEqual(c.warnings, ["oomkit.toml:6:1: attach[0].file: /ok/a.ts is writable by group (the daemon would refuse it)"]);
   });
 
+  test("kernel_fallback: off by default; follow needs standing decisions", () => {
+    assert.equal(compile(lines(TRIGGER)).kernelFallback, "off");
+    assert.equal(compile(lines("standing_decisions = true", 'kernel_fallback = "follow"', TRIGGER)).kernelFallback, "follow");
+    const issues = compileIssues(lines('kernel_fallback = "follow"', "standing_decisions = false", TRIGGER));
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.line]),
+      [["kernel_fallback", 1]],
+    );
+    assert.match(issues[0]?.message ?? "", /needs standing_decisions = true/);
+  });
+
   test("every compile error at once", () => {
     const text = lines(TRIGGER, "[[attach]]", 'cgroup = "/a"', 'policy = "nope"', "[[attach]]", 'cgroup = "/b"', 'file = "/broken/x.js"');
     assert.equal(compileIssues(text).length, 2);

@@ -10,11 +10,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { EXIT, defaultMakeHost, runCli } from "../../../src/cli/cli.js";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
-import { ControlServer, request } from "../../../src/daemon/control.js";
-import { daemonOps } from "../../../src/daemon/control-ops.js";
+import { type ControlHandler, ControlServer, MAX_CONNECTIONS, controlOp, request } from "../../../src/daemon/control.js";
+import { STATUS_REQUEST, daemonOps } from "../../../src/daemon/control-ops.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import { ReportPipeline } from "../../../src/daemon/pipeline.js";
-import type { EpisodeRecord } from "../../../src/engine/episode.js";
+import { EPISODE_SCHEMA, type EpisodeRecord } from "../../../src/engine/episode.js";
+import type { StreamLine } from "../../../src/report/event-bus.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
@@ -61,7 +62,7 @@ describe("the control socket", () => {
       cgroups: { "/jobs": { current: 100 * MB }, "/jobs/a": { current: 100 * MB, anon: 100 * MB } },
       tasks: [{ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 100 * 1024 }],
     });
-    const parsed = parseConfig("", "empty.toml");
+    const parsed = parseConfig("standing_decisions = true\n", "standing.toml");
     const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
     const host = new FixtureHost(dir, { clock: new ManualClock(10_000) });
     const log = new MemoryLogger();
@@ -180,4 +181,142 @@ test("--socket at an existing regular file refuses to start and leaves the file 
   fs.writeFileSync(file, "keep me");
   await assert.rejects(ControlServer.listen(file, {}, new MemoryLogger()), (err: Error & { code?: string }) => err.code === "E_USAGE" && /is not a socket/.test(err.message));
   assert.equal(fs.readFileSync(file, "utf8"), "keep me");
+});
+
+describe("followers that never read (the events op over a real socket)", () => {
+  const at = "2026-01-01T00:00:00.000Z";
+  /** A large record (a long cause message), as a bad day with many candidates makes them. */
+  const big = (n: number): EpisodeRecord => ({
+    schema: EPISODE_SCHEMA, id: `ep-big-${n}`, mode: "dry-run", kind: "manual", scope: "/",
+    cause: { kind: "manual", trigger: "manual", message: "x".repeat(8 * 1024), figures: {} }, source: "test", policy: "p", handled: true,
+    chain: [], candidates: [], candidatesTotal: 0, plan: [], actions: [], times: { declaredAt: at, decidedAt: at, finishedAt: at, decisionMs: 0, actionMs: 0 },
+  });
+
+  test("each connection's buffer stays bounded, drops are counted as they happen, and a follower that reads at last is told what it lost", async () => {
+    const host = new FixtureHost(buildFixture({}));
+    const log = new MemoryLogger();
+    const parsed = parseConfig("", "empty.toml");
+    const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
+    const pipeline = new ReportPipeline({ settings: { ...config.report, eventLog: undefined, metrics: undefined, kernelKills: false }, log, line: () => {}, host, stateDir: undefined });
+    await pipeline.start();
+    // The server's side of each connection, to read its userland write buffer.
+    const served: net.Socket[] = [];
+    const events = pipeline.handlers().events as ControlHandler;
+    const handlers = { events: controlOp(events.schema, (req, reply, socket) => (served.push(socket), events.handle(req, reply, socket))) };
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-follow-")), "oomkit.sock");
+    const server = await ControlServer.listen(sock, handlers, log);
+    const followers: net.Socket[] = [];
+    try {
+      await followAndCheck();
+    } finally {
+      for (const f of followers) f.destroy();
+      await server.close();
+      await pipeline.stop();
+    }
+
+    async function followAndCheck() {
+      followers.push(...await Promise.all(
+        Array.from({ length: MAX_CONNECTIONS }, () => new Promise<net.Socket>((resolve, reject) => {
+          const c = net.connect(sock, () => {
+            c.write(`${JSON.stringify({ op: "events", follow: true })}\n`);
+            c.pause(); // and never reads
+            resolve(c);
+          });
+          c.once("error", reject);
+        })),
+      ));
+      while (pipeline.bus.subscribers < MAX_CONNECTIONS) await new Promise((r) => setImmediate(r));
+
+      const published = 5000;
+      const lineBytes = Buffer.byteLength(`${JSON.stringify({ type: "record", seq: published, record: big(published) })}\n`);
+      let most = 0;
+      for (let i = 1; i <= published; i++) {
+        pipeline.report(big(i));
+        if (i % 25 === 0) {
+          await new Promise((r) => setImmediate(r)); // the writers get their turn
+          for (const s of served) most = Math.max(most, s.writableLength);
+        }
+      }
+      assert.equal(served.length, MAX_CONNECTIONS);
+      const bound = (served[0] as net.Socket).writableHighWaterMark + lineBytes;
+      assert.ok(most > 0 && most <= bound, `the most one connection held: ${most} bytes, bound ${bound}`);
+      const sent = published * lineBytes;
+      assert.ok(sent > 1000 * bound, "far more was published than any buffer could hold");
+
+      // Counted now, while no follower has read anything: the metric shows it.
+      const lost = pipeline.bus.droppedTotal;
+      assert.ok(lost > MAX_CONNECTIONS * (published - 1000), `dropped ${lost}`);
+      assert.match(await pipeline.metrics.scrape(), new RegExp(`\\noomkit_dropped_records\\{sink="stream"\\} ${lost}\\n`));
+
+      // One follower reads at last: a gap line tells it how many it lost; nothing is unaccounted for.
+      const c = followers[0] as net.Socket;
+      const lines = await new Promise<StreamLine[]>((resolve) => {
+        const out: StreamLine[] = [];
+        let buf = "";
+        c.setEncoding("utf8");
+        c.on("data", (d: string) => {
+          buf += d;
+          for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+            const l = JSON.parse(buf.slice(0, nl)) as StreamLine;
+            buf = buf.slice(nl + 1);
+            out.push(l);
+            if (l.type === "record" && l.seq === published) resolve(out);
+          }
+        });
+        c.resume();
+      });
+      const gaps = lines.filter((l) => l.type === "gap");
+      const records = lines.filter((l) => l.type === "record");
+      assert.ok(gaps.length >= 1 && gaps.every((g) => g.type === "gap" && g.reason === "slow-reader" && g.count > 0), JSON.stringify(gaps));
+      assert.equal(records.length + gaps.reduce((n, g) => n + (g.type === "gap" ? g.count : 0), 0), published, "every record was delivered or counted in a gap");
+      assert.equal(pipeline.bus.droppedTotal, lost, "telling the follower does not count its loss twice");
+      // Waiting for the reader to drain, many times over, left nothing behind on its socket.
+      const s0 = served[0] as net.Socket;
+      assert.ok(s0.listenerCount("close") <= 2 && s0.listenerCount("error") <= 2 && s0.listenerCount("drain") <= 1, `listeners: close ${s0.listenerCount("close")}, error ${s0.listenerCount("error")}, drain ${s0.listenerCount("drain")}`);
+
+      for (const f of followers) f.destroy();
+      while (pipeline.bus.subscribers > 0) await new Promise((r) => setImmediate(r));
+      assert.ok(pipeline.bus.droppedTotal >= lost, "a follower that leaves keeps its losses counted");
+    }
+  });
+
+  test("a client that sends requests and does not read the replies: the server stops reading it and holds a bounded backlog", async () => {
+    const log = new MemoryLogger();
+    let served: net.Socket | undefined;
+    const status = controlOp(STATUS_REQUEST, (_req, reply, socket) => {
+      served = socket;
+      reply({ ok: true, status: { padding: "y".repeat(1024) } });
+    });
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-flood-")), "oomkit.sock");
+    const server = await ControlServer.listen(sock, { status }, log);
+    const c = net.connect(sock);
+    await new Promise((r) => c.once("connect", r));
+    c.pause();
+    // 5,000 requests (about 80 KiB) at once, each asking for a 1 KiB reply (about 5 MiB in all).
+    const n = 5000;
+    c.write(`${JSON.stringify({ op: "status" })}\n`.repeat(n));
+    const replyBytes = Buffer.byteLength(`${JSON.stringify({ ok: true, status: { padding: "y".repeat(1024) } })}\n`);
+    // Until the server waits on the peer (paused, its replies not drained) — or has buffered
+    // more than it may, which is the failure this test is for.
+    const bound = () => (served?.writableHighWaterMark ?? 0) + replyBytes;
+    while (!(served && ((served.isPaused() && served.writableNeedDrain) || served.writableLength > bound()))) await new Promise((r) => setImmediate(r));
+    assert.ok(served.writableLength <= bound(), `the server held ${served.writableLength} bytes of replies for a peer that does not read (bound ${bound()})`);
+    // The peer reads at last: every request is answered, in order, none lost.
+    let got = 0;
+    let buf = "";
+    c.setEncoding("utf8");
+    await new Promise<void>((resolve) => {
+      c.on("data", (d: string) => {
+        buf += d;
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          assert.equal((JSON.parse(buf.slice(0, nl)) as { ok: boolean }).ok, true);
+          buf = buf.slice(nl + 1);
+          if (++got === n) resolve();
+        }
+      });
+      c.resume();
+    });
+    c.destroy();
+    await server.close();
+  });
 });

@@ -16,7 +16,7 @@ import { definePolicy, type Policy, type PressureEvent } from "../../../src/engi
 import { cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
-import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { buildFixture, statLine, type FixtureSpec } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
 
@@ -203,7 +203,7 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
-  test("the OOMs handlePressure declares keep the trigger's recheck: a cleared condition drops them", async () => {
+  test("the OOMs handlePressure declares keep the trigger's condition: a cleared one drops them", async () => {
     const steer = definePolicy({ name: "steer", evaluateTask: () => "default", handlePressure: (_e, pc) => pc.declareOom("/jobs/b", "b goes") });
     const t = setup(`[[attach]]\ncgroup = "/jobs"\npolicy = "steer"\n`, { extra: [steer] });
     await t.daemon.start();
@@ -212,12 +212,12 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     const cause = { kind: "pressure" as const, trigger: "psi", message: "stall", figures: {} };
     let holds = false;
     const rechecked: string[] = [];
-    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => (rechecked.push("asked"), holds) });
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, cleared: () => (rechecked.push("asked"), holds ? undefined : "no stall") });
     await t.daemon.settled();
     assert.deepEqual(rechecked, ["asked"], "asked once, for the policy's declaration");
     assert.equal(t.episodes.length, 0, "the condition had cleared");
     holds = true;
-    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, recheck: () => holds });
+    t.daemon.declare({ scope: jobs, trigger: "psi", cause, pressureEvent, cleared: () => (holds ? undefined : "no stall") });
     await t.daemon.settled();
     assert.deepEqual(t.episodes.map((e) => [e.scope, e.cause.trigger]), [["/jobs/b", "psi → steer.handlePressure"]]);
     await t.daemon.stop();
@@ -259,6 +259,8 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.start();
     assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB));
     assert.match(fs.readFileSync(path.join(stateDir, "guard-bands.json"), "utf8"), /"\/jobs": "max"/);
+    // Usage reached the band: high events, and still in it when oomkit looks again.
+    t.write("sys/fs/cgroup/jobs/memory.current", String(188 * MB));
     t.write("sys/fs/cgroup/jobs/memory.events", "low 0\nhigh 7\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
     await t.step(100);
     assert.equal(t.episodes.length, 1);
@@ -308,6 +310,39 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     assert.equal(hostile.daemon.victims.pending.length, 0);
     assert.ok(hostile.log.lines.some((l) => /victims.json does not hold valid state/.test(l)), hostile.log.lines.join("\n"));
     await hostile.daemon.stop();
+  });
+
+  test("a victim a previous run was waiting for is settled when it exits, not only when its deadline passes", async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-state-"));
+    const killed: number[] = [];
+    const slow: KillBackend = { ...NO_KILLS, killTask: async (t) => (killed.push(t.pid), { kind: "still-exiting", signalMs: 1, escalated: false, mrelease: "released" }) };
+    const toml = `[kill]\npost_action_delay_ms = 0\nvictim_timeout_ms = 600000\n`;
+    const t = setup(toml, { stateDir, dryRun: false, backend: slow });
+    await t.daemon.start();
+    await t.daemon.manual("/jobs", "test");
+    assert.deepEqual(killed, [10]);
+    // A crash, and a restart while pid 10 is still exiting: nothing waits on its pidfd now.
+    const again = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: slow });
+    await again.daemon.start();
+    await again.step(100);
+    assert.deepEqual(await again.daemon.manual("/jobs", "test"), { skipped: "a victim (pid 10) is still exiting" });
+    // It becomes a zombie: its memory is freed (its pidfd would be readable). Ten minutes early.
+    again.write("proc/10/stat", statLine({ pid: 10, comm: "a", cgroup: "/jobs/a", state: "Z" }));
+    await again.step(100);
+    assert.equal(again.daemon.victims.pending.length, 0, "settled on the next tick");
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(stateDir, "victims.json"), "utf8")).victims, [], "and forgotten on disk");
+    const r = await again.daemon.manual("/jobs", "test");
+    assert.ok("plan" in r, JSON.stringify(r));
+    assert.deepEqual(killed, [10, 11], "oomkit acts again, on the next task");
+    await again.daemon.stop();
+    // A victim whose /proc entry is gone altogether (reaped) is settled alike.
+    const third = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: slow });
+    await third.daemon.start();
+    assert.equal(third.daemon.victims.pending.length, 1, "pid 11 is still there");
+    fs.rmSync(path.join(t.dir, "proc/11"), { recursive: true });
+    await third.step(100);
+    assert.equal(third.daemon.victims.pending.length, 0);
+    await third.daemon.stop();
   });
 
   test("dry-run sets no guard band: it only says what it would do", async () => {

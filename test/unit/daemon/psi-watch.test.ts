@@ -29,7 +29,7 @@ describe("stallStillHolds", () => {
   });
 });
 
-describe("PsiWatch declarations carry a recheck", () => {
+describe("PsiWatch declarations carry their condition, re-read", () => {
   const psi = (total: number) => `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=9.00 avg60=0.00 avg300=0.00 total=${total}\n`;
   function fire() {
     const dir = buildFixture({ cgroups: { "/jobs": {} } });
@@ -64,15 +64,15 @@ describe("PsiWatch declarations carry a recheck", () => {
     fs.writeFileSync(t.file, psi(1_200_000));
     t.watch.tick(t.clock.monotonicMs());
     const d = t.declared[0];
-    assert.ok(d?.recheck, "a PSI declaration can be checked again");
-    assert.equal(d.recheck(), true, "right away: still true");
+    assert.ok(d?.cleared, "a PSI declaration can be checked again");
+    assert.equal(d.cleared(), undefined, "right away: still true");
     t.clock.advance(400);
     fs.writeFileSync(t.file, psi(1_260_000));
-    assert.equal(d.recheck(), true, "60 ms more stall in 400 ms: still above 10 %");
+    assert.equal(d.cleared(), undefined, "60 ms more stall in 400 ms: still above 10 %");
     t.clock.advance(1000);
-    assert.equal(d.recheck(), false, "no stall for a second: the OOM is over, drop it");
+    assert.equal(d.cleared(), "full stall since the signal 60 ms in 1400 ms, below the trigger's 100 ms per 1000 ms", "no stall for a second: the OOM is over, drop it");
     fs.rmSync(path.dirname(t.file), { recursive: true });
-    assert.equal(d.recheck(), false, "the cgroup is gone");
+    assert.match(d.cleared() ?? "", /memory\.pressure can no longer be read$/, "the cgroup is gone");
     await t.watch.stop();
   });
 });

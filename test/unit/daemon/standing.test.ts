@@ -32,7 +32,7 @@ const MACHINE: FixtureSpec = {
     { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * 1024 },
   ],
 };
-const TRIGGER = `[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
+const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
 const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
 
 function setup(toml: string, extra: Policy[] = []) {
@@ -78,7 +78,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
   });
 
   test("standing_decisions = false: every trigger decides afresh, and no plan is kept", async () => {
-    const t = setup(`standing_decisions = false\n${TRIGGER}`);
+    const t = setup(TRIGGER.replace("standing_decisions = true", "standing_decisions = false"));
     await t.daemon.start();
     await t.step(100);
     assert.deepEqual(t.daemon.standing(), []);
@@ -197,8 +197,11 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     assert.equal(scopes().length, 1, "one run, for the machine or /jobs");
     await t.step(100); // 100 ms after a run of ≥ 300 ms
     assert.equal(scopes().length, 1, "not yet");
-    await t.step(300);
+    // Ticks every 100 ms until the other scope's plan is made: not before the first run's length.
+    for (let i = 0; i < 100 && scopes().length < 2; i++) await t.step(100);
     assert.deepEqual(scopes(), ["/", "/jobs"]);
+    const [a, b] = t.daemon.standing().map((e) => e.madeAtMonoMs).sort((x, y) => x - y);
+    assert.ok((b ?? 0) - (a ?? 0) >= 300, `the second run began ${(b ?? 0) - (a ?? 0)} ms after the first, which took ≥ 300 ms`);
     await t.daemon.stop();
   });
 
@@ -244,6 +247,70 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     const after = t.daemon.standing()[0];
     assert.equal(after?.plan?.policy, "flaky", `still flaky's plan, not ${after?.plan?.policy}`);
     assert.deepEqual(victims(after?.record), [11]);
+    await t.daemon.stop();
+  });
+
+  test("a stateful policy decides the same with standing decisions on and off", async () => {
+    const run = async (standing: boolean) => {
+      // Kills the largest task it has not chosen before, remembering its choices in oc.state.
+      const roundRobin = definePolicy({
+        name: "round-robin",
+        handleOutOfMemory(oc) {
+          const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+          const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+          if (!t) return oc.pass("every task chosen once");
+          oc.state.set("chosen", [...chosen, t.pid]);
+          return oc.killTask(t, "largest not chosen before");
+        },
+      });
+      const t = setup(`${TRIGGER.replace("standing_decisions = true", `standing_decisions = ${standing}`)}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
+      await t.daemon.start();
+      const tasks = { 10: { pid: 10, comm: "a", cgroup: "/jobs/a", rssKb: 400 * 1024 }, 11: { pid: 11, comm: "b", cgroup: "/jobs/b", rssKb: 200 * 1024 } };
+      const rss = (pid: 10 | 11, kb: number) => t.write(`proc/${pid}/status`, statusText({ ...tasks[pid], rssAnonKb: kb }));
+      // The trouble each time: the task to be chosen grows by 440 MiB (a standing plan is refused
+      // when memory grew where it did not look), then it is as it was (a dry run frees nothing).
+      for (const pid of [10, 11, 10] as const) {
+        for (let j = 0; j < 5; j++) await t.step(700); // upkeep decides ahead, again and again
+        rss(pid, tasks[pid].rssKb + 450_000);
+        t.write("proc/meminfo", meminfo(50_000));
+        await t.step(100);
+        rss(pid, tasks[pid].rssKb);
+        t.write("proc/meminfo", meminfo(500_000));
+      }
+      await t.daemon.stop();
+      return t.episodes.map((r) => `${r.decision?.path ?? "-"}:${r.policy} ${victims(r)?.join(",")}`);
+    };
+    const on = await run(true);
+    const off = await run(false);
+    // Its two choices, then it passes and the kernel's badness decides.
+    assert.deepEqual(on.map((x) => x.split(":")[1]), ["round-robin 10", "round-robin 11", "kernel 10"], JSON.stringify({ on, off }));
+    assert.deepEqual(on.map((x) => x.split(":")[1]), off.map((x) => x.split(":")[1]));
+    assert.ok(on.slice(0, 2).every((x) => x.startsWith("standing:")), JSON.stringify(on));
+  });
+
+  test("policy state outlives a configuration reload", async () => {
+    const remember = definePolicy({
+      name: "remember",
+      handleOutOfMemory(oc) {
+        const chosen = (oc.state.get("chosen") as number[] | undefined) ?? [];
+        const t = [...oc.tasks()].filter((x) => x.pid !== 1 && !chosen.includes(x.pid)).sort((a, b) => b.memory.rssBytes - a.memory.rssBytes)[0];
+        if (!t) return oc.pass("none left");
+        oc.state.set("chosen", [...chosen, t.pid]);
+        return oc.killTask(t, "not chosen before");
+      },
+    });
+    const toml = `${TRIGGER}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "remember"\n`;
+    const t = setup(toml, [remember]);
+    await t.daemon.start();
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    t.write("proc/meminfo", meminfo(500_000));
+    const parsed = parseConfig(toml, "test.toml");
+    await t.daemon.reload(compileConfig(parsed.config, { builtins: new Map([...BUILTIN_POLICIES, [remember.name, remember]]), loadPolicyFile, enforceOwnership: false, source: parsed.source }));
+    await t.step(1_000);
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    assert.deepEqual(t.episodes.map((r) => victims(r)?.join(",")), ["10", "11"]);
     await t.daemon.stop();
   });
 });

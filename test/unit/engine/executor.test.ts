@@ -210,6 +210,21 @@ describe("LiveExecutor", () => {
     assert.deepEqual(be.calls, ["kill 7"]);
   });
 
+  test("a victim is pending for the whole kill sequence, SIGTERM grace included (a restart then finds it saved)", async () => {
+    const victims = new VictimRegistry();
+    const seen: number[] = [];
+    class Watching extends FakeBackend {
+      override async killTask(t: { pid: number }) {
+        seen.push(...victims.pending.map((v) => v.deadlineMonoMs));
+        return super.killTask(t);
+      }
+    }
+    const be = new Watching({ kind: "still-exiting", signalMs: 60_000, escalated: true, mrelease: "released" });
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, victims });
+    await engine.handleOom({ snapshot: snapshot(), scope: "/a", cause, mode: "live", executor: new LiveExecutor(be, victims, { sigtermGraceMs: 60_000, victimTimeoutMs: 10_000 }, () => 1000) });
+    assert.deepEqual(seen, [1000 + 60_000 + 10_000], "the grace, then the wait after SIGKILL");
+  });
+
   test("a victim still exiting stays pending, so the next OOM does not pick it again", async () => {
     const victims = new VictimRegistry();
     const be = new FakeBackend({ kind: "still-exiting", signalMs: 1, escalated: false, mrelease: "released" });

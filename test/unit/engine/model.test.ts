@@ -11,7 +11,10 @@ import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
 import { ManualClock } from "../../../src/os/host.js";
 import { builtinPolicy } from "../../../src/policy/builtins.js";
+import { readResult } from "../../../src/os/read.js";
+import { MemoryLogger } from "../../../src/log.js";
 import { CountingHost } from "../../support/counting-host.js";
+import { FaultyHost } from "../../support/faulty-host.js";
 import { buildFixture, statusText, type FixtureSpec } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
@@ -244,5 +247,41 @@ describe("the warm model", () => {
     const a = t.model.readDir("/proc");
     a.reverse();
     assert.notDeepEqual(t.model.readDir("/proc"), a);
+  });
+});
+
+describe("the warm model and read faults", () => {
+  test("readResult over the model parses a kept text once, and a fault stays a fault at every read", () => {
+    const dir = buildFixture(MACHINE);
+    const model = new WarmModel(new FaultyHost(new FixtureHost(dir)).fail("/proc/10/oom_score_adj", "EIO"), "/sys/fs/cgroup");
+    let calls = 0;
+    const parse = (text: string) => {
+      calls++;
+      return text.length;
+    };
+    const log = new MemoryLogger();
+    const first = readResult(model, "/proc/meminfo", parse, log);
+    assert.equal(first.kind, "ok");
+    assert.deepEqual(readResult(model, "/proc/meminfo", parse, log), first);
+    assert.equal(calls, 1, "the second read is the kept parse");
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(readResult(model, "/proc/10/oom_score_adj", Number, log), { kind: "fault", fault: { path: "/proc/10/oom_score_adj", error: "EIO" } }, `read ${i + 1}`);
+    }
+  });
+
+  test("a decision over the model records what could not be read each time, as the first did", async () => {
+    const dir = buildFixture(MACHINE);
+    fs.writeFileSync(path.join(dir, "proc/20/oom_score_adj"), "not a number\n");
+    const model = new WarmModel(new FaultyHost(new FixtureHost(dir)).fail("/proc/10/oom_score_adj", "EIO"), "/sys/fs/cgroup");
+    for (let i = 0; i < 2; i++) {
+      const r = await engine.explain(takeSnapshot(model), "/", CAUSE);
+      assert.deepEqual(
+        r.unreadable?.map((f) => f.path),
+        ["/proc/10/oom_score_adj", "/proc/20/oom_score_adj"],
+        `decision ${i + 1}`,
+      );
+      assert.match(r.unreadable?.[1]?.error ?? "", /^did not parse/);
+      assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [21], `decision ${i + 1}: pids 10 and 20 are passed over`);
+    }
   });
 });

@@ -7,6 +7,9 @@ import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { buildFixture } from "../../support/fixture.js";
 import { CountingHost } from "../../support/counting-host.js";
+import { FaultyHost } from "../../support/faulty-host.js";
+import { TaskNode } from "../../../src/engine/task.js";
+import { CgroupNode } from "../../../src/engine/cgroup.js";
 
 const MiB = 1024 * 1024;
 
@@ -220,3 +223,90 @@ describe("snapshot", () => {
     assert.equal(s.task(10)?.v1MemoryCgroup, "/user");
   });
 });
+
+describe("one bad file: unknown, said, never an exception", () => {
+  const faulty = (dir = machine()) => new FaultyHost(new FixtureHost(dir));
+
+  test("a task's status unreadable (EIO): memory 0 and said so; the task is not taken for gone", () => {
+    const s = takeSnapshot(faulty().fail("/proc/200/status", "EIO"));
+    const t = s.task(200);
+    assert.ok(t);
+    assert.equal(t.memory.rssBytes, 0);
+    assert.equal(t.uid, undefined);
+    assert.equal(t.exiting, false, "an I/O error is not an exit");
+    assert.equal(t.unreadable, "status unreadable: EIO");
+    assert.deepEqual(s.faults, [{ path: "/proc/200/status", error: "EIO" }]);
+  });
+
+  test("a task's oom_score_adj unreadable (ENOMEM) reads as -1000, never as 0", () => {
+    const s = takeSnapshot(faulty().fail("/proc/200/oom_score_adj", "ENOMEM"));
+    const t = s.task(200) as TaskNode;
+    assert.equal(t.oomScoreAdj, -1000);
+    assert.equal(TaskNode.faultOf(t, "oom_score_adj"), "oom_score_adj unreadable: ENOMEM");
+    assert.equal(t.exiting, false);
+    assert.equal(s.badness(t).killable, false);
+  });
+
+  test("a task's cgroup unreadable (EAGAIN): unknown, and why", () => {
+    const s = takeSnapshot(faulty().fail("/proc/200/cgroup", "EAGAIN"));
+    const t = s.task(200) as TaskNode;
+    assert.equal(t.cgroupPath, undefined);
+    assert.equal(TaskNode.cgroupUnknown(t), "cgroup unreadable: EAGAIN");
+    assert.equal(t.unreadable, "cgroup unreadable: EAGAIN");
+  });
+
+  test("a task's stat unreadable (EIO): no task, listed with why and the cgroup that listed it", () => {
+    const s = takeSnapshot(faulty().fail("/proc/200/stat", "EIO"));
+    assert.deepEqual(s.cgroup("/batch/job1")?.tasks.map((t) => t.pid), [201]);
+    assert.equal(s.task(200), undefined);
+    assert.deepEqual(s.unreadableTasks, [{ pid: 200, unreadable: "stat unreadable: EIO", listedIn: "/batch/job1" }]);
+  });
+
+  test("a cgroup's figures unreadable: unknown and said; its folder or cgroup.procs unreadable: its members are unknown", () => {
+    const h = faulty()
+      .fail("/sys/fs/cgroup/system.slice/db.service/memory.current", "EIO")
+      .fail("/sys/fs/cgroup/batch", "EIO", ["list"])
+      .fail("/sys/fs/cgroup/system.slice/db.service/cgroup.procs", "ENOMEM");
+    const s = takeSnapshot(h);
+    const db = s.cgroup("/system.slice/db.service") as CgroupNode;
+    assert.equal(db.memory.currentBytes, undefined);
+    assert.equal(db.memory.maxBytes, 512 * MiB, "the other figures are read");
+    assert.equal(db.tasks.length, 0);
+    assert.equal(db.unreadable, "memory.current unreadable: EIO; cgroup.procs unreadable: ENOMEM");
+    assert.equal(CgroupNode.membersUnknown(db), "the cgroup.procs of /system.slice/db.service unreadable: ENOMEM");
+    const batch = s.cgroup("/batch") as CgroupNode;
+    assert.deepEqual(batch.children, []);
+    assert.equal(batch.vanished, false);
+    assert.equal(CgroupNode.membersUnknown(batch), "the folder of /batch unreadable: EIO");
+    assert.deepEqual([...s.cgroups()].map((c) => c.path), ["/", "/batch", "/system.slice", "/system.slice/db.service"]);
+  });
+
+  test("a cgroup's xattrs unreadable: its marks are unknown", () => {
+    const s = takeSnapshot(faulty().fail("/sys/fs/cgroup/system.slice", "EIO", ["xattr"]));
+    const c = s.cgroup("/system.slice") as CgroupNode;
+    assert.equal(c.xattrs.size, 0);
+    assert.equal(CgroupNode.marksUnknown(c, ["user.oomd_omit"]), "the xattrs of /system.slice unreadable: EIO");
+  });
+
+  test("system files a decision does not need: unknown with a warning (swappiness 60); decisions go on", () => {
+    for (const p of ["/proc/pressure/cpu", "/proc/pressure/io", "/proc/pressure/memory", "/proc/sys/kernel/osrelease", "/proc/sys/vm/swappiness", "/proc/vmstat"]) {
+      const log = new MemoryLogger();
+      const s = takeSnapshot(faulty().fail(p, "EIO"), { logger: log });
+      assert.doesNotThrow(() => s.system, p);
+      assert.doesNotThrow(() => s.vmstat, p);
+      assert.equal(s.system.swappiness, 60, p);
+      assert.equal(s.system.meminfo?.memTotalBytes, 2_000_000 * 1024, p);
+      assert.equal(s.systemTotalPages, Math.floor((2_000_000 + 1_000_000) / 4), p);
+      assert.deepEqual(s.faults, [{ path: p, error: "EIO" }], p);
+      assert.ok(log.lines.includes(`warn: ignoring ${p}: cannot read it (EIO)`), p);
+    }
+  });
+
+  test("meminfo unreadable: what needs MemTotal stops with the file and the errno named", () => {
+    const s = takeSnapshot(faulty().fail("/proc/meminfo", "EIO"));
+    assert.equal(s.system.meminfo, undefined);
+    assert.throws(() => s.systemTotalPages, /MemTotal is unknown \(\/proc\/meminfo unreadable: EIO\); it is needed to weigh oom_score_adj/);
+    assert.doesNotThrow(() => s.totalPagesFor(s.cgroup("/system.slice/db.service")), "a cgroup with a limit has its own totalpages");
+  });
+});
+

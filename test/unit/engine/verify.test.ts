@@ -11,9 +11,11 @@ import { takeSnapshot } from "../../../src/engine/snapshot.js";
 import { NO_PROTECTIONS, type Protections, taskProtection } from "../../../src/engine/verify.js";
 import { VictimRegistry } from "../../../src/engine/victims.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
+import type { Host } from "../../../src/os/host.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { pathGlobToRegExp } from "../../../src/config/glob.js";
 import { buildFixture } from "../../support/fixture.js";
+import { FaultyHost } from "../../support/faulty-host.js";
 
 const MB_KB = 1024;
 const USER = 1000;
@@ -39,8 +41,8 @@ const machine = buildFixture({
 const exe = (...patterns: string[]) => patterns.map((pattern) => ({ pattern, regex: pathGlobToRegExp(pattern) }));
 
 /** Why the verifier spares each of these pids under these protections ("" when it does not). */
-function spared(protections: Protections, pids: readonly number[]): Record<number, string> {
-  const snapshot = takeSnapshot(new FixtureHost(machine));
+function spared(protections: Protections, pids: readonly number[], host: Host = new FixtureHost(machine)): Record<number, string> {
+  const snapshot = takeSnapshot(host);
   const ctx = { snapshot, scope: undefined, protections, victims: new VictimRegistry() };
   return Object.fromEntries(pids.map((pid) => {
     const t = snapshot.task(pid);
@@ -90,5 +92,17 @@ describe("[protect] commands and executables, from a user's side", () => {
     const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, protections });
     const r = await engine.explain(takeSnapshot(new FixtureHost(machine)), "/", { kind: "system", trigger: "test", message: "t", figures: {} });
     assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [1000]);
+  });
+
+  test("a name that cannot be checked is refused, not ignored: a trusted task whose exe or status could not be read", () => {
+    const p: Protections = { ...NO_PROTECTIONS, omitExecutables: exe("/usr/sbin/sshd") };
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/400/exe", "EIO").fail("/proc/1001/status", "EIO");
+    assert.deepEqual(spared(p, [400, 1001, 402], host), {
+      400: "exe unreadable: EIO: whether [protect] executables spare it cannot be checked",
+      1001: "status unreadable: EIO: whether [protect] names spare it cannot be checked",
+      402: "",
+    });
+    // Without a protection by name the unreadable files change nothing here.
+    assert.deepEqual(spared(NO_PROTECTIONS, [400, 1001], new FaultyHost(new FixtureHost(machine)).fail("/proc/400/exe", "EIO").fail("/proc/1001/status", "EIO")), { 400: "", 1001: "" });
   });
 });

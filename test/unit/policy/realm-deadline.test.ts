@@ -21,8 +21,13 @@ import { loadSource } from "../../support/policy-files.js";
 
 const machine = buildFixture(OOM_TEST);
 const cause = { kind: "cgroup" as const, trigger: "test", message: "t", figures: {} };
-/** Any deadline ends a loop; a short one keeps these tests quick. */
-const SHORT_MS = 30;
+/**
+ * Any deadline ends a loop; a short one keeps these tests quick, but not so short that a call
+ * that does not loop runs past it on a loaded machine (30 ms did, under a load of 7 on 2 cores).
+ */
+const SHORT_MS = 200;
+/** Loading (compiling, the top-level code) takes longer than a call: its own deadline. */
+const LOAD_MS = 2_000;
 
 const explain = (policy: Policy, deadlineMs = 10_000) =>
   new Engine({ attachments: [{ cgroup: cgroupPath("/oom_test"), policy, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: deadlineMs }).explain(
@@ -93,8 +98,8 @@ exports.default = definePolicy({ name: "settle", handleOutOfMemory(oc) {
   test("a busy loop in any hook, or in parseOptions, ends at its deadline", async () => {
     const policy = loadSource(`import { definePolicy } from "oomkit/policy";
 export default definePolicy({ name: "busy", parseOptions(raw) { if ((raw as { loop?: boolean }).loop) for (;;) {} return raw; }, handleOutOfMemory(oc) { for (;;) {} }, handleCgroupOffline() { for (;;) {} } });
-`, { deadlineMs: SHORT_MS });
-    assert.throws(() => policy.parseOptions?.({ loop: true }), (e: unknown) => e instanceof OomkitError && e.code === "E_TIMEOUT");
+`, { deadlineMs: LOAD_MS });
+    assert.throws(() => policy.parseOptions?.({ loop: true }), (e: unknown) => e instanceof OomkitError && e.code === "E_TIMEOUT", "parseOptions ends at the load deadline");
     const r = await explain(policy, SHORT_MS);
     assert.deepEqual(r.chain.map((c) => `${c.policy}:${c.outcome}`), ["busy:timeout", "kernel:handled"]);
     const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/oom_test"), policy, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: SHORT_MS });

@@ -217,6 +217,35 @@ export default definePolicy({ name: "ls", handleOutOfMemory(oc) {
     assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [["/dev/shm/big"], ["/dev/shm/big"], [], [], []]);
   });
 
+  test("what could not be read crosses as a string, asked afresh as more is read", async () => {
+    const { FaultyHost } = await import("../../support/faulty-host.js");
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/104/status", "EIO").fail("/sys/fs/cgroup/oom_test/cg3/cg4/memory.current", "ENOMEM");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "ur", handleOutOfMemory(oc) {
+  const t = oc.tasks().find((x) => x.pid === 104);
+  const c = oc.cgroups().find((x) => x.path === "/oom_test/cg3/cg4");
+  const before = [t.unreadable, c.unreadable];
+  void t.memory; void c.memory.currentBytes;
+  return oc.pass(JSON.stringify([...before, t.unreadable, c.unreadable, t.memory.rssBytes, c.memory.currentBytes ?? null]));
+} });`);
+    const r = await engineFor(policy).explain(takeSnapshot(host), "/oom_test", cause);
+    assert.deepEqual(JSON.parse(r.chain[0]?.reason ?? ""), [null, null, "status unreadable: EIO", "memory.current unreadable: ENOMEM", 0, null]);
+  });
+
+  test("a read a decision truly needs fails in a realm as in the engine: the error names the file, the default still runs", async () => {
+    const { FaultyHost } = await import("../../support/faulty-host.js");
+    const host = new FaultyHost(new FixtureHost(machine)).fail("/proc/meminfo", "EIO");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "weigh", handleOutOfMemory(oc) {
+  const t = oc.tasks().find((x) => x.pid === 104);
+  return oc.pass(String(oc.snapshot.systemTotalPages + (t ? 0 : 1)));
+} });`);
+    const r = await engineFor(policy).explain(takeSnapshot(host), "/oom_test", cause);
+    assert.equal(r.chain[0]?.outcome, "threw");
+    assert.match(r.chain[0]?.error ?? "", /^OomkitError: .*MemTotal is unknown \(\/proc\/meminfo unreadable: EIO\); it is needed to weigh oom_score_adj/);
+    assert.equal(r.policy, "kernel", "in /oom_test, with its own memory.max, the default weighs by the cgroup's limit");
+  });
+
   test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
     const { CountingHost } = await import("../../support/counting-host.js");
     const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
@@ -232,11 +261,40 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     const host = new CountingHost(new FixtureHost(machine));
     const snapshot = takeSnapshot(host);
     const scope = snapshot.cgroup("/oom_test");
-    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() });
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("cg", "/oom_test"));
     const r = runPolicy(policy, oc);
     assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg2"]);
     assert.deepEqual(host.reads.filter((p) => /^\/proc\/\d+\//.test(p)), []);
     assert.ok(host.reads.some((p) => p.endsWith("/oom_test/cg2/memory.current")), "it did read what it asked for");
+  });
+
+  test("cut short by its deadline, a policy's best so far is carried out, in a realm as in the engine's", async () => {
+    const file = policyFile(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({
+  name: "thinker",
+  handleOutOfMemory(oc) {
+    for (const t of oc.tasks()) if (t.comm === "cg5") oc.bestSoFar(oc.killTask(t, "the best so far"));
+    for (;;) { /* think on */ }
+  },
+});
+`);
+    const records = [];
+    for (const p of [loadPolicyFile(file, strict), loadInMainRealm(file)]) {
+      const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/oom_test"), policy: p, options: {} }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 300 });
+      const r = await engine.explain(takeSnapshot(new FixtureHost(machine)), "/oom_test", cause);
+      records.push({ chain: r.chain.map((c) => [c.policy, c.outcome, c.cutShort]), plan: r.plan });
+    }
+    assert.deepEqual(records[0], records[1]);
+    assert.deepEqual(records[0]?.chain, [["thinker", "handled", "ran past its deadline of 300 ms; acting on its best so far"]]);
+    assert.deepEqual(records[0]?.plan.map((a) => a.kind === "kill-task" && [a.pid, a.reason]), [[105, "the best so far"]]);
+    // Only a plan the builders made in this call may be offered.
+    const bad = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "bad-offer", handleOutOfMemory(oc) { oc.bestSoFar({ kind: "act", actions: [] }); return oc.pass("x"); } });
+`);
+    const r = await explain(bad);
+    assert.equal(r.chain[0]?.outcome, "threw");
+    assert.match(r.chain[0]?.error ?? "", /bestSoFar takes a plan made by the oc builders/);
   });
 
   test("every documented API decides in a realm exactly as in the engine's own realm", async () => {

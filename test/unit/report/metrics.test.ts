@@ -76,6 +76,23 @@ test("a kernel kill counts as kind kernel, policy kernel", async () => {
   assert.match(text, /oomkit_freed_bytes_total\{kind="kernel",policy="kernel",scope="\/oom_test"\} 2048/);
 });
 
+test("a plan dropped because the trouble was gone, and a decision cut short by its deadline, are counted", async () => {
+  const m = new Metrics();
+  const kill = rec().plan[0]!;
+  m.observeEpisode(rec({
+    policy: null, handled: false, plan: [], actions: [],
+    chain: [{ policy: "slow", attachedTo: "/", outcome: "dropped", reason: "r", durationMs: 1, verdicts: [{ action: kill, ok: true }] }],
+    dropped: { clearedBy: "memory.events", reason: "the kernel's OOM killer killed in /oom_test since the signal (memory.events oom_kill 0→1)" },
+  }));
+  m.observeEpisode(rec({ chain: [{ policy: "kernel", attachedTo: null, outcome: "handled", durationMs: 1000, verdicts: [{ action: kill, ok: true }], cutShort: "ran past its deadline of 1000 ms after 3 of the 9 tasks; acting on its best so far" }] }));
+  const text = await m.scrape();
+  assert.match(text, /oomkit_dropped_plans_total\{cleared_by="memory.events"\} 1\n/);
+  assert.match(text, /oomkit_episodes_total\{[^}]*policy="none"[^}]*\} 1\n/);
+  assert.match(text, /oomkit_cut_short_decisions_total\{policy="kernel"\} 1\n/);
+  assert.doesNotMatch(text, /oomkit_policy_failures_total\{policy="kernel"/, "cut short and carried out is no failure");
+  assert.doesNotMatch(text, /oomkit_kills_total\{[^}]*policy="none"/, "a dropped plan killed nothing");
+});
+
 test("cgroup label values are capped: thousands of short-lived cgroups, at most N+1 series", async () => {
   const m = new Metrics({ maxCgroupLabels: 10 });
   for (let i = 0; i < 5000; i++) m.observeEpisode(rec({ scope: `/jobs/run-${i}` }));
