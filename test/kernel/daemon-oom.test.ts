@@ -5,7 +5,7 @@
 // oomkit the unimportant one). Outcomes are asserted, never timings; the figures are printed
 // and kept in the run folder (daemon-figures-oom.json) for BENCHMARKS.md.
 //
-// The daemon decides ahead (standing decisions, on by default). Where the victim exists before
+// The daemon decides ahead (standing decisions: the default, and said in each configuration). Where the victim exists before
 // the trouble starts (psi_test, priority: it is started in a frozen cgroup, and the cgroup is
 // thawed once the daemon's standing plan names it), the episode must take the standing path.
 // oom_test cannot be made so: every unit starts from nothing at the thaw, so a plan made before
@@ -33,7 +33,7 @@ const DEADLINE = "policy_deadline_ms = 2000";
 const MODES: readonly Mode[] = process.env.OOMKIT_BENCH_KILL === "1" ? ["standing", "fresh"] : ["standing"];
 type Mode = "standing" | "fresh";
 /** The configuration's first line for a mode. */
-const modeLine = (mode: Mode) => (mode === "fresh" ? "standing_decisions = false" : "");
+const modeLine = (mode: Mode) => (mode === "fresh" ? "standing_decisions = false" : "standing_decisions = true");
 /** A test's name, a cgroup's name: the fresh run's carry a suffix. */
 const named = (name: string, mode: Mode) => (mode === "fresh" ? `${name} (standing_decisions = false)` : name);
 const cgName = (name: string, mode: Mode) => (mode === "fresh" ? `${name}-fresh` : name);
@@ -123,7 +123,7 @@ guard_band = { margin_bytes = "4M" }
       // because the scope grew outside it; a plan made while the units grew may stand.
       const dec = rec.decision;
       if (mode === "fresh") assert.equal(dec, undefined, "standing decisions off: no path to tell");
-      else assert.ok(dec !== undefined, "standing decisions are on by default: the record says which path");
+      else assert.ok(dec !== undefined, "standing decisions are on: the record says which path");
       if (dec?.path === "fresh") assert.match(dec.standingRefused ?? "", /grew by .* outside the plan's targets|no policy's plan passed the verifier/, decisionOf(rec));
       assert.equal((await hogs.cg4!.exited).signal, "SIGKILL");
       // The others finish allocating (70 MB < 76 MB) and live on.

@@ -92,7 +92,7 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
         keepLog: "daemon-zram.log",
         // The built-in default (DEFAULT_CONFIG_TOML), plus: the test's own node processes are not
         // victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
-        config: defaultConfigWith({ head: `${mode === "fresh" ? "standing_decisions = false\n" : ""}policy_deadline_ms = 2000`, tail: '[protect]\ncommands = ["^node$"]' }),
+        config: defaultConfigWith({ head: `standing_decisions = ${mode !== "fresh"}\npolicy_deadline_ms = 2000`, tail: '[protect]\ncommands = ["^node$"]' }),
       });
       const idle = await idleUsage(d, 3000);
       const kernelBefore = vmstatOomKills();
