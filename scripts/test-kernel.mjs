@@ -27,6 +27,7 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
 import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
@@ -207,6 +208,7 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
   ];
   log(`kernel ${k.version} [${group.label}]: booting (timeout ${timeoutS} s); run folder ${runDir}`);
   const started = Date.now();
+  const load = hostLoad(runDir);
   const child = spawn("timeout", ["-k", "10", String(timeoutS), "qemu-system-x86_64", ...qemu], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -233,6 +235,7 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
   current = undefined;
   fs.writeFileSync(path.join(runDir, "output.log"), output);
   const secs = (Date.now() - started) / 1000;
+  const hostLoadRange = load.stop();
 
   const rcFile = path.join(runDir, "rc");
   const console = fs.existsSync(path.join(runDir, "console.log")) ? fs.readFileSync(path.join(runDir, "console.log"), "utf8") : "";
@@ -240,22 +243,43 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
   if (!fs.existsSync(rcFile)) {
     if (status === 124 || status === 137) {
       const rerun = `OOMKIT_KERNELS=${k.name} OOMKIT_KERNEL_TESTS=${group.files[0].replace(/\.js$/, "")}`;
-      return { ran: false, secs, why: `the guest timed out after ${timeoutS} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or the file's budget, or rerun with ${rerun})` };
+      return { ran: false, secs, hostLoadRange, why: `the guest timed out after ${timeoutS} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or the file's budget, or rerun with ${rerun})` };
     }
     const panic = /Kernel panic[^\n]*/.exec(console)?.[0];
-    if (panic) return { ran: false, secs, why: `guest panic: ${panic.trim()} (${consoleRef})` };
+    if (panic) return { ran: false, secs, hostLoadRange, why: `guest panic: ${panic.trim()} (${consoleRef})` };
     const initFail = /oomkit-vm: init: [^\n]*/.exec(console)?.[0];
-    if (initFail) return { ran: false, secs, fatal: true, why: `${initFail} (${consoleRef})` };
+    if (initFail) return { ran: false, secs, hostLoadRange, fatal: true, why: `${initFail} (${consoleRef})` };
     const qemuSaid = stderr.trim().split("\n").pop();
-    if (qemuSaid || status !== 0) return { ran: false, secs, fatal: true, why: `${qemuSaid || `qemu exited with status ${status}`} (${consoleRef})` };
-    return { ran: false, secs, why: `the guest stopped before the tests finished (${consoleRef})` };
+    if (qemuSaid || status !== 0) return { ran: false, secs, hostLoadRange, fatal: true, why: `${qemuSaid || `qemu exited with status ${status}`} (${consoleRef})` };
+    return { ran: false, secs, hostLoadRange, why: `the guest stopped before the tests finished (${consoleRef})` };
   }
   const rc = Number(fs.readFileSync(rcFile, "utf8").trim());
   const s = summary(output);
   if (s.pass === undefined || s.fail === undefined) {
-    return { ran: false, secs, why: `no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
+    return { ran: false, secs, hostLoadRange, why: `no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
   }
-  return { ran: true, secs, rc, pass: s.pass, fail: s.fail, skipped: s.skipped, cancelled: s.cancelled };
+  return { ran: true, secs, hostLoadRange, rc, pass: s.pass, fail: s.fail, skipped: s.skipped, cancelled: s.cancelled };
+}
+
+/**
+ * Samples the host's 1-minute load average every 5 s while a guest runs: guest times on a shared
+ * machine mean little without it. stop() writes host-load.json into the run folder (read by
+ * bench/vm-figures.ts) and returns the range, "min–max".
+ */
+function hostLoad(runDir) {
+  const samples = [os.loadavg()[0]];
+  const timer = setInterval(() => samples.push(os.loadavg()[0]), 5000).unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      samples.push(os.loadavg()[0]);
+      const min = Math.min(...samples);
+      const max = Math.max(...samples);
+      const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+      fs.writeFileSync(path.join(runDir, "host-load.json"), `${JSON.stringify({ cpus: os.cpus().length, load1: { min, max, mean }, samples: samples.length })}\n`);
+      return `${min.toFixed(1)}–${max.toFixed(1)}`;
+    },
+  };
 }
 
 /** Runs every group on one kernel; resolves to { ok, lines }. */
@@ -273,7 +297,7 @@ async function runKernel(k, tools, tests, accel) {
     fs.mkdirSync(runDir);
     const timeoutS = guestTimeoutS(group);
     const r = await runGroup(k, tools, group, tests.args, accel, runDir, timeoutS);
-    const share = `${r.secs.toFixed(1)} s of ${timeoutS} s`;
+    const share = `${r.secs.toFixed(1)} s of ${timeoutS} s (host load ${r.hostLoadRange})`;
     if (!r.ran) {
       ok = false;
       log(`kernel ${k.version} [${group.label}]: ${share}, not run`);

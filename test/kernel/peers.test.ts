@@ -32,7 +32,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HOG, RUN_DIR, TestTree, vmSkip, waitPopulated } from "./helpers.js";
-import { defaultConfigWith, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
+import { defaultConfigWith, figuresOf, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
 import { CROWD_LEAK_MIB_S, CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
 
 const ENABLED = process.env.OOMKIT_BENCH_PEERS === "1";
@@ -298,7 +298,9 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
         const r = d.records().find((x) => x.plan.length > 0);
         if (!r) return undefined;
         const path = r.decision === undefined ? "fresh (standing off)" : r.decision.path === "standing" ? `standing (${Math.round(r.decision.ageMs)} ms old)` : `fresh: ${r.decision.standingRefused}`;
-        return `${path}, ${r.cause.trigger}, signal→decision ${r.times.signalToDecisionMs ?? "-"} ms`;
+        const f = figuresOf(r);
+        const kill = f.signalToDecisionMs !== undefined && f.decisionToKillMs !== undefined ? Math.round(f.signalToDecisionMs + f.decisionToKillMs) : "-";
+        return `${path}, ${r.cause.trigger}, signal→decision ${f.signalToDecisionMs ?? "-"} ms, signal→kill ${kill} ms`;
       };
       return { pid: d.pid, lines: () => d.lines(), alive: () => !stopped, stop: async () => void (await d.stop()), decision };
     }
