@@ -442,8 +442,8 @@ function startTime(stat: string): string {
 /**
  * Who exists (/proc's listing) and the machine's headroom first; then where memory is and grows
  * (cgroups' usage; large, new and growing tasks); then the cgroup tree's listings; then the rest.
- * A few entries each in the first two ranks: on a machine of hundreds of cgroups their listings
- * alone can fill a slice, and must not keep a leak's figures waiting.
+ * The cgroup listings come after the figures: on a machine of hundreds of cgroups they alone can
+ * fill a slice, and must not keep a leak's figures waiting.
  */
 function rank(e: Entry): number {
   switch (e.cls) {
