@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { TestTree } from "./helpers.js";
+import { type TestTree, waitPopulated } from "./helpers.js";
 
 export const CROWD = process.env.OOMKIT_CROWD ?? "/var/tmp/oomkit-vm/crowd";
 
@@ -47,6 +47,11 @@ export interface Crowd {
   readonly ms: number;
   /** The tasks in the crowd's cgroups now. */
   count(): number;
+  /**
+   * Kills every task of the crowd (cgroup.kill of its base) and waits until they are gone: 3,000
+   * exits take tens of seconds under TCG, more than TestTree.teardown waits for a whole tree.
+   */
+  stop(): Promise<void>;
 }
 
 export async function startCrowd(t: TestTree, base: string, o: CrowdOptions): Promise<Crowd> {
@@ -68,9 +73,19 @@ export async function startCrowd(t: TestTree, base: string, o: CrowdOptions): Pr
     child.stderr!.setEncoding("utf8").on("data", (c: string) => (out += c));
     child.on("exit", (code, signal) => reject(new Error(`crowd exited (${signal ?? code}) before it was ready: ${out.trim()}`)));
   });
+  // The crowd's pipes must not keep the test's process alive once it has said it is ready (a
+  // guest whose tests had ended waited for its timeout).
+  child.stdout!.destroy();
+  child.stderr!.destroy();
+  child.unref();
   const tasks = cgroups.length * o.tasksPerCgroup;
+  const baseDir = path.join(t.root, base);
+  const stop = async () => {
+    writeFileSync(path.join(baseDir, "cgroup.kill"), "1");
+    await waitPopulated(baseDir, false, 180_000);
+  };
   const count = () => cgroups.reduce((n, cg) => n + readFileSync(path.join(cg, "cgroup.procs"), "utf8").split("\n").filter(Boolean).length, 0);
-  return { pid: child.pid, tasks, cgroups, ms: Math.round(performance.now() - t0), count };
+  return { pid: child.pid, tasks, cgroups, ms: Math.round(performance.now() - t0), count, stop };
 }
 
 /** Runs `start` (a spawn) with this process's oom_score_adj at 0, then puts it back. */

@@ -31,7 +31,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HOG, RUN_DIR, TestTree, vmSkip, waitPopulated } from "./helpers.js";
+import { HOG, RUN_DIR, TestTree, vmSkip } from "./helpers.js";
 import { defaultConfigWith, figuresOf, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
 import { CROWD_LEAK_MIB_S, CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
 
@@ -583,10 +583,7 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
           }
         }
       }
-      if (crowd) {
-        writeFileSync(path.join(t!.root, "crowd", "cgroup.kill"), "1");
-        await waitPopulated(path.join(t!.root, "crowd"), false, 30_000);
-      }
+      if (crowd) await crowd.stop();
       if (name === "leak-zram") {
         sh("swapoff", ["/dev/zram0"]);
         writeFileSync("/sys/block/zram0/reset", "1");
