@@ -27,9 +27,10 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
 
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
@@ -169,15 +170,18 @@ function copyFixtures(from, to) {
  * { ran: false, why, fatal, secs } when it did not: `fatal` when the cause is the kernel or QEMU,
  * not the tests (the kernel's other groups would fail the same way).
  */
-async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
-  // The cached hog is named by a hash of its source; the guest runs a copy named `hog`, the
-  // comm the tests expect in /proc, in the kernel's log and in oomkit's records.
-  fs.copyFileSync(hog, path.join(runDir, "hog"));
-  fs.chmodSync(path.join(runDir, "hog"), 0o755);
+async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
+  // The cached tools are named by a hash of their source; the guest runs copies named `hog` and
+  // `crowd`, the comms the tests expect in /proc, in the kernel's log and in oomkit's records.
+  for (const [name, file] of Object.entries(tools)) {
+    fs.copyFileSync(file, path.join(runDir, name));
+    fs.chmodSync(path.join(runDir, name), 0o755);
+  }
   const job = [
     `export OOMKIT_REPO=${quote(REPO)}`,
     `export OOMKIT_MODULES=${quote(k.modules)}`,
     `export OOMKIT_HOG=/oomkit-run/hog`,
+    `export OOMKIT_CROWD=/oomkit-run/crowd`,
     `export OOMKIT_RUN_DIR=/oomkit-run`,
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
@@ -210,6 +214,7 @@ async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
   // priority (OOMKIT_VM_NICE, default -10; 0 turns it off); elsewhere `nice` only warns.
   const niceness = Number(process.env.OOMKIT_VM_NICE ?? "-10");
   const prefix = Number.isInteger(niceness) && niceness !== 0 && process.getuid?.() === 0 ? ["nice", "-n", String(niceness)] : [];
+  const load = hostLoad(runDir);
   const argv = [...prefix, "timeout", "-k", "10", String(timeoutS), "qemu-system-x86_64", ...qemu];
   const child = spawn(argv[0], argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
@@ -237,6 +242,7 @@ async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
   current = undefined;
   fs.writeFileSync(path.join(runDir, "output.log"), output);
   const secs = (Date.now() - started) / 1000;
+  const hostLoadRange = load.stop();
 
   const rcFile = path.join(runDir, "rc");
   const console = fs.existsSync(path.join(runDir, "console.log")) ? fs.readFileSync(path.join(runDir, "console.log"), "utf8") : "";
@@ -244,26 +250,47 @@ async function runGroup(k, hog, group, args, accel, runDir, timeoutS) {
   if (!fs.existsSync(rcFile)) {
     if (status === 124 || status === 137) {
       const rerun = `OOMKIT_KERNELS=${k.name} OOMKIT_KERNEL_TESTS=${group.files[0].replace(/\.js$/, "")}`;
-      return { ran: false, secs, why: `the guest timed out after ${timeoutS} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or the file's budget, or rerun with ${rerun})` };
+      return { ran: false, secs, hostLoadRange, why: `the guest timed out after ${timeoutS} s (${consoleRef}; raise OOMKIT_VM_TIMEOUT or the file's budget, or rerun with ${rerun})` };
     }
     const panic = /Kernel panic[^\n]*/.exec(console)?.[0];
-    if (panic) return { ran: false, secs, why: `guest panic: ${panic.trim()} (${consoleRef})` };
+    if (panic) return { ran: false, secs, hostLoadRange, why: `guest panic: ${panic.trim()} (${consoleRef})` };
     const initFail = /oomkit-vm: init: [^\n]*/.exec(console)?.[0];
-    if (initFail) return { ran: false, secs, fatal: true, why: `${initFail} (${consoleRef})` };
+    if (initFail) return { ran: false, secs, hostLoadRange, fatal: true, why: `${initFail} (${consoleRef})` };
     const qemuSaid = stderr.trim().split("\n").pop();
-    if (qemuSaid || status !== 0) return { ran: false, secs, fatal: true, why: `${qemuSaid || `qemu exited with status ${status}`} (${consoleRef})` };
-    return { ran: false, secs, why: `the guest stopped before the tests finished (${consoleRef})` };
+    if (qemuSaid || status !== 0) return { ran: false, secs, hostLoadRange, fatal: true, why: `${qemuSaid || `qemu exited with status ${status}`} (${consoleRef})` };
+    return { ran: false, secs, hostLoadRange, why: `the guest stopped before the tests finished (${consoleRef})` };
   }
   const rc = Number(fs.readFileSync(rcFile, "utf8").trim());
   const s = summary(output);
   if (s.pass === undefined || s.fail === undefined) {
-    return { ran: false, secs, why: `no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
+    return { ran: false, secs, hostLoadRange, why: `no test summary from the guest (exit ${rc}; see ${path.join(runDir, "output.log")})` };
   }
-  return { ran: true, secs, rc, pass: s.pass, fail: s.fail, skipped: s.skipped, cancelled: s.cancelled };
+  return { ran: true, secs, hostLoadRange, rc, pass: s.pass, fail: s.fail, skipped: s.skipped, cancelled: s.cancelled };
+}
+
+/**
+ * Samples the host's 1-minute load average every 5 s while a guest runs: guest times on a shared
+ * machine mean little without it. stop() writes host-load.json into the run folder (read by
+ * bench/vm-figures.ts) and returns the range, "min–max".
+ */
+function hostLoad(runDir) {
+  const samples = [os.loadavg()[0]];
+  const timer = setInterval(() => samples.push(os.loadavg()[0]), 5000).unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      samples.push(os.loadavg()[0]);
+      const min = Math.min(...samples);
+      const max = Math.max(...samples);
+      const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+      fs.writeFileSync(path.join(runDir, "host-load.json"), `${JSON.stringify({ cpus: os.cpus().length, load1: { min, max, mean }, samples: samples.length })}\n`);
+      return `${min.toFixed(1)}–${max.toFixed(1)}`;
+    },
+  };
 }
 
 /** Runs every group on one kernel; resolves to { ok, lines }. */
-async function runKernel(k, hog, tests, accel) {
+async function runKernel(k, tools, tests, accel) {
   const kernelDir = newKernelDir(k.kver);
   const groups = groupFiles(tests.files);
   const started = Date.now();
@@ -276,8 +303,8 @@ async function runKernel(k, hog, tests, accel) {
     const runDir = path.join(kernelDir, `${String(i + 1).padStart(2, "0")}-${group.label}`);
     fs.mkdirSync(runDir);
     const timeoutS = guestTimeoutS(group);
-    const r = await runGroup(k, hog, group, tests.args, accel, runDir, timeoutS);
-    const share = `${r.secs.toFixed(1)} s of ${timeoutS} s`;
+    const r = await runGroup(k, tools, group, tests.args, accel, runDir, timeoutS);
+    const share = `${r.secs.toFixed(1)} s of ${timeoutS} s (host load ${r.hostLoadRange})`;
     if (!r.ran) {
       ok = false;
       log(`kernel ${k.version} [${group.label}]: ${share}, not run`);
@@ -319,7 +346,7 @@ async function main() {
     log(`OOMKIT_VM_TIMEOUT must be a number of seconds, not ${JSON.stringify(process.env.OOMKIT_VM_TIMEOUT)}`);
     process.exit(2);
   }
-  let hog;
+  let tools;
   let accel;
   const prepared = [];
   const lines = [];
@@ -327,7 +354,7 @@ async function main() {
   try {
     await withCacheLock(() => {
       ensureTools(log);
-      hog = buildHog();
+      tools = { hog: buildHog(), crowd: buildCrowd() };
       accel = accelerator();
       for (const kernel of kernels) {
         try {
@@ -346,7 +373,7 @@ async function main() {
     return 1;
   }
   for (const k of prepared) {
-    const r = await runKernel(k, hog, tests, accel);
+    const r = await runKernel(k, tools, tests, accel);
     lines.push(...r.lines);
     ok &&= r.ok;
   }

@@ -342,8 +342,8 @@ export const configSchema = strict({
   policy_deadline_ms: z.number().int().min(1).max(10_000).default(DEFAULT_POLICY_DEADLINE_MS),
   /** How long the built-in default at the end of every chain may run, reading included, before it acts on its best so far. */
   default_policy_deadline_ms: z.number().int().min(1).max(60_000).default(DEFAULT_DEFAULT_POLICY_DEADLINE_MS),
-  // Opt-in until the kernel suite's daemon scenarios have run on the standing path (docs/operations.md).
-  standing_decisions: z.boolean().default(false),
+  // On by default: the kernel suite's daemon scenarios run on the standing path (docs/operations.md).
+  standing_decisions: z.boolean().default(true),
   /** "follow": shape the kernel's own OOM killer by the standing decisions (daemon/follow.ts). */
   kernel_fallback: z.enum(["off", "follow"]).default("off"),
   log_level: z.enum(LOG_LEVELS).default("info"),

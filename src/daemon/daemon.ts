@@ -434,7 +434,7 @@ export class Daemon {
     try {
       if (!record) {
         const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-        const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? "no standing plan for this scope" } : undefined;
+        const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? standing.whyNone(d.scope) } : undefined;
         record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, whyStale, ...(decision ? { decision } : {}) });
       }
     } catch (err) {

@@ -7,9 +7,10 @@
  * the model (at most REFRESH_SLICE_MS of reading, every REFRESH_EVERY_MS ÷ pace), and one
  * scope's decision run on a snapshot of the model (engine.prepare), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
- * has seen changes since. So a trigger that arrives mid-upkeep waits at most one slice: one
- * model refresh slice, or one policy's call (which its deadline bounds; the chain yields between
- * policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
+ * has seen changes since, and not sooner after the last run than that run took (deciding ahead
+ * takes at most half the daemon's time). So a trigger that arrives mid-upkeep waits at most one
+ * slice: one model refresh slice, or one policy's call (four deadlines bound it, and the built-in
+ * default's only the machine's size; the event loop turns between policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
  * memory and as memory pressure (PSI some avg10) rises — the same signals the triggers use.
  *
  * `take(scope)` hands the trigger's path the scope's plan; the engine checks it against the
@@ -21,7 +22,7 @@ import type { EpisodeRecord } from "../engine/episode.js";
 import { WarmModel } from "../engine/model.js";
 import type { OomCause } from "../engine/policy.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
-import type { PreparedPlan } from "../engine/standing.js";
+import { type PreparedPlan, describeTarget, outgrown } from "../engine/standing.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
@@ -56,6 +57,8 @@ export interface StandingEntry {
   readonly scope: CgroupPath;
   /** The plan, when a policy's plan passed the verifier. */
   readonly plan: PreparedPlan | undefined;
+  /** Why no plan stands, when none does. */
+  readonly none?: string;
   /** The last decision run's record (an explain record: what it would do, and why). */
   readonly record: EpisodeRecord;
   readonly madeAtMonoMs: number;
@@ -84,6 +87,8 @@ export class StandingDecisions {
   readonly #entries = new Map<CgroupPath, StandingEntry>();
   #lastRefresh = Number.NEGATIVE_INFINITY;
   #deciding = false;
+  /** No decision run before this (monotonic ms): after a run of D ms the next waits D ms. */
+  #nextDecisionAt = Number.NEGATIVE_INFINITY;
   /** The longest slice seen so far (status, metrics, the benchmark). */
   longestSliceMs = 0;
 
@@ -107,6 +112,12 @@ export class StandingDecisions {
   /** The scope's plan for the trigger's path (undefined when none stands). */
   take(scope: CgroupPath): PreparedPlan | undefined {
     return this.#entries.get(scope)?.plan;
+  }
+
+  /** Why no plan stands for the scope (for the record of the fresh decision taken instead). */
+  whyNone(scope: CgroupPath): string {
+    const e = this.#entries.get(scope);
+    return e === undefined ? "no standing plan for this scope yet" : (e.none ?? "no standing plan for this scope");
   }
 
   entries(): StandingEntry[] {
@@ -136,7 +147,9 @@ export class StandingDecisions {
       this.model.pace = this.#paceNow();
     }
     let decided: CgroupPath | undefined;
-    const scope = this.#due(now);
+    // Deciding ahead takes at most half the daemon's time: on a slow machine a run takes seconds
+    // (3,000 tasks under TCG), and back to back they would leave the triggers' own polls waiting.
+    const scope = now >= this.#nextDecisionAt ? this.#due(now) : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
       const t0 = performance.now();
@@ -149,7 +162,9 @@ export class StandingDecisions {
         if (err instanceof OomkitError && err.code === "E_NO_SUCH_PATH") this.#entries.delete(scope);
       } finally {
         this.#deciding = false;
-        longest = Math.max(longest, performance.now() - t0);
+        const took = performance.now() - t0;
+        longest = Math.max(longest, took);
+        this.#nextDecisionAt = this.#d.host.clock.monotonicMs() + took;
       }
     }
     this.longestSliceMs = Math.max(this.longestSliceMs, longest);
@@ -180,15 +195,25 @@ export class StandingDecisions {
   async #decide(scope: CgroupPath): Promise<void> {
     const generation = this.model.generation;
     const snapshot = this.snapshot();
-    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation });
+    // The figures the trigger will compare against are read live: the model's may be seconds old.
+    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
+    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
-    // rather than the plan of a policy further down its chain (the kernel's badness, say).
+    // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
+    // the machine has outgrown that plan since (a leak that began after it): the trigger would
+    // refuse it, and decide afresh on live reads, where this round's plan saw the leak.
     const failed = new Set(record.chain.filter((c) => c.outcome === "timeout" || c.outcome === "threw").map((c) => c.policy));
-    const keep = prior?.plan !== undefined && failed.has(prior.plan.policy);
+    const stale = prior?.plan !== undefined && failed.has(prior.plan.policy) ? outgrown(prior.plan, live) : undefined;
+    const keep = prior?.plan !== undefined && failed.has(prior.plan.policy) && stale === undefined;
+    const stands = keep ? prior.plan : plan;
+    const none = stands !== undefined ? undefined : `deciding ahead, no policy's plan passed the verifier (${record.chain.map((c) => `${c.policy}: ${c.outcome}`).join(", ")})`;
+    const chain = record.chain.map((c) => `${c.policy} ${c.outcome} ${Math.round(c.durationMs)} ms`).join(", ");
+    this.#d.log.debug(`standing decision for ${scope}: ${stands ? `${stands.policy}: ${stands.targets.map((t) => describeTarget(t.action)).join(", ")}` : `none (${none})`} [${chain}]${keep ? " (kept)" : stale ? ` (not keeping ${prior?.plan?.policy}'s: ${stale})` : ""}`);
     this.#entries.set(scope, {
       scope,
-      plan: keep ? prior.plan : plan,
+      plan: stands,
+      ...(none !== undefined ? { none } : {}),
       record: keep ? prior.record : record,
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,

@@ -24,7 +24,7 @@ import { type HookCall, type PressureRequest, type PressureResult, callHook, cal
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
-import { type PreparedPlan, recheck, targetsOf } from "./standing.js";
+import { type PreparedPlan, recheck, scopeBytes, targetsOf } from "./standing.js";
 import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
@@ -59,6 +59,15 @@ export interface EngineOptions {
 
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
 export const DEFAULT_POLICY_DEADLINE_MS = 250;
+/**
+ * Deciding ahead (prepare), each policy gets this many deadlines: nothing is late yet, and a call
+ * cut short there is wasted work that a fresh decision would have to redo at the trigger, later
+ * and on live reads. The bound still matters: a trigger that comes meanwhile waits for the call
+ * (at most this many deadlines: 1 s by default, 4 s for the built-in default). Four cover a first call on a cold model (a cold
+ * `priority` under TCG took 2.4 s against a 2 s deadline). The built-in default's own deadline
+ * is multiplied too: ahead it reads the warm model, not /proc.
+ */
+export const AHEAD_DEADLINES = 4;
 
 /**
  * The built-in default's call, reads included, gets this long: more than twice its cold scan of
@@ -95,6 +104,12 @@ export interface PrepareRequest {
   readonly cause: OomCause;
   /** The model generation the snapshot saw. */
   readonly generation?: number;
+  /**
+   * A live snapshot for the figures the trigger compares against (what the targets and the
+   * scope hold now): the model's may be seconds old, and a leak grows meanwhile. Only those few
+   * files are read. Default: `snapshot`.
+   */
+  readonly live?: Snapshot;
 }
 
 export interface CarryOutRequest {
@@ -199,7 +214,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, true);
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -209,12 +224,13 @@ export class Engine {
             // be sorted again at the trigger, on its path).
             steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
             policy: handler.entry.policy,
-            targets: targetsOf(handler.verified, req.snapshot),
+            targets: targetsOf(handler.verified, req.live ?? req.snapshot),
             madeAtMonoMs: req.snapshot.takenAtMonoMs,
             madeAtWallMs: req.snapshot.takenAtWallMs,
             decisionMs: run.decisionMs,
             generation: req.generation,
             cause: req.cause,
+            scopeBytes: scopeBytes(scope, req.live ?? req.snapshot),
           })
         : undefined;
     return { plan, record: this.#record(run, "explain") };
@@ -275,12 +291,18 @@ export class Engine {
     return { record };
   }
 
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale): Promise<ChainRun> {
+  /**
+   * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, and the
+   * event loop turns between policies, so that a trigger that fires meanwhile is handled after
+   * the policy running then, not after the whole chain.
+   */
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead = false): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
+    const times = ahead ? AHEAD_DEADLINES : 1;
     const env: StepEnv = {
       control: { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims, cause, history: this.history },
-      deadlineMs: this.policyDeadlineMs,
-      defaultDeadlineMs: this.defaultPolicyDeadlineMs,
+      deadlineMs: times * this.policyDeadlineMs,
+      defaultDeadlineMs: times * this.defaultPolicyDeadlineMs,
       executor,
       log: this.#log,
       state: this.state,
@@ -290,7 +312,8 @@ export class Engine {
     const t0 = performance.now();
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
-    for (const link of this.chainFor(scopePath)) {
+    for (const [i, link] of this.chainFor(scopePath).entries()) {
+      if (ahead && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const step = await runStep(link, env);
       steps.push(step);
       // Handled, or the trouble is gone: either way no other policy is needed.

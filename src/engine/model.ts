@@ -11,9 +11,10 @@
  * the model holds exactly what policies ask for, no more.
  *
  * `refresh(budgetMs)` re-reads what is due, within a CPU budget, cheapest and most telling first:
- * the process and cgroup listings (new and exited pids and cgroups), machine-wide figures, each
- * cgroup's memory.current, then per-task figures — large tasks more often than small ones, and
- * the tasks of a cgroup whose usage moved at once. Everything is due after an interval divided by
+ * the process listing (new and exited pids) and machine-wide figures, then each cgroup's
+ * memory.current and the figures of large, new and growing tasks (re-read more often than small
+ * steady ones; the tasks of a cgroup whose usage moved at once), then the cgroup tree's
+ * listings, then the rest. Everything is due after an interval divided by
  * `pace`: the daemon raises the pace as headroom shrinks or pressure rises, and lowers it when
  * idle. Entries of a pid that left the process list are dropped with it.
  *
@@ -36,7 +37,11 @@ export const REFRESH_INTERVALS_MS = Object.freeze({
   usage: 2_000,
   /** Other cgroup files and marks. */
   cgroup: 10_000,
-  /** A large task's status/statm (≥ LARGE_TASK_BYTES resident or swapped). */
+  /**
+   * The status/statm of a task that is large (≥ LARGE_TASK_BYTES resident or swapped), new (not
+   * in /proc's listing before, for YOUNG_MS), or growing (its memory moved by 8 MiB or 5 % at
+   * its last re-read, or its cgroup's usage moved): where a leak shows first.
+   */
   taskLarge: 5_000,
   /** Everything else about a task (small tasks' memory; comm, cmdline, cgroup, oom_score_adj). */
   task: 30_000,
@@ -46,9 +51,13 @@ export const REFRESH_INTERVALS_MS = Object.freeze({
 
 /** A task this large is re-read at the `taskLarge` interval. */
 export const LARGE_TASK_BYTES = 64 * 1024 * 1024;
+/** A process that appeared in /proc's listing is re-read at the `taskLarge` interval for this long. */
+export const YOUNG_MS = 60_000;
 /** A cgroup whose memory.current moved this much (or 5 %) has its tasks' figures re-read at once. */
 const USAGE_MOVE_BYTES = 8 * 1024 * 1024;
 const USAGE_MOVE_FRACTION = 0.05;
+/** A move smaller than this is no news to a decision, whatever its share (a small task breathing). */
+const FIGURE_MOVE_FLOOR_BYTES = 1024 * 1024;
 
 type EntryClass = keyof typeof REFRESH_INTERVALS_MS;
 type Kind = "file" | "dir" | "stat" | "xattrs" | "exists";
@@ -105,6 +114,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #refreshReads = 0;
   #refreshMs = 0;
   #generation = 0;
+  /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
+  readonly #young = new Map<number, number>();
   readonly #cgroupMount: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
@@ -117,7 +128,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return this;
   }
 
-  /** Rises by one each time a refresh finds something changed: a plan made at an older generation saw older figures. */
+  /**
+   * Rises by one each time a refresh finds a change that can alter a decision: a process or
+   * cgroup that came or went (or a pid now naming another process), a name, limit, mark or
+   * setting that changed, or a memory figure (a cgroup's usage, a task's resident and swapped
+   * memory) that moved by 8 MiB or 5 % (at least 1 MiB). Figures that move all the time on a live
+   * machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not count by themselves:
+   * counting them made every plan be made again every few seconds on an idle machine.
+   */
   get generation(): number {
     return this.#generation;
   }
@@ -194,7 +212,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
-    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
+    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome, undefined, now), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
     if (pid !== undefined) {
@@ -217,7 +235,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
   }
 
-  #classify(kind: Kind, p: string, outcome: Outcome<unknown>): EntryClass {
+  #classify(kind: Kind, p: string, outcome: Outcome<unknown>, previous: Outcome<unknown> | undefined, now: number): EntryClass {
     const mount = this.#cgroupMount;
     const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
@@ -228,7 +246,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     if (p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")) return "machine";
     if (PID_FILE.test(p)) {
-      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok && taskBytes(String(outcome.value)) >= LARGE_TASK_BYTES) return "taskLarge";
+      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok) {
+        const bytes = taskBytes(String(outcome.value));
+        const young = (this.#young.get(Number(PID_FILE.exec(p)?.[1])) ?? 0) > now;
+        const growing = previous?.ok === true && movedMuch(taskBytes(String(previous.value)), bytes);
+        if (bytes >= LARGE_TASK_BYTES || young || growing) return "taskLarge";
+      }
       return "task";
     }
     return "other";
@@ -241,16 +264,17 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   // ---- keeping it current ----
 
   /**
-   * Re-reads what is due, most telling first, until `budgetMs` of wall time is spent (at least
-   * one read happens). Listings go first: a pid missing from /proc takes its entries along; then
-   * machine figures and cgroup usage (a cgroup whose usage moved makes its tasks due); then the
-   * rest, oldest due first.
+   * Re-reads what is due, most telling first (see `rank`), until `budgetMs` of wall time is spent
+   * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
+   * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
+   * entry due longest goes first.
    */
   refresh(budgetMs: number): RefreshStats {
     const t0 = performance.now();
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
+    let significant = 0;
     let dropped = 0;
     let behind = false;
     for (const q of this.#queues) {
@@ -264,6 +288,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         reads++;
         const r = this.#reread(e, now);
         if (r.changed) changed++;
+        if (r.significant) significant++;
         dropped += r.dropped;
       }
       if (behind) break;
@@ -271,7 +296,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const ms = performance.now() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
-    if (changed > 0) this.#generation++;
+    if (significant > 0) this.#generation++;
     return { reads, changed, dropped, behind, ms };
   }
 
@@ -281,7 +306,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     this.#queues[rank(e)]?.push(e);
   }
 
-  #reread(e: Entry, now: number): { changed: boolean; dropped: number } {
+  #reread(e: Entry, now: number): { changed: boolean; significant: boolean; dropped: number } {
     const inner = this.inner;
     const outcome = attempt((): unknown => {
       switch (e.kind) {
@@ -300,19 +325,30 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
-      return { changed: false, dropped: 0 };
+      return { changed: false, significant: false, dropped: 0 };
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
     const previous = e.outcome;
     e.outcome = outcome;
     e.readAtMs = now;
     if (changed) e.parsed = undefined;
-    e.cls = this.#classify(e.kind, e.path, outcome);
+    e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
     let dropped = 0;
-    if (changed && e.kind === "dir" && e.path === "/proc") dropped += this.#dropGonePids(outcome);
+    if (changed && e.kind === "dir" && e.path === "/proc") {
+      dropped += this.#dropGonePids(outcome);
+      this.#noteNewPids(previous, outcome, now);
+    }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
-    return { changed, dropped };
+    return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
+  }
+
+  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young). */
+  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+    for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
+    if (!before.ok || !after.ok) return;
+    const known = new Set((before.value as DirEntry[]).map((d) => d.name));
+    for (const d of after.value as DirEntry[]) if (/^[0-9]+$/.test(d.name) && !known.has(d.name)) this.#young.set(Number(d.name), now + YOUNG_MS);
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
@@ -340,6 +376,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return;
     }
     const dir = e.path.slice(0, -"/memory.current".length);
+    // What policies weigh a cgroup by (anon in memory.stat, swap) moved with it.
+    for (const f of ["memory.stat", "memory.swap.current"]) {
+      const kept = this.#maps.file.get(`${dir}/${f}`);
+      if (kept) this.#schedule(kept, 0);
+    }
     const pids = new Set<number>();
     const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
     if (procs) {
@@ -354,21 +395,65 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       }
     }
     for (const pid of pids) {
-      for (const t of this.#byPid.get(pid) ?? []) if (t.kind === "file" && (t.path.endsWith("/status") || t.path.endsWith("/statm"))) this.#schedule(t, 0);
+      for (const t of this.#byPid.get(pid) ?? []) {
+        if (t.kind !== "file" || !(t.path.endsWith("/status") || t.path.endsWith("/statm"))) continue;
+        t.cls = "taskLarge"; // growing, as far as anyone can tell: ahead of the small ones
+        this.#schedule(t, 0);
+      }
     }
   }
 }
 
-/** Listings first, then machine figures and usage, then the rest. */
+/** Cgroup files that move all the time: counters, averages and breakdowns that usage stands for. */
+const MOVING_CGROUP_FILES = ["/memory.stat", ".pressure", "/memory.events", "/memory.events.local", "/memory.swap.events", "/memory.peak", "/memory.swap.peak"];
+
+/** Whether a changed entry can alter a decision (see WarmModel.generation). */
+function significantChange(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): boolean {
+  if (!before.ok || !after.ok) return true; // it appeared or went
+  if (e.cls === "machine") return false;
+  if (e.kind !== "file") return true;
+  const p = e.path;
+  const was = String(before.value);
+  const now = String(after.value);
+  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim()));
+  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return false;
+  if (e.pid !== undefined) {
+    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now));
+    // CPU times change all the time; the start time changes only when the pid names another process.
+    if (p.endsWith("/stat")) return startTime(was) !== startTime(now);
+    if (p.endsWith("/oom_score")) return false;
+  }
+  return true;
+}
+
+/** A figure moved by USAGE_MOVE_BYTES, or by USAGE_MOVE_FRACTION of the larger and at least FIGURE_MOVE_FLOOR_BYTES. */
+function movedMuch(was: number, now: number): boolean {
+  if (!Number.isFinite(was) || !Number.isFinite(now)) return was !== now;
+  const moved = Math.abs(now - was);
+  return moved >= USAGE_MOVE_BYTES || (moved >= FIGURE_MOVE_FLOOR_BYTES && moved >= USAGE_MOVE_FRACTION * Math.max(was, now));
+}
+
+/** Field 22 of /proc/PID/stat (after the parenthesised comm), or the whole text when it cannot be found. */
+function startTime(stat: string): string {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields[19] ?? stat;
+}
+
+/**
+ * Who exists (/proc's listing) and the machine's headroom first; then where memory is and grows
+ * (cgroups' usage; large, new and growing tasks); then the cgroup tree's listings; then the rest.
+ * The cgroup listings come after the figures: on a machine of hundreds of cgroups they alone can
+ * fill a slice, and must not keep a leak's figures waiting.
+ */
 function rank(e: Entry): number {
   switch (e.cls) {
     case "listing":
-      return 0;
+      return e.kind === "dir" && e.path === "/proc" ? 0 : 2;
     case "machine":
+      return 0;
     case "usage":
-      return 1;
     case "taskLarge":
-      return 2;
+      return 1;
     default:
       return 3;
   }

@@ -9,6 +9,12 @@
  * [protect], omit marks), not a victim already — and refuses a target whose memory has fallen
  * below DRIFT_FRACTION of what it held when it was chosen: it is no longer the victim the policy
  * chose, and a fresh decision should look again. A plan older than its bound is refused too.
+ *
+ * The targets alone cannot show what the plan did not see: a process that started, or grew,
+ * after it was made (a leak that began among bystanders, a job in a lower-priority cgroup). So
+ * the scope's charge is read too, and a plan is refused when the scope grew, outside its targets,
+ * by more than ELSEWHERE_FRACTION of what the targets held (at least ELSEWHERE_FLOOR_BYTES): what
+ * grew may now be the victim the policy would choose.
  */
 import type { CgroupPath } from "../os/paths.js";
 import type { RecheckedTarget } from "./episode.js";
@@ -26,6 +32,14 @@ import { type VerifyContext, verifyAction } from "./verify.js";
 export const DRIFT_FRACTION = 0.5;
 /** Below this many bytes at decision time a target's figure is too small to judge drift by. */
 const DRIFT_FLOOR_BYTES = 16 * 1024 * 1024;
+/**
+ * Growth of the scope outside the plan's targets, as a share of what the targets held when
+ * chosen, past which the plan is refused: a quarter is enough for a newcomer or a runner-up to
+ * have overtaken a size-ranked victim, and a newcomer of that size matters to any policy.
+ */
+export const ELSEWHERE_FRACTION = 0.25;
+/** Growth elsewhere below this is noise (page cache, a process starting), whatever the targets held. */
+export const ELSEWHERE_FLOOR_BYTES = 16 * 1024 * 1024;
 
 /** One target of a prepared plan and the memory it held when the plan was made. */
 export interface PreparedTarget {
@@ -50,6 +64,8 @@ export interface PreparedPlan {
   readonly generation: number | undefined;
   /** The cause the chain was run with. */
   readonly cause: OomCause;
+  /** What the scope held then (scopeBytes), when known. */
+  readonly scopeBytes: number | undefined;
 }
 
 export type Recheck =
@@ -79,7 +95,51 @@ export function recheck(plan: PreparedPlan, ctx: VerifyContext, maxAgeMs: number
     }
     verified.push(v);
   }
+  const grown = outgrownBy(plan, rechecked, scopeBytes(plan.scope, ctx.snapshot));
+  if (grown !== undefined) return { ok: false, reason: grown };
   return { ok: true, verified, rechecked };
+}
+
+/**
+ * Why a plan no longer covers the scope's trouble, or undefined: the scope grew outside the
+ * plan's targets by more than ELSEWHERE_FRACTION of what they held (at least
+ * ELSEWHERE_FLOOR_BYTES). `snapshot` shows the machine now (a live one); reads only the targets'
+ * and the scope's figures. The daemon also asks it before keeping an older plan standing.
+ */
+export function outgrown(plan: PreparedPlan, snapshot: Snapshot): string | undefined {
+  const rechecked = plan.targets.map((t) => ({ target: describeTarget(t.action), bytesThen: t.bytes, bytesNow: targetBytes(t.action, snapshot) }));
+  return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot));
+}
+
+function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined): string | undefined {
+  const elsewhere = grownElsewhere(plan, rechecked, now);
+  if (elsewhere === undefined) return undefined;
+  const held = plan.targets.reduce((sum, t) => sum + (t.bytes ?? 0), 0);
+  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, ELSEWHERE_FRACTION * held);
+  return elsewhere > bound ? `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` : undefined;
+}
+
+/**
+ * What a scope holds: a cgroup's memory.current and memory.swap.current; for the machine ("/"),
+ * memory in use (MemTotal - MemAvailable) and swap in use. Undefined when a figure is missing.
+ */
+export function scopeBytes(scope: CgroupPath, snapshot: Snapshot): number | undefined {
+  if (scope === "/" || !snapshot.cgroupMode.perCgroup) {
+    const m = snapshot.system.meminfo;
+    if (m?.memAvailableBytes === undefined) return undefined;
+    return m.memTotalBytes - m.memAvailableBytes + Math.max(0, (m.swapTotalBytes ?? 0) - (m.swapFreeBytes ?? 0));
+  }
+  const mem = snapshot.cgroup(scope)?.memory;
+  if (mem?.currentBytes === undefined) return undefined;
+  return mem.currentBytes + (mem.swapCurrentBytes ?? 0);
+}
+
+/** The scope's growth since the plan, less what its targets grew themselves (their growth is no news). */
+function grownElsewhere(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined): number | undefined {
+  if (plan.scopeBytes === undefined || now === undefined) return undefined;
+  let own = 0;
+  for (const r of rechecked) if (r.bytesThen !== undefined && r.bytesNow !== undefined) own += r.bytesNow - r.bytesThen;
+  return now - plan.scopeBytes - own;
 }
 
 function targetBytes(a: Action, snapshot: Snapshot): number | undefined {

@@ -13,6 +13,8 @@
  *   await d.waitLine(/re/, timeoutMs)   the first stderr line matching (rejects with the tail)
  *   await d.waitRecord((r) => bool, timeoutMs)
  *   await d.status() / d.oom(scope, reason)   the control socket ({"op":"status"}, {"op":"oom"})
+ *   await d.standing(scope)             the daemon's standing decision for a scope ({"op":"standing"})
+ *   await d.waitStanding(scope, ok, ms) until the standing plan for `scope` satisfies `ok`
  *   d.usage()                           { rssKiB, cpuMs } from /proc/<pid>/status and stat
  *   d.sample() -> Sampler               samples usage every 50 ms until .stop(): peak RSS, CPU ms
  *   d.hup(); await d.stop()             SIGHUP; SIGTERM (then SIGKILL after 10 s), by pid
@@ -74,10 +76,27 @@ export interface DaemonProc {
   waitRecord(ok: (r: EpisodeRecord) => boolean, timeoutMs: number): Promise<EpisodeRecord>;
   status(): Promise<DaemonStatusReply>;
   oom(scope: string, reason: string): Promise<EpisodeRecord | { skipped: string }>;
+  standing(scope: string): Promise<StandingView | undefined>;
+  waitStanding(scope: string, ok: (v: StandingView) => boolean, timeoutMs: number): Promise<StandingView>;
   usage(): Usage;
   sample(): Sampler;
   hup(): void;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** One scope's standing decision as the control socket shows it (Daemon.standingView). */
+export interface StandingView {
+  readonly scope: string;
+  readonly ageMs: number;
+  /** Whose plan stands; null: none. */
+  readonly policy: string | null;
+  /** The record of the run the plan came from (what it would do, and why). */
+  readonly record: EpisodeRecord;
+}
+
+/** The pids a standing plan (or any record) would kill. */
+export function planPids(r: EpisodeRecord): number[] {
+  return r.plan.flatMap((a) => (a.kind === "kill-task" ? [a.pid] : []));
 }
 
 export interface DaemonStatusReply {
@@ -203,6 +222,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
       if (r.ok !== true) throw new Error(`oom refused: ${JSON.stringify(r)}`);
       return typeof r.skipped === "string" ? { skipped: r.skipped } : (r.record as EpisodeRecord);
     },
+    standing: async (scope) => {
+      // The daemon answers between slices of its upkeep: its first decision on a cold model of a
+      // crowded machine reads every task (21 s for 3,000 under TCG).
+      const r = await request(socket, { op: "standing", scope }, 60_000);
+      if (r.ok !== true || !Array.isArray(r.standing)) throw new Error(`standing refused: ${JSON.stringify(r)}`);
+      return (r.standing as StandingView[])[0];
+    },
+    waitStanding: async (scope, ok, timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      let last: StandingView | undefined;
+      for (;;) {
+        last = await d.standing(scope);
+        if (last && ok(last)) return last;
+        if (Date.now() > deadline) throw new Error(`no standing plan for ${scope} as wanted within ${timeoutMs} ms; last: ${JSON.stringify(last && { ageMs: last.ageMs, policy: last.policy, plan: last.record.plan, chain: last.record.chain })}\n${tail()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
     usage: () => usageOf(pid),
     sample: () => {
       const first = usageOf(pid);
@@ -327,6 +363,12 @@ export function figuresOf(r: EpisodeRecord): EpisodeFigures {
 
 export interface FigureRow {
   readonly scenario: string;
+  /** The decision's path (record.decision): a standing plan carried out, or a fresh decision. */
+  readonly decision: "standing" | "fresh" | "none";
+  /** For a fresh decision, why no standing plan was carried out. */
+  readonly standingRefused?: string;
+  /** For a standing plan, its age at the trigger (ms). */
+  readonly standingAgeMs?: number;
   readonly kernel: string;
   readonly date: string;
   readonly policy: string | null;
@@ -346,7 +388,9 @@ export function kernelRelease(): string {
 export function addFigure(scenario: string, r: EpisodeRecord, usage: { idle?: FigureRow["idle"]; episode?: FigureRow["episode"] } = {}): FigureRow {
   const a = r.plan[0];
   const victim = a === undefined ? "none" : a.kind === "kill-task" ? `pid ${a.pid} (${a.comm})` : a.kind === "kill-cgroup" ? a.cgroup : a.kind;
-  const row: FigureRow = { scenario, kernel: kernelRelease(), date: new Date().toISOString(), policy: r.policy, trigger: r.cause.trigger, victim, figures: figuresOf(r), ...usage };
+  const dec = r.decision;
+  const how = dec === undefined ? { decision: "none" as const } : dec.path === "standing" ? { decision: "standing" as const, standingAgeMs: dec.ageMs } : { decision: "fresh" as const, ...(dec.standingRefused !== undefined ? { standingRefused: dec.standingRefused } : {}) };
+  const row: FigureRow = { scenario, ...how, kernel: kernelRelease(), date: new Date().toISOString(), policy: r.policy, trigger: r.cause.trigger, victim, figures: figuresOf(r), ...usage };
   rows.push(row);
   return row;
 }
@@ -355,7 +399,9 @@ export function writeFigures(name: string): void {
   if (rows.length === 0) return;
   for (const r of rows) {
     const f = r.figures;
+    const how = r.decision === "standing" ? `standing plan ${r.standingAgeMs} ms old` : r.decision === "fresh" ? `fresh (${r.standingRefused ?? "standing decisions off"})` : "no decision path";
     const parts = [
+      how,
       `signal→decision ${f.signalToDecisionMs ?? "-"} ms`,
       `decision→kill ${f.decisionToKillMs ?? "-"} ms`,
       `kill→freed ${f.killToFreedMs ?? "-"} ms`,
@@ -371,6 +417,13 @@ export function writeFigures(name: string): void {
 
 // ---------------------------------------------------------------------------------------------
 // Small things the scenarios share
+
+/** How the record's decision was reached, for assertion messages: "standing (... ms old)" or "fresh: <why>". */
+export function decisionOf(r: EpisodeRecord): string {
+  const d = r.decision;
+  if (d === undefined) return "no decision path (standing decisions off)";
+  return d.path === "standing" ? `standing (${d.ageMs} ms old, made in ${d.decisionMs} ms; rechecked ${JSON.stringify(d.rechecked)})` : `fresh: ${d.standingRefused ?? "-"}`;
+}
 
 /** A cgroup path relative to /sys/fs/cgroup ("/oomkit-test-.../oom_test") for a config file. */
 export function rel(dir: string): string {

@@ -11,9 +11,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { TestTree, vmSkip } from "./helpers.js";
-import { addFigure, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
+import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 const ZRAM_MIB = 512;
 /** What is left for everything but the huge pages: the leak, two node processes, the kernel. */
@@ -40,6 +40,7 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
   before(async () => {
     t = await TestTree.create("daemon-zram");
   });
+  afterEach(stopAllDaemons);
   after(async () => {
     await stopAllDaemons();
     await t?.teardown();
@@ -56,7 +57,11 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
     writeFigures("zram");
   });
 
-  test("zram swap, no limits: oomkit's default triggers kill the leak before the kernel's OOM killer", async () => {
+  /** zram swap on, and the machine made small; once, for every run of the scenario. */
+  let ready = false;
+  function setUp(): void {
+    if (ready) return;
+    ready = true;
     sh("modprobe", ["zram", "num_devices=1"]);
     zram = "/dev/zram0";
     assert.ok(existsSync("/sys/block/zram0/disksize"), "zram0 exists");
@@ -73,40 +78,62 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
     writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore + want));
     const m = meminfo();
     console.log(`# zram: reserved ${m.HugePages_Total} huge pages of ${hugeKiB} kB; MemTotal ${m.MemTotal} kB, MemFree ${m.MemFree} kB, MemAvailable ${m.MemAvailable} kB, SwapTotal ${m.SwapTotal} kB`);
+  }
 
-    const d = await startDaemon({
-      name: "zram",
-      // The built-in default (DEFAULT_CONFIG_TOML), plus: the test's own node processes are not
-      // victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
-      config: defaultConfigWith({ head: "policy_deadline_ms = 2000", tail: '[protect]\ncommands = ["^node$"]' }),
+  // With OOMKIT_BENCH_KILL=1 the scenario runs a second time with `standing_decisions = false`,
+  // for BENCHMARKS.md "Standing against fresh in the VM" (as daemon-oom.test.ts does).
+  for (const mode of process.env.OOMKIT_BENCH_KILL === "1" ? (["standing", "fresh"] as const) : (["standing"] as const)) {
+    test(`zram swap, no limits: oomkit's default triggers kill the leak before the kernel's OOM killer${mode === "fresh" ? " (standing_decisions = false)" : ""}`, async () => {
+      setUp();
+      const sfx = mode === "fresh" ? "-fresh" : "";
+      await settle();
+      const d = await startDaemon({
+        name: "zram",
+        keepLog: "daemon-zram.log",
+        // The built-in default (DEFAULT_CONFIG_TOML), plus: the test's own node processes are not
+        // victims, and the policy deadline allows for TCG (see daemon-oom.test.ts).
+        config: defaultConfigWith({ head: `standing_decisions = ${mode !== "fresh"}\npolicy_deadline_ms = 2000`, tail: '[protect]\ncommands = ["^node$"]' }),
+      });
+      const idle = await idleUsage(d, 3000);
+      const kernelBefore = vmstatOomKills();
+      t.mk(`jobs${sfx}`); // no limits: only the machine's
+      const bystander = t.hog({ cgroup: t.mk(`jobs${sfx}/bystander`), mib: 32, noHugePages: true });
+      await bystander.ready;
+      const during = d.sample();
+      // More than RAM left + swap: without oomkit the kernel would OOM-kill it.
+      const early = d.records().filter((r) => r.plan.length > 0);
+      assert.deepEqual(early.map((r) => r.id), [], `no episode before the leak: ${JSON.stringify(early.map((r) => ({ cause: r.cause, plan: r.plan })))}\n${d.lines().join("\n")}`);
+      const leak = t.hog({ cgroup: t.mk(`jobs${sfx}/leak`), mib: LEFT_MIB + ZRAM_MIB + 256, rateMibPerS: 150, noHugePages: true });
+      const rec = await d.waitRecord((r) => r.plan.length > 0, 240_000);
+      const episode = during.stop();
+
+      assert.equal(rec.scope, "/");
+      // The leak outgrows the bystander within a fraction of a second and fills the machine over
+      // seconds: by the trigger a plan naming it stands (made ahead as it grew).
+      assert.equal(rec.decision?.path, mode === "standing" ? "standing" : undefined, decisionOf(rec));
+      assert.ok(["machine-full-stall", "memory-low"].includes(rec.cause.trigger), rec.cause.trigger);
+      assert.deepEqual(
+        rec.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind)),
+        [leak.pid],
+        `the leak (${leak.pid}) is the victim, not the bystander (${bystander.pid}): ${JSON.stringify({ cause: rec.cause, times: rec.times, candidates: rec.candidates.slice(0, 8) })}\n${d.lines().filter((l) => !l.includes("not acting")).join("\n")}`,
+      );
+      assert.equal((await leak.exited).signal, "SIGKILL");
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(vmstatOomKills(), kernelBefore, "the kernel's OOM killer never ran");
+      assert.ok(exists(bystander.pid), "the bystander lives");
+      const mi = meminfo();
+      console.log(`# zram: episode ${rec.cause.trigger}: ${JSON.stringify(rec.cause.figures)}; after: SwapFree ${mi.SwapFree} kB, MemAvailable ${mi.MemAvailable} kB`);
+      addFigure(`zram swap, no limits (default triggers, rules)`, rec, { idle, episode });
+      await d.stop();
+      bystander.kill();
+      await bystander.exited;
     });
-    const idle = await idleUsage(d, 3000);
-    const kernelBefore = vmstatOomKills();
-    t.mk("jobs"); // no limits: only the machine's
-    const bystander = t.hog({ cgroup: t.mk("jobs/bystander"), mib: 32, noHugePages: true });
-    await bystander.ready;
-    const during = d.sample();
-    // More than RAM left + swap: without oomkit the kernel would OOM-kill it.
-    const early = d.records().filter((r) => r.plan.length > 0);
-    assert.deepEqual(early.map((r) => r.id), [], `no episode before the leak: ${JSON.stringify(early.map((r) => ({ cause: r.cause, plan: r.plan })))}\n${d.lines().join("\n")}`);
-    const leak = t.hog({ cgroup: t.mk("jobs/leak"), mib: LEFT_MIB + ZRAM_MIB + 256, rateMibPerS: 150, noHugePages: true });
-    const rec = await d.waitRecord((r) => r.plan.length > 0, 240_000);
-    const episode = during.stop();
-
-    assert.equal(rec.scope, "/");
-    assert.ok(["machine-full-stall", "memory-low"].includes(rec.cause.trigger), rec.cause.trigger);
-    assert.deepEqual(
-      rec.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind)),
-      [leak.pid],
-      `the leak (${leak.pid}) is the victim, not the bystander (${bystander.pid}): ${JSON.stringify({ cause: rec.cause, times: rec.times, candidates: rec.candidates.slice(0, 8) })}\n${d.lines().filter((l) => !l.includes("not acting")).join("\n")}`,
-    );
-    assert.equal((await leak.exited).signal, "SIGKILL");
-    await new Promise((r) => setTimeout(r, 2000));
-    assert.equal(vmstatOomKills(), kernelBefore, "the kernel's OOM killer never ran");
-    assert.ok(exists(bystander.pid), "the bystander lives");
-    const mi = meminfo();
-    console.log(`# zram: episode ${rec.cause.trigger}: ${JSON.stringify(rec.cause.figures)}; after: SwapFree ${mi.SwapFree} kB, MemAvailable ${mi.MemAvailable} kB`);
-    addFigure(`zram swap, no limits (default triggers, rules)`, rec, { idle, episode });
-    await d.stop();
-  });
+  }
 });
+
+/** The previous run's memory back: swap drained, then a moment for the pressure averages. */
+async function settle(): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && meminfo().SwapTotal! - meminfo().SwapFree! > 8 * 1024) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 1500));
+}

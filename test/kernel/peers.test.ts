@@ -7,7 +7,9 @@
 //
 // For each handler — the kernel alone, earlyoom, nohang, `oomkit run` — and each scenario of
 // /work/shared/PEERS.md (a leak among steady bystanders without swap; the same with zram swap;
-// two growing jobs of different importance), one run (OOMKIT_BENCH_PEERS_REPS for more)
+// two growing jobs of different importance), and a crowded machine (the leak among bystanders
+// with 3,000 waiting tasks in 300 cgroups beside them, crowd.ts; there also oomkit with
+// `standing_decisions = false`, as before issue 11), one run (OOMKIT_BENCH_PEERS_REPS for more)
 // measures from the leak's start to the first kill: the time, the victim, the `full` stall
 // accumulated in /proc/pressure/memory, whether the kernel's OOM killer acted
 // (/proc/vmstat oom_kill) and the handler's resident memory (idle, and peak during the run).
@@ -30,7 +32,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HOG, RUN_DIR, TestTree, vmSkip } from "./helpers.js";
-import { defaultConfigWith, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
+import { defaultConfigWith, figuresOf, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
+import { CROWD_LEAK_MIB_S, CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
 
 const ENABLED = process.env.OOMKIT_BENCH_PEERS === "1";
 const SKIP: string | false = ENABLED ? vmSkip() : "peer comparison: set OOMKIT_BENCH_PEERS=1";
@@ -41,12 +44,14 @@ const RATE = Number(process.env.OOMKIT_BENCH_PEERS_RATE ?? 50);
 const LEFT_MIB = Number(process.env.OOMKIT_BENCH_PEERS_LEFT_MIB ?? 768);
 const ZRAM_MIB = Number(process.env.OOMKIT_BENCH_PEERS_ZRAM_MIB ?? 384);
 /** Which handlers (comma-separated) run; all by default. */
-const ONLY = (process.env.OOMKIT_BENCH_PEERS_HANDLERS ?? "kernel,earlyoom,nohang,oomkit").split(",");
+const ONLY = (process.env.OOMKIT_BENCH_PEERS_HANDLERS ?? "kernel,earlyoom,nohang,oomkit,oomkit-fresh").split(",");
+/** Which scenarios (comma-separated) run; all by default. */
+const SCENARIOS = (process.env.OOMKIT_BENCH_PEERS_SCENARIOS ?? "leak,priority,leak-zram,crowd").split(",");
 const BIN_DIR = "/run/oomkit-peers";
 const NOHANG_CONF = "/etc/nohang/nohang.conf";
 
-type HandlerName = "kernel" | "earlyoom" | "nohang" | "oomkit";
-type ScenarioName = "leak" | "leak-zram" | "priority";
+type HandlerName = "kernel" | "earlyoom" | "nohang" | "oomkit" | "oomkit-fresh";
+type ScenarioName = "leak" | "leak-zram" | "priority" | "crowd";
 
 // ---------------------------------------------------------------------------------------------
 // The machine
@@ -184,6 +189,8 @@ function launch(role: string, cgroup: string, mib: number, rate: number): Proc {
 interface Handler {
   readonly pid: number | undefined;
   lines(): string[];
+  /** oomkit: how its first kill was decided (the record's decision path, and how long from the signal). */
+  decision?(): string | undefined;
   alive(): boolean;
   stop(): Promise<void>;
 }
@@ -272,13 +279,30 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
       writeFileSync(file, conf);
       return spawnPeer("nohang", ["--monitor", "--config", file], /Monitoring has started/);
     }
-    case "oomkit": {
+    case "oomkit":
+    case "oomkit-fresh": {
       // startDaemon forks before its first await: oomkit starts at 0 and lowers its own
       // oom_score_adj to -1000 (src/daemon/self-protect.ts), as it does in production.
-      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config: oomkitConfig(scenario) }));
+      const config = name === "oomkit-fresh" ? `standing_decisions = false\n${oomkitConfig(scenario)}` : oomkitConfig(scenario);
+      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000 }));
+      // A daemon that has been running a while has a plan standing for the machine: wait for
+      // its first (on the crowded machine, its warm-up takes a while under TCG).
+      if (name === "oomkit") {
+        const t0 = performance.now();
+        await d.waitStanding("/", (v) => v.policy !== null, 240_000);
+        console.log(`# peers: ${scenario} oomkit: the first standing plan for / after ${Math.round(performance.now() - t0)} ms`);
+      }
       let stopped = false;
       void d.exited.then(() => (stopped = true));
-      return { pid: d.pid, lines: () => d.lines(), alive: () => !stopped, stop: async () => void (await d.stop()) };
+      const decision = () => {
+        const r = d.records().find((x) => x.plan.length > 0);
+        if (!r) return undefined;
+        const path = r.decision === undefined ? "fresh (standing off)" : r.decision.path === "standing" ? `standing (${Math.round(r.decision.ageMs)} ms old)` : `fresh: ${r.decision.standingRefused}`;
+        const f = figuresOf(r);
+        const kill = f.signalToDecisionMs !== undefined && f.decisionToKillMs !== undefined ? Math.round(f.signalToDecisionMs + f.decisionToKillMs) : "-";
+        return `${path}, ${r.cause.trigger}, signal→decision ${f.signalToDecisionMs ?? "-"} ms, signal→kill ${kill} ms`;
+      };
+      return { pid: d.pid, lines: () => d.lines(), alive: () => !stopped, stop: async () => void (await d.stop()), decision };
     }
   }
 }
@@ -307,6 +331,10 @@ interface RunResult {
   minMemAvailableKiB: number;
   minSwapFreeKiB: number;
   handlerSaid: string[];
+  /** Processes of the run besides the victim that died by 2 s after the first kill (crowd tasks included). */
+  othersKilled: number;
+  /** oomkit: how its first kill was decided. */
+  decision?: string;
 }
 
 const results: RunResult[] = [];
@@ -322,7 +350,7 @@ async function settle(): Promise<void> {
   await sleep(1500);
 }
 
-async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName, rep: number, dir: string): Promise<RunResult> {
+async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName, rep: number, dir: string, crowd?: Crowd): Promise<RunResult> {
   await settle();
   const base = t.mk(`${scenario}-${handler}-${rep}`);
   const procs: Proc[] = [];
@@ -337,9 +365,10 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     growers.push(() => launch("batch", t.mk(`${path.basename(base)}/batch`), hugeMib, RATE / 2));
     right = (p) => p.role === "batch";
   } else {
+    // "leak", "leak-zram", "crowd" (the crowd of waiting tasks stands beside them throughout).
     for (let i = 0; i < 3; i++) procs.push(launch("bystander", t.mk(`${path.basename(base)}/bystander${i}`), 40, 0));
     await Promise.all(procs.map((p) => p.ready));
-    growers.push(() => launch("leak", t.mk(`${path.basename(base)}/leak`), hugeMib, RATE));
+    growers.push(() => launch("leak", t.mk(`${path.basename(base)}/leak`), hugeMib, scenario === "crowd" ? CROWD_LEAK_MIB_S : RATE));
     right = (p) => p.role === "leak";
   }
 
@@ -357,7 +386,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   const kmsg0 = kernelKills().length;
   const t0 = performance.now();
   for (const g of growers) procs.push(g());
-  const deadlineMs = scenario === "leak-zram" ? 150_000 : 75_000;
+  const deadlineMs = scenario === "leak-zram" || scenario === "crowd" ? 150_000 : 75_000;
   let peak = idleRssKiB ?? 0;
   let lastSample = 0;
   let firstAt: number | undefined;
@@ -408,6 +437,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   }
   await sleep(2000);
   const killsAfter = vmstatOomKills() - kills0;
+  const decision = h?.decision?.();
   // The victim: the first of our processes gone, else what the kernel says it killed.
   const goneAt = (p: Proc) => Math.min(p.exitAt ?? Infinity, p.deadAt ?? Infinity);
   const first = procs.filter((p) => goneAt(p) < Infinity).sort((a, b) => goneAt(a) - goneAt(b))[0];
@@ -427,6 +457,8 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     victim = `${first.role} (${first.signal ?? `exit ${first.code}`})`;
     isRight = right(first);
   }
+  // Everything else that died by now: our other processes, and crowd tasks.
+  const othersKilled = procs.filter((p) => p !== first && goneAt(p) < Infinity).length + (crowd ? crowd.tasks - crowd.count() : 0);
   const said = (h?.lines() ?? []).filter((l) => /kill|SIGTERM|SIGKILL|victim|sending|oom_policy=|corrective/i.test(l) && !/not acting|when mem|threshold/i.test(l)).slice(0, 6);
   await h?.stop();
   for (const p of procs) p.kill();
@@ -447,13 +479,16 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     minMemAvailableKiB: minAvail,
     minSwapFreeKiB: minSwapFree,
     handlerSaid: said,
+    othersKilled,
+    ...(decision !== undefined ? { decision } : {}),
   };
   results.push(r);
   const rss = r.idleRssKiB !== undefined ? `; RSS idle ${(r.idleRssKiB / 1024).toFixed(1)} MiB, peak ${(r.peakRssKiB! / 1024).toFixed(1)} MiB` : "";
   console.log(
     `# peers: ${kernelRelease()} ${scenario} ${handler} #${rep}: first kill ${r.firstKillMs ?? "-"} ms, victim ${victim}${isRight ? " (right)" : " (WRONG)"}, ` +
       `by ${r.killedBy}, full stall ${r.fullStallMs} ms, kernel oom_kill +${killsAtFirst} (+${killsAfter} after 2 s)${rss}; ` +
-      `lowest before the kill: MemAvailable ${Math.round(minAvail / 1024)} MiB, SwapFree ${Math.round(minSwapFree / 1024)} MiB`,
+      `lowest before the kill: MemAvailable ${Math.round(minAvail / 1024)} MiB, SwapFree ${Math.round(minSwapFree / 1024)} MiB; ` +
+      `${othersKilled} other process(es) killed${decision ? `; ${decision}` : ""}`,
   );
   for (const l of said) console.log(`#   ${handler}: ${l.slice(0, 200)}`);
   return r;
@@ -461,8 +496,9 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
 
 // ---------------------------------------------------------------------------------------------
 
-function handlersToRun(): HandlerName[] {
-  const all: HandlerName[] = ["kernel", "earlyoom", "nohang", "oomkit"];
+function handlersToRun(scenario: ScenarioName): HandlerName[] {
+  // On the crowded machine, also oomkit deciding at the trigger as before standing decisions.
+  const all: HandlerName[] = scenario === "crowd" ? ["kernel", "earlyoom", "nohang", "oomkit", "oomkit-fresh"] : ["kernel", "earlyoom", "nohang", "oomkit"];
   return all.filter((h) => ONLY.includes(h));
 }
 
@@ -522,7 +558,7 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
   });
 
   const scenario = (name: ScenarioName, title: string) =>
-    test(title, { skip: SKIP }, async () => {
+    test(title, { skip: SKIP || (SCENARIOS.includes(name) ? false : `not in OOMKIT_BENCH_PEERS_SCENARIOS`) }, async () => {
       if (name === "leak-zram" && !zramOn) {
         sh("modprobe", ["zram", "num_devices=1"]);
         writeFileSync("/sys/block/zram0/disksize", `${ZRAM_MIB}M`);
@@ -531,16 +567,23 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
         zramOn = true;
         assert.ok(meminfo().SwapTotal! >= (ZRAM_MIB - 1) * 1024, "zram swap on");
       }
+      let crowd: Crowd | undefined;
+      if (name === "crowd") {
+        crowd = await startCrowd(t!, "crowd", CROWD_SHAPE);
+        const m = meminfo();
+        console.log(`# peers: crowd: ${crowd.tasks} waiting tasks in ${crowd.cgroups.length} cgroups, started in ${(crowd.ms / 1000).toFixed(1)} s; MemAvailable now ${Math.round(m.MemAvailable! / 1024)} MiB`);
+      }
       for (let rep = 1; rep <= REPS; rep++) {
-        for (const h of handlersToRun()) {
+        for (const h of handlersToRun(name)) {
           try {
-            await runOne(t!, name, h, rep, dir);
+            await runOne(t!, name, h, rep, dir, crowd);
           } catch (e) {
             console.log(`# peers: ${name} ${h} #${rep}: not run: ${(e as Error).message.split("\n").slice(0, 6).join(" | ")}`);
-            results.push({ scenario: name, handler: h, rep, victim: `not run: ${(e as Error).message.split("\n")[0]}`, right: false, fullStallMs: 0, kernelKillsAtFirst: 0, kernelKillsAfter: 0, killedBy: "none", minMemAvailableKiB: 0, minSwapFreeKiB: 0, handlerSaid: [] });
+            results.push({ scenario: name, handler: h, rep, victim: `not run: ${(e as Error).message.split("\n")[0]}`, right: false, fullStallMs: 0, kernelKillsAtFirst: 0, kernelKillsAfter: 0, killedBy: "none", minMemAvailableKiB: 0, minSwapFreeKiB: 0, handlerSaid: [], othersKilled: 0 });
           }
         }
       }
+      if (crowd) await crowd.stop();
       if (name === "leak-zram") {
         sh("swapoff", ["/dev/zram0"]);
         writeFileSync("/sys/block/zram0/reset", "1");
@@ -552,4 +595,5 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
   scenario("leak", "a leak among steady bystanders, no swap");
   scenario("priority", "two growing jobs of different importance, no swap");
   scenario("leak-zram", "a leak among steady bystanders, zram swap");
+  scenario("crowd", "a crowded machine: 3,000 waiting tasks in 300 cgroups, a leak among bystanders, no swap");
 });

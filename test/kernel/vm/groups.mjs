@@ -15,9 +15,13 @@
  */
 export const BUDGETS_S = {
   "cli.test.js": 60,
+  // A benchmark for now (its top says why): 245 s of test at load 7-12 on 6.12, failed.
+  "daemon-crowd.test.js": { bench: "OOMKIT_BENCH_CROWD", on: 480, off: 10 },
   "daemon-kill.test.js": 540,
   "daemon-follow.test.js": 450,
-  "daemon-oom.test.js": 480,
+  // On the standing path: 272 s on 6.12 at load 7.6-9.8 (a decision run ahead under a 2 s
+  // deadline takes up to 8 s, and a trigger waits for the call running then).
+  "daemon-oom.test.js": 720,
   // Measured 22 s (load 3-4) to 48-66 s (load 7-10), both kernels, on this 2-CPU machine; 8 s of it the policy thinks.
   "daemon-stale.test.js": 180,
   // Guest time 141 s (6.1) and 205–220 s (6.12) at load 7–9, 76 s and 91 s at load 3–6: four

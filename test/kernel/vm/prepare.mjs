@@ -10,6 +10,7 @@
 //   kernels/<kver>/initramfs.cpio
 //   hog-<hash>                   test/kernel/hog.c, built with the machine's gcc; named by a hash of
 //                                the source, so checkouts with different hogs never share a binary
+//   crowd-<hash>                 test/kernel/crowd.c, likewise
 //   runs/<stamp>-<kver>-<pid>/   one folder per kernel per run, a folder per guest inside it
 //                                shared read-write with that guest
 
@@ -285,12 +286,22 @@ export function prepareKernel(kernel, log) {
  * checkout that needed a new flag.
  */
 export function buildHog() {
-  const src = path.join(REPO, "test/kernel/hog.c");
+  return buildTool("hog");
+}
+
+/** Compiles the crowd (test/kernel/crowd.c: thousands of waiting tasks) into the cache; returns its path. */
+export function buildCrowd() {
+  return buildTool("crowd");
+}
+
+/** Compiles test/kernel/<name>.c into the cache as <name>-<hash of the source>; returns its path. */
+function buildTool(name) {
+  const src = path.join(REPO, `test/kernel/${name}.c`);
   const hash = createHash("sha256").update(fs.readFileSync(src)).digest("hex").slice(0, 12);
-  const out = path.join(CACHE, `hog-${hash}`);
+  const out = path.join(CACHE, `${name}-${hash}`);
   if (fs.existsSync(out)) return out;
   const gcc = which("gcc") ?? which("cc");
-  if (!gcc) throw new PrepareError("no C compiler for the hog: run `apt-get install -y gcc libc6-dev`");
+  if (!gcc) throw new PrepareError(`no C compiler for the ${name}: run \`apt-get install -y gcc libc6-dev\``);
   fs.mkdirSync(CACHE, { recursive: true });
   const base = ["-O2", "-Wall", "-Wextra", "-o", `${out}.${process.pid}.tmp`, src];
   let r = run(gcc, ["-static", ...base]);

@@ -224,9 +224,12 @@ describe("compileConfig", () => {
     assert.deepEqual(c.warnings, ["oomkit.toml:6:1: attach[0].file: /ok/a.ts is writable by group (the daemon would refuse it)"]);
   });
 
-  test("kernel_fallback: off by default; follow needs standing decisions", () => {
+  test("standing decisions on by default; kernel_fallback: off by default; follow needs standing decisions", () => {
+    assert.equal(compile(lines(TRIGGER)).standingDecisions, true);
+    assert.equal(compile(lines("standing_decisions = false", TRIGGER)).standingDecisions, false);
     assert.equal(compile(lines(TRIGGER)).kernelFallback, "off");
     assert.equal(compile(lines("standing_decisions = true", 'kernel_fallback = "follow"', TRIGGER)).kernelFallback, "follow");
+    assert.equal(compile(lines('kernel_fallback = "follow"', TRIGGER)).kernelFallback, "follow", "standing decisions by default");
     const issues = compileIssues(lines('kernel_fallback = "follow"', "standing_decisions = false", TRIGGER));
     assert.deepEqual(
       issues.map((i) => [i.path, i.line]),

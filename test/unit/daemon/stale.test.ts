@@ -20,7 +20,7 @@ import { cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
-import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
 
@@ -270,6 +270,8 @@ describe("right before acting, the trouble must still be there", () => {
     await t.daemon.start();
     await t.step(100);
     assert.deepEqual(t.daemon.standing().map((e) => [e.scope, e.plan?.policy]), [["/", "slow"]], "a plan stands for the machine");
+    // The trouble: the plan's target grew (a plan is refused when memory grew where it did not look).
+    t.write("proc/11/status", statusText({ pid: 11, comm: "bystander", cgroup: "/jobs/b", rssAnonKb: 475 * 1024 }));
     t.write("proc/meminfo", meminfo(80_000));
     t.arm();
     await t.step(100);

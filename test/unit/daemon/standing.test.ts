@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
+import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
 import { REDECIDE_MS } from "../../../src/daemon/standing.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
@@ -14,7 +15,7 @@ import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
-import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
 const MACHINE: FixtureSpec = {
@@ -63,6 +64,8 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     const standing = t.daemon.standing();
     assert.deepEqual(standing.map((e) => e.scope), ["/"]);
     assert.deepEqual(victims(standing[0]?.record), [10], "decided ahead: the largest task");
+    // The trouble: the victim grew (450 MiB) and took the machine's headroom (440 MiB).
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * 1024 }));
     t.write("proc/meminfo", meminfo(50_000));
     await t.step(100);
     assert.equal(t.episodes.length, 1);
@@ -100,19 +103,122 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
+  test("the trouble grew outside the plan (a task that was small when it was made): refused, and a fresh decision kills the grower", async () => {
+    const t = setup(TRIGGER);
+    await t.daemon.start();
+    await t.step(100);
+    assert.deepEqual(victims(t.daemon.standing()[0]?.record), [10], "decided ahead: the largest task then");
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "fresh", JSON.stringify(r?.decision));
+    assert.match(r?.decision?.path === "fresh" ? (r.decision.standingRefused ?? "") : "", /^\/ grew by 439\.5 MiB outside the plan's targets since it was made/);
+    assert.deepEqual(victims(r), [11], "the task that grew, not the one the plan named");
+    await t.daemon.stop();
+  });
+
+  test(`ahead of time a policy has ${AHEAD_DEADLINES} deadlines: a slow first call (cold code, a cold model) still makes its plan, not the kernel's`, async () => {
+    let calls = 0;
+    const late = definePolicy({
+      name: "late",
+      handleOutOfMemory(oc) {
+        if (++calls === 1) {
+          const until = performance.now() + 250;
+          while (performance.now() < until) {
+            /* a cold first call: past one deadline (100 ms), within four */
+          }
+        }
+        const small = oc.tasks().find((x) => x.comm === "b");
+        return small ? oc.killTask(small, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "late"\n`, [late]);
+    await t.daemon.start();
+    await t.step(100);
+    const e = t.daemon.standing()[0];
+    assert.equal(e?.plan?.policy, "late", JSON.stringify(e?.record.chain));
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
+    t.write("proc/meminfo", meminfo(50_000));
+    await t.step(100);
+    const r = t.episodes[0];
+    assert.equal(r?.decision?.path, "standing", JSON.stringify(r?.decision));
+    assert.equal(r?.policy, "late");
+    assert.deepEqual(victims(r), [11]);
+    await t.daemon.stop();
+  });
+
+  test("a policy's older plan is not kept standing for it once the machine has outgrown that plan: the fallback's, which saw the growth, stands", async () => {
+    let calls = 0;
+    const picky = definePolicy({
+      name: "picky",
+      handleOutOfMemory(oc) {
+        if (++calls > 1) {
+          const until = performance.now() + 600;
+          while (performance.now() < until) {
+            /* slow from now on: past four deadlines */
+          }
+        }
+        const b = oc.tasks().find((x) => x.comm === "b");
+        return b ? oc.killTask(b, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "picky"\n`, [picky]);
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "picky");
+    // a grows by 300 MiB, and the machine with it; picky now runs out of time.
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 700 * 1024 }));
+    t.write("proc/meminfo", meminfo(500_000 - 300 * 1024));
+    await t.step(REDECIDE_MS);
+    assert.ok(calls >= 2, "decided again");
+    const e = t.daemon.standing()[0];
+    assert.equal(e?.plan?.policy, "kernel", `not picky's outgrown plan: ${JSON.stringify(e?.record.chain)}`);
+    assert.deepEqual(e?.plan?.targets.map((x) => x.action.kind === "kill-task" && x.action.pid), [10]);
+    await t.daemon.stop();
+  });
+
+  test("deciding ahead takes at most half the daemon's time: after a run of D ms the next waits D ms", async () => {
+    const slow = definePolicy({
+      name: "slow",
+      handleOutOfMemory(oc) {
+        const until = performance.now() + 300;
+        while (performance.now() < until) {
+          /* a large machine on a slow one */
+        }
+        return oc.pass("only slow");
+      },
+    });
+    // Both scopes' chains go through "slow" (attached at "/"), so either run takes ≥ 300 ms.
+    const t = setup(`policy_deadline_ms = 1000\n${TRIGGER}[[trigger]]\nname = "jobs"\ncgroup = "/jobs"\nmemory_events = ["high"]\n[[attach]]\ncgroup = "/"\npolicy = "slow"\n`, [slow]);
+    await t.daemon.start();
+    await t.step(100);
+    const scopes = () => t.daemon.standing().map((e) => e.scope).sort();
+    assert.equal(scopes().length, 1, "one run, for the machine or /jobs");
+    await t.step(100); // 100 ms after a run of ≥ 300 ms
+    assert.equal(scopes().length, 1, "not yet");
+    // Ticks every 100 ms until the other scope's plan is made: not before the first run's length.
+    for (let i = 0; i < 100 && scopes().length < 2; i++) await t.step(100);
+    assert.deepEqual(scopes(), ["/", "/jobs"]);
+    const [a, b] = t.daemon.standing().map((e) => e.madeAtMonoMs).sort((x, y) => x - y);
+    assert.ok((b ?? 0) - (a ?? 0) >= 300, `the second run began ${(b ?? 0) - (a ?? 0)} ms after the first, which took ≥ 300 ms`);
+    await t.daemon.stop();
+  });
+
   test("each watched or attached cgroup gets its own plan; plans are made again as they age", async () => {
     const t = setup(`${TRIGGER}[[attach]]\ncgroup = "/jobs"\npolicy = "largest-leaf"\n`);
     await t.daemon.start();
-    for (let i = 0; i < 3; i++) await t.step(100);
+    for (let i = 0; i < 100 && t.daemon.standing().length < 2; i++) await t.step(100);
     const scopes = t.daemon.standing().map((e) => e.scope).sort();
     assert.deepEqual(scopes, ["/", "/jobs"]);
     const jobs = t.daemon.standing().find((e) => e.scope === "/jobs");
     assert.equal(jobs?.plan?.policy, "largest-leaf");
     const made = jobs?.madeAtMonoMs;
     await t.step(REDECIDE_MS);
-    await t.step(100);
-    await t.step(100);
-    assert.ok((t.daemon.standing().find((e) => e.scope === "/jobs")?.madeAtMonoMs ?? 0) > (made ?? 0), "made again");
+    // One scope's run at a time, and after a run of D ms (real time) the next waits D ms.
+    const again = () => (t.daemon.standing().find((e) => e.scope === "/jobs")?.madeAtMonoMs ?? 0) > (made ?? 0);
+    for (let i = 0; i < 100 && !again(); i++) await t.step(100);
+    assert.ok(again(), "made again");
     await t.daemon.stop();
   });
 
@@ -160,10 +266,16 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
       });
       const t = setup(`${TRIGGER.replace("standing_decisions = true", `standing_decisions = ${standing}`)}[kill]\npost_action_delay_ms = 100\n[[attach]]\ncgroup = "/"\npolicy = "round-robin"\n`, [roundRobin]);
       await t.daemon.start();
-      for (let i = 0; i < 3; i++) {
+      const tasks = { 10: { pid: 10, comm: "a", cgroup: "/jobs/a", rssKb: 400 * 1024 }, 11: { pid: 11, comm: "b", cgroup: "/jobs/b", rssKb: 200 * 1024 } };
+      const rss = (pid: 10 | 11, kb: number) => t.write(`proc/${pid}/status`, statusText({ ...tasks[pid], rssAnonKb: kb }));
+      // The trouble each time: the task to be chosen grows by 440 MiB (a standing plan is refused
+      // when memory grew where it did not look), then it is as it was (a dry run frees nothing).
+      for (const pid of [10, 11, 10] as const) {
         for (let j = 0; j < 5; j++) await t.step(700); // upkeep decides ahead, again and again
+        rss(pid, tasks[pid].rssKb + 450_000);
         t.write("proc/meminfo", meminfo(50_000));
         await t.step(100);
+        rss(pid, tasks[pid].rssKb);
         t.write("proc/meminfo", meminfo(500_000));
       }
       await t.daemon.stop();

@@ -116,6 +116,84 @@ describe("the warm model", () => {
     assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
   });
 
+  test("a cgroup whose usage moved has its memory.stat and swap re-read at once too: what policies weigh it by", async () => {
+    const t = setup();
+    await t.decide();
+    const b = takeSnapshot(t.model).cgroup("/b");
+    assert.equal(b?.memory.currentBytes, 100 * MB);
+    assert.equal(b?.stat?.anonBytes, 100 * MB, "memory.stat now kept");
+    t.write("sys/fs/cgroup/b/memory.stat", `anon ${700 * MB}\nfile 0\npgscan 0\n`);
+    t.write("sys/fs/cgroup/b/memory.current", `${700 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    t.model.refresh(1_000); // the usage move makes memory.stat due
+    t.model.refresh(1_000);
+    assert.equal(takeSnapshot(t.model).cgroup("/b")?.stat?.anonBytes, 700 * MB, "re-read well before the cgroup interval");
+    assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.cgroup);
+  });
+
+  test("the generation rises for changes that can alter a decision, not for figures that move all the time", async () => {
+    const t = setup();
+    await t.decide();
+    const gen = t.model.generation;
+    // meminfo moves, a task's memory moves by 100 kB, its CPU times move: no news to a decision.
+    t.write("proc/meminfo", "MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   123456 kB\n");
+    t.write("proc/20/status", status(20, "b", 100 * 1024 + 100));
+    const stat = fs.readFileSync(path.join(t.dir, "proc/20/stat"), "utf8");
+    const cut = stat.lastIndexOf(")") + 2;
+    const fields = stat.slice(cut).split(" ");
+    fields[11] = "77"; // utime
+    fields[12] = "88"; // stime
+    t.write("proc/20/stat", stat.slice(0, cut) + fields.join(" "));
+    assert.notEqual(fs.readFileSync(path.join(t.dir, "proc/20/stat"), "utf8"), stat, "the CPU times moved");
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const r = t.model.refresh(1_000);
+    assert.ok(r.changed >= 3, JSON.stringify(r));
+    assert.equal(t.model.generation, gen, "nothing that can change a decision");
+    // The task grows by 9 MiB: that can.
+    t.write("proc/20/status", status(20, "b", 109 * 1024));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.generation, gen + 1);
+  });
+
+  test("a process new since the last listing, and a task that grew, are re-read at the large-task interval; a small steady one is not", async () => {
+    const t = setup();
+    await t.decide();
+    buildFixture({ ...MACHINE, tasks: [...(MACHINE.tasks ?? []), { pid: 30, comm: "new", cgroup: "/b", rssAnonKb: 1024 }] }, t.dir);
+    t.clock.advance(REFRESH_INTERVALS_MS.listing);
+    t.model.refresh(1_000); // the listing shows pid 30: young
+    await t.decide(); // reads its files
+    t.write("proc/30/status", status(30, "new", 3 * 1024));
+    t.write("proc/21/status", status(21, "b2", 3 * 1024));
+    t.clock.advance(REFRESH_INTERVALS_MS.taskLarge);
+    t.model.refresh(1_000);
+    const snap = takeSnapshot(t.model);
+    assert.equal(snap.task(30)?.memory.rssBytes, 3 * MB, "the new process, re-read at the large-task interval");
+    assert.equal(snap.task(21)?.memory.rssBytes, 1 * MB, "an old small one waits for its own");
+    // 21 grows by 9 MiB: seen at its interval, and from then on it is re-read as often as a large one.
+    t.write("proc/21/status", status(21, "b2", 12 * 1024));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    t.write("proc/21/status", status(21, "b2", 24 * 1024));
+    t.clock.advance(REFRESH_INTERVALS_MS.taskLarge);
+    t.model.refresh(1_000);
+    assert.equal(takeSnapshot(t.model).task(21)?.memory.rssBytes, 24 * MB, "growing: re-read at the large-task interval");
+  });
+
+  test("the process list and the machine's figures, then large tasks, come before the cgroup tree's listings", async () => {
+    const t = setup();
+    await t.decide();
+    t.clock.advance(REFRESH_INTERVALS_MS.taskLarge);
+    const n = t.counting.reads.length;
+    for (let i = 0; i < 12; i++) t.model.refresh(0);
+    const order = t.counting.reads.slice(n);
+    const large = order.indexOf("/proc/10/status");
+    const firstCgroupListing = order.findIndex((r) => r.startsWith("/sys/fs/cgroup") && r.endsWith("/"));
+    assert.equal(order[0], "/proc/");
+    assert.ok(large > 0, order.join(", "));
+    assert.ok(firstCgroupListing < 0 || large < firstCgroupListing, order.join(", "));
+  });
+
   test("a budget of zero still makes one read, listings first", async () => {
     const t = setup();
     await t.decide();

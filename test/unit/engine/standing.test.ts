@@ -2,11 +2,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Engine } from "../../../src/engine/engine.js";
+import { AHEAD_DEADLINES, Engine } from "../../../src/engine/engine.js";
 import { WarmModel } from "../../../src/engine/model.js";
-import type { OomCause } from "../../../src/engine/policy.js";
+import { definePolicy, type OomCause } from "../../../src/engine/policy.js";
 import { takeSnapshot } from "../../../src/engine/snapshot.js";
-import { DRIFT_FRACTION, type PreparedPlan } from "../../../src/engine/standing.js";
+import { DRIFT_FRACTION, ELSEWHERE_FRACTION, type PreparedPlan } from "../../../src/engine/standing.js";
 import { VictimRegistry } from "../../../src/engine/victims.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
@@ -122,9 +122,112 @@ describe("a standing plan, checked against the live machine at the trigger", () 
   test("growth is no reason to refuse: a victim that grew is still the one to kill", async () => {
     const t = setup();
     const plan = await t.prepare();
-    t.rebuild(withTask(100, { rssAnonKb: 900 * 1024 }));
+    t.rebuild({ ...withTask(100, { rssAnonKb: 900 * 1024 }), cgroups: { ...MACHINE.cgroups, "/jobs": { max: 1000 * MB, current: 1100 * MB } } });
     const r = await t.carryOut(plan);
-    assert.ok("record" in r);
+    assert.ok("record" in r, JSON.stringify(r));
     assert.equal(r.record.decision?.path === "standing" && r.record.decision.rechecked[0]?.bytesNow, 900 * MB);
+  });
+
+  /** The machine after `small` (pid 200) grew by `mib`, and /jobs with it. */
+  const smallGrew = (mib: number): FixtureSpec => ({
+    ...withTask(200, { rssAnonKb: (200 + mib) * 1024 }),
+    cgroups: { ...MACHINE.cgroups, "/jobs": { max: 1000 * MB, current: (700 + mib) * MB }, "/jobs/small": { current: (200 + mib) * MB, anon: (200 + mib) * MB } },
+  });
+
+  test(`refused when the scope grew outside its targets by more than ${ELSEWHERE_FRACTION * 100} % of what they held: the plan did not see it`, async () => {
+    const t = setup();
+    const plan = await t.prepare();
+    t.rebuild(smallGrew(250));
+    const r = await t.carryOut(plan);
+    assert.ok("refused" in r, JSON.stringify("record" in r ? r.record.plan : r));
+    assert.match(r.refused, /\/jobs grew by 250\.0 MiB outside the plan's targets since it was made \(more than 125\.0 MiB\)/);
+  });
+
+  test("growth elsewhere within that bound is no reason to refuse", async () => {
+    const t = setup();
+    const plan = await t.prepare();
+    t.rebuild(smallGrew(100));
+    const r = await t.carryOut(plan);
+    assert.ok("record" in r, JSON.stringify(r));
+    assert.equal(r.record.decision?.path, "standing");
+  });
+
+  test("the figures a plan is checked against are those of the moment it was made, read live: the model's lag is not growth", async () => {
+    const t = setup();
+    await t.prepare(); // the model now holds the machine as it was
+    // small grows by 300 MiB before the next plan is made; the model has not re-read it yet.
+    t.rebuild(smallGrew(300));
+    const made = await t.engine.prepare({ snapshot: takeSnapshot(t.model), scope: "/jobs", cause: STANDING, live: t.live() });
+    assert.ok(made.plan);
+    assert.equal(made.plan.scopeBytes, 1000 * MB, "the scope as it was when the plan was made");
+    assert.deepEqual(made.plan.targets.map((x) => x.bytes), [500 * MB]);
+    const r = await t.carryOut(made.plan);
+    assert.ok("record" in r, `nothing grew since the plan was made: ${JSON.stringify(r)}`);
+  });
+
+  test("the machine's scope: its memory in use stands for its charge", async () => {
+    const base = { ...MACHINE, memTotalKb: 2_000_000, memAvailableKb: 1_000_000 };
+    const t = setup(base);
+    const plan = await t.prepare("/");
+    t.rebuild({ ...base, memAvailableKb: 1_000_000 - 10 * 1024 });
+    const small = await t.carryOut(plan);
+    assert.ok("record" in small, JSON.stringify(small));
+    t.rebuild({ ...base, memAvailableKb: 1_000_000 - 200 * 1024 });
+    const big = await t.carryOut(plan);
+    assert.ok("refused" in big, JSON.stringify(big));
+    assert.match(big.refused, /^\/ grew by 200\.0 MiB outside the plan's targets/);
+  });
+
+  test(`ahead of time a policy has ${AHEAD_DEADLINES} deadlines, at the trigger one; the built-in default runs to its end either way`, async () => {
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        /* a large machine */
+      }
+    };
+    const slowish = definePolicy({
+      name: "slowish",
+      handleOutOfMemory(oc) {
+        busy(120);
+        const small = oc.tasks().find((x) => x.comm === "small");
+        return small ? oc.killTask(small, "its own choice") : oc.pass("none");
+      },
+    });
+    const t = setup();
+    const attached = new Engine({ attachments: [{ cgroup: cgroupPath("/jobs"), policy: slowish, options: {} }], defaultPolicy: { policy: builtinPolicy("kernel"), options: {} }, policyDeadlineMs: 50 });
+    const made = await attached.prepare({ snapshot: takeSnapshot(t.model), scope: "/jobs", cause: STANDING });
+    assert.equal(made.plan?.policy, "slowish", JSON.stringify(made.record.chain));
+    assert.equal((await attached.explain(t.live(), "/jobs", CAUSE)).chain[0]?.outcome, "timeout", "at the trigger, one deadline");
+
+    const slowDefault = definePolicy({
+      name: "slow-default",
+      handleOutOfMemory(oc) {
+        busy(300);
+        const big = oc.tasks().find((x) => x.comm === "big");
+        return big ? oc.killTask(big, "the largest") : oc.pass("none");
+      },
+    });
+    const defaultOnly = new Engine({ defaultPolicy: { policy: slowDefault, options: {} }, policyDeadlineMs: 50 });
+    const ahead = await defaultOnly.prepare({ snapshot: takeSnapshot(t.model), scope: "/jobs", cause: STANDING });
+    assert.equal(ahead.record.chain[0]?.outcome, "handled", "the engine's own last word has no deadline, ahead either");
+  });
+
+  test("ahead of time the event loop turns between the policies of a chain: a trigger that fires meanwhile waits for one policy, not the chain", async () => {
+    let turned = false;
+    const first = definePolicy({ name: "first", handleOutOfMemory: (oc) => {
+      setImmediate(() => (turned = true)); // the trigger's event, arriving mid-chain
+      return oc.pass("not mine");
+    } });
+    let seen: boolean | undefined;
+    const second = definePolicy({ name: "second", handleOutOfMemory: (oc) => {
+      seen = turned;
+      const big = oc.tasks().find((x) => x.comm === "big");
+      return big ? oc.killTask(big, "the largest") : oc.pass("none");
+    } });
+    const t = setup();
+    const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/jobs"), policy: first, options: {} }], defaultPolicy: { policy: second, options: {} } });
+    const made = await engine.prepare({ snapshot: takeSnapshot(t.model), scope: "/jobs", cause: STANDING });
+    assert.equal(made.plan?.policy, "second");
+    assert.equal(seen, true, "the event ran before the next policy");
   });
 });

@@ -1,0 +1,243 @@
+/**
+ * BENCHMARKS.md tables from the kernel suite's run folders (the VM writes its figures there; a
+ * guest cannot write to the repository):
+ *
+ * - "Standing against fresh in the VM": the daemon scenarios (daemon-figures-{oom,zram}.json),
+ *   each run on the standing path and again with `standing_decisions = false` in the same guest
+ *   (OOMKIT_BENCH_KILL=1): signal → decision → kill, side by side.
+ * - "A crowded machine (in the VM)": daemon-crowd.test (daemon-figures-crowd.json) and the peers
+ *   comparison's crowded scenario (peers.json, OOMKIT_BENCH_PEERS=1): oomkit against the kernel,
+ *   earlyoom and nohang on 3,000 waiting tasks in 300 cgroups.
+ *
+ *   OOMKIT_BENCH_KILL=1 OOMKIT_KERNEL_TESTS=daemon- npm run test:kernel
+ *   OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd OOMKIT_KERNEL_TESTS=peers npm run test:kernel
+ *   node dist/bench/vm-figures.js [--write] [KERNEL_RUN_FOLDER...]
+ *
+ * Without folders it takes, for each kernel, the newest run folder (under $OOMKIT_VM_CACHE/runs)
+ * with fresh rows for the first table and the newest with crowd figures for the second. No test
+ * asserts on these times; the tests assert the outcomes.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { replaceSection } from "./markdown.js";
+
+const STANDING_HEADING = "## Standing against fresh in the VM";
+const CROWD_HEADING = "## A crowded machine (in the VM)";
+const RUNS = path.join(process.env.OOMKIT_VM_CACHE ?? "/var/tmp/oomkit-vm", "runs");
+
+interface Figures {
+  readonly signalToDecisionMs?: number;
+  readonly decisionToKillMs?: number;
+  readonly killToFreedMs?: number;
+  readonly policyMs?: number;
+  readonly escalated?: boolean;
+}
+
+interface FigureRow {
+  readonly scenario: string;
+  readonly decision?: "standing" | "fresh" | "none";
+  readonly standingRefused?: string;
+  readonly standingAgeMs?: number;
+  readonly kernel: string;
+  readonly policy: string | null;
+  readonly trigger: string;
+  readonly victim: string;
+  readonly figures: Figures;
+}
+
+interface PeerResult {
+  readonly scenario: string;
+  readonly handler: string;
+  readonly rep: number;
+  readonly firstKillMs?: number;
+  readonly victim: string;
+  readonly right: boolean;
+  readonly fullStallMs: number;
+  readonly kernelKillsAtFirst: number;
+  readonly killedBy: string;
+  readonly minMemAvailableKiB: number;
+  readonly othersKilled?: number;
+  readonly decision?: string;
+  readonly idleRssKiB?: number;
+}
+
+/** A kernel's run folder: its guests' folders inside. */
+interface KernelRun {
+  readonly dir: string;
+  readonly kernel: string;
+  readonly figures: FigureRow[];
+  readonly peers: PeerResult[];
+  readonly date: string;
+  /** The host's 1-minute load average while each guest ran (host-load.json, by the harness). */
+  readonly loads: readonly GuestLoad[];
+}
+
+interface GuestLoad {
+  readonly guest: string;
+  readonly cpus: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function loadRun(dir: string): KernelRun {
+  const figures: FigureRow[] = [];
+  const peers: PeerResult[] = [];
+  const loads: GuestLoad[] = [];
+  let kernel = path.basename(dir).replace(/^[0-9T]+-/, "").replace(/-[0-9]+$/, "");
+  let date = "";
+  for (const guest of fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []) {
+    const g = path.join(dir, guest);
+    if (!fs.statSync(g).isDirectory()) continue;
+    const load = readJson<{ cpus: number; load1: { min: number; max: number } }>(path.join(g, "host-load.json"));
+    if (load) loads.push({ guest: guest.replace(/^\d+-/, ""), cpus: load.cpus, min: load.load1.min, max: load.load1.max });
+    for (const f of fs.readdirSync(g).sort()) {
+      if (/^daemon-figures-.*\.json$/.test(f)) {
+        const j = readJson<{ kernel: string; date: string; rows: FigureRow[] }>(path.join(g, f));
+        if (!j) continue;
+        kernel = j.kernel;
+        date ||= j.date;
+        figures.push(...j.rows);
+      } else if (f === "peers.json") {
+        const j = readJson<{ kernel: string; date: string; results: PeerResult[] }>(path.join(g, f));
+        if (!j) continue;
+        kernel = j.kernel;
+        date ||= j.date;
+        peers.push(...j.results);
+      }
+    }
+  }
+  return { dir, kernel, figures, peers, date, loads };
+}
+
+/** The newest run folder per kernel for which `has` holds. */
+function newest(has: (r: KernelRun) => boolean): KernelRun[] {
+  if (!fs.existsSync(RUNS)) return [];
+  const byKernel = new Map<string, KernelRun>();
+  for (const d of fs.readdirSync(RUNS).sort().reverse()) {
+    const r = loadRun(path.join(RUNS, d));
+    if (!has(r) || byKernel.has(r.kernel)) continue;
+    byKernel.set(r.kernel, r);
+  }
+  return [...byKernel.values()].sort((a, b) => a.kernel.localeCompare(b.kernel, "en", { numeric: true }));
+}
+
+const ms = (x: number | undefined) => (x === undefined ? "—" : x < 10 ? `${x.toFixed(1)} ms` : `${Math.round(x)} ms`);
+const signalToKill = (f: Figures) => (f.signalToDecisionMs !== undefined && f.decisionToKillMs !== undefined ? f.signalToDecisionMs + f.decisionToKillMs : undefined);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? undefined : s.length % 2 ? s[m] : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+/** "host load (1-min average, 2 CPUs): daemon-oom 7.1–9.0, …" for the guests that wrote figures. */
+function loadNote(runs: KernelRun[], guest: (name: string) => boolean): string {
+  const parts = runs.flatMap((r) => r.loads.filter((l) => guest(l.guest)).map((l) => `${short(r.kernel)} ${l.guest} ${l.min.toFixed(1)}–${l.max.toFixed(1)} on ${l.cpus} CPUs`));
+  return parts.length ? `The host's load while the guests ran (1-minute average, from the harness's host-load.json): ${parts.join("; ")}.` : "The host's load was not recorded for these runs.";
+}
+const short = (k: string) => k.replace(/^(\d+\.\d+\.\d+)[^ ]*$/, "$1").replace(/^6\.1\.0-\d+-amd64$/, k);
+
+function standingTable(runs: KernelRun[]): string {
+  const lines = [
+    STANDING_HEADING,
+    "",
+    `Generated by \`node dist/bench/vm-figures.js --write\` (bench/vm-figures.ts) from the run folders of \`OOMKIT_BENCH_KILL=1 OOMKIT_KERNEL_TESTS=daemon- npm run test:kernel\` (${runs.map((r) => `${r.kernel}: ${r.date.slice(0, 10)}, ${path.basename(r.dir)}`).join("; ")}). ` +
+      "QEMU TCG, 2 vCPUs, 1.5 GiB. With OOMKIT_BENCH_KILL=1 each daemon scenario of test/kernel/daemon-oom.test.ts and daemon-zram.test.ts runs twice in the same guest, one after the other: as it ships (`standing_decisions = true`: the plan made ahead on the warm model, checked against the live machine at the trigger) and with `standing_decisions = false` (the chain run at the trigger on a live snapshot, as before issue 11). " +
+      "Every figure is from the episode record: **signal → decision** is `times.signalToDecisionMs` (the trigger's signal seen to the verified plan: on the standing path the live check of the plan's targets), **decision → kill** the step to SIGKILL or the `cgroup.kill` write, **signal → kill** their sum, **kill → freed** the victim's memory back; **policy call** is the handling policy's `chain[].durationMs`, made ahead (off the trigger's path) on the standing path. " +
+      "psi_test and priority start their victim in a frozen cgroup and thaw it once a standing plan names it (the trouble starts after a plan could be made); oom_test's units all grow from nothing at the thaw, so its standing run may decide afresh (the reason is in the last column). One run each; TCG times vary by up to ~50 % between runs: read them within a run, as ratios. " +
+      loadNote(runs, (g) => /^daemon-(oom|zram)/.test(g)),
+    "",
+    "| kernel | scenario | path | signal → decision | decision → kill | signal → kill | vs fresh | kill → freed | policy call | plan age, or why fresh |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  for (const run of runs) {
+    const rows = run.figures.filter((r) => r.decision === "standing" || r.decision === "fresh" || r.decision === "none");
+    // The scenarios run both ways (the others, daemon-kill's, ran only as they ship).
+    const scenarios = [...new Set(rows.filter((r) => r.decision === "none").map((r) => r.scenario))];
+    for (const sc of scenarios) {
+      const of = rows.filter((r) => r.scenario === sc);
+      // "none": standing decisions off (no path in the record); "fresh" with a reason: refused.
+      const off = of.find((r) => r.decision === "none");
+      const offKill = off ? signalToKill(off.figures) : undefined;
+      for (const r of [...of.filter((x) => x.decision !== "none"), ...(off ? [off] : [])]) {
+        const f = r.figures;
+        const path = r.decision === "standing" ? "standing" : r.decision === "fresh" ? "fresh (refused)" : "`standing_decisions = false`";
+        const kill = signalToKill(f);
+        const ratio = r.decision !== "none" && kill !== undefined && offKill !== undefined && offKill > 0 ? `${(kill / offKill).toFixed(2)}×` : r.decision === "none" ? "1.00×" : "—";
+        const why = r.decision === "standing" ? `${ms(r.standingAgeMs)} old` : r.decision === "fresh" ? (r.standingRefused ?? "").replace(/\/oomkit-test-[^ ]*/g, "the scope") : "";
+        lines.push(`| ${short(run.kernel)} | ${sc} | ${path} | ${ms(f.signalToDecisionMs)} | ${ms(f.decisionToKillMs)} | ${ms(kill)} | ${ratio} | ${ms(f.killToFreedMs)} | ${ms(f.policyMs)} | ${why} |`);
+      }
+    }
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+function crowdTable(runs: KernelRun[]): string {
+  const lines = [
+    CROWD_HEADING,
+    "",
+    `Generated by \`node dist/bench/vm-figures.js --write\` (bench/vm-figures.ts) from the run folders of \`OOMKIT_KERNEL_TESTS=daemon-crowd npm run test:kernel\` and \`OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd OOMKIT_KERNEL_TESTS=peers npm run test:kernel\` (${runs.map((r) => `${r.kernel}: ${r.date.slice(0, 10)}, ${path.basename(r.dir)}`).join("; ")}). ` +
+      "QEMU TCG, 2 vCPUs, 1.5 GiB guest. The machine (test/kernel/crowd.ts): 3,000 waiting tasks in 300 cgroups (30 slices of 10 services, 10 tasks each touching 16 KiB), three 40 MiB bystanders and a leak of 20 MiB/s (CROWD_LEAK_MIB_S), each in a cgroup of its own, no swap; most of the rest of the guest's memory reserved as huge pages (as in \"Against the peers\" above, so every 10 % threshold is of the whole 1.5 GiB). " +
+      "oomkit runs its built-in default configuration as it ships (`rules` → the kernel's badness, `policy_deadline_ms` 250, `default_policy_deadline_ms` 1000; MemAvailable/SwapFree 10 %, machine PSI full 200 ms / 2 s), and once more with `standing_decisions = false` (**oomkit-fresh**: deciding at the trigger, as before issue 11); earlyoom and nohang as in \"Against the peers\". oomkit (standing) is given the time to make its first plan before the leak starts (**warm-up** below), as a daemon that has been running would have. " +
+      "**leak start → first kill** as in \"Against the peers\"; **others killed**: processes besides the victim dead 2 s after the first kill (bystanders and crowd tasks); **decision**: how oomkit's kill was decided (its record). The `daemon-crowd` rows are the kernel test, which asserts the outcome (the leak killed by oomkit on its standing plan, before the kernel, nothing else killed). " +
+      loadNote(runs, (g) => /^(daemon-crowd|peers)/.test(g)),
+    "",
+    "| kernel | handler | leak start → first kill (median; runs) | victim (right / runs) | killed by | others killed | full stall to the kill | lowest MemAvailable | idle RSS | oomkit's decision |",
+    "|---|---|---:|---|---|---:|---:|---:|---:|---|",
+  ];
+  for (const run of runs) {
+    const crowd = run.peers.filter((p) => p.scenario === "crowd");
+    for (const handler of [...new Set(crowd.map((p) => p.handler))]) {
+      const rs = crowd.filter((p) => p.handler === handler);
+      const kills = rs.flatMap((r) => (r.firstKillMs !== undefined ? [r.firstKillMs / 1000] : []));
+      const victims = [...new Set(rs.map((r) => r.victim.replace(/ \(.*$/, "")))].join(", ");
+      const by = [...new Set(rs.map((r) => r.killedBy))].join(", ");
+      const others = rs.map((r) => r.othersKilled ?? 0).join(", ");
+      const stall = median(rs.map((r) => r.fullStallMs));
+      const avail = median(rs.map((r) => r.minMemAvailableKiB / 1024));
+      const rss = median(rs.flatMap((r) => (r.idleRssKiB !== undefined ? [r.idleRssKiB / 1024] : [])));
+      const dec = [...new Set(rs.flatMap((r) => (r.decision ? [r.decision.replace(/ \d+ ms old/, "").replace(/signal→decision ([\d.]+) ms/, "signal → decision $1 ms")] : [])))].join("; ");
+      lines.push(
+        `| ${short(run.kernel)} | ${handler} | ${median(kills)?.toFixed(1) ?? "—"} s (${kills.map((k) => k.toFixed(1)).join(", ")}) | ${victims} (${rs.filter((r) => r.right).length}/${rs.length}) | ${by} | ${others} | ${stall ?? "—"} ms | ${avail === undefined ? "—" : Math.round(avail)} MiB | ${rss === undefined ? "—" : `${rss.toFixed(1)} MiB`} | ${dec || "—"} |`,
+      );
+    }
+    for (const r of run.figures.filter((x) => /^crowded/.test(x.scenario))) {
+      const f = r.figures;
+      const how = r.decision === "standing" ? `standing (${ms(r.standingAgeMs)} old)` : r.decision === "fresh" ? `fresh: ${r.standingRefused}` : "standing decisions off";
+      lines.push(`| ${short(run.kernel)} | oomkit (daemon-crowd test) | — | ${r.victim} | handler | 0 | — | — | — | ${how}, ${r.trigger}: signal → decision ${ms(f.signalToDecisionMs)}, decision → kill ${ms(f.decisionToKillMs)}, policy (ahead) ${ms(f.policyMs)} |`);
+    }
+  }
+  lines.push("");
+  return lines.join("\n");
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  const write = args.includes("--write");
+  const dirs = args.filter((a) => !a.startsWith("--"));
+  const given = dirs.map((d) => loadRun(path.resolve(d)));
+  const standingRuns = given.length ? given.filter((r) => r.figures.some((f) => f.decision === "none")) : newest((r) => r.figures.some((f) => f.decision === "none"));
+  const crowdRuns = given.length ? given.filter((r) => r.peers.some((p) => p.scenario === "crowd") || r.figures.some((f) => /^crowded/.test(f.scenario))) : newest((r) => r.peers.some((p) => p.scenario === "crowd"));
+  if (standingRuns.length) {
+    const t = standingTable(standingRuns);
+    process.stdout.write(`${t}\n`);
+    if (write) replaceSection("BENCHMARKS.md", STANDING_HEADING, t);
+  } else process.stderr.write("vm-figures: no run folder with fresh figures (run the daemon scenarios with OOMKIT_BENCH_KILL=1)\n");
+  if (crowdRuns.length) {
+    // The kernel test's figures may come from another folder than the peers': take the newest of each.
+    const withTest = given.length ? crowdRuns : crowdRuns.map((r) => (r.figures.some((f) => /^crowded/.test(f.scenario)) ? r : { ...r, figures: newest((x) => x.kernel === r.kernel && x.figures.some((f) => /^crowded/.test(f.scenario)))[0]?.figures ?? [] }));
+    const t = crowdTable(withTest);
+    process.stdout.write(`${t}\n`);
+    if (write) replaceSection("BENCHMARKS.md", CROWD_HEADING, t);
+  } else process.stderr.write("vm-figures: no run folder with the crowded scenario (OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd)\n");
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) main();

@@ -1,0 +1,113 @@
+// `oomkit run` on a crowded machine: thousands of waiting tasks in hundreds of cgroups (as on a
+// busy server), three steady bystanders and a leak, and oomkit's built-in default configuration
+// as it ships (rules → the kernel's badness, default policy_deadline_ms; MemAvailable/SwapFree
+// 10 %, machine PSI full 200 ms / 2 s). oomkit must kill the leak, before the kernel's OOM killer
+// (/proc/vmstat oom_kill unchanged), and nothing else: every bystander and every crowd task
+// lives. Before standing decisions, one decision here read every task at the trigger: on a
+// 1 GiB guest under TCG it took 48–59 s, the kernel killed the leak first, and oomkit then
+// carried out its stale decision on an unrelated process (issue 11). The trigger's path now only
+// checks the plan that stands, so the record must say "standing".
+//
+// Not yet: on 6.12 under TCG at host load 7-12 (run of 2026-11-29 23:39), `rules` ranked only
+// 21-151 of the 3,069 tasks within its four deadlines ahead (1 s), in pid order, so its plan,
+// cut short, named an early process (the test runner's parent), never the leak, the newest pid.
+// The trigger's check refused that plan (the machine had grown outside it), the fresh decision
+// ran out of time (rules 250 ms, the kernel's badness 1 s), and the kernel's OOM killer killed
+// the leak: no wrong kill, but not before the kernel. So the test runs only when asked
+// (OOMKIT_BENCH_CROWD=1, as a benchmark) until deciding ahead covers the whole crowd.
+//
+// The machine: the crowd is built first, then most of the free memory is reserved as huge pages
+// (vm.nr_hugepages, as daemon-zram.test does), leaving LEFT_MIB for the bystanders and the leak,
+// so that the leak fills it in seconds under TCG. The test's own node process runs at
+// oom_score_adj -1000 (so no killer takes the test runner); what it starts is at 0. Outcomes are
+// asserted, never timings: the figures go to daemon-figures-crowd.json (BENCHMARKS.md).
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { TestTree, type Hog, vmSkip } from "./helpers.js";
+import { CROWD_LEAK_MIB_S, CROWD_SHAPE, startCrowd, unprotected, type Crowd } from "./crowd.js";
+import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
+
+/** Memory left outside the huge-page reservation once the crowd stands, MiB. */
+const LEFT_MIB = 768;
+
+function meminfo(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
+    const m = /^(\S+):\s+(\d+)/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+const SKIP: string | false = process.env.OOMKIT_BENCH_CROWD === "1" ? vmSkip() : "the crowded machine: set OOMKIT_BENCH_CROWD=1 (see the top of this file)";
+
+describe("oomkit run on a crowded machine", { skip: SKIP }, () => {
+  let t: TestTree;
+  let hugeBefore = 0;
+  let adjBefore = "0";
+  let crowd: Crowd | undefined;
+  before(async () => {
+    t = await TestTree.create("daemon-crowd");
+    hugeBefore = Number(readFileSync("/proc/sys/vm/nr_hugepages", "utf8").trim());
+    adjBefore = readFileSync("/proc/self/oom_score_adj", "utf8").trim();
+    writeFileSync("/proc/self/oom_score_adj", "-1000");
+  });
+  after(async () => {
+    await stopAllDaemons();
+    await crowd?.stop();
+    await t?.teardown();
+    writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore));
+    writeFileSync("/proc/self/oom_score_adj", adjBefore);
+    writeFigures("crowd");
+  });
+
+  test("3,000 waiting tasks in 300 cgroups, bystanders and a leak, the default configuration: oomkit kills the leak on its standing plan, before the kernel, and nothing else", async () => {
+    crowd = await startCrowd(t, "crowd", CROWD_SHAPE);
+    assert.equal(crowd.count(), crowd.tasks, "every crowd task in place");
+    const bystanders: Hog[] = [];
+    for (let i = 0; i < 3; i++) bystanders.push(unprotected(() => t.hog({ cgroup: t.mk(`jobs/bystander${i}`), mib: 40, noHugePages: true })));
+    await Promise.all(bystanders.map((b) => b.ready));
+    const m0 = meminfo();
+    const want = Math.max(0, Math.floor((m0.MemFree! - LEFT_MIB * 1024) / m0.Hugepagesize!));
+    writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore + want));
+    const m = meminfo();
+    console.log(
+      `# crowd: ${crowd.tasks} tasks in ${crowd.cgroups.length} cgroups, started in ${(crowd.ms / 1000).toFixed(1)} s; ` +
+        `${m.HugePages_Total} huge pages reserved; MemTotal ${Math.round(m.MemTotal! / 1024)} MiB, MemAvailable ${Math.round(m.MemAvailable! / 1024)} MiB`,
+    );
+
+    const started = performance.now();
+    const d = await unprotected(() => startDaemon({ name: "crowd", keepLog: "daemon-crowd.log", config: defaultConfigWith({}), readyTimeoutMs: 120_000 }));
+    // The daemon's first plan for the machine, made on its warm model while nothing is wrong.
+    const first = await d.waitStanding("/", (v) => v.policy !== null, 240_000);
+    const warmMs = Math.round(performance.now() - started);
+    console.log(`# crowd: the first standing plan for / (${first.policy}) ${(warmMs / 1000).toFixed(1)} s after oomkit started: ${JSON.stringify(first.record.plan.map((a) => (a.kind === "kill-task" ? `${a.pid} (${a.comm})` : a.kind)))}`);
+    const idle = await idleUsage(d, 3000);
+
+    const kernelBefore = vmstatOomKills();
+    const during = d.sample();
+    const leakStart = performance.now();
+    const leak = unprotected(() => t.hog({ cgroup: t.mk("jobs/leak"), mib: LEFT_MIB + 512, rateMibPerS: CROWD_LEAK_MIB_S, noHugePages: true }));
+    const rec = await d.waitRecord((r) => r.plan.length > 0, 180_000);
+    const episode = during.stop();
+    const exit = await leak.exited;
+    const leakMs = Math.round(performance.now() - leakStart);
+
+    assert.deepEqual(
+      rec.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind)),
+      [leak.pid],
+      `the leak (${leak.pid}) is the victim: ${JSON.stringify({ cause: rec.cause, chain: rec.chain, decision: rec.decision, candidates: rec.candidates.slice(0, 5) })}`,
+    );
+    assert.equal(exit.signal, "SIGKILL");
+    assert.equal(rec.decision?.path, "standing", decisionOf(rec));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(vmstatOomKills(), kernelBefore, "the kernel's OOM killer never ran");
+    for (const b of bystanders) assert.ok(exists(b.pid), `bystander ${b.pid} lives`);
+    assert.equal(crowd.count(), crowd.tasks, "every crowd task lives");
+    assert.equal(d.records().filter((r) => r.plan.length > 0).length, 1, `one action: ${d.episodeLines().join("\n")}`);
+    console.log(`# crowd: leak start → leak gone ${(leakMs / 1000).toFixed(1)} s (${rec.cause.trigger}; ${decisionOf(rec)})`);
+    addFigure(`crowded: ${crowd.tasks} tasks in ${crowd.cgroups.length} cgroups, default configuration`, rec, { idle, episode });
+    await d.stop();
+  });
+});
