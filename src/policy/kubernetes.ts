@@ -51,6 +51,8 @@ interface Container {
 interface Pod {
   readonly path: string;
   readonly qos: QosClass;
+  /** The pod's cgroup when it lies in the scope (not when the scope is one of its containers). */
+  node: CgroupNode | undefined;
   readonly containers: Container[];
 }
 
@@ -89,8 +91,9 @@ function podsIn(oc: OomControl<unknown>): Pod[] {
     if (!k) continue;
     const podPath = k.kind === "pod" ? c.path : k.pod;
     let pod = pods.get(podPath);
-    if (!pod) pods.set(podPath, (pod = { path: podPath, qos: k.qos, containers: [] }));
-    if (k.kind === "container" && containerPath(c.path, k) === c.path) pod.containers.push(describeContainer(c, k));
+    if (!pod) pods.set(podPath, (pod = { path: podPath, qos: k.qos, node: undefined, containers: [] }));
+    if (k.kind === "pod") pod.node = c;
+    else if (containerPath(c.path, k) === c.path) pod.containers.push(describeContainer(c, k));
   }
   return [...pods.values()];
 }
@@ -119,12 +122,12 @@ function candidatesOf(oc: OomControl<unknown>, pod: Pod, opts: KubernetesOptions
   const apps = pod.containers.filter((c) => !c.sandbox && !c.monitor);
   const live = apps.filter((c) => c.live);
   if (live.length === 0) {
-    const node = oc.snapshot.cgroup(pod.path);
+    const node = pod.node ?? pod.containers[0]?.node;
     if (node && pod.containers.some((c) => c.live)) oc.skip(node, "only the pod's sandbox (pause) or runtime monitor is alive: never chosen alone");
     return [];
   }
   const request = (c: Container) => (opts.requests === "estimate" ? containerRequest(c, capacity) : undefined);
-  const podNode = oc.cgroups().find((c) => c.path === pod.path);
+  const podNode = pod.node;
   if (opts.kill === "pod" && podNode) {
     const own = opts.requests === "estimate" ? requestFromMemoryMin(podNode.memory.minBytes) : undefined;
     const req = own ?? (opts.requests === "estimate" ? sumRequests(apps.map(request)) : undefined);
