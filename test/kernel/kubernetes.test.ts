@@ -66,7 +66,7 @@ const killed = (r: EpisodeRecord): string[] => r.plan.map((a) => (a.kind === "ki
 
 for (const layout of [CGROUPFS, SYSTEMD]) {
   describe(`kubernetes policy, ${layout.name} layout, on a real kernel`, { skip: vmSkip() }, () => {
-    test("BestEffort, then Burstable furthest above its request, then with kill = \"pod\" a whole pod; the pause container never alone", async () => {
+    test("BestEffort, then Burstable furthest above its request, then with kill = \"pod\" a whole pod; the pause container never alone", async (ctx) => {
       const t = await TestTree.create(`k8s-${layout.name}`);
       try {
         const scope = `/${path.relative(CGROUP_ROOT, t.root)}`;
@@ -91,22 +91,35 @@ for (const layout of [CGROUPFS, SYSTEMD]) {
         const victims = new VictimRegistry();
         const backend = new LinuxBackend({ host, cgroupMount: CGROUP_ROOT });
         const engineWith = (kill: "container" | "pod") =>
-          new Engine({ attachments: [{ cgroup: cgroupPath(scope), policy: kubernetes, options: kubernetes.parseOptions?.({ kill }) }], defaultPolicy: { policy: kernelPolicy, options: {} }, victims });
-        const oom = (kill: "container" | "pod") => engineWith(kill).handleOom({ snapshot: takeSnapshot(host), scope, cause, mode: "live", executor: new LiveExecutor(backend, victims) });
+          // A generous deadline: under TCG reading the tree takes many times what it does on hardware,
+          // and this test is about the choice (the time each call took is printed below).
+          new Engine({
+            attachments: [{ cgroup: cgroupPath(scope), policy: kubernetes, options: kubernetes.parseOptions?.({ kill }) }],
+            defaultPolicy: { policy: kernelPolicy, options: {} },
+            victims,
+            policyDeadlineMs: 10_000,
+          });
+        const oom = async (kill: "container" | "pod") => {
+          const r = await engineWith(kill).handleOom({ snapshot: takeSnapshot(host), scope, cause, mode: "live", executor: new LiveExecutor(backend, victims) });
+          const own = r.chain.find((c) => c.policy === "kubernetes");
+          ctx.diagnostic(`kill = ${kill}: kubernetes ${own?.outcome} in ${own?.durationMs.toFixed(1)} ms`);
+          return r;
+        };
+        const why = (r: EpisodeRecord) => JSON.stringify({ chain: r.chain.map((c) => [c.policy, c.outcome, c.reason, c.error, c.durationMs]), candidates: r.candidates.filter((c) => c.policy === "kubernetes") });
 
         const first = await oom("container");
-        assert.deepEqual(killed(first), [rel(layout.container(be, "a1"))], JSON.stringify(first.candidates));
+        assert.deepEqual(killed(first), [rel(layout.container(be, "a1"))], why(first));
         assert.equal((await hogs.beApp.exited).signal, "SIGKILL");
         assert.ok(alive(hogs.bePause), "the BestEffort pod's pause container is not killed with its app container");
 
         const second = await oom("container");
-        assert.deepEqual(killed(second), [rel(layout.container(worker, "c1"))], JSON.stringify(second.candidates));
+        assert.deepEqual(killed(second), [rel(layout.container(worker, "c1"))], why(second));
         assert.equal((await hogs.worker.exited).signal, "SIGKILL");
         assert.ok(alive(hogs.api), "api, larger but within its request, is spared");
         assert.ok(alive(hogs.workerPause) && alive(hogs.bePause), "pause containers are never chosen alone");
 
         const third = await oom("pod");
-        assert.deepEqual(killed(third), [rel(api)], JSON.stringify(third.candidates));
+        assert.deepEqual(killed(third), [rel(api)], why(third));
         assert.equal((await hogs.api.exited).signal, "SIGKILL");
         assert.equal((await hogs.apiPause.exited).signal, "SIGKILL", "the whole pod goes, its sandbox with it");
         assert.ok(alive(hogs.db), "the Guaranteed pod stays while a Burstable one is left");
