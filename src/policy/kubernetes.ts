@@ -11,6 +11,7 @@
  * alive is not a candidate either. The first candidate is killed whole (its cgroup); the verifier
  * spares protected tasks in it. Cgroups that are no pod's are not this policy's to rank.
  *
+ * Cut short by its deadline, the best candidate so far is carried out (oc.bestSoFar).
  * Passes when the scope holds no pod, when none is killable, and on cgroup v1 / hybrid nodes
  * (system-level mode): there kubelet's oom_score_adj values already order the kernel's badness by
  * QoS class, and the next policy (ultimately `kernel`) decides by them.
@@ -136,6 +137,11 @@ function candidatesOf(oc: OomControl<unknown>, pod: Pod, opts: KubernetesOptions
   return live.map((c) => candidate(c.node, tierOf(pod.qos, [c.adj]), request(c)));
 }
 
+/** QoS tier, then usage above request (Burstable) or usage, then usage, then path. */
+function order(a: Candidate, b: Candidate): number {
+  return a.tier - b.tier || b.key - a.key || b.usage - a.usage || byText(a.unit.path, b.unit.path);
+}
+
 function note(c: Candidate): string {
   if (c.tier !== 1) return `${c.label}; ${mib(c.usage)} anon + swap`;
   if (!c.request) return `Burstable; request unknown (counted as 0): ${mib(c.usage)} anon + swap`;
@@ -155,6 +161,8 @@ export const kubernetes = definePolicy<KubernetesOptions>({
     if (pods.length === 0) return oc.pass(`no kubelet pod cgroups under ${oc.scopePath}`);
     const capacity = opts.capacityBytes ?? oc.snapshot.system.meminfo?.memTotalBytes;
     const ranked: Candidate[] = [];
+    const plan = (c: Candidate) => oc.killCgroup(c.unit, `${note(c)}; ${opts.kill === "pod" ? "the whole pod" : "the container"} goes first by QoS class`);
+    let lead: Candidate | undefined;
     for (const pod of pods) {
       for (const c of candidatesOf(oc, pod, opts, capacity)) {
         const refusal = unitRefusal(oc, c.unit, false);
@@ -162,14 +170,16 @@ export const kubernetes = definePolicy<KubernetesOptions>({
         else {
           oc.consider(c.unit, c.key, note(c));
           ranked.push(c);
+          // Cut short by its deadline (a node with many pods, a machine thrashing), it acts on the best so far.
+          if (!lead || order(c, lead) < 0) oc.bestSoFar(plan((lead = c)));
         }
       }
     }
-    ranked.sort((a, b) => a.tier - b.tier || b.key - a.key || b.usage - a.usage || byText(a.unit.path, b.unit.path));
+    ranked.sort(order);
     oc.ranked(ranked.map((c) => c.unit));
     const best = ranked[0];
     if (!best) return oc.pass(`no killable pod under ${oc.scopePath}`);
-    return oc.killCgroup(best.unit, `${note(best)}; ${opts.kill === "pod" ? "the whole pod" : "the container"} goes first by QoS class`);
+    return plan(best);
   },
 });
 

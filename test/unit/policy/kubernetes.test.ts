@@ -16,6 +16,11 @@ import { containerPath, kubeCgroup } from "../../../src/policy/kubernetes-layout
 import { requestFromMemoryMin, requestFromOomScoreAdj, sumRequests } from "../../../src/policy/kubernetes-request.js";
 import type { OomkitError } from "../../../src/errors.js";
 import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import type { Host } from "../../../src/os/host.js";
+import { cgroupPath } from "../../../src/os/paths.js";
+import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { CGROUPFS, HYBRID, MB, POD, SYSTEMD, type KubeNames, cause, chainOf, cid, engineWith, kubeNode, machine, snapshotOf } from "./machines.js";
 
 const killed = (r: EpisodeRecord): string[] => r.plan.map((a) => (a.kind === "kill-cgroup" ? a.cgroup : a.kind));
@@ -200,6 +205,36 @@ for (const n of [CGROUPFS, SYSTEMD] as const) {
 }
 
 describe("kubernetes elsewhere", () => {
+  /** A host on which reading `file` never ends: only the deadline's watchdog stops it (a stuck read while thrashing). */
+  class StuckRead extends HostDecorator {
+    constructor(
+      inner: Host,
+      readonly file: string,
+    ) {
+      super(inner);
+    }
+    override readFile(p: string): string {
+      if (p === this.file) {
+        const giveUp = Date.now() + 20_000;
+        while (Date.now() < giveUp) {
+          /* stuck */
+        }
+        throw new Error(`nothing stopped the read of ${p}`);
+      }
+      return super.readFile(p);
+    }
+  }
+
+  test("cut short by its deadline, it kills the best it got to (BestEffort before the stuck Guaranteed pod)", async () => {
+    const d = machine(kubeNode(CGROUPFS));
+    const stuck = `/sys/fs/cgroup${CGROUPFS.container(CGROUPFS.pod("guaranteed", POD.db), cid("d1"))}/memory.stat`;
+    const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/"), policy: kubernetes, options: kubernetes.parseOptions?.({}) }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 300 });
+    const r = await engine.explain(takeSnapshot(new StuckRead(new FixtureHost(d), stuck)), "/", cause);
+    assert.deepEqual(chainOf(r), ["kubernetes:handled"], "not handed on to the kernel's badness");
+    assert.deepEqual(killed(r), [CGROUPFS.container(CGROUPFS.pod("besteffort", POD.bestEffort), cid("a1"))]);
+    assert.match(r.chain[0]?.cutShort ?? "", /ran past its deadline of 300 ms/);
+  });
+
   test("cgroup v1 / hybrid node: passes, and the kernel's badness (which kubelet's values order) decides", async () => {
     const r = await engineWith(kubernetes, "/").explain(snapshotOf(machine(HYBRID)), "/", cause);
     assert.deepEqual(chainOf(r), ["kubernetes:passed", "kernel:handled"]);
