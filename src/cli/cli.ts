@@ -23,10 +23,11 @@ import { recordCommand } from "./record.js";
 import { runCommand } from "./run.js";
 import { oomCommand } from "./oom.js";
 import { eventsCommand } from "./events.js";
+import { installServiceCommand } from "./install-service.js";
 
 export { EXIT, type CliContext, type Command } from "./command.js";
 
-export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand, installServiceCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));
