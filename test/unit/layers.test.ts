@@ -22,6 +22,7 @@ const RANK: Readonly<Record<string, number>> = {
   report: 3,
   config: 4,
   daemon: 5,
+  testing: 5,
   cli: 6,
   "index.ts": 7,
 };
