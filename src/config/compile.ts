@@ -40,6 +40,8 @@ export type PolicyOrigin = { readonly kind: "builtin" } | { readonly kind: "file
 
 export interface CompiledAttachment extends Attachment {
   readonly origin: PolicyOrigin;
+  /** `[attach.options]` as written, before parseOptions: what `explain --policy` hands a replacement policy. */
+  readonly rawOptions: Readonly<Record<string, unknown>>;
 }
 
 /** The EngineOptions the configuration decides (the daemon adds victims, history and logger). */
@@ -225,7 +227,7 @@ function compileAttachment(a: AttachConfig, at: ConfigPath, deps: CompileDeps, i
     issues.push(issueAt(source, optionsAt, `policy "${policy.name}" takes no options`));
     return undefined;
   }
-  return { cgroup: a.cgroup, policy, options, origin };
+  return { cgroup: a.cgroup, policy, options, origin, rawOptions: a.options ?? {} };
 }
 
 /** A policy's parseOptions error; a zod error (from the policy's own schema) is placed key by key. */
