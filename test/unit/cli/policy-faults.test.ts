@@ -47,13 +47,14 @@ function config(name: string, body: string): string {
   fs.writeFileSync(f, body, { mode: 0o644 });
   return f;
 }
+// A generous deadline (the machine under test is shared and busy) except for the policy that loops.
 const attachAt = (cgroup: string, file: string, options = "") =>
-  `[[attach]]\ncgroup = "${cgroup}"\nfile = "${path.join(dir, file)}"\n${options}\n[[trigger]]\ncgroup = "${cgroup}"\nmemory_events = ["oom"]\n`;
+  `${file === "loops.ts" ? "" : "policy_deadline_ms = 5000\n"}[[attach]]\ncgroup = "${cgroup}"\nfile = "${path.join(dir, file)}"\n${options}\n[[trigger]]\ncgroup = "${cgroup}"\nmemory_events = ["oom"]\n`;
 
 describe("oomkit check --root", () => {
   for (const [file, kind, what, words] of [
     ["throws.ts", "threw", "throws", /policy thrower \(attached to \/jobs\) threw: .*no idea what to do/],
-    ["loops.ts", "timeout", "loops past its deadline", /policy looper \(attached to \/jobs\) timeout/],
+    ["loops.ts", "timeout", "loops past its deadline", /policy looper \(attached to \/jobs\) timeout: ran past its deadline of 250 ms \(its own code was running, \d+ of \d+ ms reading the machine: a loop that does not end\? A longer deadline would not help\)/],
     ["garbage.ts", "invalid", "returns no plan", /policy garbage \(attached to \/jobs\) returned no valid plan/],
     ["refused.ts", "refused", "has a target refused", /policy refused \(attached to \/jobs\): the verifier refused kill pid 12/],
   ] as const) {
@@ -90,14 +91,58 @@ describe("oomkit check --root", () => {
   });
 });
 
+/** No attachments, a generous deadline: for explain --policy on a busy machine. */
+const SLOW = config("slow.toml", "policy_deadline_ms = 5000\n");
+
+describe("where a policy threw", () => {
+  const file = path.join(dir, "deep.ts");
+  fs.writeFileSync(
+    file,
+    [
+      `import { definePolicy, type TaskNode } from "oomkit/policy";`,
+      ``,
+      `function pick(tasks: readonly TaskNode[]): TaskNode {`,
+      `  const t = tasks.find((x) => x.comm === "nobody");`,
+      `  if (!t) throw new Error("no task named nobody");`,
+      `  return t;`,
+      `}`,
+      ``,
+      `export default definePolicy({`,
+      `  name: "deep",`,
+      `  handleOutOfMemory(oc) {`,
+      `    return oc.killTask(pick(oc.tasks()), "x");`,
+      `  },`,
+      `});`,
+      ``,
+    ].join("\n"),
+    { mode: 0o644 },
+  );
+  const at = `Error: no task named nobody (at ${file}:5 in pick, called from ${file}:12 in handleOutOfMemory)`;
+
+  test("the text and the JSON name the policy's own file and lines, TypeScript types stripped", async () => {
+    const text = await cli(["explain", "--root", root, "--config", SLOW, "--policy", file]);
+    assert.ok(text.stdout.includes(`threw — ${at}`), text.stdout);
+    const json = JSON.parse((await cli(["explain", "--root", root, "--config", SLOW, "--policy", file, "--json"])).stdout) as { chain: { error?: string }[] };
+    assert.equal(json.chain[0]?.error, at);
+  });
+
+  test("top-level code that throws names its line", async () => {
+    const top = path.join(dir, "top.ts");
+    fs.writeFileSync(top, `${head}\nconst limit: number = 3;\nif (limit > 2) throw new RangeError("limit too high");\nexport default definePolicy({ name: "top", evaluateTask: () => "default" });\n`, { mode: 0o644 });
+    const r = await cli(["explain", "--root", root, "--config", SLOW, "--policy", top]);
+    assert.equal(r.code, EXIT.config);
+    assert.ok(r.stderr.includes(`RangeError: limit too high (at ${top}:4)`), r.stderr);
+  });
+});
+
 describe("oomkit explain", () => {
   test("--strict exits 4 on a policy fault; without it the fallback's answer exits 0", async () => {
-    const loose = await cli(["explain", "--root", root, "--policy", path.join(dir, "throws.ts"), "--scope", "/jobs"]);
+    const loose = await cli(["explain", "--root", root, "--config", SLOW, "--policy", path.join(dir, "throws.ts"), "--scope", "/jobs"]);
     assert.equal(loose.code, EXIT.ok);
-    const strict = await cli(["explain", "--root", root, "--policy", path.join(dir, "throws.ts"), "--scope", "/jobs", "--strict"]);
+    const strict = await cli(["explain", "--root", root, "--config", SLOW, "--policy", path.join(dir, "throws.ts"), "--scope", "/jobs", "--strict"]);
     assert.equal(strict.code, EXIT.config);
     assert.match(strict.stderr, /policy thrower \(attached to \/jobs\) threw/);
-    const fine = await cli(["explain", "--root", root, "--policy", path.join(dir, "good.ts"), "--options", '{"comm":"a"}', "--strict"]);
+    const fine = await cli(["explain", "--root", root, "--config", SLOW, "--policy", path.join(dir, "good.ts"), "--options", '{"comm":"a"}', "--strict"]);
     assert.equal(fine.code, EXIT.ok, fine.stderr);
     assert.match(fine.stdout, /kill pid 10/);
   });
@@ -112,9 +157,9 @@ describe("oomkit explain", () => {
   });
 
   test("--options: JSON for --policy; refused without one, when not JSON, or when parseOptions refuses", async () => {
-    assert.equal((await cli(["explain", "--root", root, "--options", "{}"])).code, EXIT.usage);
-    assert.equal((await cli(["explain", "--root", root, "--policy", path.join(dir, "good.ts"), "--options", "{comm"])).code, EXIT.usage);
-    const bad = await cli(["explain", "--root", root, "--policy", path.join(dir, "good.ts"), "--options", '{"comm":1}']);
+    assert.equal((await cli(["explain", "--root", root, "--config", SLOW, "--options", "{}"])).code, EXIT.usage);
+    assert.equal((await cli(["explain", "--root", root, "--config", SLOW, "--policy", path.join(dir, "good.ts"), "--options", "{comm"])).code, EXIT.usage);
+    const bad = await cli(["explain", "--root", root, "--config", SLOW, "--policy", path.join(dir, "good.ts"), "--options", '{"comm":1}']);
     assert.equal(bad.code, EXIT.config);
     assert.match(bad.stderr, /parseOptions rejected --options: comm must be a string/);
   });
