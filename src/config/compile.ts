@@ -209,7 +209,9 @@ function compileAttachment(a: AttachConfig, at: ConfigPath, deps: CompileDeps, i
     try {
       policy = deps.loadPolicyFile(file, { enforceOwnership: deps.enforceOwnership, warn: (msg) => warnings.push(warningAt(source, [...at, "file"], msg)) });
     } catch (err) {
-      issues.push(issueAt(source, [...at, "file"], `${file}: ${(err as Error)?.message ?? String(err)}`));
+      const message = (err as Error)?.message ?? String(err);
+      // The loader's messages mostly name the file already: name it once.
+      issues.push(issueAt(source, [...at, "file"], message.includes(file) ? message : `${file}: ${message}`));
       return undefined;
     }
     origin = { kind: "file", file };
@@ -235,9 +237,14 @@ function optionIssues(err: unknown, policy: string, at: ConfigPath, source: Conf
   const e = err as { issues?: unknown; cause?: { issues?: unknown } } | null;
   const zodLike = e?.issues ?? e?.cause?.issues;
   if (Array.isArray(zodLike) && zodLike.length > 0 && zodLike.every((i) => typeof i?.message === "string" && Array.isArray(i?.path))) {
-    return zodLike.map((i: { message: string; path: unknown[] }) =>
-      issueAt(source, [...at, ...i.path.filter((p): p is string | number => typeof p === "string" || typeof p === "number")], `policy "${policy}": ${i.message}`),
-    );
+    return zodLike.flatMap((i: { message: string; path: unknown[]; code?: unknown; keys?: unknown }) => {
+      const path = [...at, ...i.path.filter((p): p is string | number => typeof p === "string" || typeof p === "number")];
+      // An unknown key is placed at its own line, one issue per key.
+      if (i.code === "unrecognized_keys" && Array.isArray(i.keys) && i.keys.every((k) => typeof k === "string")) {
+        return (i.keys as string[]).map((k) => issueAt(source, [...path, k], `policy "${policy}": unknown option "${k}"`));
+      }
+      return [issueAt(source, path, `policy "${policy}": ${i.message}`)];
+    });
   }
   return [issueAt(source, at, `policy "${policy}": ${(err as Error)?.message ?? String(err)}`)];
 }
