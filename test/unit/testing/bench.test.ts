@@ -158,3 +158,28 @@ export default definePolicy({
     assert.throws(() => bench.at(5, {}), /first state is at 0/);
   });
 });
+
+describe("candidates in the policy's own order", () => {
+  const machine: MachineSpec = {
+    tasks: [
+      { pid: 30, comm: "big", rss: "900M" },
+      { pid: 31, comm: "small", rss: "100M" },
+      { pid: 32, comm: "mid", rss: "500M" },
+    ],
+  };
+  const chosenFirst = (r: Awaited<ReturnType<typeof explainOn>>) => r.candidates.filter((c) => c.skipped === undefined && c.policy === r.policy).map((c) => c.pid);
+
+  test("evaluateTask's select comes first, above larger scores", async () => {
+    const select = definePolicy({ name: "select-small", evaluateTask: (t) => (t.comm === "small" ? "select" : "default") });
+    const r = await explainOn(machine, { policy: select });
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [31]);
+    assert.deepEqual(chosenFirst(r), [31, 30, 32]);
+  });
+
+  test("a rules preference comes first", async () => {
+    const r = await explainOn(machine, { policy: "rules", options: { prefer: { command: ["^small$"] } } });
+    assert.equal(r.policy, "rules");
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [31]);
+    assert.equal(chosenFirst(r)[0], 31);
+  });
+});
