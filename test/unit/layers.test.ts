@@ -24,6 +24,7 @@ const RANK: Readonly<Record<string, number>> = {
   daemon: 5,
   // The simulator drives the daemon (a later round) and is driven by the CLI.
   sim: 5.5,
+  testing: 5,
   cli: 6,
   "index.ts": 7,
 };
