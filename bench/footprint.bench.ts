@@ -1,0 +1,175 @@
+/**
+ * oomkit's own footprint, natively: the daemon in dry-run on its built-in default (what
+ * `npm start` runs), started, timed to "oomkit: watching", then read from /proc: VmRSS with
+ * RssAnon (oomkit's alone) and RssFile (shared with every Node process) apart, Pss, smaps
+ * `Locked:`, CPU seconds over a fixed idle window, the peak an episode adds, and whether it
+ * stops cleanly. Beside it, for scale and to judge each step: a bare node, what each heavy module
+ * costs to load, ways to wait on fds off the event loop, and V8 flags.
+ *
+ *   node dist/bench/footprint.bench.js [--write] [--window S] [--runs N] [--step "NAME"]
+ *
+ * --step records this run's daemon figures as a row of bench/footprint-steps.json (the table of
+ * what each change saved); --write puts the tables in BENCHMARKS.md. No test asserts on them.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync, spawn } from "node:child_process";
+import { parseArgs } from "node:util";
+import { replaceSection } from "./markdown.js";
+import { type Footprint, cpuSeconds, episodePeakKiB, footprintOf, median, mib, sleep, startDaemon, stopDaemon } from "./footprint-probe.js";
+
+const HEADING = "## Footprint (native)";
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const STEPS_FILE = path.resolve(HERE, "../../bench/footprint-steps.json");
+/** After "watching": start-up's garbage collected and its timers settled. */
+const SETTLE_MS = 2000;
+/** The flags deploy/oomkit.service and the DaemonSet pass (keep in step with them). */
+export const DEPLOY_FLAGS = ["--max-semi-space-size=1", "--max-old-space-size=64", "--v8-pool-size=1"];
+
+interface DaemonFigures {
+  readonly startMs: number;
+  readonly idle: Footprint;
+  readonly cpuPct: number;
+  readonly episodeKiB: number;
+  readonly stop: string;
+}
+
+async function measureDaemon(flags: readonly string[], runs: number, windowS: number): Promise<DaemonFigures> {
+  const starts: number[] = [];
+  const idles: Footprint[] = [];
+  let cpuPct = Number.NaN;
+  let episodeKiB = Number.NaN;
+  let stop = "";
+  for (let i = 0; i < runs; i++) {
+    const d = await startDaemon(flags);
+    starts.push(d.startMs);
+    await sleep(SETTLE_MS);
+    idles.push(footprintOf(d.pid));
+    if (i === 0) {
+      const c0 = cpuSeconds(d.pid);
+      await sleep(windowS * 1000);
+      cpuPct = ((cpuSeconds(d.pid) - c0) / windowS) * 100;
+      episodeKiB = await episodePeakKiB(d);
+    }
+    const r = await stopDaemon(d);
+    if (i === 0) stop = r.aborted ? `aborted (${r.signal ?? r.code})` : `exit ${r.code}`;
+  }
+  const pick = (k: keyof Footprint) => median(idles.map((f) => f[k]));
+  const idle: Footprint = { vmRssKiB: pick("vmRssKiB"), rssAnonKiB: pick("rssAnonKiB"), rssFileKiB: pick("rssFileKiB"), rssShmemKiB: pick("rssShmemKiB"), pssKiB: pick("pssKiB"), lockedKiB: pick("lockedKiB"), threads: pick("threads") };
+  return { startMs: median(starts), idle, cpuPct, episodeKiB, stop };
+}
+
+/** A child that prints "ready" once set up; its footprint (settled) and CPU over the window. */
+async function measureChild(args: readonly string[], windowS: number): Promise<{ fp: Footprint; cpuPct: number; readyMs: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (b: Buffer) => b.toString().includes("ready") && resolve());
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}`)));
+  });
+  const readyMs = performance.now() - t0;
+  await sleep(SETTLE_MS);
+  const fp = footprintOf(child.pid!);
+  const c0 = cpuSeconds(child.pid!);
+  await sleep(windowS * 1000);
+  const cpuPct = ((cpuSeconds(child.pid!) - c0) / windowS) * 100;
+  child.kill("SIGKILL");
+  return { fp, cpuPct, readyMs };
+}
+
+/** What loading one module costs a fresh node: its time and the RSS it adds (anon, file). */
+function moduleCost(spec: string): { ms: number; anon: number; file: number } {
+  const script = `const s=()=>{const t=require("fs").readFileSync("/proc/self/status","utf8");const g=k=>+t.match(new RegExp(k+":\\\\s+(\\\\d+)"))[1];return [g("RssAnon"),g("RssFile")]};` +
+    `const a=s();const t=performance.now();import(${JSON.stringify(spec)}).then(()=>{const ms=performance.now()-t;const b=s();console.log(JSON.stringify({ms,anon:b[0]-a[0],file:b[1]-a[1]}))})`;
+  const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: path.resolve(HERE, "../.."), encoding: "utf8" })) as { ms: number; anon: number; file: number });
+  return { ms: median(runs.map((r) => r.ms)), anon: median(runs.map((r) => r.anon)), file: median(runs.map((r) => r.file)) };
+}
+
+const row = (cells: readonly (string | number)[]) => `| ${cells.join(" | ")} |`;
+const fpCells = (f: Footprint) => [mib(f.vmRssKiB), mib(f.rssAnonKiB), mib(f.rssFileKiB), mib(f.pssKiB), f.threads];
+
+interface Step {
+  step: string;
+  commit: string;
+  startMs: number;
+  vmRssKiB: number;
+  rssAnonKiB: number;
+  rssFileKiB: number;
+  lockedKiB: number;
+  cpuPct: number;
+  episodeKiB: number;
+}
+
+function recordStep(name: string, f: DaemonFigures): Step[] {
+  const steps: Step[] = fs.existsSync(STEPS_FILE) ? (JSON.parse(fs.readFileSync(STEPS_FILE, "utf8")) as Step[]) : [];
+  let commit = "";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    /* not a checkout */
+  }
+  const s: Step = { step: name, commit, startMs: Math.round(f.startMs), vmRssKiB: f.idle.vmRssKiB, rssAnonKiB: f.idle.rssAnonKiB, rssFileKiB: f.idle.rssFileKiB, lockedKiB: f.idle.lockedKiB, cpuPct: Number(f.cpuPct.toFixed(2)), episodeKiB: f.episodeKiB };
+  const i = steps.findIndex((x) => x.step === name);
+  if (i >= 0) steps[i] = s;
+  else steps.push(s);
+  fs.writeFileSync(STEPS_FILE, `${JSON.stringify(steps, null, 2)}\n`);
+  return steps;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { write: { type: "boolean" }, window: { type: "string" }, runs: { type: "string" }, step: { type: "string" }, quick: { type: "boolean" } } });
+  const windowS = Number(values.window ?? 60);
+  const runs = Number(values.runs ?? 5);
+  const log = (t: string) => process.stderr.write(`${t}\n`);
+  const out: string[] = [];
+
+  log(`daemon as npm start runs it, ${runs} start-ups, ${windowS} s idle window`);
+  const plain = await measureDaemon([], runs, windowS);
+  const deploy = values.quick ? undefined : (log(`daemon with the deploy flags ${DEPLOY_FLAGS.join(" ")}`), await measureDaemon(DEPLOY_FLAGS, runs, windowS));
+  const steps = values.step ? recordStep(values.step, plain) : fs.existsSync(STEPS_FILE) ? (JSON.parse(fs.readFileSync(STEPS_FILE, "utf8")) as Step[]) : [];
+
+  out.push("| daemon | start → watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | smaps Locked | idle CPU | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const [name, f] of [["`npm start` (no flags)", plain], [`deploy flags: \`${DEPLOY_FLAGS.join(" ")}\``, deploy]] as const) {
+    if (f) out.push(row([name, `${f.startMs.toFixed(0)} ms`, ...fpCells(f.idle), `${mib(f.idle.lockedKiB)} MiB`, `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, f.stop]));
+  }
+
+  if (!values.quick) {
+    log("bare node, and ways to wait on fds");
+    out.push("", "| process (idle) | ready | VmRSS MiB | RssAnon | RssFile | Pss | threads | idle CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|");
+    const bare = await measureChild(["-e", "console.log('ready'); setInterval(() => {}, 1 << 30)"], Math.min(windowS, 20));
+    out.push(row(["bare `node`", `${bare.readyMs.toFixed(0)} ms`, ...fpCells(bare.fp), `${bare.cpuPct.toFixed(2)} %`]));
+    const probe = path.join(HERE, "threads-probe.js");
+    const what = { none: "node + koffi, no thread", async: "koffi `.async` poll(2) on one libuv pool thread", one: "one Worker in a poll(2) loop (today)", two: "two Workers in poll(2) loops (before)" } as const;
+    for (const kind of ["none", "async", "one", "two"] as const) {
+      const r = await measureChild([probe, kind], Math.min(windowS, 20));
+      out.push(row([what[kind], `${r.readyMs.toFixed(0)} ms`, ...fpCells(r.fp), `${r.cpuPct.toFixed(2)} %`]));
+    }
+
+    log("module costs");
+    out.push("", "| loaded into a fresh node (median of 3) | time | RssAnon added | RssFile added |", "|---|---:|---:|---:|");
+    for (const spec of ["koffi", "smol-toml", "zod", "prom-client", "sucrase", "./dist/src/cli/cli.js"]) {
+      const c = moduleCost(spec);
+      out.push(row([`\`${spec}\``, `${c.ms.toFixed(0)} ms`, `${mib(c.anon)} MiB`, `${mib(c.file)} MiB`]));
+    }
+  }
+
+  if (steps.length > 0) {
+    out.push("", "What each step saved (`--step NAME` rows, each measured when that commit was made; `npm start`, median of the start-ups):", "");
+    out.push("| step | commit | start → watching | VmRSS MiB | RssAnon | RssFile | Locked | idle CPU | episode adds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (const s of steps) out.push(row([s.step, s.commit, `${s.startMs} ms`, mib(s.vmRssKiB), mib(s.rssAnonKiB), mib(s.rssFileKiB), mib(s.lockedKiB), `${s.cpuPct.toFixed(2)} %`, `${mib(s.episodeKiB)} MiB`]));
+  }
+
+  const table = out.join("\n");
+  process.stdout.write(`${table}\n`);
+  if (values.write) {
+    const argv = ["node", ...process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a)].join(" ");
+    const intro =
+      `Generated by \`${argv}\` (bench/footprint.bench.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs, kernel ${os.release()}, natively (not in the VM). ` +
+      `The daemon runs \`oomkit run --dry-run\` on the built-in default (metrics, event log and control socket on, in a scratch folder). Start-up is spawn → "oomkit: watching" (median of ${runs}); the footprint is read ${SETTLE_MS / 1000} s later (medians); idle CPU is utime + stime over ${windowS} s of one start-up, as % of one core; "episode adds" is VmHWM (reset through clear_refs) after one manual OOM at "/" minus VmRSS before it. ` +
+      "RssAnon is oomkit's alone; RssFile (the node binary and libraries) is shared with every Node process on the host. 2 shared cores: compare within a run.";
+    replaceSection(path.resolve(HERE, "../../BENCHMARKS.md"), HEADING, `${HEADING}\n\n${intro}\n\n${table}\n`);
+  }
+}
+
+await main();
