@@ -8,7 +8,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type ChildProcess, spawn } from "node:child_process";
-import { parseKbFields } from "../src/os/parse/smaps.js";
+import { lockedResidentBytes, parseKbFields, parseSmaps } from "../src/os/parse/smaps.js";
 
 export const MAIN_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../src/cli/main.js");
 const CLK_TCK = 100;
@@ -19,7 +19,10 @@ export interface Footprint {
   readonly rssFileKiB: number;
   readonly rssShmemKiB: number;
   readonly pssKiB: number;
+  /** smaps_rollup Locked: proportional (shared pages count in part). */
   readonly lockedKiB: number;
+  /** Rss of the mappings smaps flags "lo". */
+  readonly lockedRssKiB: number;
   readonly threads: number;
 }
 
@@ -28,7 +31,7 @@ export function footprintOf(pid: number): Footprint {
   const s = parseKbFields(st);
   const r = parseKbFields(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
   const threads = Number(/^Threads:\s+(\d+)/m.exec(st)?.[1] ?? Number.NaN);
-  return { vmRssKiB: s.VmRSS ?? 0, rssAnonKiB: s.RssAnon ?? 0, rssFileKiB: s.RssFile ?? 0, rssShmemKiB: s.RssShmem ?? 0, pssKiB: r.Pss ?? 0, lockedKiB: r.Locked ?? 0, threads };
+  return { vmRssKiB: s.VmRSS ?? 0, rssAnonKiB: s.RssAnon ?? 0, rssFileKiB: s.RssFile ?? 0, rssShmemKiB: s.RssShmem ?? 0, pssKiB: r.Pss ?? 0, lockedKiB: r.Locked ?? 0, lockedRssKiB: lockedResidentBytes(parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, "utf8"))) / 1024, threads };
 }
 
 /** utime + stime of a process, in seconds. */

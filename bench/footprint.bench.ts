@@ -56,7 +56,7 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
     if (i === 0) stop = r.aborted ? `aborted (${r.signal ?? r.code})` : `exit ${r.code}`;
   }
   const pick = (k: keyof Footprint) => median(idles.map((f) => f[k]));
-  const idle: Footprint = { vmRssKiB: pick("vmRssKiB"), rssAnonKiB: pick("rssAnonKiB"), rssFileKiB: pick("rssFileKiB"), rssShmemKiB: pick("rssShmemKiB"), pssKiB: pick("pssKiB"), lockedKiB: pick("lockedKiB"), threads: pick("threads") };
+  const idle: Footprint = { vmRssKiB: pick("vmRssKiB"), rssAnonKiB: pick("rssAnonKiB"), rssFileKiB: pick("rssFileKiB"), rssShmemKiB: pick("rssShmemKiB"), pssKiB: pick("pssKiB"), lockedKiB: pick("lockedKiB"), lockedRssKiB: pick("lockedRssKiB"), threads: pick("threads") };
   return { startMs: median(starts), idle, cpuPct, episodeKiB, stop };
 }
 
@@ -97,6 +97,7 @@ interface Step {
   rssAnonKiB: number;
   rssFileKiB: number;
   lockedKiB: number;
+  lockedRssKiB?: number;
   cpuPct: number;
   episodeKiB: number;
 }
@@ -109,7 +110,7 @@ function recordStep(name: string, f: DaemonFigures): Step[] {
   } catch {
     /* not a checkout */
   }
-  const s: Step = { step: name, commit, startMs: Math.round(f.startMs), vmRssKiB: f.idle.vmRssKiB, rssAnonKiB: f.idle.rssAnonKiB, rssFileKiB: f.idle.rssFileKiB, lockedKiB: f.idle.lockedKiB, cpuPct: Number(f.cpuPct.toFixed(2)), episodeKiB: f.episodeKiB };
+  const s: Step = { step: name, commit, startMs: Math.round(f.startMs), vmRssKiB: f.idle.vmRssKiB, rssAnonKiB: f.idle.rssAnonKiB, rssFileKiB: f.idle.rssFileKiB, lockedKiB: f.idle.lockedKiB, lockedRssKiB: f.idle.lockedRssKiB, cpuPct: Number(f.cpuPct.toFixed(2)), episodeKiB: f.episodeKiB };
   const i = steps.findIndex((x) => x.step === name);
   if (i >= 0) steps[i] = s;
   else steps.push(s);
@@ -129,9 +130,9 @@ async function main(): Promise<void> {
   const deploy = values.quick ? undefined : (log(`daemon with the deploy flags ${DEPLOY_FLAGS.join(" ")}`), await measureDaemon(DEPLOY_FLAGS, runs, windowS));
   const steps = values.step ? recordStep(values.step, plain) : fs.existsSync(STEPS_FILE) ? (JSON.parse(fs.readFileSync(STEPS_FILE, "utf8")) as Step[]) : [];
 
-  out.push("| daemon | start → watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | smaps Locked | idle CPU | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  out.push("| daemon | start → watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | locked: resident (smaps Locked) | idle CPU | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const [name, f] of [["`npm start` (no flags)", plain], [`deploy flags: \`${DEPLOY_FLAGS.join(" ")}\``, deploy]] as const) {
-    if (f) out.push(row([name, `${f.startMs.toFixed(0)} ms`, ...fpCells(f.idle), `${mib(f.idle.lockedKiB)} MiB`, `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, f.stop]));
+    if (f) out.push(row([name, `${f.startMs.toFixed(0)} ms`, ...fpCells(f.idle), `${mib(f.idle.lockedRssKiB)} (${mib(f.idle.lockedKiB)}) MiB`, `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, f.stop]));
   }
 
   if (!values.quick) {
@@ -156,8 +157,8 @@ async function main(): Promise<void> {
 
   if (steps.length > 0) {
     out.push("", "What each step saved (`--step NAME` rows, each measured when that commit was made; `npm start`, median of the start-ups):", "");
-    out.push("| step | commit | start → watching | VmRSS MiB | RssAnon | RssFile | Locked | idle CPU | episode adds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const s of steps) out.push(row([s.step, s.commit, `${s.startMs} ms`, mib(s.vmRssKiB), mib(s.rssAnonKiB), mib(s.rssFileKiB), mib(s.lockedKiB), `${s.cpuPct.toFixed(2)} %`, `${mib(s.episodeKiB)} MiB`]));
+    out.push("| step | commit | start → watching | VmRSS MiB | RssAnon | RssFile | locked: resident (smaps Locked) | idle CPU | episode adds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (const s of steps) out.push(row([s.step, s.commit, `${s.startMs} ms`, mib(s.vmRssKiB), mib(s.rssAnonKiB), mib(s.rssFileKiB), `${mib(s.lockedRssKiB ?? 0)} (${mib(s.lockedKiB)})`, `${s.cpuPct.toFixed(2)} %`, `${mib(s.episodeKiB)} MiB`]));
   }
 
   const table = out.join("\n");

@@ -17,6 +17,8 @@ export interface SmapsEntry {
   readonly path: string;
   /** Every "Key: N kB" line, in kB. */
   readonly kb: Readonly<Record<string, number>>;
+  /** The two-letter VmFlags ("lo": locked, "lf": locked on fault); empty in maps text. */
+  readonly flags: readonly string[];
 }
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+)\s+([rwxsp-]{4})\s+[0-9a-f]+\s+[0-9a-f]+:[0-9a-f]+\s+(\d+)\s*(.*)$/;
@@ -36,21 +38,25 @@ export function parseKbFields(text: string): Record<string, number> {
 }
 
 /**
- * Parses smaps text. Lines before the first header, and any line that is neither a header nor a
+ * Parses smaps text, or maps text (headers only: every entry's `kb` is then empty). Lines before the first header, and any line that is neither a header nor a
  * "Key: N kB" line (VmFlags, THPeligible, ProtectionKey, a truncated tail), are skipped.
  */
 export function parseSmaps(text: string): SmapsEntry[] {
   const entries: SmapsEntry[] = [];
-  let current: { start: bigint; end: bigint; perms: string; inode: number; path: string; kb: Record<string, number> } | undefined;
+  let current: { start: bigint; end: bigint; perms: string; inode: number; path: string; kb: Record<string, number>; flags: string[] } | undefined;
   for (const raw of text.split("\n")) {
     const h = HEADER.exec(raw);
     if (h) {
-      current = { start: BigInt(`0x${h[1]}`), end: BigInt(`0x${h[2]}`), perms: h[3]!, inode: Number(h[4]), path: h[5]!.trim(), kb: Object.create(null) as Record<string, number> };
+      current = { start: BigInt(`0x${h[1]}`), end: BigInt(`0x${h[2]}`), perms: h[3]!, inode: Number(h[4]), path: h[5]!.trim(), kb: Object.create(null) as Record<string, number>, flags: [] };
       if (current.end <= current.start) {
         current = undefined;
         continue;
       }
       entries.push(current);
+      continue;
+    }
+    if (current && raw.startsWith("VmFlags:")) {
+      current.flags = raw.slice("VmFlags:".length).trim().split(/\s+/).filter((f) => /^[a-z0-9]{2}$/.test(f));
       continue;
     }
     const m = KB_LINE.exec(raw.trim());
@@ -64,6 +70,11 @@ export function sumKbBytes(entries: readonly SmapsEntry[], key: string): number 
   let kb = 0;
   for (const e of entries) kb += e.kb[key] ?? 0;
   return kb * 1024;
+}
+
+/** Resident bytes of the mappings the kernel keeps locked (VmFlags "lo"): the whole pages, shared or not. */
+export function lockedResidentBytes(entries: readonly SmapsEntry[]): number {
+  return sumKbBytes(entries.filter((e) => e.flags.includes("lo")), "Rss");
 }
 
 /** A range's length in bytes. */
