@@ -8,7 +8,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { type ChildProcess, spawn } from "node:child_process";
-import { lockedResidentBytes, parseKbFields, parseSmaps } from "../src/os/parse/smaps.js";
+import { lockedResidentBytes, parseKbFields } from "../src/os/parse/smaps.js";
 
 export const MAIN_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../src/cli/main.js");
 const CLK_TCK = 100;
@@ -31,7 +31,7 @@ export function footprintOf(pid: number): Footprint {
   const s = parseKbFields(st);
   const r = parseKbFields(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
   const threads = Number(/^Threads:\s+(\d+)/m.exec(st)?.[1] ?? Number.NaN);
-  return { vmRssKiB: s.VmRSS ?? 0, rssAnonKiB: s.RssAnon ?? 0, rssFileKiB: s.RssFile ?? 0, rssShmemKiB: s.RssShmem ?? 0, pssKiB: r.Pss ?? 0, lockedKiB: r.Locked ?? 0, lockedRssKiB: lockedResidentBytes(parseSmaps(fs.readFileSync(`/proc/${pid}/smaps`, "utf8"))) / 1024, threads };
+  return { vmRssKiB: s.VmRSS ?? 0, rssAnonKiB: s.RssAnon ?? 0, rssFileKiB: s.RssFile ?? 0, rssShmemKiB: s.RssShmem ?? 0, pssKiB: r.Pss ?? 0, lockedKiB: r.Locked ?? 0, lockedRssKiB: lockedResidentBytes(fs.readFileSync(`/proc/${pid}/smaps`, "utf8")) / 1024, threads };
 }
 
 /** utime + stime of a process, in seconds. */
@@ -96,14 +96,19 @@ export function manualOom(d: Daemon): Promise<string> {
   });
 }
 
-/** The peak resident memory an episode adds over the idle figure: VmHWM reset, one manual OOM, VmHWM read. */
-export async function episodePeakKiB(d: Daemon): Promise<number> {
+/**
+ * One manual OOM: the peak resident memory it adds over the idle figure (VmHWM reset, the OOM,
+ * VmHWM read) and the request's round trip (the decision, in dry-run).
+ */
+export async function episode(d: Daemon): Promise<{ peakKiB: number; ms: number }> {
   const before = footprintOf(d.pid).vmRssKiB;
   fs.writeFileSync(`/proc/${d.pid}/clear_refs`, "5");
+  const t0 = performance.now();
   const reply = await manualOom(d);
+  const ms = performance.now() - t0;
   if (!reply.includes('"ok":true')) throw new Error(`the manual OOM failed: ${reply}`);
   const hwm = parseKbFields(fs.readFileSync(`/proc/${d.pid}/status`, "utf8")).VmHWM ?? 0;
-  return hwm - before;
+  return { peakKiB: hwm - before, ms };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -17,7 +17,7 @@ import * as path from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { replaceSection } from "./markdown.js";
-import { type Footprint, cpuSeconds, episodePeakKiB, footprintOf, median, mib, sleep, startDaemon, stopDaemon } from "./footprint-probe.js";
+import { type Footprint, cpuSeconds, episode, footprintOf, median, mib, sleep, startDaemon, stopDaemon } from "./footprint-probe.js";
 
 const HEADING = "## Footprint (native)";
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -25,13 +25,27 @@ const STEPS_FILE = path.resolve(HERE, "../../bench/footprint-steps.json");
 /** After "watching": start-up's garbage collected and its timers settled. */
 const SETTLE_MS = 2000;
 /** The flags deploy/oomkit.service and the DaemonSet pass (keep in step with them). */
-export const DEPLOY_FLAGS = ["--max-semi-space-size=1", "--max-old-space-size=64", "--v8-pool-size=1"];
+export const DEPLOY_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
+/** V8 flags measured against each other; the deploy flags are chosen from this table. */
+const FLAG_VARIANTS: readonly (readonly string[])[] = [
+  [],
+  ["--max-semi-space-size=1"],
+  ["--max-semi-space-size=1", "--v8-pool-size=1"],
+  ["--max-semi-space-size=1", "--single-threaded-gc"],
+  ["--max-semi-space-size=1", "--optimize-for-size"],
+  ["--max-semi-space-size=1", "--max-lazy"],
+  ["--max-semi-space-size=1", "--lite-mode"],
+  DEPLOY_FLAGS,
+].filter((f, i, all) => all.findIndex((g) => g.join(" ") === f.join(" ")) === i);
+
 
 interface DaemonFigures {
   readonly startMs: number;
   readonly idle: Footprint;
   readonly cpuPct: number;
   readonly episodeKiB: number;
+  /** The manual OOM's round trip (a decision, in dry-run). */
+  readonly episodeMs: number;
   readonly stop: string;
 }
 
@@ -40,6 +54,7 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
   const idles: Footprint[] = [];
   let cpuPct = Number.NaN;
   let episodeKiB = Number.NaN;
+  let episodeMs = Number.NaN;
   let stop = "";
   for (let i = 0; i < runs; i++) {
     const d = await startDaemon(flags);
@@ -50,14 +65,14 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
       const c0 = cpuSeconds(d.pid);
       await sleep(windowS * 1000);
       cpuPct = ((cpuSeconds(d.pid) - c0) / windowS) * 100;
-      episodeKiB = await episodePeakKiB(d);
+      ({ peakKiB: episodeKiB, ms: episodeMs } = await episode(d));
     }
     const r = await stopDaemon(d);
     if (i === 0) stop = r.aborted ? `aborted (${r.signal ?? r.code})` : `exit ${r.code}`;
   }
   const pick = (k: keyof Footprint) => median(idles.map((f) => f[k]));
   const idle: Footprint = { vmRssKiB: pick("vmRssKiB"), rssAnonKiB: pick("rssAnonKiB"), rssFileKiB: pick("rssFileKiB"), rssShmemKiB: pick("rssShmemKiB"), pssKiB: pick("pssKiB"), lockedKiB: pick("lockedKiB"), lockedRssKiB: pick("lockedRssKiB"), threads: pick("threads") };
-  return { startMs: median(starts), idle, cpuPct, episodeKiB, stop };
+  return { startMs: median(starts), idle, cpuPct, episodeKiB, episodeMs, stop };
 }
 
 /** A child that prints "ready" once set up; its footprint (settled) and CPU over the window. */
@@ -127,15 +142,21 @@ async function main(): Promise<void> {
 
   log(`daemon as npm start runs it, ${runs} start-ups, ${windowS} s idle window`);
   const plain = await measureDaemon([], runs, windowS);
-  const deploy = values.quick ? undefined : (log(`daemon with the deploy flags ${DEPLOY_FLAGS.join(" ")}`), await measureDaemon(DEPLOY_FLAGS, runs, windowS));
   const steps = values.step ? recordStep(values.step, plain) : fs.existsSync(STEPS_FILE) ? (JSON.parse(fs.readFileSync(STEPS_FILE, "utf8")) as Step[]) : [];
 
   out.push("| daemon | start → watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | locked: resident (smaps Locked) | idle CPU | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-  for (const [name, f] of [["`npm start` (no flags)", plain], [`deploy flags: \`${DEPLOY_FLAGS.join(" ")}\``, deploy]] as const) {
-    if (f) out.push(row([name, `${f.startMs.toFixed(0)} ms`, ...fpCells(f.idle), `${mib(f.idle.lockedRssKiB)} (${mib(f.idle.lockedKiB)}) MiB`, `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, f.stop]));
-  }
+  out.push(row(["`npm start` (no flags)", `${plain.startMs.toFixed(0)} ms`, ...fpCells(plain.idle), `${mib(plain.idle.lockedRssKiB)} (${mib(plain.idle.lockedKiB)}) MiB`, `${plain.cpuPct.toFixed(2)} %`, `${mib(plain.episodeKiB)} MiB`, plain.stop]));
 
   if (!values.quick) {
+    log("V8 flags");
+    out.push("", `V8 flags (${Math.min(runs, 3)} start-ups each, idle CPU over ${Math.min(windowS, 20)} s; "OOM round trip" is one manual OOM at "/" in dry-run, the decision):`, "");
+    out.push("| node flags | start → watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | idle CPU | episode adds (peak) | OOM round trip |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const flags of FLAG_VARIANTS) {
+      const f = await measureDaemon(flags, Math.min(runs, 3), Math.min(windowS, 20));
+      const deploy = flags.join(" ") === DEPLOY_FLAGS.join(" ") ? " (deploy/)" : "";
+      out.push(row([flags.length === 0 ? "(none)" : `\`${flags.join(" ")}\`${deploy}`, `${f.startMs.toFixed(0)} ms`, ...fpCells(f.idle), `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, `${f.episodeMs.toFixed(0)} ms`]));
+    }
+
     log("bare node, and ways to wait on fds");
     out.push("", "| process (idle) | ready | VmRSS MiB | RssAnon | RssFile | Pss | threads | idle CPU |", "|---|---:|---:|---:|---:|---:|---:|---:|");
     const bare = await measureChild(["-e", "console.log('ready'); setInterval(() => {}, 1 << 30)"], Math.min(windowS, 20));

@@ -106,7 +106,7 @@ export function lockedNow(host: Host): LockedFigures | undefined {
   const smaps = read(host, PROC_SELF_SMAPS);
   const kb = rollup === undefined ? undefined : parseKbFields(rollup).Locked;
   if (kb === undefined || smaps === undefined) return undefined;
-  return { lockedPssBytes: kb * 1024, lockedRssBytes: lockedResidentBytes(parseSmaps(smaps)) };
+  return { lockedPssBytes: kb * 1024, lockedRssBytes: lockedResidentBytes(smaps) };
 }
 
 /**

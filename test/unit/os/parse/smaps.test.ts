@@ -50,6 +50,8 @@ test("isExecutableFileMapping: executable, file-backed, not writable, not delete
 
 test("lockedResidentBytes sums Rss of the locked (lo) mappings; sumKbBytes sums smaps' proportional Locked", () => {
   const e = parseSmaps(NODE_SMAPS);
-  assert.equal(lockedResidentBytes(e), (20856 + 1048) * 1024);
+  assert.equal(lockedResidentBytes(NODE_SMAPS), (20856 + 1048) * 1024);
+  assert.equal(lockedResidentBytes(NODE_SMAPS.replace(/ lo lf/g, " lf")), 0, "lf alone (a lock undone) is not locked");
+  assert.equal(lockedResidentBytes("Rss: 8 kB\nVmFlags: rd lo\nRss: 4 kB\nVmFlags: rd ex lock\n"), 8 * 1024, "a flag is two letters; the last on its line counts");
   assert.equal(sumKbBytes(e, "Locked"), (2000 + 300) * 1024);
 });
