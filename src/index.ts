@@ -47,6 +47,7 @@ export {
 // too; the names above and below that the face also has (CgroupNode, ...) are the fuller ones.
 export * from "./policy/face.js";
 export { kernelPolicy } from "./policy/kernel.js";
+export { BUILTIN_POLICIES } from "./policy/builtins.js";
 export { loadPolicyFile, checkTrust, type LoadPolicyOptions } from "./policy/loader.js";
 export { type Action, type ActionKind, type Plan, describeAction } from "./engine/plan.js";
 export { Engine, type Attachment, type EngineOptions, type Executor, type VerifiedOk, type ChainLink, type OomRequest, type WhyStale, DryRunExecutor, DEFAULT_POLICY_DEADLINE_MS, DEFAULT_DEFAULT_POLICY_DEADLINE_MS } from "./engine/engine.js";

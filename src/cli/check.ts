@@ -10,19 +10,27 @@ import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
 import { type CliContext, type Command, EXIT } from "./command.js";
 import { parseFlags } from "./args.js";
+import { type PolicyRun, neverConsulted, runOnFixture } from "./check-root.js";
 
-const USAGE = `usage: oomkit check [--config FILE] [--json]
+const USAGE = `usage: oomkit check [--config FILE] [--root DIR] [--json]
 
 Reads a configuration file and validates it the way the daemon would: the TOML, every key and
 value, policy names, each policy's options, and policy files (loaded, each in its own realm, and
 refused as the daemon refuses them — not owned by root or you, or writable by group or others —
 before any of their code runs). Every error is printed with its place in the file. Without
---config, checks the built-in default configuration.
+--config, checks the built-in default configuration. Warns about a policy attached where no
+configured trigger can ever consult it.
+
+With --root DIR, also runs the configured policies on that fixture tree (oomkit record, or
+writeMachine of oomkit/testing) for an OOM of the machine, in each attachment's cgroup and in
+each trigger's, carrying out nothing: a policy that throws, runs past its deadline, returns no
+valid plan or has a target refused by the verifier makes the configuration invalid.
 
   --config FILE  the configuration file (TOML; docs/configuration.md)
+  --root DIR     run the policies on this fixture folder
   --json         print the result as JSON (schema "oomkit.check/1")
 
-Exit status: 0 valid (warnings may be printed), 4 invalid, 3 the file cannot be read.`;
+Exit status: 0 valid (warnings may be printed), 4 invalid, 3 the file or DIR cannot be read.`;
 
 export const CHECK_SCHEMA = "oomkit.check/1";
 
@@ -34,6 +42,8 @@ export interface CheckResult {
   readonly errors: readonly ConfigIssue[];
   readonly warnings: readonly string[];
   readonly summary: CheckSummary | null;
+  /** With --root: what the chain did for an OOM in each scope tried (null without --root, or when invalid). */
+  readonly runs: readonly PolicyRun[] | null;
 }
 
 export interface CheckSummary {
@@ -58,12 +68,18 @@ export const checkCommand: Command = {
   name: "check",
   summary: "validate a configuration file and report every error with its place",
   usage: USAGE,
-  run(args, ctx) {
-    const { values } = parseFlags("check", args, { config: { type: "string" }, json: { type: "boolean" } });
+  async run(args, ctx) {
+    const { values } = parseFlags("check", args, { config: { type: "string" }, root: { type: "string" }, json: { type: "boolean" } });
     const file = values.config;
     const text = file === undefined ? DEFAULT_CONFIG_TOML : readConfig(file);
     const name = file ?? DEFAULT_CONFIG_NAME;
-    const result = check(text, name, file === undefined ? undefined : path.dirname(path.resolve(file)));
+    const host = values.root === undefined ? undefined : ctx.makeHost(values.root);
+    const { result: checked, compiled } = checkCompiled(text, name, file === undefined ? undefined : path.dirname(path.resolve(file)));
+    let result = checked;
+    if (host !== undefined && compiled !== undefined) {
+      const runs = await runOnFixture(compiled, host);
+      result = { ...result, runs, valid: runs.every((r) => r.faults.length === 0) };
+    }
     if (values.json) ctx.stdout(`${JSON.stringify(result, null, 2)}\n`);
     else render(result, ctx);
     return result.valid ? EXIT.ok : EXIT.config;
@@ -81,6 +97,10 @@ function readConfig(file: string): string {
 
 /** Parse, validate and compile, with the daemon's ownership rules for policy files. */
 export function check(text: string, fileName: string, baseDir: string | undefined): CheckResult {
+  return checkCompiled(text, fileName, baseDir).result;
+}
+
+function checkCompiled(text: string, fileName: string, baseDir: string | undefined): { result: CheckResult; compiled?: CompiledConfig } {
   const warnings: string[] = [];
   try {
     const trust: SetupOptions = { enforceOwnership: false, warn: (m) => warnings.push(m) };
@@ -91,10 +111,11 @@ export function check(text: string, fileName: string, baseDir: string | undefine
     warnings.push(...compiled.warnings);
     const hook = compiled.kill.preKillHook?.command[0];
     if (hook !== undefined) checkFileTrust(hook, "pre-kill hook program", trust);
-    return { schema: CHECK_SCHEMA, file: fileName, valid: true, errors: [], warnings, summary: summarize(compiled) };
+    warnings.push(...neverConsulted(compiled));
+    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: true, errors: [], warnings, summary: summarize(compiled), runs: null }, compiled };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return { schema: CHECK_SCHEMA, file: fileName, valid: false, errors: err.issues, warnings, summary: null };
+    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: false, errors: err.issues, warnings, summary: null, runs: null } };
   }
 }
 
@@ -124,10 +145,18 @@ const list = (xs: readonly string[]): string => (xs.length === 0 ? "none" : xs.j
 
 function render(r: CheckResult, ctx: CliContext): void {
   for (const w of r.warnings) ctx.stderr(`warning: ${w}\n`);
-  if (!r.valid || r.summary === null) {
+  if (r.summary === null) {
     for (const e of r.errors) ctx.stderr(`${formatIssue(e)}\n`);
     ctx.stderr(`oomkit check: ${r.file}: ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);
     return;
+  }
+  if (r.runs !== null) {
+    const faults = r.runs.flatMap((run) => run.faults.map((f) => `an OOM in ${run.scope}: ${f.message}`));
+    for (const f of faults) ctx.stderr(`error: ${f}\n`);
+    if (!r.valid) {
+      ctx.stderr(`oomkit check: ${r.file}: ${faults.length} polic${faults.length === 1 ? "y fault" : "y faults"} on the fixture\n`);
+      return;
+    }
   }
   const s = r.summary;
   const out = [`oomkit check: ${r.file} is valid${r.warnings.length > 0 ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? "" : "s"})` : ""}`];
@@ -146,5 +175,9 @@ function render(r: CheckResult, ctx: CliContext): void {
       `${k.preKillHook ? `; hook ${k.preKillHook.command.join(" ")} (${k.preKillHook.timeoutMs} ms)` : ""}`,
   );
   out.push(`dry run: ${s.dryRun ? "yes" : "no"}; log level ${s.logLevel}`);
+  if (r.runs !== null) {
+    out.push("on the fixture (nothing carried out):");
+    for (const run of r.runs) out.push(`  an OOM in ${run.scope.padEnd(14)} ${run.decidedBy === null ? "no policy handled it (the kernel would decide)" : `${run.decidedBy}: ${run.plan.join("; ")}`}`);
+  }
   ctx.stdout(`${out.join("\n")}\n`);
 }

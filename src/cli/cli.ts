@@ -23,10 +23,14 @@ import { recordCommand } from "./record.js";
 import { runCommand } from "./run.js";
 import { oomCommand } from "./oom.js";
 import { eventsCommand } from "./events.js";
+import { installServiceCommand } from "./install-service.js";
+import { initPolicyCommand } from "./init-policy.js";
+import { VERSION } from "./version.js";
 
 export { EXIT, type CliContext, type Command } from "./command.js";
+export { VERSION } from "./version.js";
 
-export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand, initPolicyCommand, installServiceCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));
@@ -95,4 +99,3 @@ export async function runCli(ctx: CliContext): Promise<number> {
   }
 }
 
-export const VERSION = "0.1.0";

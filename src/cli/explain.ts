@@ -3,17 +3,19 @@ import { type Attachment, Engine } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { describeAction } from "../engine/plan.js";
 import { takeSnapshot } from "../engine/snapshot.js";
-import { cgroupPath } from "../os/paths.js";
+import { type CgroupPath, cgroupPath } from "../os/paths.js";
+import type { CompiledAttachment } from "../config/compile.js";
 import { DEFAULT_SOCKET, request } from "../daemon/control.js";
 import type { StandingView } from "../daemon/daemon.js";
 import type { FollowScopeView } from "../daemon/follow.js";
 import { loadPolicyFile } from "../policy/loader.js";
-import type { Command } from "./command.js";
+import { type Command, EXIT } from "./command.js";
+import { attachedBelow, policyFaults, unconsultedWarning } from "./faults.js";
 import { parseFlags } from "./args.js";
 import { table } from "./format.js";
 import { loadEngineSetup } from "./setup.js";
 
-const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE] [--scope PATH] [--fresh] [--socket PATH] [--json]
+const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE [--options JSON]] [--scope PATH] [--strict] [--fresh] [--socket PATH] [--json]
 
 Shows the decision the engine would take right now for an OOM in a scope (the whole machine by
 default): the chain of policies tried and each one's outcome, the plan, the candidates with
@@ -27,11 +29,18 @@ which is what it would act on. Without a daemon, or with --fresh, explain decide
   --config FILE  the configuration to use (default: the built-in default)
   --policy FILE  attach this policy file (.ts/.js) to the scope for this call, replacing
                  whatever the configuration attached there; refused, as by the daemon, when
-                 it is not owned by root or you or group or others may write it
+                 it is not owned by root or you or group or others may write it; the
+                 configuration's options for that cgroup are handed to it (said on stderr)
+                 unless --options replaces them
+  --options JSON the options for --policy, as [attach.options] would give them
   --scope PATH   the cgroup that is out of memory (default: /, a system-wide OOM)
+  --strict       exit 4 when a policy threw, ran past its deadline, returned no valid plan
+                 or had a target refused by the verifier (each is printed on stderr)
   --fresh        decide afresh even when a daemon is running
   --socket PATH  the daemon's control socket (default ${DEFAULT_SOCKET})
-  --json         print the episode record (schema "oomkit.episode/1", docs/episode.md)`;
+  --json         print the episode record (schema "oomkit.episode/1", docs/episode.md)
+
+A policy attached below the scope is never consulted for an OOM in it: explain says so on stderr.`;
 
 export const explainCommand: Command = {
   name: "explain",
@@ -42,6 +51,8 @@ export const explainCommand: Command = {
       root: { type: "string" },
       config: { type: "string" },
       policy: { type: "string" },
+      options: { type: "string" },
+      strict: { type: "boolean" },
       scope: { type: "string" },
       fresh: { type: "boolean" },
       socket: { type: "string" },
@@ -60,14 +71,9 @@ export const explainCommand: Command = {
     const setup = loadEngineSetup(values.config, { enforceOwnership: true, warn });
     let attachments: readonly Attachment[] = setup.engine.attachments;
     if (values.policy !== undefined) {
-      const policy = loadPolicyFile(values.policy, { enforceOwnership: true, warn });
-      let options: unknown = {};
-      try {
-        options = policy.parseOptions ? policy.parseOptions({}) : {};
-      } catch (err) {
-        throw new OomkitError("E_CONFIG", `${values.policy}: its parseOptions rejected empty options: ${(err as Error).message}`, { cause: err });
-      }
-      attachments = [...attachments.filter((a) => a.cgroup !== scope), { cgroup: scope, policy, options }];
+      attachments = withPolicy(setup.engine.attachments, scope, values.policy, values.options, warn);
+    } else if (values.options !== undefined) {
+      throw new OomkitError("E_USAGE", "--options goes with --policy FILE (a configuration's policies take theirs from [attach.options])");
     }
     const engine = new Engine({ ...setup.engine, attachments });
     const snapshot = takeSnapshot(ctx.makeHost(values.root));
@@ -78,9 +84,49 @@ export const explainCommand: Command = {
       figures: {},
     });
     ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : renderExplain(record));
-    return 0;
+    for (const a of attachedBelow(engine.attachments.values(), scope)) warn(unconsultedWarning(a, scope));
+    const faults = policyFaults(record);
+    if (values.strict && faults.length > 0) {
+      for (const f of faults) ctx.stderr(`oomkit explain: ${f.message}\n`);
+      ctx.stderr(`oomkit explain: --strict: ${faults.length} polic${faults.length === 1 ? "y fault" : "y faults"}\n`);
+      return EXIT.config;
+    }
+    return EXIT.ok;
   },
 };
+
+/**
+ * The attachments with `file` attached at `scope`, replacing what the configuration attached
+ * there. Its options: --options when given, else the configuration's for that cgroup (so a new
+ * version of a configured policy is tried as configured), else none; where they came from is said.
+ */
+function withPolicy(configured: readonly CompiledAttachment[], scope: CgroupPath, file: string, optionsJson: string | undefined, warn: (m: string) => void): Attachment[] {
+  const policy = loadPolicyFile(file, { enforceOwnership: true, warn });
+  const replaced = configured.find((a) => a.cgroup === scope);
+  let raw: unknown = {};
+  let from = "empty options";
+  if (optionsJson !== undefined) {
+    try {
+      raw = JSON.parse(optionsJson) as unknown;
+    } catch (err) {
+      throw new OomkitError("E_USAGE", `--options is not JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new OomkitError("E_USAGE", `--options must be a JSON object, as [attach.options] is a table`);
+    from = "--options";
+  } else if (replaced !== undefined && Object.keys(replaced.rawOptions).length > 0) {
+    raw = replaced.rawOptions;
+    from = `the configuration's options for ${scope}`;
+    warn(`${file} replaces ${replaced.policy.name} at ${scope} and gets the configuration's options for it: ${JSON.stringify(raw)} (--options replaces them)`);
+  }
+  let options: unknown = raw;
+  try {
+    if (policy.parseOptions) options = policy.parseOptions(raw);
+    else if (Object.keys(raw as object).length > 0) throw new Error(`policy "${policy.name}" takes no options`);
+  } catch (err) {
+    throw new OomkitError("E_CONFIG", `${file}: its parseOptions rejected ${from}: ${(err as Error).message}`, { cause: err });
+  }
+  return [...configured.filter((a) => a.cgroup !== scope), { cgroup: scope, policy, options }];
+}
 
 /** The daemon's standing decisions, or undefined when no daemon answers (then explain decides afresh). */
 async function askDaemon(socket: string, scope: string | undefined): Promise<StandingView[] | undefined> {

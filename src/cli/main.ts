@@ -11,5 +11,5 @@ process.exitCode = code;
 // The process ends by itself once the command has closed what it opened (run undoes every
 // start-up step, even after a fatal error). Should anything still hold it, it exits anyway after
 // a grace period; the timer itself holds nothing. (A forced exit at once could tear the process
-// down while the poll thread is inside a native call.)
+// down while a pool thread is inside poll(2).)
 setTimeout(() => process.exit(code), 5000).unref();

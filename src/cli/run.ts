@@ -14,6 +14,7 @@ import type { CompiledConfig, KillSettings } from "../config/index.js";
 import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
+import { lockCode, mlock2OnFault } from "../os/residency.js";
 import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
@@ -171,6 +172,10 @@ export const runCommand: Command = {
         const sp = protectSelf(host, mode, { memoryMinBytes });
         log.info(sp.oomScoreAdj.note);
         log.info(sp.memoryMin.note);
+        // Last of the start-up steps: every library oomkit runs from is mapped by now.
+        const resident = lockCode(host, mlock2OnFault);
+        if (resident.complete) log.info(resident.note);
+        else log.warn(resident.note);
       }
       for (const f of [PROC_MEMINFO, procPressure("memory")]) {
         try {

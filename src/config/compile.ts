@@ -40,6 +40,8 @@ export type PolicyOrigin = { readonly kind: "builtin" } | { readonly kind: "file
 
 export interface CompiledAttachment extends Attachment {
   readonly origin: PolicyOrigin;
+  /** `[attach.options]` as written, before parseOptions: what `explain --policy` hands a replacement policy. */
+  readonly rawOptions: Readonly<Record<string, unknown>>;
 }
 
 /** The EngineOptions the configuration decides (the daemon adds victims, history and logger). */
@@ -207,7 +209,9 @@ function compileAttachment(a: AttachConfig, at: ConfigPath, deps: CompileDeps, i
     try {
       policy = deps.loadPolicyFile(file, { enforceOwnership: deps.enforceOwnership, warn: (msg) => warnings.push(warningAt(source, [...at, "file"], msg)) });
     } catch (err) {
-      issues.push(issueAt(source, [...at, "file"], `${file}: ${(err as Error)?.message ?? String(err)}`));
+      const message = (err as Error)?.message ?? String(err);
+      // The loader's messages mostly name the file already: name it once.
+      issues.push(issueAt(source, [...at, "file"], message.includes(file) ? message : `${file}: ${message}`));
       return undefined;
     }
     origin = { kind: "file", file };
@@ -218,24 +222,46 @@ function compileAttachment(a: AttachConfig, at: ConfigPath, deps: CompileDeps, i
     try {
       options = policy.parseOptions(a.options ?? {});
     } catch (err) {
-      issues.push(...optionIssues(err, policy.name, optionsAt, source));
+      issues.push(...optionIssues(err, policy, optionsAt, source));
       return undefined;
     }
   } else if (a.options !== undefined && Object.keys(a.options).length > 0) {
     issues.push(issueAt(source, optionsAt, `policy "${policy.name}" takes no options`));
     return undefined;
   }
-  return { cgroup: a.cgroup, policy, options, origin };
+  return { cgroup: a.cgroup, policy, options, origin, rawOptions: a.options ?? {} };
 }
 
 /** A policy's parseOptions error; a zod error (from the policy's own schema) is placed key by key. */
-function optionIssues(err: unknown, policy: string, at: ConfigPath, source: ConfigSource | undefined): ConfigIssue[] {
+/**
+ * The option keys a policy knows at `path` inside its options, read from what its parseOptions
+ * makes of no options (the defaults fill every key); none when it refuses no options.
+ */
+function knownKeys(policy: Policy, path: readonly unknown[]): string[] {
+  let v: unknown;
+  try {
+    v = policy.parseOptions?.({});
+  } catch {
+    return [];
+  }
+  for (const k of path) v = typeof v === "object" && v !== null && (typeof k === "string" || typeof k === "number") ? (v as Record<string, unknown>)[k] : undefined;
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? Object.keys(v) : [];
+}
+
+function optionIssues(err: unknown, p: Policy, at: ConfigPath, source: ConfigSource | undefined): ConfigIssue[] {
+  const policy = p.name;
   const e = err as { issues?: unknown; cause?: { issues?: unknown } } | null;
   const zodLike = e?.issues ?? e?.cause?.issues;
   if (Array.isArray(zodLike) && zodLike.length > 0 && zodLike.every((i) => typeof i?.message === "string" && Array.isArray(i?.path))) {
-    return zodLike.map((i: { message: string; path: unknown[] }) =>
-      issueAt(source, [...at, ...i.path.filter((p): p is string | number => typeof p === "string" || typeof p === "number")], `policy "${policy}": ${i.message}`),
-    );
+    return zodLike.flatMap((i: { message: string; path: unknown[]; code?: unknown; keys?: unknown }) => {
+      const path = [...at, ...i.path.filter((p): p is string | number => typeof p === "string" || typeof p === "number")];
+      // An unknown key is placed at its own line, one issue per key.
+      if (i.code === "unrecognized_keys" && Array.isArray(i.keys) && i.keys.every((k) => typeof k === "string")) {
+        const known = knownKeys(p, i.path);
+        return (i.keys as string[]).map((k) => issueAt(source, [...path, k], `policy "${policy}": unknown option "${k}"${didYouMean(k, known)}`));
+      }
+      return [issueAt(source, path, `policy "${policy}": ${i.message}`)];
+    });
   }
   return [issueAt(source, at, `policy "${policy}": ${(err as Error)?.message ?? String(err)}`)];
 }

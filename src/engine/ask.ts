@@ -40,9 +40,16 @@ import { type VerifiedAction, verifyAction } from "./verify.js";
  */
 export const MAX_ASKS = 4;
 
-/** A deadline overrun of a policy that read a lot is worth a hint. */
-const TIMEOUT_HINT = "reading a large scope counts too: raise policy_deadline_ms on big machines";
-const DEFAULT_TIMEOUT_HINT = "reading a large scope counts too: raise default_policy_deadline_ms on big machines";
+/**
+ * A deadline overrun says which of the two it was: the policy's own code computing (a loop that
+ * does not end, or work that grows too fast: a longer deadline would not help), or reading a large
+ * scope (the machine's files: a longer deadline may). The call's time spent reading decides.
+ */
+function timeoutHint(isDefault: boolean, readMs: number, elapsedMs: number, cutOffMs: number): string {
+  const read = `${Math.round(readMs)} of ${Math.round(elapsedMs)} ms reading the machine${cutOffMs > 0 ? `, cut off in a read that had taken ${Math.round(cutOffMs)} ms` : ""}`;
+  if (readMs < elapsedMs / 2) return `its own code was running, ${read}: a loop that does not end? A longer deadline would not help`;
+  return `${read}: reading a large scope counts too; raise ${isDefault ? "default_policy_deadline_ms" : "policy_deadline_ms"} on big machines`;
+}
 
 /** The link being asked: its policy, options, and where it is attached (null: the built-in default). */
 export interface AskedLink {
@@ -163,14 +170,17 @@ function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft,
     draft.reset();
     return runPolicy(link.policy, oc);
   };
+  const t0 = performance.now();
+  const io0 = oc.snapshot.ioMs;
   try {
     return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, oc.snapshot);
   } catch (err) {
     const fault = classifyFault(err, configuredMs);
     if (fault.outcome !== "timeout") return fault;
+    const cutOff = oc.snapshot.takeCutOffReadMs();
     const best = oc.takeBestSoFar();
     const got = oc.progress();
     if (best) return { plan: best, cutShort: `${fault.error}${got ? ` after ${got}` : ""}; acting on its best so far` };
-    return { ...fault, error: `${fault.error} (${isDefault ? DEFAULT_TIMEOUT_HINT : TIMEOUT_HINT})` };
+    return { ...fault, error: `${fault.error} (${timeoutHint(isDefault, oc.snapshot.ioMs - io0, performance.now() - t0, cutOff)})` };
   }
 }

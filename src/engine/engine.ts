@@ -222,7 +222,7 @@ export class Engine {
             scope,
             // Kept for the trigger's record: only what a record shows (10,000 candidates would
             // be sorted again at the trigger, on its path).
-            steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates) })),
+            steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates, st.entry.verdicts) })),
             policy: handler.entry.policy,
             targets: targetsOf(handler.verified, req.live ?? req.snapshot),
             madeAtMonoMs: req.snapshot.takenAtMonoMs,

@@ -271,7 +271,7 @@ const MAX_UNREADABLE = 50;
 export function buildEpisode(p: EpisodeParts): EpisodeRecord {
   const handler = p.steps.find((s) => s.entry.outcome === "handled");
   const dropped = p.steps.find((s) => s.entry.outcome === "dropped")?.dropped;
-  const candidates = p.steps.flatMap((s) => capCandidates(s.candidates));
+  const candidates = p.steps.flatMap((s) => capCandidates(s.candidates, s.entry.verdicts));
   return {
     schema: EPISODE_SCHEMA,
     id: `ep-${p.timing.declaredAtWallMs.toString(36)}-${p.idSuffix}`,
@@ -315,12 +315,20 @@ function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
 /** Milliseconds to the microsecond. */
 export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000;
 
-/** Best candidates first (the policy's own order where it gave one, else by score); skipped ones after; each list capped. */
-/** The candidates a record keeps of one policy's list: the best scored ones, then some skipped. */
-export function capCandidates(list: readonly CandidateRecord[]): CandidateRecord[] {
+/**
+ * The candidates a record keeps of one policy's list: the best scored ones, then some skipped.
+ * Best first means the policy's own order: the target its plan chose (the first kill among
+ * `chosen`, its verdicts' actions) first — an evaluateTask "select" or a rule outranks any score —
+ * then the order it gave with oc.ranked, then by score.
+ */
+export function capCandidates(list: readonly CandidateRecord[], chosen: readonly Verdict[] = []): CandidateRecord[] {
+  const kill = chosen.map((v) => v.action).find((a) => a.kind === "kill-task" || a.kind === "kill-cgroup");
+  const isChosen = (c: CandidateRecord): boolean =>
+    kill?.kind === "kill-task" ? c.kind === "task" && c.pid === kill.pid : kill?.kind === "kill-cgroup" ? c.kind === "cgroup" && c.cgroup === kill.cgroup : false;
+  const order = (c: CandidateRecord): number => (isChosen(c) ? 0 : (c.rank ?? Infinity));
   const scored = list
     .filter((c) => c.skipped === undefined)
-    .sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
+    .sort((a, b) => order(a) - order(b) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
   const skipped = list.filter((c) => c.skipped !== undefined);
   return [...scored.slice(0, MAX_CANDIDATES), ...skipped.slice(0, MAX_SKIPPED)];
 }

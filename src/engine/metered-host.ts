@@ -10,13 +10,30 @@ export class MeteredHost extends HostDecorator {
   /** Milliseconds spent in reads so far. */
   ioMs = 0;
 
+  /**
+   * When the read in progress began. A deadline's watchdog ends a stuck read without running its
+   * `finally`, so this is still set after it: how a timeout tells slow reading from a busy loop.
+   */
+  #readingSinceMs: number | undefined;
+
   #timed<T>(fn: () => T): T {
     const t0 = performance.now();
+    this.#readingSinceMs = t0;
     try {
       return fn();
     } finally {
+      this.#readingSinceMs = undefined;
       this.ioMs += performance.now() - t0;
     }
+  }
+
+  /** How long a read cut off by a watchdog had run (0 when none was), counted in ioMs from now on. */
+  takeCutOffReadMs(): number {
+    if (this.#readingSinceMs === undefined) return 0;
+    const ms = performance.now() - this.#readingSinceMs;
+    this.#readingSinceMs = undefined;
+    this.ioMs += ms;
+    return ms;
   }
 
   override readFile(p: string): string {

@@ -62,14 +62,39 @@ export function realmShim(channel: Channel, makeFace: (kit: FaceKit) => Readonly
   const text = (v: unknown, fallback: string): string => (typeof v === "string" ? v : fallback);
   const isThenable = (v: unknown): boolean => ((typeof v === "object" && v !== null) || typeof v === "function") && typeof (v as { then?: unknown }).then === "function";
 
-  /** describe.ts's describeThrown, inside the realm: one line, and the error's own message. */
+  /** The policy's own files, as loaded: the frames of a stack worth showing are in them. */
+  const files = new Set<string>();
+  const FRAME = /^\s*at (?:(.+?) \()?(.+?):(\d+):\d+\)?$/;
+
+  /**
+   * Where in the policy's files an error was thrown: the first few frames of its stack that are
+   * in them, as "FILE:LINE in FUNCTION" (the transpiler keeps lines; columns it does not, so none
+   * are given). Empty when the stack names none of them.
+   */
+  function placeOf(e: { stack?: unknown }): string {
+    const stack = e.stack;
+    if (typeof stack !== "string") return "";
+    const out: string[] = [];
+    for (const line of stack.split("\n")) {
+      const m = FRAME.exec(line);
+      if (!m || !files.has(m[2] as string)) continue;
+      const name = m[1]?.replace(/^Object\./, "");
+      // The module's own wrapper calls its top-level code from line 1, unnamed: not a frame of the policy's.
+      if (out.length > 0 && m[3] === "1" && (name === undefined || name === "<anonymous>")) continue;
+      out.push(`${m[2]}:${m[3]}${name !== undefined && name !== "<anonymous>" ? ` in ${name}` : ""}`);
+      if (out.length === 3) break;
+    }
+    return out.length === 0 ? "" : ` (at ${out.join(", called from ")})`;
+  }
+
+  /** describe.ts's describeThrown, inside the realm: one line with where the policy threw it, and the error's own message. */
   function describe(v: unknown): { text: string; message: string } {
     try {
       if ((typeof v !== "object" || v === null) && typeof v !== "function") return { text: `non-error thrown: ${String(v)}`, message: String(v) };
       if (v instanceof RealmError || apply(toString, v, []) === "[object Error]") {
-        const e = v as { name?: unknown; message?: unknown };
+        const e = v as { name?: unknown; message?: unknown; stack?: unknown };
         const message = text(e.message, "");
-        return { text: `${text(e.name, "Error")}: ${message}`, message };
+        return { text: `${text(e.name, "Error")}: ${message}${placeOf(e)}`, message };
       }
     } catch {
       return { text: `thrown: ${kindOf(v)} that could not be described`, message: `${kindOf(v)} that could not be described` };
@@ -111,6 +136,7 @@ export function realmShim(channel: Channel, makeFace: (kit: FaceKit) => Readonly
 
   function load(id: number, body: (...args: unknown[]) => void): void {
     const where = views.read(ask("load", id)) as { filename: string; dirname: string };
+    files.add(where.filename);
     const module = { exports: {} as unknown };
     modules.set(id, module);
     try {

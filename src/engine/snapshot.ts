@@ -85,6 +85,11 @@ export class Snapshot {
     return this.#host.ioMs;
   }
 
+  /** After a deadline cut a call short: how long a read it cut off had run (0 when it cut off none). */
+  takeCutOffReadMs(): number {
+    return this.#host.takeCutOffReadMs();
+  }
+
   get pageSizeBytes(): number {
     return this.facts.pageSizeBytes;
   }

@@ -7,6 +7,7 @@ import { readIfPresent } from "./host.js";
 import { detectCgroupMode } from "./cgroup-mode.js";
 import { parseProcStatus } from "./parse/proc.js";
 import { parseMeminfo } from "./parse/meminfo.js";
+import { lockCode, mlock2OnFault } from "./residency.js";
 import { CgroupFile, PROC_MEMINFO, PROC_OSRELEASE, PROC_SELF_STATUS, procPressure } from "./paths.js";
 
 export type CheckStatus = "ok" | "warn" | "missing" | "unknown";
@@ -176,6 +177,17 @@ export function runDoctor(host: Host): DoctorReport {
     status: swapTotal === undefined ? "unknown" : "ok",
     detail: swapTotal === undefined ? "unknown" : swapTotal > 0 ? `${Math.round(swapTotal / 1048576)} MiB` : "none",
     meaning: "with swap, pressure builds long before MemAvailable runs out: PSI triggers matter most there",
+  });
+
+  // Locking this process's own code is a harmless probe (it ends right after), and it tells what
+  // the daemon gets at start-up under the same limits. A fixture's smaps is judged, not locked.
+  const resident = lockCode(host, host.capabilities.liveProcesses ? mlock2OnFault : () => 0);
+  add({
+    id: "resident-code",
+    title: "code kept resident (mlock2 MLOCK_ONFAULT)",
+    status: resident.plan === undefined ? "unknown" : resident.complete ? "ok" : "warn",
+    detail: resident.note,
+    meaning: "the pages oomkit runs from may be evicted when memory runs out, slowing it when it is needed; cgroup v1 and hybrid hosts have no memory.min to fall back on. Run it with LimitMEMLOCK=infinity or CAP_IPC_LOCK (deploy/oomkit.service does)",
   });
 
   const usable = psiSystem || meminfo !== undefined;

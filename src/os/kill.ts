@@ -6,7 +6,7 @@
  * folder from the caller (who knows where the hierarchy is mounted).
  *
  * Nothing here blocks the event loop: waiting on a pidfd goes through an FdPoller, and
- * `process_mrelease` runs on a thread of its own (both in ./poller.ts).
+ * `process_mrelease` runs on one of libuv's pool threads (both in ./poller.ts).
  *
  * Races with the kernel are normal: a victim that is gone before the signal is a `vanished`
  * outcome, not an error; `ESRCH` from `process_mrelease` means the victim already finished
@@ -264,9 +264,9 @@ export function thaw(host: Host, cgroupDir: string): void {
 // Threads
 
 /**
- * Loads libc and starts the poll and call threads now rather than on the first kill (starting
- * a worker costs a few ms natively and 0.5–0.6 s under TCG, and allocates: not something to do
- * in the middle of an OOM). Idempotent.
+ * Loads libc's calls and readies the poller now rather than on the first kill (loading koffi and
+ * declaring its functions costs tens of ms natively, more under TCG, and allocates: not something
+ * to do in the middle of an OOM). Idempotent.
  */
 export async function prepareKillPath(): Promise<void> {
   killCalls();

@@ -23,6 +23,8 @@ export interface Libc {
   process_mrelease(pidfd: number, flags: number): number;
   close(fd: number): number;
   flock(fd: number, operation: number): number;
+  /** mlock2(2); addr is a page-aligned address below 2^53 (every user address on x86-64 and arm64). */
+  mlock2(addr: number, len: number, flags: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   /** The symbolic name of an errno value ("ENOENT"), or "errno N". */
@@ -59,6 +61,7 @@ export function libc(): Libc {
   let enosys = false;
   const pidfdOpen = optional("int pidfd_open(int pid, unsigned int flags)");
   const mrelease = optional("int process_mrelease(int pidfd, unsigned int flags)");
+  const mlock2 = optional("int mlock2(uintptr_t addr, size_t len, unsigned int flags)");
   const withEnosys = (fn: KoffiFn) => (...args: unknown[]) => {
     enosys = false;
     return fn(...args);
@@ -73,6 +76,7 @@ export function libc(): Libc {
     process_mrelease: withEnosys(mrelease),
     close: lib.func("int close(int fd)"),
     flock: lib.func("int flock(int fd, int operation)"),
+    mlock2: withEnosys(mlock2),
     errno: () => (enosys ? (koffi.os.errno.ENOSYS ?? 38) : koffi.errno()),
     errnoName: (errno: number) => names.get(errno) ?? `errno ${errno}`,
   };

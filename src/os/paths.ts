@@ -17,6 +17,10 @@ export const PROC_VMSTAT = "/proc/vmstat";
 export const PROC_MOUNTS = "/proc/self/mounts";
 export const PROC_SELF_CGROUP = "/proc/self/cgroup";
 export const PROC_SELF_STATUS = "/proc/self/status";
+export const PROC_SELF_MAPS = "/proc/self/maps";
+export const PROC_SELF_SMAPS = "/proc/self/smaps";
+export const PROC_SELF_SMAPS_ROLLUP = "/proc/self/smaps_rollup";
+export const PROC_SELF_LIMITS = "/proc/self/limits";
 /** oomkit's own oom_score_adj (also written by pre-kill hooks, to drop oomkit's -1000). */
 export const PROC_SELF_OOM_SCORE_ADJ = "/proc/self/oom_score_adj";
 /** Changes at each boot: a kernel-log position saved before a reboot means nothing after it. */

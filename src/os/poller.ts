@@ -1,15 +1,18 @@
 /**
- * Waiting on fds without blocking the event loop, and running blocking calls off it. One OS
- * thread ("oomkit-poll") runs one poll(2) over every fd oomkit waits on (pidfds, PSI triggers);
- * a second ("oomkit-calls") runs calls that may block for a while (`process_mrelease`, ~130 ms
- * on a 2 GB victim) so they never hold up the poller. Each thread sleeps in poll(2) on a wake-up
- * eventfd as well, so a new request reaches it at once.
+ * Waiting on fds without blocking the event loop, and running blocking calls off it, with no
+ * thread of oomkit's own: one poll(2) over every fd oomkit waits on (pidfds, PSI triggers) runs
+ * as a koffi `.async` call on one of libuv's pool threads, and `process_mrelease` (~130 ms on a
+ * 2 GB victim) likewise on another. The poll includes a wake-up eventfd, so a new wait (or an
+ * abort, or the process's exit) reaches it at once: the poll returns and is re-armed.
  *
- * koffi's `.async` is not used: it runs on libuv's 4-thread pool, which Node's file I/O shares
- * (one blocking poll per fd soon starves everything), and it loses errno.
+ * Why not Workers (what this module ran before): each Worker is a V8 isolate of its own, about
+ * 8–9 MiB of anonymous memory idle (BENCHMARKS.md, "Footprint"), taken from the workload oomkit
+ * protects. What the pool costs instead: the poll holds one of libuv's pool threads whenever
+ * anything is waited on (the daemon always waits on its PSI triggers), so file I/O through the
+ * pool has one thread fewer (deploy/ raises UV_THREADPOOL_SIZE to 5; oomkit's own file reads are
+ * synchronous); and `.async` loses errno, so a failed `process_mrelease` is read from its pidfd
+ * instead (see mreleaseOffThread).
  */
-import { createRequire } from "node:module";
-import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { OomkitError } from "../errors.js";
 import { libc } from "./libc.js";
 
@@ -23,21 +26,43 @@ export const POLLNVAL = 0x020;
 const O_CLOEXEC = 0o2000000;
 const EFD_CLOEXEC = O_CLOEXEC;
 const EFD_NONBLOCK = 0o4000;
+const ESRCH = 3;
+const EINVAL = 22;
+const ENOSYS = 38;
+/** The longest one poll sleeps: a bound, so a missed wake-up (or a deadline) costs at most this. */
+const IDLE_MS = 1000;
+/** struct pollfd { int fd; short events; short revents; }: 8 bytes. */
+const POLLFD_BYTES = 8;
 
-/** libc calls the main thread needs to run the threads: the wake-up eventfd. */
-interface ThreadCalls {
+type AsyncFn = ((...args: unknown[]) => number) & { async(...args: unknown[]): void };
+
+/** The libc calls this module makes, loaded once. */
+interface PollCalls {
   eventfd(initval: number, flags: number): number;
   write(fd: number, buf: Buffer, n: number): number;
+  read(fd: number, buf: Buffer, n: number): number;
+  poll: AsyncFn;
+  /** Undefined when libc lacks the wrapper (glibc before 2.36 or so): ENOSYS. */
+  mrelease: AsyncFn | undefined;
 }
 
-let calls: ThreadCalls | undefined;
+let calls: PollCalls | undefined;
 
-function threadCalls(): ThreadCalls {
+function pollCalls(): PollCalls {
   if (calls) return calls;
-  const lib = libc().koffi.load("libc.so.6");
+  const lib = libc().koffi.load("libc.so.6") as unknown as { func(sig: string): AsyncFn };
+  let mrelease: AsyncFn | undefined;
+  try {
+    mrelease = lib.func("int process_mrelease(int pidfd, unsigned int flags)");
+  } catch {
+    mrelease = undefined;
+  }
   calls = {
-    eventfd: lib.func("int eventfd(unsigned int initval, int flags)") as ThreadCalls["eventfd"],
-    write: lib.func("long write(int fd, const void *buf, size_t n)") as ThreadCalls["write"],
+    eventfd: lib.func("int eventfd(unsigned int initval, int flags)"),
+    write: lib.func("long write(int fd, const void *buf, size_t n)"),
+    read: lib.func("long read(int fd, void *buf, size_t n)"),
+    poll: lib.func("int poll(void *fds, unsigned long nfds, int timeout)"),
+    mrelease,
   };
   return calls;
 }
@@ -45,7 +70,7 @@ function threadCalls(): ThreadCalls {
 export type PollResult = { kind: "ready"; revents: number } | { kind: "timeout" };
 
 /**
- * Waits for events on fds. The daemon will share one poller between pidfds, PSI triggers and
+ * Waits for events on fds. The daemon shares one poller between pidfds, PSI triggers and
  * anything else it waits on; tests may pass their own.
  */
 export interface FdPoller {
@@ -57,218 +82,155 @@ export interface FdPoller {
   wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult>;
 }
 
-let poller: ThreadPoller | undefined;
-let caller: OsThread | undefined;
+let poller: PoolPoller | undefined;
 
-/** The process-wide poller: one thread, one poll(2) over every fd being waited on. */
+/** The process-wide poller: one poll(2) at a time over every fd being waited on. */
 export function defaultPoller(): FdPoller {
-  poller ??= new ThreadPoller(new OsThread("oomkit-poll"));
+  poller ??= new PoolPoller();
   return poller;
 }
 
-/** The thread that runs blocking calls (process_mrelease), so they never hold up the poller. */
-function callThread(): OsThread {
-  caller ??= new OsThread("oomkit-calls");
-  return caller;
-}
-
-class ThreadPoller implements FdPoller {
-  constructor(readonly thread: OsThread) {}
-
-  async wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult> {
-    if (signal?.aborted) return { kind: "timeout" };
-    const { id, reply } = this.thread.start({ op: "wait", fd, events, timeoutMs });
-    const onAbort = () => this.thread.cancel(id, { ret: 0, timeout: true });
-    signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      const r = await reply;
-      return r.timeout ? { kind: "timeout" } : { kind: "ready", revents: r.revents ?? 0 };
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-    }
-  }
+interface Wait {
+  readonly fd: number;
+  readonly events: number;
+  readonly deadline: number;
+  readonly settle: (r: PollResult) => void;
 }
 
 /**
- * Runs `process_mrelease(pidfd, 0)` on the call thread. Returns what the call returned and its
- * errno (ENOSYS when libc lacks the wrapper); interpreting them is the caller's business.
+ * One poll(2) in flight at most, over the wake-up eventfd and every pending wait. While nothing
+ * is waited on, nothing is in flight, so the poller never keeps the process alive by itself.
  */
-export async function mreleaseOffThread(pidfd: number): Promise<{ ret: number; errno: number }> {
-  const reply = await callThread().request({ op: "mrelease", fd: pidfd });
-  return { ret: reply.ret, errno: reply.errno ?? 0 };
-}
-
-/**
- * Starts both threads now and waits until each answers (starting a worker costs a few ms
- * natively and 0.5–0.6 s under TCG, and allocates). Idempotent.
- */
-export async function startOsThreads(): Promise<void> {
-  threadCalls();
-  defaultPoller();
-  await Promise.all([poller!.thread.request({ op: "ping" }), callThread().request({ op: "ping" })]);
-}
-
-type Request = { op: "wait"; fd: number; events: number; timeoutMs: number } | { op: "mrelease"; fd: number } | { op: "ping" };
-interface Reply {
-  ret: number;
-  errno?: number;
-  revents?: number;
-  timeout?: boolean;
-}
-
-/**
- * A worker thread running THREAD_SOURCE (below): it polls a wake-up
- * eventfd plus every fd waited on, takes requests from a MessagePort when woken, and runs
- * blocking calls itself. The worker is unref'd while idle, so it never keeps the process alive.
- */
-class OsThread {
-  private worker: Worker | undefined;
-  private port: MessagePort | undefined;
-  private wakeFd = -1;
+class PoolPoller implements FdPoller {
+  private readonly waits = new Map<number, Wait>();
   private nextId = 1;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  private readonly wakeBuf = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+  private wakeFd = -1;
+  private inFlight = false;
+  private fds = Buffer.alloc(POLLFD_BYTES * 16);
+  private readonly scratch = Buffer.alloc(8);
+  private readonly one = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
-  constructor(private readonly name: string) {}
-
-  request(req: Request): Promise<Reply> {
-    return this.start(req).reply;
+  /** Creates the eventfd (once); a poller without one cannot be woken. */
+  ready(): void {
+    if (this.wakeFd >= 0) return;
+    const fd = pollCalls().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) throw eventfdError(libc().errno());
+    this.wakeFd = fd;
+    // Let an in-flight poll return at exit, so libuv's pool is not left waiting on it.
+    process.once("exit", () => this.wake());
   }
 
-  start(req: Request): { id: number; reply: Promise<Reply> } {
-    this.ensure();
+  wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult> {
+    if (signal?.aborted) return Promise.resolve({ kind: "timeout" });
+    this.ready();
     const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve) => this.pending.set(id, resolve));
-    this.port!.postMessage({ ...req, id });
-    this.wake();
-    this.worker!.ref();
-    return { id, reply };
+    return new Promise<PollResult>((resolve) => {
+      const onAbort = () => this.finish(id, { kind: "timeout" });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (r: PollResult) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(r);
+      };
+      this.waits.set(id, { fd, events, deadline: timeoutMs < 0 ? Infinity : performance.now() + timeoutMs, settle });
+      if (this.inFlight) this.wake();
+      else this.arm();
+    });
   }
 
-  cancel(id: number, reply: Reply): void {
-    if (!this.pending.has(id)) return;
-    this.port?.postMessage({ op: "cancel", id });
-    this.wake();
-    this.settle(id, reply);
-  }
-
-  private settle(id: number, reply: Reply): void {
-    const resolve = this.pending.get(id);
-    if (!resolve) return;
-    this.pending.delete(id);
-    if (this.pending.size === 0) this.worker?.unref();
-    resolve(reply);
+  private finish(id: number, r: PollResult): void {
+    const w = this.waits.get(id);
+    if (!w) return;
+    this.waits.delete(id);
+    w.settle(r);
+    if (this.inFlight) this.wake();
   }
 
   private wake(): void {
-    threadCalls().write(this.wakeFd, this.wakeBuf, 8);
+    if (this.wakeFd >= 0) pollCalls().write(this.wakeFd, this.one, 8);
   }
 
-  private ensure(): void {
-    if (this.worker) return;
-    this.wakeFd = threadCalls().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (this.wakeFd < 0) throw eventfdError(libc().errno(), this.name);
-    const { port1, port2 } = new MessageChannel();
-    const koffiPath = createRequire(import.meta.url).resolve("koffi");
-    const worker = new Worker(THREAD_SOURCE, {
-      eval: true,
-      name: this.name,
-      workerData: { koffi: koffiPath, wakeFd: this.wakeFd, port: port2 },
-      transferList: [port2],
+  /** Starts one poll over the wake-up fd and the waits, unless nothing is waited on. */
+  private arm(failures = 0): void {
+    const now = performance.now();
+    let timeout = IDLE_MS;
+    for (const [id, w] of this.waits) {
+      if (w.deadline <= now) this.finish(id, { kind: "timeout" });
+      else timeout = Math.min(timeout, w.deadline - now);
+    }
+    if (this.waits.size === 0) return;
+    const entries = [...this.waits];
+    if (this.fds.length < POLLFD_BYTES * (entries.length + 1)) this.fds = Buffer.alloc(POLLFD_BYTES * 2 * (entries.length + 1));
+    const fds = this.fds;
+    const put = (i: number, fd: number, events: number) => {
+      fds.writeInt32LE(fd, POLLFD_BYTES * i);
+      fds.writeInt16LE(events, POLLFD_BYTES * i + 4);
+      fds.writeInt16LE(0, POLLFD_BYTES * i + 6);
+    };
+    put(0, this.wakeFd, POLLIN);
+    entries.forEach(([, w], i) => put(i + 1, w.fd, w.events));
+    this.inFlight = true;
+    pollCalls().poll.async(fds, entries.length + 1, Math.ceil(timeout), (err: unknown, n: number) => {
+      this.inFlight = false;
+      this.done(entries, err ? -1 : n, failures);
     });
-    worker.on("message", (m: Reply & { id: number }) => this.settle(m.id, m));
-    worker.on("error", (err) => this.fail(err));
-    worker.on("exit", (code) => this.fail(new Error(`the ${this.name} thread exited (code ${code})`)));
-    worker.unref();
-    this.worker = worker;
-    this.port = port1;
-    // Tell the thread to leave its poll at exit, so the process does not wait for a timeout.
-    process.once("exit", () => this.stop());
   }
 
-  private stop(): void {
-    if (!this.worker) return;
-    this.port?.postMessage({ op: "stop", id: 0 });
-    this.wake();
-  }
-
-  private fail(err: unknown): void {
-    const pending = [...this.pending.keys()];
-    this.worker = undefined;
-    this.port?.close();
-    this.port = undefined;
-    if (this.wakeFd >= 0) libc().close(this.wakeFd);
-    this.wakeFd = -1;
-    const errno = libc().koffi.os.errno.EIO ?? 5;
-    for (const id of pending) this.settle(id, { ret: -1, errno, revents: POLLERR });
-    if (pending.length > 0) process.emitWarning(`oomkit: ${String(err)}`);
+  private done(entries: readonly (readonly [number, Wait])[], n: number, failures: number): void {
+    if (n < 0) {
+      // errno stayed on the pool thread. EINTR passes; anything twice running (ENOMEM, EINVAL
+      // for more fds than RLIMIT_NOFILE) fails the waits rather than spinning.
+      if (failures >= 1) for (const [id] of entries) this.finish(id, { kind: "ready", revents: POLLERR });
+      this.arm(failures + 1);
+      return;
+    }
+    if (this.fds.readInt16LE(6) !== 0) pollCalls().read(this.wakeFd, this.scratch, 8);
+    entries.forEach(([id], i) => {
+      const revents = this.fds.readUInt16LE(POLLFD_BYTES * (i + 1) + 6);
+      if (revents !== 0) this.finish(id, { kind: "ready", revents });
+    });
+    this.arm();
   }
 }
 
 /**
- * The thread's loop (CommonJS, run with `eval`). poll(2) takes an array of
- * `struct pollfd { int fd; short events; short revents; }`, 8 bytes each; entry 0 is the
- * wake-up eventfd. The poll timeout is bounded so a terminating worker gets back to JS soon.
+ * Runs `process_mrelease(pidfd, 0)` on a pool thread. Returns what the call returned and an
+ * errno (ENOSYS when libc lacks the wrapper); interpreting them is the caller's business.
+ * `.async` loses the pool thread's errno, so a failure is read from the pidfd, which tells the
+ * two the kernel gives for a pidfd of ours: readable (the process has exited, its memory is
+ * gone) is ESRCH; not readable (alive, not exiting: no SIGKILL pending) is EINVAL.
  */
-const THREAD_SOURCE = `
-"use strict";
-const { workerData, parentPort, receiveMessageOnPort } = require("node:worker_threads");
-const koffi = require(workerData.koffi);
-const lib = koffi.load("libc.so.6");
-const poll = lib.func("int poll(void *fds, unsigned long nfds, int timeout)");
-const read = lib.func("long read(int fd, void *buf, size_t n)");
-let mrelease = null;
-try { mrelease = lib.func("int process_mrelease(int pidfd, unsigned int flags)"); } catch {}
-const { wakeFd, port } = workerData;
-const POLLIN = ${POLLIN}, EINTR = 4, ENOSYS = 38, IDLE_MS = 1000;
-const waits = new Map();
-const scratch = Buffer.alloc(8);
-let fds = Buffer.alloc(8 * 64);
-for (;;) {
-  let stop = false;
-  for (let m; (m = receiveMessageOnPort(port)); ) {
-    const r = m.message;
-    if (r.op === "wait") waits.set(r.id, { fd: r.fd, events: r.events, deadline: r.timeoutMs < 0 ? Infinity : performance.now() + r.timeoutMs });
-    else if (r.op === "cancel") waits.delete(r.id);
-    else if (r.op === "mrelease") {
-      const ret = mrelease ? mrelease(r.fd, 0) : -1;
-      parentPort.postMessage({ id: r.id, ret, errno: ret < 0 ? (mrelease ? koffi.errno() : ENOSYS) : 0 });
-    } else if (r.op === "ping") parentPort.postMessage({ id: r.id, ret: 0 });
-    else if (r.op === "stop") stop = true;
-  }
-  if (stop) break;
-  const now = performance.now();
-  let timeout = IDLE_MS;
-  for (const [id, w] of waits) {
-    if (w.deadline <= now) { waits.delete(id); parentPort.postMessage({ id, ret: 0, timeout: true }); }
-    else timeout = Math.min(timeout, w.deadline - now);
-  }
-  const entries = [...waits];
-  if (fds.length < 8 * (entries.length + 1)) fds = Buffer.alloc(16 * (entries.length + 1));
-  fds.writeInt32LE(wakeFd, 0); fds.writeInt16LE(POLLIN, 4); fds.writeInt16LE(0, 6);
-  entries.forEach(([, w], i) => {
-    const o = 8 * (i + 1);
-    fds.writeInt32LE(w.fd, o); fds.writeInt16LE(w.events, o + 4); fds.writeInt16LE(0, o + 6);
-  });
-  const n = poll(fds, entries.length + 1, Math.ceil(timeout));
-  if (n < 0) {
-    const errno = koffi.errno();
-    if (errno === EINTR) continue;
-    for (const [id] of entries) parentPort.postMessage({ id, ret: -1, errno, revents: 8 });
-    waits.clear();
-    continue;
-  }
-  if (fds.readInt16LE(6) !== 0) read(wakeFd, scratch, 8);
-  entries.forEach(([id], i) => {
-    const revents = fds.readUInt16LE(8 * (i + 1) + 6);
-    if (revents !== 0) { waits.delete(id); parentPort.postMessage({ id, ret: 1, revents }); }
-  });
+export async function mreleaseOffThread(pidfd: number): Promise<{ ret: number; errno: number }> {
+  const fn = pollCalls().mrelease;
+  if (!fn) return { ret: -1, errno: ENOSYS };
+  const ret = await new Promise<number>((resolve) => fn.async(pidfd, 0, (err: unknown, r: number) => resolve(err ? -1 : r)));
+  if (ret >= 0) return { ret, errno: 0 };
+  return { ret, errno: pidfdExited(pidfd) ? ESRCH : EINVAL };
 }
-`;
 
-/** The error for a failed eventfd(2) (EMFILE, ENFILE, ENOMEM): a thread cannot start without one. */
-function eventfdError(errno: number, thread: string): OomkitError {
+/** Whether a pidfd reads as exited now: poll(2) with no wait, on this thread. */
+function pidfdExited(pidfd: number): boolean {
+  const fds = Buffer.alloc(POLLFD_BYTES);
+  fds.writeInt32LE(pidfd, 0);
+  fds.writeInt16LE(POLLIN, 4);
+  return pollCalls().poll(fds, 1, 0) > 0 && (fds.readUInt16LE(6) & POLLIN) !== 0;
+}
+
+/**
+ * Loads libc's calls and creates the poller's eventfd now, and runs one call on the pool, so the
+ * first wait in an OOM starts nothing (loading koffi costs tens of ms natively, more under TCG).
+ * Idempotent. (The name is from when it started two Worker threads.)
+ */
+export async function startOsThreads(): Promise<void> {
+  pollCalls();
+  (defaultPoller() as PoolPoller).ready();
+  const fds = Buffer.alloc(POLLFD_BYTES);
+  fds.writeInt32LE(-1, 0);
+  await new Promise<void>((resolve) => pollCalls().poll.async(fds, 1, 0, () => resolve()));
+}
+
+/** The error for a failed eventfd(2) (EMFILE, ENFILE, ENOMEM): the poller cannot be woken without one. */
+function eventfdError(errno: number): OomkitError {
   const name = libc().errnoName(errno);
   const cause = Object.assign(new Error(`eventfd: ${name}`), { code: name, errno });
-  return new OomkitError("E_SYSCALL", `starting the ${thread} thread: eventfd failed with ${name}`, { cause });
+  return new OomkitError("E_SYSCALL", `starting the poller: eventfd failed with ${name}`, { cause });
 }

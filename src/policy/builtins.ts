@@ -7,6 +7,7 @@ import { OomkitError } from "../errors.js";
 import type { Policy } from "../engine/policy.js";
 import { growth } from "./growth.js";
 import { kernelPolicy } from "./kernel.js";
+import { kubernetes } from "./kubernetes.js";
 import { largestLeaf } from "./largest-leaf.js";
 import { pressure } from "./pressure.js";
 import { priority } from "./priority.js";
@@ -15,7 +16,7 @@ import { rules } from "./rules.js";
 import { swap } from "./swap.js";
 import { tmpfs } from "./tmpfs.js";
 
-const ALL: readonly Policy[] = [kernelPolicy, priority, largestLeaf, pressure, swap, growth, rules, reclaimFirst, tmpfs] as Policy[];
+const ALL: readonly Policy[] = [kernelPolicy, priority, largestLeaf, pressure, swap, growth, rules, reclaimFirst, tmpfs, kubernetes] as Policy[];
 
 export const BUILTIN_POLICIES: ReadonlyMap<string, Policy> = new Map(ALL.map((p) => [p.name, p]));
 

@@ -127,7 +127,10 @@ function moduleSource(abs: string, opts: LoadPolicyOptions): string {
     source = fs.readFileSync(abs, "utf8");
   } catch (err) {
     if (err instanceof OomkitError) throw err;
-    throw new OomkitError("E_NO_SUCH_PATH", `policy file ${abs} cannot be read: ${(err as Error).message}`, { cause: err });
+    // Node's message repeats the path: the errno alone says what went wrong.
+    const errno = (err as { code?: unknown }).code;
+    const why = errno === "ENOENT" ? "does not exist" : `cannot be read: ${typeof errno === "string" ? errno : (err as Error).message}`;
+    throw new OomkitError("E_NO_SUCH_PATH", `policy file ${abs} ${why}`, { cause: err });
   }
   let code: string;
   try {

@@ -5,7 +5,8 @@
  * - One install per test run: scripts/run-tests.mjs hands every test file one scratch folder for
  *   the run (OOMKIT_TEST_SCRATCH) and removes it at the end; the first file to ask installs there
  *   and later ones reuse it. A file run on its own installs once for itself; cleanup() removes it.
- * - Packing skips `prepare` (the build): tests run from dist/, so dist/src is this checkout's build
+ * - installAsTool (below) installs it as an operator does, with `npm install -g`, and nothing else.
+ * - Packing skips `prepack` (the build): tests run from dist/, so dist/src is this checkout's build
  *   already, and building again would rewrite files that other test files are loading. The
  *   tarball's file list is checked instead.
  * - The only network is the package registry, which npm reaches as configured. When npm cannot
@@ -162,5 +163,66 @@ export async function typeCheck(
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The package installed as a system tool, from its tarball, in a scratch folder standing for `/`. */
+export interface ToolInstall {
+  /** Stands for the machine's `/`: the install's prefix lies inside it. */
+  readonly root: string;
+  readonly tarball: string;
+  /** The files the tarball holds. */
+  readonly files: readonly string[];
+  /** A PATH holding node and sh alone: what the install ran with (append it to the install's bin). */
+  readonly toolPath: string;
+  /** Removes the scratch folder. */
+  cleanup(): void;
+}
+
+/** npm's own script, run by this node: `npm` on PATH, links resolved. */
+function npmCli(): string {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const p = path.join(dir, "npm");
+    if (!fs.existsSync(p)) continue;
+    const real = fs.realpathSync(p);
+    if (real.endsWith(".js")) return real;
+    const beside = path.join(path.dirname(real), "npm-cli.js");
+    if (fs.existsSync(beside)) return beside;
+  }
+  throw new Error("npm's npm-cli.js was not found from PATH");
+}
+
+/** The environment without what `npm run` adds for the test run's own package (its lifecycle and package fields). */
+function plainEnv(pathValue: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^(npm_lifecycle_|npm_package_|INIT_CWD$|PATH$)/.test(k)) env[k] = v;
+  env.PATH = pathValue;
+  return env;
+}
+
+/**
+ * Packs the checkout (as packAndInstall does) and runs `npm ...args(tarball, root)` in a fresh
+ * scratch folder `root`, as an operator would install oomkit: install scripts as npm runs them
+ * by default, and a PATH that holds node and sh and nothing else, so no compiler, make or
+ * TypeScript can take part. Throws npm's own words when the install fails.
+ */
+export async function installAsTool(args: (tarball: string, root: string) => readonly string[]): Promise<ToolInstall> {
+  const root = fs.mkdtempSync(path.join(process.env.OOMKIT_TEST_SCRATCH ?? os.tmpdir(), "oomkit-tool-"));
+  try {
+    const { tarball, files } = await pack(root);
+    const bin = path.join(root, ".tools");
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, "node"));
+    fs.symlinkSync("/bin/sh", path.join(bin, "sh"));
+    await new Promise<void>((resolve, reject) => {
+      execFile(process.execPath, [npmCli(), ...args(tarball, root), "--no-audit", "--no-fund", "--prefer-offline"], { cwd: root, env: plainEnv(bin), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) reject(failure(`npm ${args(tarball, root).join(" ")}`, Object.assign(err, { output: `${stdout}\n${stderr}`.trim() })));
+        else resolve();
+      });
+    });
+    return { root, tarball, files, toolPath: bin, cleanup: () => fs.rmSync(root, { recursive: true, force: true }) };
+  } catch (err) {
+    fs.rmSync(root, { recursive: true, force: true });
+    throw err;
   }
 }

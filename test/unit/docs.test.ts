@@ -1,6 +1,11 @@
-/** The worked example in docs/writing-a-policy.md, loaded and run as a policy author would. */
+/** The docs' examples, loaded and run as a policy author would: writing-a-policy.md's worked example, testing-a-policy.md's tests. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import ts from "typescript";
 import { Engine } from "../../src/engine/engine.js";
 import { takeSnapshot } from "../../src/engine/snapshot.js";
 import { FixtureHost } from "../../src/os/fixture-host.js";
@@ -9,6 +14,7 @@ import { kernelPolicy } from "../../src/policy/kernel.js";
 import { loadPolicyFile } from "../../src/policy/loader.js";
 import { buildFixture } from "../support/fixture.js";
 import { workedExampleFile as example } from "../support/worked-example.js";
+import { REPO } from "../support/pack.js";
 
 const MB = 1024 * 1024;
 
@@ -53,3 +59,51 @@ test("the worked example in docs/writing-a-policy.md does what the doc says", as
   assert.deepEqual(none.chain.map((c) => [c.policy, c.outcome]), [["batch-first", "passed"], ["kernel", "handled"]]);
   assert.deepEqual(none.plan.map((a) => a.kind === "kill-task" && a.pid), [10]);
 });
+
+/**
+ * docs/testing-a-policy.md: every ```ts block that starts with a `// path` comment is a file of a
+ * policy project; they are written into a folder outside the repository beside the worked example
+ * (src/batch-first.ts), with "oomkit" resolving to this checkout, and the project's tests are run
+ * with node --test, as npm test would run them once built.
+ */
+test("every example in docs/testing-a-policy.md runs and passes", async () => {
+  const doc = fs.readFileSync(path.join(REPO, "docs/testing-a-policy.md"), "utf8");
+  const blocks = [...doc.matchAll(/```ts\n\/\/ (\S+)\n([\s\S]*?)```/g)].map((m) => ({ file: m[1] as string, text: m[2] as string }));
+  assert.ok(blocks.some((b) => b.file.startsWith("test/")) && blocks.some((b) => b.file.startsWith("src/")), "the doc has policies and tests");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-doc-project-"));
+  try {
+    fs.mkdirSync(path.join(dir, "src"));
+    fs.mkdirSync(path.join(dir, "test"));
+    fs.mkdirSync(path.join(dir, "node_modules"));
+    fs.symlinkSync(REPO, path.join(dir, "node_modules/oomkit"));
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ private: true, type: "module" }));
+    fs.copyFileSync(example(), path.join(dir, "src/batch-first.ts"));
+    const tests: string[] = [];
+    for (const b of blocks) {
+      if (b.file.startsWith("src/")) {
+        fs.writeFileSync(path.join(dir, b.file), b.text);
+        continue;
+      }
+      const js = ts.transpileModule(b.text, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false } }).outputText;
+      const out = path.join(dir, b.file.replace(/\.ts$/, ".mjs"));
+      fs.writeFileSync(out, js);
+      tests.push(out);
+    }
+    const r = await run(process.execPath, ["--test", "--test-reporter=tap", ...tests], dir);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, new RegExp(`# pass ${blocks.filter((b) => b.file.startsWith("test/")).reduce((n, b) => n + (b.text.match(/^test\(/gm)?.length ?? 0), 0)}\\n`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function run(cmd: string, args: readonly string[], cwd: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    // Without the runner's own variables: a child `node --test` that sees them runs nothing.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NODE_TEST")));
+    execFile(cmd, args, { cwd, encoding: "utf8", env }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, output: `${stdout}\n${stderr}` });
+    });
+  });
+}

@@ -22,6 +22,9 @@ const RANK: Readonly<Record<string, number>> = {
   report: 3,
   config: 4,
   daemon: 5,
+  // The simulator drives the daemon (a later round) and is driven by the CLI.
+  sim: 5.5,
+  testing: 5,
   cli: 6,
   "index.ts": 7,
 };

@@ -77,6 +77,22 @@ describe("oomkit check", () => {
     assert.match(r.stderr, /oomkit check: .*bad\.toml: 1 error\n$/);
   });
 
+  test("an unknown option key of a built-in policy is placed at its own line, once per key, with a near known key", async () => {
+    const typo = file("typo.toml", ['[[attach]]', 'cgroup = "/"', 'policy = "rules"', "[attach.options]", "xattrs = true", 'prefer_comands = ["x"]', 'avod = ["y"]'].join("\n"));
+    const r = await cli(["check", "--config", typo]);
+    assert.equal(r.code, EXIT.config);
+    assert.ok(r.stderr.includes(`${typo}:6:1: attach[0].options.prefer_comands: policy "rules": unknown option "prefer_comands" (did you mean "prefer"?)`), r.stderr);
+    assert.ok(r.stderr.includes(`${typo}:7:1: attach[0].options.avod: policy "rules": unknown option "avod" (did you mean "avoid"?)`), r.stderr);
+  });
+
+  test("a missing policy file is named once", async () => {
+    const missing = path.join(dir, "no-such-policy.ts");
+    const r = await cli(["check", "--config", file("missing.toml", `[[attach]]\ncgroup = "/"\nfile = "${missing}"\n`)]);
+    assert.equal(r.code, EXIT.config);
+    assert.equal(r.stderr.split(missing).length - 1, 1, r.stderr);
+    assert.match(r.stderr, /policy file \S+no-such-policy\.ts does not exist/);
+  });
+
   test("compile errors once the file itself is valid", async () => {
     const bad = file("bad-policy.toml", BAD.replace("60000", "2000"));
     const r = await cli(["check", "--config", bad]);

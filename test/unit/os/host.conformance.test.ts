@@ -1,6 +1,7 @@
 /**
  * One suite for the Host contract, run against every implementation: FixtureHost on a built
- * tree and on a committed capture, and LinuxHost on this machine (read-only).
+ * tree and on a committed capture, LinuxHost on this machine (read-only), and SimHost over a
+ * small simulated machine.
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,10 +9,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { OomkitError } from "../../../src/errors.js";
-import type { Host, HostCapabilities } from "../../../src/os/host.js";
+import type { Host, HostCapabilities, ManualClock } from "../../../src/os/host.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { LinuxHost } from "../../../src/os/linux-host.js";
 import { buildFixture } from "../../support/fixture.js";
+import { SimMachine } from "../../../src/sim/machine.js";
+import { SimHost } from "../../../src/sim/sim-host.js";
 
 interface Case {
   readonly name: string;
@@ -30,6 +33,14 @@ interface Case {
 
 const fixtureDir = buildFixture({ tasks: [{ pid: 42, comm: "worker", cgroup: "/a", exe: "/usr/bin/worker" }], cgroups: { "/a": { xattrs: { "user.oomd_omit": "1" } } } });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-host-"));
+
+/** A simulated machine with one task that has an executable, in a cgroup with a mark. */
+function simHost(): SimHost {
+  const m = new SimMachine({ memTotalBytes: 256 * 1024 * 1024 });
+  m.addCgroup("/a", { xattrs: { "user.oomd_omit": "1" } });
+  m.addTask({ pid: 42, comm: "worker", cgroup: "/a", exe: "/usr/bin/worker", curve: { kind: "steady", bytes: 1 << 20 } });
+  return new SimHost(m);
+}
 
 const cases: Case[] = [
   {
@@ -56,6 +67,17 @@ const cases: Case[] = [
     keepsFiles: true,
     // This test process's own executable: a read of /proc/self/exe, nothing else.
     knownLink: { path: "/proc/self/exe", text: fs.realpathSync(process.execPath) },
+  },
+  {
+    name: "SimHost (a simulated machine)",
+    make: simHost,
+    knownDir: "/proc",
+    knownFile: "meminfo",
+    // A task's oom_score_adj: written through to the model, read back as the kernel prints it.
+    writable: () => "/proc/42/oom_score_adj",
+    capabilities: { liveProcesses: false, pollableFds: false },
+    keepsFiles: false,
+    knownLink: { path: "/proc/42/exe", text: "/usr/bin/worker" },
   },
 ];
 
@@ -112,14 +134,15 @@ for (const c of cases) {
       const h = c.make();
       const f = c.writable();
       h.writeFile(f, "1");
-      assert.equal(h.readFile(f), "1");
+      // Kernel files print a value with a newline after it; plain files keep what was written.
+      assert.equal(h.readFile(f).trim(), "1");
       assert.throws(() => h.writeFile(`${path.posix.dirname(f)}/oomkit-not-there`, "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
     });
     test("writes off the event loop too (writeFileAsync); refuses to create a file", async () => {
       const h = c.make();
       const f = c.writable();
       await h.writeFileAsync(f, "2");
-      assert.equal(h.readFile(f), "2");
+      assert.equal(h.readFile(f).trim(), "2");
       await assert.rejects(h.writeFileAsync(`${path.posix.dirname(f)}/oomkit-not-there`, "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
     });
     test("says what it can do beyond files", () => {
@@ -183,5 +206,40 @@ describe("LinuxHost specifics", () => {
     assert.match(h.readFile("/proc/meminfo"), /^MemTotal:/);
     h.closeKept();
     assert.equal(h.readFile(f), "two, longer\n", "reads still work after closing");
+  });
+});
+
+describe("SimHost specifics", () => {
+  test("marks are the cgroup's extended attributes; the folder's owner is the cgroup's", () => {
+    const h = simHost();
+    assert.equal(h.readXattrs("/sys/fs/cgroup/a").get("user.oomd_omit"), "1");
+    assert.equal(h.readXattrs("/sys/fs/cgroup").size, 0);
+    assert.equal(h.stat("/sys/fs/cgroup/a").isDirectory, true);
+  });
+  test("its clock drives the machine: a read after the clock moved sees the machine then", () => {
+    const h = simHost();
+    (h.clock as ManualClock).advance(2000);
+    assert.equal(h.machine.nowMs, 0, "nothing read yet");
+    h.readFile("/proc/meminfo");
+    assert.equal(h.machine.nowMs, 2000);
+  });
+  test("writes act on the model; bad values are EINVAL and change nothing", () => {
+    const h = simHost();
+    h.writeFile("/sys/fs/cgroup/a/memory.high", "1048576\n");
+    assert.equal(h.readFile("/sys/fs/cgroup/a/memory.high"), "1048576\n");
+    assert.throws(() => h.writeFile("/sys/fs/cgroup/a/memory.high", "lots"), (e: unknown) => e instanceof OomkitError && e.code === "E_HOST_IO" && (e.cause as { code?: string }).code === "EINVAL");
+    assert.equal(h.readFile("/sys/fs/cgroup/a/memory.high"), "1048576\n");
+    assert.throws(() => h.writeFile("/proc/meminfo", "1"), (e: unknown) => e instanceof OomkitError && e.code === "E_PERMISSION");
+    assert.throws(() => h.writeFile("/sys/fs/cgroup/a/memory.reclaim", String(1 << 30)), (e: unknown) => e instanceof OomkitError && (e.cause as { code?: string }).code === "EAGAIN", "reclaimed less than asked");
+    h.machine.addCgroup("/b");
+    h.writeFile("/sys/fs/cgroup/b/cgroup.procs", "42\n");
+    assert.equal(h.readFile("/proc/42/cgroup"), "0::/b\n");
+    assert.equal(h.readFile("/sys/fs/cgroup/a/cgroup.procs"), "");
+    h.writeFile("/sys/fs/cgroup/b/cgroup.procs", "42\n");
+    h.writeFile("/sys/fs/cgroup/a/cgroup.procs", "42\n");
+    h.writeFile("/sys/fs/cgroup/a/cgroup.kill", "1");
+    h.advance(1000);
+    assert.equal(h.exists("/proc/42"), false, "the killed task left once its memory came back");
+    assert.equal(h.readFile("/sys/fs/cgroup/a/cgroup.events"), "populated 0\nfrozen 0\n");
   });
 });

@@ -15,7 +15,7 @@ import { cgroupContains, cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES, builtinPolicy } from "../../../src/policy/builtins.js";
 import type { OomkitError } from "../../../src/errors.js";
 import { describeMark, omitMark } from "../../../src/engine/marks.js";
-import { DESKTOP, HYBRID, MISSING_FILES, OOM_TEST, MB, cause, engineWith, machine, snapshotOf } from "./machines.js";
+import { CGROUPFS, DESKTOP, HYBRID, MISSING_FILES, OOM_TEST, MB, POD, SYSTEMD, cause, engineWith, kubeNode, machine, snapshotOf } from "./machines.js";
 import type { FixtureSpec } from "../../support/fixture.js";
 
 interface Machine {
@@ -47,6 +47,13 @@ const MACHINES: readonly Machine[] = [
     after: (dir) => fs.appendFileSync(path.join(dir, "sys/fs/cgroup/work/a/cgroup.procs"), "777\n"),
   },
   { name: "hybrid (system-level mode)", spec: HYBRID, scopes: ["/"], perCgroup: false, files: { [`${SHM}/x`]: 3 * MB } },
+  { name: "kubelet node (cgroupfs)", spec: kubeNode(CGROUPFS), scopes: ["/", "/kubepods", "/kubepods/burstable", CGROUPFS.pod("burstable", POD.worker), CGROUPFS.pod("guaranteed", POD.db)], perCgroup: true },
+  {
+    name: "kubelet node (systemd)",
+    spec: kubeNode(SYSTEMD),
+    scopes: ["/", "/kubepods.slice", "/kubepods.slice/kubepods-burstable.slice", SYSTEMD.pod("burstable", POD.idle), SYSTEMD.pod("guaranteed", POD.db)],
+    perCgroup: true,
+  },
 ];
 
 const protections = { ...NO_PROTECTIONS, tmpfsRoots: [SHM] };
@@ -106,6 +113,7 @@ function needs(policy: string, m: Machine): string | undefined {
   const cgroupOnly = ["largest-leaf", "pressure", "growth", "reclaim-first"];
   if (!m.perCgroup && cgroupOnly.includes(policy)) return `${policy} works on cgroups; in system-level mode it passes and the next policy acts`;
   if (policy === "reclaim-first" && m.name === "oom_test") return "no page cache and no swap in /oom_test: reclaim would free nothing, so it passes";
+  if (policy === "kubernetes" && !m.name.startsWith("kubelet node")) return "no kubelet pod cgroups on this machine: kubernetes passes and the next policy acts";
   if (policy === "tmpfs" && !m.files) return "no files under the tmpfs root on this machine";
   if (policy === "swap" && !["desktop", "hybrid (system-level mode)"].includes(m.name)) return "nothing uses swap on this machine";
   return undefined;
@@ -168,7 +176,7 @@ for (const [name, policy] of BUILTIN_POLICIES) {
 
 describe("BUILTIN_POLICIES", () => {
   test("holds every built-in under its own name, kernel included", () => {
-    assert.deepEqual([...BUILTIN_POLICIES.keys()].sort(), ["growth", "kernel", "largest-leaf", "pressure", "priority", "reclaim-first", "rules", "swap", "tmpfs"]);
+    assert.deepEqual([...BUILTIN_POLICIES.keys()].sort(), ["growth", "kernel", "kubernetes", "largest-leaf", "pressure", "priority", "reclaim-first", "rules", "swap", "tmpfs"]);
     for (const [n, p] of BUILTIN_POLICIES) assert.equal(p.name, n);
   });
 

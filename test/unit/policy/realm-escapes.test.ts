@@ -178,7 +178,7 @@ return oc.killTask(guard, "its adj reads 0 now");`),
       ["Symbol('s')", /non-error thrown: Symbol\(s\)/],
       ["10n", /non-error thrown: 10/],
       ["null", /non-error thrown: null/],
-      ["Object.assign(new Error('m'), { name: 42 })", /^Error: m$/],
+      ["Object.assign(new Error('m'), { name: 42 })", /^Error: m \(at \/\S+\/p\.ts:\d+ in handleOutOfMemory\)$/],
     ] as const;
     for (const [value, shown] of odd) {
       const r = await explain(policy(`throw ${value};`));

@@ -1,0 +1,24 @@
+/**
+ * The simulator models the machine and nothing of oomkit: no trigger, gate, verifier, policy or
+ * engine logic lives in src/sim/ (the issue's rule), so what a simulation shows is the real
+ * code's doing. Today src/sim/ imports only the OS layer's contracts and the error type.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const SIM = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../../../../src/sim");
+const ALLOWED = [/^\.\/[a-z-]+\.js$/, /^\.\.\/os\/[a-z-]+\.js$/, /^\.\.\/errors\.js$/, /^\.\.\/log\.js$/, /^node:/];
+
+test("src/sim/ imports nothing of the engine, policies, config, report or daemon", () => {
+  const wrong: string[] = [];
+  for (const name of fs.readdirSync(SIM).filter((n) => n.endsWith(".ts"))) {
+    const text = fs.readFileSync(path.join(SIM, name), "utf8");
+    for (const m of text.matchAll(/\bfrom\s*"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/g)) {
+      const spec = (m[1] ?? m[2]) as string;
+      if (!ALLOWED.some((re) => re.test(spec))) wrong.push(`src/sim/${name} → ${spec}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
