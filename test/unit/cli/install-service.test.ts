@@ -28,8 +28,14 @@ describe("oomkit install-service", () => {
     assert.equal(r.code, EXIT.ok, r.stderr);
     assert.match(r.stdout, /oomkit\.service: written\n.*oomkit\.toml: written\n$/);
     const unit = fs.readFileSync(path.join(root, UNIT_PATH), "utf8");
-    const [node, , main, ...rest] = execStart(unit);
+    const words = execStart(unit);
+    const at = words.findIndex((w) => w.endsWith("/dist/src/cli/main.js"));
+    const [node, ...flags] = words.slice(0, at);
+    const [main, ...rest] = words.slice(at);
     assert.equal(node, process.execPath);
+    // The template's V8 flags, whatever they are, pass through as they are.
+    assert.deepEqual(flags, execStart(TEMPLATE).slice(1, at));
+    assert.ok(flags.every((f) => f.startsWith("--")), flags.join(" "));
     assert.equal(main, path.join(PACKAGE_DIR, "dist/src/cli/main.js"));
     assert.ok(fs.existsSync(main as string), `${main} exists`);
     assert.deepEqual(rest, ["run", "--config", CONFIG_PATH]);
