@@ -26,8 +26,6 @@ export const POLLNVAL = 0x020;
 const O_CLOEXEC = 0o2000000;
 const EFD_CLOEXEC = O_CLOEXEC;
 const EFD_NONBLOCK = 0o4000;
-const ESRCH = 3;
-const EINVAL = 22;
 const ENOSYS = 38;
 /** The longest one poll sleeps: a bound, so a missed wake-up (or a deadline) costs at most this. */
 const IDLE_MS = 1000;
@@ -195,24 +193,20 @@ class PoolPoller implements FdPoller {
 /**
  * Runs `process_mrelease(pidfd, 0)` on a pool thread. Returns what the call returned and an
  * errno (ENOSYS when libc lacks the wrapper); interpreting them is the caller's business.
- * `.async` loses the pool thread's errno, so a failure is read from the pidfd, which tells the
- * two the kernel gives for a pidfd of ours: readable (the process has exited, its memory is
- * gone) is ESRCH; not readable (alive, not exiting: no SIGKILL pending) is EINVAL.
+ * `.async` loses the pool thread's errno, so a failed call is made once more on this thread,
+ * where errno survives. Reading the failure from the pidfd instead (readable: ESRCH, else
+ * EINVAL) was wrong: a victim that had just finished exiting gave ESRCH while its pidfd was
+ * not yet readable (measured here and on 6.1 in the VM), and was reported as "not exiting".
+ * The second call costs nothing when the first failed for good (ESRCH, EINVAL); when the
+ * first raced the victim's exit, the second either releases what is left or says it is gone.
  */
 export async function mreleaseOffThread(pidfd: number): Promise<{ ret: number; errno: number }> {
   const fn = pollCalls().mrelease;
   if (!fn) return { ret: -1, errno: ENOSYS };
   const ret = await new Promise<number>((resolve) => fn.async(pidfd, 0, (err: unknown, r: number) => resolve(err ? -1 : r)));
   if (ret >= 0) return { ret, errno: 0 };
-  return { ret, errno: pidfdExited(pidfd) ? ESRCH : EINVAL };
-}
-
-/** Whether a pidfd reads as exited now: poll(2) with no wait, on this thread. */
-function pidfdExited(pidfd: number): boolean {
-  const fds = Buffer.alloc(POLLFD_BYTES);
-  fds.writeInt32LE(pidfd, 0);
-  fds.writeInt16LE(POLLIN, 4);
-  return pollCalls().poll(fds, 1, 0) > 0 && (fds.readUInt16LE(6) & POLLIN) !== 0;
+  const again = libc().process_mrelease(pidfd, 0);
+  return again >= 0 ? { ret: again, errno: 0 } : { ret: again, errno: libc().errno() };
 }
 
 /**
