@@ -65,9 +65,9 @@ describe("policy files", () => {
         }),
       ),
     );
-    const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/"), policy, options: policy.parseOptions?.({}) }], defaultPolicy: { policy: kernelPolicy, options: {} } });
+    const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/"), policy, options: policy.parseOptions?.({}) }], defaultPolicy: { policy: kernelPolicy, options: {} }, policyDeadlineMs: 10_000 });
     const r = await engine.explain(snap, "/", { kind: "system", trigger: "test", message: "t", figures: {} });
-    assert.equal(r.policy, "batch-first");
+    assert.equal(r.policy, "batch-first", "a generous deadline: the first call into a fresh realm ran past 250 ms on a loaded machine");
     assert.deepEqual(r.plan, [{ kind: "kill-cgroup", cgroup: "/batch/b", reason: "batch work goes first" }]);
   });
 
