@@ -104,6 +104,17 @@ export default definePolicy({
     assert.equal(s.code, EXIT.path);
     assert.match(s.stderr, /no cgroup \/nope/);
   });
+
+  test("a missing policy file exits 4 whether named by --policy or by the configuration's file", async () => {
+    const missing = path.join(path.dirname(tmpFile("x", "")), "missing.ts");
+    const direct = await cli(["explain", "--root", oomTest, "--policy", missing]);
+    assert.equal(direct.code, EXIT.config, direct.stderr);
+    assert.match(direct.stderr, /policy file \S+missing\.ts does not exist/);
+    const conf = tmpFile("oomkit.toml", `[[attach]]\ncgroup = "/"\nfile = ${JSON.stringify(missing)}\n`);
+    const viaConfig = await cli(["explain", "--root", oomTest, "--config", conf]);
+    assert.equal(viaConfig.code, EXIT.config, viaConfig.stderr);
+    assert.equal(viaConfig.code, direct.code);
+  });
 });
 
 test("the text shows a policy asked again without refused targets, and the files that could not be read", async () => {
