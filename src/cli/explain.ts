@@ -14,6 +14,7 @@ import { type Command, EXIT } from "./command.js";
 import { attachedBelow, policyFaults, unconsultedWarning } from "./faults.js";
 import { parseFlags } from "./args.js";
 import { table } from "./format.js";
+import { withBadnessParts } from "../report/badness-parts.js";
 import { loadEngineSetup } from "./setup.js";
 
 const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE [--options JSON]] [--scope PATH] [--strict] [--fresh] [--socket PATH] [--json]
@@ -84,7 +85,7 @@ export const explainCommand: Command = {
       message: `what oomkit would do for an OOM in ${scope} now`,
       figures: {},
     });
-    ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : renderExplain(record));
+    ctx.stdout(values.json ? `${JSON.stringify(withBadnessParts(record, snapshot), null, 2)}\n` : renderExplain(record));
     for (const a of attachedBelow(engine.attachments.values(), scope)) warn(unconsultedWarning(a, scope));
     const faults = policyFaults(record);
     if (values.strict && faults.length > 0) {
