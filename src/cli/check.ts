@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type CompiledConfig, type KillSettings, type TriggerWhere, compileConfig } from "../config/compile.js";
+import { type CompiledConfig, type KillSettings, compileConfig } from "../config/compile.js";
 import { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TOML } from "../config/defaults.js";
 import { type ConfigIssue, ConfigError, formatIssue } from "../config/issues.js";
 import { parseConfig } from "../config/load.js";
@@ -10,6 +10,7 @@ import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { loadPolicyFile } from "../policy/loader.js";
 import { type CliContext, type Command, EXIT } from "./command.js";
 import { parseFlags } from "./args.js";
+import { type TriggerSummary, summarizeTrigger } from "./trigger-summary.js";
 import { type PolicyRun, neverConsulted, runOnFixture } from "./check-root.js";
 
 const USAGE = `usage: oomkit check [--config FILE] [--root DIR] [--json]
@@ -49,7 +50,7 @@ export interface CheckResult {
 export interface CheckSummary {
   readonly attachments: readonly { readonly cgroup: string; readonly policy: string; readonly file: string | null }[];
   readonly defaultPolicy: string;
-  readonly triggers: readonly { readonly name: string; readonly kind: string; readonly cgroup: string }[];
+  readonly triggers: readonly TriggerSummary[];
   readonly protections: {
     readonly cgroups: readonly string[];
     readonly commands: readonly string[];
@@ -119,14 +120,12 @@ function checkCompiled(text: string, fileName: string, baseDir: string | undefin
   }
 }
 
-const whereText = (w: TriggerWhere): string => (w.kind === "machine" ? "/" : w.kind === "cgroup" ? w.path : w.glob);
-
 function summarize(c: CompiledConfig): CheckSummary {
   const p = c.engine.protections;
   return {
     attachments: c.engine.attachments.map((a) => ({ cgroup: a.cgroup, policy: a.policy.name, file: a.origin.kind === "file" ? a.origin.file : null })),
     defaultPolicy: c.engine.defaultPolicy.policy.name,
-    triggers: c.triggers.map((t) => ({ name: t.name, kind: t.kind, cgroup: whereText(t.where) })),
+    triggers: c.triggers.map(summarizeTrigger),
     protections: {
       cgroups: p.omitCgroups,
       commands: p.omitCommands.map((r) => r.source),
@@ -164,7 +163,7 @@ function render(r: CheckResult, ctx: CliContext): void {
   for (const a of s.attachments) out.push(`  ${a.cgroup.padEnd(24)} ${a.policy}${a.file === null ? "" : ` (${a.file})`}`);
   out.push(`  ${"(default)".padEnd(24)} ${s.defaultPolicy}`);
   out.push(`triggers:${s.triggers.length === 0 ? " none" : ""}`);
-  for (const t of s.triggers) out.push(`  ${t.cgroup.padEnd(24)} ${t.kind}: ${t.name}`);
+  for (const t of s.triggers) out.push(`  ${t.cgroup.padEnd(24)} ${t.kind}: ${t.name}: ${t.text}`);
   const p = s.protections;
   const byName = p.commands.length + p.executables.length > 0 ? ` (tasks of uid ${p.trustedUids.length === 0 ? "none" : p.trustedUids.join(", ")} only)` : "";
   out.push(`protected: cgroups ${list(p.cgroups)}; commands ${list(p.commands)}; executables ${list(p.executables)}${byName}; xattrs ${list(p.xattrs)}; tmpfs roots ${list(p.tmpfsRoots)}`);

@@ -7,7 +7,7 @@
  *   1  internal error: a bug in oomkit (a stack trace is printed)
  *   2  usage error: unknown command, bad flag or argument
  *   3  a path given does not exist, or cannot be read or written
- *   4  invalid configuration, policy or fixture manifest
+ *   4  invalid configuration, policy or fixture manifest (a missing policy file included)
  *   5  this machine lacks what the command needs (kernel feature, privilege)
  */
 import { OomkitError, isUserError } from "../errors.js";

@@ -9,10 +9,12 @@ import { DEFAULT_SOCKET, request } from "../daemon/control.js";
 import type { StandingView } from "../daemon/daemon.js";
 import type { FollowScopeView } from "../daemon/follow.js";
 import { loadPolicyFile } from "../policy/loader.js";
+import type { Policy } from "../engine/policy.js";
 import { type Command, EXIT } from "./command.js";
 import { attachedBelow, policyFaults, unconsultedWarning } from "./faults.js";
 import { parseFlags } from "./args.js";
 import { table } from "./format.js";
+import { withBadnessParts } from "../report/badness-parts.js";
 import { loadEngineSetup } from "./setup.js";
 
 const USAGE = `usage: oomkit explain [--root DIR] [--config FILE] [--policy FILE [--options JSON]] [--scope PATH] [--strict] [--fresh] [--socket PATH] [--json]
@@ -83,7 +85,7 @@ export const explainCommand: Command = {
       message: `what oomkit would do for an OOM in ${scope} now`,
       figures: {},
     });
-    ctx.stdout(values.json ? `${JSON.stringify(record, null, 2)}\n` : renderExplain(record));
+    ctx.stdout(values.json ? `${JSON.stringify(withBadnessParts(record, snapshot), null, 2)}\n` : renderExplain(record));
     for (const a of attachedBelow(engine.attachments.values(), scope)) warn(unconsultedWarning(a, scope));
     const faults = policyFaults(record);
     if (values.strict && faults.length > 0) {
@@ -96,12 +98,26 @@ export const explainCommand: Command = {
 };
 
 /**
+ * Loads the file named by --policy. A policy file that does not exist or cannot be read exits 4
+ * (invalid policy), as the same file named by a configuration's `file` does: one answer for one
+ * mistake, whichever way the file was named (docs/cli.md, exit status).
+ */
+function loadNamedPolicy(file: string, warn: (m: string) => void): Policy {
+  try {
+    return loadPolicyFile(file, { enforceOwnership: true, warn });
+  } catch (err) {
+    if (err instanceof OomkitError && err.code === "E_NO_SUCH_PATH") throw new OomkitError("E_CONFIG", err.message, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * The attachments with `file` attached at `scope`, replacing what the configuration attached
  * there. Its options: --options when given, else the configuration's for that cgroup (so a new
  * version of a configured policy is tried as configured), else none; where they came from is said.
  */
 function withPolicy(configured: readonly CompiledAttachment[], scope: CgroupPath, file: string, optionsJson: string | undefined, warn: (m: string) => void): Attachment[] {
-  const policy = loadPolicyFile(file, { enforceOwnership: true, warn });
+  const policy = loadNamedPolicy(file, warn);
   const replaced = configured.find((a) => a.cgroup === scope);
   let raw: unknown = {};
   let from = "empty options";

@@ -13,7 +13,7 @@ import { cgroupPath } from "../../src/os/paths.js";
 import { kernelPolicy } from "../../src/policy/kernel.js";
 import { loadPolicyFile } from "../../src/policy/loader.js";
 import { buildFixture } from "../support/fixture.js";
-import { workedExampleFile as example } from "../support/worked-example.js";
+import { docPolicyFile, workedExampleFile as example } from "../support/worked-example.js";
 import { REPO } from "../support/pack.js";
 
 const MB = 1024 * 1024;
@@ -58,6 +58,43 @@ test("the worked example in docs/writing-a-policy.md does what the doc says", as
   const none = await engine.explain(machine(false), "/", cause);
   assert.deepEqual(none.chain.map((c) => [c.policy, c.outcome]), [["batch-first", "passed"], ["kernel", "handled"]]);
   assert.deepEqual(none.plan.map((a) => a.kind === "kill-task" && a.pid), [10]);
+});
+
+test("the evaluateTask example in docs/writing-a-policy.md does what the doc says", async () => {
+  const policy = loadPolicyFile(docPolicyFile("batch-tasks-first.ts"), { enforceOwnership: true, warn: () => {} });
+  const options = policy.parseOptions?.({ spare: ["sshd"] });
+  assert.throws(() => policy.parseOptions?.({ spare: "sshd" }), /spare must be a list/);
+  const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/"), policy, options }], defaultPolicy: { policy: kernelPolicy, options: {} } });
+  const cause = { kind: "system" as const, trigger: "test", message: "t", figures: {} };
+  const machine = (batch: boolean) =>
+    takeSnapshot(
+      new FixtureHost(
+        buildFixture({
+          cgroups: { "/web": {}, "/system": {}, ...(batch ? { "/batch": {}, "/batch/a": {}, "/batch/b": {} } : {}) },
+          tasks: [
+            { pid: 10, comm: "web", cgroup: "/web", rssAnonKb: 900 * 1024, uid: 1000 },
+            { pid: 11, comm: "sshd", cgroup: "/system", rssAnonKb: 1500 * 1024, uid: 0 },
+            ...(batch
+              ? [
+                  { pid: 20, comm: "small", cgroup: "/batch/a", rssAnonKb: 8 * 1024, uid: 1000 },
+                  { pid: 21, comm: "big", cgroup: "/batch/b", rssAnonKb: 60 * 1024, swapKb: 50 * 1024, uid: 1000 },
+                  { pid: 22, comm: "mid", cgroup: "/batch/a", rssAnonKb: 100 * 1024, uid: 1000 },
+                ]
+              : []),
+          ],
+        }),
+      ),
+    );
+  const r = await engine.explain(machine(true), "/", cause);
+  assert.deepEqual(r.chain.map((c) => [c.policy, c.outcome]), [["batch-tasks-first", "handled"]]);
+  assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [21], "rss + swap: 110 MiB beats 100 MiB of rss, and any badness outside batch");
+  assert.match(r.plan[0]?.reason ?? "", /selected by evaluateTask/);
+  assert.equal(r.candidates.find((c) => c.pid === 22)?.skipped, "evaluateTask: skip");
+  assert.equal(r.candidates.find((c) => c.pid === 11)?.skipped, "evaluateTask: skip", "root's sshd is spared");
+  const none = await engine.explain(machine(false), "/", cause);
+  assert.deepEqual(none.chain.map((c) => [c.policy, c.outcome]), [["batch-tasks-first", "handled"]]);
+  assert.deepEqual(none.plan.map((a) => a.kind === "kill-task" && a.pid), [10], "the web server, though sshd is larger");
+  assert.match(none.plan[0]?.reason ?? "", /highest badness/);
 });
 
 /**

@@ -67,6 +67,35 @@ describe("oomkit check", () => {
     assert.match(text.stdout, /^protected: cgroups \/system\.slice\/sshd\.service; commands \^systemd; executables \/usr\/sbin\/sshd, \/usr\/lib\/openssh\/sshd-session \(tasks of uid 0 only\); xattrs /m);
   });
 
+  test("each trigger is shown with its thresholds, in the text and as data in --json", async () => {
+    const conf = file(
+      "triggers.toml",
+      [
+        `[[trigger]]\ncgroup = "/"\nname = "low"\nsustained_ms = 1500\nmem_available = { below_percent = 7, below_bytes = "512M" }\nswap_free = { below_bytes = "1G" }`,
+        `[[trigger]]\ncgroup = "/jobs/*"\npsi = { stall = "some", threshold_ms = 150, window_ms = 1000 }`,
+        `[[trigger]]\ncgroup = "/jobs"\nguard_band = { margin_percent = 5 }`,
+        `[[trigger]]\ncgroup = "/jobs/**"\nmemory_events = ["oom", "oom_kill"]`,
+      ].join("\n") + "\n",
+    );
+    const j = await cli(["check", "--config", conf, "--json"]);
+    assert.equal(j.code, EXIT.ok, j.stderr);
+    const triggers = (JSON.parse(j.stdout) as CheckResult).summary?.triggers;
+    assert.deepEqual(
+      triggers?.map((t) => [t.cgroup, t.thresholds, t.sustainedMs]),
+      [
+        ["/", { kind: "memory-threshold", memAvailable: { belowPercent: 7, belowBytes: 512 * 1024 * 1024 }, swapFree: { belowPercent: null, belowBytes: 1024 * 1024 * 1024 } }, 1500],
+        ["/jobs/*", { kind: "psi", stall: "some", thresholdMs: 150, windowMs: 1000 }, null],
+        ["/jobs", { kind: "guard-band", marginBytes: null, marginPercent: 5 }, null],
+        ["/jobs/**", { kind: "memory-events", events: ["oom", "oom_kill"] }, null],
+      ],
+    );
+    const t = await cli(["check", "--config", conf]);
+    assert.match(t.stdout, /^ {2}\/ +memory-threshold: low: MemAvailable ≤ 7% of MemTotal and ≤ 512 MiB \(the lower applies\) and SwapFree ≤ 1\.0 GiB, for 1500 ms$/m);
+    assert.match(t.stdout, /^ {2}\/jobs\/\* +psi: .+: some stall ≥ 150 ms within 1000 ms$/m);
+    assert.match(t.stdout, /^ {2}\/jobs +guard-band: .+: memory\.high 5% of memory\.max below memory\.max; fires when memory\.events high rises$/m);
+    assert.match(t.stdout, /^ {2}\/jobs\/\*\* +memory-events: .+: memory\.events oom or oom_kill rises$/m);
+  });
+
   test("errors: each with its place, exit 4 (the policy name is checked against the built-ins)", async () => {
     const bad = file("bad.toml", BAD);
     const r = await cli(["check", "--config", bad]);

@@ -104,6 +104,32 @@ export default definePolicy({
     assert.equal(s.code, EXIT.path);
     assert.match(s.stderr, /no cgroup \/nope/);
   });
+
+  test("--json gives each task candidate its badness in parts, for the scope's totalpages", async () => {
+    const r = await cli(["explain", "--root", oomTest, "--scope", "/oom_test", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const cands = (JSON.parse(r.stdout) as { candidates: Array<{ pid?: number; score?: number; badness?: Record<string, unknown> }> }).candidates;
+    const cg1 = cands.find((c) => c.pid === 101);
+    // 10 MiB of rss (2560 pages) + 48 KiB of page tables (12 pages); adj 1000 * (20480 / 1000) on the 80 MiB memcg.
+    assert.deepEqual(cg1?.badness, { killable: true, rssBytes: 10 * 1024 * 1024, swapBytes: 0, pageTablesBytes: 49152, oomScoreAdj: 1000, totalPages: 20480, pageSizeBytes: 4096, points: 2572, adj: 20000, badness: 22572 });
+    assert.equal(cg1?.score, 22572, "the parts add up to the score the policy ranked by");
+    assert.deepEqual(cands.find((c) => c.pid === 102)?.badness, { killable: false, reason: "oom-score-adj-min" });
+    const machine = JSON.parse((await cli(["explain", "--root", oomTest, "--json"])).stdout) as { candidates: Array<{ pid?: number; badness?: { totalPages?: number; points?: number } }> };
+    const atRoot = machine.candidates.find((c) => c.pid === 101)?.badness;
+    assert.equal(atRoot?.points, 2572);
+    assert.notEqual(atRoot?.totalPages, 20480, "a machine-wide OOM ranks by the machine's totalpages");
+  });
+
+  test("a missing policy file exits 4 whether named by --policy or by the configuration's file", async () => {
+    const missing = path.join(path.dirname(tmpFile("x", "")), "missing.ts");
+    const direct = await cli(["explain", "--root", oomTest, "--policy", missing]);
+    assert.equal(direct.code, EXIT.config, direct.stderr);
+    assert.match(direct.stderr, /policy file \S+missing\.ts does not exist/);
+    const conf = tmpFile("oomkit.toml", `[[attach]]\ncgroup = "/"\nfile = ${JSON.stringify(missing)}\n`);
+    const viaConfig = await cli(["explain", "--root", oomTest, "--config", conf]);
+    assert.equal(viaConfig.code, EXIT.config, viaConfig.stderr);
+    assert.equal(viaConfig.code, direct.code);
+  });
 });
 
 test("the text shows a policy asked again without refused targets, and the files that could not be read", async () => {
