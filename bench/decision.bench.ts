@@ -31,6 +31,7 @@ import { builtinPolicy } from "../src/policy/builtins.js";
 import { PRIORITY_XATTR } from "../src/policy/priority.js";
 import { buildFixture, type FixtureCgroup, type FixtureSpec, type FixtureTask } from "../test/support/fixture.js";
 import { replaceSection } from "./markdown.js";
+import { mulberry32 } from "../src/sim/rng.js";
 
 const HEADING = "## Decision latency";
 const SIZES = [
@@ -49,17 +50,6 @@ const COMMS = ["nginx", "postgres", "java", "python3", "node", "redis-server", "
 
 // ---- the machine generator ----
 
-/** mulberry32: a small seeded generator, so every run benchmarks the same machines. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Priorities the `priority` attachment configures; more come from xattrs in machineSpec. */
 const PRIORITY_OPTIONS = { cgroups: { "/system.slice": 100, "/user.slice": 50, "/batch.slice": -10 }, default: 0 };
@@ -80,7 +70,7 @@ interface Machine {
  * user.oomkit.priority xattr.
  */
 export function machineSpec(taskCount: number, cgroupCount: number, seed = SEED): Machine {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const sliceCount = Math.max(4, Math.round(cgroupCount / 25));
   const slices = ["system.slice", "user.slice", "batch.slice", "machine.slice"];

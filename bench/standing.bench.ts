@@ -33,6 +33,7 @@ import { ROOT_CGROUP } from "../src/os/paths.js";
 import { buildFixture, type FixtureSpec, type FixtureTask, statLine, statusText } from "../test/support/fixture.js";
 import { engineFor, machineSpec } from "./decision.bench.js";
 import { replaceSection } from "./markdown.js";
+import { mulberry32 } from "../src/sim/rng.js";
 
 const HEADING = "## Standing decisions";
 const SIZES = [
@@ -47,16 +48,6 @@ const UPKEEP_SECONDS = 60;
 const CAUSE: OomCause = { kind: "system", trigger: "bench", message: "bench", figures: {} };
 const SEED = 0x5eed;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pct = (xs: readonly number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,7 +97,7 @@ const TRIAL_EVERY_S = 3;
  * another victim (then how much memory the standing victim held against the fresh one's).
  */
 async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: ManualClock, engine: Engine, standing: StandingDecisions, mode: ReturnType<typeof detectCgroupMode>): Promise<Row["agreement"]> {
-  const rand = rng(SEED ^ 0xc4);
+  const rand = mulberry32(SEED ^ 0xc4);
   const live = new Map<number, FixtureTask>((spec.tasks ?? []).filter((t) => !t.kthread && t.pid > 1 && t.pid !== spec.selfPid).map((t) => [t.pid, t]));
   let nextPid = Math.max(...live.keys()) + 1;
   const pick = () => [...live.values()][Math.floor(rand() * live.size)] as FixtureTask;
@@ -206,7 +197,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
   const plan = standing.take(ROOT_CGROUP);
   if (!plan) throw new Error("no standing plan for /");
   // Standing: a trigger at a random moment of the upkeep timeline, then the check and hand-on.
-  const rand = rng(SEED);
+  const rand = mulberry32(SEED);
   const busyMs = slices.reduce((a, b) => a + b, 0);
   const periodMs = wallMs;
   const standingTimes: number[] = [];
