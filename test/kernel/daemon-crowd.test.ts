@@ -24,21 +24,12 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { TestTree, type Hog, vmSkip } from "./helpers.js";
+import { TestTree, type Hog, vmSkip, meminfo } from "./helpers.js";
 import { CROWD_LEAK_MIB_S, CROWD_SHAPE, startCrowd, unprotected, type Crowd } from "./crowd.js";
 import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 /** Memory left outside the huge-page reservation once the crowd stands, MiB. */
 const LEFT_MIB = 768;
-
-function meminfo(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
-    const m = /^(\S+):\s+(\d+)/.exec(line);
-    if (m) out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
 
 const SKIP: string | false = process.env.OOMKIT_BENCH_CROWD === "1" ? vmSkip() : "the crowded machine: set OOMKIT_BENCH_CROWD=1 (see the top of this file)";
 

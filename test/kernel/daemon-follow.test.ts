@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Hog, TestTree, readKeyed, vmSkip, waitFor } from "./helpers.js";
+import { type Hog, TestTree, readKeyed, vmSkip, waitFor, meminfo } from "./helpers.js";
 import { type DaemonProc, exists, rel, setOomScoreAdj, startDaemon, stopAllDaemons, vmstatOomKills } from "./daemon-helpers.js";
 
 const GENEROUS_MS = 90_000;
@@ -25,15 +25,6 @@ const GENEROUS_MS = 90_000;
 const LEFT_MIB = 768;
 /** How much more than MemAvailable the pusher asks for in the machine-wide OOM, MiB. */
 const PUSH_OVER_MIB = 256;
-
-function meminfo(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
-    const m = /^(\S+):\s+(\d+)/.exec(line);
-    if (m) out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
 
 const t0 = performance.now();
 /** A diagnostic line with the time since the file started (where the minutes of a slow run go). */

@@ -12,21 +12,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { after, afterEach, before, describe, test } from "node:test";
-import { TestTree, vmSkip } from "./helpers.js";
+import { TestTree, vmSkip, meminfo } from "./helpers.js";
 import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 const ZRAM_MIB = 512;
 /** What is left for everything but the huge pages: the leak, two node processes, the kernel. */
 const LEFT_MIB = 640;
-
-function meminfo(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
-    const m = /^(\S+):\s+(\d+)/.exec(line);
-    if (m) out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });

@@ -92,6 +92,16 @@ export function readKeyed(file: string): Record<string, number> {
   return out;
 }
 
+/** /proc/meminfo as kB figures by name (MemAvailable, SwapFree, ...). */
+export function meminfo(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
+    const m = /^(\S+):\s+(\d+)/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 export function readNumber(file: string): number {
   const text = readFileSync(file, "utf8").trim();
   return text === "max" ? Infinity : Number(text);

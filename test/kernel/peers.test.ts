@@ -31,7 +31,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HOG, RUN_DIR, TestTree, vmSkip } from "./helpers.js";
+import { HOG, RUN_DIR, TestTree, vmSkip, meminfo } from "./helpers.js";
 import { defaultConfigWith, figuresOf, kernelRelease, startDaemon, usageOf, type DaemonProc } from "./daemon-helpers.js";
 import { CROWD_LEAK_MIB_S, CROWD_SHAPE, type Crowd, startCrowd } from "./crowd.js";
 
@@ -55,15 +55,6 @@ type ScenarioName = "leak" | "leak-zram" | "priority" | "crowd";
 
 // ---------------------------------------------------------------------------------------------
 // The machine
-
-function meminfo(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of readFileSync("/proc/meminfo", "utf8").split("\n")) {
-    const m = /^(\S+):\s+(\d+)/.exec(line);
-    if (m) out[m[1]!] = Number(m[2]);
-  }
-  return out;
-}
 
 /** /proc/pressure/memory `full total`, in µs. */
 function fullTotalUs(): number {
