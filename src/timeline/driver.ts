@@ -115,8 +115,11 @@ export interface PlayedFrame extends Observation {
 }
 
 export interface PlayOptions {
-  /** PSI triggers to evaluate between frames (none when absent). */
-  readonly psiTriggers?: readonly PsiTriggerSpec[];
+  /**
+   * PSI triggers to evaluate between frames (none when absent); a function is asked at each frame
+   * (a configuration's glob trigger watches the cgroups that match then).
+   */
+  readonly psiTriggers?: readonly PsiTriggerSpec[] | ((now: Snapshot) => readonly PsiTriggerSpec[]);
 }
 
 /**
@@ -131,7 +134,8 @@ export function* playTimeline(timeline: Timeline, engine: Engine, options: PlayO
     const seen = observer.observe(frame.host);
     const pressure: PlayedFrame["pressure"][number][] = [];
     if (before !== undefined) {
-      for (const t of options.psiTriggers ?? []) {
+      const triggers = typeof options.psiTriggers === "function" ? options.psiTriggers(seen.snapshot) : (options.psiTriggers ?? []);
+      for (const t of triggers) {
         const event = psiFired(t, before, seen.snapshot);
         if (event) pressure.push({ trigger: t.name, event, result: sendPressure(engine, seen.snapshot, t.name, event) });
       }
