@@ -66,10 +66,33 @@ export function machinePathProblem(p: string): string | undefined {
   return undefined;
 }
 
-const machinePath = z.string().superRefine((p, ctx) => {
-  const problem = machinePathProblem(p);
-  if (problem) ctx.addIssue({ code: "custom", message: `${JSON.stringify(p.slice(0, 80))}: ${problem}` });
-});
+/**
+ * The first path in a raw (parsed, unchecked) frame that is not a machine path a timeline may
+ * hold, with its place. Checked on the raw object, before the schema, so that no key (not even
+ * "__proto__", which a schema's record may skip) passes unseen.
+ */
+export function framePathProblem(raw: unknown): string | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const r = raw as Record<string, unknown>;
+  for (const field of ["files", "links", "xattrs", "owners"]) {
+    const v = Object.hasOwn(r, field) ? r[field] : undefined;
+    if (typeof v !== "object" || v === null) continue;
+    for (const key of Object.keys(v)) {
+      const problem = machinePathProblem(key);
+      if (problem) return `${field}: ${JSON.stringify(key.slice(0, 80))}: ${problem}`;
+    }
+  }
+  const removed = Object.hasOwn(r, "removed") ? r.removed : undefined;
+  if (Array.isArray(removed)) {
+    for (const p of removed) {
+      const problem = typeof p === "string" ? machinePathProblem(p) : undefined;
+      if (problem) return `removed: ${JSON.stringify(p.slice(0, 80))}: ${problem}`;
+    }
+  }
+  return undefined;
+}
+
+const machinePath = z.string().refine((p) => machinePathProblem(p) === undefined, "not a machine path a timeline may hold");
 
 const factsSchema = z
   .object({

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { OomkitError, errnoCode } from "../errors.js";
 import { type Clock, ManualClock } from "../os/host.js";
-import { DEFAULT_LIMITS, FRAMES_DIR, TIMELINE_FORMAT, TIMELINE_MANIFEST, TIMELINE_VERSION, type TimelineFrameData, type TimelineLimits, type TimelineManifest, frameFile, frameSchema, manifestSchema } from "./format.js";
+import { DEFAULT_LIMITS, FRAMES_DIR, TIMELINE_FORMAT, TIMELINE_MANIFEST, TIMELINE_VERSION, type TimelineFrameData, type TimelineLimits, type TimelineManifest, frameFile, framePathProblem, frameSchema, manifestSchema } from "./format.js";
 import { FrameHost } from "./frame-host.js";
 import { EMPTY_STATE, type MachineState, applyFrame } from "./state.js";
 
@@ -151,6 +151,8 @@ export class Timeline {
     } catch (err) {
       throw bad(`${file} is not valid JSON once unpacked`, err);
     }
+    const pathProblem = framePathProblem(raw);
+    if (pathProblem) throw bad(`${file}: ${pathProblem}`);
     const r = frameSchema.safeParse(raw);
     if (!r.success) throw bad(firstIssue(file, r.error), r.error);
     if (index === 0 && r.data.removed !== undefined && r.data.removed.length > 0) throw bad(`${file}: frame 0 removes nothing`);

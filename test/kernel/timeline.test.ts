@@ -5,7 +5,7 @@
 // gone, the limits. With OOMKIT_RECORD_FIXTURES set, the timeline is kept as timeline-leak-<kernel>
 // (samples/timelines/leak is one of these, docs/timelines.md).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -13,7 +13,7 @@ import { defaultMakeHost, runCli } from "../../src/cli/cli.js";
 import { Engine } from "../../src/engine/engine.js";
 import { kernelPolicy } from "../../src/policy/kernel.js";
 import { Timeline, playTimeline } from "../../src/timeline/index.js";
-import { CGROUP_ROOT, PAGE_CACHE_FILE, TestTree, readKeyed, readNumber, vmSkip } from "./helpers.js";
+import { CGROUP_ROOT, PAGE_CACHE_FILE, TestTree, readKeyed, readNumber, vmSkip, waitFor } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 const KERNEL = /^\d+\.\d+/.exec(release())?.[0] ?? release();
@@ -42,8 +42,10 @@ describe("oomkit record --timeline in the guest", { skip: vmSkip() }, () => {
       const leakCg = t.mk("jobs/leak");
       const cache = t.hog({ cgroup: steady, mib: 16, file: PAGE_CACHE_FILE || undefined, noHugePages: true });
       await cache.ready;
-      const recording = cli(["record", "--timeline", dir, "--every", "1s", "--for", "20s", "--cgroup", cgPath(t.root)]);
       const leak = t.hog({ cgroup: leakCg, mib: 400, rateMibPerS: 12, noHugePages: true });
+      // Frame 0 is taken at once: the leak must be in its cgroup by then.
+      await waitFor(() => (readFileSync(path.join(leakCg, "cgroup.procs"), "utf8").split("\n").includes(String(leak.pid)) ? true : undefined), { timeoutMs: 10_000, what: "the leak in its cgroup" });
+      const recording = cli(["record", "--timeline", dir, "--every", "1s", "--for", "16s", "--cgroup", cgPath(t.root)]);
       const ended = await leak.exited;
       const rec = await recording;
       assert.equal(rec.code, 0, rec.stderr);
