@@ -209,7 +209,7 @@ export class Bench {
   /** The current state's snapshot. */
   get snapshot(): Snapshot {
     const s = this.#observer.snapshot;
-    if (s === undefined) throw new OomkitError("E_USAGE", "no state yet: call at(0, machine) or play(dir) first");
+    if (s === undefined) throw new OomkitError("E_USAGE", "no state yet: call at(0, machine) first, or play(dir)");
     return s;
   }
 

@@ -9,7 +9,9 @@ import { OomkitError } from "../errors.js";
 
 /** The shipped timelines by name, with what each shows. */
 export const SAMPLE_TIMELINES: Readonly<Record<string, string>> = {
-  leak: "a 1 GiB machine, no swap: /jobs/leak grows by about 20 MiB/s beside two steady jobs until memory runs short",
+  leak:
+    "recorded on a real kernel (6.12, no swap): under one memory.max of 160 MiB, jobs/leak grows by about 12 MiB/s beside jobs/steady " +
+    "(16 MiB and page cache, which it pushes out) until the kernel's OOM killer kills it; a frame about every second for 20 s",
 };
 
 /** The folder of a shipped timeline ("leak" when no name is given), for Bench.play and `oomkit check --root`. */

@@ -83,7 +83,8 @@ describe("oomkit check --root TIMELINE", () => {
   };
   const config = (name: string, policyFile: string, extra = ""): string => {
     const p = path.join(scratch, `${name}.toml`);
-    fs.writeFileSync(p, `[[attach]]\ncgroup = "/jobs"\nfile = "${policyFile}"\n\n[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "some", threshold_ms = 150, window_ms = 2000 }\n${extra}`, { mode: 0o644 });
+    // A generous deadline: a realm's first calls can run past the default 250 ms on a loaded machine.
+    fs.writeFileSync(p, `policy_deadline_ms = 5000\n\n[[attach]]\ncgroup = "/jobs"\nfile = "${policyFile}"\n\n[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "some", threshold_ms = 150, window_ms = 2000 }\n${extra}`, { mode: 0o644 });
     return p;
   };
   const timeline = writeTimeline([
