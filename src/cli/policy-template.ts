@@ -156,6 +156,12 @@ test("over a recorded timeline it decides at every frame, for the task that free
 function config(): string {
   return `# Attach the policy to the whole machine; OOMs are declared by the psi trigger below.
 # On a real machine, copy the policy to a root-owned place and point file at it.
+
+# The daemon's default is 250 ms. A policy's first calls in a fresh realm can take longer on a
+# busy machine (a CI runner); the daemon makes its decisions ahead, so a longer deadline costs
+# little there.
+policy_deadline_ms = 2000
+
 [[attach]]
 cgroup = "/"
 file = "src/policy.ts"
