@@ -141,6 +141,14 @@ describe("oomkit check --root TIMELINE", () => {
     assert.match(r.stderr, /polic(y|ies) faults? on the timeline/);
   });
 
+  test("commands that take one instant refuse a timeline with a pointer to check", async () => {
+    for (const argv of [["explain", "--root", timeline], ["dump", "--root", timeline]]) {
+      const r = await cli(argv);
+      assert.equal(r.code, EXIT.usage, argv.join(" "));
+      assert.match(r.stderr, /is a timeline, not a fixture: oomkit check --root plays it/);
+    }
+  });
+
   test("a timeline that fails its checks is refused with exit 4; a missing one with 3", async () => {
     const file = policy("plain", `  handleOutOfMemory(oc) { return oc.pass("x"); },`);
     const bad = path.join(scratch, "bad-timeline");
