@@ -56,8 +56,8 @@ describe("oomkit record --timeline", () => {
       [["record", "--timeline", path.join(scratch, "x"), "--for", "1s"], EXIT.usage, /--timeline needs --every D and --for D/],
       [["record", "--timeline", path.join(scratch, "x"), "--every", "soon", "--for", "1s"], EXIT.usage, /--every must be a duration/],
       [["record", "--timeline", path.join(scratch, "x"), "--every", "1ms", "--for", "1s"], EXIT.usage, /at least 10 ms/],
-      [["record", "--timeline", path.join(scratch, "x"), "--fixture", path.join(scratch, "y"), "--every", "1s", "--for", "1s"], EXIT.usage, /one of --fixture DIR or --timeline DIR/],
-      [["record"], EXIT.usage, /one of --fixture DIR or --timeline DIR/],
+      [["record", "--timeline", path.join(scratch, "x"), "--fixture", path.join(scratch, "y"), "--every", "1s", "--for", "1s"], EXIT.usage, /one of --fixture DIR or --timeline DIR, not both/],
+      [["record"], EXIT.usage, /--fixture DIR is required, or --timeline DIR/],
     ];
     for (const [argv, code, message] of cases) {
       const r = await cli(argv);
