@@ -11,10 +11,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
-import type { ReportInput } from "../../../src/report/html/input.js";
-import { renderReport } from "../../../src/report/html/render.js";
-import { launchChromium } from "../../support/browser.js";
-import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput } from "../../support/report-run.js";
+import type { ReportInput } from "../../src/report/html/input.js";
+import { renderReport } from "../../src/report/html/render.js";
+import { launchChromium } from "../support/browser.js";
+import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput } from "../support/report-run.js";
 
 let browser: Browser | undefined;
 let skip: string | undefined;
