@@ -31,6 +31,8 @@ function checkLane(lane: Lane, li: number): void {
     if (typeof c.cgroup !== "string") bad(`${at}: cgroups[${i}].cgroup`, "must be a string");
     finiteSeries(`${at}: cgroups[${i}] (${JSON.stringify(c.cgroup)})`, c.currentBytes, n);
   });
+  if (lane.memUnavailableBytes !== undefined) finiteSeries(`${at}: memUnavailableBytes`, lane.memUnavailableBytes, n);
+  if (lane.notes !== undefined && !(Array.isArray(lane.notes) && lane.notes.every((x) => typeof x === "string"))) bad(`${at}: notes`, "must be an array of strings");
   finiteSeries(`${at}: swapUsedBytes`, lane.swapUsedBytes, n);
   finiteSeries(`${at}: psiSomeTotalUsec`, lane.psiSomeTotalUsec, n);
   finiteSeries(`${at}: psiFullTotalUsec`, lane.psiFullTotalUsec, n);

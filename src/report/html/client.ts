@@ -88,6 +88,10 @@ export const CLIENT_SCRIPT = String.raw`
         values.push(sums[k]);
       })(lane.cgroups[i], i);
     }
+    if (lane.memUnavailableBytes) {
+      series.push({ label: "MemTotal - MemAvailable", stroke: "#111", dash: [2, 3], width: 1.5, value: function (u, v) { return mib(v); } });
+      values.push(lane.memUnavailableBytes);
+    }
     series.push({ label: "MemTotal", stroke: "#000", width: 1, value: function () { return mib(lane.memTotalBytes); } });
     values.push(flat(n, lane.memTotalBytes));
     var th = thresholdSeries(lane, "memory", n, mib);
@@ -202,6 +206,11 @@ export const CLIENT_SCRIPT = String.raw`
   data.lanes.forEach(function (lane) {
     var sec = el("section", "lane");
     sec.appendChild(el("h2", null, lane.name));
+    if (lane.notes && lane.notes.length) {
+      var ul = el("ul", "notes");
+      lane.notes.forEach(function (n) { ul.appendChild(el("li", null, n)); });
+      sec.appendChild(ul);
+    }
     var strip = el("div", "markers");
     sec.appendChild(strip);
     main.appendChild(sec);

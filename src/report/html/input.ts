@@ -59,6 +59,11 @@ export interface Lane {
   readonly swapTotalBytes: number;
   /** Leaf cgroups (or the ones the scenario names), stacked in this order. */
   readonly cgroups: readonly CgroupSeries[];
+  /**
+   * MemTotal − MemAvailable at each sample, drawn as a line over the stack (what a MemAvailable
+   * threshold compares against); optional.
+   */
+  readonly memUnavailableBytes?: Samples;
   /** Swap in use (SwapTotal − SwapFree) in bytes at each sample. */
   readonly swapUsedBytes: Samples;
   /**
@@ -69,6 +74,8 @@ export interface Lane {
   readonly psiFullTotalUsec: Samples;
   readonly thresholds: readonly Threshold[];
   readonly markers: readonly Marker[];
+  /** Lines of text under the lane's name: the run's summary, triggers that have no line on a chart. */
+  readonly notes?: readonly string[];
 }
 
 export interface ReportInput {

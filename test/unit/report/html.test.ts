@@ -1,20 +1,17 @@
 /**
  * The report page as text (the browser test, test/browser/report.test.ts, runs it): hostile
  * names cannot leave the data block, the page carries its charting library and allows only its
- * own scripts, a producer's inconsistent input is an E_USAGE, and the sampler reads a simulated
- * machine's figures as its files show them.
+ * own scripts, a producer's inconsistent input is an E_USAGE, and the simulator's result becomes
+ * the page's input as documented (src/report/html/from-sim.ts).
  */
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { ReportInput } from "../../../src/report/html/input.js";
 import { renderReport, scriptJson } from "../../../src/report/html/render.js";
-import { LaneSampler, markerFor } from "../../../src/report/html/sampler.js";
-import { SimMachine } from "../../../src/sim/machine.js";
-import { SimHost } from "../../../src/sim/sim-host.js";
-import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput } from "../../support/report-run.js";
+import { type SimRunView, laneOf } from "../../../src/report/html/from-sim.js";
+import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput, compareRuns } from "../../support/report-run.js";
 
-const MiB = 1024 * 1024;
 let input: ReportInput;
 let html: string;
 
@@ -71,40 +68,56 @@ describe("renderReport", () => {
   });
 });
 
-describe("LaneSampler", () => {
-  test("samples the model's figures through the Host; cgroups appear and vanish as zeros", () => {
-    const m = new SimMachine({ memTotalBytes: 512 * MiB, swap: { kind: "disk", totalBytes: 64 * MiB } });
-    m.addTask({ comm: "a", cgroup: "/a", curve: { kind: "steady", bytes: 50 * MiB } });
-    const h = new SimHost(m);
-    const s = new LaneSampler(h);
-    s.sample();
-    h.advance(500);
-    s.sample();
-    s.sample(); // same instant: ignored
-    const b = m.addTask({ comm: "b", cgroup: "/b", curve: { kind: "steady", bytes: 20 * MiB } });
-    h.advance(500);
-    s.sample();
-    m.signal(b.pid, "SIGKILL");
-    h.advance(500);
-    m.removeCgroup("/b");
-    s.sample();
-    const lane = s.lane({ name: "x" });
-    assert.deepEqual(lane.timesMs, [0, 500, 1000, 1500]);
-    assert.equal(lane.cgroups[1]?.currentBytes[3], 0, "a cgroup gone holds nothing");
-    assert.deepEqual(lane.cgroups.map((c) => c.cgroup), ["/a", "/b"]);
-    assert.equal(lane.cgroups[1]?.currentBytes[0], 0);
-    assert.equal(lane.cgroups[0]?.currentBytes[3], (m.cgroup("/a")?.usage ?? 0) * 4096);
-    assert.ok((lane.cgroups[1]?.currentBytes[2] ?? 0) >= 20 * MiB);
-    assert.equal(lane.memTotalBytes, 512 * MiB);
-    assert.equal(lane.swapTotalBytes, 64 * MiB);
+describe("reportInputOf: oomkit simulate's result as the page's input", () => {
+  let runs: SimRunView[];
+  before(async () => {
+    runs = await compareRuns();
   });
 
-  test("markers: the kernel's kills by the victim, oomkit's by what its plan did", () => {
-    const kills = input.lanes.flatMap((l) => l.markers);
-    const k = kills.find((x) => x.by === "kernel");
-    const o = kills.find((x) => x.by === "oomkit");
-    assert.ok(k?.episode && o?.episode);
-    assert.equal(markerFor(k.episode, 1).label, `kill ${HOSTILE_COMM} (pid ${k.episode.kernelKill?.pid})`);
-    assert.match(markerFor(o.episode, 1).label, /^kill pid \d+ \(/);
+  test("leaves are stacked, and the rest of the machine's use tops them up to the machine's", () => {
+    const run = runs[1]!;
+    const lane = laneOf(run);
+    assert.deepEqual(lane.cgroups.map((c) => c.cgroup).slice(0, -1), [HOSTILE_CGROUP, "/system/db", "/web"], "parents are not stacked over their children");
+    const root = run.series[0]!;
+    root.memoryBytes.forEach((used, i) => {
+      const stacked = lane.cgroups.reduce((sum, c) => sum + (c.currentBytes[i] ?? 0), 0);
+      assert.ok(Math.abs(stacked - used) < 1 || stacked > used, `sample ${i}`);
+    });
+    assert.deepEqual(lane.memUnavailableBytes, run.memAvailableBytes.map((a) => run.scenario.memTotalBytes - a));
+    assert.deepEqual(lane.swapUsedBytes, root.swapBytes);
+  });
+
+  test("PSI percent per interval survives the trip through cumulative counters", () => {
+    const run = runs[0]!;
+    const lane = laneOf(run);
+    const pct = run.series[0]!.psiSomePct;
+    assert.ok(pct.some((p) => p > 1), "the kernel-only run stalls");
+    for (let i = 1; i < pct.length; i++) {
+      const back = (((lane.psiSomeTotalUsec[i] ?? 0) - (lane.psiSomeTotalUsec[i - 1] ?? 0)) / (((lane.timesMs[i] ?? 0) - (lane.timesMs[i - 1] ?? 0)) * 1000)) * 100;
+      assert.ok(Math.abs(back - (pct[i] ?? 0)) < 1e-9, `sample ${i}`);
+    }
+  });
+
+  test("thresholds become lines in the chart's unit and notes; each kill a marker with its record", () => {
+    const run = runs[1]!;
+    const lane = laneOf(run);
+    const below = run.thresholds[0]?.memAvailableBelowBytes ?? 0;
+    assert.deepEqual(lane.thresholds.map((t) => [t.chart, t.value]), [["memory", run.scenario.memTotalBytes - below]]);
+    assert.ok(lane.notes?.some((n) => n.includes("MemAvailable <")));
+    const all = runs.flatMap((r) => laneOf(r).markers);
+    assert.equal(all.length, runs.reduce((n, r) => n + r.kills.length, 0));
+    const k = all.find((m) => m.by === "kernel");
+    assert.equal(k?.label, `kill ${HOSTILE_COMM} (pid ${k?.episode?.kernelKill?.pid}) in ${HOSTILE_CGROUP}`);
+    assert.equal(k?.episode?.kind, "kernel");
+    const o = all.find((m) => m.by === "oomkit");
+    assert.equal(o?.episode?.kind, "system");
+    assert.equal(o?.episode?.actions[0]?.action.kind, "kill-task");
+  });
+
+  test("a kill whose record is missing still gets its marker", () => {
+    const run = runs[0]!;
+    const lane = laneOf({ ...run, episodes: [] });
+    assert.equal(lane.markers.length, run.kills.length);
+    assert.equal(lane.markers[0]?.episode, undefined);
   });
 });
