@@ -16,6 +16,13 @@ import { renderReport } from "../../src/report/html/render.js";
 import { launchChromium } from "../support/browser.js";
 import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput } from "../support/report-run.js";
 
+/**
+ * In-page: a copy of a canvas to read pixels from. Reading the page's own canvases repeatedly
+ * makes Chromium warn (willReadFrequently), and a warning fails the console check.
+ */
+const READ = `((c) => { const k = document.createElement("canvas"); k.width = c.width; k.height = c.height;
+  const x = k.getContext("2d", { willReadFrequently: true }); x.drawImage(c, 0, 0); return x; })`;
+
 let browser: Browser | undefined;
 let skip: string | undefined;
 let input: ReportInput;
@@ -63,7 +70,7 @@ describe("the report page in chromium", () => {
     if (skip) return t.skip(skip);
     // A string, evaluated in the page: the build has no DOM types.
     const counts = (await page.evaluate(`[...document.querySelectorAll("canvas")].map((c) => {
-      const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      const px = ${READ}(c).getImageData(0, 0, c.width, c.height).data;
       let coloured = 0;
       for (let i = 0; i < px.length; i += 4) {
         if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 40) coloured++;
@@ -83,6 +90,29 @@ describe("the report page in chromium", () => {
     assert.ok(legend[0]?.includes(HOSTILE_CGROUP) && legend[0].includes("/system/db"), legend[0]);
     assert.equal(await page.locator("img").count(), 0, "no element was made from a name");
     assert.equal(await page.locator("main b").count(), 0);
+  });
+
+  test("each marker stands over its kill's line on the lane's memory chart", async (t) => {
+    if (skip) return t.skip(skip);
+    // For each marker button: the colour of the memory chart's canvas in the column under the
+    // button's centre (the kill line is drawn there, at the same time on the axis).
+    const found = (await page.evaluate(`[...document.querySelectorAll("section.lane")].flatMap((lane) => {
+      const canvas = lane.querySelector("canvas");
+      const box = canvas.getBoundingClientRect();
+      const ctx = ${READ}(canvas);
+      const scale = canvas.width / box.width;
+      return [...lane.querySelectorAll("button.marker")].map((b) => {
+        const r = b.getBoundingClientRect();
+        const x = Math.round((r.left + r.width / 2 - box.left) * scale);
+        const col = ctx.getImageData(Math.max(0, x - 2), 0, 5, canvas.height).data;
+        const want = b.classList.contains("kernel") ? [106, 27, 154] : [214, 39, 40];
+        let hits = 0;
+        for (let i = 0; i < col.length; i += 4) if (Math.abs(col[i] - want[0]) < 8 && Math.abs(col[i + 1] - want[1]) < 8 && Math.abs(col[i + 2] - want[2]) < 8) hits++;
+        return hits;
+      });
+    })`)) as number[];
+    assert.equal(found.length, input.lanes.reduce((n, l) => n + l.markers.length, 0));
+    found.forEach((hits, i) => assert.ok(hits > 20, `marker ${i}: its kill line under it (${hits} pixels)`));
   });
 
   test("each kill has its marker, and the marker opens its episode record", async (t) => {

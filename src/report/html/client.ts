@@ -6,6 +6,7 @@
  *
  * Contract with the page (render.ts): a <script type="application/json" id="report-data">, a
  * <main id="lanes">, and a <dialog id="record"> holding <div id="record-body"> and a close button.
+ * When every lane has drawn (its kill markers placed), the body gets data-ready="1".
  */
 export const CLIENT_SCRIPT = String.raw`
 (function () {
@@ -57,23 +58,25 @@ export const CLIENT_SCRIPT = String.raw`
     return { series: series, values: values };
   }
 
-  function chart(host, title, lane, series, values, yFmt, height) {
+  var MEM_INCRS = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].map(function (m) { return m * MiB; });
+
+  function chart(host, title, lane, series, values, yFmt, height, y, extra) {
     var box = el("figure", "chart");
     box.appendChild(el("figcaption", null, title));
     host.appendChild(box);
     var opts = {
       width: width, height: height,
       cursor: { sync: { key: "oomkit" } },
-      scales: { x: { time: false, range: [lo / 1000, hi / 1000] } },
-      axes: [{ label: "seconds" }, { values: function (u, vals) { return vals.map(yFmt); }, size: 70 }],
+      scales: { x: { time: false, range: [lo / 1000, hi / 1000] }, y: { range: y.range } },
+      axes: [{ label: "seconds", labelSize: 20 }, { values: function (u, vals) { return vals.map(yFmt); }, size: 70, incrs: y.incrs }],
       series: [{ label: "t (s)" }].concat(series),
-      plugins: [killLines(lane.markers)]
+      plugins: [killLines(lane.markers)].concat(extra || [])
     };
     return new uPlot(opts, [secs(lane)].concat(values), box);
   }
 
   /** Memory in use per cgroup, stacked: each band is drawn as the running sum, top of the stack first. */
-  function memoryChart(host, lane) {
+  function memoryChart(host, lane, markerPlugin) {
     var n = lane.timesMs.length, sums = [], running = flat(n, 0);
     lane.cgroups.forEach(function (c) {
       running = running.map(function (v, i) { return v + c.currentBytes[i]; });
@@ -95,7 +98,8 @@ export const CLIENT_SCRIPT = String.raw`
     series.push({ label: "MemTotal", stroke: "#000", width: 1, value: function () { return mib(lane.memTotalBytes); } });
     values.push(flat(n, lane.memTotalBytes));
     var th = thresholdSeries(lane, "memory", n, mib);
-    return chart(host, "Memory in use per cgroup (stacked)", lane, series.concat(th.series), values.concat(th.values), mib, 220);
+    return chart(host, "Memory in use per cgroup (stacked)", lane, series.concat(th.series), values.concat(th.values), mib, 240,
+      { range: [0, lane.memTotalBytes * 1.05], incrs: MEM_INCRS }, markerPlugin);
   }
 
   function swapChart(host, lane) {
@@ -103,7 +107,8 @@ export const CLIENT_SCRIPT = String.raw`
     var th = thresholdSeries(lane, "swap", n, mib);
     var series = [{ label: "swap used", stroke: "#1f77b4", fill: "#1f77b433", value: function (u, v) { return mib(v); } },
       { label: "SwapTotal", stroke: "#000", width: 1, value: function () { return mib(lane.swapTotalBytes); } }];
-    return chart(host, "Swap", lane, series.concat(th.series), [lane.swapUsedBytes, flat(n, lane.swapTotalBytes)].concat(th.values), mib, 140);
+    return chart(host, "Swap", lane, series.concat(th.series), [lane.swapUsedBytes, flat(n, lane.swapTotalBytes)].concat(th.values), mib, 160,
+      { range: [0, lane.swapTotalBytes * 1.05], incrs: MEM_INCRS });
   }
 
   /** Stall per sample interval in percent, from the cumulative total= counters. */
@@ -120,22 +125,35 @@ export const CLIENT_SCRIPT = String.raw`
     var series = [{ label: "some", stroke: "#ff7f0e", value: function (u, v) { return pct(v); } },
       { label: "full", stroke: "#d62728", fill: "#d6272833", value: function (u, v) { return pct(v); } }];
     return chart(host, "Memory pressure (PSI, % of each interval)", lane, series.concat(th.series),
-      [share(lane.psiSomeTotalUsec, lane.timesMs), share(lane.psiFullTotalUsec, lane.timesMs)].concat(th.values), pct, 140);
+      [share(lane.psiSomeTotalUsec, lane.timesMs), share(lane.psiFullTotalUsec, lane.timesMs)].concat(th.values), pct, 180,
+      { range: function (u, min, max) { return [0, Math.min(100, Math.max(10, max * 1.1))]; } });
   }
 
-  /** One button per kill above the lane's charts, at its time on the shared axis. */
-  function markerStrip(strip, lane, u) {
-    var left = u.over.getBoundingClientRect().left - strip.getBoundingClientRect().left;
-    lane.markers.forEach(function (m, i) {
+  /**
+   * One button per kill above the lane's charts, at its time on the shared axis: a plugin of the
+   * lane's first chart, placed again at each of its draws (uPlot lays out after construction).
+   */
+  function markerStrip(strip, lane) {
+    var buttons = lane.markers.map(function (m, i) {
       var b = el("button", "marker " + m.by, (m.by === "kernel" ? "kernel: " : "oomkit: ") + m.label);
       b.type = "button";
       b.title = m.label + " at " + (m.atMs / 1000).toFixed(1) + " s";
-      b.style.left = (left + u.valToPos(m.atMs / 1000, "x")) + "px";
       b.style.top = ((i % 3) * 24) + "px";
+      b.setAttribute("data-at-ms", String(m.atMs));
       b.addEventListener("click", function () { openRecord(lane, m); });
       strip.appendChild(b);
+      return b;
     });
+    if (lane.markers.length === 0) strip.appendChild(el("p", "none", "No kill in this run."));
+    strip.style.height = (Math.max(1, Math.min(3, lane.markers.length)) * 24) + "px";
+    return { hooks: { draw: [function (u) {
+      var left = u.over.getBoundingClientRect().left - strip.getBoundingClientRect().left;
+      buttons.forEach(function (b, i) { b.style.left = (left + u.valToPos(lane.markers[i].atMs / 1000, "x")) + "px"; });
+      drawn.add(lane);
+      if (drawn.size === data.lanes.length) document.body.setAttribute("data-ready", "1");
+    }] } };
   }
+  var drawn = new Set();
 
   function table(head, rows) {
     var t = el("table"), tr = el("tr");
@@ -214,13 +232,10 @@ export const CLIENT_SCRIPT = String.raw`
     var strip = el("div", "markers");
     sec.appendChild(strip);
     main.appendChild(sec);
-    var first = memoryChart(sec, lane);
+    memoryChart(sec, lane, markerStrip(strip, lane));
     if (lane.swapTotalBytes > 0) swapChart(sec, lane);
     psiChart(sec, lane);
-    markerStrip(strip, lane, first);
-    if (lane.markers.length === 0) strip.appendChild(el("p", "none", "No kill in this run."));
   });
   document.getElementById("record-close").addEventListener("click", function () { document.getElementById("record").close(); });
-  document.body.setAttribute("data-ready", "1");
 })();
 `;
