@@ -7,9 +7,12 @@
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import type { ReportInput } from "../../../src/report/html/input.js";
 import { renderReport, scriptJson } from "../../../src/report/html/render.js";
 import { type SimRunView, laneOf } from "../../../src/report/html/from-sim.js";
+import { packAndInstall } from "../../support/pack.js";
 import { HOSTILE_CGROUP, HOSTILE_COMM, compareInput, compareRuns } from "../../support/report-run.js";
 
 let input: ReportInput;
@@ -53,6 +56,18 @@ describe("renderReport", () => {
     assert.ok(html.includes(".u-legend"), "its stylesheet");
     // Two lanes of 30 s at 250 ms with their records: about 80 KB, of which uPlot 53 KB.
     assert.ok(html.length < 150_000, `${html.length} bytes`);
+  });
+
+  test("the packed package, installed with its dependencies, writes the same page", async () => {
+    const install = await packAndInstall();
+    try {
+      const where = path.join(install.dir, "node_modules/oomkit/dist/src/report/html/render.js");
+      assert.ok(install.files.includes("dist/src/report/html/render.js"));
+      const packed = (await import(pathToFileURL(where).href)) as { renderReport: (i: ReportInput) => string };
+      assert.equal(packed.renderReport(input), html, "uPlot read from the installed uplot package");
+    } finally {
+      install.cleanup();
+    }
   });
 
   test("inconsistent input is an E_USAGE naming lane and field", () => {
