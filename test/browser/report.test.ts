@@ -152,7 +152,7 @@ describe("the report page in chromium", () => {
   test("screenshot for docs/simulator.md (OOMKIT_REPORT_SCREENSHOT=FILE.png)", async (t) => {
     const out = process.env.OOMKIT_REPORT_SCREENSHOT;
     if (skip) return t.skip(skip);
-    if (!out) return t.skip("set OOMKIT_REPORT_SCREENSHOT=docs/report.png to refresh the picture in docs/simulator.md");
+    if (!out) return t.skip("set OOMKIT_REPORT_SCREENSHOT=docs/simulator-report.png to refresh the picture in docs/simulator.md");
     await page.setViewportSize({ width: 900, height: 800 });
     await page.reload();
     await page.waitForSelector("body[data-ready='1']");
