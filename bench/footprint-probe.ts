@@ -12,6 +12,8 @@ import { lockedResidentBytes, parseKbFields } from "../src/os/parse/smaps.js";
 
 export const MAIN_JS = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../src/cli/main.js");
 const CLK_TCK = 100;
+/** The flags deploy/oomkit.service and the DaemonSet pass (keep in step with them). */
+export const DEPLOY_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
 export interface Footprint {
   readonly vmRssKiB: number;
@@ -54,9 +56,9 @@ export interface Daemon {
  * scratch folder for its state, socket and event log, with its metrics on a port of the kernel's
  * choosing (several benches may run at once). Resolves once it says "oomkit: watching".
  */
-export async function startDaemon(nodeFlags: readonly string[] = [], extraArgs: readonly string[] = []): Promise<Daemon> {
+export async function startDaemon(nodeFlags: readonly string[] = [], extraArgs: readonly string[] = [], main: string = MAIN_JS): Promise<Daemon> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-fp-"));
-  const args = [...nodeFlags, MAIN_JS, "run", "--dry-run", "--state-dir", dir, "--socket", path.join(dir, "sock"), "--event-log", path.join(dir, "events.jsonl"), "--metrics-listen", "127.0.0.1:0", ...extraArgs];
+  const args = [...nodeFlags, main, "run", "--dry-run", "--state-dir", dir, "--socket", path.join(dir, "sock"), "--event-log", path.join(dir, "events.jsonl"), "--metrics-listen", "127.0.0.1:0", ...extraArgs];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";

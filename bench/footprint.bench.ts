@@ -17,22 +17,20 @@ import * as path from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { replaceSection } from "./markdown.js";
-import { type Footprint, cpuSeconds, episode, footprintOf, median, mib, sleep, startDaemon, stopDaemon } from "./footprint-probe.js";
+import { DEPLOY_FLAGS, type Footprint, cpuSeconds, episode, footprintOf, median, mib, sleep, startDaemon, stopDaemon } from "./footprint-probe.js";
 
 const HEADING = "## Footprint (native)";
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const STEPS_FILE = path.resolve(HERE, "../../bench/footprint-steps.json");
 /** After "watching": start-up's garbage collected and its timers settled. */
 const SETTLE_MS = 2000;
-/** The flags deploy/oomkit.service and the DaemonSet pass (keep in step with them). */
-export const DEPLOY_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 /** What the tables say; kept here so that --write keeps it with the figures. */
 const READING = [
   "What the figures say:",
   "",
   "- The two Worker isolates of the kill path (poll, `process_mrelease`) cost 8–9 MiB of anonymous memory each; one koffi `.async` poll(2) on a libuv pool thread costs nothing measurable over loading koffi (threads table). src/os/poller.ts now runs that way: it holds one pool thread while anything is waited on (the unit raises UV_THREADPOOL_SIZE to 5), and reads a failed `process_mrelease`'s cause from the pidfd, since `.async` loses errno.",
   "- `--max-semi-space-size=1` is the one V8 flag that pays: about 8 MiB less anonymous memory idle, and no measured loss in the decision's round trip beyond this machine's noise. `--v8-pool-size=1` drops three idle V8 platform threads for nothing measurable. `--single-threaded-gc`, `--optimize-for-size`, `--max-lazy` and `--lite-mode` save no anonymous memory over the semi-space alone and cost CPU (lite mode also runs policies without the optimizing compiler). No heap limit is set: a cap below what a decision over a large machine needs would end the daemon mid-episode.",
-  "- Of what is left, Node is ~7 MiB anonymous, koffi ~3, zod ~9 (the policies' options, the control socket and the state files validate with it), prom-client ~5 (metrics are on by default) and oomkit's own modules and data the rest. The command-line modules a daemon does not run (check, explain, dump, record) add nothing measurable over `run` itself (module costs: `cli.js` ≈ the run command's graph).",
+  "- Of what is left, Node is ~7 MiB anonymous, koffi ~3, zod ~9 as its index loads (every locale included: `zod` in the module table) and less in the bundle, which keeps only what oomkit uses, prom-client ~5 from its index but ~1 from the four files oomkit uses (Registry, Counter, Gauge, Histogram; metrics are on by default), and oomkit's own modules and data the rest. One bundled file (scripts/bundle.mjs, esbuild, `npm run build`) in place of ~240 modules saved 3.8 MiB of anonymous memory and about half the start-up in one run of the builds side by side (bench/footprint-builds.bench.ts, \"Footprint: builds side by side\"); the command-line modules a daemon does not run (check, explain, dump, record) cost under 1 MiB and are in the bundle anyway.",
   "- Start-up and idle CPU are not settled here: the machine ran at a load of 10–14 on 2 cores during these runs (a bare node took 0.5 s to print), so start-up times vary by 2× between rows; rows of the step table differ by ±3 MiB of RssAnon from run to run (the 9d66016 row also held ~1 MiB of smaps parsing garbage, fixed in the next).",
   "- Locking the code costs no anonymous memory: ~24 MiB of the node binary and libraries stay resident and locked (smaps `Locked:` is proportional: Node's text is shared with every Node process here, so it counts in part).",
 ];

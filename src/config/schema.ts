@@ -9,7 +9,7 @@
  * docs/configuration.md; keep the two in step.
  */
 import { posix } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_DEFAULT_POLICY_DEADLINE_MS, DEFAULT_POLICY_DEADLINE_MS } from "../engine/engine.js";
 import { DEFAULT_OMIT_XATTRS, DEFAULT_TRUSTED_UIDS } from "../engine/verify.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";

@@ -3,7 +3,7 @@
  * pipeline adds `events`). A request that does not pass is answered with an error and changes
  * nothing: above all, a missing, null, numeric or misspelt `scope` is never read as "/".
  */
-import { z } from "zod";
+import * as z from "zod";
 import { OomkitError } from "../errors.js";
 import { cgroupPath } from "../os/paths.js";
 import { type ControlHandler, controlOp } from "./control.js";

@@ -9,7 +9,7 @@
  * one oomkit could have raised from (−999…999: never −1000, which oomkit never raises, so a
  * forged file cannot make oomkit shield a task from the kernel), a cgroup a plain cgroup path.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";

@@ -7,7 +7,7 @@
  * Writing memory.high below usage makes the writing thread reclaim synchronously: the writes go
  * through Host.writeFileAsync, off the event loop.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
 import { parseMemoryValue } from "../os/parse/cgroup.js";

@@ -19,7 +19,7 @@ import { EventLog } from "../report/event-log.js";
 import { summarize } from "../report/human.js";
 import { KernelOomObserver, countersFromSnapshot } from "../report/kernel-oom.js";
 import { Metrics, type MetricsServer, serveMetrics } from "../report/metrics.js";
-import { z } from "zod";
+import * as z from "zod";
 import { type ControlHandler, controlOp } from "./control.js";
 
 export interface PipelineOptions {

@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { errnoCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { cgroupPath } from "../os/paths.js";

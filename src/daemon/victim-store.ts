@@ -8,7 +8,7 @@
  * passes. A victim put back this way has no pidfd waited on for it, so `settleExited` (called on
  * every tick) is what notices its exit, as it does for the kernel's own victims.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { Logger } from "../log.js";
 import type { Clock, Host } from "../os/host.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";

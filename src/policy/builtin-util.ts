@@ -5,7 +5,7 @@
  * `oc.protectedReason` and `oc.preference`. Pure functions of the snapshot; nothing here touches
  * the OS.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { OomkitError } from "../errors.js";
 import type { CgroupNode, OomControl, TaskNode } from "./face.js";
 

@@ -16,7 +16,7 @@
  * `user.oomd_avoid` last, omit-marked never. Ties go to the first path. The first killable
  * candidate is killed whole. Passes in system-level mode.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, type OomControl, PREFERENCE_ORDER, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 

@@ -19,7 +19,7 @@
  * oom_score_adj is read as the snapshot gives it: when `kernel_fallback = "follow"` has raised a
  * standing victim to 1000, the daemon's snapshots show the value from before (src/daemon/follow-view.ts).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, type TaskNode, definePolicy, type OomControl } from "./face.js";
 import { byText, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 import { type KubeCgroup, type QosClass, containerPath, kubeCgroup } from "./kubernetes-layout.js";

@@ -9,7 +9,7 @@
  * skipped, not half-killed. Ties go to the first path in byte order. Passes in system-level mode
  * (no cgroup v2 tree) and when no unit is killable.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 

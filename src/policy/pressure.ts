@@ -15,7 +15,7 @@
  * cgroup (systemd ignores them on a cgroup owned by another user than the monitored one; the
  * snapshot does not carry owners).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 

@@ -18,7 +18,7 @@
  * every sibling cgroup's goes before any of them. In system-level mode (no cgroup v2 tree) only
  * `commands` and `default` apply, across all tasks.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, type OomControl, type Plan, type TaskNode, cgroupPath, definePolicy, markIgnoredBecause, scopeOwnerOf } from "./face.js";
 import {
   byText,

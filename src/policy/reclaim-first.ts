@@ -14,7 +14,7 @@
  * next policy at once. The cooldown is the only state, kept per attachment and per scope path;
  * the same snapshot always gets the same answer.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, type CgroupPath, type OomControl, definePolicy } from "./face.js";
 import { MiB, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
 

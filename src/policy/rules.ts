@@ -21,7 +21,7 @@
  * far is offered at every change (oc.bestSoFar): cut short by its deadline, it acts on the tasks
  * it got to rather than handing the decision on.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
 import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
 

@@ -9,7 +9,7 @@
  * (default: any) counts. Ties go to the first path, or the lower pid. Passes when nothing in the
  * scope uses swap: then swap is not what is short, and the next policy decides.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type CgroupNode, type TaskNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
 

@@ -14,7 +14,7 @@
  * file still open by a process is freed only when it closes. The engine counts the removal only
  * if usage fell (the bpf_memory_freed rule); otherwise the next policy runs at once.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { type FileInfo, definePolicy } from "./face.js";
 import { MiB, byText, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
 

@@ -4,7 +4,7 @@
  * `oomkit events` prints and consumers key on) and lets fields added within the schema version
  * through, as docs/episode.md promises.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { EPISODE_SCHEMA, type EpisodeRecord } from "../engine/episode.js";
 
 const action = z.looseObject({ kind: z.enum(["kill-task", "kill-cgroup", "reclaim", "remove-files"]), reason: z.string() });

@@ -9,11 +9,23 @@
  * bound. Gauges of monitored cgroups are rebuilt from each snapshot and hold at most that many.
  */
 import * as http from "node:http";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type * as Prom from "prom-client";
 import type { EpisodeRecord } from "../engine/episode.js";
 import type { HookCall } from "../engine/hooks.js";
 import type { Snapshot } from "../engine/snapshot.js";
+
+// The four classes oomkit uses, from their own files: prom-client's index also loads its push
+// gateway (http, https), cluster aggregator, default process metrics and Summary (with
+// OpenTelemetry, tdigest and bintrees), which cost the daemon about 3 MiB and 90 ms at start-up
+// for nothing it uses (BENCHMARKS.md "Footprint (native)"). A unit test checks these paths
+// against the installed prom-client.
+const requireProm = createRequire(import.meta.url);
+const Registry = requireProm("prom-client/lib/registry.js") as typeof Prom.Registry;
+const Counter = requireProm("prom-client/lib/counter.js") as typeof Prom.Counter;
+const Gauge = requireProm("prom-client/lib/gauge.js") as typeof Prom.Gauge;
+const Histogram = requireProm("prom-client/lib/histogram.js") as typeof Prom.Histogram;
 
 export const METRIC = {
   episodes: "oomkit_episodes_total",
@@ -261,7 +273,7 @@ export class Metrics {
 const pct = (v: number | undefined) => (v === undefined ? undefined : v / 100);
 const usec = (v: number | undefined) => (v === undefined ? undefined : v / 1e6);
 
-function setOrRemove<L extends string>(g: Gauge<L>, labels: Partial<Record<L, string>>, v: number | undefined): void {
+function setOrRemove<L extends string>(g: Prom.Gauge<L>, labels: Partial<Record<L, string>>, v: number | undefined): void {
   if (v === undefined || !Number.isFinite(v)) g.remove(labels);
   else g.set(labels, v);
 }

@@ -5,7 +5,8 @@
  *   const d = await startDaemon({ config: `...toml...`, args?: ["--dry-run"] })
  *     options: name (of the temp folder), dir (a folder to reuse: same state and event log across
  *     a restart), metricsListen ("none" by default), keepLog (a file name: the daemon's output is
- *     appended to $RUN_DIR/<keepLog> when it exits), readyTimeoutMs
+ *     appended to $RUN_DIR/<keepLog> when it exits), readyTimeoutMs, prefix (commands that exec
+ *     node in the end: prlimit, setpriv, a shell joining a cgroup)
  *   d.pid, d.dir (a root-owned 0700 temp folder: config, socket, state), d.configFile, d.socket,
  *   d.stateDir, d.eventLog
  *   d.lines() / d.episodeLines()        stderr lines so far / the episode lines ("oomkit ep-...: oom_policy=...")
@@ -135,6 +136,11 @@ export interface DaemonOptions {
   readonly metricsListen?: string;
   readonly keepLog?: string;
   readonly readyTimeoutMs?: number;
+  /**
+   * A command that ends by exec'ing its arguments (prlimit, setpriv, a shell that joins a cgroup
+   * and execs), run in front of node: the daemon keeps the pid spawned.
+   */
+  readonly prefix?: readonly string[];
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
@@ -147,7 +153,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   const eventLog = path.join(dir, "events.jsonl");
   const args = [OOMKIT_MAIN, "run", "--config", configFile, "--socket", socket, "--state-dir", stateDir, "--log-level", "debug"];
   args.push("--event-log", eventLog, "--metrics-listen", opts.metricsListen ?? "none", ...(opts.args ?? []));
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const [cmd, ...pre] = [...(opts.prefix ?? []), process.execPath];
+  const child: ChildProcess = spawn(cmd!, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   if (child.pid === undefined) throw new Error("cannot start oomkit run");
   const pid = child.pid;
   const all: string[] = [];

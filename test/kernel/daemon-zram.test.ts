@@ -8,11 +8,19 @@
 // (vm.nr_hugepages), which nothing here uses, leaving a few hundred MiB for the leak, and the
 // reservation is handed back at the end. zram, the swap and the huge pages are undone in `after`
 // so the tests that follow see the guest as it was.
+//
+// Then the same thrash three times more, for oomkit's own pages (resident-run.ts): with its
+// protections off (no code locked, no memory.min) the run must show them evicted (RssFile falls
+// or VmSwap rises); with its code locked (a hybrid host: no memory.min), and with memory.min on
+// its cgroup too (cgroup v2), oomkit must still kill the leak before the kernel's OOM killer.
+// The figures go to $RUN_DIR/daemon-figures-resident.json (BENCHMARKS.md "oomkit's own pages
+// under pressure").
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { after, afterEach, before, describe, test } from "node:test";
-import { TestTree, vmSkip, meminfo } from "./helpers.js";
+import { RUN_DIR, TestTree, vmSkip, meminfo } from "./helpers.js";
+import { RESIDENT_MODES, type ResidentRun, residentRun } from "./resident-run.js";
 import { addFigure, decisionOf, defaultConfigWith, exists, idleUsage, startDaemon, stopAllDaemons, vmstatOomKills, writeFigures } from "./daemon-helpers.js";
 
 const ZRAM_MIB = 512;
@@ -120,6 +128,32 @@ describe("oomkit run under system-wide pressure with zram swap", { skip: vmSkip(
       await bystander.exited;
     });
   }
+
+  // oomkit's own pages under the same thrash: protections off, then on as a hybrid host has them
+  // (code locked, no memory.min), then on as cgroup v2 has them (and memory.min on its cgroup).
+  // Off means what a host without the unit's LimitMEMLOCK gets: RLIMIT_MEMLOCK 0 and no
+  // CAP_IPC_LOCK (prlimit, setpriv), so mlock2 locks nothing. oom_score_adj -1000 stays in all
+  // three: it keeps the kernel from killing oomkit, not its pages in memory.
+  const runs: ResidentRun[] = [];
+  for (const mode of RESIDENT_MODES) {
+    test(`oomkit's own pages under the zram thrash, protections ${mode}`, async () => {
+      setUp();
+      await settle();
+      const r = await residentRun(t, mode);
+      runs.push(r);
+      console.log(`# resident: ${JSON.stringify(r)}`);
+      if (mode === "off") {
+        // The proof that the thrash reaches oomkit: without protections its pages leave memory.
+        assert.ok(r.self.rssFileFellKiB >= 1024 || r.self.swapRoseKiB >= 1024, `oomkit's pages were not evicted: ${JSON.stringify(r.self)}`);
+      } else {
+        assert.equal(r.killedBy, "oomkit", `with protections ${mode}, oomkit acts before the kernel's OOM killer: ${JSON.stringify(r)}`);
+        assert.equal(r.kernelOomKills, 0, "the kernel's OOM killer never ran");
+      }
+    });
+  }
+  after(() => {
+    if (RUN_DIR && runs.length > 0) writeFileSync(`${RUN_DIR}/daemon-figures-resident.json`, `${JSON.stringify(runs, null, 2)}\n`);
+  });
 });
 
 /** The previous run's memory back: swap drained, then a moment for the pressure averages. */

@@ -32,6 +32,14 @@ function rec(over: Partial<EpisodeRecord> = {}): EpisodeRecord {
   };
 }
 
+test("the metrics use prom-client's own classes, loaded from its files without its index (a prom-client that moves them fails here)", async () => {
+  const prom = await import("prom-client");
+  const m = new Metrics({ maxCgroupLabels: 10 });
+  assert.ok(m.registry instanceof prom.Registry);
+  const kinds = new Set(m.registry.getMetricsAsArray().map((x) => (x instanceof prom.Counter ? "counter" : x instanceof prom.Gauge ? "gauge" : x instanceof prom.Histogram ? "histogram" : "other")));
+  assert.deepEqual([...kinds].sort(), ["counter", "gauge", "histogram"]);
+});
+
 test("every registered metric is documented in docs/metrics.md, and every documented one registered", async () => {
   const doc = fs.readFileSync(path.join(here, "../../../../docs/metrics.md"), "utf8");
   const documented = new Set([...doc.matchAll(/^\| `(oomkit_[a-z0-9_]+)` \|/gm)].map((m) => m[1]));
