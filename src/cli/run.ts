@@ -21,7 +21,7 @@ import { parseFlags } from "./args.js";
 import { loadEngineSetup } from "./setup.js";
 import { type Notifier, systemdNotifier } from "../os/sd-notify.js";
 import { UnixDgramSender } from "../os/unix-dgram.js";
-import { JOURNAL_SOCKET, JournalWriter, episodeFields, stderrIsJournal } from "../report/journal.js";
+import { JOURNAL_SOCKET, JournalWriter, PRIORITY, episodeFields, stderrIsJournal } from "../report/journal.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { loopHoldBoundMs, reloadOp, watchdogAdvice } from "../daemon/systemd.js";
 import type { Logger } from "../log.js";
@@ -124,7 +124,7 @@ export const runCommand: Command = {
     // each with its priority and an episode's fields; anywhere else, lines on stderr.
     const journal = stderrIsJournal() ? journalWriter(ctx.stderr) : undefined;
     const out = (line: string) => (journal ? journal.write(6, line) : ctx.stderr(`${line}\n`));
-    const load = () => withReportFlags(loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => out(`oomkit: warning: ${m}`) }), values["event-log"], values["metrics-listen"]);
+    const load = () => withReportFlags(loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => (journal ? journal.write(PRIORITY.warn, `oomkit: warning: ${m}`) : out(`oomkit: warning: ${m}`)) }), values["event-log"], values["metrics-listen"]);
     const config = load();
     const level = (values["log-level"] as LogLevel | undefined) ?? config.logLevel;
     const log: Logger = journal ? journal.logger(level) : streamLogger(level, ctx.stderr);
