@@ -137,11 +137,19 @@ describe("oomkit under systemd", { skip }, () => {
     assert.match(installed, /next: systemctl daemon-reload && systemctl enable --now oomkit/);
     const text = readFileSync(`${UNITS}/oomkit.service`, "utf8");
     assert.match(text, new RegExp(`^ExecStart=${process.execPath} .* ${MAIN} run --config /etc/oomkit/oomkit.toml$`, "m"));
+    assert.match(text, /^WatchdogSec=60s$/m);
+    // A shorter WatchdogSec= (a drop-in, as docs/operations.md says to change it), so the test's
+    // SIGSTOP is seen within its time; every step below runs under it, so a daemon that is busy
+    // (starting, reloading, deciding, killing) and gets restarted shows in NRestarts. Not 5 s:
+    // under TCG at host load 10-16 an idle oomkit held its event loop past 5 s (its decisions
+    // made ahead) and was killed as wedged.
+    mkdirSync(`${UNITS}/oomkit.service.d`, { recursive: true });
+    writeFileSync(`${UNITS}/oomkit.service.d/watchdog.conf`, "[Service]\nWatchdogSec=30s\n");
     systemctl("daemon-reload");
     await timed("enable --now", () => systemctl("enable", "--now", "oomkit"));
     // systemctl returned: systemd had READY=1, which oomkit says once it watches.
     const s = show("oomkit", "Type", "NotifyAccess", "WatchdogUSec", "ActiveState", "SubState", "StatusText");
-    assert.deepEqual(s, { Type: "notify", NotifyAccess: "main", WatchdogUSec: "1min", ActiveState: "active", SubState: "running", StatusText: "watching" });
+    assert.deepEqual(s, { Type: "notify", NotifyAccess: "main", WatchdogUSec: "30s", ActiveState: "active", SubState: "running", StatusText: "watching" });
     assert.ok(existsSync(`${UNITS}/multi-user.target.wants/oomkit.service`), "enabled");
   });
 
@@ -232,19 +240,10 @@ describe("oomkit under systemd", { skip }, () => {
     systemctl("stop", "bloat.service");
   });
 
-  test("the watchdog: a stopped (wedged) daemon is killed and restarted", async () => {
-    // A shorter WatchdogSec= (a drop-in, as docs/operations.md says to change it) for the test's
-    // sake. Not 5 s: under TCG at host load 10-16 an idle oomkit held its event loop past 5 s (its
-    // decisions made ahead, after start-up) and was killed as wedged.
-    mkdirSync(`${UNITS}/oomkit.service.d`, { recursive: true });
-    writeFileSync(`${UNITS}/oomkit.service.d/watchdog.conf`, "[Service]\nWatchdogSec=30s\n");
-    systemctl("daemon-reload");
-    await timed("restart", () => systemctl("restart", "oomkit"));
+  test("the watchdog: a busy daemon is not restarted, a stopped (wedged) one is", async () => {
     const before = Number(show("oomkit", "NRestarts").NRestarts);
+    assert.equal(before, 0, "busy is not wedged: through start-up, reloads and two episodes the watchdog never fired");
     const pid = mainPid();
-    // Busy is not wedged: running, deciding ahead and answering, it outlives its watchdog period.
-    await sleep(40_000);
-    assert.equal(mainPid(), pid, "a live daemon keeps its watchdog fed");
     process.kill(pid, "SIGSTOP");
     const restarted = await timed("watchdog restart", () =>
       waitFor(
@@ -252,7 +251,7 @@ describe("oomkit under systemd", { skip }, () => {
           const s = show("oomkit", "MainPID", "ActiveState", "NRestarts");
           return Number(s.MainPID) !== pid && Number(s.MainPID) > 0 && s.ActiveState === "active" ? s : undefined;
         },
-        { timeoutMs: 180_000, what: "oomkit restarted by its watchdog" },
+        { timeoutMs: 300_000, what: "oomkit restarted by its watchdog" },
       ),
     );
     assert.equal(Number(restarted.NRestarts), before + 1);

@@ -52,6 +52,6 @@ describe("groupFiles", () => {
     assert.deepEqual(sd?.files, ["systemd.test.js"]);
     assert.equal(sd?.guest, "systemd");
     assert.ok(g.filter((x) => x !== sd).every((x) => x.guest === undefined && !x.files.includes("systemd.test.js")));
-    assert.equal(groups.guestTimeoutS(sd as Group & { budgetS: number }, {}), 120 + 600);
+    assert.equal(groups.guestTimeoutS(sd as Group & { budgetS: number }, {}), 120 + 900);
   });
 });

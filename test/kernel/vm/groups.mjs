@@ -37,7 +37,10 @@ export const BUDGETS_S = {
   "psi.test.js": 45,
   "report.test.js": 300,
   "snapshot.test.js": 90,
-  "systemd.test.js": 600,
+  // At host load 13.6-17.9 (02:56): the first eight tests in 660 s of guest time (boot 59 s,
+  // enable --now 164 s, two reloads 148 s, TEST-55 96 + 62 s), and the guest ran out of its
+  // 720 s in the watchdog test; each cold start of node in the guest took up to 160 s then.
+  "systemd.test.js": 900,
   "vm.test.js": 15,
 };
 export const DEFAULT_BUDGET_S = 120;
