@@ -29,8 +29,8 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, withCacheLock } from "../test/kernel/vm/prepare.mjs";
+import { SYSTEMD_FILES, budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, prepareSystemdRoot, withCacheLock } from "../test/kernel/vm/prepare.mjs";
 
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
@@ -39,6 +39,49 @@ const RUNS_KEPT = 6;
 const RECORD_TO = process.env.OOMKIT_RECORD_FIXTURES ? path.resolve(process.env.OOMKIT_RECORD_FIXTURES) : undefined;
 
 const log = (msg) => process.stderr.write(`test-kernel: ${msg}\n`);
+
+/** The systemd guests' root (prepare.mjs), when a test file needs one. */
+let systemdRoot;
+
+/**
+ * What the systemd guest binds from the host (init.sh reads "SOURCE TARGET" lines): the host's
+ * node as /usr/local/bin/node, this checkout and its node_modules where they really are (a
+ * symlinked node_modules too), and the kernel's modules.
+ */
+function systemdBinds(k) {
+  const binds = [[fs.realpathSync(process.execPath), "/usr/local/bin/node"], [REPO, REPO], [k.modules, `/lib/modules/${k.kver}`]];
+  const nm = path.join(REPO, "node_modules");
+  if (fs.existsSync(nm)) {
+    const real = fs.realpathSync(nm);
+    if (!real.startsWith(`${REPO}/`)) binds.push([real, real]);
+  }
+  return binds.map(([src, dst]) => `${src} ${dst}`).join("\n") + "\n";
+}
+
+/**
+ * Units masked in the systemd guest: they only slow its boot under TCG (53 s of userspace start-up
+ * at host load 13-15 with them) or write to its console. Nothing the tests use: the journal,
+ * tmpfiles, sysctl and the unit manager itself stay.
+ */
+const SYSTEMD_MASK = [
+  "getty@.service", "serial-getty@.service", "getty-static.service", "apt-daily.timer", "apt-daily-upgrade.timer",
+  "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "systemd-timesyncd.service", "systemd-networkd-wait-online.service",
+  "kmod-static-nodes.service", "modprobe@.service", "systemd-modules-load.service", "systemd-remount-fs.service",
+  "systemd-random-seed.service", "systemd-sysusers.service", "systemd-update-utmp.service", "systemd-update-utmp-runlevel.service",
+  "systemd-journal-flush.service", "systemd-user-sessions.service", "systemd-tmpfiles-setup-dev.service",
+  "systemd-tmpfiles-clean.timer", "dpkg-db-backup.timer", "systemd-pstore.service", "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-fs-fuse-connections.mount", "dev-hugepages.mount", "dev-mqueue.mount",
+];
+
+/** The unit that runs the tests once systemd has started the machine. */
+const TEST_UNIT = `[Unit]
+Description=oomkit kernel tests
+After=multi-user.target
+[Service]
+Type=simple
+ExecStart=/bin/sh /oomkit-run/job.sh
+TimeoutStartSec=infinity
+StandardOutput=journal+console
+`;
 
 /** The qemu child (`timeout` wrapping qemu) and the run folder of the boot in progress. */
 let current;
@@ -190,8 +233,14 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
     ...Object.entries(process.env)
       .filter(([name]) => name.startsWith("OOMKIT_BENCH_"))
       .map(([name, value]) => `export ${name}=${quote(value ?? "")}`),
-    `exec /bin/busybox sh ${quote(path.join(REPO, "test/kernel/vm/guest.sh"))}`,
+    group.guest === "systemd" ? `exec /bin/sh ${quote(path.join(REPO, "test/kernel/vm/guest-systemd.sh"))}` : `exec /bin/busybox sh ${quote(path.join(REPO, "test/kernel/vm/guest.sh"))}`,
   ];
+  const systemd = group.guest === "systemd";
+  if (systemd) {
+    fs.writeFileSync(path.join(runDir, "binds"), systemdBinds(k));
+    fs.writeFileSync(path.join(runDir, "oomkit-test.service"), TEST_UNIT);
+    fs.writeFileSync(path.join(runDir, "mask"), SYSTEMD_MASK.join("\n") + "\n");
+  }
   fs.writeFileSync(path.join(runDir, "job.sh"), job.join("\n") + "\n");
   const testArgs = [...args, ...group.files.map((f) => path.join("dist/test/kernel", f))];
   fs.writeFileSync(path.join(runDir, "test-args"), testArgs.join("\n") + "\n");
@@ -200,8 +249,9 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
     ...["-nodefaults", "-no-reboot", "-display", "none", "-machine", "pc"],
     ...accel.args,
     ...["-smp", String(CPUS), "-m", String(MEMORY_MIB)],
-    ...["-bios", "/usr/share/qemu/qboot.rom", "-kernel", k.vmlinux, "-initrd", k.initramfs, "-append", CMDLINE],
+    ...["-bios", "/usr/share/qemu/qboot.rom", "-kernel", k.vmlinux, "-initrd", k.initramfs, "-append", systemd ? `${CMDLINE} oomkit.systemd systemd.show_status=0` : CMDLINE],
     ...["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"],
+    ...(systemd ? ["-virtfs", `local,path=${systemdRoot},mount_tag=sysroot,security_model=none,readonly=on,multidevs=remap`] : []),
     ...["-virtfs", `local,path=${runDir},mount_tag=oomkitrun,security_model=none,multidevs=remap`],
     ...["-serial", `file:${path.join(runDir, "console.log")}`, "-serial", "stdio"],
     ...["-pidfile", path.join(runDir, "qemu.pid")],
@@ -356,6 +406,18 @@ async function main() {
       ensureTools(log);
       tools = { hog: buildHog(), crowd: buildCrowd() };
       accel = accelerator();
+      if (tests.files.some((f) => SYSTEMD_FILES.has(f))) {
+        try {
+          systemdRoot = prepareSystemdRoot(log);
+        } catch (err) {
+          if (!(err instanceof PrepareError)) throw err;
+          // The other files still run; these are reported as not run.
+          const skipped = tests.files.filter((f) => SYSTEMD_FILES.has(f));
+          tests.files = tests.files.filter((f) => !SYSTEMD_FILES.has(f));
+          lines.push(`systemd guest: not run: ${skipped.join(", ")}: ${err.message}`);
+          ok = false;
+        }
+      }
       for (const kernel of kernels) {
         try {
           prepared.push(prepareKernel(kernel, log));

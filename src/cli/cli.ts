@@ -22,6 +22,7 @@ import { doctorCommand } from "./doctor.js";
 import { recordCommand } from "./record.js";
 import { runCommand } from "./run.js";
 import { oomCommand } from "./oom.js";
+import { reloadCommand } from "./reload.js";
 import { eventsCommand } from "./events.js";
 import { installServiceCommand } from "./install-service.js";
 import { initPolicyCommand } from "./init-policy.js";
@@ -31,7 +32,7 @@ import { isTimeline } from "../timeline/index.js";
 export { EXIT, type CliContext, type Command } from "./command.js";
 export { VERSION } from "./version.js";
 
-export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand, initPolicyCommand, installServiceCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, reloadCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, recordCommand, initPolicyCommand, installServiceCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => {

@@ -54,7 +54,7 @@ export function unitText(template: string, node: string, packageDir: string): st
   }
   return template
     .split("\n")
-    .map((l) => (l.startsWith("ExecStart=") || l.startsWith("Documentation=") ? l.replace(TEMPLATE_NODE, node).replaceAll(TEMPLATE_PACKAGE, packageDir) : l))
+    .map((l) => (l.startsWith("ExecStart=") || l.startsWith("ExecReload=") || l.startsWith("Documentation=") ? l.replace(TEMPLATE_NODE, node).replaceAll(TEMPLATE_PACKAGE, packageDir) : l))
     .join("\n");
 }
 

@@ -19,6 +19,12 @@ import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
 import { loadEngineSetup } from "./setup.js";
+import { type Notifier, systemdNotifier } from "../os/sd-notify.js";
+import { UnixDgramSender } from "../os/unix-dgram.js";
+import { JOURNAL_SOCKET, JournalWriter, PRIORITY, episodeFields, stderrIsJournal } from "../report/journal.js";
+import type { EpisodeRecord } from "../engine/episode.js";
+import { loopHoldBoundMs, reloadOp, watchdogAdvice } from "../daemon/systemd.js";
+import type { Logger } from "../log.js";
 
 const USAGE = `usage: oomkit run [--config FILE] [--dry-run] [--root DIR] [--socket PATH] [--state-dir DIR]
                   [--memory-min SIZE] [--log-level debug|info|warn|error]
@@ -26,8 +32,9 @@ const USAGE = `usage: oomkit run [--config FILE] [--dry-run] [--root DIR] [--soc
 
 Runs the daemon: watches the configured triggers (the built-in default without --config) and
 handles each OOM through the policy chain. Stops cleanly on SIGTERM/SIGINT (guard bands
-restored, no victim half-handled); SIGHUP reloads the configuration (a bad one is refused and
-the old one stays).
+restored, no victim half-handled); SIGHUP or \`oomkit reload\` reloads the configuration (a bad
+one is refused and the old one stays). Under systemd (docs/operations.md) it says READY=1 once it
+watches, sends the watchdog's keep-alives, and logs to the journal with a priority per line.
 
   --config FILE    the configuration (docs/configuration.md); default: the built-in default
   --dry-run        decide and log, but kill, reclaim and remove nothing (overrides dry_run)
@@ -78,6 +85,12 @@ export function wireDaemon(host: Host, kill: Pick<KillSettings, "preKillHook">):
   return { mode, backend, poller: host.capabilities.pollableFds ? defaultPoller() : undefined };
 }
 
+/** Journal entries through its native socket, stderr for what it does not take. */
+function journalWriter(stderr: (text: string) => void): JournalWriter {
+  const socket = new UnixDgramSender(JOURNAL_SOCKET);
+  return new JournalWriter({ send: (entry) => socket.send(entry), fallback: stderr });
+}
+
 /** The single-instance lock, in the state folder. */
 export const LOCK_FILE = "oomkit.lock";
 
@@ -107,11 +120,16 @@ export const runCommand: Command = {
       if (!r.ok) throw new OomkitError("E_USAGE", `--memory-min: ${r.error}`);
       memoryMinBytes = r.bytes;
     }
-    const out = (line: string) => ctx.stderr(`${line}\n`);
-    const load = () => withReportFlags(loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => out(`oomkit: warning: ${m}`) }), values["event-log"], values["metrics-listen"]);
+    // Under systemd, with stderr going to the journal: entries through the journal's own socket,
+    // each with its priority and an episode's fields; anywhere else, lines on stderr.
+    const journal = stderrIsJournal() ? journalWriter(ctx.stderr) : undefined;
+    const out = (line: string) => (journal ? journal.write(6, line) : ctx.stderr(`${line}\n`));
+    const load = () => withReportFlags(loadEngineSetup(values.config, { enforceOwnership: true, warn: (m) => (journal ? journal.write(PRIORITY.warn, `oomkit: warning: ${m}`) : out(`oomkit: warning: ${m}`)) }), values["event-log"], values["metrics-listen"]);
     const config = load();
     const level = (values["log-level"] as LogLevel | undefined) ?? config.logLevel;
-    const log = streamLogger(level, ctx.stderr);
+    const log: Logger = journal ? journal.logger(level) : streamLogger(level, ctx.stderr);
+    const episodeLine = (text: string, record: EpisodeRecord) => (journal ? journal.write(5, text, episodeFields(record)) : out(text));
+    const notifier: Notifier = systemdNotifier(process.env, process.pid, (why) => log.warn(why));
     const host = ctx.makeHost(values.root);
     const live = host.capabilities.liveProcesses;
     const dryRun = values["dry-run"] === true ? true : config.dryRun;
@@ -143,7 +161,7 @@ export const runCommand: Command = {
       const pipeline = new ReportPipeline({
         settings: config.report,
         log,
-        line: (t) => out(t),
+        line: episodeLine,
         host,
         stateDir,
         onKernelVictim: (pid, cgroup) => daemonRef?.noteKernelVictim(pid, cgroup),
@@ -184,6 +202,33 @@ export const runCommand: Command = {
           /* absent on this kernel: read on demand */
         }
       }
+      // One reload at a time, whether asked by SIGHUP or by `oomkit reload`; a refusal is logged and
+      // thrown (to the control socket's caller), and the old configuration stays.
+      let reloading: Promise<unknown> = Promise.resolve();
+      const reloadNow = (): Promise<string> => {
+        const next = reloading.then(async () => {
+          notifier.notify({ RELOADING: 1, STATUS: "reloading the configuration" });
+          try {
+            const c = load();
+            await daemon.reload(c);
+            const summary = `configuration reloaded: ${daemon.status().watches.length} watches, ${c.engine.attachments.length} attachments`;
+            adviseWatchdog(c);
+            return summary;
+          } catch (err) {
+            log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
+            throw err;
+          } finally {
+            notifier.notify({ READY: 1, STATUS: "watching" });
+          }
+        });
+        reloading = next.catch(() => {});
+        return next;
+      };
+      let watchdogUsec: number | undefined;
+      const adviseWatchdog = (c: CompiledConfig) => {
+        const advice = watchdogUsec === undefined ? undefined : watchdogAdvice(watchdogUsec, loopHoldBoundMs(c));
+        if (advice) log.warn(advice);
+      };
       let control: ControlServer | undefined;
       const socketPath = values.socket ?? DEFAULT_SOCKET;
       if (socketPath !== "none") {
@@ -193,6 +238,7 @@ export const runCommand: Command = {
             {
               ...pipeline.handlers(),
               ...daemonOps(daemon),
+              ...reloadOp(reloadNow),
             },
             log,
           );
@@ -210,14 +256,15 @@ export const runCommand: Command = {
           if (stopping) return;
           stopping = true;
           out(`oomkit: ${sig}: stopping`);
+          notifier.notify({ STOPPING: 1, STATUS: `${sig}: stopping` });
           await unwind();
           resolve(0);
         };
         const reload = async () => {
           try {
-            await daemon.reload(load());
-          } catch (err) {
-            log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
+            await reloadNow();
+          } catch {
+            /* said by reloadNow */
           }
         };
         const on = ctx.onSignal ?? ((sig, fn) => process.on(sig, fn));
@@ -233,6 +280,14 @@ export const runCommand: Command = {
       for (const sink of sinks) out(`oomkit:   reporting to ${sink}`);
       if (control) out(`oomkit:   control socket ${control.path}`);
       out("oomkit: watching");
+      notifier.notify({ READY: 1, STATUS: "watching" });
+      const keepAliveMs = notifier.startWatchdog();
+      if (keepAliveMs !== undefined) {
+        watchdogUsec = keepAliveMs * 2000;
+        log.info(`systemd watchdog: a keep-alive every ${keepAliveMs} ms`);
+        adviseWatchdog(config);
+      }
+      undo.push(() => notifier.stop());
 
       return await stopped;
     }

@@ -25,8 +25,8 @@ import { type ControlHandler, controlOp } from "./control.js";
 export interface PipelineOptions {
   readonly settings: ReportSettings;
   readonly log: Logger;
-  /** Where the human line goes (stderr). */
-  readonly line: (text: string) => void;
+  /** Where the human line goes (stderr, or the journal with the record's fields). */
+  readonly line: (text: string, record: EpisodeRecord) => void;
   readonly host: Host;
   /** Folder for the kernel log's last sequence number (undefined: kept in memory only). */
   readonly stateDir: string | undefined;
@@ -58,7 +58,7 @@ export class ReportPipeline {
   /** Publishes one episode record to every sink. Never throws, never waits. */
   readonly report = (record: EpisodeRecord): void => {
     try {
-      this.#o.line(summarize(record));
+      this.#o.line(summarize(record), record);
       this.#eventLog?.append(record);
       this.bus.publish(record);
       this.metrics.observeEpisode(record);

@@ -310,3 +310,104 @@ function buildTool(name) {
   fs.renameSync(`${out}.${process.pid}.tmp`, out);
   return out;
 }
+
+/**
+ * The systemd guest's root: Debian 12 (bookworm) made with `debootstrap --variant=minbase` from
+ * the mirror apt is configured with, with systemd as /sbin/init and little else. Cached under
+ * roots/<name>/ (named by a hash of the recipe below, so a change of packages builds a new one);
+ * shared read-only with the guest over 9p, under a tmpfs overlay as the busybox guests' root is.
+ * Node and the checkout are not in it: the guest binds the host's node binary and this checkout
+ * (init.sh, "systemd" mode). Built once, about 7 minutes on a busy 2-CPU machine; 240 MiB.
+ */
+const SYSTEMD_ROOT = {
+  suite: "bookworm",
+  // attr: setfattr/getfattr for the xattr marks; procps: ps, pgrep; the rest is minbase (apt pulls in libstdc++6,
+  // which the host's node needs).
+  include: ["systemd", "systemd-sysv", "attr", "procps"],
+};
+
+/** The Debian mirror apt uses for bookworm (deb822 .sources or one-line lists); undefined when none is configured. */
+export function debianMirror(files = aptSourceFiles()) {
+  for (const file of files) {
+    let text;
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch {
+      continue;
+    }
+    if (file.endsWith(".sources")) {
+      for (const stanza of text.split(/\n\s*\n/)) {
+        const field = (name) => new RegExp(`^${name}:\\s*(.+)$`, "mi").exec(stanza)?.[1].trim().split(/\s+/) ?? [];
+        if (/^Enabled:\s*no/im.test(stanza) || !field("Types").includes("deb")) continue;
+        if (!field("Suites").includes(SYSTEMD_ROOT.suite)) continue;
+        const uri = field("URIs").find((u) => /^https?:\/\//.test(u));
+        if (uri) return uri;
+      }
+    } else {
+      for (const line of text.split("\n")) {
+        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(https?:\/\/\S+)\s+(\S+)/.exec(line);
+        if (m && m[2] === SYSTEMD_ROOT.suite) return m[1];
+      }
+    }
+  }
+  return undefined;
+}
+
+function aptSourceFiles() {
+  const dir = "/etc/apt/sources.list.d";
+  const inDir = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".list") || f.endsWith(".sources")).sort().map((f) => path.join(dir, f)) : [];
+  return ["/etc/apt/sources.list", ...inDir];
+}
+
+/** Builds (once) and returns the systemd guest's root folder. Throws a PrepareError with one line on failure. */
+export function prepareSystemdRoot(log) {
+  const recipe = JSON.stringify(SYSTEMD_ROOT);
+  const dir = systemdRootDir();
+  if (fs.existsSync(path.join(dir, "etc/oomkit-vm-root"))) return dir;
+  if (process.getuid?.() !== 0) throw new PrepareError(`the systemd guest's root (${dir}) is not built, and building it (debootstrap) needs root: run the suite as root once`);
+  if (!which("debootstrap")) {
+    log("installing debootstrap (apt-get)");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const inst = run("apt-get", ["install", "-y", "-qq", "debootstrap"], { env });
+    if (inst.status !== 0 || !which("debootstrap")) {
+      throw new PrepareError(`cannot install debootstrap (${firstLine(inst.stderr)}): run \`apt-get update && apt-get install -y debootstrap\``);
+    }
+  }
+  const mirror = debianMirror();
+  if (!mirror) throw new PrepareError(`no Debian ${SYSTEMD_ROOT.suite} mirror in apt's sources (/etc/apt/sources.list, /etc/apt/sources.list.d): the systemd guest's root is made from it`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  log(`building the systemd guest's root with debootstrap (${SYSTEMD_ROOT.include.join(", ")}; once, several minutes) in ${tmp}`);
+  const args = ["--variant=minbase", `--include=${SYSTEMD_ROOT.include.join(",")}`, SYSTEMD_ROOT.suite, tmp, mirror];
+  const r = run("debootstrap", args, { maxBuffer: 1 << 26 });
+  if (r.status !== 0) {
+    const why = firstLine(fs.existsSync(path.join(tmp, "debootstrap/debootstrap.log")) ? fs.readFileSync(path.join(tmp, "debootstrap/debootstrap.log"), "utf8") : r.stderr || r.stdout);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw new PrepareError(`debootstrap could not build the systemd guest's root (${why}): it needs root with CAP_SYS_ADMIN and CAP_MKNOD (chroot, mount) and apt's mirror; see test/kernel/README.md`);
+  }
+  finishRoot(tmp, recipe);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+  return dir;
+}
+
+/**
+ * The touches debootstrap's root gets: a fixed machine id (the guest is the same machine every
+ * boot), no fstab entries. (The units masked for a fast boot are masked at boot by init.sh, from
+ * the run folder's list: changing that list does not rebuild the root.)
+ */
+export function finishRoot(tmp, recipe = JSON.stringify(SYSTEMD_ROOT)) {
+  fs.writeFileSync(path.join(tmp, "etc/machine-id"), "0f0f0f0f0f0f4f0f8f0f0f0f0f0f0f0f\n");
+  fs.writeFileSync(path.join(tmp, "etc/fstab"), "# the guest's root is mounted by the initramfs\n");
+  fs.writeFileSync(path.join(tmp, "etc/hostname"), "oomkit-vm\n");
+  fs.rmSync(path.join(tmp, "var/cache/apt/archives"), { recursive: true, force: true });
+  fs.mkdirSync(path.join(tmp, "var/cache/apt/archives/partial"), { recursive: true });
+  fs.writeFileSync(path.join(tmp, "etc/oomkit-vm-root"), `${recipe}\n`);
+}
+
+/** The folder prepareSystemdRoot builds, for this recipe. */
+export function systemdRootDir() {
+  const recipe = JSON.stringify(SYSTEMD_ROOT);
+  return path.join(CACHE, "roots", `${SYSTEMD_ROOT.suite}-systemd-${createHash("sha256").update(recipe).digest("hex").slice(0, 12)}`);
+}

@@ -40,10 +40,12 @@ describe("oomkit install-service", () => {
     assert.ok(fs.existsSync(main as string), `${main} exists`);
     assert.deepEqual(rest, ["run", "--config", CONFIG_PATH]);
     assert.match(unit, new RegExp(`^Documentation=file://${PACKAGE_DIR}/docs/operations\\.md$`, "m"));
+    // `systemctl reload` runs this oomkit's synchronous `oomkit reload`, with the same node.
+    assert.equal(unit.split("\n").find((l) => l.startsWith("ExecReload=")), `ExecReload=${process.execPath} ${main} reload`);
     // Everything else is the package's unit as it is.
     assert.deepEqual(
-      unit.split("\n").filter((l) => !/^(ExecStart|Documentation)=/.test(l)),
-      TEMPLATE.split("\n").filter((l) => !/^(ExecStart|Documentation)=/.test(l)),
+      unit.split("\n").filter((l) => !/^(ExecStart|ExecReload|Documentation)=/.test(l)),
+      TEMPLATE.split("\n").filter((l) => !/^(ExecStart|ExecReload|Documentation)=/.test(l)),
     );
     const config = path.join(root, CONFIG_PATH);
     assert.equal(fs.readFileSync(config, "utf8"), DEFAULT_CONFIG_TOML);
