@@ -46,7 +46,7 @@ export const REFRESH_EVERY_MS = 1_000;
  * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
  */
 export const REDECIDE_MS = 60_000;
-/** At pace 1, a plan is made again this soon when the model saw changes since it was made. */
+/** At pace 1, a plan is made again this soon when the model saw changes since it was made, or none stands. */
 export const MIN_REDECIDE_MS = 2_000;
 /**
  * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
@@ -192,7 +192,9 @@ export class StandingDecisions {
       const e = this.#entries.get(s);
       if (!e) return s;
       const age = now - e.madeAtMonoMs;
-      const due = age >= REDECIDE_MS / pace || (e.generation !== gen && age >= MIN_REDECIDE_MS / pace);
+      // A scope with no plan (every policy ran out of time on a cold model, say) is tried again
+      // as soon as a changed one would be: each run warms the model further.
+      const due = age >= REDECIDE_MS / pace || ((e.generation !== gen || e.plan === undefined) && age >= MIN_REDECIDE_MS / pace);
       if (due && age > bestAge) {
         best = s;
         bestAge = age;

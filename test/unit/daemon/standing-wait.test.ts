@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
-import { REDECIDE_MS } from "../../../src/daemon/standing.js";
+import { MIN_REDECIDE_MS, REDECIDE_MS } from "../../../src/daemon/standing.js";
 import { AHEAD_CALL_MAX_MS } from "../../../src/engine/engine.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
@@ -130,6 +130,26 @@ describe("a trigger while the daemon decides ahead (dry-run, manual clock)", () 
     assert.match(entry?.error ?? "", new RegExp(`ran past its deadline of ${AHEAD_CALL_MAX_MS} ms`));
     assert.equal(e?.plan?.policy, "kernel");
     assert.deepEqual(victims(e?.record), [10]);
+    await t.daemon.stop();
+  });
+
+  test("a scope where no plan stands (every policy failed ahead) is tried again within MIN_REDECIDE_MS, not REDECIDE_MS", async () => {
+    let calls = 0;
+    const kernel = definePolicy({
+      name: "kernel",
+      evaluateTask: () => {
+        if (++calls === 1) throw new Error("a cold first call");
+        return "default";
+      },
+    });
+    const t = setup(TRIGGER, [kernel]);
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.daemon.standing()[0]?.plan, undefined, "the first run made no plan");
+    for (let i = 0; i < 20 && t.daemon.standing()[0]?.plan === undefined; i++) await t.step(MIN_REDECIDE_MS);
+    assert.ok(calls >= 2, "tried again");
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "kernel");
+    assert.ok((t.daemon.standing()[0]?.madeAtMonoMs ?? Infinity) < 10_000 + 100 + REDECIDE_MS, "well before REDECIDE_MS");
     await t.daemon.stop();
   });
 });
