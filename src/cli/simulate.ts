@@ -87,6 +87,12 @@ function loadScenario(file: string): Scenario {
   return parseScenario(text, file);
 }
 
+/** The first three victims, then how many more (a fork storm has hundreds). */
+function victimsText(v: readonly string[]): string {
+  if (v.length === 0) return "none";
+  return v.length <= 3 ? v.join("; ") : `${v.slice(0, 3).join("; ")}; +${v.length - 3} more`;
+}
+
 const secs = (ms: number | null) => (ms === null ? "-" : `${(ms / 1000).toFixed(2)} s`);
 
 /** One column per configuration. */
@@ -97,7 +103,7 @@ export function renderSummary(scenario: Scenario, c: SimComparison): string {
   const rows = [
     ["", ...runs.map((r) => r.label)],
     row("first kill", (r) => (s(r).firstKillMs === null ? "none" : `${secs(s(r).firstKillMs)} by ${s(r).firstKillBy}`)),
-    row("victims", (r) => s(r).victims.join("; ") || "none"),
+    row("victims", (r) => victimsText(s(r).victims)),
     row("expected", (r) => `${s(r).expectation.verdict}${s(r).expectation.verdict === "unjudged" ? "" : `: ${s(r).expectation.why}`}`),
     row("oomkit kills", (r) => String(s(r).oomkitKills)),
     row("kernel kills", (r) => String(s(r).kernelKills)),
