@@ -50,7 +50,11 @@ export async function runScenario(scenario: Scenario, config: CompiledConfig, op
       });
   }
   const killedAt = new Map<string, number>();
-  const backend = timedBackend(new SimKillBackend(host, { sleep: (ms) => sleep(scheduler, ms) }), killedAt, () => scheduler.clock.monotonicMs());
+  // The reading the decision owes is spent before its kill is noted: a slow decision kills later.
+  const backend = timedBackend(new SimKillBackend(host, { sleep: (ms) => sleep(scheduler, ms) }), killedAt, () => {
+    host.settle();
+    return scheduler.clock.monotonicMs();
+  });
   let daemon: Daemon | undefined;
   const report = (r: EpisodeRecord) => opts.onEpisode?.(r);
   daemon = new Daemon({
