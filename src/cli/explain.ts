@@ -116,7 +116,7 @@ function loadNamedPolicy(file: string, warn: (m: string) => void): Policy {
  * there. Its options: --options when given, else the configuration's for that cgroup (so a new
  * version of a configured policy is tried as configured), else none; where they came from is said.
  */
-function withPolicy(configured: readonly CompiledAttachment[], scope: CgroupPath, file: string, optionsJson: string | undefined, warn: (m: string) => void): Attachment[] {
+export function withPolicy(configured: readonly CompiledAttachment[], scope: CgroupPath, file: string, optionsJson: string | undefined, warn: (m: string) => void): Attachment[] {
   const policy = loadNamedPolicy(file, warn);
   const replaced = configured.find((a) => a.cgroup === scope);
   let raw: unknown = {};

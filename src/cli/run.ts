@@ -156,7 +156,7 @@ export const runCommand: Command = {
 
     async function startAndServe(): Promise<number> {
       if (live) await prepareKillPath();
-      const { mode, backend, poller } = wireDaemon(host, config.kill);
+      const { mode, backend } = wireDaemon(host, config.kill);
       let daemonRef: Daemon | undefined;
       const pipeline = new ReportPipeline({
         settings: config.report,
@@ -173,7 +173,6 @@ export const runCommand: Command = {
         log,
         dryRun,
         backend,
-        poller,
         stateDir,
         onEpisode: pipeline.report,
         onPolicyFault: pipeline.policyFault,

@@ -3,7 +3,7 @@
  * docs/configuration.md documents the file; this is the code's way in.
  */
 export type { ReportSettings } from "./compile.js";
-export { type ParsedConfig, parseConfig } from "./load.js";
+export { type ParsedConfig, parseConfig, parseTomlChecked } from "./load.js";
 export { DEFAULT_CONFIG_NAME, DEFAULT_CONFIG_TOML, defaultConfig } from "./defaults.js";
 export {
   type CompileDeps,

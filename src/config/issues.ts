@@ -26,9 +26,10 @@ export function formatIssue(issue: ConfigIssue): string {
 export class ConfigError extends OomkitError {
   readonly issues: readonly ConfigIssue[];
 
-  constructor(file: string, issues: readonly ConfigIssue[]) {
+  /** `what`: the kind of file ("the configuration", "the scenario"). */
+  constructor(file: string, issues: readonly ConfigIssue[], what = "the configuration") {
     const n = issues.length;
-    super("E_CONFIG", `${file}: ${n} error${n === 1 ? "" : "s"} in the configuration:\n${issues.map((i) => `  ${formatIssue(i)}`).join("\n")}`);
+    super("E_CONFIG", `${file}: ${n} error${n === 1 ? "" : "s"} in ${what}:\n${issues.map((i) => `  ${formatIssue(i)}`).join("\n")}`);
     this.name = "ConfigError";
     this.issues = issues;
   }

@@ -44,6 +44,29 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
 }
 
 /**
+ * Parses a TOML file of another of oomkit's formats (a simulation scenario) through its own zod
+ * schema, with the configuration's rules: every error placed at its key's line, all at once, in
+ * one ConfigError naming `what` the file is.
+ */
+export function parseTomlChecked<S extends z.ZodType>(text: string, fileName: string, schema: S, what: string): { readonly data: z.output<S>; readonly source: ConfigSource } {
+  let raw: unknown;
+  try {
+    raw = plainObjects(parseToml(text));
+  } catch (err) {
+    if (!(err instanceof TomlError)) throw err;
+    const message = (err.message.split("\n")[0] ?? err.message).replace(/^Invalid TOML document: /, "");
+    throw new ConfigError(fileName, [{ file: fileName, line: err.line, column: err.column, path: "", message: `TOML syntax: ${message}` }], what);
+  }
+  const source: ConfigSource = { fileName, locator: locateKeys(text) };
+  const forbidden = forbiddenKeys(raw, [], source);
+  const result = schema.safeParse(raw, { reportInput: true });
+  const said = new Set(forbidden.map((i) => i.path));
+  const issues = [...forbidden, ...(result.success ? [] : withoutEchoes(result.error.issues).flatMap((i) => fromZod(i, source)).filter((i) => !said.has(i.path)))];
+  if (issues.length > 0 || !result.success) throw new ConfigError(fileName, sortByPlace(issues), what);
+  return { data: result.data, source };
+}
+
+/**
  * smol-toml makes tables with a null prototype; policies get their options as ordinary objects
  * (with hasOwnProperty and the rest). Dates (TomlDate) are kept as they are.
  */

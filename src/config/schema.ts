@@ -23,7 +23,7 @@ import { didYouMean } from "./suggest.js";
 export const UNKNOWN_KEY_SEPARATOR = "\u0000";
 
 /** A table whose unknown keys are errors ("unknown key "dryrun" (did you mean "dry_run"?)"). */
-function strict<T extends z.ZodRawShape>(shape: T) {
+export function strict<T extends z.ZodRawShape>(shape: T) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss) =>
@@ -50,7 +50,7 @@ function cgroupPathProblem(s: string, allowGlob: boolean): string | undefined {
   return undefined;
 }
 
-const cgroupPathSchema = z
+export const cgroupPathSchema = z
   .string()
   .check((ctx) => {
     const why = cgroupPathProblem(ctx.value, false);
@@ -68,7 +68,7 @@ const cgroupPatternSchema = z
   .transform((s) => (GLOB_CHARS.test(s) ? `/${s.split("/").filter((p) => p !== "").join("/")}` : cgroupPath(s)));
 
 /** A number of bytes, or a string like "512M" (powers of 1024). */
-const sizeSchema = z.unknown().transform((v, ctx): number => {
+export const sizeSchema = z.unknown().transform((v, ctx): number => {
   const r = parseSize(v);
   if (r.ok) return r.bytes;
   ctx.issues.push({ code: "custom", message: r.error, input: v });

@@ -21,7 +21,7 @@ import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
 import type { KillBackend } from "../os/kill-port.js";
-import type { FdPoller } from "../os/poller.js";
+import { type Scheduler, type TimerHandle, systemScheduler } from "../os/scheduler.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from "../os/paths.js";
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
@@ -44,8 +44,11 @@ export interface DaemonOptions {
   readonly dryRun?: boolean;
   /** Carries out live actions (built for `mode`); required unless dry-run. */
   readonly backend?: KillBackend;
-  /** The poll thread for kernel PSI triggers; undefined: compute pressure from the totals. */
-  readonly poller?: FdPoller;
+  /**
+   * The daemon's timers (default: the event loop's). The simulator passes a virtual one over the
+   * Host's clock. PSI triggers are the Host's (host.waits); without them pressure is computed from the totals.
+   */
+  readonly scheduler?: Scheduler;
   /** Where the guard-band state lives (a file in it); undefined keeps none. */
   readonly stateDir?: string;
   /** Tick on the daemon's own timers (default); tests and the simulator call tick() themselves. */
@@ -115,7 +118,8 @@ export class Daemon {
   readonly #queue: Queued[] = [];
   #busy = false;
   #running = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
+  readonly #scheduler: Scheduler;
   #wakeQueued = false;
   #lastRescan = Number.NEGATIVE_INFINITY;
   #lastHistory = Number.NEGATIVE_INFINITY;
@@ -134,6 +138,7 @@ export class Daemon {
     this.#config = o.config;
     this.#mode = o.mode;
     this.#backend = o.backend;
+    this.#scheduler = o.scheduler ?? systemScheduler;
     this.#engine = this.#makeEngine(o.config);
     this.#gate = new ActionGate(this.victims, o.config.kill);
     if (!this.dryRun && !o.backend) throw new OomkitError("E_INTERNAL", "a live daemon needs a kill backend");
@@ -165,7 +170,7 @@ export class Daemon {
       clock: this.#o.host.clock,
       log: this.#log,
       mode: this.#mode,
-      poller: this.#o.poller,
+      scheduler: this.#scheduler,
       declare: (d) => this.declare(d),
       wake: () => this.#wake(),
       once: (k, l, m) => this.#once(k, l, m),
@@ -214,7 +219,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.#running = false;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     await this.#idle; // no victim half-handled
     await this.#watches.stopAll();
@@ -238,14 +243,14 @@ export class Daemon {
 
   #schedule(ms: number): void {
     if (!this.#running || this.#o.autoTick === false) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.tick().catch((err) => this.#log.error(`tick failed: ${(err as Error).stack ?? err}`)), ms);
+    this.#timer?.cancel();
+    this.#timer = this.#scheduler.after(ms, () => void this.tick().catch((err) => this.#log.error(`tick failed: ${(err as Error).stack ?? err}`)));
   }
 
   #wake(): void {
     if (this.#wakeQueued || !this.#running || this.#o.autoTick === false) return;
     this.#wakeQueued = true;
-    setImmediate(() => {
+    this.#scheduler.after(0, () => {
       this.#wakeQueued = false;
       void this.tick().catch((err) => this.#log.error(`tick failed: ${(err as Error).stack ?? err}`));
     });

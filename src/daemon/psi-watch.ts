@@ -1,13 +1,14 @@
 /**
  * A PSI trigger on a cgroup's memory.pressure or /proc/pressure/memory. The kernel measures the
  * stall within the trigger's own window and wakes us with POLLPRI (one poll thread for every
- * fd). Where the kernel refuses the trigger (no CAP_SYS_RESOURCE and a window it will not take,
+ * fd; the Host's waits, so a simulation fires it in virtual time). Where the kernel refuses the trigger (no CAP_SYS_RESOURCE and a window it will not take,
  * no per-cgroup PSI, a fixture without fds), the same condition is computed from the pressure
  * file's `total` counter read on an interval — coarser, and said once. A trigger whose cgroup was
  * removed reports POLLERR for ever: the watch ends.
  */
 import { OomkitError } from "../errors.js";
-import { type PsiTrigger as KernelTrigger, PsiTrigger } from "../os/psi-trigger.js";
+import type { PsiTriggerHandle as KernelTrigger } from "../os/host.js";
+import { sleep } from "../os/scheduler.js";
 import { parsePressure, type Pressure } from "../os/parse/psi.js";
 import { CgroupFile, type CgroupPath, cgroupDir, procPressure } from "../os/paths.js";
 import type { TriggerSpec } from "../config/index.js";
@@ -63,9 +64,10 @@ export class PsiWatch implements Watch {
   }
 
   async start(): Promise<void> {
-    if (this.#ctx.poller) {
+    const waits = this.#ctx.host.waits;
+    if (waits) {
       try {
-        this.#trigger = PsiTrigger.open(this.#file, { kind: this.spec.stall, stallUsec: this.spec.thresholdUsec, windowUsec: this.spec.windowUsec }, { poller: this.#ctx.poller });
+        this.#trigger = waits.psiTrigger(this.#file, { kind: this.spec.stall, stallUsec: this.spec.thresholdUsec, windowUsec: this.spec.windowUsec });
         this.#mode = "kernel";
         void this.#loop(this.#trigger);
         return;
@@ -175,7 +177,7 @@ export class PsiWatch implements Watch {
     this.#abort.abort();
     this.#abort = new AbortController();
     // The poll thread hands the fd back once the wait is cancelled; close after that turn.
-    await new Promise((r) => setImmediate(r));
+    await sleep(this.#ctx.scheduler, 0);
     this.#trigger?.close();
     this.#trigger = undefined;
     this.#mode = "stopped";

@@ -7,7 +7,7 @@ import type { TriggerSpec } from "../config/index.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Clock, Host } from "../os/host.js";
-import type { FdPoller } from "../os/kill.js";
+import type { Scheduler } from "../os/scheduler.js";
 import type { CgroupPath } from "../os/paths.js";
 import type { OomCause, PressureEvent } from "../engine/policy.js";
 
@@ -31,8 +31,8 @@ export interface WatchContext {
   readonly clock: Clock;
   readonly log: Logger;
   readonly mode: CgroupMode;
-  /** The poller for kernel PSI triggers; undefined where the Host has no real fds (fixtures, simulation). */
-  readonly poller: FdPoller | undefined;
+  /** The daemon's timers (real, or virtual in the simulator). */
+  readonly scheduler: Scheduler;
   declare(d: Declaration): void;
   /** Asks the daemon to tick this watch soon (an inotify event, a fired trigger). */
   wake(): void;

@@ -4,7 +4,7 @@
  * tests — extend it and override only what they watch, so a new Host operation is passed on in
  * this one place.
  */
-import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts, ParsedCache } from "./host.js";
+import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts, HostWaits, ParsedCache } from "./host.js";
 
 export class HostDecorator implements Host {
   readonly kind: Host["kind"];
@@ -48,6 +48,9 @@ export class HostDecorator implements Host {
   }
   writeFileAsync(p: string, data: string): Promise<void> {
     return this.inner.writeFileAsync(p, data);
+  }
+  get waits(): HostWaits | undefined {
+    return this.inner.waits;
   }
   get parsedCache(): ParsedCache | undefined {
     return this.inner.parsedCache;

@@ -89,6 +89,44 @@ export interface HostCapabilities {
 /** A Host with neither: fixtures, recordings, simulations. */
 export const NO_CAPABILITIES: HostCapabilities = Object.freeze({ liveProcesses: false, pollableFds: false });
 
+export type PsiKind = "some" | "full";
+
+/** A trigger as the kernel takes it: `<kind> <stallUsec> <windowUsec>` (./psi-trigger.ts checks the limits). */
+export interface PsiTriggerSpec {
+  kind: PsiKind;
+  stallUsec: number;
+  windowUsec: number;
+}
+
+export type PsiWaitOutcome = "fired" | "timeout";
+
+/** A PSI trigger armed on a pressure file: it fires at most once per window (./psi-trigger.ts). */
+export interface PsiTriggerHandle {
+  readonly file: string;
+  readonly spec: PsiTriggerSpec;
+  /** "fired" when the stall passed the threshold within the window, "timeout" after timeoutMs (negative: never) or on abort. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<PsiWaitOutcome>;
+  close(): void;
+}
+
+/**
+ * What a Host can wait on: the kernel's PSI triggers and a process's exit. The live machine waits
+ * on fds on its poll thread; a simulation fires them in virtual time. A Host without them (a
+ * fixture, a recording) leaves `waits` undefined and callers fall back to reading files.
+ */
+export interface HostWaits {
+  /**
+   * Arms a trigger on `file` (`/proc/pressure/memory` or a cgroup's `memory.pressure`). Throws
+   * OomkitError when refused: E_CONFIG for limits the kernel refuses, E_PERMISSION, E_UNSUPPORTED.
+   */
+  psiTrigger(file: string, spec: PsiTriggerSpec): PsiTriggerHandle;
+  /**
+   * Resolves "exited" once process `pid` is gone and its memory freed (its pidfd readable; at
+   * once when it is already gone), or "timeout" after timeoutMs or on abort.
+   */
+  waitExit(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<"exited" | "timeout">;
+}
+
 export interface Host {
   /** "linux", "fixture" or "sim": shown in reports so a reader knows where figures came from. */
   readonly kind: "linux" | "fixture" | "sim";
@@ -124,6 +162,8 @@ export interface Host {
   keepOpen(path: string): boolean;
   /** Closes every file kept open (none where keepOpen returns false). */
   closeKept(): void;
+  /** PSI triggers and exit waits, where this Host can wait on them. */
+  readonly waits?: HostWaits;
   /** Set by a host that keeps parsed files (the warm model): ./read.ts readResult (and readParsed) asks it first. */
   readonly parsedCache?: ParsedCache;
 }

@@ -7,6 +7,10 @@ import * as fs from "node:fs";
 import { OomkitError } from "../errors.js";
 import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, hostIoError, systemClock } from "./host.js";
 import { SC_PAGESIZE, libc } from "./libc.js";
+import type { HostWaits } from "./host.js";
+import { closePidfd, pidfdOpen, waitPidfdReadable } from "./kill.js";
+import { type FdPoller, defaultPoller } from "./poller.js";
+import { PsiTrigger } from "./psi-trigger.js";
 
 const INITIAL_BUFFER_BYTES = 64 * 1024;
 
@@ -19,8 +23,29 @@ export class LinuxHost implements Host {
   #facts: HostFacts | undefined;
   readonly #kept = new Map<string, number>();
 
-  constructor(options: { clock?: Clock } = {}) {
+  readonly waits: HostWaits;
+
+  /** `poller`: the one poll thread for every fd oomkit waits on (default: the process's own). */
+  constructor(options: { clock?: Clock; poller?: FdPoller } = {}) {
     this.clock = options.clock ?? systemClock;
+    const poller = () => options.poller ?? defaultPoller();
+    this.waits = {
+      psiTrigger: (file, spec) => PsiTrigger.open(file, spec, { poller: poller() }),
+      waitExit: async (pid, timeoutMs, signal) => {
+        let fd;
+        try {
+          fd = pidfdOpen(pid);
+        } catch (err) {
+          if (err instanceof OomkitError && err.code === "E_VANISHED") return "exited";
+          throw err;
+        }
+        try {
+          return await waitPidfdReadable(fd, timeoutMs, { poller: poller(), signal });
+        } finally {
+          closePidfd(fd);
+        }
+      },
+    };
   }
 
   /**

@@ -10,15 +10,10 @@
  */
 import { closeSync, openSync, writeSync, constants as fsConstants } from "node:fs";
 import { OomkitError, errnoCode } from "../errors.js";
+import type { PsiTriggerHandle, PsiTriggerSpec, PsiWaitOutcome } from "./host.js";
 import { POLLERR, POLLNVAL, POLLPRI, defaultPoller, type FdPoller } from "./poller.js";
 
-export type PsiKind = "some" | "full";
-
-export interface PsiTriggerSpec {
-  kind: PsiKind;
-  stallUsec: number;
-  windowUsec: number;
-}
+export type { PsiKind, PsiTriggerSpec, PsiWaitOutcome } from "./host.js";
 
 /** The kernel's limits (kernel/sched/psi.c: WINDOW_MIN_US, WINDOW_MAX_US). */
 export const PSI_WINDOW_MIN_USEC = 500_000;
@@ -30,9 +25,8 @@ export function formatTrigger(spec: PsiTriggerSpec): string {
   return `${spec.kind} ${spec.stallUsec} ${spec.windowUsec}`;
 }
 
-export type PsiWaitOutcome = "fired" | "timeout";
 
-export class PsiTrigger {
+export class PsiTrigger implements PsiTriggerHandle {
   private fd: number | undefined;
 
   private constructor(

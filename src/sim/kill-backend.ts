@@ -45,34 +45,43 @@ export class SimKillBackend implements KillBackend {
   }
 
   async killTask(task: TaskTarget, opts: TaskKillOptions): Promise<TaskKillOutcome> {
+    this.#host.settle();
     this.actions.push(`kill-task ${task.pid}`);
     const t = this.#m.task(task.pid);
     if (!t) return { kind: "vanished" };
     if (Math.floor(t.startMs / 10) !== task.startTimeTicks) return { kind: "pid-reused" };
     const t0 = this.#now();
     const gone = () => this.#m.task(task.pid) !== t;
+    // The Host's exit wait where it has one (a pidfd's on a machine); else look every few ms.
+    const waits = this.#host.waits;
+    const waitGone = async (ms: number): Promise<number | undefined> => {
+      if (!waits) return this.#waitFor(gone, ms);
+      const w0 = this.#now();
+      return (await waits.waitExit(task.pid, ms)) === "exited" && gone() ? this.#now() - w0 : undefined;
+    };
     if (t.state === "dying") {
       // Already on its way out (the kernel's victim, or an earlier kill): a signal changes nothing; wait.
-      const waited = await this.#waitFor(gone, opts.waitMs);
+      const waited = await waitGone(opts.waitMs);
       return waited === undefined ? { kind: "still-exiting", signalMs: 0, escalated: false, mrelease: "skipped" } : { kind: "exited", signalMs: 0, exitMs: waited, escalated: false, mrelease: "skipped" };
     }
     let escalated = false;
     if (opts.graceMs > 0) {
       this.#m.signal(t.pid, "SIGTERM");
       // Left on SIGTERM: its memory came back within the grace period.
-      if ((await this.#waitFor(gone, opts.graceMs)) !== undefined) {
+      if ((await waitGone(opts.graceMs)) !== undefined) {
         return { kind: "exited", signalMs: 0, exitMs: this.#now() - t0, escalated: false, mrelease: "skipped" };
       }
       escalated = true;
     }
     const signalMs = this.#now() - t0;
     if (!gone()) this.#m.signal(t.pid, "SIGKILL", { mrelease: true });
-    const waited = await this.#waitFor(gone, opts.waitMs);
+    const waited = await waitGone(opts.waitMs);
     if (waited === undefined) return { kind: "still-exiting", signalMs, escalated, mrelease: "released" };
     return { kind: "exited", signalMs, exitMs: this.#now() - t0, escalated, mrelease: "released" };
   }
 
   async killCgroup(cgroup: CgroupPath, waitMs: number): Promise<CgroupKillOutcome> {
+    this.#host.settle();
     this.actions.push(`kill-cgroup ${cgroup}`);
     const t0 = this.#now();
     this.#m.killCgroup(cgroup);
@@ -87,6 +96,7 @@ export class SimKillBackend implements KillBackend {
   }
 
   async reclaim(cgroup: CgroupPath, bytes: number): Promise<void> {
+    this.#host.settle();
     this.actions.push(`reclaim ${cgroup} ${bytes}`);
     try {
       this.#m.reclaimBytes(cgroup, bytes);

@@ -12,11 +12,13 @@
  */
 import * as path from "node:path";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, ManualClock, NO_CAPABILITIES } from "../os/host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, type HostWaits, ManualClock, NO_CAPABILITIES } from "../os/host.js";
+import type { Scheduler } from "../os/scheduler.js";
 import { CGROUP_FS, PROC_BOOT_ID, PROC_MEMINFO, PROC_MOUNTS, PROC_OSRELEASE, PROC_SELF_CGROUP, PROC_SELF_OOM_SCORE_ADJ, PROC_SELF_STATUS, PROC_SWAPPINESS, PROC_VMSTAT, procPressure } from "../os/paths.js";
 import { type Node, cgroupNode, errno, pidNode } from "./files.js";
 import type { SimMachine } from "./machine.js";
 import { meminfo, vmstat } from "./render.js";
+import { simWaits } from "./sim-waits.js";
 
 export interface SimHostOptions {
   /** The clock that drives the machine; a ManualClock at the machine's time when absent. */
@@ -24,6 +26,17 @@ export interface SimHostOptions {
   /** oomkit's own pid as this machine shows it (/proc/self); a task of the model when it has one. */
   readonly selfPid?: number;
   readonly kernelRelease?: string;
+  /**
+   * The virtual scheduler over `clock`: with it the Host has waits (PSI triggers fired by the
+   * model, exit waits in virtual time); without, callers poll the files.
+   */
+  readonly scheduler?: Scheduler;
+  /**
+   * Virtual µs each read costs its reader (readFile, readDir, exists, stat, readXattrs,
+   * readLink): a decision that reads more is later, as on a machine. Owed until `settle()`
+   * (called before every write and by the kill port) moves the clock (default 0: reads are free).
+   */
+  readonly readCostUs?: number;
 }
 
 const NONE = Object.freeze(new Map<string, string>());
@@ -40,6 +53,11 @@ export class SimHost implements Host {
   readonly #release: string;
   /** oomkit's own oom_score_adj when it is no task of the model. */
   #selfAdj = 0;
+  readonly waits?: HostWaits;
+  readonly #readCostUs: number;
+  /** Virtual µs of reading owed, and reads made (for the record and tests). */
+  #owedUs = 0;
+  reads = 0;
 
   constructor(machine: SimMachine, options: SimHostOptions = {}) {
     this.machine = machine;
@@ -47,6 +65,31 @@ export class SimHost implements Host {
     this.#selfPid = options.selfPid ?? 999_999;
     this.#release = options.kernelRelease ?? "6.12.0-sim";
     this.description = `simulated machine (seed ${machine.seed})`;
+    this.#readCostUs = options.readCostUs ?? 0;
+    if (!(this.#readCostUs >= 0)) throw new OomkitError("E_CONFIG", `readCostUs must be ≥ 0 (got ${this.#readCostUs})`);
+    if (options.scheduler) {
+      if (options.scheduler.clock !== this.clock) throw new OomkitError("E_INTERNAL", "a SimHost's scheduler must run on the SimHost's clock");
+      this.waits = simWaits(machine, options.scheduler, () => this.sync());
+    }
+  }
+
+  /** Counts one read and what it costs. */
+  #charge(): void {
+    this.reads++;
+    this.#owedUs += this.#readCostUs;
+  }
+
+  /**
+   * Spends the reading owed: moves the clock (a ManualClock) by it and the machine with it.
+   * Returns the ms spent.
+   */
+  settle(): number {
+    const ms = this.#owedUs / 1000;
+    this.#owedUs = 0;
+    if (ms <= 0 || !(this.clock instanceof ManualClock)) return 0;
+    this.clock.advance(ms);
+    this.sync();
+    return ms;
   }
 
   /** Moves the clock (a ManualClock) and the machine by `ms` of virtual time. */
@@ -145,6 +188,7 @@ export class SimHost implements Host {
   }
 
   readFile(machinePath: string): string {
+    this.#charge();
     const node = this.#need("read", machinePath);
     if (node.kind === "dir") throw new OomkitError("E_HOST_IO", `read ${machinePath}: EISDIR`, { cause: errno("EISDIR") });
     if (node.kind === "link") throw new OomkitError("E_HOST_IO", `read ${machinePath}: a link to ${node.text}, which this machine has no file for`, { cause: errno("ENOENT") });
@@ -152,32 +196,38 @@ export class SimHost implements Host {
   }
 
   readDir(machinePath: string): DirEntry[] {
+    this.#charge();
     const node = this.#need("list", machinePath);
     if (node.kind !== "dir") throw new OomkitError("E_HOST_IO", `list ${machinePath}: ENOTDIR`, { cause: errno("ENOTDIR") });
     return [...node.entries()];
   }
 
   exists(machinePath: string): boolean {
+    this.#charge();
     return this.#resolve(machinePath) !== undefined;
   }
 
   stat(machinePath: string): FileStat {
+    this.#charge();
     const node = this.#need("stat", machinePath);
     return { sizeBytes: 0, mtimeMs: this.clock.wallMs(), isDirectory: node.kind === "dir", isFile: node.kind === "file", ownerUid: node.ownerUid };
   }
 
   readXattrs(machinePath: string): ReadonlyMap<string, string> {
+    this.#charge();
     const node = this.#need("listxattr", machinePath);
     return new Map(node.kind === "dir" ? (node.xattrs ?? NONE) : NONE);
   }
 
   readLink(machinePath: string): string {
+    this.#charge();
     const node = this.#need("readlink", machinePath);
     if (node.kind !== "link") throw new OomkitError("E_HOST_IO", `readlink ${machinePath}: EINVAL`, { cause: errno("EINVAL") });
     return node.text;
   }
 
   writeFile(machinePath: string, data: string): void {
+    this.settle();
     const node = this.#need("open for writing", machinePath);
     if (node.kind !== "file" || node.write === undefined) throw new OomkitError("E_PERMISSION", `write ${machinePath}: EACCES`, { cause: errno("EACCES") });
     node.write(data);

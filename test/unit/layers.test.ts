@@ -26,6 +26,8 @@ const RANK: Readonly<Record<string, number>> = {
   daemon: 5,
   // The simulator drives the daemon (a later round) and is driven by the CLI.
   sim: 5.5,
+  // Runs the daemon on the simulated machine (oomkit simulate, replay): above both, below the CLI.
+  simulate: 5.7,
   testing: 5,
   cli: 6,
   "index.ts": 7,

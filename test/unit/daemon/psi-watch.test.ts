@@ -11,6 +11,7 @@ import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
 import { cgroupPath } from "../../../src/os/paths.js";
+import { systemScheduler } from "../../../src/os/scheduler.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { buildFixture } from "../../support/fixture.js";
@@ -46,7 +47,7 @@ describe("PsiWatch declarations carry their condition, re-read", () => {
       clock,
       log,
       mode: detectCgroupMode(host),
-      poller: undefined,
+      scheduler: { ...systemScheduler, clock },
       declare: (d) => declared.push(d),
       wake: () => {},
       once: () => {},

@@ -22,3 +22,34 @@ test("src/sim/ imports nothing of the engine, policies, config, report or daemon
   }
   assert.deepEqual(wrong, []);
 });
+
+/**
+ * src/simulate/ wires the daemon to the model and records what happened: it may reach the
+ * daemon only through the Daemon class, the engine only for the episode record's types, and
+ * holds no trigger, gate, verifier, policy or engine logic of its own.
+ */
+const SIMULATE = path.join(SIM, "../simulate");
+const SIMULATE_ALLOWED = [
+  /^\.\/[a-z-]+\.js$/,
+  /^\.\.\/sim\/[a-z-]+\.js$/,
+  /^\.\.\/os\/[a-z-]+\.js$/,
+  /^\.\.\/(errors|log)\.js$/,
+  /^\.\.\/daemon\/daemon\.js$/,
+  /^\.\.\/engine\/(episode|hooks)\.js$/,
+  /^\.\.\/config\/(index|schema)\.js$/,
+  /^\.\.\/report\/kernel-record\.js$/,
+  /^zod$/,
+  /^node:/,
+];
+
+test("src/simulate/ imports the daemon whole and no trigger, gate, verifier, policy or engine logic", () => {
+  const wrong: string[] = [];
+  for (const name of fs.readdirSync(SIMULATE).filter((n) => n.endsWith(".ts"))) {
+    const text = fs.readFileSync(path.join(SIMULATE, name), "utf8");
+    for (const m of text.matchAll(/\bfrom\s*"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/g)) {
+      const spec = (m[1] ?? m[2]) as string;
+      if (!SIMULATE_ALLOWED.some((re) => re.test(spec))) wrong.push(`src/simulate/${name} → ${spec}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
