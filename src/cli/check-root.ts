@@ -22,7 +22,7 @@ export interface PolicyRun {
 }
 
 /** The scopes worth asking about: the machine, each attachment's cgroup, each trigger's cgroup, that exist in the fixture. */
-function scopesOf(c: CompiledConfig, exists: (p: CgroupPath) => boolean): CgroupPath[] {
+export function scopesOf(c: CompiledConfig, exists: (p: CgroupPath) => boolean): CgroupPath[] {
   const out = new Set<CgroupPath>([ROOT_CGROUP]);
   for (const a of c.engine.attachments) out.add(a.cgroup);
   for (const t of c.triggers) if (t.where.kind === "cgroup") out.add(t.where.path);

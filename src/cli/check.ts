@@ -12,8 +12,10 @@ import { type CliContext, type Command, EXIT } from "./command.js";
 import { parseFlags } from "./args.js";
 import { type TriggerSummary, summarizeTrigger } from "./trigger-summary.js";
 import { type PolicyRun, neverConsulted, runOnFixture } from "./check-root.js";
+import { type TimelineCheck, type TimelineRun, runOnTimeline } from "./check-timeline.js";
+import { Timeline, isTimeline } from "../timeline/index.js";
 
-const USAGE = `usage: oomkit check [--config FILE] [--root DIR] [--json]
+const USAGE = `usage: oomkit check [--config FILE] [--root DIR|TIMELINE] [--json]
 
 Reads a configuration file and validates it the way the daemon would: the TOML, every key and
 value, policy names, each policy's options, and policy files (loaded, each in its own realm, and
@@ -27,11 +29,17 @@ writeMachine of oomkit/testing) for an OOM of the machine, in each attachment's 
 each trigger's, carrying out nothing: a policy that throws, runs past its deadline, returns no
 valid plan or has a target refused by the verifier makes the configuration invalid.
 
+With --root TIMELINE (oomkit record --timeline, writeTimeline of oomkit/testing), plays the
+timeline frame by frame (docs/timelines.md): rates from the second frame, the online/offline
+hooks as cgroups come and go, the configured psi triggers' events to handlePressure, and the
+chain for an OOM in each of those scopes at every frame; a fault in any frame or hook is an error.
+
   --config FILE  the configuration file (TOML; docs/configuration.md)
-  --root DIR     run the policies on this fixture folder
+  --root DIR     run the policies on this fixture folder, or over this timeline
   --json         print the result as JSON (schema "oomkit.check/1")
 
-Exit status: 0 valid (warnings may be printed), 4 invalid, 3 the file or DIR cannot be read.`;
+Exit status: 0 valid (warnings may be printed), 4 invalid (or a timeline that fails its checks),
+3 the file or DIR cannot be read.`;
 
 export const CHECK_SCHEMA = "oomkit.check/1";
 
@@ -44,8 +52,12 @@ export interface CheckResult {
   readonly warnings: readonly string[];
   readonly summary: CheckSummary | null;
   /** With --root: what the chain did for an OOM in each scope tried (null without --root, or when invalid). */
-  readonly runs: readonly PolicyRun[] | null;
+  readonly runs: readonly (PolicyRun | TimelineRun)[] | null;
+  /** With --root TIMELINE: the frames played and what the hooks did (null otherwise). */
+  readonly timeline: TimelineSummary | null;
 }
+
+export type TimelineSummary = Omit<TimelineCheck, "runs">;
 
 export interface CheckSummary {
   readonly attachments: readonly { readonly cgroup: string; readonly policy: string; readonly file: string | null }[];
@@ -74,10 +86,14 @@ export const checkCommand: Command = {
     const file = values.config;
     const text = file === undefined ? DEFAULT_CONFIG_TOML : readConfig(file);
     const name = file ?? DEFAULT_CONFIG_NAME;
-    const host = values.root === undefined ? undefined : ctx.makeHost(values.root);
+    const timeline = values.root !== undefined && isTimeline(values.root) ? Timeline.open(values.root) : undefined;
+    const host = values.root === undefined || timeline !== undefined ? undefined : ctx.makeHost(values.root);
     const { result: checked, compiled } = checkCompiled(text, name, file === undefined ? undefined : path.dirname(path.resolve(file)));
     let result = checked;
-    if (host !== undefined && compiled !== undefined) {
+    if (timeline !== undefined && compiled !== undefined) {
+      const { runs, ...summary } = await runOnTimeline(compiled, timeline);
+      result = { ...result, runs, timeline: summary, valid: runs.every((r) => r.faults.length === 0) && summary.hookFaults.length === 0 };
+    } else if (host !== undefined && compiled !== undefined) {
       const runs = await runOnFixture(compiled, host);
       result = { ...result, runs, valid: runs.every((r) => r.faults.length === 0) };
     }
@@ -113,10 +129,10 @@ function checkCompiled(text: string, fileName: string, baseDir: string | undefin
     const hook = compiled.kill.preKillHook?.command[0];
     if (hook !== undefined) checkFileTrust(hook, "pre-kill hook program", trust);
     warnings.push(...neverConsulted(compiled));
-    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: true, errors: [], warnings, summary: summarize(compiled), runs: null }, compiled };
+    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: true, errors: [], warnings, summary: summarize(compiled), runs: null, timeline: null }, compiled };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: false, errors: err.issues, warnings, summary: null, runs: null } };
+    return { result: { schema: CHECK_SCHEMA, file: fileName, valid: false, errors: err.issues, warnings, summary: null, runs: null, timeline: null } };
   }
 }
 
@@ -150,10 +166,10 @@ function render(r: CheckResult, ctx: CliContext): void {
     return;
   }
   if (r.runs !== null) {
-    const faults = r.runs.flatMap((run) => run.faults.map((f) => `an OOM in ${run.scope}: ${f.message}`));
+    const faults = [...r.runs.flatMap((run) => run.faults.map((f) => `an OOM in ${run.scope}: ${f.message}`)), ...(r.timeline?.hookFaults.map((f) => f.message) ?? [])];
     for (const f of faults) ctx.stderr(`error: ${f}\n`);
     if (!r.valid) {
-      ctx.stderr(`oomkit check: ${r.file}: ${faults.length} polic${faults.length === 1 ? "y fault" : "y faults"} on the fixture\n`);
+      ctx.stderr(`oomkit check: ${r.file}: ${faults.length} polic${faults.length === 1 ? "y fault" : "y faults"} on the ${r.timeline ? "timeline" : "fixture"}\n`);
       return;
     }
   }
@@ -174,9 +190,21 @@ function render(r: CheckResult, ctx: CliContext): void {
       `${k.preKillHook ? `; hook ${k.preKillHook.command.join(" ")} (${k.preKillHook.timeoutMs} ms)` : ""}`,
   );
   out.push(`dry run: ${s.dryRun ? "yes" : "no"}; log level ${s.logLevel}`);
-  if (r.runs !== null) {
+  if (r.runs !== null && r.timeline !== null) renderTimeline(r.runs, r.timeline, out);
+  else if (r.runs !== null) {
     out.push("on the fixture (nothing carried out):");
     for (const run of r.runs) out.push(`  an OOM in ${run.scope.padEnd(14)} ${run.decidedBy === null ? "no policy handled it (the kernel would decide)" : `${run.decidedBy}: ${run.plan.join("; ")}`}`);
   }
   ctx.stdout(`${out.join("\n")}\n`);
+}
+
+function renderTimeline(runs: readonly (PolicyRun | TimelineRun)[], t: TimelineSummary, out: string[]): void {
+  out.push(`over the timeline: ${t.frames} frames in ${(t.durationMs / 1000).toFixed(1)} s (nothing carried out); ${t.hookCalls} hook calls, ${t.pressureEvents} psi events, ${t.declared} OOMs declared by handlePressure`);
+  for (const run of runs) {
+    const changes = "changes" in run ? run.changes : [];
+    out.push(`  an OOM in ${run.scope}:`);
+    for (const c of changes) {
+      out.push(`    from frame ${String(c.frame).padEnd(4)} (${(c.atMs / 1000).toFixed(1).padStart(6)} s) ${c.decidedBy === null ? "no policy handled it (the kernel would decide)" : `${c.decidedBy}: ${c.plan.join("; ")}`}`);
+    }
+  }
 }

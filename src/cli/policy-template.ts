@@ -31,6 +31,7 @@ export function policyProject(name: string, oomkitVersion: string): Record<strin
     ".gitignore": "node_modules/\nbuild/\n",
     "src/policy.ts": policySource(name),
     "test/policy.test.ts": TEST_SOURCE,
+    "oomkit.toml": config(),
     "README.md": readme(name),
   };
 }
@@ -92,7 +93,7 @@ export default definePolicy<Options>({
 const TEST_SOURCE = `import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { explainOn, type MachineSpec } from "oomkit/testing";
+import { Bench, explainOn, sampleTimeline, type MachineSpec } from "oomkit/testing";
 
 // npm test runs in the project's folder; the policy is loaded as the daemon loads it.
 const POLICY = path.resolve("src/policy.ts");
@@ -127,7 +128,45 @@ test("with nothing worth killing it passes, and the kernel's ranking decides", a
 test("a misspelt option is refused", async () => {
   await assert.rejects(explainOn(machine, { policy: POLICY, options: { spares: [] } }), /unknown option "spares"/);
 });
+
+// A timeline recorded on a real kernel (oomkit record --timeline; this one ships with oomkit):
+// a leak grows beside a steady job until the kernel kills it. Record your own machines' and
+// play them the same way.
+test("over a recorded timeline it decides at every frame, for the task that frees the most", async () => {
+  const bench = new Bench({ policy: POLICY });
+  try {
+    let frames = 0;
+    for (const step of bench.play(sampleTimeline("leak"))) {
+      const r = await bench.explain();
+      assert.equal(r.chain[0]?.outcome, "handled", \`frame \${step.index}: \${r.chain[0]?.error ?? r.chain[0]?.reason}\`);
+      const frees = bench.snapshot.tasks.map((t) => [t.pid, t.memory.rssBytes + t.memory.swapBytes] as const);
+      const most = Math.max(...frees.map(([, bytes]) => bytes));
+      const victim = r.plan[0]?.kind === "kill-task" ? r.plan[0].pid : undefined;
+      assert.equal(frees.find(([pid]) => pid === victim)?.[1], most, \`frame \${step.index}\`);
+      frames++;
+    }
+    assert.ok(frames > 1);
+  } finally {
+    bench.close();
+  }
+});
 `;
+
+/** A configuration attaching the policy: `oomkit check --config oomkit.toml --root TIMELINE` runs it over a timeline. */
+function config(): string {
+  return `# Attach the policy to the whole machine; OOMs are declared by the psi trigger below.
+# On a real machine, copy the policy to a root-owned place and point file at it.
+[[attach]]
+cgroup = "/"
+file = "src/policy.ts"
+[attach.options]
+spare = ["sshd"]
+
+[[trigger]]
+cgroup = "/"
+psi = { stall = "full", threshold_ms = 200, window_ms = 2000 }
+`;
+}
 
 function readme(name: string): string {
   return `# ${name}
@@ -136,9 +175,12 @@ An oomkit policy. \`npm install\`, then \`npm test\`: type-checks src/policy.ts 
 types, as the daemon runs it), builds the tests and runs them (node:test and oomkit/testing,
 docs/testing-a-policy.md in the oomkit package).
 
-Try it on this machine or a fixture (nothing is killed), then attach it in the configuration:
+Try it on this machine or a fixture (nothing is killed), over a recorded timeline (the one
+oomkit ships, or your own: \`oomkit record --timeline DIR --every 1s --for 60s\` as root), then
+attach it in the configuration:
 
     oomkit explain --policy src/policy.ts --options '{"spare":["sshd"]}'
+    oomkit check --config oomkit.toml --root node_modules/oomkit/samples/timelines/leak
     oomkit check --config /etc/oomkit/oomkit.toml
 
     [[attach]]

@@ -52,7 +52,8 @@ const manifestSchema = z
   })
   .strict();
 
-const DEFAULT_FACTS: HostFacts = {
+/** Facts a fixture (or a timeline) does not state: an x86-64 root daemon. */
+export const DEFAULT_FIXTURE_FACTS: HostFacts = {
   pageSizeBytes: 4096,
   euid: 0,
   selfPid: 999999,
@@ -172,7 +173,7 @@ export class FixtureHost implements Host {
   closeKept(): void {}
 
   facts(): HostFacts {
-    return { ...DEFAULT_FACTS, ...this.#manifest.facts };
+    return { ...DEFAULT_FIXTURE_FACTS, ...this.#manifest.facts };
   }
 }
 

@@ -16,10 +16,11 @@ import { type Attachment, Engine, type EngineOptions } from "../engine/engine.js
 import type { EpisodeRecord } from "../engine/episode.js";
 import type { HookCall, PressureResult } from "../engine/hooks.js";
 import { type OomCause, type Policy, isPolicy } from "../engine/policy.js";
-import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
+import type { Snapshot } from "../engine/snapshot.js";
 import { FixtureHost } from "../os/fixture-host.js";
+import { MachineObserver, type PsiTriggerSpec, Timeline, isTimeline, psiFired, sendPressure } from "../timeline/index.js";
 import { ManualClock } from "../os/host.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupPath } from "../os/paths.js";
+import { ROOT_CGROUP, cgroupPath } from "../os/paths.js";
 import { BUILTIN_POLICIES } from "../policy/builtins.js";
 import { kernelPolicy } from "../policy/kernel.js";
 import { loadPolicyFile } from "../policy/loader.js";
@@ -46,6 +47,37 @@ export interface ExplainOptions {
   readonly scope?: string;
   /** What declared the OOM; a manual OOM, as `oomkit explain` declares, when absent. */
   readonly cause?: OomCause;
+}
+
+/** A PSI trigger for Bench.play, as a `[[trigger]] psi` would watch: a stall of thresholdUsec within windowUsec. */
+export interface PsiTrigger {
+  /** Its name in the records ("psi-0", "psi-1", ... when absent). */
+  readonly name?: string;
+  /** The cgroup whose memory.pressure it watches; "/" (the machine's /proc/pressure/memory) when absent. */
+  readonly cgroup?: string;
+  readonly stall?: "some" | "full";
+  /** 150 000 (150 ms) when absent. */
+  readonly thresholdUsec?: number;
+  /** 1 000 000 (1 s) when absent. */
+  readonly windowUsec?: number;
+}
+
+export interface PlayOptions {
+  /** PSI triggers evaluated between frames; their events go to handlePressure. */
+  readonly psi?: readonly PsiTrigger[];
+}
+
+/** One frame of a timeline, played into a Bench. */
+export interface TimelineStep {
+  readonly index: number;
+  /** Milliseconds since the timeline's frame 0. */
+  readonly atMs: number;
+  /** Frames in the timeline. */
+  readonly of: number;
+  /** The online/offline hook calls this frame brought. */
+  readonly hooks: HookCall[];
+  /** What handlePressure did with each PSI trigger that fired since the frame before. */
+  readonly pressure: PressureResult[];
 }
 
 export interface PressureOptions {
@@ -124,11 +156,11 @@ export class Bench {
   /** What the daemon would warn about the setup (a policy file's ownership, configuration warnings). */
   readonly warnings: string[] = [];
   readonly #dirs: string[] = [];
-  #snapshot: Snapshot | undefined;
-  #cgroups: Set<CgroupPath> | undefined;
+  readonly #observer: MachineObserver;
 
   constructor(setup: BenchSetup) {
     this.engine = new Engine(engineOptionsOf(setup, (m) => this.warnings.push(m)));
+    this.#observer = new MachineObserver(this.engine);
   }
 
   /**
@@ -137,30 +169,48 @@ export class Bench {
    * went since the last state (none for the first: the first look is not news).
    */
   at(afterMs: number, machine: MachineSpec | string): HookCall[] {
-    if (this.#snapshot === undefined && afterMs !== 0) throw new OomkitError("E_USAGE", "the first state is at 0 ms");
+    if (this.#observer.snapshot === undefined && afterMs !== 0) throw new OomkitError("E_USAGE", "the first state is at 0 ms");
+    if (typeof machine === "string" && isTimeline(machine)) throw new OomkitError("E_USAGE", `${machine} is a timeline: play it with bench.play(dir)`);
     this.clock.advance(afterMs);
     const dir = typeof machine === "string" ? machine : writeMachine(machine);
     if (typeof machine !== "string") this.#dirs.push(dir);
-    const snapshot = takeSnapshot(new FixtureHost(dir, { clock: this.clock }));
-    this.engine.history.update(snapshot);
-    const present = new Set([...snapshot.cgroups()].map((c) => c.path));
-    const before = this.#cgroups;
-    this.#cgroups = present;
-    this.#snapshot = snapshot;
-    if (before === undefined) return [];
-    const calls: HookCall[] = [];
-    for (const p of present) {
-      const node = before.has(p) ? undefined : snapshot.cgroup(p);
-      if (node) calls.push(...this.engine.cgroupOnline(node));
+    return [...this.#observer.observe(new FixtureHost(dir, { clock: this.clock })).hooks];
+  }
+
+  /**
+   * Plays a recorded timeline (oomkit record --timeline, or sampleTimeline()) into the bench, one
+   * frame at a time: each frame is a state as `at` makes one, its time the recording's, after
+   * whatever states came before. Between frames, ask as after `at`. With `psi`, the triggers that
+   * fired since the frame before (their stall accrued at their rate) go to handlePressure, and
+   * each frame says what came of them.
+   */
+  *play(timelineDir: string, opts: PlayOptions = {}): Generator<TimelineStep, void, undefined> {
+    const timeline = Timeline.open(timelineDir);
+    const triggers: PsiTriggerSpec[] = (opts.psi ?? []).map((t, i) => ({
+      name: t.name ?? `psi-${i}`,
+      cgroup: cgroupPath(t.cgroup ?? "/"),
+      stall: t.stall ?? "some",
+      thresholdUsec: t.thresholdUsec ?? 150_000,
+      windowUsec: t.windowUsec ?? 1_000_000,
+    }));
+    for (const frame of timeline.frames(this.clock)) {
+      const before = this.#observer.snapshot;
+      const seen = this.#observer.observe(frame.host);
+      const pressure: PressureResult[] = [];
+      for (const t of before === undefined ? [] : triggers) {
+        const event = psiFired(t, before as Snapshot, seen.snapshot);
+        const r = event && sendPressure(this.engine, seen.snapshot, t.name, event);
+        if (r) pressure.push(r);
+      }
+      yield { index: frame.index, atMs: frame.atMs, of: timeline.length, hooks: [...seen.hooks], pressure };
     }
-    for (const p of before) if (!present.has(p)) calls.push(...this.engine.cgroupOffline(p));
-    return calls;
   }
 
   /** The current state's snapshot. */
   get snapshot(): Snapshot {
-    if (this.#snapshot === undefined) throw new OomkitError("E_USAGE", "no state yet: call at(0, machine) first");
-    return this.#snapshot;
+    const s = this.#observer.snapshot;
+    if (s === undefined) throw new OomkitError("E_USAGE", "no state yet: call at(0, machine) first, or play(dir)");
+    return s;
   }
 
   /** What the engine would do for an OOM now: the record `oomkit explain --json` prints. Nothing is kept. */

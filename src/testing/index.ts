@@ -6,7 +6,9 @@
  *
  * Nothing reachable from these declarations names Node's own types.
  */
-export { Bench, explainOn, type BenchSetup, type ExplainOptions, type PressureOptions } from "./harness.js";
+export { Bench, explainOn, type BenchSetup, type ExplainOptions, type PlayOptions, type PressureOptions, type PsiTrigger, type TimelineStep } from "./harness.js";
+export { writeTimeline, type TimelineState } from "./timeline.js";
+export { sampleTimeline, SAMPLE_TIMELINES } from "./samples.js";
 export { writeMachine, type MachineSpec, type CgroupSpec, type TaskSpec, type PressureSpec, type Size } from "./machine.js";
 export type { EpisodeRecord, ChainEntry, ChainOutcome, CandidateRecord, Verdict } from "../engine/episode.js";
 export type { HookCall, PressureResult, PressureDeclaration } from "../engine/hooks.js";

@@ -32,7 +32,7 @@ export interface PackedInstall {
 }
 
 /** Files the package cannot work without: a tarball lacking one was packed from a stale or partial build. */
-const REQUIRED = ["package.json", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/policy/face.js", "dist/src/policy/face.d.ts", "dist/src/cli/main.js"];
+const REQUIRED = ["package.json", "dist/src/index.js", "dist/src/index.d.ts", "dist/src/policy/face.js", "dist/src/policy/face.d.ts", "dist/src/cli/main.js", "dist/src/testing/index.js", "samples/timelines/leak/oomkit-timeline.json"];
 
 function run(cmd: string, args: readonly string[], cwd: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -101,7 +101,9 @@ test("the evaluateTask example in docs/writing-a-policy.md does what the doc say
  * docs/testing-a-policy.md: every ```ts block that starts with a `// path` comment is a file of a
  * policy project; they are written into a folder outside the repository beside the worked example
  * (src/batch-first.ts), with "oomkit" resolving to this checkout, and the project's tests are run
- * with node --test, as npm test would run them once built.
+ * with node --test, as npm test would run them once built. Every ```toml block that starts with a
+ * `# path` comment is written there too, and each `oomkit check` line of a ```sh block whose
+ * --root is not a DIR of the reader's own is run there with this checkout's CLI: it must pass.
  */
 test("every example in docs/testing-a-policy.md runs and passes", async () => {
   const doc = fs.readFileSync(path.join(REPO, "docs/testing-a-policy.md"), "utf8");
@@ -129,6 +131,15 @@ test("every example in docs/testing-a-policy.md runs and passes", async () => {
     const r = await run(process.execPath, ["--test", "--test-reporter=tap", ...tests], dir);
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, new RegExp(`# pass ${blocks.filter((b) => b.file.startsWith("test/")).reduce((n, b) => n + (b.text.match(/^test\(/gm)?.length ?? 0), 0)}\\n`));
+    for (const m of doc.matchAll(/```toml\n# (\S+)\n([\s\S]*?)```/g)) fs.writeFileSync(path.join(dir, m[1] as string), m[2] as string);
+    const checks = [...doc.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => (m[1] as string).split("\n")).filter((l) => /^oomkit check .*--root (?!DIR)/.test(l));
+    assert.ok(checks.length > 0, "the doc checks a configuration over a timeline");
+    for (const line of checks) {
+      const argv = line.replace(/#.*$/, "").trim().split(/\s+/).slice(1);
+      const c = await run(process.execPath, [path.join(REPO, "dist/src/cli/main.js"), ...argv], dir);
+      assert.equal(c.code, 0, `${line}\n${c.output}`);
+      assert.match(c.output, /over the timeline: \d+ frames/);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

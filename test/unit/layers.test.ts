@@ -21,6 +21,8 @@ const RANK: Readonly<Record<string, number>> = {
   policy: 3,
   report: 3,
   config: 4,
+  // Timelines: read and written beside the os layer, played into an engine; used by testing, sim and cli.
+  timeline: 4.5,
   daemon: 5,
   // The simulator drives the daemon (a later round) and is driven by the CLI.
   sim: 5.5,

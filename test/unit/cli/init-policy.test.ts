@@ -46,7 +46,7 @@ describe("oomkit init-policy", () => {
     const dir = path.join(scratch, "My Policy");
     const r = await cli(["init-policy", dir]);
     assert.equal(r.code, EXIT.ok, r.stderr);
-    const files = ["package.json", "tsconfig.json", "tsconfig.test.json", ".gitignore", "src/policy.ts", "test/policy.test.ts", "README.md"];
+    const files = ["package.json", "tsconfig.json", "tsconfig.test.json", ".gitignore", "src/policy.ts", "test/policy.test.ts", "oomkit.toml", "README.md"];
     for (const f of files) assert.ok(fs.existsSync(path.join(dir, f)), f);
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name: string; devDependencies: Record<string, string>; scripts: Record<string, string> };
     assert.equal(pkg.name, "my-policy");
@@ -97,14 +97,32 @@ describe("a project made by init-policy, against the packed oomkit, outside the 
     fs.symlinkSync("../typescript/bin/tsc", path.join(nm, ".bin/tsc"));
   }
 
-  test("npm test type-checks the policy without @types/node and passes its tests", async () => {
+  test("npm test type-checks the policy without @types/node and passes its tests, one over the shipped timeline", async () => {
     const made = await run(process.execPath, [path.join(REPO, "dist/src/cli/main.js"), "init-policy", dir], os.tmpdir());
     assert.equal(made.code, 0, made.output);
     link(dir);
     const r = await run("npm", ["test", "--silent"], dir);
     assert.equal(r.code, 0, r.output);
-    assert.match(r.output, /# pass 4\n/);
+    assert.match(r.output, /# pass 5\n/);
     assert.match(r.output, /# fail 0\n/);
+    assert.match(r.output, /ok \d+ - over a recorded timeline it decides at every frame/);
+  });
+
+  test("the packed oomkit records a timeline, and check accepts the project's configuration over it and over the shipped one", async () => {
+    // The packed package's own CLI, as `npx oomkit` would run it in the project.
+    const oomkit = path.join(dir, "node_modules/oomkit/dist/src/cli/main.js");
+    const fixture = path.join(path.dirname(dir), "machine");
+    const machine = await run(process.execPath, ["--input-type=module", "-e", `import { writeMachine } from "oomkit/testing"; writeMachine({ tasks: [{ pid: 10, comm: "app", rss: "300M" }] }, ${JSON.stringify(fixture)});`], dir);
+    assert.equal(machine.code, 0, machine.output);
+    const recorded = await run(process.execPath, [oomkit, "record", "--timeline", "recorded", "--every", "1s", "--for", "3s", "--root", fixture], dir);
+    assert.equal(recorded.code, 0, recorded.output);
+    assert.match(recorded.output, /recorded 4 frames/);
+    for (const root of ["recorded", "node_modules/oomkit/samples/timelines/leak"]) {
+      const r = await run(process.execPath, [oomkit, "check", "--config", "oomkit.toml", "--root", root], dir);
+      assert.equal(r.code, 0, `${root}: ${r.output}`);
+      assert.match(r.output, /over the timeline: \d+ frames/);
+      assert.match(r.output, /fresh-policy: kill pid \d+/);
+    }
   });
 
   test("a policy that needs Node's types fails the type-check; a wrong expectation fails the test", async () => {
