@@ -28,6 +28,7 @@ import { initPolicyCommand } from "./init-policy.js";
 import { simulateCommand } from "./simulate.js";
 import { replayCommand } from "./replay.js";
 import { VERSION } from "./version.js";
+import { isTimeline } from "../timeline/index.js";
 
 export { EXIT, type CliContext, type Command } from "./command.js";
 export { VERSION } from "./version.js";
@@ -35,7 +36,12 @@ export { VERSION } from "./version.js";
 export const COMMANDS: readonly Command[] = [runCommand, oomCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, simulateCommand, replayCommand, recordCommand, initPolicyCommand, installServiceCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
-  return (root) => (root === undefined ? new LinuxHost(clock ? { clock } : {}) : new FixtureHost(root, clock ? { clock } : {}));
+  return (root) => {
+    if (root === undefined) return new LinuxHost(clock ? { clock } : {});
+    // A timeline is many instants: only the commands that play it (check --root) take one.
+    if (isTimeline(root)) throw new OomkitError("E_USAGE", `${root} is a timeline, not a fixture: oomkit check --root plays it (docs/timelines.md)`);
+    return new FixtureHost(root, clock ? { clock } : {});
+  };
 }
 
 function helpText(): string {

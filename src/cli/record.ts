@@ -40,9 +40,8 @@ export const recordCommand: Command = {
       pid: { type: "string", multiple: true },
       "no-tasks": { type: "boolean" },
     });
-    if ((values.fixture === undefined) === (values.timeline === undefined)) {
-      throw new OomkitError("E_USAGE", "give one of --fixture DIR or --timeline DIR (see oomkit record --help)");
-    }
+    if (values.fixture === undefined && values.timeline === undefined) throw new OomkitError("E_USAGE", "--fixture DIR is required, or --timeline DIR (see oomkit record --help)");
+    if (values.fixture !== undefined && values.timeline !== undefined) throw new OomkitError("E_USAGE", "give one of --fixture DIR or --timeline DIR, not both");
     const pids = (values.pid ?? []).map((p) => {
       const n = Number(p);
       if (!Number.isInteger(n) || n <= 0) throw new OomkitError("E_USAGE", `--pid must be a process id, got "${p}"`);

@@ -11,7 +11,7 @@ import { OomkitError } from "../errors.js";
 export const SAMPLE_TIMELINES: Readonly<Record<string, string>> = {
   leak:
     "recorded on a real kernel (6.12, no swap): under one memory.max of 160 MiB, jobs/leak grows by about 12 MiB/s beside jobs/steady " +
-    "(16 MiB and page cache, which it pushes out) until the kernel's OOM killer kills it; a frame about every second for 20 s",
+    "(16 MiB and page cache, which it pushes out) until the kernel's OOM killer kills it; a frame about every second for 16 s",
 };
 
 /** The folder of a shipped timeline ("leak" when no name is given), for Bench.play and `oomkit check --root`. */

@@ -139,6 +139,9 @@ test("every example in docs/testing-a-policy.md runs and passes", async () => {
       const c = await run(process.execPath, [path.join(REPO, "dist/src/cli/main.js"), ...argv], dir);
       assert.equal(c.code, 0, `${line}\n${c.output}`);
       assert.match(c.output, /over the timeline: \d+ frames/);
+      // The output the doc shows for the shipped sample is what check prints.
+      const shown = /```\n(over the timeline:[\s\S]*?)```/.exec(doc)?.[1];
+      if (line.includes("samples/timelines/leak")) assert.ok(shown !== undefined && c.output.includes(shown), `the doc shows:\n${shown}\ncheck printed:\n${c.output}`);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

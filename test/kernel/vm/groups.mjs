@@ -37,7 +37,7 @@ export const BUDGETS_S = {
   "psi.test.js": 45,
   "report.test.js": 300,
   "snapshot.test.js": 90,
-  // Guest 55 s on 6.12 at load 15-16 (a 16 s recording under TCG, node's cold start over 9p).
+  // Guest 46 s on 6.12 (load 14-15), 61 s on 6.1 (load 7-9): a 16 s recording under TCG and node's cold start over 9p.
   "timeline.test.js": 90,
   "vm.test.js": 15,
 };

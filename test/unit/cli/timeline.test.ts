@@ -56,8 +56,8 @@ describe("oomkit record --timeline", () => {
       [["record", "--timeline", path.join(scratch, "x"), "--for", "1s"], EXIT.usage, /--timeline needs --every D and --for D/],
       [["record", "--timeline", path.join(scratch, "x"), "--every", "soon", "--for", "1s"], EXIT.usage, /--every must be a duration/],
       [["record", "--timeline", path.join(scratch, "x"), "--every", "1ms", "--for", "1s"], EXIT.usage, /at least 10 ms/],
-      [["record", "--timeline", path.join(scratch, "x"), "--fixture", path.join(scratch, "y"), "--every", "1s", "--for", "1s"], EXIT.usage, /one of --fixture DIR or --timeline DIR/],
-      [["record"], EXIT.usage, /one of --fixture DIR or --timeline DIR/],
+      [["record", "--timeline", path.join(scratch, "x"), "--fixture", path.join(scratch, "y"), "--every", "1s", "--for", "1s"], EXIT.usage, /one of --fixture DIR or --timeline DIR, not both/],
+      [["record"], EXIT.usage, /--fixture DIR is required, or --timeline DIR/],
     ];
     for (const [argv, code, message] of cases) {
       const r = await cli(argv);
@@ -139,6 +139,14 @@ describe("oomkit check --root TIMELINE", () => {
     assert.match(r.stderr, /error: an OOM in \/jobs: frame 2 \(2\.0 s\): policy fragile \(attached to \/jobs\) threw: .*did not expect \/jobs\/c/);
     assert.match(r.stderr, /error: frame 3 \(3\.0 s\): .*handleCgroupOffline.*cannot forget \/jobs\/c/);
     assert.match(r.stderr, /polic(y|ies) faults? on the timeline/);
+  });
+
+  test("commands that take one instant refuse a timeline with a pointer to check", async () => {
+    for (const argv of [["explain", "--root", timeline], ["dump", "--root", timeline]]) {
+      const r = await cli(argv);
+      assert.equal(r.code, EXIT.usage, argv.join(" "));
+      assert.match(r.stderr, /is a timeline, not a fixture: oomkit check --root plays it/);
+    }
   });
 
   test("a timeline that fails its checks is refused with exit 4; a missing one with 3", async () => {
