@@ -11,7 +11,15 @@ import { replayTimeline } from "../../../src/simulate/replay.js";
 import { Timeline } from "../../../src/timeline/index.js";
 
 const LEAK = fileURLToPath(new URL("../../../../samples/timelines/leak", import.meta.url));
-const JOBS = "/oomkit-test-timeline-182-1/jobs";
+/** The recorded jobs cgroup (its name carries the recording run's pid): the one holding leak/. */
+function jobsCgroup(): string {
+  let last;
+  for (const f of Timeline.open(LEAK).frames()) last = f;
+  const leak = [...(last?.host.state.files.keys() ?? [])].find((p) => /\/jobs\/leak\/memory\.events$/.test(p));
+  assert.ok(leak, "the sample timeline records a jobs/leak cgroup");
+  return leak.slice("/sys/fs/cgroup".length, -"/leak/memory.events".length);
+}
+const JOBS = jobsCgroup();
 
 function config(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-replay-"));
