@@ -27,13 +27,14 @@ import { eventsCommand } from "./events.js";
 import { installServiceCommand } from "./install-service.js";
 import { initPolicyCommand } from "./init-policy.js";
 import { simulateCommand } from "./simulate.js";
+import { replayCommand } from "./replay.js";
 import { VERSION } from "./version.js";
 import { isTimeline } from "../timeline/index.js";
 
 export { EXIT, type CliContext, type Command } from "./command.js";
 export { VERSION } from "./version.js";
 
-export const COMMANDS: readonly Command[] = [runCommand, oomCommand, reloadCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, simulateCommand, recordCommand, initPolicyCommand, installServiceCommand];
+export const COMMANDS: readonly Command[] = [runCommand, oomCommand, reloadCommand, eventsCommand, dumpCommand, doctorCommand, explainCommand, checkCommand, simulateCommand, replayCommand, recordCommand, initPolicyCommand, installServiceCommand];
 
 export function defaultMakeHost(clock?: Clock): (root: string | undefined) => Host {
   return (root) => {

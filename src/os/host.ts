@@ -100,12 +100,22 @@ export interface PsiTriggerSpec {
 
 export type PsiWaitOutcome = "fired" | "timeout";
 
+/**
+ * What a wait needs of an AbortSignal, named here so the Host's declarations need no DOM or
+ * Node types (a policy project compiles against them).
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
 /** A PSI trigger armed on a pressure file: it fires at most once per window (./psi-trigger.ts). */
 export interface PsiTriggerHandle {
   readonly file: string;
   readonly spec: PsiTriggerSpec;
   /** "fired" when the stall passed the threshold within the window, "timeout" after timeoutMs (negative: never) or on abort. */
-  wait(timeoutMs: number, signal?: AbortSignal): Promise<PsiWaitOutcome>;
+  wait(timeoutMs: number, signal?: AbortSignalLike): Promise<PsiWaitOutcome>;
   close(): void;
 }
 
@@ -124,7 +134,7 @@ export interface HostWaits {
    * Resolves "exited" once process `pid` is gone and its memory freed (its pidfd readable; at
    * once when it is already gone), or "timeout" after timeoutMs or on abort.
    */
-  waitExit(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<"exited" | "timeout">;
+  waitExit(pid: number, timeoutMs: number, signal?: AbortSignalLike): Promise<"exited" | "timeout">;
 }
 
 export interface Host {

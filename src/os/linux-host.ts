@@ -31,7 +31,7 @@ export class LinuxHost implements Host {
     const poller = () => options.poller ?? defaultPoller();
     this.waits = {
       psiTrigger: (file, spec) => PsiTrigger.open(file, spec, { poller: poller() }),
-      waitExit: async (pid, timeoutMs, signal) => {
+      waitExit: async (pid: number, timeoutMs: number, signal?: AbortSignal) => {
         let fd;
         try {
           fd = pidfdOpen(pid);

@@ -4,7 +4,7 @@
  * in virtual time (the simulator's VirtualScheduler, src/sim/scheduler.ts), where a timer fires
  * when virtual time reaches it and nothing waits for the wall clock.
  */
-import { type Clock, systemClock } from "./host.js";
+import { type AbortSignalLike, type Clock, systemClock } from "./host.js";
 
 export interface TimerHandle {
   /** Stops the timer; a no-op once it fired. */
@@ -21,7 +21,7 @@ export interface Scheduler {
 }
 
 /** Resolves after `ms` on the scheduler's clock; early (without error) when `signal` aborts. */
-export function sleep(s: Scheduler, ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(s: Scheduler, ms: number, signal?: AbortSignalLike): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const onAbort = () => {

@@ -9,8 +9,10 @@ import { parseTomlChecked } from "../config/index.js";
 import { cgroupPathSchema, sizeSchema, strict } from "../config/schema.js";
 import type { CgroupSpec, MachineSpec, TaskSpec } from "../sim/machine.js";
 import type { MemoryCurve } from "../sim/curve.js";
+import type { Costs } from "../sim/kernel.js";
 
 const ms = z.number().int().nonnegative();
+const cost = z.number().min(0).max(1_000_000).optional();
 const positiveMs = z.number().int().positive();
 
 const curveSchema = z.discriminatedUnion("kind", [
@@ -67,6 +69,18 @@ export const scenarioSchema = strict({
     swappiness: z.number().int().min(0).max(200).optional(),
     kernel_reserved: sizeSchema.optional(),
     step_ms: z.number().positive().max(1000).optional(),
+    /** The model's costs in µs per page (src/sim/kernel.ts Costs); unset ones keep their defaults. */
+    costs: strict({
+      reclaim_cache_us: cost,
+      evict_file_us: cost,
+      swap_out_zram_us: cost,
+      swap_out_disk_us: cost,
+      swap_in_zram_us: cost,
+      swap_in_disk_us: cost,
+      refault_file_us: cost,
+      failed_scan_us: cost,
+      fault_us: cost,
+    }).optional(),
     /** Virtual µs each of the daemon's reads costs it (docs/simulator.md, "A decision's cost"). */
     read_cost_us: z.number().min(0).max(100_000).default(20),
   }),
@@ -121,6 +135,23 @@ function curveOf(c: ScenarioFile["task"][number]["curve"]): MemoryCurve {
   }
 }
 
+function costsOf(c: NonNullable<ScenarioFile["machine"]["costs"]>): Partial<Costs> {
+  const names: Record<keyof typeof c, keyof Costs> = {
+    reclaim_cache_us: "reclaimCacheUs",
+    evict_file_us: "evictFileUs",
+    swap_out_zram_us: "swapOutZramUs",
+    swap_out_disk_us: "swapOutDiskUs",
+    swap_in_zram_us: "swapInZramUs",
+    swap_in_disk_us: "swapInDiskUs",
+    refault_file_us: "refaultFileUs",
+    failed_scan_us: "failedScanUs",
+    fault_us: "faultUs",
+  };
+  const out: Partial<Record<keyof Costs, number>> = {};
+  for (const [k, v] of Object.entries(c)) if (typeof v === "number") out[names[k as keyof typeof c]] = v;
+  return out;
+}
+
 function toScenario(s: ScenarioFile, file: string): Scenario {
   const m = s.machine;
   const machine: MachineSpec = {
@@ -130,6 +161,7 @@ function toScenario(s: ScenarioFile, file: string): Scenario {
     ...(m.swappiness !== undefined ? { swappiness: m.swappiness } : {}),
     ...(m.kernel_reserved !== undefined ? { kernelReservedBytes: m.kernel_reserved } : {}),
     ...(m.step_ms !== undefined ? { stepMs: m.step_ms } : {}),
+    ...(m.costs ? { costs: costsOf(m.costs) } : {}),
   };
   const cgroups = s.cgroup.map((c) => ({
     path: c.path,

@@ -38,6 +38,7 @@ const SIMULATE_ALLOWED = [
   /^\.\.\/engine\/(episode|hooks)\.js$/,
   /^\.\.\/config\/(index|schema)\.js$/,
   /^\.\.\/report\/kernel-record\.js$/,
+  /^\.\.\/timeline\/index\.js$/,
   /^zod$/,
   /^node:/,
 ];
