@@ -48,6 +48,29 @@ export const MIN_REDECIDE_MS = 2_000;
 export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
 export const PACE_MAX = 10;
 
+/**
+ * The share of one core that model refreshes may take, and decision runs each, while the
+ * machine is idle (pace 1): together under 1 %, whatever the machine's size. It grows with the
+ * square of the pace, up to UPKEEP_SHARE_MAX at PACE_MAX: in trouble, fresher plans are worth
+ * the CPU. A slice that ran D ms is followed by a rest of D × (1 − share) / share before the
+ * next of its kind (a 50 ms listing of /proc at 10,000 tasks rests 12 s when idle).
+ */
+export const UPKEEP_SHARE_IDLE = 0.004;
+export const UPKEEP_SHARE_MAX = 0.5;
+/** A refresh never rests longer than this ÷ pace: who exists is known within it. */
+export const REFRESH_REST_MAX_MS = 10_000;
+
+/** The share of one core each kind of upkeep may take at `pace`. */
+export function upkeepShare(pace: number): number {
+  return Math.min(UPKEEP_SHARE_MAX, UPKEEP_SHARE_IDLE * pace * pace);
+}
+
+/** How long to rest after a slice of `tookMs` at `pace`, at most `capMs`. */
+export function restAfter(tookMs: number, pace: number, capMs: number): number {
+  const share = upkeepShare(pace);
+  return Math.min(capMs, (Math.max(0, tookMs) * (1 - share)) / share);
+}
+
 /** What a standing decision is made for: no trigger has fired; the record says so. */
 function standingCause(scope: CgroupPath): OomCause {
   return { kind: scope === ROOT_CGROUP ? "system" : "cgroup", trigger: "standing", message: `decided ahead for ${scope}`, figures: {} };
@@ -79,6 +102,11 @@ export interface UpkeepReport {
   readonly decided: CgroupPath | undefined;
   /** The longest single slice (refresh or decision) in this call, ms. */
   readonly longestSliceMs: number;
+  /**
+   * Each slice of this call, in order (ms): the stretches of work between turns of the event
+   * loop, each what a trigger arriving in it waits for at most.
+   */
+  readonly slicesMs: readonly number[];
 }
 
 export class StandingDecisions {
@@ -86,11 +114,17 @@ export class StandingDecisions {
   readonly #d: StandingDeps;
   readonly #entries = new Map<CgroupPath, StandingEntry>();
   #lastRefresh = Number.NEGATIVE_INFINITY;
+  /** How long the last refresh slice took (ms): the next rests in proportion (restAfter). */
+  #lastRefreshMs = 0;
   #deciding = false;
-  /** No decision run before this (monotonic ms): after a run of D ms the next waits D ms. */
-  #nextDecisionAt = Number.NEGATIVE_INFINITY;
+  /** When the last decision run ended (monotonic ms) and how long it took: the next rests in proportion. */
+  #lastDecisionEnd = Number.NEGATIVE_INFINITY;
+  #lastDecisionMs = 0;
   /** The longest slice seen so far (status, metrics, the benchmark). */
   longestSliceMs = 0;
+  /** The slices of the upkeep call running now, and when the one running began (performance.now). */
+  #slices: number[] = [];
+  #sliceStart = 0;
 
   constructor(deps: StandingDeps) {
     this.#d = deps;
@@ -137,21 +171,28 @@ export class StandingDecisions {
   /** One round of upkeep; never throws (a failed decision leaves the previous plan standing). */
   async upkeep(now: number): Promise<UpkeepReport> {
     let refreshed = 0;
-    let longest = 0;
+    this.#slices = [];
+    this.#sliceStart = performance.now();
     const pace = this.model.pace;
-    if (now - this.#lastRefresh >= REFRESH_EVERY_MS / pace) {
+    if (now - this.#lastRefresh >= Math.max(REFRESH_EVERY_MS / pace, this.#lastRefreshMs + restAfter(this.#lastRefreshMs, pace, REFRESH_REST_MAX_MS / pace))) {
       this.#lastRefresh = now;
       const r = this.model.refresh(REFRESH_SLICE_MS);
       refreshed = r.reads;
-      longest = r.ms;
+      this.#lastRefreshMs = r.ms;
       this.model.pace = this.#paceNow();
     }
     let decided: CgroupPath | undefined;
-    // Deciding ahead takes at most half the daemon's time: on a slow machine a run takes seconds
-    // (3,000 tasks under TCG), and back to back they would leave the triggers' own polls waiting.
-    const scope = now >= this.#nextDecisionAt ? this.#due(now) : undefined;
+    // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
+    // slow machine a run takes seconds (3,000 tasks under TCG), and back to back they would leave
+    // the triggers' own polls waiting. The rest never outlasts REDECIDE_MS ÷ pace, and a scope
+    // with no plan yet waits only as long as the last run took (half the daemon's time).
+    const due = this.#due(now);
+    const rest = due !== undefined && !this.#entries.has(due) ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, REDECIDE_MS / this.model.pace);
+    const scope = now >= this.#lastDecisionEnd + rest ? due : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
+      // The refresh is one slice, the decision run's policies others: a trigger waits for one.
+      if (refreshed > 0) await this.#turn();
       const t0 = performance.now();
       try {
         await this.#decide(scope);
@@ -163,12 +204,26 @@ export class StandingDecisions {
       } finally {
         this.#deciding = false;
         const took = performance.now() - t0;
-        longest = Math.max(longest, took);
-        this.#nextDecisionAt = this.#d.host.clock.monotonicMs() + took;
+        this.#lastDecisionEnd = this.#d.host.clock.monotonicMs();
+        this.#lastDecisionMs = took;
       }
     }
+    if (refreshed > 0 || decided !== undefined) this.#endSlice();
+    const slicesMs = this.#slices;
+    const longest = Math.max(0, ...slicesMs);
     this.longestSliceMs = Math.max(this.longestSliceMs, longest);
-    return { refreshed, decided, longestSliceMs: longest };
+    return { refreshed, decided, longestSliceMs: longest, slicesMs };
+  }
+
+  /** Ends the slice running now and lets the event loop turn: a trigger that came meanwhile runs. */
+  readonly #turn = async (): Promise<void> => {
+    this.#endSlice();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#sliceStart = performance.now();
+  };
+
+  #endSlice(): void {
+    this.#slices.push(performance.now() - this.#sliceStart);
   }
 
   /** The scope most in need of a plan, or undefined when every plan is fresh enough. */
@@ -197,7 +252,7 @@ export class StandingDecisions {
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
+    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, turn: this.#turn });
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless

@@ -110,6 +110,11 @@ export interface PrepareRequest {
    * files are read. Default: `snapshot`.
    */
   readonly live?: Snapshot;
+  /**
+   * Awaited between the policies of the chain, where the event loop turns (default: one turn).
+   * The daemon's upkeep passes its own, to measure the slices a trigger may wait for.
+   */
+  readonly turn?: () => Promise<void>;
 }
 
 export interface CarryOutRequest {
@@ -135,6 +140,9 @@ interface ChainRun {
   readonly actionMs: number;
   readonly readMs: number;
 }
+
+/** One turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Explain and dry-run carry out nothing. */
 const DRY_RUN = new DryRunExecutor();
@@ -214,7 +222,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, true);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, req.turn ?? nextTurn);
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -293,10 +301,10 @@ export class Engine {
 
   /**
    * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, and the
-   * event loop turns between policies, so that a trigger that fires meanwhile is handled after
+   * event loop turns between policies (ahead() is awaited), so that a trigger that fires meanwhile is handled after
    * the policy running then, not after the whole chain.
    */
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead = false): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead?: () => Promise<void>): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const times = ahead ? AHEAD_DEADLINES : 1;
     const env: StepEnv = {
@@ -313,7 +321,7 @@ export class Engine {
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
     for (const [i, link] of this.chainFor(scopePath).entries()) {
-      if (ahead && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (ahead && i > 0) await ahead();
       const step = await runStep(link, env);
       steps.push(step);
       // Handled, or the trouble is gone: either way no other policy is needed.

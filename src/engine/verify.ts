@@ -154,6 +154,22 @@ export function taskScopeRefusal(task: TaskNode, ctx: VerifyContext): string | u
  * Marks that could not be read protect too: they may say omit.
  */
 export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
+  // Asked for every task of a cgroup, and for every task again by each policy of the chain: the
+  // answer is kept per context (one snapshot, scope and set of protections). It cannot change
+  // within one: the marks it reads are read once per snapshot, and a mark read later that fails
+  // is another cgroup's, which the kept answer did not depend on.
+  let memo = omitMemo.get(ctx);
+  if (memo === undefined) omitMemo.set(ctx, (memo = new Map()));
+  const hit = memo.get(cgroup);
+  if (hit !== undefined) return hit ?? undefined;
+  const why = omitReasonOf(cgroup, ctx);
+  memo.set(cgroup, why ?? null);
+  return why;
+}
+
+const omitMemo = new WeakMap<VerifyContext, Map<CgroupPath, string | null>>();
+
+function omitReasonOf(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
   for (let p: CgroupPath | undefined = cgroup; p !== undefined; p = parentCgroup(p)) {
     if (ctx.protections.omitCgroups.includes(p)) return `omit: cgroup ${p} is protected by configuration`;
   }
