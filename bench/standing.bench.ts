@@ -105,6 +105,18 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
   const pick = () => [...live.values()][Math.floor(rand() * live.size)] as FixtureTask;
   const put = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
   const cgroupDir = (cg: string) => path.join(dir, "sys/fs/cgroup", cg);
+  // A task's memory is charged to its cgroup and every ancestor (memory.current, memory.stat's
+  // anon), as the kernel does: policies that weigh cgroups see the churn, and the model's
+  // "usage moved" re-reads the tasks of a cgroup whose usage moved.
+  const charge = (cg: string | undefined, bytes: number) => {
+    for (let c = cg ?? "/"; c !== "/" && c !== ""; c = c.slice(0, c.lastIndexOf("/")) || "/") {
+      const cur = path.join(cgroupDir(c), "memory.current");
+      fs.writeFileSync(cur, `${Math.max(0, (Number(fs.readFileSync(cur, "utf8").trim()) || 0) + bytes)}\n`);
+      const stat = path.join(cgroupDir(c), "memory.stat");
+      const text = fs.readFileSync(stat, "utf8");
+      fs.writeFileSync(stat, text.replace(/^anon ([0-9]+)$/m, (_, n: string) => `anon ${Math.max(0, Number(n) + bytes)}`));
+    }
+  };
   let trials = 0;
   let same = 0;
   let refused = 0;
@@ -116,11 +128,13 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
       const grown = { ...t, rssAnonKb: Math.max(1024, Math.round((t.rssAnonKb ?? 1024) * (0.5 + 2.5 * rand()))) };
       live.set(t.pid, grown);
       put(`proc/${t.pid}/status`, statusText(grown));
+      charge(t.cgroup, (grown.rssAnonKb - (t.rssAnonKb ?? 0)) * 1024);
     }
     for (let i = 0; i < Math.ceil(live.size * CHURN.exit); i++) {
       const t = pick();
       live.delete(t.pid);
       fs.rmSync(path.join(dir, `proc/${t.pid}`), { recursive: true, force: true });
+      charge(t.cgroup, -(t.rssAnonKb ?? 0) * 1024);
       const procs = path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs");
       fs.writeFileSync(procs, fs.readFileSync(procs, "utf8").split("\n").filter((l) => l !== String(t.pid)).join("\n"));
     }
@@ -135,6 +149,7 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
       put(`proc/${t.pid}/cmdline`, `${t.comm}\0`);
       put(`proc/${t.pid}/cgroup`, `0::${t.cgroup ?? "/"}\n`);
       fs.appendFileSync(path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs"), `${t.pid}\n`);
+      charge(t.cgroup, (t.rssAnonKb ?? 0) * 1024);
     }
     for (let k = 0; k < 10; k++) {
       await standing.upkeep(clock.monotonicMs());

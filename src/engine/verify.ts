@@ -117,6 +117,24 @@ export type VerifiedAction =
 
 /** Why a task may never be chosen, or undefined when it may. */
 export function taskProtection(task: TaskNode, ctx: VerifyContext): string | undefined {
+  // What the snapshot says is kept per context (a policy asks it of every task, a cgroup's kill
+  // plan again for each of its tasks, each policy of the chain again); whether the task is a
+  // victim already is asked each time: a kill carried out by an earlier policy makes it one.
+  let memo = protectionMemo.get(ctx);
+  if (memo === undefined) protectionMemo.set(ctx, (memo = new WeakMap()));
+  let why = memo.get(task);
+  if (why === undefined) memo.set(task, (why = staticProtection(task, ctx) ?? null));
+  if (why !== null) return why;
+  // Seen gone by a read since (another file of it vanished): exiting now.
+  if (task.exiting) return "already exiting";
+  if (ctx.victims.isTaskPending(task.pid, task.startTimeTicks, task.cgroupPath)) return "already a victim being killed";
+  return undefined;
+}
+
+const protectionMemo = new WeakMap<VerifyContext, WeakMap<TaskNode, string | null>>();
+
+/** taskProtection less the victims: what the snapshot alone says. */
+function staticProtection(task: TaskNode, ctx: VerifyContext): string | undefined {
   const { snapshot, protections } = ctx;
   if (task.pid === 1) return "pid 1 (init)";
   if (task.pid === snapshot.facts.selfPid) return "oomkit itself";
@@ -132,7 +150,6 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
     const why = cgroupOmitReason(cg, ctx);
     if (why) return why;
   }
-  if (ctx.victims.isTaskPending(task.pid, task.startTimeTicks, cg)) return "already a victim being killed";
   return undefined;
 }
 
