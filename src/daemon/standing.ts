@@ -7,11 +7,14 @@
  * the model (at most REFRESH_SLICE_MS of reading, every REFRESH_EVERY_MS ÷ pace), and one
  * scope's decision run on a snapshot of the model (engine.prepare), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
- * has seen changes since, and not sooner after the last run than that run took (deciding ahead
- * takes at most half the daemon's time). So a trigger that arrives mid-upkeep waits at most one
- * slice: one model refresh slice, or one policy's call (four deadlines bound it, and the built-in
- * default's only the machine's size; the event loop turns between policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
- * memory and as memory pressure (PSI some avg10) rises — the same signals the triggers use.
+ * has seen changes since. Each kind rests after a slice in proportion to it (restAfter), so
+ * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
+ * The event loop turns between the refresh and the decision run and between the policies of a
+ * chain, so a trigger that arrives mid-upkeep waits at most one slice: one model refresh slice,
+ * or one policy's call (four deadlines bound it, and the built-in default's only the machine's
+ * size). `UpkeepReport.slicesMs` measures them. The pace rises from 1 (idle) to PACE_MAX as
+ * MemAvailable falls below a fifth of memory and as memory pressure (PSI some avg10) rises —
+ * the same signals the triggers use.
  *
  * `take(scope)` hands the trigger's path the scope's plan; the engine checks it against the
  * live machine before acting (engine.carryOut). A policy that runs out of time on a refresh
