@@ -187,10 +187,14 @@ export class StandingDecisions {
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
     // slow machine a run takes seconds (3,000 tasks under TCG), and back to back they would leave
-    // the triggers' own polls waiting. The rest never outlasts REDECIDE_MS ÷ pace, and a scope
-    // with no plan yet waits only as long as the last run took (half the daemon's time).
+    // the triggers' own polls waiting. The rest never outlasts REDECIDE_MS ÷ pace. A scope with
+    // no plan yet, or one whose plan is due by its age alone (once per REDECIDE_MS ÷ pace at
+    // most), waits only as long as the last run took (half the daemon's time): the share bounds
+    // the runs a changing machine asks for.
     const due = this.#due(now);
-    const rest = due !== undefined && !this.#entries.has(due) ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, REDECIDE_MS / this.model.pace);
+    const made = due === undefined ? undefined : this.#entries.get(due)?.madeAtMonoMs;
+    const byAge = due !== undefined && (made === undefined || now - made >= REDECIDE_MS / this.model.pace);
+    const rest = byAge ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, REDECIDE_MS / this.model.pace);
     const scope = now >= this.#lastDecisionEnd + rest ? due : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
