@@ -63,6 +63,12 @@ export const UPKEEP_SHARE_MAX = 0.5;
 /** A refresh never rests longer than this ÷ pace: who exists is known within it. */
 export const REFRESH_REST_MAX_MS = 10_000;
 
+/**
+ * A decision run the model's changes ask for never rests longer than this ÷ pace: twice
+ * MIN_REDECIDE_MS, so a changing machine's plans follow it within seconds even when idle.
+ */
+export const DECISION_REST_MAX_MS = 2 * MIN_REDECIDE_MS;
+
 /** The share of one core each kind of upkeep may take at `pace`. */
 export function upkeepShare(pace: number): number {
   return Math.min(UPKEEP_SHARE_MAX, UPKEEP_SHARE_IDLE * pace * pace);
@@ -187,14 +193,14 @@ export class StandingDecisions {
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
     // slow machine a run takes seconds (3,000 tasks under TCG), and back to back they would leave
-    // the triggers' own polls waiting. The rest never outlasts REDECIDE_MS ÷ pace. A scope with
+    // the triggers' own polls waiting. The rest never outlasts DECISION_REST_MAX_MS ÷ pace. A scope with
     // no plan yet, or one whose plan is due by its age alone (once per REDECIDE_MS ÷ pace at
     // most), waits only as long as the last run took (half the daemon's time): the share bounds
     // the runs a changing machine asks for.
     const due = this.#due(now);
     const made = due === undefined ? undefined : this.#entries.get(due)?.madeAtMonoMs;
     const byAge = due !== undefined && (made === undefined || now - made >= REDECIDE_MS / this.model.pace);
-    const rest = byAge ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, REDECIDE_MS / this.model.pace);
+    const rest = byAge ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, DECISION_REST_MAX_MS / this.model.pace);
     const scope = now >= this.#lastDecisionEnd + rest ? due : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PACE_MAX, REDECIDE_MS, StandingDecisions, UPKEEP_SHARE_IDLE, UPKEEP_SHARE_MAX, restAfter, upkeepShare } from "../../../src/daemon/standing.js";
+import { DECISION_REST_MAX_MS, PACE_MAX, REDECIDE_MS, StandingDecisions, UPKEEP_SHARE_IDLE, UPKEEP_SHARE_MAX, restAfter, upkeepShare } from "../../../src/daemon/standing.js";
 import { Engine } from "../../../src/engine/engine.js";
 import { definePolicy } from "../../../src/engine/policy.js";
 import { silentLogger } from "../../../src/log.js";
@@ -76,7 +76,8 @@ describe("upkeep's share of a core", () => {
       const first = t.standing.entries()[0]?.madeAtMonoMs;
       // The model changes at every refresh from here: the plan is due again after MIN_REDECIDE_MS.
       // The run took at least 30 ms: at the idle share, the rest is at least restAfter(30).
-      const leastRest = restAfter(30, 1, REDECIDE_MS);
+      const leastRest = restAfter(30, 1, DECISION_REST_MAX_MS);
+      assert.ok(leastRest > 2 * 1000, "longer than MIN_REDECIDE_MS: without the rest the plan would be made again sooner");
       let grow = 400;
       let again: number | undefined;
       for (let ms = 0; ms <= REDECIDE_MS + 1_000 && again === undefined; ms += 500) {
