@@ -4,7 +4,7 @@
  * reload oomkit` fails when the new configuration is refused (systemd 252 has no
  * Type=notify-reload to learn it otherwise).
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { CompiledConfig } from "../config/index.js";
 import { type ControlHandler, controlOp } from "./control.js";
 

@@ -4,7 +4,7 @@
  * (zod, every error at its key's line, all at once) and turned into the model's specs.
  * docs/simulator.md ("Scenario files") documents every key; keep the two in step.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { parseTomlChecked } from "../config/index.js";
 import { cgroupPathSchema, sizeSchema, strict } from "../config/schema.js";
 import type { CgroupSpec, MachineSpec, TaskSpec } from "../sim/machine.js";

@@ -12,7 +12,7 @@
  * schemas and limits pass: a timeline is a file someone handed you.
  */
 import * as path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 
 export const TIMELINE_MANIFEST = "oomkit-timeline.json";
 export const TIMELINE_FORMAT = "oomkit-timeline";
