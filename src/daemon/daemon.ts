@@ -19,7 +19,7 @@ import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
-import type { Host } from "../os/host.js";
+import { type Host, workClockOf } from "../os/host.js";
 import type { KillBackend } from "../os/kill-port.js";
 import { type Scheduler, type TimerHandle, systemScheduler } from "../os/scheduler.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from "../os/paths.js";
@@ -59,6 +59,8 @@ export interface DaemonOptions {
   readonly onEpisode?: (record: EpisodeRecord) => void;
   /** Called with each policy hook call that threw, ran past its deadline or was invalid; default: a warning. */
   readonly onPolicyFault?: (call: HookCall) => void;
+  /** Names episodes (EngineOptions.episodeIds): the simulator passes its own, the same on every run. */
+  readonly episodeIds?: () => string;
 }
 
 /** How often the cgroup tree is re-listed for new and removed cgroups (a safety net besides inotify). */
@@ -145,7 +147,8 @@ export class Daemon {
   }
 
   #makeEngine(c: CompiledConfig): Engine {
-    return new Engine({ ...c.engine, victims: this.victims, history: this.history, state: this.policyState, logger: this.#log });
+    const ids = this.#o.episodeIds;
+    return new Engine({ ...c.engine, victims: this.victims, history: this.history, state: this.policyState, logger: this.#log, workClock: workClockOf(this.#o.host), ...(ids ? { episodeIds: ids } : {}) });
   }
 
   get dryRun(): boolean {
@@ -422,7 +425,7 @@ export class Daemon {
     // oomkit's own kills from here on are this episode's: they stop no plan of its chain.
     const ownUntil = this.victims.mark;
     const whyStale = () => this.#whyStale(q, ownUntil);
-    const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
+    const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill, () => this.#o.host.clock.monotonicMs());
     const mode = this.dryRun ? "dry-run" : "live";
     let record: EpisodeRecord | undefined;
     const standing = this.#standing;

@@ -26,7 +26,7 @@ import { type PreparedPlan, describeTarget, outgrown } from "../engine/standing.
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
-import type { Host } from "../os/host.js";
+import { type Host, workClockOf } from "../os/host.js";
 import { type CgroupPath, ROOT_CGROUP } from "../os/paths.js";
 
 /** Longest a model refresh slice may read for. */
@@ -152,7 +152,8 @@ export class StandingDecisions {
     const scope = now >= this.#nextDecisionAt ? this.#due(now) : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
-      const t0 = performance.now();
+      const work = workClockOf(this.#d.host);
+      const t0 = work.monotonicMs();
       try {
         await this.#decide(scope);
         decided = scope;
@@ -162,7 +163,7 @@ export class StandingDecisions {
         if (err instanceof OomkitError && err.code === "E_NO_SUCH_PATH") this.#entries.delete(scope);
       } finally {
         this.#deciding = false;
-        const took = performance.now() - t0;
+        const took = work.monotonicMs() - t0;
         longest = Math.max(longest, took);
         this.#nextDecisionAt = this.#d.host.clock.monotonicMs() + took;
       }

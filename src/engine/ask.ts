@@ -112,11 +112,12 @@ export function askPolicy(link: AskedLink, env: AskEnv): Asked {
   const refused: Verdict[] = [];
   const isDefault = link.attachedTo === null;
   const deadlineMs = isDefault ? env.defaultDeadlineMs : env.deadlineMs;
-  const t0 = performance.now();
+  const clock = snapshot.workClock;
+  const t0 = clock.monotonicMs();
   const io0 = snapshot.ioMs;
   // The policy's time so far: for an attached policy, reading the machine its questions caused is
   // not counted; the default's deadline counts its whole calls.
-  const usedMs = () => performance.now() - t0 - (isDefault ? 0 : snapshot.ioMs - io0);
+  const usedMs = () => clock.monotonicMs() - t0 - (isDefault ? 0 : snapshot.ioMs - io0);
   let standing: Answer | undefined;
   let reaskFault: PolicyFault | undefined;
   let asks = 0;
@@ -170,7 +171,8 @@ function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft,
     draft.reset();
     return runPolicy(link.policy, oc);
   };
-  const t0 = performance.now();
+  const clock = oc.snapshot.workClock;
+  const t0 = clock.monotonicMs();
   const io0 = oc.snapshot.ioMs;
   try {
     return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, oc.snapshot);
@@ -181,6 +183,6 @@ function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft,
     const best = oc.takeBestSoFar();
     const got = oc.progress();
     if (best) return { plan: best, cutShort: `${fault.error}${got ? ` after ${got}` : ""}; acting on its best so far` };
-    return { ...fault, error: `${fault.error} (${timeoutHint(isDefault, oc.snapshot.ioMs - io0, performance.now() - t0, cutOff)})` };
+    return { ...fault, error: `${fault.error} (${timeoutHint(isDefault, oc.snapshot.ioMs - io0, clock.monotonicMs() - t0, cutOff)})` };
   }
 }

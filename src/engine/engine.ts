@@ -15,6 +15,7 @@
  */
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
+import { type Clock, systemClock } from "../os/host.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupContains, cgroupPath, parentCgroup } from "../os/paths.js";
 import type { OomCause, Policy } from "./policy.js";
 import type { CgroupNode } from "./cgroup.js";
@@ -55,6 +56,17 @@ export interface EngineOptions {
   /** Where policies keep state; the daemon passes one that outlives reloads. */
   readonly state?: PolicyStateStore;
   readonly logger?: Logger;
+  /**
+   * Names each episode: the part of its id after the time (`ep-<time>-<suffix>`). Default: a
+   * counter shared by every engine in the process, so ids stay unique across reloads. A
+   * simulation passes its own, so that each run names its episodes the same.
+   */
+  readonly episodeIds?: () => string;
+  /**
+   * Times the policies' hooks other than the OOM chain (handleCgroupOnline/Offline); the chain
+   * and handlePressure are timed on their snapshot's work clock. Default: the system's.
+   */
+  readonly workClock?: Clock;
 }
 
 /** A policy gets this long per call; a decision that takes longer is no longer "before the kernel". */
@@ -140,6 +152,8 @@ interface ChainRun {
 const DRY_RUN = new DryRunExecutor();
 
 let episodeSeq = 0;
+/** The default episodeIds: one counter for the process. */
+const processEpisodeIds = (): string => (episodeSeq++).toString(36);
 
 export class Engine {
   readonly attachments: ReadonlyMap<CgroupPath, Attachment>;
@@ -152,6 +166,8 @@ export class Engine {
   readonly history: History;
   readonly state: PolicyStateStore;
   readonly #log: Logger;
+  readonly #ids: () => string;
+  readonly #clock: Clock;
 
   constructor(opts: EngineOptions) {
     const map = new Map<CgroupPath, Attachment>();
@@ -173,6 +189,8 @@ export class Engine {
     this.history = opts.history ?? new History();
     this.state = opts.state ?? new PolicyStateStore();
     this.#log = opts.logger ?? silentLogger;
+    this.#ids = opts.episodeIds ?? processEpisodeIds;
+    this.#clock = opts.workClock ?? systemClock;
   }
 
   /** The policies an OOM in `scope` goes to, nearest first, ending with the default. */
@@ -245,7 +263,8 @@ export class Engine {
     const { snapshot, cause, mode } = req;
     const executor = mode === "live" ? req.executor : DRY_RUN;
     if (!executor) throw new OomkitError("E_INTERNAL", "a live OOM needs an executor");
-    const t0 = performance.now();
+    const clock = snapshot.workClock;
+    const t0 = clock.monotonicMs();
     const io0 = snapshot.ioMs;
     let scope: CgroupNode | undefined;
     try {
@@ -256,14 +275,14 @@ export class Engine {
     }
     const check = recheck(plan, { snapshot, scope, protections: this.protections, processGroups: this.killProcessGroup, victims: this.victims }, req.maxAgeMs);
     if (!check.ok) return { refused: check.reason };
-    const verifiedAtMs = performance.now();
+    const verifiedAtMs = clock.monotonicMs();
     const handler = plan.steps[plan.steps.length - 1] as StepResult;
     const verdicts: Verdict[] = check.verified.map((v) => ({ action: v.action, ok: true, execution: v.execution }));
     // Made ahead or not, a plan whose trouble is gone is not carried out; nor is one decided afresh.
     const stale = await req.whyStale?.();
     const actions: ActionResult[] = [];
     if (!stale) for (const v of check.verified) actions.push(await executor.execute(v, snapshot));
-    const actionMs = performance.now() - verifiedAtMs;
+    const actionMs = clock.monotonicMs() - verifiedAtMs;
     // The state the plan's policy wrote when it decided counts now that the plan is carried out.
     if (mode !== "explain" && !stale) handler.stateDraft?.commit();
     const freed = executor.dryRun || actions.some((r) => r.freed);
@@ -273,7 +292,7 @@ export class Engine {
     const last: StepResult = { ...handler, entry: outcome, actions, actionMs, verifiedAtMs, ...(stale ? { dropped: stale } : {}) };
     const ageMs = roundMs(snapshot.takenAtMonoMs - plan.madeAtMonoMs);
     const record = buildEpisode({
-      idSuffix: (episodeSeq++).toString(36),
+      idSuffix: this.#ids(),
       mode,
       scope: plan.scope,
       cause,
@@ -309,7 +328,8 @@ export class Engine {
       commitState,
       ...(whyStale ? { whyStale } : {}),
     };
-    const t0 = performance.now();
+    const clock = snapshot.workClock;
+    const t0 = clock.monotonicMs();
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
     for (const [i, link] of this.chainFor(scopePath).entries()) {
@@ -322,14 +342,14 @@ export class Engine {
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
     const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
     // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
-    const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : performance.now() - t0 - actionMs;
+    const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : clock.monotonicMs() - t0 - actionMs;
     return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
   }
 
   #record(run: ChainRun, mode: EpisodeMode, decision?: DecisionPath): EpisodeRecord {
     const { snapshot, cause } = run;
     return buildEpisode({
-      idSuffix: (episodeSeq++).toString(36),
+      idSuffix: this.#ids(),
       mode,
       scope: run.scope,
       cause,
@@ -371,14 +391,14 @@ export class Engine {
   cgroupOnline(cgroup: CgroupNode): HookCall[] {
     return this.#attachedAbove(cgroup.path)
       .filter((l) => l.policy.handleCgroupOnline !== undefined)
-      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state))));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOnline", cgroup.path, this.policyDeadlineMs, () => l.policy.handleCgroupOnline?.(cgroup, l.options, state), undefined, this.#clock)));
   }
 
   /** A cgroup went: handleCgroupOffline of each policy attached at or above it, one record per call. */
   cgroupOffline(cgroup: CgroupPath): HookCall[] {
     return this.#attachedAbove(cgroup)
       .filter((l) => l.policy.handleCgroupOffline !== undefined)
-      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state))));
+      .map((l) => this.#withState(l, (state) => callHook(l, "handleCgroupOffline", cgroup, this.policyDeadlineMs, () => l.policy.handleCgroupOffline?.(cgroup, l.options, state), undefined, this.#clock)));
   }
 
   /** A hook call with its attachment's state: its writes count when it returned without fault. */

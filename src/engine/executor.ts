@@ -42,13 +42,14 @@ export class LiveExecutor implements Executor {
   }
 
   async execute(v: VerifiedOk, snapshot: Snapshot): Promise<ActionResult> {
-    const startedAtMs = Date.now();
+    const wall = snapshot.workClock;
+    const startedAtMs = wall.wallMs();
     const t0 = this.#now();
     const done = (r: Omit<ActionResult, "action" | "dryRun" | "startedAtMs" | "finishedAtMs">): ActionResult => ({
       action: v.action,
       dryRun: false,
       startedAtMs,
-      finishedAtMs: Date.now(),
+      finishedAtMs: wall.wallMs(),
       ...r,
     });
     const notice = killNotice(v.action);

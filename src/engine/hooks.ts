@@ -7,6 +7,7 @@
  * second call would count twice.
  */
 import { OomkitError } from "../errors.js";
+import { type Clock, systemClock } from "../os/host.js";
 import { type CgroupPath, cgroupPath } from "../os/paths.js";
 import type { CgroupNode } from "./cgroup.js";
 import { callWithDeadline } from "./deadline.js";
@@ -47,8 +48,8 @@ export function describeHookCall(c: HookCall): string {
  * Calls one hook under the deadline. `problem` names anything invalid the call passed the engine
  * (checked after it returns, so a policy that catches the engine's refusal is still caught).
  */
-export function callHook(link: ChainLink, hook: HookName, cgroup: string, deadlineMs: number, fn: () => unknown, problem: () => string | undefined = () => undefined): HookCall {
-  const started = performance.now();
+export function callHook(link: ChainLink, hook: HookName, cgroup: string, deadlineMs: number, fn: () => unknown, problem: () => string | undefined = () => undefined, clock: Clock = systemClock): HookCall {
+  const started = clock.monotonicMs();
   let fault: PolicyFault | undefined;
   try {
     callWithDeadline(() => refusePromise(fn()), deadlineMs);
@@ -63,7 +64,7 @@ export function callHook(link: ChainLink, hook: HookName, cgroup: string, deadli
     hook,
     cgroup,
     outcome: fault?.outcome ?? "ok",
-    durationMs: roundMs(performance.now() - started),
+    durationMs: roundMs(clock.monotonicMs() - started),
     ...(fault ? { error: fault.error } : {}),
   };
 }
@@ -131,7 +132,7 @@ export function callPressureHook(link: ChainLink, req: PressureRequest, deadline
       declared.push({ scope: scope as CgroupPath, trigger, cause: { ...req.cause, kind: "pressure", trigger: `${req.trigger} → ${trigger}`, message: why as string } });
     },
   });
-  const call = callHook(link, "handlePressure", req.event.cgroup, deadlineMs, () => link.policy.handlePressure?.(req.event, pc), () => problem);
+  const call = callHook(link, "handlePressure", req.event.cgroup, deadlineMs, () => link.policy.handlePressure?.(req.event, pc), () => problem, req.snapshot.workClock);
   open = false;
   if (call.outcome === "ok") state.commit();
   return { declared: call.outcome === "ok" ? declared : [], call };

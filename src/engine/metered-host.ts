@@ -3,12 +3,19 @@
  * engine can tell a policy's own work from the reading its questions cause (a policy's deadline
  * is for the former).
  */
-import type { DirEntry, FileStat } from "../os/host.js";
+import { type Clock, type DirEntry, type FileStat, type Host, workClockOf } from "../os/host.js";
 import { HostDecorator } from "../os/host-decorator.js";
 
 export class MeteredHost extends HostDecorator {
-  /** Milliseconds spent in reads so far. */
+  /** Milliseconds spent in reads so far, on the Host's work clock. */
   ioMs = 0;
+  /** What the reads are timed by (the Host's work clock: virtual in a simulation). */
+  readonly work: Clock;
+
+  constructor(inner: Host) {
+    super(inner);
+    this.work = workClockOf(inner);
+  }
 
   /**
    * When the read in progress began. A deadline's watchdog ends a stuck read without running its
@@ -17,20 +24,20 @@ export class MeteredHost extends HostDecorator {
   #readingSinceMs: number | undefined;
 
   #timed<T>(fn: () => T): T {
-    const t0 = performance.now();
+    const t0 = this.work.monotonicMs();
     this.#readingSinceMs = t0;
     try {
       return fn();
     } finally {
       this.#readingSinceMs = undefined;
-      this.ioMs += performance.now() - t0;
+      this.ioMs += this.work.monotonicMs() - t0;
     }
   }
 
   /** How long a read cut off by a watchdog had run (0 when none was), counted in ioMs from now on. */
   takeCutOffReadMs(): number {
     if (this.#readingSinceMs === undefined) return 0;
-    const ms = performance.now() - this.#readingSinceMs;
+    const ms = this.work.monotonicMs() - this.#readingSinceMs;
     this.#readingSinceMs = undefined;
     this.ioMs += ms;
     return ms;

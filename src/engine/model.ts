@@ -25,7 +25,7 @@
 import { isVanished } from "../errors.js";
 import type { DirEntry, FileStat } from "../os/host.js";
 import { HostDecorator } from "../os/host-decorator.js";
-import type { Host, ParsedCache } from "../os/host.js";
+import { type Host, type ParsedCache, workClockOf } from "../os/host.js";
 
 /** How often each kind of entry is re-read at pace 1 (idle), in ms. */
 export const REFRESH_INTERVALS_MS = Object.freeze({
@@ -264,13 +264,16 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   // ---- keeping it current ----
 
   /**
-   * Re-reads what is due, most telling first (see `rank`), until `budgetMs` of wall time is spent
+   * Re-reads what is due, most telling first (see `rank`), until `budgetMs` on the Host's work clock is spent
    * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
    * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
    * entry due longest goes first.
    */
   refresh(budgetMs: number): RefreshStats {
-    const t0 = performance.now();
+    // Timed on the Host's work clock: a simulated machine's reads cost virtual time, and the
+    // budget then buys the same reads on every run.
+    const work = workClockOf(this);
+    const t0 = work.monotonicMs();
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
@@ -280,7 +283,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     for (const q of this.#queues) {
       for (let e = q.popDue(now); e !== undefined; e = q.popDue(now)) {
         if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
-        if (reads > 0 && performance.now() - t0 >= budgetMs) {
+        if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
           q.push(e); // still due: first in line next time
           behind = true;
           break;
@@ -293,7 +296,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       }
       if (behind) break;
     }
-    const ms = performance.now() - t0;
+    const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
     if (significant > 0) this.#generation++;

@@ -59,17 +59,19 @@ const READ_BUDGET_DEADLINES = 10;
  * tries together get at most READ_BUDGET_DEADLINES deadlines.
  */
 export function runWithDeadline<T>(fn: () => T, deadlineMs: number, snapshot: Snapshot): T {
-  const start = performance.now();
+  // Timed on the clock the reads are (the Host's work clock), so the two compare.
+  const clock = snapshot.workClock;
+  const start = clock.monotonicMs();
   for (;;) {
     const io0 = snapshot.ioMs;
-    const t0 = performance.now();
+    const t0 = clock.monotonicMs();
     try {
       return callWithDeadline(fn, deadlineMs);
     } catch (err) {
-      const elapsed = performance.now() - t0;
+      const elapsed = clock.monotonicMs() - t0;
       const io = snapshot.ioMs - io0;
       const mostlyReading = io > elapsed / 2;
-      const budgetLeft = performance.now() - start < READ_BUDGET_DEADLINES * deadlineMs;
+      const budgetLeft = clock.monotonicMs() - start < READ_BUDGET_DEADLINES * deadlineMs;
       if (!isOomkitError(err, "E_TIMEOUT") || !mostlyReading || !budgetLeft) throw err;
     }
   }

@@ -12,7 +12,7 @@
 import { OomkitError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { type CgroupMode, detectCgroupMode } from "../os/cgroup-mode.js";
-import type { Host, HostFacts } from "../os/host.js";
+import type { Clock, Host, HostFacts } from "../os/host.js";
 import { type Meminfo, parseMeminfo } from "../os/parse/meminfo.js";
 import { type Pressure, parsePressure } from "../os/parse/psi.js";
 import { type Vmstat, parseVmstat } from "../os/parse/vmstat.js";
@@ -78,6 +78,11 @@ export class Snapshot {
     this.facts = host.facts();
     this.source = host.description;
     Object.freeze(this);
+  }
+
+  /** The clock its reads are timed by (its Host's work clock): a policy's own time is measured on it too. */
+  get workClock(): Clock {
+    return this.#host.work;
   }
 
   /** Milliseconds this snapshot has spent reading the machine so far. */

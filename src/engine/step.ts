@@ -28,8 +28,8 @@ export interface Executor {
 /** The executor of explain and dry-run: records each action as done, touching nothing. */
 export class DryRunExecutor implements Executor {
   readonly dryRun = true;
-  async execute(v: VerifiedOk): Promise<ActionResult> {
-    const now = Date.now();
+  async execute(v: VerifiedOk, snapshot: Snapshot): Promise<ActionResult> {
+    const now = snapshot.workClock.wallMs();
     return { action: v.action, ok: true, freed: false, dryRun: true, startedAtMs: now, finishedAtMs: now };
   }
 }
@@ -59,7 +59,7 @@ export interface StepEnv {
 export interface StepResult extends StepRecord {
   /** Time spent carrying out its actions. */
   readonly actionMs: number;
-  /** performance.now() when its plan had passed the verifier, if it did. */
+  /** When its plan had passed the verifier, if it did (on the snapshot's work clock). */
   readonly verifiedAtMs?: number;
   /** The actions of its plan that passed the verifier, as the verifier cleared them. */
   readonly verified?: readonly VerifiedOk[];
@@ -69,10 +69,11 @@ export interface StepResult extends StepRecord {
 
 /** Runs one link: decide, verify, carry out; says what became of it. */
 export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult> {
-  const started = performance.now();
+  const clock = env.control.snapshot.workClock;
+  const started = clock.monotonicMs();
   const asked = askPolicy(link, env);
   const { oc, decided, draft } = asked;
-  const durationMs = roundMs(performance.now() - started);
+  const durationMs = roundMs(clock.monotonicMs() - started);
   const f = asked.reaskFault;
   const reasked = asked.asks > 1 ? { asks: asked.asks, refused: asked.refused, ...(f ? { error: `asked again without them, it ${f.outcome}: ${f.error}` } : {}) } : {};
   const result = (outcome: ChainOutcome, extra: Partial<ChainEntry> = {}, more: Partial<StepResult> = {}): StepResult => ({
@@ -95,13 +96,13 @@ export async function runStep(link: ChainLink, env: StepEnv): Promise<StepResult
   const verdicts: Verdict[] = verified.map((v) => (v.ok ? { action: v.action, ok: true, execution: v.execution } : { action: v.action, ok: false, reason: v.reason }));
   const ok = verified.filter((v): v is VerifiedOk => v.ok);
   if (ok.length === 0) return result("rejected", { verdicts, reason: verified.map((v) => (v.ok ? "" : v.reason)).join("; "), ...cut });
-  const verifiedAtMs = performance.now();
+  const verifiedAtMs = clock.monotonicMs();
   const stale = await env.whyStale?.();
   if (stale) return result("dropped", { verdicts, reason: stale.reason, ...cut }, { verifiedAtMs, dropped: stale });
   const actions: ActionResult[] = [];
   for (const v of ok) actions.push(await env.executor.execute(v, env.control.snapshot));
   if (env.commitState) draft.commit();
-  const done = { actions, actionMs: performance.now() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
+  const done = { actions, actionMs: clock.monotonicMs() - verifiedAtMs, verifiedAtMs, verified: ok, stateDraft: draft };
   // Only memory really freed counts (bpf_memory_freed); a dry run frees nothing and counts.
   if (!env.executor.dryRun && !actions.some((r) => r.freed)) return result("not-freed", { verdicts, reason: "its actions were carried out but freed no memory", ...cut }, done);
   return result("handled", { verdicts, ...cut }, done);

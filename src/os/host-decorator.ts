@@ -49,6 +49,9 @@ export class HostDecorator implements Host {
   writeFileAsync(p: string, data: string): Promise<void> {
     return this.inner.writeFileAsync(p, data);
   }
+  get workClock(): Clock | undefined {
+    return this.inner.workClock;
+  }
   get waits(): HostWaits | undefined {
     return this.inner.waits;
   }

@@ -143,6 +143,13 @@ export interface Host {
   /** Human description, e.g. "live machine" or "fixture /path". */
   readonly description: string;
   readonly clock: Clock;
+  /**
+   * The clock oomkit times its own work by on this Host: how long reads, decisions and actions
+   * take, and when an action started. The system's (performance.now, Date.now) where absent. A
+   * simulated Host counts there the virtual time its reads cost, so every duration a simulated
+   * run records is the simulation's, the same on every run (docs/simulator.md, "Determinism").
+   */
+  readonly workClock?: Clock;
   readonly capabilities: HostCapabilities;
   facts(): HostFacts;
   readFile(path: string): string;
@@ -176,6 +183,11 @@ export interface Host {
   readonly waits?: HostWaits;
   /** Set by a host that keeps parsed files (the warm model): ./read.ts readResult (and readParsed) asks it first. */
   readonly parsedCache?: ParsedCache;
+}
+
+/** The clock `host` times oomkit's own work by: its workClock, else the system's. */
+export function workClockOf(host: Host): Clock {
+  return host.workClock ?? systemClock;
 }
 
 /** Reads a file, or returns undefined when it is absent or its owner vanished. */

@@ -58,6 +58,15 @@ export class SimHost implements Host {
   /** Virtual µs of reading owed, and reads made (for the record and tests). */
   #owedUs = 0;
   reads = 0;
+  /**
+   * Virtual time as oomkit's own work sees it: the clock plus the reading owed. What the daemon
+   * times on it (a decision, a read, a refresh's budget) is the virtual cost of its reads, never
+   * the CPU time of the machine running the simulation: the same on every run.
+   */
+  readonly workClock: Clock = {
+    monotonicMs: () => this.clock.monotonicMs() + this.#owedUs / 1000,
+    wallMs: () => this.clock.wallMs() + this.#owedUs / 1000,
+  };
 
   constructor(machine: SimMachine, options: SimHostOptions = {}) {
     this.machine = machine;

@@ -46,6 +46,10 @@ class FrameByFrameHost implements Host {
   get clock() {
     return this.current.clock;
   }
+  /** A recording's reads cost nothing: the daemon's work takes no time in the recording's time. */
+  get workClock() {
+    return this.current.clock;
+  }
   facts(): HostFacts {
     return this.current.facts();
   }
@@ -102,6 +106,7 @@ export async function replayTimeline(dir: string, config: CompiledConfig, opts: 
     log: opts.log ?? silentLogger,
     dryRun: true,
     scheduler,
+    episodeIds: counter(),
     onEpisode: (record) => {
       const e = { atMs: scheduler.clock.monotonicMs(), record };
       episodes.push(e);
@@ -125,4 +130,10 @@ export async function replayTimeline(dir: string, config: CompiledConfig, opts: 
   for (let t = end + 1; !stopped && t < end + STOP_GRACE_MS; t += 100) await scheduler.runUntil(t + 100);
   await stopping;
   return { schema: "oomkit.replay/1", dir, frames: timeline.length, durationMs: end, episodes };
+}
+
+/** Episode ids for one run: 0, 1, 2… (base 36), the same on every run. */
+export function counter(): () => string {
+  let n = 0;
+  return () => (n++).toString(36);
 }

@@ -19,6 +19,7 @@ import { SimMachine } from "../sim/machine.js";
 import { VirtualScheduler } from "../sim/scheduler.js";
 import { SimHost } from "../sim/sim-host.js";
 import { RunRecorder, kernelKillFact } from "./recorder.js";
+import { counter } from "./replay.js";
 import type { SimComparison, SimRunResult } from "./result.js";
 import type { Scenario } from "./scenario.js";
 
@@ -64,6 +65,7 @@ export async function runScenario(scenario: Scenario, config: CompiledConfig, op
     log: opts.log ?? silentLogger,
     backend,
     scheduler,
+    episodeIds: counter(),
     onEpisode: (r) => {
       rec.oomkit(r, (k) => killedAt.get(k), scheduler.clock.monotonicMs());
       report(r);
