@@ -90,7 +90,11 @@ export type CgroupFileName = (typeof CgroupFile)[keyof typeof CgroupFile];
 /** A cgroup's path inside the v2 hierarchy: "/" for the root, "/a/b" below it. */
 export type CgroupPath = string & { readonly __brand: "CgroupPath" };
 
+/** Already canonical: "/", or "/a/b" with no empty, "." or ".." part (the hot path: most paths are). */
+const CANONICAL_CGROUP = /^(?:\/(?!\.{1,2}(?:\/|$))[^/]+)+$/;
+
 export function cgroupPath(path: string): CgroupPath {
+  if (path === "/" || CANONICAL_CGROUP.test(path)) return path as CgroupPath;
   if (!path.startsWith("/")) path = `/${path}`;
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.some((p) => p === "..")) throw new OomkitError("E_USAGE", `a cgroup path may not contain "..": ${path}`);

@@ -40,6 +40,8 @@ export interface SimHostOptions {
 }
 
 const NONE = Object.freeze(new Map<string, string>());
+/** A path normalize would leave as it is (no empty, "." or ".." part, no trailing "/"): most reads. */
+const CANONICAL = /^(?:\/(?!\.{1,2}(?:\/|$))[^/]+)+$/;
 const BOOT_ID = "5e1f0000-0000-4000-8000-000000000001";
 const zeroPressure = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
 
@@ -121,7 +123,7 @@ export class SimHost implements Host {
   #resolve(machinePath: string): Node | undefined {
     if (!machinePath.startsWith("/")) throw new OomkitError("E_INTERNAL", `machine paths are absolute; got ${JSON.stringify(machinePath)}`);
     this.sync();
-    const p = path.posix.normalize(machinePath).replace(/(.)\/$/, "$1");
+    const p = CANONICAL.test(machinePath) ? machinePath : path.posix.normalize(machinePath).replace(/(.)\/$/, "$1");
     if (p === CGROUP_FS || p.startsWith(`${CGROUP_FS}/`)) return cgroupNode(this.machine, p.slice(CGROUP_FS.length));
     if (p === "/proc" || p.startsWith("/proc/")) return this.#proc(p.slice("/proc".length).split("/").filter(Boolean));
     const dirs: Record<string, string[]> = { "/": ["proc", "sys"], "/sys": ["fs"], "/sys/fs": ["cgroup"] };
@@ -129,9 +131,13 @@ export class SimHost implements Host {
     return sub ? { kind: "dir", entries: () => sub.map((name) => ({ name, isDirectory: true })), ownerUid: 0 } : undefined;
   }
 
+  /** The machine-wide files, rendered when read; built once. */
+  #fixedFiles: Record<string, () => string> | undefined;
+
   #fixed(): Record<string, () => string> {
+    if (this.#fixedFiles) return this.#fixedFiles;
     const k = this.machine.k;
-    return {
+    return (this.#fixedFiles = {
       [PROC_MEMINFO]: () => meminfo(k),
       [PROC_VMSTAT]: () => vmstat(k),
       [procPressure("memory")]: () => this.machine.root.psi.render(),
@@ -141,7 +147,7 @@ export class SimHost implements Host {
       [PROC_SWAPPINESS]: () => `${k.swappiness}\n`,
       [PROC_BOOT_ID]: () => `${BOOT_ID}\n`,
       [PROC_MOUNTS]: () => `proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\ncgroup2 ${CGROUP_FS} cgroup2 rw,nosuid,nodev,noexec,relatime,memory_recursiveprot 0 0\n`,
-    };
+    });
   }
 
   #proc(parts: string[]): Node | undefined {

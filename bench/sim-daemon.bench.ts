@@ -1,0 +1,152 @@
+/**
+ * How fast `oomkit simulate` runs a ten-minute scenario with 100 tasks, the daemon included: its
+ * triggers, guard bands, standing decisions, engine, policies, kill path and episode records,
+ * driven in virtual time (src/simulate/run.ts), as against the model alone (bench/sim.bench.ts).
+ * The machine is sim.bench.ts's: 100 tasks in ten cgroups (steady, bursty, stepped), two leaks
+ * and a fork storm of 100 children, 8 GiB with 4 GiB of zram, written as a scenario file and
+ * parsed as `oomkit simulate` parses one. Each configuration is run a few times; the table gives
+ * medians of CPU time (user + system: steadier than wall time on a shared machine). Writes a
+ * Markdown table to stdout (and into BENCHMARKS.md with --write). No test asserts on these times.
+ *
+ * `--config=NAME` runs one configuration once and never writes (for `node --cpu-prof`).
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { loadEngineSetup } from "../src/cli/setup.js";
+import { mulberry32 } from "../src/sim/rng.js";
+import type { SimRunResult } from "../src/simulate/result.js";
+import { runScenario } from "../src/simulate/run.js";
+import { type Scenario, parseScenario } from "../src/simulate/scenario.js";
+import { replaceSection } from "./markdown.js";
+
+const HEADING = "## Simulator with the daemon";
+const MiB = 1024 * 1024;
+const SIM_SECONDS = 600;
+const RUNS = 3;
+const SEED = 0x5eed;
+
+/** The scenario file: sim.bench.ts's machine, drawn from the same seed, as TOML. */
+export function scenarioToml(tasks: number): string {
+  const rand = mulberry32(SEED);
+  const mib = (x: number) => Math.round(x * MiB);
+  const lines = [
+    `name = "bench-${tasks}"`,
+    `duration_ms = ${SIM_SECONDS * 1000}`,
+    `seed = ${SEED}`,
+    "",
+    "[machine]",
+    'memory = "8G"',
+    'swap = { kind = "zram", size = "4G", compression_ratio = 3 }',
+    "",
+    "[[cgroup]]",
+    'path = "/jobs/b"',
+    'max = "1G"',
+  ];
+  for (let i = 0; i < tasks; i++) {
+    const kind = i % 10;
+    let curve: string;
+    if (kind < 4) curve = `{ kind = "steady", bytes = ${mib(20 + rand() * 60)} }`;
+    else if (kind < 7) curve = `{ kind = "bursts", base = ${mib(20)}, burst = ${mib(20 + rand() * 80)}, every_ms = ${Math.round(5000 + rand() * 10_000)}, length_ms = 2000, jitter = 0.5 }`;
+    else if (kind < 9) curve = `{ kind = "steps", start = ${mib(10)}, steps = [{ after_ms = ${Math.round(60_000 + rand() * 120_000)}, bytes = ${mib(50 + rand() * 100)} }, { after_ms = 300_000, bytes = ${mib(20)} }] }`;
+    else curve = `{ kind = "steady", bytes = ${mib(30)} }`;
+    lines.push("", "[[task]]", `comm = "w${i}"`, `cgroup = "/svc${i % 10}"`, `curve = ${curve}`, "touch_per_sec = 0.05", `cache_per_sec = ${Math.round(rand() * 64 * 1024)}`);
+  }
+  lines.push("", "[[task]]", 'comm = "leak-a"', 'cgroup = "/jobs/a"', `curve = { kind = "leak", start = 0, per_sec = ${40 * MiB} }`);
+  lines.push("", "[[task]]", 'comm = "leak-b"', 'cgroup = "/jobs/b"', `curve = { kind = "leak", start = 0, per_sec = ${15 * MiB} }`);
+  lines.push("", "[[task]]", 'comm = "storm"', 'cgroup = "/jobs/storm"', `curve = { kind = "steady", bytes = ${2 * MiB} }`, `fork = { per_sec = 5, max = 100, child = ${4 * MiB} }`);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The configurations: the built-in default (two machine-wide triggers, the rules policy at "/"),
+ * and a busy one — a PSI trigger on each service cgroup, a guard band and a memory.events
+ * trigger on the limited job, largest-leaf on /jobs and priority at "/".
+ */
+const CONFIGS: Record<string, string | undefined> = {
+  default: undefined,
+  busy: [
+    '[[attach]]\ncgroup = "/"\npolicy = "priority"',
+    '[[attach]]\ncgroup = "/jobs"\npolicy = "largest-leaf"',
+    '[[trigger]]\nname = "memory-low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\nswap_free = { below_percent = 10 }',
+    '[[trigger]]\nname = "machine-full-stall"\ncgroup = "/"\npsi = { stall = "full", threshold_ms = 200, window_ms = 2000 }',
+    ...Array.from({ length: 10 }, (_, i) => `[[trigger]]\nname = "svc${i}-some"\ncgroup = "/svc${i}"\npsi = { stall = "some", threshold_ms = 500, window_ms = 2000 }`),
+    '[[trigger]]\nname = "job-b-guard"\ncgroup = "/jobs/b"\nguard_band = { margin_percent = 5 }',
+    '[[trigger]]\nname = "job-b-max"\ncgroup = "/jobs/b"\nmemory_events = ["max"]',
+  ].join("\n\n"),
+};
+
+function configFile(name: string): string | undefined {
+  const text = CONFIGS[name];
+  if (text === undefined) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-bench-sim-"));
+  const p = path.join(dir, `${name}.toml`);
+  fs.writeFileSync(p, `${text}\n`);
+  return p;
+}
+
+interface Row {
+  readonly config: string;
+  readonly tasks: number;
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  readonly episodes: number;
+  readonly oomkitKills: number;
+  readonly kernelKills: number;
+}
+
+async function runOnce(scenario: Scenario, config: string): Promise<Row & { readonly result: SimRunResult }> {
+  const compiled = loadEngineSetup(configFile(config), { enforceOwnership: false, warn: () => {} });
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const result = await runScenario(scenario, compiled, { label: config });
+  const c = process.cpuUsage(c0);
+  const s = result.summary;
+  return { config, tasks: scenario.tasks.length, wallMs: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, episodes: s.episodes, oomkitKills: s.oomkitKills, kernelKills: s.kernelKills, result };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+export async function run(configs: readonly string[] = Object.keys(CONFIGS), runs = RUNS): Promise<Row[]> {
+  const scenario = parseScenario(scenarioToml(100), "bench.toml");
+  const rows: Row[] = [];
+  for (const config of configs) {
+    const all: Row[] = [];
+    for (let i = 0; i < runs; i++) all.push(await runOnce(scenario, config));
+    const first = all[0] as Row;
+    rows.push({ ...first, wallMs: median(all.map((r) => r.wallMs)), cpuMs: median(all.map((r) => r.cpuMs)) });
+  }
+  return rows;
+}
+
+export function markdown(rows: readonly Row[]): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const tasks = rows[0]?.tasks ?? 0;
+  return [
+    HEADING,
+    "",
+    `Generated by \`node dist/bench/sim-daemon.bench.js --write\` (bench/sim-daemon.bench.ts) on ${date}, Node ${process.version}, ${os.cpus().length} CPUs. ` +
+      `\`runScenario\` (what \`oomkit simulate\` runs) over ${SIM_SECONDS} s of virtual time: the machine of "Simulator" above (${tasks} task entries: 100 tasks, two leaks, ` +
+      "a fork storm of 100 children) written as a scenario file, with the daemon running on it — its triggers, standing decisions, engine, policies, kill " +
+      `path and episode records — and the series sampled every 250 ms. \`default\` is the built-in configuration; \`busy\` adds a PSI trigger on each of the ten service cgroups, a guard band and a memory.events trigger on the limited job, \`priority\` at "/" and \`largest-leaf\` on /jobs. Medians of ${RUNS} runs (configuration loading excluded). ` +
+      `CPU time (user + system) is the figure to read on a shared machine; the load average was ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} CPUs when this ran. The goal is under 2 s for the ten minutes.`,
+    "",
+    "| configuration | CPU time for 600 s | wall time | virtual ÷ CPU | episodes | oomkit kills | kernel kills |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => `| ${r.config} | ${(r.cpuMs / 1000).toFixed(2)} s | ${(r.wallMs / 1000).toFixed(2)} s | ${Math.round((SIM_SECONDS * 1000) / r.cpuMs)}× | ${r.episodes} | ${r.oomkitKills} | ${r.kernelKills} |`),
+    "",
+  ].join("\n");
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const only = process.argv.find((a) => a.startsWith("--config="))?.slice("--config=".length);
+  if (only !== undefined && !(only in CONFIGS)) throw new Error(`--config: one of ${Object.keys(CONFIGS).join(", ")}`);
+  const rows = await run(only === undefined ? undefined : [only], only === undefined ? RUNS : 1);
+  const md = markdown(rows);
+  process.stdout.write(`${md}\n`);
+  if (only === undefined && process.argv.includes("--write")) replaceSection(path.resolve("BENCHMARKS.md"), HEADING, md);
+}
