@@ -48,6 +48,9 @@ export interface Daemon {
   readonly pid: number;
   readonly dir: string;
   readonly startMs: number;
+  /** CPU time (utime + stime) the process had used when it said "watching": steadier than
+   * startMs on a loaded machine, where waiting for a core counts in wall time. */
+  readonly startCpuMs: number;
   stderr(): string;
 }
 
@@ -62,14 +65,18 @@ export async function startDaemon(nodeFlags: readonly string[] = [], extraArgs: 
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
+  let startCpuMs = Number.NaN;
   const startMs = await new Promise<number>((resolve, reject) => {
     child.stderr!.on("data", (d: Buffer) => {
       err += d.toString();
-      if (err.includes("oomkit: watching\n")) resolve(performance.now() - t0);
+      if (err.includes("oomkit: watching\n") && Number.isNaN(startCpuMs)) {
+        startCpuMs = cpuSeconds(child.pid!) * 1000;
+        resolve(performance.now() - t0);
+      }
     });
     child.once("exit", (code) => reject(new Error(`the daemon exited (${code}) before watching:\n${err}`)));
   });
-  return { child, pid: child.pid!, dir, startMs, stderr: () => err };
+  return { child, pid: child.pid!, dir, startMs, startCpuMs, stderr: () => err };
 }
 
 /** SIGTERM, then how it ended: the exit code, and whether V8 aborted (a `Check failed`). */

@@ -36,11 +36,32 @@ export const SC_PAGESIZE = 30;
 
 let cached: Libc | undefined;
 
+/**
+ * koffi's native addon, required straight from its prebuilt folder when it is there and of the
+ * package's own version; koffi's index otherwise. The index finds the same file, but first loads
+ * its installer's helpers, and with them node:crypto, node:https (so tls, dns...) and node:zlib:
+ * 1.4 MiB of anonymous memory, 2 MiB of file pages and ~25 ms of start-up for nothing the daemon
+ * runs (BENCHMARKS.md, "Footprint: builds side by side"). What the index adds over the addon
+ * (deprecated aliases) oomkit does not use. Musl, 32-bit and other platforms take the index.
+ */
+function loadKoffi(): Koffi {
+  const require = createRequire(import.meta.url);
+  if (process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")) {
+    try {
+      const native = require(`koffi/build/koffi/linux_${process.arch}/koffi.node`) as Koffi & { version?: string };
+      if (native.version === (require("koffi/package.json") as { version: string }).version) return native;
+    } catch {
+      // A musl libc, or a layout koffi has changed: its index knows.
+    }
+  }
+  return require("koffi") as Koffi;
+}
+
 export function libc(): Libc {
   if (cached) return cached;
   let koffi: Koffi;
   try {
-    koffi = createRequire(import.meta.url)("koffi") as Koffi;
+    koffi = loadKoffi();
   } catch (err) {
     throw new OomkitError("E_UNSUPPORTED", "koffi (the native call library) could not be loaded", { cause: err });
   }

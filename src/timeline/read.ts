@@ -6,8 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import { OomkitError, errnoCode } from "../errors.js";
+import { zlib } from "../os/lazy-builtins.js";
 import { type Clock, ManualClock } from "../os/host.js";
 import { DEFAULT_LIMITS, FRAMES_DIR, TIMELINE_FORMAT, TIMELINE_MANIFEST, TIMELINE_VERSION, type TimelineFrameData, type TimelineLimits, type TimelineManifest, frameFile, framePathProblem, frameSchema, manifestSchema } from "./format.js";
 import { FrameHost } from "./frame-host.js";
@@ -140,7 +140,7 @@ export class Timeline {
     const gz = readRegular(file, this.limits.frameBytes, `frame ${index}`);
     let json: Buffer;
     try {
-      json = zlib.gunzipSync(gz, { maxOutputLength: this.limits.frameJsonBytes });
+      json = zlib().gunzipSync(gz, { maxOutputLength: this.limits.frameJsonBytes });
     } catch (err) {
       const tooBig = (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
       throw bad(tooBig ? `${file} unpacks to over ${this.limits.frameJsonBytes} bytes, the limit` : `${file} is not gzip data: ${(err as Error).message}`, err);

@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as zlib from "node:zlib";
 import { OomkitError } from "../errors.js";
+import { zlib } from "../os/lazy-builtins.js";
 import type { HostFacts } from "../os/host.js";
 import type { RecordingHost } from "../os/record.js";
 import { FRAMES_DIR, TIMELINE_FORMAT, TIMELINE_MANIFEST, TIMELINE_VERSION, type TimelineManifest, frameFile, machinePathProblem } from "./format.js";
@@ -72,7 +72,7 @@ export class TimelineWriter {
     const last = this.#times[index - 1];
     if (index === 0 ? atMs !== 0 : last !== undefined && atMs < last) throw new OomkitError("E_INTERNAL", `frame ${index} at ${atMs} ms goes back (the one before is at ${last ?? "?"} ms)`);
     const delta = diffStates(this.#last, state);
-    const gz = zlib.gzipSync(JSON.stringify(delta), { level: 9 });
+    const gz = zlib().gzipSync(JSON.stringify(delta), { level: 9 });
     fs.writeFileSync(path.join(this.dir, frameFile(index)), gz, { flag: "wx" });
     this.#times.push(Math.round(atMs));
     this.#last = state;

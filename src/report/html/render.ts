@@ -6,7 +6,7 @@
  * reason can close the block or open a tag; the page's script then sets it as textContent. A
  * Content-Security-Policy allows no network and no script but the page's own two.
  */
-import { createHash } from "node:crypto";
+import { crypto } from "../../os/lazy-builtins.js";
 import { chartAssets } from "./assets.js";
 import { checkReportInput } from "./check.js";
 import { CLIENT_SCRIPT } from "./client.js";
@@ -52,7 +52,7 @@ export function renderReport(input: ReportInput): string {
   const assets = chartAssets();
   const scripts = [inlineScript(assets.script), inlineScript(CLIENT_SCRIPT)];
   // Only these two scripts may run (by hash): markup smuggled in past the escaping would stay inert.
-  const hashes = scripts.map((s) => `'sha256-${createHash("sha256").update(s).digest("base64")}'`).join(" ");
+  const hashes = scripts.map((s) => `'sha256-${crypto().createHash("sha256").update(s).digest("base64")}'`).join(" ");
   const sub = input.subtitle ? `<p class="sub">${escapeHtml(input.subtitle)}</p>` : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -5,7 +5,7 @@
 // that oomkit uses.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 const MAIN = fileURLToPath(new URL("../../../src/cli/main.js", import.meta.url));
 /** What the bundle may load at run time besides node:* (scripts/bundle.mjs, EXTERNAL). */
-const EXTERNAL = /^(koffi|sucrase(\/.*)?|prom-client(\/.*)?)$/;
+const EXTERNAL = /^(koffi(\/.*)?|sucrase(\/.*)?|prom-client(\/.*)?)$/;
 
 test("dist/src/cli/main.js is one bundled file: it imports only node:* and the dependencies kept out on purpose", () => {
   const text = fs.readFileSync(MAIN, "utf8");
@@ -37,3 +37,18 @@ test("dist/src/cli/main.js is one bundled file: it imports only node:* and the d
   assert.ok(!/zod\/v4\/locales\/(fr|de|ja)\.js/.test(text), "zod's other locales are left out");
   assert.ok(/zod\/v4\/locales\/en\.js/.test(text), "zod's English messages are in");
 });
+
+test("the bundle is ASCII (V8 holds its source one byte per character), and the daemon's start loads no node:crypto, node:zlib or node:https", () => {
+  const text = fs.readFileSync(MAIN, "utf8");
+  const wide = [...text.matchAll(/[^\x00-\x7f]/g)].slice(0, 3).map((m) => JSON.stringify(text.slice(Math.max(0, m.index - 30), m.index + 10)));
+  assert.deepEqual(wide, [], "no character beyond ASCII (scripts/bundle.mjs escapes them)");
+  // Every top-level import of the bundle runs whatever the command: `version` loads what `run` does
+  // before it reads its configuration.
+  const probe = "process.on('exit', () => process._rawDebug('LOADED ' + JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (crypto|zlib|https|tls)$/.test(m)))))";
+  const out = spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(probe)}`, MAIN, "version"], { encoding: "utf8" });
+  assert.equal(out.status, 0, out.stderr);
+  const line = /LOADED (.*)/.exec(out.stderr)?.[1];
+  assert.ok(line, out.stderr);
+  assert.deepEqual(JSON.parse(line), []);
+});
+
