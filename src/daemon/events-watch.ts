@@ -63,6 +63,8 @@ export class EventsWatch implements Watch {
   #file: string;
   #last: MemoryEvents | undefined;
   #watcher: fs.FSWatcher | undefined;
+  /** The band being set again, awaited by stop() so that no write lands after the restore. */
+  #reasserting: Promise<void> | undefined;
 
   constructor(
     readonly spec: EventsSpec,
@@ -108,6 +110,7 @@ export class EventsWatch implements Watch {
   }
 
   tick(nowMs: number): number {
+    this.#keepBand();
     const now = this.#read();
     const before = this.#last;
     this.#last = now ?? before;
@@ -143,6 +146,21 @@ export class EventsWatch implements Watch {
     return SAFETY_NET_MS;
   }
 
+  /**
+   * A guard band raised by someone else (guard-band.ts `reassert`) is set again within a tick;
+   * one write at a time, its failure logged, never thrown into the tick.
+   */
+  #keepBand(): void {
+    if (this.spec.kind !== "guard-band" || !this.guardBands || this.#reasserting) return;
+    this.#reasserting = this.guardBands
+      .reassert(this.target, this.spec.margin)
+      .then(
+        () => undefined,
+        (err: unknown) => this.#ctx.log.warn(`guard band on ${this.target}: cannot be set again (${(err as Error).message})`),
+      )
+      .finally(() => (this.#reasserting = undefined));
+  }
+
   /** Re-reads usage against the limits the risen events are about (NEAR_LIMIT). */
   #cleared(risen: readonly string[]): string | undefined {
     const files = [...new Set(risen.map((n) => LIMIT_OF[n]).filter((f): f is string => f !== undefined))];
@@ -161,6 +179,7 @@ export class EventsWatch implements Watch {
 
   async stop(): Promise<void> {
     this.#closeWatcher();
+    await this.#reasserting;
     if (this.spec.kind === "guard-band" && this.guardBands) await this.guardBands.restore(this.target);
   }
 

@@ -114,6 +114,34 @@ export class GuardBands {
     this.#log.info(`guard band: memory.high ${target} on ${cg} (memory.max ${max}; was ${high.trim()})`);
   }
 
+  /**
+   * Puts the band back when something else raised memory.high above it while oomkit runs —
+   * systemd writes a unit's MemoryHigh= (`max` when unset) on every `systemctl daemon-reload`
+   * and `set-property`, and an admin may write the file. The value found is what the cgroup
+   * would have without oomkit now, so it becomes the one restored on stop. Returns whether it
+   * wrote. A memory.high at or below the band is left alone, as is everything in a dry run and
+   * under an unlimited memory.max.
+   */
+  async reassert(cg: CgroupPath, margin: Margin): Promise<boolean> {
+    if (this.#dryRun) return false;
+    let max: number;
+    let high: string;
+    try {
+      max = parseMemoryValue(this.#host.readFile(this.#file(cg, CgroupFile.memoryMax)));
+      high = this.#host.readFile(this.#file(cg, CgroupFile.memoryHigh)).trim();
+    } catch (err) {
+      this.#log.debug(`ignoring guard band on ${cg}: ${(err as Error).message}`);
+      return false;
+    }
+    const target = guardHigh(max, margin);
+    if (target === undefined || parseMemoryValue(high) <= target) return false;
+    this.#saved.set(cg, high);
+    this.#persist();
+    await this.#host.writeFileAsync(this.#file(cg, CgroupFile.memoryHigh), String(target));
+    this.#log.warn(`guard band: memory.high on ${cg} was raised to ${high} by someone else (systemd does on daemon-reload); set to ${target} again, ${high} is restored on stop`);
+    return true;
+  }
+
   async restore(cg: CgroupPath): Promise<void> {
     const old = this.#saved.get(cg);
     if (old === undefined) return;

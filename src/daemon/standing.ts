@@ -27,7 +27,7 @@ import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import { type Host, workClockOf } from "../os/host.js";
-import { type CgroupPath, ROOT_CGROUP } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupDir } from "../os/paths.js";
 
 /** Longest a model refresh slice may read for. */
 export const REFRESH_SLICE_MS = 5;
@@ -198,7 +198,21 @@ export class StandingDecisions {
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
+    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
+    const { record } = prepared;
+    let { plan } = prepared;
+    // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
+    // were read (prepare read them live, just now). That catches a newcomer only if the decision
+    // saw every cgroup that existed by then; the model's listings may be older than its figures
+    // (listings are re-read after usage, and least often when the budget is short). So they are
+    // read again now: a cgroup that came or went under the scope means this plan may have
+    // missed the one to kill, and it does not stand.
+    const moved = plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
+    let unseen: string | undefined;
+    if (plan !== undefined && moved > 0) {
+      unseen = `a cgroup came or went under ${scope} while its plan was made (the model's listing was older than its figures); deciding again`;
+      plan = undefined;
+    }
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
@@ -208,7 +222,7 @@ export class StandingDecisions {
     const stale = prior?.plan !== undefined && failed.has(prior.plan.policy) ? outgrown(prior.plan, live) : undefined;
     const keep = prior?.plan !== undefined && failed.has(prior.plan.policy) && stale === undefined;
     const stands = keep ? prior.plan : plan;
-    const none = stands !== undefined ? undefined : `deciding ahead, no policy's plan passed the verifier (${record.chain.map((c) => `${c.policy}: ${c.outcome}`).join(", ")})`;
+    const none = stands !== undefined ? undefined : (unseen ?? `deciding ahead, no policy's plan passed the verifier (${record.chain.map((c) => `${c.policy}: ${c.outcome}`).join(", ")})`);
     const chain = record.chain.map((c) => `${c.policy} ${c.outcome} ${Math.round(c.durationMs)} ms`).join(", ");
     this.#d.log.debug(`standing decision for ${scope}: ${stands ? `${stands.policy}: ${stands.targets.map((t) => describeTarget(t.action)).join(", ")}` : `none (${none})`} [${chain}]${keep ? " (kept)" : stale ? ` (not keeping ${prior?.plan?.policy}'s: ${stale})` : ""}`);
     this.#entries.set(scope, {

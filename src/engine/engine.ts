@@ -242,7 +242,7 @@ export class Engine {
             // be sorted again at the trigger, on its path).
             steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates, st.entry.verdicts) })),
             policy: handler.entry.policy,
-            targets: targetsOf(handler.verified, req.live ?? req.snapshot),
+            targets: targetsOf(handler.verified, req.live ?? req.snapshot, req.snapshot, scope),
             madeAtMonoMs: req.snapshot.takenAtMonoMs,
             madeAtWallMs: req.snapshot.takenAtWallMs,
             decisionMs: run.decisionMs,

@@ -303,6 +303,27 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return { reads, changed, dropped, behind, ms };
   }
 
+  /**
+   * Re-reads, now, every kept listing of `dir` and of the folders below it (the cgroup tree a
+   * decision walked), whatever their due time; returns how many changed (a cgroup came or went).
+   * The standing decisions' check that a plan saw every cgroup of its scope.
+   */
+  refreshListingsUnder(dir: string): number {
+    const now = this.clock.monotonicMs();
+    const under = [...this.#maps.dir.values()].filter((e) => e.path === dir || e.path.startsWith(`${dir}/`));
+    let changed = 0;
+    let significant = 0;
+    for (const e of under) {
+      if (this.#maps.dir.get(e.path) !== e) continue; // dropped with a folder above it
+      const r = this.#reread(e, now);
+      if (r.changed) changed++;
+      if (r.significant) significant++;
+    }
+    this.#refreshReads += under.length;
+    if (significant > 0) this.#generation++;
+    return changed;
+  }
+
   /** Sets when an entry is next due, and queues it in its rank's queue. */
   #schedule(e: Entry, dueAtMs: number): void {
     e.dueAtMs = dueAtMs;
@@ -343,7 +364,41 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       this.#noteNewPids(previous, outcome, now);
     }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
+    if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
+  }
+
+  #isCgroupPath(p: string): boolean {
+    const mount = this.#cgroupMount;
+    return mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+  }
+
+  /**
+   * A cgroup that is gone takes everything kept about it and below it along: a unit restarted
+   * makes a new cgroup at the same path, and what the old one had (its marks above all: systemd
+   * sets user.oomd_avoid as it starts the unit) must not be served for the new one. Seen either
+   * as its memory.current vanishing or as its name leaving its parent's listing.
+   */
+  #dropGoneCgroups(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): number {
+    if (e.cls === "usage") return after.ok ? 0 : this.#dropUnder(e.path.slice(0, -"/memory.current".length));
+    if (e.kind !== "dir" || !before.ok || !after.ok) return 0;
+    const listed = new Set((after.value as DirEntry[]).filter((d) => d.isDirectory).map((d) => d.name));
+    let dropped = 0;
+    for (const d of before.value as DirEntry[]) if (d.isDirectory && !listed.has(d.name)) dropped += this.#dropUnder(`${e.path}/${d.name}`);
+    return dropped;
+  }
+
+  /** Drops every entry of `dir` and below it. */
+  #dropUnder(dir: string): number {
+    let dropped = 0;
+    for (const m of Object.values(this.#maps)) {
+      for (const [p, entry] of m) {
+        if (p !== dir && !p.startsWith(`${dir}/`)) continue;
+        this.#drop(entry);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young). */

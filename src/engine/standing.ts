@@ -8,7 +8,8 @@
  * same process (pid and start time), still in the scope, not protected now (oom_score_adj,
  * [protect], omit marks), not a victim already — and refuses a target whose memory has fallen
  * below DRIFT_FRACTION of what it held when it was chosen: it is no longer the victim the policy
- * chose, and a fresh decision should look again. A plan older than its bound is refused too.
+ * chose, and a fresh decision should look again; so is a target whose prefer/avoid mark is not
+ * the one the decision saw. A plan older than its bound is refused too.
  *
  * The targets alone cannot show what the plan did not see: a process that started, or grew,
  * after it was made (a leak that began among bystanders, a job in a lower-priority cgroup). So
@@ -18,6 +19,7 @@
  */
 import type { CgroupPath } from "../os/paths.js";
 import type { RecheckedTarget } from "./episode.js";
+import { type KillPreference, preferenceOf } from "./marks.js";
 import type { Action } from "./plan.js";
 import type { OomCause } from "./policy.js";
 import type { Snapshot } from "./snapshot.js";
@@ -46,6 +48,12 @@ export interface PreparedTarget {
   readonly action: Action;
   /** Bytes it held then: a task's resident + swapped memory, a cgroup's memory.current. */
   readonly bytes: number | undefined;
+  /**
+   * The prefer/avoid mark the decision saw on the target's cgroup (marks.ts), when it has one:
+   * a mark set since (systemd writes user.oomd_avoid when it starts the unit, and the model
+   * re-reads marks least often) is something the policy did not weigh.
+   */
+  readonly preference: KillPreference | undefined;
 }
 
 export interface PreparedPlan {
@@ -72,9 +80,19 @@ export type Recheck =
   | { readonly ok: true; readonly verified: readonly VerifiedOk[]; readonly rechecked: readonly RecheckedTarget[] }
   | { readonly ok: false; readonly reason: string };
 
-/** The figures each verified action's target holds now, as prepare records them. */
-export function targetsOf(verified: readonly VerifiedOk[], snapshot: Snapshot): PreparedTarget[] {
-  return verified.map((v) => ({ action: v.action, bytes: targetBytes(v.action, snapshot) }));
+/**
+ * The figures each verified action's target holds now (`live`), and the marks the decision saw
+ * (`decided`, the snapshot the policy read), as prepare records them.
+ */
+export function targetsOf(verified: readonly VerifiedOk[], live: Snapshot, decided: Snapshot, scope: CgroupPath): PreparedTarget[] {
+  return verified.map((v) => ({ action: v.action, bytes: targetBytes(v.action, live), preference: targetPreference(v.action, decided, scope) }));
+}
+
+/** The prefer/avoid mark that applies to a kill's cgroup (a task's own), or undefined. */
+function targetPreference(a: Action, snapshot: Snapshot, scope: CgroupPath): KillPreference | undefined {
+  const path = a.kind === "kill-cgroup" ? a.cgroup : a.kind === "kill-task" ? snapshot.task(a.pid)?.cgroupPath : undefined;
+  if (path === undefined) return undefined;
+  return preferenceOf(snapshot.cgroup(path), snapshot.cgroup(scope)).preference;
 }
 
 /** Checks a prepared plan against the live machine; `ctx.snapshot` must be a live snapshot. */
@@ -88,6 +106,8 @@ export function recheck(plan: PreparedPlan, ctx: VerifyContext, maxAgeMs: number
     const name = describeTarget(t.action);
     const v = verifyAction(t.action, ctx);
     if (!v.ok) return { ok: false, reason: `${name}: ${v.reason}` };
+    const marked = t.preference === undefined ? undefined : targetPreference(t.action, ctx.snapshot, plan.scope);
+    if (marked !== undefined && marked !== t.preference) return { ok: false, reason: `${name} is marked ${marked} now, ${t.preference} when the plan was made` };
     const now = targetBytes(t.action, ctx.snapshot);
     rechecked.push({ target: name, bytesThen: t.bytes, bytesNow: now });
     if (t.bytes !== undefined && t.bytes >= DRIFT_FLOOR_BYTES && now !== undefined && now < DRIFT_FRACTION * t.bytes) {

@@ -4,8 +4,10 @@
  * Contract: the candidates are the scope's kill units — leaf cgroups, or `memory.oom.group`
  * cgroups taken whole — as systemd-oomd collects them. Those marked `user.oomd_omit` are never
  * candidates; those marked `user.oomd_avoid` come last. The rest are ordered by reclaim activity,
- * memory.stat pgscan per second over the engine's history (a cgroup without two samples yet
- * counts 0), then by memory.current (its tasks' RssAnon + VmSwap where the kernel has no such
+ * memory.stat pgscan per second over the engine's history — a cgroup without two samples yet (new,
+ * or new to oomkit) counts its whole pgscan counter as scanned within the history's window, as
+ * systemd-oomd counts a cgroup it first sees (its last pgscan is 0): a hog started moments ago
+ * must not lose to a quiet sibling's measured trickle — then by memory.current (its tasks' RssAnon + VmSwap where the kernel has no such
  * file), then by path. A candidate with neither reclaim (pgscan 0)
  * nor usage is passed over: killing it would not relieve pressure. The first killable candidate
  * is killed whole (the verifier spares protected tasks in it). Passes in system-level mode.
@@ -17,6 +19,7 @@
  */
 import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
+import { DEFAULT_HISTORY } from "../engine/history.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
 
 const NAME = "pressure";
@@ -56,8 +59,10 @@ export const pressure = definePolicy<PressureOptions>({
       }
       const rate = oc.rates(unit).pgscanPerSec;
       const avoid = oc.preference(unit).preference === "avoid";
-      const c: Candidate = { unit, avoid, pgscanPerSec: Math.max(0, rate ?? 0), rateKnown: rate !== undefined, currentBytes: current };
-      oc.consider(unit, c.pgscanPerSec, `${avoid ? "avoid; " : ""}pgscan ${rate === undefined ? "rate unknown (one sample)" : `${c.pgscanPerSec.toFixed(0)}/s`}, ${mib(current)} in use`);
+      const perSec = rate ?? (pgscan * 1000) / DEFAULT_HISTORY.windowMs;
+      const c: Candidate = { unit, avoid, pgscanPerSec: Math.max(0, perSec), rateKnown: rate !== undefined, currentBytes: current };
+      const scan = rate === undefined ? `pgscan ${pgscan} since first seen (${c.pgscanPerSec.toFixed(0)}/s over ${DEFAULT_HISTORY.windowMs / 1000} s; not yet measured)` : `pgscan ${c.pgscanPerSec.toFixed(0)}/s`;
+      oc.consider(unit, c.pgscanPerSec, `${avoid ? "avoid; " : ""}${scan}, ${mib(current)} in use`);
       candidates.push(c);
     }
     candidates.sort(
@@ -66,7 +71,7 @@ export const pressure = definePolicy<PressureOptions>({
     oc.ranked(candidates.map((c) => c.unit));
     const best = candidates[0];
     if (!best) return oc.pass(`no candidate cgroup under ${oc.scopePath}`);
-    const why = `${best.avoid ? "only avoid-marked cgroups left; " : ""}highest reclaim rate (${best.pgscanPerSec.toFixed(0)} pgscan/s${best.rateKnown ? "" : ", not yet measured"}) then usage (${mib(best.currentBytes)})`;
+    const why = `${best.avoid ? "only avoid-marked cgroups left; " : ""}highest reclaim rate (${best.pgscanPerSec.toFixed(0)} pgscan/s${best.rateKnown ? "" : ", its counter since first seen"}) then usage (${mib(best.currentBytes)})`;
     return oc.killCgroup(best.unit, why);
   },
 });

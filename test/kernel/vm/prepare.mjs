@@ -343,6 +343,29 @@ const SYSTEMD_ROOT = {
   include: ["systemd", "systemd-sysv", "attr", "procps"],
 };
 
+/** A stalled read ends a download after this many seconds, and a download is tried this often (wget). */
+const WGET_TIMEOUT_S = 60;
+const WGET_TRIES = 3;
+/** debootstrap as a whole: 7 minutes measured on a busy 2-core machine, with room for a slow mirror. */
+const DEBOOTSTRAP_TIMEOUT_S = 40 * 60;
+
+/**
+ * Fails fast, with one line, when the mirror cannot be reached: fetches its Release file for the
+ * suite with wget (the tool debootstrap downloads with, so the same proxy settings apply), at
+ * most `tries` times of `timeoutS` seconds each.
+ */
+export function probeMirror(mirror, { timeoutS = 20, tries = 2 } = {}) {
+  const url = `${mirror.replace(/\/+$/, "")}/dists/${SYSTEMD_ROOT.suite}/Release`;
+  if (!which("wget")) throw new PrepareError(`no wget to reach Debian's packages with (debootstrap needs it): run \`apt-get install -y wget\``);
+  const r = run("wget", ["-q", `--timeout=${timeoutS}`, `--tries=${tries}`, "-O", "/dev/null", url], { timeout: (timeoutS * tries + 10) * 1000, killSignal: "SIGKILL" });
+  if (r.status === 0) return;
+  const why = r.error?.code === "ETIMEDOUT" ? "no answer" : (WGET_STATUS[r.status] ?? `wget exit ${r.status}`);
+  throw new PrepareError(`cannot reach Debian's packages to build the systemd guest's root: ${url}: ${why} (the mirror is apt's, from /etc/apt/sources.list*; the root is built once, then cached)`);
+}
+
+/** wget's exit statuses, as its manual gives them. */
+const WGET_STATUS = { 1: "wget failed", 3: "file I/O error", 4: "network failure (unreachable, refused or timed out)", 5: "TLS verification failure", 6: "authentication failure", 7: "protocol error", 8: "the server answered with an error" };
+
 /** The Debian mirror apt uses for bookworm (deb822 .sources or one-line lists); undefined when none is configured. */
 export function debianMirror(files = aptSourceFiles()) {
   for (const file of files) {
@@ -392,12 +415,22 @@ export function prepareSystemdRoot(log) {
   }
   const mirror = debianMirror();
   if (!mirror) throw new PrepareError(`no Debian ${SYSTEMD_ROOT.suite} mirror in apt's sources (/etc/apt/sources.list, /etc/apt/sources.list.d): the systemd guest's root is made from it`);
+  probeMirror(mirror);
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(dir), { recursive: true });
-  log(`building the systemd guest's root with debootstrap (${SYSTEMD_ROOT.include.join(", ")}; once, several minutes) in ${tmp}`);
+  log(`building the systemd guest's root with debootstrap (${SYSTEMD_ROOT.include.join(", ")}; once, about 7 minutes on a busy 2-core machine) in ${tmp}`);
   const args = ["--variant=minbase", `--include=${SYSTEMD_ROOT.include.join(",")}`, SYSTEMD_ROOT.suite, tmp, mirror];
-  const r = run("debootstrap", args, { maxBuffer: 1 << 26 });
+  // debootstrap downloads with wget, whose defaults wait 15 minutes on a stalled read and try 20
+  // times: a download that stops must end the build with a message, not hang the suite.
+  const wgetrc = path.join(path.dirname(dir), `wgetrc-${process.pid}`);
+  fs.writeFileSync(wgetrc, `timeout = ${WGET_TIMEOUT_S}\ntries = ${WGET_TRIES}\n`);
+  const r = run("debootstrap", args, { maxBuffer: 1 << 26, timeout: DEBOOTSTRAP_TIMEOUT_S * 1000, killSignal: "SIGKILL", env: { ...process.env, PATH: `${process.env.PATH}:${SBIN_PATH}`, WGETRC: wgetrc } });
+  fs.rmSync(wgetrc, { force: true });
+  if (r.error?.code === "ETIMEDOUT") {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw new PrepareError(`debootstrap did not finish within ${DEBOOTSTRAP_TIMEOUT_S / 60} minutes (downloads from ${mirror} too slow or stalled): rerun when Debian's packages can be reached`);
+  }
   if (r.status !== 0) {
     const why = firstLine(fs.existsSync(path.join(tmp, "debootstrap/debootstrap.log")) ? fs.readFileSync(path.join(tmp, "debootstrap/debootstrap.log"), "utf8") : r.stderr || r.stdout);
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -273,6 +273,12 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.step(100);
     assert.equal(t.episodes.length, 1);
     assert.equal(t.episodes[0]?.scope, "/jobs");
+    // systemd's daemon-reload writes the unit's MemoryHigh= back ("max"): the band is set again within a tick.
+    t.write("sys/fs/cgroup/jobs/memory.high", "max");
+    await t.step(1000);
+    await t.step(100);
+    assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), String(190 * MB), "set again");
+    assert.ok(t.log.lines.some((l) => /raised to max by someone else/.test(l)), t.log.lines.join("\n"));
     await t.daemon.stop();
     assert.equal(t.host.readFile("/sys/fs/cgroup/jobs/memory.high"), "max");
     // A crash: a run that set the band and never stopped. The next start puts the old value back.

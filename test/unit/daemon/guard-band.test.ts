@@ -83,3 +83,36 @@ test("a state file that is a folder, a symlink, not JSON, or writable by others 
   assert.deepEqual(await open.bands.recover(), []);
   assert.match(open.log.lines.join("\n"), /writable by others/);
 });
+
+test("a guard band raised by someone else (systemd's daemon-reload writes MemoryHigh=) is set again, and their value is the one restored", async () => {
+  const t = setup({ version: 1, memoryHigh: {} });
+  const jobs = cgroupPath("/jobs");
+  const high = t.host.local("/sys/fs/cgroup/jobs/memory.high");
+  const margin = { bytes: 10 * MB };
+  await t.bands.apply(jobs, margin);
+  assert.equal(fs.readFileSync(high, "utf8"), String(190 * MB));
+  assert.equal(await t.bands.reassert(jobs, margin), false, "in place: nothing to do");
+
+  fs.writeFileSync(high, "max\n");
+  assert.equal(await t.bands.reassert(jobs, margin), true);
+  assert.equal(fs.readFileSync(high, "utf8"), String(190 * MB));
+  assert.match(t.log.lines.join("\n"), /memory\.high on \/jobs was raised to max by someone else.*set to 199229440 again/);
+
+  // An admin's own higher value (still above the band) is what the cgroup has without oomkit now.
+  fs.writeFileSync(high, String(195 * MB));
+  assert.equal(await t.bands.reassert(jobs, margin), true);
+  assert.deepEqual(JSON.parse(fs.readFileSync(t.stateFile, "utf8")), { version: 1, memoryHigh: { "/jobs": String(195 * MB) } });
+  // A value at or below the band is theirs to keep.
+  fs.writeFileSync(high, String(100 * MB));
+  assert.equal(await t.bands.reassert(jobs, margin), false);
+  assert.equal(fs.readFileSync(high, "utf8"), String(100 * MB));
+
+  await t.bands.restoreAll();
+  assert.equal(fs.readFileSync(high, "utf8"), String(195 * MB));
+});
+
+test("dry-run never sets a raised guard band again", async () => {
+  const t = setup({ version: 1, memoryHigh: {} }, { dryRun: true });
+  assert.equal(await t.bands.reassert(cgroupPath("/jobs"), { bytes: 10 * MB }), false);
+  assert.deepEqual(t.host.writes, []);
+});

@@ -6,6 +6,8 @@ import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
 import { REDECIDE_MS } from "../../../src/daemon/standing.js";
+import { describeTarget } from "../../../src/engine/standing.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
 import { MemoryLogger } from "../../../src/log.js";
@@ -178,6 +180,77 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
+  test("a cgroup the model had not listed yet when the plan was made (its figures fresher than its listings): the plan does not stand, and the trigger kills the newcomer, not the quiet sibling", async () => {
+    // TEST-55-OOMD in the systemd guest: a plan made on a model whose listing of the slice
+    // predated the hog, read against a live figure that already held the hog's charge, killed the
+    // quiet sibling. Here the machine-wide files are slow to read, so every model refresh spends
+    // its slice on them and never reaches the cgroup listings.
+    const spec = (bloatMb: number | undefined): FixtureSpec => ({
+      memTotalKb: 1_000_000,
+      memAvailableKb: 500_000,
+      cgroups: {
+        "/jobs": { current: ((bloatMb ?? 0) + 1) * MB, high: 48 * MB },
+        "/jobs/chill": { current: 172 * 1024, anon: 100 * 1024 },
+        ...(bloatMb === undefined ? {} : { "/jobs/bloat": { current: bloatMb * MB, anon: bloatMb * MB } }),
+      },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 20, comm: "sleep", cgroup: "/jobs/chill", rssAnonKb: 100 },
+        ...(bloatMb === undefined ? [] : [{ pid: 30, comm: "hog", cgroup: "/jobs/bloat", rssAnonKb: bloatMb * 1024 }]),
+      ],
+    });
+    class SlowMachineFiles extends HostDecorator {
+      override readFile(p: string): string {
+        if (p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")) spin(8);
+        return super.readFile(p);
+      }
+      override readDir(p: string) {
+        if (p === "/proc") spin(8);
+        return super.readDir(p);
+      }
+    }
+    const dir = buildFixture(spec(undefined));
+    const clock = new ManualClock(10_000);
+    const host = new SlowMachineFiles(new FixtureHost(dir, { clock }));
+    const toml = `standing_decisions = true\n[[attach]]\ncgroup = "/jobs"\npolicy = "pressure"\n[[trigger]]\nname = "jobs"\ncgroup = "/jobs"\nmemory_events = ["high"]\n`;
+    const parsed = parseConfig(toml, "test.toml");
+    const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
+    const episodes: EpisodeRecord[] = [];
+    const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log: new MemoryLogger(), autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
+    const step = async (ms: number) => {
+      clock.advance(ms);
+      await daemon.tick();
+      await daemon.settled();
+    };
+    const jobs = () => daemon.standing().find((e) => e.scope === "/jobs");
+    await daemon.start();
+    for (let i = 0; i < 100 && !jobs(); i++) await step(100);
+    assert.deepEqual(jobs()?.plan?.targets.map((x) => describeTarget(x.action)), ["cgroup /jobs/chill"], "alone in the slice: the quiet one");
+    for (let i = 0; i < 100 && !daemon.standing().find((x) => x.scope === "/")?.plan; i++) await step(100);
+    const made = jobs()?.madeAtMonoMs ?? 0;
+    // The hog starts and grows to 40 MiB; the model's refreshes never get to the listings. Both
+    // plans are made again (the machine's first, the older).
+    buildFixture(spec(40), dir);
+    await step(REDECIDE_MS);
+    for (let i = 0; i < 200 && (jobs()?.madeAtMonoMs ?? 0) <= made; i++) await step(100);
+    const e = jobs();
+    assert.ok(e && e.madeAtMonoMs > made, "decided again");
+    // The machine's plan, made first, found the listing changed after its figures were read:
+    // it did not stand, and the model's listings were brought up to date for the slice's plan.
+    const machine = daemon.standing().find((x) => x.scope === "/");
+    assert.equal(machine?.plan, undefined);
+    assert.match(machine?.none ?? "", /^a cgroup came or went under \/ while its plan was made/);
+    assert.deepEqual(e.plan?.targets.map((x) => describeTarget(x.action)), ["cgroup /jobs/bloat"]);
+    // The trouble: the hog at the slice's memory.high.
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/jobs/bloat/memory.current"), String(46 * MB));
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/jobs/memory.current"), String(47 * MB));
+    fs.writeFileSync(path.join(dir, "sys/fs/cgroup/jobs/memory.events"), "low 0\nhigh 1\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n");
+    await step(100);
+    assert.equal(episodes.length, 1);
+    assert.deepEqual(episodes[0]?.plan.map((a) => (a.kind === "kill-cgroup" ? a.cgroup : a.kind)), ["/jobs/bloat"]);
+    await daemon.stop();
+  });
+
   test("deciding ahead takes at most half the daemon's time: after a run of D ms the next waits D ms", async () => {
     const slow = definePolicy({
       name: "slow",
@@ -315,3 +388,11 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 });
+
+/** Holds the thread for `ms` of wall time: a slow read. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    /* slow */
+  }
+}

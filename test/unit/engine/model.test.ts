@@ -284,4 +284,27 @@ describe("the warm model and read faults", () => {
       assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [21], `decision ${i + 1}: pids 10 and 20 are passed over`);
     }
   });
+
+  for (const seen of ["its memory.current vanishing", "its name leaving its parent's listing"]) {
+    test(`a cgroup that is gone takes what was kept about it along (seen by ${seen}): a new one at its path is read afresh`, () => {
+      const t = setup();
+      const b = "/sys/fs/cgroup/b";
+      t.model.readDir("/sys/fs/cgroup");
+      if (seen.startsWith("its memory.current")) t.model.readFile(`${b}/memory.current`);
+      t.model.readXattrs(b);
+      t.model.readFile(`${b}/memory.max`);
+      const kept = path.join(t.dir, "kept-b");
+      fs.cpSync(path.join(t.dir, b), kept, { recursive: true });
+      fs.rmSync(path.join(t.dir, b), { recursive: true });
+      t.clock.advance(REFRESH_INTERVALS_MS.listing);
+      const r = t.model.refresh(60_000);
+      assert.ok(r.dropped >= 2, `dropped ${r.dropped}`);
+      // A unit started again: a new cgroup at the same path (systemd marks it as it starts it).
+      fs.cpSync(kept, path.join(t.dir, b), { recursive: true });
+      const before = t.counting.reads.length;
+      t.model.readXattrs(b);
+      t.model.readFile(`${b}/memory.max`);
+      assert.deepEqual(t.counting.reads.slice(before), [`xattr:${b}`, `${b}/memory.max`], "read from the machine, not served from the old cgroup's entries");
+    });
+  }
 });

@@ -143,6 +143,21 @@ describe("a standing plan, checked against the live machine at the trigger", () 
     assert.match(r.refused, /\/jobs grew by 250\.0 MiB outside the plan's targets since it was made \(more than 125\.0 MiB\)/);
   });
 
+  test("refused when the target's prefer/avoid mark is not the one the decision saw (systemd marks a unit's cgroup as it starts it)", async () => {
+    const t = setup();
+    const plan = await t.prepare();
+    assert.deepEqual(plan.targets.map((x) => x.preference), ["normal"]);
+    const marked: FixtureSpec = { ...MACHINE, cgroups: { ...MACHINE.cgroups, "/jobs/big": { current: 500 * MB, anon: 500 * MB, xattrs: { "user.oomd_avoid": "1" } } } };
+    t.rebuild(marked);
+    const r = await t.carryOut(plan);
+    assert.ok("refused" in r, JSON.stringify("record" in r ? r.record.plan : r));
+    assert.equal(r.refused, "pid 100 is marked avoid now, normal when the plan was made");
+    // A plan made on the marked machine stands.
+    const again = await t.engine.prepare({ snapshot: takeSnapshot(new FixtureHost(t.dir, { clock: t.clock })), scope: "/jobs", cause: STANDING });
+    assert.ok(again.plan);
+    assert.ok("record" in (await t.carryOut(again.plan)));
+  });
+
   test("growth elsewhere within that bound is no reason to refuse", async () => {
     const t = setup();
     const plan = await t.prepare();

@@ -194,11 +194,28 @@ describe("pressure", () => {
     );
   });
 
-  test("equal rates (or none measured yet) fall back to usage", async () => {
-    const none = await choose(pressure, WORK, {}, "/work");
-    assert.deepEqual(pids(none.plan), ["/work/big"]);
+  test("equal rates fall back to usage", async () => {
     const equal = await choose(pressure, WORK, {}, "/work", withPgscan({ "/work/big": 300, "/work/small": 300 }));
     assert.deepEqual(pids(equal.plan), ["/work/big"]);
+    const none = await choose(pressure, { ...WORK, cgroups: { ...WORK.cgroups, "/work/small": { anon: 100 * MB, pgscan: 100 } } }, {}, "/work");
+    assert.deepEqual(pids(none.plan), ["/work/big"], "the same counters, none measured yet");
+  });
+
+  test("a cgroup not measured yet counts its pgscan counter over the history's window (systemd-oomd's first sight): a hog started moments ago goes before a quiet sibling's measured trickle", async () => {
+    // TEST-55-OOMD in the systemd guest: the hog's first sample against the sibling's 1 pgscan/s.
+    const spec: FixtureSpec = {
+      cgroups: { "/slice": {}, "/slice/chill": { anon: 1 * MB, pgscan: 10 }, "/slice/bloat": { anon: 48 * MB, pgscan: 40_000 } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 10, comm: "sleep", cgroup: "/slice/chill", rssAnonKb: 200 },
+        { pid: 20, comm: "hog", cgroup: "/slice/bloat", rssAnonKb: 48 * KB_PER_MB },
+      ],
+    };
+    const r = await choose(pressure, spec, {}, "/slice", withPgscan({ "/slice/chill": 1 }));
+    assert.deepEqual(pids(r.plan), ["/slice/bloat"]);
+    const bloat = r.candidates.find((c) => c.policy === "pressure" && c.cgroup === "/slice/bloat");
+    assert.match(bloat?.note ?? "", /^pgscan 40000 since first seen \(4000\/s over 10 s; not yet measured\), 48\.0 MiB in use$/);
+    assert.match(r.plan[0]?.reason ?? "", /4000 pgscan\/s, its counter since first seen/);
   });
 
   test("only avoid-marked cgroups left: one of them is killed", async () => {
