@@ -9,9 +9,17 @@
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
  * has seen changes since, and not sooner after the last run than that run took (deciding ahead
  * takes at most half the daemon's time). So a trigger that arrives mid-upkeep waits at most one
- * slice: one model refresh slice, or one policy's call (four deadlines bound it, and the built-in
- * default's only the machine's size; the event loop turns between policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
- * memory and as memory pressure (PSI some avg10) rises — the same signals the triggers use.
+ * slice: one model refresh slice, or the one policy call running then (at most
+ * AHEAD_CALL_MAX_MS, engine.ts). The event loop turns between policies, and a decision run
+ * stops there while an episode waits or runs (StandingDeps.waiting): the trigger's path takes
+ * the plan that stands, or decides afresh, without waiting for the rest of the chain; the
+ * abandoned run leaves the previous plan standing and is made again at the next upkeep. The
+ * pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of memory and as
+ * memory pressure (PSI some avg10) rises — the same signals the triggers use.
+ *
+ * Decisions ahead, and the daemon's fresh ones, visit tasks largest first by the model's sizes
+ * (engine/visit-order.ts): a call cut short by its deadline or by AHEAD_CALL_MAX_MS has seen
+ * the big tasks, and a process no decision has sized yet (a new one) comes before the small.
  *
  * `take(scope)` hands the trigger's path the scope's plan; the engine checks it against the
  * live machine before acting (engine.carryOut). A policy that runs out of time on a refresh
@@ -38,7 +46,7 @@ export const REFRESH_EVERY_MS = 1_000;
  * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
  */
 export const REDECIDE_MS = 60_000;
-/** At pace 1, a plan is made again this soon when the model saw changes since it was made. */
+/** At pace 1, a plan is made again this soon when the model saw changes since it was made, or none stands. */
 export const MIN_REDECIDE_MS = 2_000;
 /**
  * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
@@ -72,6 +80,8 @@ export interface StandingDeps {
   engine(): Engine;
   /** The scopes that can OOM now, besides "/". */
   scopes(): Iterable<CgroupPath>;
+  /** True while an episode waits or runs: a decision run ahead stops at its next policy. */
+  waiting?(): boolean;
 }
 
 export interface UpkeepReport {
@@ -99,7 +109,7 @@ export class StandingDecisions {
 
   /** A snapshot of the model: what a policy would read, served from memory where it can be. */
   snapshot(): Snapshot {
-    return takeSnapshot(this.model, { cgroupMode: this.#d.mode });
+    return takeSnapshot(this.model, { cgroupMode: this.#d.mode, visitSizes: this.model });
   }
 
   /** The scopes a plan is kept for: "/" first, then each watched or attached cgroup. */
@@ -149,13 +159,12 @@ export class StandingDecisions {
     let decided: CgroupPath | undefined;
     // Deciding ahead takes at most half the daemon's time: on a slow machine a run takes seconds
     // (3,000 tasks under TCG), and back to back they would leave the triggers' own polls waiting.
-    const scope = now >= this.#nextDecisionAt ? this.#due(now) : undefined;
+    const scope = now >= this.#nextDecisionAt && this.#d.waiting?.() !== true ? this.#due(now) : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
       const t0 = performance.now();
       try {
-        await this.#decide(scope);
-        decided = scope;
+        if (await this.#decide(scope)) decided = scope;
       } catch (err) {
         const msg = err instanceof OomkitError ? err.message : ((err as Error).stack ?? String(err));
         this.#d.log.debug(`standing decision for ${scope} skipped: ${msg}`);
@@ -183,7 +192,9 @@ export class StandingDecisions {
       const e = this.#entries.get(s);
       if (!e) return s;
       const age = now - e.madeAtMonoMs;
-      const due = age >= REDECIDE_MS / pace || (e.generation !== gen && age >= MIN_REDECIDE_MS / pace);
+      // A scope with no plan (every policy ran out of time on a cold model, say) is tried again
+      // as soon as a changed one would be: each run warms the model further.
+      const due = age >= REDECIDE_MS / pace || ((e.generation !== gen || e.plan === undefined) && age >= MIN_REDECIDE_MS / pace);
       if (due && age > bestAge) {
         best = s;
         bestAge = age;
@@ -192,12 +203,18 @@ export class StandingDecisions {
     return best;
   }
 
-  async #decide(scope: CgroupPath): Promise<void> {
+  /** Decides ahead for one scope; false when the run stopped for an episode (the entry is left as it was). */
+  async #decide(scope: CgroupPath): Promise<boolean> {
     const generation = this.model.generation;
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const { plan, record } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
+    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    const { plan, record, abandoned } = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo });
+    if (abandoned !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope} stopped after ${record.chain.map((c) => c.policy).join(", ")}: ${abandoned}; the plan made before stands`);
+      return false;
+    }
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
@@ -218,6 +235,7 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
+    return true;
   }
 
   /**

@@ -116,6 +116,10 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #generation = 0;
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
+  /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
+  readonly #taskBytes = new Map<number, number>();
+  /** pid → resident bytes from its kept stat (every listed task's): the size of one not looked at closer. */
+  readonly #statBytes = new Map<number, number>();
   readonly #cgroupMount: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
@@ -215,6 +219,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome, undefined, now), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
+    this.#noteBytes(e);
     if (pid !== undefined) {
       let set = this.#byPid.get(pid);
       if (!set) this.#byPid.set(pid, (set = new Set()));
@@ -233,6 +238,26 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #drop(e: Entry): void {
     this.#maps[e.kind].delete(e.path);
     if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
+  }
+
+  /**
+   * The resident + swapped bytes of a task as the model last read them (its status or statm),
+   * without reading anything; undefined when the model holds neither (a process no decision has
+   * looked at yet: new, or never reached). Decisions visit tasks largest first by it
+   * (engine/visit-order.ts), so one cut short by its deadline has covered the big ones.
+   */
+  taskBytes(pid: number): number | undefined {
+    return this.#taskBytes.get(pid) ?? this.#statBytes.get(pid);
+  }
+
+  /** Keeps a status, statm or stat text's size for taskBytes. */
+  #noteBytes(e: Entry): void {
+    if (e.pid === undefined || e.kind !== "file") return;
+    const into = e.path.endsWith("/status") || e.path.endsWith("/statm") ? this.#taskBytes : e.path.endsWith("/stat") ? this.#statBytes : undefined;
+    if (into === undefined) return;
+    const bytes = e.outcome.ok ? (into === this.#statBytes ? statRssBytes(String(e.outcome.value)) : taskBytes(String(e.outcome.value))) : undefined;
+    if (bytes !== undefined) into.set(e.pid, bytes);
+    else into.delete(e.pid);
   }
 
   #classify(kind: Kind, p: string, outcome: Outcome<unknown>, previous: Outcome<unknown> | undefined, now: number): EntryClass {
@@ -334,6 +359,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed) e.parsed = undefined;
     e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
+    if (changed) this.#noteBytes(e);
     let dropped = 0;
     if (changed && e.kind === "dir" && e.path === "/proc") {
       dropped += this.#dropGonePids(outcome);
@@ -363,6 +389,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         dropped++;
       }
       this.#byPid.delete(pid);
+      this.#taskBytes.delete(pid);
+      this.#statBytes.delete(pid);
     }
     return dropped;
   }
@@ -437,6 +465,12 @@ function movedMuch(was: number, now: number): boolean {
 function startTime(stat: string): string {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return fields[19] ?? stat;
+}
+
+/** Field 24 of /proc/PID/stat (rss, pages of 4 KiB) in bytes; undefined when it cannot be found. */
+function statRssBytes(stat: string): number | undefined {
+  const pages = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[21]);
+  return Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined;
 }
 
 /**
