@@ -8,7 +8,9 @@
  * snapshot taken over the model is therefore the same immutable, lazy snapshot policies already
  * see (no policy changes), and cheap: what no policy asked for was never read, and what was
  * asked for is served from here. A miss reads through to the machine and is kept from then on:
- * the model holds exactly what policies ask for, no more.
+ * the model holds what policies ask for, and one thing more of its own accord: the
+ * memory.current (and, once it moves, cgroup.procs) of every cgroup it knows of, so that growth
+ * anywhere makes the growing tasks due (#watchUsageOf).
  *
  * `refresh(budgetMs)` re-reads what is due, within a CPU budget, cheapest and most telling first:
  * the process listing (new and exited pids) and machine-wide figures, then each cgroup's
@@ -225,7 +227,48 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (!set) this.#byPid.set(pid, (set = new Set()));
       set.add(e);
     }
+    this.#watchUsageOf(e);
     return e;
+  }
+
+  /**
+   * Every cgroup the model comes to know of — one a kept file or listing lies in, one a kept
+   * listing holds, one a task's kept /proc/PID/cgroup names — has its memory.current kept too,
+   * whether or not a policy asked for it: a cheap read, re-read every `usage` interval, and the
+   * one that makes a cgroup's growing tasks due at once (#usageMoved). Without it a task first
+   * read small and growing later stayed ranked by its old figures until its `task` interval
+   * (30 s ÷ pace), and a plan made ahead named the wrong victim (the simulator found it).
+   */
+  #watchUsageOf(e: Entry): void {
+    const mount = this.#cgroupMount;
+    if (mount === undefined || !e.outcome.ok) return;
+    if (e.kind === "file" && e.pid !== undefined && e.path.endsWith("/cgroup")) {
+      const line = /^0::(\/[^\n]*)$/m.exec(String(e.outcome.value));
+      if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
+      return;
+    }
+    if (e.path !== mount && !e.path.startsWith(`${mount}/`)) return;
+    if (e.kind === "dir") {
+      this.#watchUsage(e.path);
+      for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
+    } else if (e.kind === "file") {
+      this.#watchUsage(e.path.slice(0, e.path.lastIndexOf("/")));
+    }
+  }
+
+  /** Keeps `dir`'s memory.current (read now, if not kept yet); the root cgroup has none. */
+  #watchUsage(dir: string): void {
+    if (dir === this.#cgroupMount || dir.includes("/../") || dir.endsWith("/..")) return;
+    this.#keepOwn(`${dir}/memory.current`);
+  }
+
+  /** Reads and keeps a file no policy asked for yet (counted as a miss: a read of the machine). */
+  #keepOwn(p: string): Entry | undefined {
+    const kept = this.#maps.file.get(p);
+    if (kept) return kept;
+    this.#misses++;
+    const outcome = attempt(() => this.inner.readFile(p));
+    return outcome.ok || isVanished(outcome.error) ? this.#keep("file", p, outcome) : undefined;
   }
 
   #forget(p: string): void {
@@ -366,6 +409,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       this.#noteNewPids(previous, outcome, now);
     }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
+    if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
   }
 
@@ -410,13 +454,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (kept) this.#schedule(kept, 0);
     }
     const pids = new Set<number>();
-    const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
-    if (procs) {
-      this.#schedule(procs, 0);
-      if (procs.outcome.ok) for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
+    // Who is in it: the kept listing (re-read now), or read now and kept from then on (no policy
+    // listed this cgroup's processes; the model watches its usage on its own account).
+    const kept = this.#maps.file.get(`${dir}/cgroup.procs`);
+    if (kept) this.#schedule(kept, 0);
+    const procs = kept ?? this.#keepOwn(`${dir}/cgroup.procs`);
+    if (procs?.outcome.ok) {
+      for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
     } else if (this.#cgroupMount !== undefined) {
-      // No policy listed this cgroup's processes: its tasks are the ones whose kept
-      // /proc/PID/cgroup names it.
+      // Unreadable: its tasks are the ones whose kept /proc/PID/cgroup names it.
       const line = `0::${dir.slice(this.#cgroupMount.length) || "/"}\n`;
       for (const f of this.#maps.file.values()) {
         if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.outcome.ok && String(f.outcome.value).includes(line)) pids.add(f.pid);
@@ -424,8 +470,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     for (const pid of pids) {
       for (const t of this.#byPid.get(pid) ?? []) {
-        if (t.kind !== "file" || !(t.path.endsWith("/status") || t.path.endsWith("/statm"))) continue;
-        t.cls = "taskLarge"; // growing, as far as anyone can tell: ahead of the small ones
+        if (t.kind !== "file") continue;
+        // status/statm: what policies size a task by; stat: the visit order's size of a task
+        // no decision looked at closer (engine/visit-order.ts).
+        if (t.path.endsWith("/status") || t.path.endsWith("/statm")) t.cls = "taskLarge"; // growing, as far as anyone can tell
+        else if (!t.path.endsWith("/stat")) continue;
         this.#schedule(t, 0);
       }
     }

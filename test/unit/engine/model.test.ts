@@ -116,6 +116,22 @@ describe("the warm model", () => {
     assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
   });
 
+  test("a task that grows after the model first read it is re-read within one usage refresh, though no policy read its cgroup's usage: the plan follows it", async () => {
+    const t = setup();
+    const victim = async () => (await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid);
+    assert.deepEqual(await victim(), [10]);
+    assert.ok(t.model.stats.entries > 0);
+    // 21 was read at 1 MiB (a small task: due again only every REFRESH_INTERVALS_MS.task); it grows
+    // to 900 MiB and the kernel charges /b. The model watches /b's usage on its own account.
+    t.write("proc/21/status", status(21, "b2", 900 * 1024));
+    t.write("sys/fs/cgroup/b/memory.current", `${1000 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    t.model.refresh(1_000); // the usage move: /b's processes and their figures become due
+    t.model.refresh(1_000);
+    assert.deepEqual(await victim(), [21], "the grower, well before its task interval");
+    assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
+  });
+
   test("a cgroup whose usage moved has its memory.stat and swap re-read at once too: what policies weigh it by", async () => {
     const t = setup();
     await t.decide();
