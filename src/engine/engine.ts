@@ -125,6 +125,11 @@ export interface PrepareRequest {
    * daemon's thread), or undefined to go on. Stopped, prepare returns no plan and `abandoned`.
    */
   readonly yieldTo?: () => string | undefined;
+  /**
+   * Awaited between the policies of the chain, where the event loop turns (default: one turn).
+   * The daemon's upkeep passes its own, to measure the slices a trigger may wait for.
+   */
+  readonly turn?: () => Promise<void>;
 }
 
 export interface CarryOutRequest {
@@ -152,6 +157,15 @@ interface ChainRun {
   /** Deciding ahead: why the chain stopped before its end (yieldTo), if it did. */
   readonly abandoned?: string;
 }
+
+/** Deciding ahead: how the chain gives the event loop its turns, and when it stops early. */
+interface AheadTurns {
+  readonly turn: () => Promise<void>;
+  readonly yieldTo: () => string | undefined;
+}
+
+/** One turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Explain and dry-run carry out nothing. */
 const DRY_RUN = new DryRunExecutor();
@@ -231,7 +245,7 @@ export class Engine {
    */
   async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord; readonly abandoned?: string }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, req.yieldTo ?? (() => undefined));
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, { turn: req.turn ?? nextTurn, yieldTo: req.yieldTo ?? (() => undefined) });
     if (run.abandoned !== undefined) return { plan: undefined, record: this.#record(run, "explain"), abandoned: run.abandoned };
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
@@ -310,12 +324,12 @@ export class Engine {
   }
 
   /**
-   * Runs the chain. `ahead` (prepare; its yieldTo): each deadline is AHEAD_DEADLINES times
-   * longer, each call cut off at AHEAD_CALL_MAX_MS, and the event loop turns between policies;
-   * a trigger that fired meanwhile is handled after the policy running then, and the chain stops
-   * there (yieldTo says so), not after the whole chain.
+   * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, each call
+   * cut off at AHEAD_CALL_MAX_MS, and the event loop turns between policies (ahead.turn is
+   * awaited), so that a trigger that fires meanwhile is handled after the policy running then;
+   * the chain stops there when ahead.yieldTo says why, not after the whole chain.
    */
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead?: () => string | undefined): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead?: AheadTurns): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const times = ahead ? AHEAD_DEADLINES : 1;
     const env: StepEnv = {
@@ -335,8 +349,8 @@ export class Engine {
     let abandoned: string | undefined;
     for (const [i, link] of this.chainFor(scopePath).entries()) {
       if (ahead && i > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        abandoned = ahead();
+        await ahead.turn();
+        abandoned = ahead.yieldTo();
         if (abandoned !== undefined) break;
       }
       const step = await runStep(link, env);
