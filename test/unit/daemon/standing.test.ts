@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
-import { MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS } from "../../../src/daemon/standing.js";
+import { DECISION_REST_MAX_MS, MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS, REFRESH_REST_MAX_MS } from "../../../src/daemon/standing.js";
 import { LARGE_TASK_BYTES, REFRESH_INTERVALS_MS } from "../../../src/engine/model.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
@@ -119,7 +119,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
-  test("a task that grows after the model first read it: the standing plan follows it within one usage refresh and one re-decision, not at the small task's interval", async () => {
+  test("a task that grows after the model first read it: the standing plan follows it within one usage re-read, one refresh and one re-decision, not at the small task's interval", async () => {
     // 11 is tiny when the first plan reads it (a small task: its figures are due again only every
     // REFRESH_INTERVALS_MS.task), and no policy reads its cgroup's memory.current.
     const small: FixtureSpec = {
@@ -136,7 +136,10 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
     t.write("sys/fs/cgroup/jobs/b/memory.current", `${651 * MB}\n`);
     t.write("sys/fs/cgroup/jobs/memory.current", `${1051 * MB}\n`);
-    const within = REFRESH_INTERVALS_MS.usage + REFRESH_EVERY_MS + MIN_REDECIDE_MS;
+    // The usage re-read, the refresh after it (upkeep rests a refresh in proportion to the last
+    // one's length, at most REFRESH_REST_MAX_MS), and a decision run (its rest at most
+    // DECISION_REST_MAX_MS): all ÷ pace 1, and well inside the small task's own interval.
+    const within = REFRESH_INTERVALS_MS.usage + Math.max(REFRESH_EVERY_MS, REFRESH_REST_MAX_MS) + Math.max(MIN_REDECIDE_MS, DECISION_REST_MAX_MS);
     assert.ok(within < REFRESH_INTERVALS_MS.task && 1024 * 1024 < LARGE_TASK_BYTES, "the bound is tighter than the small task's own interval");
     let waited = 0;
     for (; waited < within && standingVictims()?.[0] !== 11; waited += 100) await t.step(100);
