@@ -33,7 +33,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { SYSTEMD_FILES, budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, prepareSystemdRoot, withCacheLock } from "../test/kernel/vm/prepare.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, prepareSystemdRoot, withCacheLock, withVmRunLock } from "../test/kernel/vm/prepare.mjs";
 
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
@@ -445,10 +445,18 @@ async function main() {
     for (const k of kernels) console.log(`kernel ${k.name}: not run`);
     return 1;
   }
-  for (const k of prepared) {
-    const r = await runKernel(k, tools, tests, accel);
-    lines.push(...r.lines);
-    ok &&= r.ok;
+  try {
+    await withVmRunLock(async () => {
+      for (const k of prepared) {
+        const r = await runKernel(k, tools, tests, accel);
+        lines.push(...r.lines);
+        ok &&= r.ok;
+      }
+    }, log);
+  } catch (err) {
+    if (!(err instanceof PrepareError)) throw err;
+    for (const k of prepared) lines.push(`kernel ${k.version}: not run: ${err.message}`);
+    ok = false;
   }
   console.log("");
   for (const line of lines) console.log(line);

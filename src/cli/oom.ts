@@ -23,7 +23,8 @@ export const oomCommand: Command = {
   async run(args, ctx) {
     const { values, positionals } = parseFlags("oom", args, { reason: { type: "string" }, socket: { type: "string" }, json: { type: "boolean" } }, true);
     if (positionals.length > 1) throw new OomkitError("E_USAGE", "oomkit oom takes one scope");
-    const reply = await request(values.socket ?? DEFAULT_SOCKET, { op: "oom", scope: positionals[0] ?? "/", reason: values.reason ?? "requested with oomkit oom" });
+    // As long as the daemon works (a kill's grace and wait may take minutes): 30 s of silence ends it.
+    const reply = await request(values.socket ?? DEFAULT_SOCKET, { op: "oom", scope: positionals[0] ?? "/", reason: values.reason ?? "requested with oomkit oom" }, 30_000, { heartbeats: true });
     if (reply.ok !== true) throw refusal(reply);
     if (typeof reply.skipped === "string") {
       ctx.stdout(values.json ? `${JSON.stringify({ skipped: reply.skipped })}\n` : `the daemon did not act: ${reply.skipped}\n`);

@@ -21,7 +21,15 @@ export const STATUS_REQUEST = z.strictObject({ op: z.literal("status") });
 export const STANDING_REQUEST = z.strictObject({ op: z.literal("standing"), scope: scopeSchema.optional() });
 export const OOM_REQUEST = z.strictObject({ op: z.literal("oom"), scope: scopeSchema, reason: z.string().max(500).optional() });
 
-export function daemonOps(daemon: Daemon): Record<string, ControlHandler> {
+/**
+ * While a manual OOM's episode runs (a SIGTERM grace, a victim slow to exit: minutes, as
+ * configured), a `{"ok":true,"pending":...}` line this often tells the client the daemon is at
+ * work, so a client waits as long as the daemon does and not a fixed time (request's heartbeats).
+ */
+export const OOM_HEARTBEAT_MS = 5_000;
+
+export function daemonOps(daemon: Daemon, opts: { heartbeatMs?: number } = {}): Record<string, ControlHandler> {
+  const heartbeatMs = opts.heartbeatMs ?? OOM_HEARTBEAT_MS;
   return {
     status: controlOp(STATUS_REQUEST, (_req, reply) => reply({ ok: true, status: daemon.status() })),
     standing: controlOp(STANDING_REQUEST, (req, reply) => {
@@ -32,8 +40,13 @@ export function daemonOps(daemon: Daemon): Record<string, ControlHandler> {
       const reason = req.reason !== undefined && req.reason.trim() !== "" ? req.reason : "requested with oomkit oom";
       const scope = cgroupPath(req.scope);
       if (!daemon.hasScope(scope)) throw new OomkitError("E_NO_SUCH_PATH", `no cgroup ${scope} on this machine`);
-      const r = await daemon.manual(scope, reason);
-      reply("skipped" in r ? { ok: true, skipped: r.skipped } : { ok: true, record: r });
+      const beat = setInterval(() => reply({ ok: true, pending: "the episode is still running" }), heartbeatMs);
+      try {
+        const r = await daemon.manual(scope, reason);
+        reply("skipped" in r ? { ok: true, skipped: r.skipped } : { ok: true, record: r });
+      } finally {
+        clearInterval(beat);
+      }
     }),
   };
 }

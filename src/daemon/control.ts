@@ -3,6 +3,7 @@
  * folder). One JSON object per line each way. Requests (./control-ops.ts):
  *   {"op":"status"}                                  → {"ok":true,"status":{...}}
  *   {"op":"oom","scope":"/x","reason":"..."}          → {"ok":true,"record":{...}} | {"ok":true,"skipped":"why"}
+ *                                                       (after {"ok":true,"pending":"..."} lines while the episode runs)
  *   {"op":"standing","scope":"/x"}                    → {"ok":true,"standing":[{scope,ageMs,policy,record},...]}
  * The report pipeline adds its own ops (events). Every request is checked against its op's schema
  * before anything runs: an unknown op (Object.prototype's names included), a missing or mistyped
@@ -187,29 +188,47 @@ async function answer(line: string, handlers: Readonly<Record<string, ControlHan
   }
 }
 
-/** A client: sends one request and resolves with the first reply line. */
-export async function request(socketPath: string, req: Record<string, unknown>, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+/**
+ * A client: sends one request and resolves with the first reply line. With `heartbeats`, lines
+ * that say `"pending"` are the daemon saying it is still at work: each restarts the timeout,
+ * which then bounds the silence between lines rather than the whole wait.
+ */
+export async function request(socketPath: string, req: Record<string, unknown>, timeoutMs = 30_000, opts: { heartbeats?: boolean } = {}): Promise<Record<string, unknown>> {
   return await new Promise((resolve, reject) => {
     const c = net.connect(socketPath);
     let buf = "";
     let answered = false;
-    const timer = setTimeout(() => {
+    const expire = () => {
       c.destroy();
       reject(new OomkitError("E_TIMEOUT", `no answer from ${socketPath} in ${timeoutMs} ms`));
-    }, timeoutMs);
+    };
+    let timer = setTimeout(expire, timeoutMs);
     c.setEncoding("utf8");
     c.once("connect", () => c.write(`${JSON.stringify(req)}\n`));
     c.on("data", (chunk: string) => {
       buf += chunk;
-      const nl = buf.indexOf("\n");
-      if (nl < 0) return;
-      answered = true;
-      clearTimeout(timer);
-      c.end();
-      try {
-        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      } catch (err) {
-        reject(new OomkitError("E_INTERNAL", `a reply that is not JSON from ${socketPath}`, { cause: err }));
+      for (let nl = buf.indexOf("\n"); nl >= 0 && !answered; nl = buf.indexOf("\n")) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let reply: Record<string, unknown>;
+        try {
+          reply = JSON.parse(line) as Record<string, unknown>;
+        } catch (err) {
+          answered = true;
+          clearTimeout(timer);
+          c.end();
+          reject(new OomkitError("E_INTERNAL", `a reply that is not JSON from ${socketPath}`, { cause: err }));
+          return;
+        }
+        if (opts.heartbeats && reply.ok === true && typeof reply.pending === "string") {
+          clearTimeout(timer);
+          timer = setTimeout(expire, timeoutMs);
+          continue;
+        }
+        answered = true;
+        clearTimeout(timer);
+        c.end();
+        resolve(reply);
       }
     });
     c.once("error", (err) => {

@@ -14,7 +14,7 @@ import { LiveExecutor } from "../engine/executor.js";
 import { History } from "../engine/history.js";
 import { PolicyStateStore } from "../engine/policy-state.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
-import { VictimRegistry } from "../engine/victims.js";
+import { type PendingVictim, VictimRegistry } from "../engine/victims.js";
 import { type HookCall, describeHookCall } from "../engine/hooks.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -27,7 +27,7 @@ import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
 import { type KillMarks, killSince, markKills } from "./stale.js";
-import { VictimStore, settleExited } from "./victim-store.js";
+import { VictimStore, finishCutGraces, settleExited } from "./victim-store.js";
 import { type FollowScopeView, KernelFallback } from "./follow.js";
 import { FOLLOW_FILE, restoreLeftovers } from "./follow-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
@@ -126,6 +126,8 @@ export class Daemon {
   readonly #gate: ActionGate;
   #episodes = 0;
   #idle: Promise<void> = Promise.resolve();
+  /** Restored victims whose SIGTERM grace a restart cut short: their SIGKILL is still to send. */
+  #cutGraces: PendingVictim[] = [];
 
   constructor(o: DaemonOptions) {
     this.#machine = o.host;
@@ -180,7 +182,8 @@ export class Daemon {
   async start(): Promise<void> {
     // A restart never chooses a victim a previous run was still waiting for.
     if (this.#o.stateDir !== undefined && !this.dryRun) {
-      new VictimStore({ host: this.#o.host, mode: this.#mode, file: `${this.#o.stateDir}/${VICTIMS_FILE}`, log: this.#log }).attach(this.victims);
+      const restored = new VictimStore({ host: this.#o.host, mode: this.#mode, file: `${this.#o.stateDir}/${VICTIMS_FILE}`, log: this.#log }).attach(this.victims);
+      this.#cutGraces = restored.filter((v) => v.sigkillDueMonoMs !== undefined);
     }
     if (this.#mode.perCgroup && this.#mode.unifiedMount) {
       this.#guard = new GuardBands({ host: this.#o.host, mount: this.#mode.unifiedMount, stateFile: this.#o.stateDir ? `${this.#o.stateDir}/guard-bands.json` : undefined, log: this.#log, dryRun: this.dryRun });
@@ -272,8 +275,10 @@ export class Daemon {
     }
     // Victims nothing waits on (the kernel's, a previous run's) are done when they have exited.
     for (const v of settleExited(this.#o.host, this.#mode, this.victims)) this.#log.debug(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by}) has exited`);
+    if (this.#cutGraces.length > 0 && this.#backend) this.#cutGraces = finishCutGraces({ host: this.#o.host, mode: this.#mode, registry: this.victims, backend: this.#backend, log: this.#log }, this.#cutGraces, now);
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
+    for (const v of this.#cutGraces) next = Math.min(next, Math.max(0, (v.sigkillDueMonoMs ?? now) - now));
     for (const w of this.#watches.watches) {
       try {
         next = Math.min(next, w.tick(now));
@@ -424,7 +429,8 @@ export class Daemon {
     // oomkit's own kills from here on are this episode's: they stop no plan of its chain.
     const ownUntil = this.victims.mark;
     const whyStale = () => this.#whyStale(q, ownUntil);
-    const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill);
+    // The host's clock: the victims' deadlines are compared with it (expire, the state file).
+    const executor = this.dryRun ? undefined : new LiveExecutor(this.#backend as KillBackend, this.victims, this.#config.kill, () => this.#o.host.clock.monotonicMs());
     const mode = this.dryRun ? "dry-run" : "live";
     let record: EpisodeRecord | undefined;
     const standing = this.#standing;

@@ -17,6 +17,7 @@ import { parseCgroupEvents } from "../os/parse/cgroup.js";
 import { parseProcStat } from "../os/parse/proc.js";
 import { CgroupFile, PidFile, cgroupDir, cgroupPath, procPid } from "../os/paths.js";
 import type { PendingVictim, VictimRegistry } from "../engine/victims.js";
+import type { KillBackend } from "../os/kill-port.js";
 import { StateStore, savedCgroupPath } from "./state-store.js";
 
 /** Far longer than any victim timeout: a saved deadline beyond it is not believed. */
@@ -33,6 +34,8 @@ const SAVED = z.strictObject({
         cgroup: savedCgroupPath.optional(),
         by: z.enum(["oomkit", "kernel"]),
         remainingMs: z.number().nonnegative(),
+        /** An oomkit task kill still in its SIGTERM grace when saved: its SIGKILL is due in this many ms. */
+        sigkillInMs: z.number().nonnegative().optional(),
       }),
     )
     .max(10_000),
@@ -53,18 +56,26 @@ export class VictimStore {
     this.#store = new StateStore({ file: opts.file, schema: SAVED, log: opts.log, durable: false });
   }
 
-  /** Puts back the victims a previous run was still waiting for, then keeps the file current. */
-  attach(registry: VictimRegistry): number {
+  /**
+   * Puts back the victims a previous run was still waiting for, then keeps the file current.
+   * Returns them; those with `sigkillDueMonoMs` were cut off in their SIGTERM grace, and nothing
+   * in this run will send their SIGKILL unless the caller does (Daemon: `#finishGraces`).
+   */
+  attach(registry: VictimRegistry): PendingVictim[] {
     const now = this.#clock.monotonicMs();
-    let restored = 0;
+    const restored: PendingVictim[] = [];
     for (const v of this.#store.read()?.victims ?? []) {
       // Unknown (a file that could not be read) counts as alive: its deadline bounds the wait.
       if (victimState(this.#host, this.#mode, v) === "gone") continue;
       const cgroup = v.cgroup === undefined ? undefined : cgroupPath(v.cgroup);
       const remaining = Math.min(v.remainingMs, MAX_REMAINING_MS);
-      registry.add({ kind: v.kind, pid: v.pid, startTimeTicks: v.startTimeTicks, cgroup, by: v.by, sinceMonoMs: now, deadlineMonoMs: now + remaining });
-      restored++;
-      this.#log.info(`still waiting for ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by} before a restart): it is not chosen again`);
+      // Only an oomkit task kill has a grace, and only a verifiable one (a start time) is finished.
+      const grace = v.sigkillInMs !== undefined && v.kind === "task" && v.by === "oomkit" && v.startTimeTicks !== undefined ? Math.min(v.sigkillInMs, remaining) : undefined;
+      const victim: PendingVictim = { kind: v.kind, pid: v.pid, startTimeTicks: v.startTimeTicks, cgroup, by: v.by, sinceMonoMs: now, deadlineMonoMs: now + remaining, ...(grace === undefined ? {} : { sigkillDueMonoMs: now + grace }) };
+      registry.add(victim);
+      restored.push(victim);
+      const what = v.kind === "task" ? `pid ${v.pid}` : v.cgroup;
+      this.#log.info(`still waiting for ${what} (killed by ${v.by} before a restart): it is not chosen again${grace === undefined ? "" : `; its SIGTERM grace was cut short, SIGKILL in ${Math.round(grace)} ms`}`);
     }
     registry.onChange((pending) => this.#save(pending));
     this.#save(registry.pending);
@@ -83,6 +94,7 @@ export class VictimStore {
           ...(v.cgroup === undefined || v.cgroup === "/" ? {} : { cgroup: v.cgroup }),
           by: v.by,
           remainingMs: Math.max(0, Math.round(v.deadlineMonoMs - now)),
+          ...(v.sigkillDueMonoMs === undefined ? {} : { sigkillInMs: Math.max(0, Math.round(v.sigkillDueMonoMs - now)) }),
         })),
       });
     } catch (err) {
@@ -127,4 +139,35 @@ export function settleExited(host: Host, mode: CgroupMode, registry: VictimRegis
     else if (v.cgroup !== undefined) registry.settleCgroup(v.cgroup);
   }
   return gone;
+}
+
+/**
+ * Sends the SIGKILL that a restart cut off: a restored oomkit victim that was in its SIGTERM
+ * grace gets it once the grace is over, through the kill backend (pidfd and start-time check,
+ * then SIGKILL and process_mrelease), unless it has exited or stopped being waited for. The
+ * kill's wait runs in the background; its exit settles the victim. Returns the victims whose
+ * SIGKILL is not due yet.
+ */
+export function finishCutGraces(o: { host: Host; mode: CgroupMode; registry: VictimRegistry; backend: KillBackend; log: Logger }, waiting: readonly PendingVictim[], nowMonoMs: number): PendingVictim[] {
+  const later: PendingVictim[] = [];
+  for (const v of waiting) {
+    if (!o.registry.pending.includes(v)) continue; // exited or expired meanwhile
+    if ((v.sigkillDueMonoMs ?? nowMonoMs) > nowMonoMs) {
+      later.push(v);
+      continue;
+    }
+    if (v.pid === undefined || v.startTimeTicks === undefined || victimState(o.host, o.mode, v) === "gone") continue;
+    const pid = v.pid;
+    const target = { pid, startTimeTicks: v.startTimeTicks, comm: "", ...(v.cgroup === undefined ? {} : { cgroup: v.cgroup }) };
+    o.log.warn(`pid ${pid}: its SIGTERM grace, cut short by a restart, is over: SIGKILL`);
+    o.backend
+      .killTask(target, { graceMs: 0, waitMs: Math.max(0, v.deadlineMonoMs - nowMonoMs) })
+      .then((out) => {
+        if (out.kind === "still-exiting") return;
+        o.registry.settleTask(pid, v.startTimeTicks);
+        if (out.kind === "pid-reused") o.log.info(`pid ${pid} now names another process: not killed`);
+      })
+      .catch((err: unknown) => o.log.error(`pid ${pid}: SIGKILL after its cut grace failed: ${err instanceof Error ? err.message : String(err)}`));
+  }
+  return later;
 }

@@ -112,9 +112,10 @@ export class LiveExecutor implements Executor {
     const since = this.#now();
     // Pending for as long as the kill sequence may wait (the SIGTERM grace, then the timeout):
     // an entry that lapsed during the grace would leave the victim unsaved for a restart.
-    const deadlineMonoMs = since + this.#settings.sigtermGraceMs + this.#settings.victimTimeoutMs;
-    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs });
-    const out = await this.#backend.killTask(task, { graceMs: this.#settings.sigtermGraceMs, waitMs: this.#settings.victimTimeoutMs });
+    const grace = this.#settings.sigtermGraceMs;
+    const deadlineMonoMs = since + grace + this.#settings.victimTimeoutMs;
+    this.#victims.add({ kind: "task", pid: task.pid, startTimeTicks: task.startTimeTicks, cgroup: task.cgroup, by: "oomkit", sinceMonoMs: since, deadlineMonoMs, ...(grace > 0 ? { sigkillDueMonoMs: since + grace } : {}) });
+    const out = await this.#backend.killTask(task, { graceMs: grace, waitMs: this.#settings.victimTimeoutMs });
     switch (out.kind) {
       case "exited":
         this.#victims.settleTask(task.pid, task.startTimeTicks);

@@ -16,6 +16,11 @@ export interface PendingVictim {
   readonly sinceMonoMs: number;
   /** After this the victim is no longer waited for. */
   readonly deadlineMonoMs: number;
+  /**
+   * An oomkit kill that began with SIGTERM: when its SIGKILL is due. Saved with the victim, so
+   * that a restart during the grace still sends the SIGKILL the kill sequence would have sent.
+   */
+  readonly sigkillDueMonoMs?: number;
 }
 
 /** Additions remembered for addedSince: far more than come while one decision runs. */

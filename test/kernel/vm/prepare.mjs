@@ -49,8 +49,25 @@ export class PrepareError extends Error {}
  * into the same folder at once. A lock whose owner died is taken over.
  */
 export async function withCacheLock(fn, log) {
-  fs.mkdirSync(CACHE, { recursive: true });
-  const lock = path.join(CACHE, "prepare.lock");
+  return await withPidLock(path.join(CACHE, "prepare.lock"), fn, log, { what: `preparing ${CACHE}`, maxWaitS: 900 });
+}
+
+/**
+ * One VM run at a time on this machine: two guests under TCG on two cores make each other's
+ * tests time out. The harness waits (it never runs beside another) for the run holding the lock,
+ * however it was started; a lock whose owner has died is taken over.
+ */
+export async function withVmRunLock(fn, log) {
+  return await withPidLock(path.join(CACHE, "vm-run.lock"), fn, log, { what: "running its VMs", maxWaitS: 3 * 3600 });
+}
+
+/**
+ * Runs fn holding `lock`, a file holding the owner's pid, made with O_EXCL: waits while a live
+ * process holds it (saying so once), takes it over from a dead one, gives up after maxWaitS.
+ */
+export async function withPidLock(lock, fn, log, { what, maxWaitS, pollMs = 1000 }) {
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  const started = Date.now();
   for (let waited = 0; ; waited++) {
     try {
       fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
@@ -61,16 +78,16 @@ export async function withCacheLock(fn, log) {
       let alive = owner > 0;
       try {
         if (alive) process.kill(owner, 0);
-      } catch {
-        alive = false;
+      } catch (e) {
+        alive = e.code === "EPERM";
       }
       if (!alive) {
         fs.rmSync(lock, { force: true });
         continue;
       }
-      if (waited === 0) log(`waiting for pid ${owner}, which is preparing ${CACHE}`);
-      if (waited > 900) throw new PrepareError(`${lock} held by pid ${owner} for 15 minutes: remove it if that is not a test-kernel run`);
-      await new Promise((r) => setTimeout(r, 1000));
+      if (waited === 0) log(`waiting for pid ${owner}, which is ${what}`);
+      if (Date.now() - started > maxWaitS * 1000) throw new PrepareError(`${lock} held by pid ${owner} for ${Math.round(maxWaitS / 60)} minutes: remove it if that is not a test-kernel run`);
+      await new Promise((r) => setTimeout(r, pollMs));
     }
   }
   try {

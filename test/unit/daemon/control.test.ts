@@ -22,6 +22,7 @@ import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
+import type { KillBackend } from "../../../src/os/kill-port.js";
 import { buildFixture } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
@@ -174,6 +175,38 @@ describe("the control socket", () => {
     assert.ok(episodes.length - before <= accepted, "only accepted requests could have run an episode");
     assert.equal((await request(sock, { op: "status" })).ok, true, "still serving");
   });
+});
+
+test("a manual OOM whose kill outlasts the client's timeout: the daemon's pending lines keep the client until the record comes", async () => {
+  const dir = buildFixture({
+    cgroups: { "/jobs": { current: 100 * MB }, "/jobs/a": { current: 100 * MB, anon: 100 * MB } },
+    tasks: [{ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 100 * 1024 }],
+  });
+  const parsed = parseConfig("[kill]\nsigterm_grace_ms = 60000\n", "grace.toml");
+  const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
+  const host = new FixtureHost(dir, { clock: new ManualClock(10_000) });
+  const log = new MemoryLogger();
+  // A victim that leaves 600 ms after its SIGTERM: six times the client's 100 ms of patience.
+  const backend: KillBackend = {
+    killTask: () => new Promise((r) => setTimeout(() => r({ kind: "exited", signalMs: 1, exitMs: 600, escalated: false, mrelease: "skipped" }), 600)),
+    killCgroup: async () => ({ emptied: false }),
+    reclaim: async () => {},
+    currentBytes: () => undefined,
+    removeFile: async () => 0,
+  };
+  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: false, backend });
+  await daemon.start();
+  const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-ctl-")), "oomkit.sock");
+  const server = await ControlServer.listen(sock, daemonOps(daemon, { heartbeatMs: 20 }), log);
+  try {
+    const r = await request(sock, { op: "oom", scope: "/jobs" }, 100, { heartbeats: true });
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.equal((r.record as EpisodeRecord | undefined)?.actions[0]?.ok, true, JSON.stringify(r));
+  } finally {
+    await server.close();
+    await daemon.settled();
+    await daemon.stop();
+  }
 });
 
 test("--socket at an existing regular file refuses to start and leaves the file alone", async () => {

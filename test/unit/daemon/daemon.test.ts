@@ -60,6 +60,14 @@ function setup(toml: string, opts: { spec?: FixtureSpec; dryRun?: boolean; backe
   return { dir, clock, host, daemon, episodes, log, write, step };
 }
 
+/** Waits (real time, a few event-loop turns at a time) for work the daemon started without awaiting. */
+async function until(fn: () => boolean): Promise<void> {
+  for (let i = 0; !fn(); i++) {
+    if (i > 2000) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A live backend for tests that must not get as far as killing. */
 const NO_KILLS: KillBackend = {
   killTask: async () => ({ kind: "vanished" }),
@@ -343,6 +351,61 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await third.step(100);
     assert.equal(third.daemon.victims.pending.length, 0);
     await third.daemon.stop();
+  });
+
+  test("a restart during a victim's SIGTERM grace still sends its SIGKILL when the grace is over, and only to the same process", async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "oomkit-state-"));
+    const calls: { pid: number; graceMs: number }[] = [];
+    // The first run signals and never returns: it is in the grace when it dies.
+    const hangs: KillBackend = { ...NO_KILLS, killTask: (tk, o) => (calls.push({ pid: tk.pid, graceMs: o.graceMs }), new Promise(() => {})) };
+    const toml = `[kill]
+post_action_delay_ms = 0
+sigterm_grace_ms = 5000
+victim_timeout_ms = 60000
+`;
+    const t = setup(toml, { stateDir, dryRun: false, backend: hangs });
+    await t.daemon.start();
+    void t.daemon.manual("/jobs", "test");
+    await until(() => calls.length === 1);
+    assert.deepEqual(calls, [{ pid: 10, graceMs: 5000 }]);
+    const saved = JSON.parse(fs.readFileSync(path.join(stateDir, "victims.json"), "utf8")) as { victims: { pid: number; sigkillInMs?: number }[] };
+    assert.deepEqual(saved.victims.map((v) => [v.pid, v.sigkillInMs]), [[10, 5000]], "the grace is saved with the victim");
+
+    // A crash 0 ms later (the saved grace is whole); pid 10 is still there, same start time.
+    const killed: { pid: number; graceMs: number; startTimeTicks: number }[] = [];
+    const live: KillBackend = { ...NO_KILLS, killTask: async (tk, o) => (killed.push({ pid: tk.pid, graceMs: o.graceMs, startTimeTicks: tk.startTimeTicks }), { kind: "exited", signalMs: 1, exitMs: 2, escalated: false, mrelease: "released" }) };
+    const again = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: live });
+    await again.daemon.start();
+    assert.ok(again.log.lines.some((l) => /SIGTERM grace was cut short, SIGKILL in 5000 ms/.test(l)), again.log.lines.join("\n"));
+    await again.step(4000);
+    assert.equal(killed.length, 0, "not before the grace is over");
+    await again.step(1000);
+    assert.equal(killed.length, 1);
+    assert.equal(killed[0]?.pid, 10);
+    assert.equal(killed[0]?.graceMs, 0, "SIGKILL at once: the SIGTERM was sent by the run before");
+    assert.ok(killed[0] && killed[0].startTimeTicks > 0, "checked against the victim's start time");
+    await until(() => again.daemon.victims.pending.length === 0);
+    await again.step(10_000);
+    assert.equal(killed.length, 1, "once");
+    await again.daemon.stop();
+
+    // The same file, but pid 10 has exited and its pid was reused meanwhile: nothing is sent.
+    fs.writeFileSync(path.join(stateDir, "victims.json"), JSON.stringify({ version: 1, victims: [{ kind: "task", pid: 10, startTimeTicks: 1, by: "oomkit", remainingMs: 60_000, sigkillInMs: 0 }] }), { mode: 0o600 });
+    const reused = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: live });
+    await reused.daemon.start();
+    await reused.step(1000);
+    assert.equal(killed.length, 1, "another process now: not signalled");
+    await reused.daemon.stop();
+    // The kernel's victims have no grace: a hostile file that says so is not believed.
+    const stat = fs.readFileSync(path.join(t.dir, "proc/10/stat"), "utf8");
+    const start = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+    fs.writeFileSync(path.join(stateDir, "victims.json"), JSON.stringify({ version: 1, victims: [{ kind: "task", pid: 10, startTimeTicks: start, by: "kernel", remainingMs: 60_000, sigkillInMs: 0 }] }), { mode: 0o600 });
+    const kernels = setup(toml, { stateDir, dir: t.dir, dryRun: false, backend: live });
+    await kernels.daemon.start();
+    assert.equal(kernels.daemon.victims.pending.length, 1);
+    await kernels.step(1000);
+    assert.equal(killed.length, 1, "the kernel's victim is waited for, never signalled by oomkit");
+    await kernels.daemon.stop();
   });
 
   test("dry-run sets no guard band: it only says what it would do", async () => {

@@ -153,16 +153,16 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
       name: "late",
       handleOutOfMemory(oc) {
         if (++calls === 1) {
-          const until = performance.now() + 250;
+          const until = performance.now() + 300;
           while (performance.now() < until) {
-            /* a cold first call: past one deadline (100 ms), within four */
+            /* a cold first call: past one deadline (200 ms), within four, with room for a loaded machine */
           }
         }
         const small = oc.tasks().find((x) => x.comm === "b");
         return small ? oc.killTask(small, "the policy's own choice") : oc.pass("none");
       },
     });
-    const t = setup(`policy_deadline_ms = 100\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "late"\n`, [late]);
+    const t = setup(`policy_deadline_ms = 200\n${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "late"\n`, [late]);
     await t.daemon.start();
     await t.step(100);
     const e = t.daemon.standing()[0];

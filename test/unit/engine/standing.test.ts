@@ -188,13 +188,13 @@ describe("a standing plan, checked against the live machine at the trigger", () 
     const slowish = definePolicy({
       name: "slowish",
       handleOutOfMemory(oc) {
-        busy(120);
+        busy(400); // past one deadline (200 ms), within four with room for a loaded machine
         const small = oc.tasks().find((x) => x.comm === "small");
         return small ? oc.killTask(small, "its own choice") : oc.pass("none");
       },
     });
     const t = setup();
-    const attached = new Engine({ attachments: [{ cgroup: cgroupPath("/jobs"), policy: slowish, options: {} }], defaultPolicy: { policy: builtinPolicy("kernel"), options: {} }, policyDeadlineMs: 50 });
+    const attached = new Engine({ attachments: [{ cgroup: cgroupPath("/jobs"), policy: slowish, options: {} }], defaultPolicy: { policy: builtinPolicy("kernel"), options: {} }, policyDeadlineMs: 200 });
     const made = await attached.prepare({ snapshot: takeSnapshot(t.model), scope: "/jobs", cause: STANDING });
     assert.equal(made.plan?.policy, "slowish", JSON.stringify(made.record.chain));
     assert.equal((await attached.explain(t.live(), "/jobs", CAUSE)).chain[0]?.outcome, "timeout", "at the trigger, one deadline");
