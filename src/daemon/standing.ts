@@ -198,6 +198,10 @@ export class StandingDecisions {
       refreshed = r.reads;
       this.#lastRefreshMs = r.ms;
       this.model.pace = this.#paceNow();
+    } else if (this.model.refreshMachine() > 0) {
+      // Resting: the machine's figures alone (a few small files), so the pace — and with it the
+      // rest — follows a machine running out of memory, rather than waiting out a rest made idle.
+      this.model.pace = this.#paceNow();
     }
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a

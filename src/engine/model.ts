@@ -122,6 +122,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #taskBytes = new Map<number, number>();
   /** pid → resident bytes from its kept stat (every listed task's): the size of one not looked at closer. */
   readonly #statBytes = new Map<number, number>();
+  /** The kept machine-wide figures (meminfo, vmstat, pressure): refreshMachine's few entries. */
+  readonly #machine = new Set<Entry>();
   readonly #cgroupMount: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
@@ -228,6 +230,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       set.add(e);
     }
     this.#watchUsageOf(e);
+    if (e.cls === "machine") this.#machine.add(e);
     return e;
   }
 
@@ -335,7 +338,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * Re-reads what is due, most telling first (see `rank`), until `budgetMs` of wall time is spent
    * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
    * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
-   * entry due longest goes first.
+   * entry due longest goes first; a lower rank's entry overdue by more than its grace
+   * (RANK_GRACE_MS) goes ahead of a higher rank's less overdue, so none starves.
    */
   refresh(budgetMs: number): RefreshStats {
     const t0 = performance.now();
@@ -345,27 +349,68 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let significant = 0;
     let dropped = 0;
     let behind = false;
-    for (const q of this.#queues) {
-      for (let e = q.popDue(now); e !== undefined; e = q.popDue(now)) {
-        if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
-        if (reads > 0 && performance.now() - t0 >= budgetMs) {
-          q.push(e); // still due: first in line next time
-          behind = true;
-          break;
-        }
-        reads++;
-        const r = this.#reread(e, now);
-        if (r.changed) changed++;
-        if (r.significant) significant++;
-        dropped += r.dropped;
+    for (;;) {
+      const q = this.#nextQueue(now);
+      if (q === undefined) break;
+      const e = q.popDue(now) as Entry;
+      if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
+      if (reads > 0 && performance.now() - t0 >= budgetMs) {
+        q.push(e); // still due: first in line next time
+        behind = true;
+        break;
       }
-      if (behind) break;
+      reads++;
+      const r = this.#reread(e, now);
+      if (r.changed) changed++;
+      if (r.significant) significant++;
+      dropped += r.dropped;
     }
     const ms = performance.now() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
     if (significant > 0) this.#generation++;
     return { reads, changed, dropped, behind, ms };
+  }
+
+  /**
+   * The queue to read from next: the one whose due head is most overdue, less its rank's grace
+   * (RANK_GRACE_MS ÷ pace), so the ranks order what is read first (a tie goes to the lower rank)
+   * and none waits forever behind another; undefined when nothing is due.
+   */
+  #nextQueue(now: number): DueQueue | undefined {
+    let best: DueQueue | undefined;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    for (const [i, q] of this.#queues.entries()) {
+      const head = q.peekDue(now);
+      if (head === undefined) continue;
+      const score = now - head.dueAtMs - (RANK_GRACE_MS[i] ?? 0) / this.#pace;
+      if (score > bestScore) {
+        best = q;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Re-reads only the machine-wide figures that are due (a few small files): what the daemon's
+   * pace is set from. Between full refreshes that rest for seconds, the pace still follows the
+   * machine, and with it how soon the next full refresh comes. Returns the reads made.
+   */
+  refreshMachine(): number {
+    const now = this.clock.monotonicMs();
+    let reads = 0;
+    for (const e of this.#machine) {
+      if (this.#maps[e.kind].get(e.path) !== e) {
+        this.#machine.delete(e);
+        continue;
+      }
+      if (e.dueAtMs > now) continue;
+      reads++;
+      this.#reread(e, now);
+    }
+    this.#refreshReads += reads;
+    return reads;
   }
 
   /** Sets when an entry is next due, and queues it in its rank's queue. */
@@ -543,6 +588,18 @@ function rank(e: Entry): number {
 }
 
 /**
+ * Each rank's grace (see `rank`), at pace 1: an entry is read ahead of a more telling rank's
+ * only once it is overdue by more than theirs plus the difference of their graces, so in a
+ * refresh that keeps up the ranks keep their order, and in one that cannot none starves (it is
+ * read once its backlog is the oldest, graces counted). Strict rank order starved the lower ranks whenever
+ * the slices could not keep up with the higher: with the model watching every cgroup's usage,
+ * tens of cgroups under TCG (a few reads per slice, a slice a second or less) kept the cgroup
+ * listings and the processes of a new cgroup waiting for minutes (the VM's daemon-oom: no plan
+ * saw the victim in 90 s).
+ */
+const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
+
+/**
  * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
  * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
  * ever searched for.
@@ -561,29 +618,42 @@ class DueQueue {
     }
   }
 
+  /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
+  peekDue(now: number): Entry | undefined {
+    const h = this.#heap;
+    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+      if (top.at === top.e.dueAtMs) return top.e;
+      this.#dropHead();
+    }
+    return undefined;
+  }
+
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
     const h = this.#heap;
-    while (h.length > 0) {
-      const top = h[0] as (typeof h)[number];
-      if (top.at > now) return undefined;
-      const last = h.pop() as (typeof h)[number];
-      if (h.length > 0) {
-        h[0] = last;
-        for (let i = 0; ; ) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
-          if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
-          if (m === i) break;
-          [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
-          i = m;
-        }
-      }
+    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+      this.#dropHead();
       if (top.at === top.e.dueAtMs) return top.e;
     }
     return undefined;
+  }
+
+  /** Removes the earliest copy. */
+  #dropHead(): void {
+    const h = this.#heap;
+    const last = h.pop() as (typeof h)[number];
+    if (h.length === 0) return;
+    h[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
+      if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+      if (m === i) break;
+      [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+      i = m;
+    }
   }
 }
 

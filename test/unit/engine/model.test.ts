@@ -210,6 +210,37 @@ describe("the warm model", () => {
     assert.ok(firstCgroupListing < 0 || large < firstCgroupListing, order.join(", "));
   });
 
+  test("slices that cannot keep up with the cgroups' usage still reach the cgroup listings: no rank starves", async () => {
+    // 40 cgroups' usage (due every 2 s) against one read per refresh, two refreshes a second.
+    const cgroups = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`/c${i}`, { current: 10 * MB }]));
+    const t = setup({ cgroups: { ...cgroups, "/jobs": { current: 10 * MB } }, tasks: [{ pid: 1, comm: "init", cgroup: "/" }] });
+    await t.decide();
+    assert.equal(t.model.readDir("/sys/fs/cgroup").length > 40, true, "the tree's listing: the model watches each cgroup's usage");
+    assert.ok(t.model.readDir("/sys/fs/cgroup/jobs").every((d) => d.name !== "new"));
+    fs.mkdirSync(path.join(t.dir, "sys/fs/cgroup/jobs/new"));
+    let seen = -1;
+    for (let i = 0; i < 600 && seen < 0; i++) {
+      t.clock.advance(500);
+      t.model.refresh(0);
+      if (t.model.readDir("/sys/fs/cgroup/jobs").some((d) => d.name === "new")) seen = i;
+    }
+    assert.ok(seen >= 0, "the new cgroup was seen within five minutes of slices (strict rank order: never)");
+  });
+
+  test("refreshMachine re-reads only the machine's due figures (what the daemon's pace comes from), nothing else", async () => {
+    const t = setup();
+    await t.decide();
+    t.model.readFile("/proc/meminfo");
+    t.write("proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 10 kB\n");
+    assert.equal(t.model.refreshMachine(), 0, "nothing due yet");
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const n = t.counting.reads.length;
+    assert.ok(t.model.refreshMachine() >= 1);
+    const read = t.counting.reads.slice(n);
+    assert.ok(read.every((p) => p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")), read.join(", "));
+    assert.match(t.model.readFile("/proc/meminfo"), /MemAvailable: 10 kB/);
+  });
+
   test("a budget of zero still makes one read, listings first", async () => {
     const t = setup();
     await t.decide();
