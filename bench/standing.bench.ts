@@ -79,7 +79,9 @@ async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: 
     const r = await standing.upkeep(clock.monotonicMs());
     const spent = performance.now() - t0;
     cpu += spent;
-    if (r.refreshed > 0 || r.decided !== undefined) slices.push(spent);
+    // A trigger waits for the slice running when it comes: the stretches between turns of the
+    // event loop (a refresh, each policy call of a decision run), not the whole call.
+    slices.push(...r.slicesMs);
     clock.advance(100);
   }
   return { slices, cpuPct: (cpu / (clock.monotonicMs() - started)) * 100 };
@@ -103,6 +105,18 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
   const pick = () => [...live.values()][Math.floor(rand() * live.size)] as FixtureTask;
   const put = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
   const cgroupDir = (cg: string) => path.join(dir, "sys/fs/cgroup", cg);
+  // A task's memory is charged to its cgroup and every ancestor (memory.current, memory.stat's
+  // anon), as the kernel does: policies that weigh cgroups see the churn, and the model's
+  // "usage moved" re-reads the tasks of a cgroup whose usage moved.
+  const charge = (cg: string | undefined, bytes: number) => {
+    for (let c = cg ?? "/"; c !== "/" && c !== ""; c = c.slice(0, c.lastIndexOf("/")) || "/") {
+      const cur = path.join(cgroupDir(c), "memory.current");
+      fs.writeFileSync(cur, `${Math.max(0, (Number(fs.readFileSync(cur, "utf8").trim()) || 0) + bytes)}\n`);
+      const stat = path.join(cgroupDir(c), "memory.stat");
+      const text = fs.readFileSync(stat, "utf8");
+      fs.writeFileSync(stat, text.replace(/^anon ([0-9]+)$/m, (_, n: string) => `anon ${Math.max(0, Number(n) + bytes)}`));
+    }
+  };
   let trials = 0;
   let same = 0;
   let refused = 0;
@@ -114,11 +128,13 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
       const grown = { ...t, rssAnonKb: Math.max(1024, Math.round((t.rssAnonKb ?? 1024) * (0.5 + 2.5 * rand()))) };
       live.set(t.pid, grown);
       put(`proc/${t.pid}/status`, statusText(grown));
+      charge(t.cgroup, (grown.rssAnonKb - (t.rssAnonKb ?? 0)) * 1024);
     }
     for (let i = 0; i < Math.ceil(live.size * CHURN.exit); i++) {
       const t = pick();
       live.delete(t.pid);
       fs.rmSync(path.join(dir, `proc/${t.pid}`), { recursive: true, force: true });
+      charge(t.cgroup, -(t.rssAnonKb ?? 0) * 1024);
       const procs = path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs");
       fs.writeFileSync(procs, fs.readFileSync(procs, "utf8").split("\n").filter((l) => l !== String(t.pid)).join("\n"));
     }
@@ -133,6 +149,7 @@ async function churn(dir: string, spec: FixtureSpec, host: FixtureHost, clock: M
       put(`proc/${t.pid}/cmdline`, `${t.comm}\0`);
       put(`proc/${t.pid}/cgroup`, `0::${t.cgroup ?? "/"}\n`);
       fs.appendFileSync(path.join(cgroupDir(t.cgroup ?? "/"), "cgroup.procs"), `${t.pid}\n`);
+      charge(t.cgroup, (t.rssAnonKb ?? 0) * 1024);
     }
     for (let k = 0; k < 10; k++) {
       await standing.upkeep(clock.monotonicMs());
@@ -240,12 +257,14 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
 async function main(): Promise<void> {
   // --size=TASKSxCGROUPS narrows the run (never with --write).
   const only = process.argv.find((a) => a.startsWith("--size="))?.slice("--size=".length);
-  const write = process.argv.includes("--write") && only === undefined;
+  // --policy=NAME narrows it to one policy (never with --write either).
+  const onlyPolicy = process.argv.find((a) => a.startsWith("--policy="))?.slice("--policy=".length);
+  const write = process.argv.includes("--write") && only === undefined && onlyPolicy === undefined;
   const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
   const rows: Row[] = [];
   for (const size of SIZES.filter((x) => only === undefined || only === `${x.tasks}x${x.cgroups}`)) {
     const m = machineSpec(size.tasks, size.cgroups);
-    for (const policy of POLICIES) {
+    for (const policy of POLICIES.filter((p) => onlyPolicy === undefined || p === onlyPolicy)) {
       // A machine of its own per policy: the churn phase changes it.
       const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-bench-")));
       try {
@@ -268,8 +287,8 @@ async function main(): Promise<void> {
       "Trigger → the plan's first action handed to the executor, for an OOM at \"/\" on the seeded fixture machines of the decision table (policies attached at \"/\", the default deadline of 250 ms). " +
       "Fresh: a live snapshot and the whole chain, as without standing decisions. " +
       `Standing: the plan made ahead on the warm model; at the trigger a live snapshot, each target checked (process, scope, protection, victims, drift) and handed on. Each of ${TRIGGERS} triggers lands at a random moment of ${UPKEEP_SECONDS / 2} s of upkeep on the machine in trouble (MemAvailable under 1 %: the highest pace; simulated time, real work) and first waits for the rest of the slice running then. ` +
-      `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; the longest slice is what a trigger may wait at most (a decision run: one policy call). ` +
-      `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
+      `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; a slice is the work between two turns of the event loop (a refresh slice; a policy's call in a decision run, the last one's with its record), and the longest is what a trigger may wait at most. ` +
+      `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB), each change charged to the task's cgroups (memory.current, memory.stat anon); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
       "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. Compare within a run.",
     "",
     "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",

@@ -11,8 +11,9 @@
 //
 // Environment:
 //   OOMKIT_KERNELS=6.12        run only these kernels (comma-separated: 6.1, 6.12)
-//   OOMKIT_KERNEL_TESTS=kill   only test files whose name contains this; when no file name
-//                              matches, it is used as a test name pattern instead
+//   OOMKIT_KERNEL_TESTS=kill   only test files whose name contains this (a comma list: any of
+//                              them); when no file name matches, it is used as a test name
+//                              pattern instead
 //   OOMKIT_VM_TIMEOUT=900      seconds before any guest is declared hung and killed (default:
 //                              per guest, 60 + the budgets of its files, groups.mjs)
 //   OOMKIT_VM_MEMORY=1536      guest memory in MiB
@@ -146,7 +147,8 @@ function selectTests() {
   const args = [];
   const filter = process.env.OOMKIT_KERNEL_TESTS;
   if (filter) {
-    const byFile = files.filter((f) => f.includes(filter));
+    const parts = filter.split(",").filter((p) => p !== "");
+    const byFile = files.filter((f) => parts.some((p) => f.includes(p)));
     if (byFile.length) files = byFile;
     else args.push(`--test-name-pattern=${filter}`);
   }

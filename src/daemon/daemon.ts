@@ -218,6 +218,8 @@ export class Daemon {
       log: this.#log,
       engine: () => this.#engine,
       scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup)), ...(this.#follow?.limitedCgroups() ?? [])],
+      // An episode queued or running: a decision run ahead stops at its next policy, not the chain's end.
+      waiting: () => this.#busy || this.#queue.length > 0,
     });
   }
 
@@ -447,7 +449,8 @@ export class Daemon {
     }
     try {
       if (!record) {
-        const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+        // Visited largest first by the model's sizes, when there is a model: cut short, it has seen the big tasks.
+        const snapshot = takeSnapshot(this.#o.host, { cgroupMode: this.#mode, ...(standing ? { visitSizes: standing.model } : {}) });
         const decision = standing ? { path: "fresh" as const, standingRefused: refused ?? standing.whyNone(d.scope) } : undefined;
         record = await this.#engine.handleOom({ snapshot, scope: d.scope, cause: d.cause, mode, executor, whyStale, ...(decision ? { decision } : {}) });
       }

@@ -7,11 +7,21 @@
  * the model (at most REFRESH_SLICE_MS of reading, every REFRESH_EVERY_MS ÷ pace), and one
  * scope's decision run on a snapshot of the model (engine.prepare), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
- * has seen changes since, and not sooner after the last run than that run took (deciding ahead
- * takes at most half the daemon's time). So a trigger that arrives mid-upkeep waits at most one
- * slice: one model refresh slice, or one policy's call (four deadlines bound it, and the built-in
- * default's only the machine's size; the event loop turns between policies). The pace rises from 1 (idle) to PACE_MAX as MemAvailable falls below a fifth of
- * memory and as memory pressure (PSI some avg10) rises — the same signals the triggers use.
+ * has seen changes since. Each kind rests after a slice in proportion to it (restAfter), so
+ * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
+ * The event loop turns between the refresh and the decision run and between the policies of a
+ * chain, so a trigger that arrives mid-upkeep waits at most one slice: one model refresh slice,
+ * or one policy's call (at most AHEAD_CALL_MAX_MS, engine.ts). `UpkeepReport.slicesMs` measures
+ * them. A decision run stops between policies while an episode waits or runs
+ * (StandingDeps.waiting): the trigger's path takes the plan that stands, or decides afresh,
+ * without waiting for the rest of the chain; the abandoned run leaves the previous plan standing
+ * and is made again at the next upkeep. The pace rises from 1 (idle) to PACE_MAX as MemAvailable
+ * falls below a fifth of memory and as memory pressure (PSI some avg10) rises — the same signals
+ * the triggers use.
+ *
+ * Decisions ahead, and the daemon's fresh ones, visit tasks largest first by the model's sizes
+ * (engine/visit-order.ts): a call cut short by its deadline or by AHEAD_CALL_MAX_MS has seen
+ * the big tasks, and a process no decision has sized yet (a new one) comes before the small.
  *
  * `take(scope)` hands the trigger's path the scope's plan; the engine checks it against the
  * live machine before acting (engine.carryOut). A policy that runs out of time on a refresh
@@ -38,7 +48,7 @@ export const REFRESH_EVERY_MS = 1_000;
  * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
  */
 export const REDECIDE_MS = 60_000;
-/** At pace 1, a plan is made again this soon when the model saw changes since it was made. */
+/** At pace 1, a plan is made again this soon when the model saw changes since it was made, or none stands. */
 export const MIN_REDECIDE_MS = 2_000;
 /**
  * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
@@ -47,6 +57,35 @@ export const MIN_REDECIDE_MS = 2_000;
  */
 export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
 export const PACE_MAX = 10;
+
+/**
+ * The share of one core that model refreshes may take, and decision runs each, while the
+ * machine is idle (pace 1): together under 1 %, whatever the machine's size. It grows with the
+ * square of the pace, up to UPKEEP_SHARE_MAX at PACE_MAX: in trouble, fresher plans are worth
+ * the CPU. A slice that ran D ms is followed by a rest of D × (1 − share) / share before the
+ * next of its kind (a 50 ms listing of /proc at 10,000 tasks rests 12 s when idle).
+ */
+export const UPKEEP_SHARE_IDLE = 0.004;
+export const UPKEEP_SHARE_MAX = 0.5;
+/** A refresh never rests longer than this ÷ pace: who exists is known within it. */
+export const REFRESH_REST_MAX_MS = 10_000;
+
+/**
+ * A decision run the model's changes ask for never rests longer than this ÷ pace: twice
+ * MIN_REDECIDE_MS, so a changing machine's plans follow it within seconds even when idle.
+ */
+export const DECISION_REST_MAX_MS = 2 * MIN_REDECIDE_MS;
+
+/** The share of one core each kind of upkeep may take at `pace`. */
+export function upkeepShare(pace: number): number {
+  return Math.min(UPKEEP_SHARE_MAX, UPKEEP_SHARE_IDLE * pace * pace);
+}
+
+/** How long to rest after a slice of `tookMs` at `pace`, at most `capMs`. */
+export function restAfter(tookMs: number, pace: number, capMs: number): number {
+  const share = upkeepShare(pace);
+  return Math.min(capMs, (Math.max(0, tookMs) * (1 - share)) / share);
+}
 
 /** What a standing decision is made for: no trigger has fired; the record says so. */
 function standingCause(scope: CgroupPath): OomCause {
@@ -72,6 +111,8 @@ export interface StandingDeps {
   engine(): Engine;
   /** The scopes that can OOM now, besides "/". */
   scopes(): Iterable<CgroupPath>;
+  /** True while an episode waits or runs: a decision run ahead stops at its next policy. */
+  waiting?(): boolean;
 }
 
 export interface UpkeepReport {
@@ -79,6 +120,11 @@ export interface UpkeepReport {
   readonly decided: CgroupPath | undefined;
   /** The longest single slice (refresh or decision) in this call, ms. */
   readonly longestSliceMs: number;
+  /**
+   * Each slice of this call, in order (ms): the stretches of work between turns of the event
+   * loop, each what a trigger arriving in it waits for at most.
+   */
+  readonly slicesMs: readonly number[];
 }
 
 export class StandingDecisions {
@@ -86,11 +132,17 @@ export class StandingDecisions {
   readonly #d: StandingDeps;
   readonly #entries = new Map<CgroupPath, StandingEntry>();
   #lastRefresh = Number.NEGATIVE_INFINITY;
+  /** How long the last refresh slice took (ms): the next rests in proportion (restAfter). */
+  #lastRefreshMs = 0;
   #deciding = false;
-  /** No decision run before this (monotonic ms): after a run of D ms the next waits D ms. */
-  #nextDecisionAt = Number.NEGATIVE_INFINITY;
+  /** When the last decision run ended (monotonic ms) and how long it took: the next rests in proportion. */
+  #lastDecisionEnd = Number.NEGATIVE_INFINITY;
+  #lastDecisionMs = 0;
   /** The longest slice seen so far (status, metrics, the benchmark). */
   longestSliceMs = 0;
+  /** The slices of the upkeep call running now, and when the one running began (performance.now). */
+  #slices: number[] = [];
+  #sliceStart = 0;
 
   constructor(deps: StandingDeps) {
     this.#d = deps;
@@ -99,7 +151,7 @@ export class StandingDecisions {
 
   /** A snapshot of the model: what a policy would read, served from memory where it can be. */
   snapshot(): Snapshot {
-    return takeSnapshot(this.model, { cgroupMode: this.#d.mode });
+    return takeSnapshot(this.model, { cgroupMode: this.#d.mode, visitSizes: this.model });
   }
 
   /** The scopes a plan is kept for: "/" first, then each watched or attached cgroup. */
@@ -137,26 +189,41 @@ export class StandingDecisions {
   /** One round of upkeep; never throws (a failed decision leaves the previous plan standing). */
   async upkeep(now: number): Promise<UpkeepReport> {
     let refreshed = 0;
-    let longest = 0;
+    this.#slices = [];
+    this.#sliceStart = performance.now();
     const pace = this.model.pace;
-    if (now - this.#lastRefresh >= REFRESH_EVERY_MS / pace) {
+    if (now - this.#lastRefresh >= Math.max(REFRESH_EVERY_MS / pace, this.#lastRefreshMs + restAfter(this.#lastRefreshMs, pace, REFRESH_REST_MAX_MS / pace))) {
       this.#lastRefresh = now;
       const r = this.model.refresh(REFRESH_SLICE_MS);
       refreshed = r.reads;
-      longest = r.ms;
+      this.#lastRefreshMs = r.ms;
+      this.model.pace = this.#paceNow();
+    } else if (this.model.refreshMachine() > 0) {
+      // Resting: the machine's figures alone (a few small files), so the pace — and with it the
+      // rest — follows a machine running out of memory, rather than waiting out a rest made idle.
       this.model.pace = this.#paceNow();
     }
     let decided: CgroupPath | undefined;
-    // Deciding ahead takes at most half the daemon's time: on a slow machine a run takes seconds
-    // (3,000 tasks under TCG), and back to back they would leave the triggers' own polls waiting.
-    const scope = now >= this.#nextDecisionAt ? this.#due(now) : undefined;
+    // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
+    // slow machine a run takes seconds (3,000 tasks under TCG), and back to back they would leave
+    // the triggers' own polls waiting. The rest never outlasts DECISION_REST_MAX_MS ÷ pace. A scope with
+    // no plan (none yet, or every policy ran out of time on a cold model), or one whose plan is due
+    // by its age alone (once per REDECIDE_MS ÷ pace at most), waits only as long as the last run
+    // took (half the daemon's time): each run warms the model further, and the share bounds the
+    // runs a changing machine asks for. Nothing is decided ahead while an episode waits or runs.
+    const due = this.#d.waiting?.() === true ? undefined : this.#due(now);
+    const entry = due === undefined ? undefined : this.#entries.get(due);
+    const byAge = due !== undefined && (entry === undefined || entry.plan === undefined || now - entry.madeAtMonoMs >= REDECIDE_MS / this.model.pace);
+    const rest = byAge ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, DECISION_REST_MAX_MS / this.model.pace);
+    const scope = now >= this.#lastDecisionEnd + rest ? due : undefined;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
+      // The refresh is one slice, the decision run's policies others: a trigger waits for one.
+      if (refreshed > 0) await this.#turn();
       const work = workClockOf(this.#d.host);
       const t0 = work.monotonicMs();
       try {
-        await this.#decide(scope);
-        decided = scope;
+        if (await this.#decide(scope)) decided = scope;
       } catch (err) {
         const msg = err instanceof OomkitError ? err.message : ((err as Error).stack ?? String(err));
         this.#d.log.debug(`standing decision for ${scope} skipped: ${msg}`);
@@ -164,12 +231,26 @@ export class StandingDecisions {
       } finally {
         this.#deciding = false;
         const took = work.monotonicMs() - t0;
-        longest = Math.max(longest, took);
-        this.#nextDecisionAt = this.#d.host.clock.monotonicMs() + took;
+        this.#lastDecisionEnd = this.#d.host.clock.monotonicMs();
+        this.#lastDecisionMs = took;
       }
     }
+    if (refreshed > 0 || decided !== undefined) this.#endSlice();
+    const slicesMs = this.#slices;
+    const longest = Math.max(0, ...slicesMs);
     this.longestSliceMs = Math.max(this.longestSliceMs, longest);
-    return { refreshed, decided, longestSliceMs: longest };
+    return { refreshed, decided, longestSliceMs: longest, slicesMs };
+  }
+
+  /** Ends the slice running now and lets the event loop turn: a trigger that came meanwhile runs. */
+  readonly #turn = async (): Promise<void> => {
+    this.#endSlice();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.#sliceStart = performance.now();
+  };
+
+  #endSlice(): void {
+    this.#slices.push(performance.now() - this.#sliceStart);
   }
 
   /** The scope most in need of a plan, or undefined when every plan is fresh enough. */
@@ -184,7 +265,9 @@ export class StandingDecisions {
       const e = this.#entries.get(s);
       if (!e) return s;
       const age = now - e.madeAtMonoMs;
-      const due = age >= REDECIDE_MS / pace || (e.generation !== gen && age >= MIN_REDECIDE_MS / pace);
+      // A scope with no plan (every policy ran out of time on a cold model, say) is tried again
+      // as soon as a changed one would be: each run warms the model further.
+      const due = age >= REDECIDE_MS / pace || ((e.generation !== gen || e.plan === undefined) && age >= MIN_REDECIDE_MS / pace);
       if (due && age > bestAge) {
         best = s;
         bestAge = age;
@@ -193,14 +276,20 @@ export class StandingDecisions {
     return best;
   }
 
-  async #decide(scope: CgroupPath): Promise<void> {
+  /** Decides ahead for one scope; false when the run stopped for an episode (the entry is left as it was). */
+  async #decide(scope: CgroupPath): Promise<boolean> {
     const generation = this.model.generation;
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live });
-    const { record } = prepared;
+    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
+    const { record, abandoned } = prepared;
     let { plan } = prepared;
+    if (abandoned !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope} stopped after ${record.chain.map((c) => c.policy).join(", ")}: ${abandoned}; the plan made before stands`);
+      return false;
+    }
     // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
     // were read (prepare read them live, just now). That catches a newcomer only if the decision
     // saw every cgroup that existed by then; the model's listings may be older than its figures
@@ -233,6 +322,7 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
+    return true;
   }
 
   /**

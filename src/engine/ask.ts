@@ -65,6 +65,12 @@ export interface AskEnv {
   readonly deadlineMs: number;
   /** The built-in default's deadline: its whole calls, reads included. */
   readonly defaultDeadlineMs: number;
+  /**
+   * Deciding ahead: the policy's tries and asks together are cut off after this much wall time
+   * (engine.ts AHEAD_CALL_MAX_MS), reads included, and a call slowed by reads is not run again
+   * within it (the next refresh's call is, on what this one read).
+   */
+  readonly callCapMs?: number;
   readonly log: Logger;
 }
 
@@ -118,6 +124,9 @@ export function askPolicy(link: AskedLink, env: AskEnv): Asked {
   // The policy's time so far: for an attached policy, reading the machine its questions caused is
   // not counted; the default's deadline counts its whole calls.
   const usedMs = () => clock.monotonicMs() - t0 - (isDefault ? 0 : snapshot.ioMs - io0);
+  const cap = env.callCapMs;
+  // What is left of the deadline, and of the cap on the call's wall time when there is one.
+  const leftMs = () => (cap === undefined ? deadlineMs - usedMs() : Math.min(deadlineMs - usedMs(), cap - (clock.monotonicMs() - t0)));
   let standing: Answer | undefined;
   let reaskFault: PolicyFault | undefined;
   let asks = 0;
@@ -126,7 +135,7 @@ export function askPolicy(link: AskedLink, env: AskEnv): Asked {
     const refusals: Refusals = { tasks: new Map(tasks), cgroups: new Map(cgroups) };
     const draft = env.state.draft(link.policy.name, link.attachedTo);
     const oc = new OomControlImpl(link.policy.name, link.options, env.control, draft, refusals);
-    const decided = decide(link, oc, draft, deadlineMs - usedMs(), deadlineMs);
+    const decided = decide(link, oc, draft, leftMs(), cap === undefined ? deadlineMs : Math.min(deadlineMs, cap), cap === undefined);
     const verified = "plan" in decided && decided.plan.kind === "act" ? decided.plan.actions.map((a) => verifyAction(a, env.control)) : [];
     const answer: Answer = { oc, decided, draft, verified };
     if (standing !== undefined && isFault(decided)) reaskFault = decided;
@@ -148,7 +157,7 @@ export function askPolicy(link: AskedLink, env: AskEnv): Asked {
     }
     // Asking again helps only when a target was refused that the policy had not been told of,
     // and only with asks and time left.
-    if (added === 0 || asks >= MAX_ASKS || deadlineMs - usedMs() < 1) break;
+    if (added === 0 || asks >= MAX_ASKS || leftMs() < 1) break;
     refused.push(...kills);
     const names = kills.map((k) => (k.action.kind === "kill-task" ? `pid ${k.action.pid}` : k.action.kind === "kill-cgroup" ? k.action.cgroup : k.action.kind));
     env.log.info(`policy ${link.policy.name}: the verifier refused ${names.join(", ")} (${kills[0]?.reason ?? ""}); asking it again without ${kills.length === 1 ? "it" : "them"}`);
@@ -162,7 +171,7 @@ export function askPolicy(link: AskedLink, env: AskEnv): Asked {
  * Calls the policy: its result, the best so far it offered when its deadline (what is left of
  * `configuredMs`) ran out, or how it failed.
  */
-function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft, deadlineMs: number, configuredMs: number): Decided | PolicyFault {
+function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft, deadlineMs: number, configuredMs: number, retryReads: boolean): Decided | PolicyFault {
   // The built-in default ends every chain: its deadline is for the whole call, reading included
   // (no second try), so that a crowded machine's scan ends while acting still helps.
   const isDefault = link.attachedTo === null;
@@ -175,7 +184,7 @@ function decide(link: AskedLink, oc: OomControlImpl<unknown>, draft: StateDraft,
   const t0 = clock.monotonicMs();
   const io0 = oc.snapshot.ioMs;
   try {
-    return isDefault ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, oc.snapshot);
+    return isDefault || !retryReads ? callWithDeadline(run, deadlineMs) : runWithDeadline(run, deadlineMs, oc.snapshot);
   } catch (err) {
     const fault = classifyFault(err, configuredMs);
     if (fault.outcome !== "timeout") return fault;

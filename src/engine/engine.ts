@@ -82,6 +82,16 @@ export const DEFAULT_POLICY_DEADLINE_MS = 250;
 export const AHEAD_DEADLINES = 4;
 
 /**
+ * Deciding ahead, one policy's call — its tries and asks together — is cut off after this long
+ * of wall time, whatever its deadlines: the call runs on the daemon's one thread, so a trigger
+ * that fires meanwhile waits for it (the chain stops after it: PrepareRequest.yieldTo). This is
+ * the longest slice of deciding ahead. A call cut off acts on its best so far (oc.bestSoFar, which
+ * visits the largest tasks first) or leaves the plan made before standing; what it read stays in
+ * the warm model, so the next refresh's call gets further. Four default deadlines (250 ms).
+ */
+export const AHEAD_CALL_MAX_MS = 1000;
+
+/**
  * The built-in default's call, reads included, gets this long: more than twice its cold scan of
  * 10,000 tasks (420-433 ms p50, BENCHMARKS.md), and far less than the 13-22 s after which the
  * kernel's OOM killer acted on a crowded guest while the default, then without a deadline, read
@@ -122,6 +132,16 @@ export interface PrepareRequest {
    * files are read. Default: `snapshot`.
    */
   readonly live?: Snapshot;
+  /**
+   * Asked before each policy after the first: why to stop deciding now (an episode waits for the
+   * daemon's thread), or undefined to go on. Stopped, prepare returns no plan and `abandoned`.
+   */
+  readonly yieldTo?: () => string | undefined;
+  /**
+   * Awaited between the policies of the chain, where the event loop turns (default: one turn).
+   * The daemon's upkeep passes its own, to measure the slices a trigger may wait for.
+   */
+  readonly turn?: () => Promise<void>;
 }
 
 export interface CarryOutRequest {
@@ -146,7 +166,18 @@ interface ChainRun {
   readonly decisionMs: number;
   readonly actionMs: number;
   readonly readMs: number;
+  /** Deciding ahead: why the chain stopped before its end (yieldTo), if it did. */
+  readonly abandoned?: string;
 }
+
+/** Deciding ahead: how the chain gives the event loop its turns, and when it stops early. */
+interface AheadTurns {
+  readonly turn: () => Promise<void>;
+  readonly yieldTo: () => string | undefined;
+}
+
+/** One turn of the event loop. */
+const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Explain and dry-run carry out nothing. */
 const DRY_RUN = new DryRunExecutor();
@@ -230,9 +261,10 @@ export class Engine {
    * warm model's) and carries out nothing. Returns the plan that would handle the OOM, if any
    * policy's plan passed the verifier, and the record of what was decided (an explain record).
    */
-  async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord }> {
+  async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord; readonly abandoned?: string }> {
     const scope = cgroupPath(req.scope);
-    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, true);
+    const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, { turn: req.turn ?? nextTurn, yieldTo: req.yieldTo ?? (() => undefined) });
+    if (run.abandoned !== undefined) return { plan: undefined, record: this.#record(run, "explain"), abandoned: run.abandoned };
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
@@ -311,11 +343,12 @@ export class Engine {
   }
 
   /**
-   * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, and the
-   * event loop turns between policies, so that a trigger that fires meanwhile is handled after
-   * the policy running then, not after the whole chain.
+   * Runs the chain. `ahead` (prepare): each deadline is AHEAD_DEADLINES times longer, each call
+   * cut off at AHEAD_CALL_MAX_MS, and the event loop turns between policies (ahead.turn is
+   * awaited), so that a trigger that fires meanwhile is handled after the policy running then;
+   * the chain stops there when ahead.yieldTo says why, not after the whole chain.
    */
-  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead = false): Promise<ChainRun> {
+  async #runChain(snapshot: Snapshot, scopePath: CgroupPath, cause: OomCause, executor: Executor, commitState: boolean, whyStale?: WhyStale, ahead?: AheadTurns): Promise<ChainRun> {
     const scope = this.#resolveScope(snapshot, scopePath);
     const times = ahead ? AHEAD_DEADLINES : 1;
     const env: StepEnv = {
@@ -327,13 +360,19 @@ export class Engine {
       state: this.state,
       commitState,
       ...(whyStale ? { whyStale } : {}),
+      ...(ahead ? { callCapMs: AHEAD_CALL_MAX_MS } : {}),
     };
     const clock = snapshot.workClock;
     const t0 = clock.monotonicMs();
     const io0 = snapshot.ioMs;
     const steps: StepResult[] = [];
+    let abandoned: string | undefined;
     for (const [i, link] of this.chainFor(scopePath).entries()) {
-      if (ahead && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (ahead && i > 0) {
+        await ahead.turn();
+        abandoned = ahead.yieldTo();
+        if (abandoned !== undefined) break;
+      }
       const step = await runStep(link, env);
       steps.push(step);
       // Handled, or the trouble is gone: either way no other policy is needed.
@@ -343,7 +382,7 @@ export class Engine {
     const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;
     // Handled or dropped: declaration → the last plan verified. Not: the chain's whole run, less acting.
     const decisionMs = verifiedAt !== undefined ? verifiedAt - t0 : clock.monotonicMs() - t0 - actionMs;
-    return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0 };
+    return { snapshot, scope: scopePath, cause, steps, decisionMs, actionMs, readMs: snapshot.ioMs - io0, ...(abandoned !== undefined ? { abandoned } : {}) };
   }
 
   #record(run: ChainRun, mode: EpisodeMode, decision?: DecisionPath): EpisodeRecord {

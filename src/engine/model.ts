@@ -8,7 +8,9 @@
  * snapshot taken over the model is therefore the same immutable, lazy snapshot policies already
  * see (no policy changes), and cheap: what no policy asked for was never read, and what was
  * asked for is served from here. A miss reads through to the machine and is kept from then on:
- * the model holds exactly what policies ask for, no more.
+ * the model holds what policies ask for, and one thing more of its own accord: the
+ * memory.current (and, once it moves, cgroup.procs) of every cgroup it knows of, so that growth
+ * anywhere makes the growing tasks due (#watchUsageOf).
  *
  * `refresh(budgetMs)` re-reads what is due, within a CPU budget, cheapest and most telling first:
  * the process listing (new and exited pids) and machine-wide figures, then each cgroup's
@@ -116,6 +118,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #generation = 0;
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
+  /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
+  readonly #taskBytes = new Map<number, number>();
+  /** pid → resident bytes from its kept stat (every listed task's): the size of one not looked at closer. */
+  readonly #statBytes = new Map<number, number>();
+  /** The kept machine-wide figures (meminfo, vmstat, pressure): refreshMachine's few entries. */
+  readonly #machine = new Set<Entry>();
   readonly #cgroupMount: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
@@ -215,12 +223,55 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome, undefined, now), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
+    this.#noteBytes(e);
     if (pid !== undefined) {
       let set = this.#byPid.get(pid);
       if (!set) this.#byPid.set(pid, (set = new Set()));
       set.add(e);
     }
+    this.#watchUsageOf(e);
+    if (e.cls === "machine") this.#machine.add(e);
     return e;
+  }
+
+  /**
+   * Every cgroup the model comes to know of — one a kept file or listing lies in, one a kept
+   * listing holds, one a task's kept /proc/PID/cgroup names — has its memory.current kept too,
+   * whether or not a policy asked for it: a cheap read, re-read every `usage` interval, and the
+   * one that makes a cgroup's growing tasks due at once (#usageMoved). Without it a task first
+   * read small and growing later stayed ranked by its old figures until its `task` interval
+   * (30 s ÷ pace), and a plan made ahead named the wrong victim (the simulator found it).
+   */
+  #watchUsageOf(e: Entry): void {
+    const mount = this.#cgroupMount;
+    if (mount === undefined || !e.outcome.ok) return;
+    if (e.kind === "file" && e.pid !== undefined && e.path.endsWith("/cgroup")) {
+      const line = /^0::(\/[^\n]*)$/m.exec(String(e.outcome.value));
+      if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
+      return;
+    }
+    if (e.path !== mount && !e.path.startsWith(`${mount}/`)) return;
+    if (e.kind === "dir") {
+      this.#watchUsage(e.path);
+      for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
+    } else if (e.kind === "file") {
+      this.#watchUsage(e.path.slice(0, e.path.lastIndexOf("/")));
+    }
+  }
+
+  /** Keeps `dir`'s memory.current (read now, if not kept yet); the root cgroup has none. */
+  #watchUsage(dir: string): void {
+    if (dir === this.#cgroupMount || dir.includes("/../") || dir.endsWith("/..")) return;
+    this.#keepOwn(`${dir}/memory.current`);
+  }
+
+  /** Reads and keeps a file no policy asked for yet (counted as a miss: a read of the machine). */
+  #keepOwn(p: string): Entry | undefined {
+    const kept = this.#maps.file.get(p);
+    if (kept) return kept;
+    this.#misses++;
+    const outcome = attempt(() => this.inner.readFile(p));
+    return outcome.ok || isVanished(outcome.error) ? this.#keep("file", p, outcome) : undefined;
   }
 
   #forget(p: string): void {
@@ -233,6 +284,26 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #drop(e: Entry): void {
     this.#maps[e.kind].delete(e.path);
     if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
+  }
+
+  /**
+   * The resident + swapped bytes of a task as the model last read them (its status or statm),
+   * without reading anything; undefined when the model holds neither (a process no decision has
+   * looked at yet: new, or never reached). Decisions visit tasks largest first by it
+   * (engine/visit-order.ts), so one cut short by its deadline has covered the big ones.
+   */
+  taskBytes(pid: number): number | undefined {
+    return this.#taskBytes.get(pid) ?? this.#statBytes.get(pid);
+  }
+
+  /** Keeps a status, statm or stat text's size for taskBytes. */
+  #noteBytes(e: Entry): void {
+    if (e.pid === undefined || e.kind !== "file") return;
+    const into = e.path.endsWith("/status") || e.path.endsWith("/statm") ? this.#taskBytes : e.path.endsWith("/stat") ? this.#statBytes : undefined;
+    if (into === undefined) return;
+    const bytes = e.outcome.ok ? (into === this.#statBytes ? statRssBytes(String(e.outcome.value)) : taskBytes(String(e.outcome.value))) : undefined;
+    if (bytes !== undefined) into.set(e.pid, bytes);
+    else into.delete(e.pid);
   }
 
   #classify(kind: Kind, p: string, outcome: Outcome<unknown>, previous: Outcome<unknown> | undefined, now: number): EntryClass {
@@ -267,7 +338,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * Re-reads what is due, most telling first (see `rank`), until `budgetMs` on the Host's work clock is spent
    * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
    * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
-   * entry due longest goes first.
+   * entry due longest goes first; a lower rank's entry overdue by more than its grace
+   * (RANK_GRACE_MS) goes ahead of a higher rank's less overdue, so none starves.
    */
   refresh(budgetMs: number): RefreshStats {
     // Timed on the Host's work clock: a simulated machine's reads cost virtual time, and the
@@ -280,21 +352,21 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let significant = 0;
     let dropped = 0;
     let behind = false;
-    for (const q of this.#queues) {
-      for (let e = q.popDue(now); e !== undefined; e = q.popDue(now)) {
-        if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
-        if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
-          q.push(e); // still due: first in line next time
-          behind = true;
-          break;
-        }
-        reads++;
-        const r = this.#reread(e, now);
-        if (r.changed) changed++;
-        if (r.significant) significant++;
-        dropped += r.dropped;
+    for (;;) {
+      const q = this.#nextQueue(now);
+      if (q === undefined) break;
+      const e = q.popDue(now) as Entry;
+      if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
+      if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
+        q.push(e); // still due: first in line next time
+        behind = true;
+        break;
       }
-      if (behind) break;
+      reads++;
+      const r = this.#reread(e, now);
+      if (r.changed) changed++;
+      if (r.significant) significant++;
+      dropped += r.dropped;
     }
     const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
@@ -322,6 +394,47 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     this.#refreshReads += under.length;
     if (significant > 0) this.#generation++;
     return changed;
+  }
+
+  /**
+   * The queue to read from next: the one whose due head is most overdue, less its rank's grace
+   * (RANK_GRACE_MS ÷ pace), so the ranks order what is read first (a tie goes to the lower rank)
+   * and none waits forever behind another; undefined when nothing is due.
+   */
+  #nextQueue(now: number): DueQueue | undefined {
+    let best: DueQueue | undefined;
+    let bestScore = Number.NEGATIVE_INFINITY;
+    for (const [i, q] of this.#queues.entries()) {
+      const head = q.peekDue(now);
+      if (head === undefined) continue;
+      const score = now - head.dueAtMs - (RANK_GRACE_MS[i] ?? 0) / this.#pace;
+      if (score > bestScore) {
+        best = q;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Re-reads only the machine-wide figures that are due (a few small files): what the daemon's
+   * pace is set from. Between full refreshes that rest for seconds, the pace still follows the
+   * machine, and with it how soon the next full refresh comes. Returns the reads made.
+   */
+  refreshMachine(): number {
+    const now = this.clock.monotonicMs();
+    let reads = 0;
+    for (const e of this.#machine) {
+      if (this.#maps[e.kind].get(e.path) !== e) {
+        this.#machine.delete(e);
+        continue;
+      }
+      if (e.dueAtMs > now) continue;
+      reads++;
+      this.#reread(e, now);
+    }
+    this.#refreshReads += reads;
+    return reads;
   }
 
   /** Sets when an entry is next due, and queues it in its rank's queue. */
@@ -358,6 +471,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed) e.parsed = undefined;
     e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
+    if (changed) this.#noteBytes(e);
     let dropped = 0;
     if (changed && e.kind === "dir" && e.path === "/proc") {
       dropped += this.#dropGonePids(outcome);
@@ -365,6 +479,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
+    if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
   }
 
@@ -421,6 +536,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         dropped++;
       }
       this.#byPid.delete(pid);
+      this.#taskBytes.delete(pid);
+      this.#statBytes.delete(pid);
     }
     return dropped;
   }
@@ -440,13 +557,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (kept) this.#schedule(kept, 0);
     }
     const pids = new Set<number>();
-    const procs = this.#maps.file.get(`${dir}/cgroup.procs`);
-    if (procs) {
-      this.#schedule(procs, 0);
-      if (procs.outcome.ok) for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
+    // Who is in it: the kept listing (re-read now), or read now and kept from then on (no policy
+    // listed this cgroup's processes; the model watches its usage on its own account).
+    const kept = this.#maps.file.get(`${dir}/cgroup.procs`);
+    if (kept) this.#schedule(kept, 0);
+    const procs = kept ?? this.#keepOwn(`${dir}/cgroup.procs`);
+    if (procs?.outcome.ok) {
+      for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
     } else if (this.#cgroupMount !== undefined) {
-      // No policy listed this cgroup's processes: its tasks are the ones whose kept
-      // /proc/PID/cgroup names it.
+      // Unreadable: its tasks are the ones whose kept /proc/PID/cgroup names it.
       const line = `0::${dir.slice(this.#cgroupMount.length) || "/"}\n`;
       for (const f of this.#maps.file.values()) {
         if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.outcome.ok && String(f.outcome.value).includes(line)) pids.add(f.pid);
@@ -454,8 +573,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     for (const pid of pids) {
       for (const t of this.#byPid.get(pid) ?? []) {
-        if (t.kind !== "file" || !(t.path.endsWith("/status") || t.path.endsWith("/statm"))) continue;
-        t.cls = "taskLarge"; // growing, as far as anyone can tell: ahead of the small ones
+        if (t.kind !== "file") continue;
+        // status/statm: what policies size a task by; stat: the visit order's size of a task
+        // no decision looked at closer (engine/visit-order.ts).
+        if (t.path.endsWith("/status") || t.path.endsWith("/statm")) t.cls = "taskLarge"; // growing, as far as anyone can tell
+        else if (!t.path.endsWith("/stat")) continue;
         this.#schedule(t, 0);
       }
     }
@@ -497,6 +619,12 @@ function startTime(stat: string): string {
   return fields[19] ?? stat;
 }
 
+/** Field 24 of /proc/PID/stat (rss, pages of 4 KiB) in bytes; undefined when it cannot be found. */
+function statRssBytes(stat: string): number | undefined {
+  const pages = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[21]);
+  return Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined;
+}
+
 /**
  * Who exists (/proc's listing) and the machine's headroom first; then where memory is and grows
  * (cgroups' usage; large, new and growing tasks); then the cgroup tree's listings; then the rest.
@@ -518,6 +646,18 @@ function rank(e: Entry): number {
 }
 
 /**
+ * Each rank's grace (see `rank`), at pace 1: an entry is read ahead of a more telling rank's
+ * only once it is overdue by more than theirs plus the difference of their graces, so in a
+ * refresh that keeps up the ranks keep their order, and in one that cannot none starves (it is
+ * read once its backlog is the oldest, graces counted). Strict rank order starved the lower ranks whenever
+ * the slices could not keep up with the higher: with the model watching every cgroup's usage,
+ * tens of cgroups under TCG (a few reads per slice, a slice a second or less) kept the cgroup
+ * listings and the processes of a new cgroup waiting for minutes (the VM's daemon-oom: no plan
+ * saw the victim in 90 s).
+ */
+const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
+
+/**
  * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
  * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
  * ever searched for.
@@ -536,29 +676,42 @@ class DueQueue {
     }
   }
 
+  /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
+  peekDue(now: number): Entry | undefined {
+    const h = this.#heap;
+    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+      if (top.at === top.e.dueAtMs) return top.e;
+      this.#dropHead();
+    }
+    return undefined;
+  }
+
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
     const h = this.#heap;
-    while (h.length > 0) {
-      const top = h[0] as (typeof h)[number];
-      if (top.at > now) return undefined;
-      const last = h.pop() as (typeof h)[number];
-      if (h.length > 0) {
-        h[0] = last;
-        for (let i = 0; ; ) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
-          if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
-          if (m === i) break;
-          [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
-          i = m;
-        }
-      }
+    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+      this.#dropHead();
       if (top.at === top.e.dueAtMs) return top.e;
     }
     return undefined;
+  }
+
+  /** Removes the earliest copy. */
+  #dropHead(): void {
+    const h = this.#heap;
+    const last = h.pop() as (typeof h)[number];
+    if (h.length === 0) return;
+    h[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
+      if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+      if (m === i) break;
+      [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+      i = m;
+    }
   }
 }
 

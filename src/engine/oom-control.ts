@@ -18,6 +18,7 @@ import type { History } from "./history.js";
 import { type Action, type Plan, brandPlan, isPlan } from "./plan.js";
 import type { Snapshot } from "./snapshot.js";
 import { TaskNode } from "./task.js";
+import { largestFirst } from "./visit-order.js";
 import { type Preference, preferenceOf } from "./marks.js";
 import { type VerifyContext, cgroupKillPlan, taskProtection, taskScopeRefusal } from "./verify.js";
 
@@ -115,7 +116,9 @@ export class OomControlImpl<O> implements OomControl<O> {
   tasks(): readonly TaskNode[] {
     if (!this.#tasks) {
       const s = this.scope;
-      const all = s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks;
+      const byPid = s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks;
+      // Largest first where the daemon's model knows sizes: a call cut short has seen the big ones.
+      const all = largestFirst(byPid, this.snapshot.visitSizes);
       this.#tasks = Object.freeze(this.#refused.tasks.size > 0 ? all.filter((t) => this.#refusedReason(t) === undefined) : all);
     }
     return this.#tasks;

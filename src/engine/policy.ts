@@ -81,7 +81,12 @@ export interface OomControl<O = unknown> {
   cgroups(): readonly CgroupNode[];
   /** The leaves among cgroups() (cgroups without children). */
   leafCgroups(): readonly CgroupNode[];
-  /** Every task in the scope (every task on the machine for a system-wide OOM). */
+  /**
+   * Every task in the scope (every task on the machine for a system-wide OOM): largest first by
+   * the sizes the daemon's warm model already holds (ties and unknown sizes: newest first), so a
+   * call cut short by its deadline has seen the big ones; in pid order where no sizes are kept
+   * (explain on a fixture, standing decisions off). A choice must not depend on the order.
+   */
   tasks(): readonly TaskNode[];
   /** Rates from the engine's history of this cgroup. */
   rates(cgroup: CgroupNode): CgroupRates;

@@ -121,7 +121,8 @@ const VERDICTS: ReadonlySet<string> = new Set(["select", "skip", "abort", "defau
  * bpf_oom_evaluate_task hook: unkillable tasks are passed over first; then the policy says, per
  * task, "select" (this is the choice now), "skip" (never this one), "abort" (stop, choose
  * nothing) or "default" (rank it by badness). A policy's "select" outranks any badness; among
- * badness ties the later task wins, as in the kernel.
+ * badness ties, and among several selected, the higher pid wins, as the later task of the
+ * kernel's scan in pid order does (oc.tasks() may come largest first).
  */
 export function selectTask(oc: OomControlImpl<unknown>, evaluate: (task: TaskNode, chosen: TaskNode | undefined) => TaskVerdict): PolicyResult {
   const steps = selectSteps(oc);
@@ -168,9 +169,12 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
         oc.skip(t, "evaluateTask: abort");
         return { noVictim: `evaluateTask aborted the selection at pid ${t.pid}` };
       case "select": {
-        chosen = t;
-        selectedByPolicy = true;
-        oc.offerLazily(offer);
+        // Several selected: the highest pid, as the last of a scan in pid order would be.
+        if (!selectedByPolicy || chosen === undefined || t.pid > chosen.pid) {
+          chosen = t;
+          selectedByPolicy = true;
+          oc.offerLazily(offer);
+        }
         const b = oc.badness(t);
         oc.consider(t, b.killable ? b.badness : Number.NaN, "selected by evaluateTask");
         break;
@@ -182,7 +186,8 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
           break;
         }
         oc.consider(t, b.badness, `badness ${b.badness} (rss+swap+pgtables ${b.points}, adj ${b.adj})`);
-        if (!selectedByPolicy && b.badness >= chosenPoints) {
+        // A tie goes to the higher pid, as in the kernel's scan in pid order, whatever the visit's order.
+        if (!selectedByPolicy && (b.badness > chosenPoints || (b.badness === chosenPoints && (chosen === undefined || t.pid > chosen.pid)))) {
           chosen = t;
           chosenPoints = b.badness;
           oc.offerLazily(offer);

@@ -22,6 +22,7 @@ import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./
 import { CgroupNode } from "./cgroup.js";
 import { TaskNode, type UnreadableTask } from "./task.js";
 import { MeteredHost } from "./metered-host.js";
+import type { VisitSizes } from "./visit-order.js";
 
 /** A file under a configured tmpfs root, for policies that free memory without killing. */
 export interface FileInfo {
@@ -42,6 +43,8 @@ export interface SnapshotOptions {
   readonly logger?: Logger;
   /** Skip mode detection (the daemon detects once at start). */
   readonly cgroupMode?: CgroupMode;
+  /** Sizes known before reading (the warm model's): decisions visit tasks largest first by them (./visit-order.ts). */
+  readonly visitSizes?: VisitSizes;
 }
 
 const DEFAULT_SWAPPINESS = 60;
@@ -56,6 +59,8 @@ export class Snapshot {
   readonly facts: HostFacts;
   /** Where the figures came from: "live machine", "fixture DIR", ... */
   readonly source: string;
+  /** The sizes decisions visit tasks by, largest first; undefined: by pid (./visit-order.ts). */
+  readonly visitSizes: VisitSizes | undefined;
   readonly #host: MeteredHost;
   readonly #log: Logger;
   readonly #tasks = new Map<number, TaskNode | UnreadableTask | null>();
@@ -77,6 +82,7 @@ export class Snapshot {
     this.cgroupMode = options.cgroupMode ?? detectCgroupMode(host);
     this.facts = host.facts();
     this.source = host.description;
+    this.visitSizes = options.visitSizes;
     Object.freeze(this);
   }
 

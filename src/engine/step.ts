@@ -50,6 +50,8 @@ export interface StepEnv {
   readonly deadlineMs: number;
   /** The built-in default's deadline: its whole call, reads included. */
   readonly defaultDeadlineMs: number;
+  /** Deciding ahead: a policy's tries and asks together are cut off after this much wall time. */
+  readonly callCapMs?: number;
   readonly executor: Executor;
   readonly log: Logger;
   /** Right before a verified plan's first action: why acting would be stale, or undefined to act. */

@@ -61,6 +61,7 @@ export class TaskNode {
   readonly #ctx: TaskContext;
   readonly #stat: ProcStat;
   #status: ProcStatus | null | undefined;
+  #memory: TaskMemory | undefined;
   #oomScoreAdj: number | undefined;
   #oomScore: number | null | undefined;
   #cmdline: readonly string[] | undefined;
@@ -171,6 +172,11 @@ export class TaskNode {
   }
 
   get memory(): TaskMemory {
+    // Asked several times per task in a decision (protection, ranking, the record): made once.
+    return (this.#memory ??= this.#makeMemory());
+  }
+
+  #makeMemory(): TaskMemory {
     const s = this.#readStatus();
     if (s === undefined || s.vmRssBytes === undefined) return NO_MEMORY;
     const rssAnonBytes = s.rssAnonBytes ?? 0;

@@ -117,6 +117,24 @@ export type VerifiedAction =
 
 /** Why a task may never be chosen, or undefined when it may. */
 export function taskProtection(task: TaskNode, ctx: VerifyContext): string | undefined {
+  // What the snapshot says is kept per context (a policy asks it of every task, a cgroup's kill
+  // plan again for each of its tasks, each policy of the chain again); whether the task is a
+  // victim already is asked each time: a kill carried out by an earlier policy makes it one.
+  let memo = protectionMemo.get(ctx);
+  if (memo === undefined) protectionMemo.set(ctx, (memo = new WeakMap()));
+  let why = memo.get(task);
+  if (why === undefined) memo.set(task, (why = staticProtection(task, ctx) ?? null));
+  if (why !== null) return why;
+  // Seen gone by a read since (another file of it vanished): exiting now.
+  if (task.exiting) return "already exiting";
+  if (ctx.victims.isTaskPending(task.pid, task.startTimeTicks, task.cgroupPath)) return "already a victim being killed";
+  return undefined;
+}
+
+const protectionMemo = new WeakMap<VerifyContext, WeakMap<TaskNode, string | null>>();
+
+/** taskProtection less the victims: what the snapshot alone says. */
+function staticProtection(task: TaskNode, ctx: VerifyContext): string | undefined {
   const { snapshot, protections } = ctx;
   if (task.pid === 1) return "pid 1 (init)";
   if (task.pid === snapshot.facts.selfPid) return "oomkit itself";
@@ -132,7 +150,6 @@ export function taskProtection(task: TaskNode, ctx: VerifyContext): string | und
     const why = cgroupOmitReason(cg, ctx);
     if (why) return why;
   }
-  if (ctx.victims.isTaskPending(task.pid, task.startTimeTicks, cg)) return "already a victim being killed";
   return undefined;
 }
 
@@ -154,6 +171,22 @@ export function taskScopeRefusal(task: TaskNode, ctx: VerifyContext): string | u
  * Marks that could not be read protect too: they may say omit.
  */
 export function cgroupOmitReason(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
+  // Asked for every task of a cgroup, and for every task again by each policy of the chain: the
+  // answer is kept per context (one snapshot, scope and set of protections). It cannot change
+  // within one: the marks it reads are read once per snapshot, and a mark read later that fails
+  // is another cgroup's, which the kept answer did not depend on.
+  let memo = omitMemo.get(ctx);
+  if (memo === undefined) omitMemo.set(ctx, (memo = new Map()));
+  const hit = memo.get(cgroup);
+  if (hit !== undefined) return hit ?? undefined;
+  const why = omitReasonOf(cgroup, ctx);
+  memo.set(cgroup, why ?? null);
+  return why;
+}
+
+const omitMemo = new WeakMap<VerifyContext, Map<CgroupPath, string | null>>();
+
+function omitReasonOf(cgroup: CgroupPath, ctx: VerifyContext): string | undefined {
   for (let p: CgroupPath | undefined = cgroup; p !== undefined; p = parentCgroup(p)) {
     if (ctx.protections.omitCgroups.includes(p)) return `omit: cgroup ${p} is protected by configuration`;
   }

@@ -19,7 +19,8 @@
  * as in earlyoom). Among equal badness the higher pid wins, as in the kernel's scan. With options
  * `{}` only the marks act, and with no marks this is exactly the kernel's choice. Its choice so
  * far is offered at every change (oc.bestSoFar): cut short by its deadline, it acts on the tasks
- * it got to rather than handing the decision on.
+ * it got to rather than handing the decision on — in the daemon the largest ones, which
+ * oc.tasks() gives first.
  */
 import * as z from "zod";
 import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
@@ -161,8 +162,9 @@ export const rules = definePolicy<RulesOptions>({
       }
       oc.consider(task, b.badness, `${cls.kind} (${cls.why}); badness ${b.badness}`);
       const rank = PREFERENCE_ORDER[cls.kind];
-      // Tasks come in pid order: ">=" on badness lets the later one win a tie, as the kernel does.
-      if (!best || rank < best.rank || (rank === best.rank && b.badness >= best.badness)) {
+      // Tasks come largest first where sizes are known (oc.tasks()): a tie goes to the higher
+      // pid, as in the kernel's scan in pid order, whatever the order of the visit.
+      if (!best || rank < best.rank || (rank === best.rank && (b.badness > best.badness || (b.badness === best.badness && task.pid > best.task.pid)))) {
         best = { task, rank, badness: b.badness, why: cls.why };
         // Cut short by the deadline on a crowded machine, this choice is carried out.
         oc.bestSoFar(victim(oc, best));

@@ -47,7 +47,8 @@ export const swap = definePolicy<SwapOptions>({
           continue;
         }
         oc.consider(task, bytes, `VmSwap ${mib(bytes)}`);
-        if (!best || bytes > best.bytes) best = { task, bytes };
+        // A tie goes to the lower pid, whatever the order of the visit (oc.tasks()).
+        if (!best || bytes > best.bytes || (bytes === best.bytes && task.pid < best.task.pid)) best = { task, bytes };
       }
       if (!best) return oc.pass(`no killable task uses more than ${mib(minBytes)} of swap`);
       return oc.killTask(best.task, `largest swap user: VmSwap ${mib(best.bytes)}`);

@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
 import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
-import { REDECIDE_MS } from "../../../src/daemon/standing.js";
+import { DECISION_REST_MAX_MS, MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS, REFRESH_REST_MAX_MS } from "../../../src/daemon/standing.js";
+import { LARGE_TASK_BYTES, REFRESH_INTERVALS_MS } from "../../../src/engine/model.js";
 import { describeTarget } from "../../../src/engine/standing.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
@@ -37,8 +38,8 @@ const MACHINE: FixtureSpec = {
 const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
 const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
 
-function setup(toml: string, extra: Policy[] = []) {
-  const dir = buildFixture(MACHINE);
+function setup(toml: string, extra: Policy[] = [], machine: FixtureSpec = MACHINE) {
+  const dir = buildFixture(machine);
   const clock = new ManualClock(10_000);
   const host = new FixtureHost(dir, { clock });
   const parsed = parseConfig(toml, "test.toml");
@@ -117,6 +118,34 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     assert.equal(r?.decision?.path, "fresh", JSON.stringify(r?.decision));
     assert.match(r?.decision?.path === "fresh" ? (r.decision.standingRefused ?? "") : "", /^\/ grew by 439\.5 MiB outside the plan's targets since it was made/);
     assert.deepEqual(victims(r), [11], "the task that grew, not the one the plan named");
+    await t.daemon.stop();
+  });
+
+  test("a task that grows after the model first read it: the standing plan follows it within one usage re-read, one refresh and one re-decision, not at the small task's interval", async () => {
+    // 11 is tiny when the first plan reads it (a small task: its figures are due again only every
+    // REFRESH_INTERVALS_MS.task), and no policy reads its cgroup's memory.current.
+    const small: FixtureSpec = {
+      ...MACHINE,
+      cgroups: { "/jobs": { current: 401 * MB }, "/jobs/a": { current: 400 * MB, anon: 400 * MB }, "/jobs/b": { current: 1 * MB, anon: 1 * MB } },
+      tasks: [MACHINE.tasks?.[0] ?? { pid: 1, comm: "init", cgroup: "/" }, MACHINE.tasks?.[1] ?? { pid: 10, comm: "a", cgroup: "/jobs/a" }, { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 1024 }],
+    };
+    const t = setup(TRIGGER, [], small);
+    await t.daemon.start();
+    await t.step(100);
+    const standingVictims = () => victims(t.daemon.standing().find((e) => e.scope === "/")?.record);
+    assert.deepEqual(standingVictims(), [10], "decided ahead: the largest task then");
+    // 11 grows to 650 MiB, and the kernel charges its cgroup; the machine keeps its headroom (pace 1).
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 650 * 1024 }));
+    t.write("sys/fs/cgroup/jobs/b/memory.current", `${651 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${1051 * MB}\n`);
+    // The usage re-read, the refresh after it (upkeep rests a refresh in proportion to the last
+    // one's length, at most REFRESH_REST_MAX_MS), and a decision run (its rest at most
+    // DECISION_REST_MAX_MS): all ÷ pace 1, and well inside the small task's own interval.
+    const within = REFRESH_INTERVALS_MS.usage + Math.max(REFRESH_EVERY_MS, REFRESH_REST_MAX_MS) + Math.max(MIN_REDECIDE_MS, DECISION_REST_MAX_MS);
+    assert.ok(within < REFRESH_INTERVALS_MS.task && 1024 * 1024 < LARGE_TASK_BYTES, "the bound is tighter than the small task's own interval");
+    let waited = 0;
+    for (; waited < within && standingVictims()?.[0] !== 11; waited += 100) await t.step(100);
+    assert.deepEqual(standingVictims(), [11], `the grower, within ${within} ms (waited ${waited} ms)`);
     await t.daemon.stop();
   });
 

@@ -1,7 +1,8 @@
 /** buildEpisode: the one pure function every episode record comes from, the kernel's kills' too. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ActionResult, type CandidateRecord, type ChainEntry, type EpisodeParts, type StepRecord, buildEpisode } from "../../../src/engine/episode.js";
+import { type ActionResult, type CandidateRecord, type ChainEntry, type EpisodeParts, type StepRecord, buildEpisode, capCandidates } from "../../../src/engine/episode.js";
+import { mulberry32 } from "../../../src/sim/rng.js";
 import type { Action } from "../../../src/engine/plan.js";
 import { cgroupPath } from "../../../src/os/paths.js";
 import { kernelEpisode } from "../../../src/report/kernel-record.js";
@@ -114,4 +115,33 @@ test("the kernel's kill: the same builder, the record it always was", () => {
     }),
   );
   assert.equal(kernelEpisode({ seenBy: ["vmstat"] }, "/", WALL, "k2").source, "kernel counters");
+});
+
+test("capCandidates keeps what a stable sort of the whole list would: the chosen first, then by rank, then by score; skipped ones after", () => {
+  const rand = mulberry32(7);
+  // The reference: the whole list sorted (stable), its first 25 scored and first 25 skipped.
+  const reference = (list: readonly CandidateRecord[], chosenPid: number | undefined): CandidateRecord[] => {
+    const order = (c: CandidateRecord) => (c.kind === "task" && c.pid === chosenPid ? 0 : (c.rank ?? Infinity));
+    const scored = list.filter((c) => c.skipped === undefined).sort((a, b) => order(a) - order(b) || (b.score ?? -Infinity) - (a.score ?? -Infinity));
+    return [...scored.slice(0, 25), ...list.filter((c) => c.skipped !== undefined).slice(0, 25)];
+  };
+  for (let round = 0; round < 200; round++) {
+    const n = Math.floor(rand() * 120);
+    const list: CandidateRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = rand();
+      list.push({
+        policy: "p",
+        kind: "task",
+        pid: i + 1,
+        // Few distinct scores (ties keep the list's order), some ranked, some unscored, some skipped.
+        ...(r < 0.1 ? {} : { score: Math.floor(rand() * 8) }),
+        ...(r > 0.8 ? { rank: 1 + Math.floor(rand() * 5) } : {}),
+        ...(r > 0.4 && r < 0.5 ? { skipped: "protected" } : {}),
+      });
+    }
+    const chosenPid = rand() < 0.5 && n > 0 ? 1 + Math.floor(rand() * n) : undefined;
+    const chosen = chosenPid === undefined ? [] : [{ action: { kind: "kill-task" as const, pid: chosenPid, startTimeTicks: 1, comm: "c", cgroup: null, reason: "r" }, ok: true }];
+    assert.deepEqual(capCandidates(list, chosen), reference(list, chosenPid), `round ${round}`);
+  }
 });

@@ -116,6 +116,22 @@ describe("the warm model", () => {
     assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
   });
 
+  test("a task that grows after the model first read it is re-read within one usage refresh, though no policy read its cgroup's usage: the plan follows it", async () => {
+    const t = setup();
+    const victim = async () => (await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid);
+    assert.deepEqual(await victim(), [10]);
+    assert.ok(t.model.stats.entries > 0);
+    // 21 was read at 1 MiB (a small task: due again only every REFRESH_INTERVALS_MS.task); it grows
+    // to 900 MiB and the kernel charges /b. The model watches /b's usage on its own account.
+    t.write("proc/21/status", status(21, "b2", 900 * 1024));
+    t.write("sys/fs/cgroup/b/memory.current", `${1000 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    t.model.refresh(1_000); // the usage move: /b's processes and their figures become due
+    t.model.refresh(1_000);
+    assert.deepEqual(await victim(), [21], "the grower, well before its task interval");
+    assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
+  });
+
   test("a cgroup whose usage moved has its memory.stat and swap re-read at once too: what policies weigh it by", async () => {
     const t = setup();
     await t.decide();
@@ -192,6 +208,37 @@ describe("the warm model", () => {
     assert.equal(order[0], "/proc/");
     assert.ok(large > 0, order.join(", "));
     assert.ok(firstCgroupListing < 0 || large < firstCgroupListing, order.join(", "));
+  });
+
+  test("slices that cannot keep up with the cgroups' usage still reach the cgroup listings: no rank starves", async () => {
+    // 40 cgroups' usage (due every 2 s) against one read per refresh, two refreshes a second.
+    const cgroups = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`/c${i}`, { current: 10 * MB }]));
+    const t = setup({ cgroups: { ...cgroups, "/jobs": { current: 10 * MB } }, tasks: [{ pid: 1, comm: "init", cgroup: "/" }] });
+    await t.decide();
+    assert.equal(t.model.readDir("/sys/fs/cgroup").length > 40, true, "the tree's listing: the model watches each cgroup's usage");
+    assert.ok(t.model.readDir("/sys/fs/cgroup/jobs").every((d) => d.name !== "new"));
+    fs.mkdirSync(path.join(t.dir, "sys/fs/cgroup/jobs/new"));
+    let seen = -1;
+    for (let i = 0; i < 600 && seen < 0; i++) {
+      t.clock.advance(500);
+      t.model.refresh(0);
+      if (t.model.readDir("/sys/fs/cgroup/jobs").some((d) => d.name === "new")) seen = i;
+    }
+    assert.ok(seen >= 0, "the new cgroup was seen within five minutes of slices (strict rank order: never)");
+  });
+
+  test("refreshMachine re-reads only the machine's due figures (what the daemon's pace comes from), nothing else", async () => {
+    const t = setup();
+    await t.decide();
+    t.model.readFile("/proc/meminfo");
+    t.write("proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 10 kB\n");
+    assert.equal(t.model.refreshMachine(), 0, "nothing due yet");
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const n = t.counting.reads.length;
+    assert.ok(t.model.refreshMachine() >= 1);
+    const read = t.counting.reads.slice(n);
+    assert.ok(read.every((p) => p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")), read.join(", "));
+    assert.match(t.model.readFile("/proc/meminfo"), /MemAvailable: 10 kB/);
   });
 
   test("a budget of zero still makes one read, listings first", async () => {
@@ -304,7 +351,9 @@ describe("the warm model and read faults", () => {
       const before = t.counting.reads.length;
       t.model.readXattrs(b);
       t.model.readFile(`${b}/memory.max`);
-      assert.deepEqual(t.counting.reads.slice(before), [`xattr:${b}`, `${b}/memory.max`], "read from the machine, not served from the old cgroup's entries");
+      // Read from the machine, not served from the old cgroup's entries (and the new cgroup's usage
+      // is watched again, as every known cgroup's is).
+      assert.deepEqual(t.counting.reads.slice(before).filter((r) => !r.endsWith("/memory.current")), [`xattr:${b}`, `${b}/memory.max`], "read from the machine, not served from the old cgroup's entries");
     });
   }
 });

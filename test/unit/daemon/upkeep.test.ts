@@ -1,0 +1,122 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DECISION_REST_MAX_MS, PACE_MAX, REDECIDE_MS, StandingDecisions, UPKEEP_SHARE_IDLE, UPKEEP_SHARE_MAX, restAfter, upkeepShare } from "../../../src/daemon/standing.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { definePolicy } from "../../../src/engine/policy.js";
+import { silentLogger } from "../../../src/log.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { ROOT_CGROUP, cgroupPath } from "../../../src/os/paths.js";
+import { builtinPolicy } from "../../../src/policy/builtins.js";
+import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
+
+const MB = 1024 * 1024;
+const MACHINE: FixtureSpec = {
+  memTotalKb: 1_000_000,
+  memAvailableKb: 500_000,
+  cgroups: { "/jobs": { current: 600 * MB, anon: 600 * MB } },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 10, comm: "a", cgroup: "/jobs", rssAnonKb: 400 * 1024 },
+    { pid: 11, comm: "b", cgroup: "/jobs", rssAnonKb: 200 * 1024 },
+  ],
+};
+
+/** A policy attached at "/" that spends `ms` of real time, then passes to the built-in default. */
+function slowPass(ms: number) {
+  return definePolicy({
+    name: "slow-pass",
+    handleOutOfMemory(oc) {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        /* a large machine */
+      }
+      return oc.pass("passes on");
+    },
+  });
+}
+
+function setup(ms: number) {
+  const dir = buildFixture(MACHINE);
+  const clock = new ManualClock(10_000);
+  const host = new FixtureHost(dir, { clock });
+  const slow = slowPass(ms);
+  const engine = new Engine({ attachments: [{ cgroup: cgroupPath("/"), policy: slow, options: {} }], defaultPolicy: { policy: builtinPolicy("kernel"), options: {} }, policyDeadlineMs: 5_000 });
+  const standing = new StandingDecisions({ host, mode: detectCgroupMode(host), log: silentLogger, engine: () => engine, scopes: () => [] });
+  return { dir, clock, standing };
+}
+
+describe("upkeep's share of a core", () => {
+  test("the share grows with the square of the pace, from the idle share to at most half a core", () => {
+    assert.equal(upkeepShare(1), UPKEEP_SHARE_IDLE);
+    assert.equal(upkeepShare(2), 4 * UPKEEP_SHARE_IDLE);
+    assert.equal(upkeepShare(PACE_MAX), Math.min(UPKEEP_SHARE_MAX, UPKEEP_SHARE_IDLE * PACE_MAX * PACE_MAX));
+    assert.equal(upkeepShare(1000), UPKEEP_SHARE_MAX);
+  });
+
+  test("the rest after a slice keeps upkeep to its share, never past its cap", () => {
+    // D ms of work then R ms of rest: D / (D + R) is the share.
+    for (const pace of [1, 3, PACE_MAX]) {
+      const r = restAfter(40, pace, Number.POSITIVE_INFINITY);
+      assert.ok(Math.abs(40 / (40 + r) - upkeepShare(pace)) < 1e-12, `pace ${pace}`);
+    }
+    assert.equal(restAfter(40, 1, 1_000), 1_000);
+    assert.equal(restAfter(0, 1, 1_000), 0);
+    assert.equal(restAfter(-5, 1, 1_000), 0);
+  });
+
+  test("a decision run is followed by a rest in proportion to its length before the next, when idle", async () => {
+    const t = setup(30);
+    try {
+      const r0 = await t.standing.upkeep(t.clock.monotonicMs());
+      assert.equal(r0.decided, ROOT_CGROUP);
+      const first = t.standing.entries()[0]?.madeAtMonoMs;
+      // The model changes at every refresh from here: the plan is due again after MIN_REDECIDE_MS.
+      // The run took at least 30 ms: at the idle share, the rest is at least restAfter(30).
+      const leastRest = restAfter(30, 1, DECISION_REST_MAX_MS);
+      assert.ok(leastRest > 2 * 1000, "longer than MIN_REDECIDE_MS: without the rest the plan would be made again sooner");
+      let grow = 400;
+      let again: number | undefined;
+      for (let ms = 0; ms <= REDECIDE_MS + 1_000 && again === undefined; ms += 500) {
+        grow += 50;
+        fs.writeFileSync(path.join(t.dir, "proc/10/status"), statusText({ pid: 10, comm: "a", rssAnonKb: grow * 1024 }));
+        t.clock.advance(500);
+        await t.standing.upkeep(t.clock.monotonicMs());
+        const made = t.standing.entries()[0]?.madeAtMonoMs;
+        if (made !== first) again = made;
+      }
+      assert.ok(again !== undefined, "the plan is made again within REDECIDE_MS of rest at most");
+      assert.ok(again - (first ?? 0) >= leastRest, `made again ${again - (first ?? 0)} ms after the first, before its rest of ${leastRest} ms`);
+    } finally {
+      fs.rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+
+  test("upkeep reports its slices: the refresh, then each policy call of the chain apart", async () => {
+    const t = setup(5);
+    try {
+      const first = await t.standing.upkeep(t.clock.monotonicMs());
+      // A cold model has nothing to refresh: the decision run alone, the attached policy's call
+      // and the built-in default's (with the plan and record) in two slices.
+      assert.equal(first.refreshed, 0);
+      assert.equal(first.decided, ROOT_CGROUP);
+      assert.equal(first.slicesMs.length, 2);
+      // Later, a refresh slice comes first, and a decision run (the machine changed) after it.
+      fs.writeFileSync(path.join(t.dir, "proc/11/status"), statusText({ pid: 11, comm: "b", rssAnonKb: 900 * 1024 }));
+      let r = first;
+      for (let i = 0; i < 200 && !(r.refreshed > 0 && r.decided !== undefined); i++) {
+        t.clock.advance(REDECIDE_MS / 4);
+        r = await t.standing.upkeep(t.clock.monotonicMs());
+      }
+      assert.ok(r.refreshed > 0 && r.decided !== undefined, "a refresh and a decision run in one upkeep");
+      assert.equal(r.slicesMs.length, 3);
+      assert.equal(r.longestSliceMs, Math.max(...r.slicesMs));
+      assert.ok(t.standing.longestSliceMs >= r.longestSliceMs);
+    } finally {
+      fs.rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+});
