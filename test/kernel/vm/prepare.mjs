@@ -408,7 +408,12 @@ export function prepareSystemdRoot(log) {
   if (!which("debootstrap")) {
     log("installing debootstrap (apt-get)");
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const inst = run("apt-get", ["install", "-y", "-qq", "debootstrap"], { env });
+    let inst = run("apt-get", ["install", "-y", "-qq", "debootstrap"], { env });
+    if (inst.status !== 0) {
+      // A fresh machine may have no package lists yet.
+      run("apt-get", ["update", "-qq"], { env });
+      inst = run("apt-get", ["install", "-y", "-qq", "debootstrap"], { env });
+    }
     if (inst.status !== 0 || !which("debootstrap")) {
       throw new PrepareError(`cannot install debootstrap (${firstLine(inst.stderr)}): run \`apt-get update && apt-get install -y debootstrap\``);
     }
