@@ -2,21 +2,14 @@
 // policy call running then, cut off at AHEAD_CALL_MAX_MS; never the rest of the chain.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { compileConfig, parseConfig } from "../../../src/config/index.js";
-import { Daemon } from "../../../src/daemon/daemon.js";
 import { MIN_REDECIDE_MS, REDECIDE_MS } from "../../../src/daemon/standing.js";
 import { AHEAD_CALL_MAX_MS } from "../../../src/engine/engine.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
-import { MemoryLogger } from "../../../src/log.js";
-import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
-import { FixtureHost } from "../../../src/os/fixture-host.js";
-import { ManualClock } from "../../../src/os/host.js";
 import { cgroupPath } from "../../../src/os/paths.js";
 import type { KillBackend } from "../../../src/os/kill-port.js";
-import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
-import { loadPolicyFile } from "../../../src/policy/loader.js";
-import { buildFixture, type FixtureSpec } from "../../support/fixture.js";
+import { type FixtureSpec } from "../../support/fixture.js";
+import { fixtureDaemon } from "../../support/fixture-daemon.js";
 
 const MB = 1024 * 1024;
 const MACHINE: FixtureSpec = {
@@ -31,24 +24,7 @@ const MACHINE: FixtureSpec = {
 };
 const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
 
-function setup(toml: string, extra: Policy[], backend?: KillBackend) {
-  const dir = buildFixture(MACHINE);
-  const clock = new ManualClock(10_000);
-  const host = new FixtureHost(dir, { clock });
-  const parsed = parseConfig(toml, "test.toml");
-  const builtins = new Map(BUILTIN_POLICIES);
-  for (const p of extra) builtins.set(p.name, p);
-  const config = compileConfig(parsed.config, { builtins, loadPolicyFile, enforceOwnership: false, source: parsed.source });
-  const episodes: EpisodeRecord[] = [];
-  const log = new MemoryLogger();
-  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: backend === undefined, ...(backend ? { backend } : {}), onEpisode: (r) => episodes.push(r) });
-  const step = async (ms: number) => {
-    clock.advance(ms);
-    await daemon.tick();
-    await daemon.settled();
-  };
-  return { daemon, episodes, step, log };
-}
+const setup = (toml: string, extra: Policy[], backend?: KillBackend) => fixtureDaemon(MACHINE, toml, { extra, ...(backend ? { backend } : {}) });
 
 const victims = (r: EpisodeRecord | undefined) => r?.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind));
 

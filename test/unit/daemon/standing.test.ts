@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { compileConfig, parseConfig } from "../../../src/config/index.js";
-import { Daemon } from "../../../src/daemon/daemon.js";
 import { AHEAD_DEADLINES } from "../../../src/engine/engine.js";
 import { DECISION_REST_MAX_MS, MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS, REFRESH_REST_MAX_MS } from "../../../src/daemon/standing.js";
 import { LARGE_TASK_BYTES, REFRESH_INTERVALS_MS } from "../../../src/engine/model.js";
@@ -11,14 +10,11 @@ import { describeTarget } from "../../../src/engine/standing.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { definePolicy, type Policy } from "../../../src/engine/policy.js";
-import { MemoryLogger } from "../../../src/log.js";
-import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
-import { FixtureHost } from "../../../src/os/fixture-host.js";
-import { ManualClock } from "../../../src/os/host.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
 import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
+import { fixtureDaemon } from "../../support/fixture-daemon.js";
 
 const MB = 1024 * 1024;
 const MACHINE: FixtureSpec = {
@@ -38,24 +34,7 @@ const MACHINE: FixtureSpec = {
 const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
 const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
 
-function setup(toml: string, extra: Policy[] = [], machine: FixtureSpec = MACHINE) {
-  const dir = buildFixture(machine);
-  const clock = new ManualClock(10_000);
-  const host = new FixtureHost(dir, { clock });
-  const parsed = parseConfig(toml, "test.toml");
-  const builtins = new Map(BUILTIN_POLICIES);
-  for (const p of extra) builtins.set(p.name, p);
-  const config = compileConfig(parsed.config, { builtins, loadPolicyFile, enforceOwnership: false, source: parsed.source });
-  const episodes: EpisodeRecord[] = [];
-  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log: new MemoryLogger(), autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
-  const step = async (ms: number) => {
-    clock.advance(ms);
-    await daemon.tick();
-    await daemon.settled();
-  };
-  const write = (p: string, text: string) => fs.writeFileSync(path.join(dir, p), text);
-  return { dir, clock, daemon, episodes, step, write };
-}
+const setup = (toml: string, extra: Policy[] = [], machine: FixtureSpec = MACHINE) => fixtureDaemon(machine, toml, { extra });
 
 const victims = (r: EpisodeRecord | undefined) => r?.plan.map((a) => (a.kind === "kill-task" ? a.pid : a.kind));
 
@@ -238,19 +217,8 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
         return super.readDir(p);
       }
     }
-    const dir = buildFixture(spec(undefined));
-    const clock = new ManualClock(10_000);
-    const host = new SlowMachineFiles(new FixtureHost(dir, { clock }));
     const toml = `standing_decisions = true\n[[attach]]\ncgroup = "/jobs"\npolicy = "pressure"\n[[trigger]]\nname = "jobs"\ncgroup = "/jobs"\nmemory_events = ["high"]\n`;
-    const parsed = parseConfig(toml, "test.toml");
-    const config = compileConfig(parsed.config, { builtins: new Map(BUILTIN_POLICIES), loadPolicyFile, enforceOwnership: false, source: parsed.source });
-    const episodes: EpisodeRecord[] = [];
-    const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log: new MemoryLogger(), autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
-    const step = async (ms: number) => {
-      clock.advance(ms);
-      await daemon.tick();
-      await daemon.settled();
-    };
+    const { daemon, episodes, step, dir } = fixtureDaemon(spec(undefined), toml, { wrap: (h) => new SlowMachineFiles(h) });
     const jobs = () => daemon.standing().find((e) => e.scope === "/jobs");
     await daemon.start();
     for (let i = 0; i < 100 && !jobs(); i++) await step(100);
