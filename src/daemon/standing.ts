@@ -5,7 +5,8 @@
  *
  * `upkeep` is called on each daemon tick and does at most two short things: one refresh slice of
  * the model (at most REFRESH_SLICE_MS of reading, every REFRESH_EVERY_MS ÷ pace), and one
- * scope's decision run on a snapshot of the model (engine.prepare), when that scope's plan is
+ * scope's decision run on a snapshot of the model (engine.prepare), after re-reading what a
+ * change made due at once (WarmModel.refreshUrgent, at most URGENT_READ_MS), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
  * has seen changes since. Each kind rests after a slice in proportion to it (restAfter), so
  * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
@@ -41,6 +42,12 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir } from "../os/paths.js";
 
 /** Longest a model refresh slice may read for. */
 export const REFRESH_SLICE_MS = 5;
+/**
+ * Before a plan is made, the model re-reads what a change made due at once (a cgroup whose
+ * usage moved: its process list, its tasks' figures) for at most this long: the plan the change
+ * asked for is then made on the figures that showed it, not on those it showed to be stale.
+ */
+export const URGENT_READ_MS = 50;
 /** At pace 1, one refresh slice a second: at most half a percent of one core. */
 export const REFRESH_EVERY_MS = 1_000;
 /**
@@ -278,6 +285,7 @@ export class StandingDecisions {
 
   /** Decides ahead for one scope; false when the run stopped for an episode (the entry is left as it was). */
   async #decide(scope: CgroupPath): Promise<boolean> {
+    this.model.refreshUrgent(URGENT_READ_MS);
     const generation = this.model.generation;
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.

@@ -110,6 +110,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #byPid = new Map<number, Set<Entry>>();
   /** What is due next, one queue per rank (listings first): a refresh never scans every entry. */
   readonly #queues: DueQueue[] = [new DueQueue(), new DueQueue(), new DueQueue(), new DueQueue()];
+  /**
+   * What a change made due at once (a cgroup's usage moved: its process list, its tasks'
+   * figures), ahead of every rank: read first by refresh, and by refreshUrgent before a plan.
+   */
+  readonly #urgent = new DueQueue();
   #pace = 1;
   #hits = 0;
   #misses = 0;
@@ -353,7 +358,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let dropped = 0;
     let behind = false;
     for (;;) {
-      const q = this.#nextQueue(now);
+      const q = this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now);
       if (q === undefined) break;
       const e = q.popDue(now) as Entry;
       if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
@@ -394,6 +399,43 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     this.#refreshReads += under.length;
     if (significant > 0) this.#generation++;
     return changed;
+  }
+
+  /**
+   * Re-reads what a change made due at once (`#usageMoved`: a cgroup's process list and its
+   * tasks' figures), until `budgetMs` on the Host's work clock is spent (at least one read when
+   * any is due); the rest stays first in line. Called before a plan is made: a usage move seen
+   * by a refresh raises the generation, which makes a plan due, and that plan must not be made
+   * on the figures the move just showed to be stale (the VM's daemon-zram: three plans in a row
+   * named a 32 MiB bystander while the leak's own figures waited for the next refresh slice).
+   */
+  refreshUrgent(budgetMs: number): RefreshStats {
+    const work = workClockOf(this);
+    const t0 = work.monotonicMs();
+    const now = this.clock.monotonicMs();
+    let reads = 0;
+    let changed = 0;
+    let significant = 0;
+    let dropped = 0;
+    let behind = false;
+    for (let e = this.#urgent.popDue(now); e !== undefined; e = this.#urgent.popDue(now)) {
+      if (this.#maps[e.kind].get(e.path) !== e) continue;
+      if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
+        this.#urgent.push(e);
+        behind = true;
+        break;
+      }
+      reads++;
+      const r = this.#reread(e, now);
+      if (r.changed) changed++;
+      if (r.significant) significant++;
+      dropped += r.dropped;
+    }
+    const ms = work.monotonicMs() - t0;
+    this.#refreshReads += reads;
+    this.#refreshMs += ms;
+    if (significant > 0) this.#generation++;
+    return { reads, changed, dropped, behind, ms };
   }
 
   /**
@@ -440,7 +482,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** Sets when an entry is next due, and queues it in its rank's queue. */
   #schedule(e: Entry, dueAtMs: number): void {
     e.dueAtMs = dueAtMs;
-    this.#queues[rank(e)]?.push(e);
+    (dueAtMs === 0 ? this.#urgent : this.#queues[rank(e)])?.push(e);
   }
 
   #reread(e: Entry, now: number): { changed: boolean; significant: boolean; dropped: number } {
@@ -477,7 +519,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       dropped += this.#dropGonePids(outcome);
       this.#noteNewPids(previous, outcome, now);
     }
-    if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome);
+    if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome, now);
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
@@ -543,24 +585,34 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /** A cgroup's usage moved: its process list and its tasks' memory become due now. */
-  #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): void {
+  #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
     const was = before.ok ? Number(String(before.value).trim()) : Number.NaN;
-    const now = after.ok ? Number(String(after.value).trim()) : Number.NaN;
-    if (Number.isFinite(was) && Number.isFinite(now)) {
-      const moved = Math.abs(now - was);
+    const is = after.ok ? Number(String(after.value).trim()) : Number.NaN;
+    if (Number.isFinite(was) && Number.isFinite(is)) {
+      const moved = Math.abs(is - was);
       if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return;
     }
     const dir = e.path.slice(0, -"/memory.current".length);
-    // What policies weigh a cgroup by (anon in memory.stat, swap) moved with it.
+    // What policies weigh a cgroup by (anon in memory.stat, swap) moved with it; and where it
+    // moved: a parent's usage moves with its growing child's, so the children's usage is due at
+    // once too, and the one that moved makes its own tasks due in turn.
     for (const f of ["memory.stat", "memory.swap.current"]) {
       const kept = this.#maps.file.get(`${dir}/${f}`);
       if (kept) this.#schedule(kept, 0);
     }
+    const children = this.#maps.dir.get(dir);
+    if (children?.outcome.ok) {
+      for (const d of children.outcome.value as DirEntry[]) {
+        const usage = d.isDirectory ? this.#maps.file.get(`${dir}/${d.name}/memory.current`) : undefined;
+        if (usage) this.#schedule(usage, 0);
+      }
+    }
     const pids = new Set<number>();
-    // Who is in it: the kept listing (re-read now), or read now and kept from then on (no policy
-    // listed this cgroup's processes; the model watches its usage on its own account).
+    // Who is in it, read now (one small file): a kept listing may predate the process that
+    // moved the usage (a plan read the new cgroup between its mkdir and the leak joining it),
+    // and a plan made on it would not see the leak at all. Kept from then on either way.
     const kept = this.#maps.file.get(`${dir}/cgroup.procs`);
-    if (kept) this.#schedule(kept, 0);
+    if (kept) this.#reread(kept, now);
     const procs = kept ?? this.#keepOwn(`${dir}/cgroup.procs`);
     if (procs?.outcome.ok) {
       for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
@@ -570,6 +622,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       for (const f of this.#maps.file.values()) {
         if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.outcome.ok && String(f.outcome.value).includes(line)) pids.add(f.pid);
       }
+    }
+    // A process the kept /proc listing does not hold yet is new: the listing (where a decision
+    // for the machine finds its tasks) is due at once too.
+    const listing = this.#maps.dir.get("/proc");
+    if (listing?.outcome.ok) {
+      const listed = new Set((listing.outcome.value as DirEntry[]).map((d) => d.name));
+      if ([...pids].some((pid) => !listed.has(String(pid)))) this.#schedule(listing, 0);
     }
     for (const pid of pids) {
       for (const t of this.#byPid.get(pid) ?? []) {

@@ -13,7 +13,7 @@ import { definePolicy, type Policy } from "../../../src/engine/policy.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
-import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
+import { addTask, buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 import { fixtureDaemon } from "../../support/fixture-daemon.js";
 
 const MB = 1024 * 1024;
@@ -125,6 +125,54 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     let waited = 0;
     for (; waited < within && standingVictims()?.[0] !== 11; waited += 100) await t.step(100);
     assert.deepEqual(standingVictims(), [11], `the grower, within ${within} ms (waited ${waited} ms)`);
+    await t.daemon.stop();
+  });
+
+  test("a leak that starts after a plan stood: once the model sees its cgroup's usage move, no plan is made on its stale figures (every plan after names the leak)", async () => {
+    // The VM's daemon-zram on 6.1: the leak's cgroup usage moved, the change made a plan due, and
+    // the plan was made before the refresh had re-read what the move made due (the leak's
+    // process list and figures): three plans in a row named the 32 MiB bystander, and so did
+    // the trigger. Every read here is slow (3 ms: a slice reads one or two files), and twenty
+    // quiet cgroups keep the refresh busy.
+    const quiet = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`/q${i}`, { current: 1 * MB }]));
+    const spec: FixtureSpec = {
+      memTotalKb: 1_000_000,
+      memAvailableKb: 800_000,
+      cgroups: { ...quiet, "/jobs": { current: 40 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB }, "/jobs/leak": { current: 0 } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * 1024 },
+      ],
+    };
+    const read = new Set<string>();
+    class SlowReads extends HostDecorator {
+      override readFile(p: string): string {
+        spin(3);
+        read.add(p);
+        return super.readFile(p);
+      }
+      override readDir(p: string) {
+        spin(3);
+        return super.readDir(p);
+      }
+    }
+    const t = fixtureDaemon(spec, TRIGGER, { wrap: (h) => new SlowReads(h) });
+    const planned = () => t.log.lines.filter((l) => /^debug: standing decision for \/: [a-z-]+: pid/.test(l)).map((l) => Number(/pid ([0-9]+)/.exec(l)?.[1]));
+    await t.daemon.start();
+    for (let i = 0; i < 200 && planned().length === 0; i++) await t.step(100);
+    assert.deepEqual(planned(), [30], "alone: the bystander");
+    // The leak joins its cgroup and is read once, small, by a plan (which still names the bystander).
+    addTask(t.dir, { pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 8 * 1024 });
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${8 * MB}\n`);
+    for (let i = 0; i < 400 && !read.has("/proc/31/status"); i++) await t.step(100);
+    const before = planned().length;
+    assert.ok(planned().slice(-1)[0] === 30, "the leak read small: the bystander still");
+    // It grows to 600 MiB.
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * 1024 }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${640 * MB}\n`);
+    for (let i = 0; i < 600 && planned().length === before; i++) await t.step(100);
+    assert.deepEqual(planned().slice(before, before + 1), [31], `every plan after the growth names the leak: ${planned().slice(before).join(", ")}`);
     await t.daemon.stop();
   });
 

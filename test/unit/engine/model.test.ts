@@ -15,7 +15,7 @@ import { readResult } from "../../../src/os/read.js";
 import { MemoryLogger } from "../../../src/log.js";
 import { CountingHost } from "../../support/counting-host.js";
 import { FaultyHost } from "../../support/faulty-host.js";
-import { buildFixture, statusText, type FixtureSpec } from "../../support/fixture.js";
+import { addTask, buildFixture, statusText, type FixtureSpec } from "../../support/fixture.js";
 
 const MB = 1024 * 1024;
 const MACHINE: FixtureSpec = {
@@ -225,6 +225,67 @@ describe("the warm model", () => {
       if (t.model.readDir("/sys/fs/cgroup/jobs").some((d) => d.name === "new")) seen = i;
     }
     assert.ok(seen >= 0, "the new cgroup was seen within five minutes of slices (strict rank order: never)");
+  });
+
+  test("a process that joins a cgroup after its empty cgroup.procs was kept is seen as soon as the cgroup's usage moves, ahead of every other due read", async () => {
+    // The VM's daemon-zram on 6.1: a plan read the leak's new cgroup between its mkdir and the
+    // leak joining it; the empty list was kept, and its re-read waited behind the other
+    // cgroups' usage (its rank's grace) while plans named the bystander.
+    const cgroups = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`/jobs/c${i}`, { current: 1 * MB }]));
+    const t = setup({
+      cgroups: { "/jobs": { current: 80 * MB }, ...cgroups, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB }, "/jobs/leak": { current: 0 } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * 1024 },
+      ],
+    });
+    const victim = async () => (await engine.explain(takeSnapshot(t.model), "/jobs", CAUSE)).plan.map((a) => a.kind === "kill-task" && a.pid);
+    assert.deepEqual(await victim(), [30]);
+    assert.equal(t.model.readFile("/sys/fs/cgroup/jobs/leak/cgroup.procs"), "", "the leak's cgroup, kept empty");
+    addTask(t.dir, { pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * 1024 });
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    // Every cgroup's usage is due at once, one read a slice: the leak's usage move must bring its
+    // process list and the new process's figures next, not after the other forty cgroups' usage.
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    let slices = 0;
+    for (; slices < 200 && (await victim())[0] !== 31; slices++) t.model.refresh(0);
+    assert.ok(slices < 20, `the leak named after ${slices} one-read slices`);
+  });
+
+  test("refreshUrgent re-reads what a usage move made due, down the tree (a parent's move makes its children's usage due), and nothing else", async () => {
+    const t = setup({
+      cgroups: { "/jobs": { current: 40 * MB }, "/jobs/a": { current: 40 * MB, anon: 40 * MB }, "/jobs/b": { current: 1 * MB, anon: 1 * MB }, "/other": { current: 1 * MB } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 40 * 1024 },
+        { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 1024 },
+      ],
+    });
+    assert.deepEqual((await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid), [10]);
+    // /jobs/b's usage is kept afresh later than the rest, so it is not due when /jobs's is: only
+    // the parent's move can make it due.
+    const b = "/sys/fs/cgroup/jobs/b/memory.current";
+    t.clock.advance(REFRESH_INTERVALS_MS.usage / 2);
+    t.model.writeFile(b, `${1 * MB}\n`);
+    t.model.readFile(b);
+    t.write("proc/11/status", status(11, "b", 500 * 1024));
+    t.write("sys/fs/cgroup/jobs/b/memory.current", `${501 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${541 * MB}\n`);
+    assert.equal(t.model.refreshUrgent(1_000).reads, 0, "nothing is urgent before a move is seen");
+    // One-read slices until the one that reads /jobs's usage and sees it move.
+    t.clock.advance(REFRESH_INTERVALS_MS.usage / 2);
+    const jobs = "/sys/fs/cgroup/jobs/memory.current";
+    const m = t.counting.reads.length;
+    for (let i = 0; i < 50 && !t.counting.reads.slice(m).includes(jobs); i++) t.model.refresh(0);
+    assert.ok(t.counting.reads.slice(m).includes(jobs));
+    assert.ok(!t.counting.reads.slice(m).includes(b), "b's usage was not due");
+    const n = t.counting.reads.length;
+    const r = t.model.refreshUrgent(1_000);
+    const read = t.counting.reads.slice(n);
+    assert.ok(read.includes("/sys/fs/cgroup/jobs/b/memory.current") && read.includes("/proc/11/status"), read.join(", "));
+    assert.ok(!read.some((p) => p.startsWith("/sys/fs/cgroup/other")), read.join(", "));
+    assert.ok(r.reads > 0 && !r.behind);
+    assert.deepEqual((await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid), [11], "the grower, with no other refresh");
   });
 
   test("refreshMachine re-reads only the machine's due figures (what the daemon's pace comes from), nothing else", async () => {
