@@ -4,22 +4,24 @@
  * nothing: above all, a missing, null, numeric or misspelt `scope` is never read as "/".
  */
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import { OomkitError } from "../errors.js";
 import { cgroupPath } from "../os/paths.js";
 import { type ControlHandler, controlOp } from "./control.js";
 import type { Daemon } from "./daemon.js";
 
 /** A cgroup path as a client may send it: absolute, no "..", not absurdly long. */
-const scopeSchema = z
-  .string()
-  .min(1)
-  .max(4096)
-  .refine((s) => s.startsWith("/"), { error: 'a cgroup path starts with "/" ("/" is the whole machine)' })
-  .refine((s) => !s.split("/").includes(".."), { error: 'a cgroup path may not contain ".."' });
+const scopeSchema = () =>
+  z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((s) => s.startsWith("/"), { error: 'a cgroup path starts with "/" ("/" is the whole machine)' })
+    .refine((s) => !s.split("/").includes(".."), { error: 'a cgroup path may not contain ".."' });
 
-export const STATUS_REQUEST = z.strictObject({ op: z.literal("status") });
-export const STANDING_REQUEST = z.strictObject({ op: z.literal("standing"), scope: scopeSchema.optional() });
-export const OOM_REQUEST = z.strictObject({ op: z.literal("oom"), scope: scopeSchema, reason: z.string().max(500).optional() });
+export const STATUS_REQUEST = onFirstUse(() => z.strictObject({ op: z.literal("status") }));
+export const STANDING_REQUEST = onFirstUse(() => z.strictObject({ op: z.literal("standing"), scope: scopeSchema().optional() }));
+export const OOM_REQUEST = onFirstUse(() => z.strictObject({ op: z.literal("oom"), scope: scopeSchema(), reason: z.string().max(500).optional() }));
 
 /**
  * While a manual OOM's episode runs (a SIGTERM grace, a victim slow to exit: minutes, as

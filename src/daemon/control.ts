@@ -19,14 +19,17 @@ import { OomkitError, type ErrorCode, isUserError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { drainedOrClosed } from "../report/event-bus.js";
 
-/** One op: the schema its requests must pass, and what it does with a request that passed. */
+/**
+ * One op: the schema its requests must pass (built on its first request: src/on-first-use.ts), and
+ * what it does with a request that passed.
+ */
 export interface ControlHandler {
-  readonly schema: z.ZodType;
+  readonly schema: () => z.ZodType;
   handle(request: unknown, reply: (message: unknown) => void, socket: net.Socket): Promise<void> | void;
 }
 
 /** Declares an op whose handler gets the request as its schema's output. */
-export function controlOp<S extends z.ZodType>(schema: S, handle: (request: z.output<S>, reply: (message: unknown) => void, socket: net.Socket) => Promise<void> | void): ControlHandler {
+export function controlOp<S extends z.ZodType>(schema: () => S, handle: (request: z.output<S>, reply: (message: unknown) => void, socket: net.Socket) => Promise<void> | void): ControlHandler {
   return { schema, handle: (request, reply, socket) => handle(request as z.output<S>, reply, socket) };
 }
 
@@ -175,7 +178,7 @@ async function answer(line: string, handlers: Readonly<Record<string, ControlHan
   // Own names only: "__proto__", "toString" or "constructor" are not ops.
   const handler = typeof op === "string" && Object.hasOwn(handlers, op) ? handlers[op] : undefined;
   if (!handler) return reply({ ok: false, error: `unknown op ${JSON.stringify(op ?? null)}; known: ${Object.keys(handlers).join(", ")}`, code: "E_USAGE" });
-  const checked = handler.schema.safeParse(req);
+  const checked = handler.schema().safeParse(req);
   if (!checked.success) {
     const i = checked.error.issues[0];
     return reply({ ok: false, error: `bad ${op} request: ${i && i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i?.message ?? "invalid"}`, code: "E_USAGE" });

@@ -10,6 +10,7 @@
  * forged file cannot make oomkit shield a task from the kernel), a cgroup a plain cgroup path.
  */
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
@@ -21,23 +22,25 @@ import { StateStore, savedCgroupPath } from "./state-store.js";
 /** The state file, in the state folder. */
 export const FOLLOW_FILE = "kernel-fallback.json";
 
-const SAVED = z.strictObject({
-  version: z.literal(1),
-  tasks: z
-    .array(
-      z.strictObject({
-        pid: z.number().int().min(2).max(2 ** 22),
-        startTimeTicks: z.number().int().nonnegative(),
-        original: z.number().int().min(-999).max(FOLLOW_ADJ - 1),
-      }),
-    )
-    .max(100_000),
-  /** Cgroups whose memory.oom.group oomkit set to 1 (it was 0). */
-  oomGroups: z.array(savedCgroupPath).max(10_000),
-});
+const SAVED = onFirstUse(() =>
+  z.strictObject({
+    version: z.literal(1),
+    tasks: z
+      .array(
+        z.strictObject({
+          pid: z.number().int().min(2).max(2 ** 22),
+          startTimeTicks: z.number().int().nonnegative(),
+          original: z.number().int().min(-999).max(FOLLOW_ADJ - 1),
+        }),
+      )
+      .max(100_000),
+    /** Cgroups whose memory.oom.group oomkit set to 1 (it was 0). */
+    oomGroups: z.array(savedCgroupPath()).max(10_000),
+  }),
+);
 
 export class FollowStore {
-  readonly #store: StateStore<typeof SAVED>;
+  readonly #store: StateStore<ReturnType<typeof SAVED>>;
 
   constructor(opts: { file: string; log: Logger; readOnly: boolean }) {
     this.#store = new StateStore({ file: opts.file, schema: SAVED, log: opts.log, readOnly: opts.readOnly });

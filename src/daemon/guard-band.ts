@@ -8,6 +8,7 @@
  * through Host.writeFileAsync, off the event loop.
  */
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import type { Logger } from "../log.js";
 import type { Host } from "../os/host.js";
 import { parseMemoryValue } from "../os/parse/cgroup.js";
@@ -15,9 +16,9 @@ import { CgroupFile, type CgroupPath, cgroupDir } from "../os/paths.js";
 import { StateStore, savedCgroupPath } from "./state-store.js";
 
 /** memory.high as the kernel shows it: "max" or a number of bytes. */
-const savedHigh = z.string().regex(/^(max|[0-9]{1,20})$/, "not a memory.high value");
+const savedHigh = () => z.string().regex(/^(max|[0-9]{1,20})$/, "not a memory.high value");
 
-const STATE = z.strictObject({ version: z.literal(1), memoryHigh: z.record(savedCgroupPath, savedHigh) });
+const STATE = onFirstUse(() => z.strictObject({ version: z.literal(1), memoryHigh: z.record(savedCgroupPath(), savedHigh()) }));
 
 export type Margin = { readonly bytes: number } | { readonly percent: number };
 
@@ -32,7 +33,7 @@ export function guardHigh(maxBytes: number, margin: Margin, pageBytes = 4096): n
 export class GuardBands {
   readonly #host: Host;
   readonly #mount: string;
-  readonly #state: StateStore<typeof STATE> | undefined;
+  readonly #state: StateStore<ReturnType<typeof STATE>> | undefined;
   readonly #log: Logger;
   /** cgroup → the memory.high text it had before oomkit changed it. */
   readonly #saved = new Map<CgroupPath, string>();

@@ -20,6 +20,7 @@ import { summarize } from "../report/human.js";
 import { KernelOomObserver, countersFromSnapshot } from "../report/kernel-oom.js";
 import { Metrics, type MetricsServer, serveMetrics } from "../report/metrics.js";
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import { type ControlHandler, controlOp } from "./control.js";
 
 export interface PipelineOptions {
@@ -35,11 +36,13 @@ export interface PipelineOptions {
 }
 
 /** `{"op":"events","since":N|"ep-…","follow":true}` (docs/events.md). */
-export const EVENTS_REQUEST = z.strictObject({
-  op: z.literal("events"),
-  since: z.union([z.number().int().nonnegative(), z.string().min(1).max(200)]).optional(),
-  follow: z.boolean().optional(),
-});
+export const EVENTS_REQUEST = onFirstUse(() =>
+  z.strictObject({
+    op: z.literal("events"),
+    since: z.union([z.number().int().nonnegative(), z.string().min(1).max(200)]).optional(),
+    follow: z.boolean().optional(),
+  }),
+);
 
 export class ReportPipeline {
   readonly bus = new EventBus();

@@ -22,13 +22,14 @@ import { cgroupPath } from "../os/paths.js";
  * empty or NUL segments), not the root. Anything else would let the file steer a write or a
  * decision outside the cgroup tree.
  */
-export const savedCgroupPath = z.string().refine((p) => p !== "/" && p.startsWith("/") && !p.includes("\0") && p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..") && cgroupPath(p) === p, {
+export const savedCgroupPath = (): z.ZodString => z.string().refine((p) => p !== "/" && p.startsWith("/") && !p.includes("\0") && p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..") && cgroupPath(p) === p, {
   error: "not a plain cgroup path",
 });
 
 export class StateStore<S extends z.ZodType> {
   readonly file: string;
-  readonly #schema: S;
+  /** Built on first use (src/on-first-use.ts): most starts find no state file to check. */
+  readonly #schema: () => S;
   readonly #log: Logger;
   readonly #readOnly: boolean;
 
@@ -38,7 +39,7 @@ export class StateStore<S extends z.ZodType> {
    * `durable: false` skips the fsync: for state that only a crash of oomkit (not of the machine)
    * must survive — the page cache keeps it — and that is written on the kill path.
    */
-  constructor(opts: { file: string; schema: S; log: Logger; readOnly?: boolean; durable?: boolean }) {
+  constructor(opts: { file: string; schema: () => S; log: Logger; readOnly?: boolean; durable?: boolean }) {
     this.file = opts.file;
     this.#schema = opts.schema;
     this.#log = opts.log;
@@ -69,7 +70,7 @@ export class StateStore<S extends z.ZodType> {
     } catch (err) {
       return refuse(`cannot be read as JSON (${errnoCode(err) ?? (err as Error).message})`);
     }
-    const r = this.#schema.safeParse(value);
+    const r = this.#schema().safeParse(value);
     if (!r.success) {
       const i = r.error.issues[0];
       return refuse(`does not hold valid state (${i && i.path.length > 0 ? `${i.path.map(String).join(".")}: ` : ""}${i?.message ?? "invalid"})`);

@@ -5,6 +5,7 @@
  * Type=notify-reload to learn it otherwise).
  */
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import type { CompiledConfig } from "../config/index.js";
 import { type ControlHandler, controlOp } from "./control.js";
 
@@ -28,7 +29,7 @@ export function watchdogAdvice(watchdogUsec: number, boundMs: number): string | 
   return `WatchdogSec=${Math.round(watchdogMs / 1000)}s is less than twice the longest a decision may run by this configuration's deadlines (${boundMs} ms): a busy oomkit could be killed as wedged; raise WatchdogSec= in a drop-in (systemctl edit oomkit)`;
 }
 
-export const RELOAD_REQUEST = z.strictObject({ op: z.literal("reload") });
+export const RELOAD_REQUEST = onFirstUse(() => z.strictObject({ op: z.literal("reload") }));
 
 /**
  * `{"op":"reload"}` → `{"ok":true,"summary":"..."}` once the new configuration is in force, or

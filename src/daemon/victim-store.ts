@@ -9,6 +9,7 @@
  * every tick) is what notices its exit, as it does for the kernel's own victims.
  */
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 import type { Logger } from "../log.js";
 import type { Clock, Host } from "../os/host.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
@@ -23,26 +24,28 @@ import { StateStore, savedCgroupPath } from "./state-store.js";
 /** Far longer than any victim timeout: a saved deadline beyond it is not believed. */
 const MAX_REMAINING_MS = 10 * 60_000;
 
-const SAVED = z.strictObject({
-  version: z.literal(1),
-  victims: z
-    .array(
-      z.strictObject({
-        kind: z.enum(["task", "cgroup"]),
-        pid: z.number().int().min(2).max(2 ** 22).optional(),
-        startTimeTicks: z.number().int().nonnegative().optional(),
-        cgroup: savedCgroupPath.optional(),
-        by: z.enum(["oomkit", "kernel"]),
-        remainingMs: z.number().nonnegative(),
-        /** An oomkit task kill still in its SIGTERM grace when saved: its SIGKILL is due in this many ms. */
-        sigkillInMs: z.number().nonnegative().optional(),
-      }),
-    )
-    .max(10_000),
-});
+const SAVED = onFirstUse(() =>
+  z.strictObject({
+    version: z.literal(1),
+    victims: z
+      .array(
+        z.strictObject({
+          kind: z.enum(["task", "cgroup"]),
+          pid: z.number().int().min(2).max(2 ** 22).optional(),
+          startTimeTicks: z.number().int().nonnegative().optional(),
+          cgroup: savedCgroupPath().optional(),
+          by: z.enum(["oomkit", "kernel"]),
+          remainingMs: z.number().nonnegative(),
+          /** An oomkit task kill still in its SIGTERM grace when saved: its SIGKILL is due in this many ms. */
+          sigkillInMs: z.number().nonnegative().optional(),
+        }),
+      )
+      .max(10_000),
+  }),
+);
 
 export class VictimStore {
-  readonly #store: StateStore<typeof SAVED>;
+  readonly #store: StateStore<ReturnType<typeof SAVED>>;
   readonly #host: Host;
   readonly #clock: Clock;
   readonly #mode: CgroupMode;

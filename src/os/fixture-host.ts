@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as z from "zod";
 import { OomkitError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
 import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, ManualClock, NO_CAPABILITIES, hostIoError } from "./host.js";
 
 export const FIXTURE_MANIFEST = "oomkit-fixture.json";
@@ -33,24 +34,26 @@ export interface FixtureManifest {
   readonly owners?: Readonly<Record<string, number>>;
 }
 
-const manifestSchema = z
-  .object({
-    version: z.literal(FIXTURE_MANIFEST_VERSION),
-    comment: z.string().optional(),
-    facts: z
-      .object({
-        pageSizeBytes: z.number().int().positive(),
-        euid: z.number().int(),
-        selfPid: z.number().int().positive(),
-        pidfdOpen: z.boolean().optional(),
-        processMrelease: z.boolean().optional(),
-      })
-      .partial()
-      .optional(),
-    xattrs: z.record(z.string(), z.record(z.string(), z.string())).optional(),
-    owners: z.record(z.string(), z.number().int().nonnegative()).optional(),
-  })
-  .strict();
+const manifestSchema = onFirstUse(() =>
+  z
+    .object({
+      version: z.literal(FIXTURE_MANIFEST_VERSION),
+      comment: z.string().optional(),
+      facts: z
+        .object({
+          pageSizeBytes: z.number().int().positive(),
+          euid: z.number().int(),
+          selfPid: z.number().int().positive(),
+          pidfdOpen: z.boolean().optional(),
+          processMrelease: z.boolean().optional(),
+        })
+        .partial()
+        .optional(),
+      xattrs: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+      owners: z.record(z.string(), z.number().int().nonnegative()).optional(),
+    })
+    .strict(),
+);
 
 /** Facts a fixture (or a timeline) does not state: an x86-64 root daemon. */
 export const DEFAULT_FIXTURE_FACTS: HostFacts = {
@@ -191,7 +194,7 @@ function readManifest(root: string): FixtureManifest {
   } catch (err) {
     throw new OomkitError("E_CONFIG", `${file} is not valid JSON`, { cause: err });
   }
-  const result = manifestSchema.safeParse(parsed);
+  const result = manifestSchema().safeParse(parsed);
   if (!result.success) {
     const first = result.error.issues[0];
     const where = first && first.path.length > 0 ? ` at ${first.path.join(".")}` : "";

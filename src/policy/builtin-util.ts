@@ -7,11 +7,15 @@
  */
 import * as z from "zod";
 import { OomkitError } from "../errors.js";
+import { onFirstUse } from "../on-first-use.js";
 import type { CgroupNode, OomControl, TaskNode } from "./face.js";
 
-/** Validates a policy's options; rejects them with every problem named by its place. */
-export function parseOptionsWith<S extends z.ZodType>(policy: string, schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw ?? {});
+/**
+ * Validates a policy's options; rejects them with every problem named by its place. The schema
+ * is built on first use (src/on-first-use.ts): a daemon pays only for the built-ins it attaches.
+ */
+export function parseOptionsWith<S extends z.ZodType>(policy: string, schema: () => S, raw: unknown): z.output<S> {
+  const result = schema().safeParse(raw ?? {});
   if (result.success) {
     const data: unknown = result.data;
     if (typeof data === "object" && data !== null) PARSED.add(data);
@@ -32,13 +36,13 @@ const PARSED = new WeakSet<object>();
  * A policy's options as its parseOptions returned them. An attachment made in code with raw
  * options (`options: {}`) is parsed here instead, so defaults apply either way.
  */
-export function optionsOf<S extends z.ZodType>(policy: string, schema: S, value: unknown): z.output<S> {
+export function optionsOf<S extends z.ZodType>(policy: string, schema: () => S, value: unknown): z.output<S> {
   if (typeof value === "object" && value !== null && PARSED.has(value)) return value as z.output<S>;
   return parseOptionsWith(policy, schema, value);
 }
 
 /** A regular expression given in configuration (JavaScript syntax, unanchored: it may match anywhere). */
-export const regexSchema = z.string().min(1, "an empty pattern would match everything").refine(
+export const regexSchema = onFirstUse(() => z.string().min(1, "an empty pattern would match everything").refine(
   (s) => {
     try {
       new RegExp(s);
@@ -48,7 +52,7 @@ export const regexSchema = z.string().min(1, "an empty pattern would match every
     }
   },
   { error: (i) => `not a valid regular expression: ${JSON.stringify(i.input)}` },
-);
+));
 
 /**
  * The cgroups under the scope that a whole-cgroup kill targets, the way systemd-oomd collects

@@ -19,21 +19,24 @@
 import * as z from "zod";
 import { type CgroupNode, type OomControl, PREFERENCE_ORDER, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "growth";
 
-const percent = z.number().min(0).max(100);
+const percent = () => z.number().min(0).max(100);
 
-const optionsSchema = z.strictObject({
-  /** oomd's size_threshold: a cgroup this share of the candidates' total usage goes first. */
-  sizeThresholdPercent: percent.default(50),
-  /** oomd's growing_size_percentile: only cgroups above this percentile by size may be killed for growth. */
-  growingSizePercentile: percent.default(80),
-  /** oomd's min_growth_ratio: current usage over earlier usage. */
-  minGrowthRatio: z.number().min(1).default(1.25),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    /** oomd's size_threshold: a cgroup this share of the candidates' total usage goes first. */
+    sizeThresholdPercent: percent().default(50),
+    /** oomd's growing_size_percentile: only cgroups above this percentile by size may be killed for growth. */
+    growingSizePercentile: percent().default(80),
+    /** oomd's min_growth_ratio: current usage over earlier usage. */
+    minGrowthRatio: z.number().min(1).default(1.25),
+  }),
+);
 
-export type GrowthOptions = z.output<typeof optionsSchema>;
+export type GrowthOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 export type GrowthPhase = "size" | "growth" | "rest";
 const PHASE_ORDER: Readonly<Record<GrowthPhase, number>> = { size: 0, growth: 1, rest: 2 };

@@ -22,21 +22,24 @@
 import * as z from "zod";
 import { type CgroupNode, type TaskNode, definePolicy, type OomControl } from "./face.js";
 import { byText, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 import { type KubeCgroup, type QosClass, containerPath, kubeCgroup } from "./kubernetes-layout.js";
 import { KUBELET_ADJ, type RequestEstimate, requestFromMemoryMin, requestFromOomScoreAdj, sumRequests } from "./kubernetes-request.js";
 
 const NAME = "kubernetes";
 
-const optionsSchema = z.strictObject({
-  /** What is killed: the chosen container's cgroup, or its whole pod. */
-  kill: z.enum(["container", "pod"]).default("container"),
-  /** "estimate": Burstable ranks by usage above request; "ignore": by usage alone. */
-  requests: z.enum(["estimate", "ignore"]).default("estimate"),
-  /** The node's memory capacity as kubelet counts it (default: MemTotal, as cadvisor reads it). */
-  capacityBytes: z.number().int().positive().optional(),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    /** What is killed: the chosen container's cgroup, or its whole pod. */
+    kill: z.enum(["container", "pod"]).default("container"),
+    /** "estimate": Burstable ranks by usage above request; "ignore": by usage alone. */
+    requests: z.enum(["estimate", "ignore"]).default("estimate"),
+    /** The node's memory capacity as kubelet counts it (default: MemTotal, as cadvisor reads it). */
+    capacityBytes: z.number().int().positive().optional(),
+  }),
+);
 
-export type KubernetesOptions = z.output<typeof optionsSchema>;
+export type KubernetesOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 type Tier = 0 | 1 | 2;
 

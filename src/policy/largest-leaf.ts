@@ -12,17 +12,20 @@
 import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "largest-leaf";
 
-const optionsSchema = z.strictObject({
-  /** Count swap in a unit's size (a leak pushed to swap is still the leak). */
-  swap: z.boolean().default(true),
-  /** Units smaller than this are never chosen (killing a small one rarely ends an OOM). */
-  minBytes: z.number().int().nonnegative().default(0),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    /** Count swap in a unit's size (a leak pushed to swap is still the leak). */
+    swap: z.boolean().default(true),
+    /** Units smaller than this are never chosen (killing a small one rarely ends an OOM). */
+    minBytes: z.number().int().nonnegative().default(0),
+  }),
+);
 
-export type LargestLeafOptions = z.output<typeof optionsSchema>;
+export type LargestLeafOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 export const largestLeaf = definePolicy<LargestLeafOptions>({
   name: NAME,

@@ -21,12 +21,13 @@ import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
 import { DEFAULT_HISTORY } from "../engine/history.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "pressure";
 
-const optionsSchema = z.strictObject({});
+const optionsSchema = onFirstUse(() => z.strictObject({}));
 
-export type PressureOptions = z.output<typeof optionsSchema>;
+export type PressureOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 interface Candidate {
   readonly unit: CgroupNode;

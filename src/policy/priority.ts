@@ -31,28 +31,31 @@ import {
   taskMemoryWithoutCache,
   unitRefusal,
 } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "priority";
 
 /** The attribute that carries a cgroup's priority, for tools that cannot edit oomkit's config. */
 export const PRIORITY_XATTR = "user.oomkit.priority";
 
-const priorityValue = z.number().int().min(-1_000_000).max(1_000_000);
+const priorityValue = () => z.number().int().min(-1_000_000).max(1_000_000);
 
-const optionsSchema = z.strictObject({
-  cgroups: z
-    .record(
-      z.string().refine((p) => p.startsWith("/") && !p.split("/").includes(".."), { error: (i) => `not an absolute cgroup path: ${JSON.stringify(i.input)}` }),
-      priorityValue,
-    )
-    .default({}),
-  commands: z.record(regexSchema, priorityValue).default({}),
-  default: priorityValue.default(0),
-  /** Read user.oomkit.priority from cgroups. */
-  xattrs: z.boolean().default(true),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    cgroups: z
+      .record(
+        z.string().refine((p) => p.startsWith("/") && !p.split("/").includes(".."), { error: (i) => `not an absolute cgroup path: ${JSON.stringify(i.input)}` }),
+        priorityValue(),
+      )
+      .default({}),
+    commands: z.record(regexSchema(), priorityValue()).default({}),
+    default: priorityValue().default(0),
+    /** Read user.oomkit.priority from cgroups. */
+    xattrs: z.boolean().default(true),
+  }),
+);
 
-export type PriorityOptions = z.output<typeof optionsSchema>;
+export type PriorityOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 interface Resolved {
   readonly cgroups: ReadonlyMap<string, number>;

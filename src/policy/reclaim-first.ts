@@ -17,21 +17,24 @@
 import * as z from "zod";
 import { type CgroupNode, type CgroupPath, type OomControl, definePolicy } from "./face.js";
 import { MiB, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "reclaim-first";
 
-const optionsSchema = z.strictObject({
-  /** A fixed amount to reclaim; overrides share. */
-  bytes: z.number().int().positive().optional(),
-  /** The share of the scope's usage to reclaim: 10 % is about what a guard band below memory.max leaves. */
-  share: z.number().gt(0).max(1).default(0.1),
-  /** A single memory.reclaim write blocks until done; bigger requests take seconds under pressure. */
-  maxBytes: z.number().int().positive().default(1024 * MiB),
-  /** After a reclaim, an OOM in the same scope within this time goes straight to the next policy. */
-  cooldownMs: z.number().int().nonnegative().default(10_000),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    /** A fixed amount to reclaim; overrides share. */
+    bytes: z.number().int().positive().optional(),
+    /** The share of the scope's usage to reclaim: 10 % is about what a guard band below memory.max leaves. */
+    share: z.number().gt(0).max(1).default(0.1),
+    /** A single memory.reclaim write blocks until done; bigger requests take seconds under pressure. */
+    maxBytes: z.number().int().positive().default(1024 * MiB),
+    /** After a reclaim, an OOM in the same scope within this time goes straight to the next policy. */
+    cooldownMs: z.number().int().nonnegative().default(10_000),
+  }),
+);
 
-export type ReclaimFirstOptions = z.output<typeof optionsSchema>;
+export type ReclaimFirstOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 /** When each scope was last reclaimed (snapshot monotonic ms), per attachment's options object. */
 const lastReclaim = new WeakMap<object, Map<CgroupPath, number>>();

@@ -25,28 +25,32 @@
 import * as z from "zod";
 import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
 import { optionsOf, parseOptionsWith, regexSchema } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "rules";
 
-const matchers = z
-  .strictObject({
-    command: z.array(regexSchema).default([]),
-    cmdline: z.array(regexSchema).default([]),
-    exe: z.array(regexSchema).default([]),
-    cgroup: z.array(regexSchema).default([]),
-    user: z.array(regexSchema).default([]),
-  })
-  .default({ command: [], cmdline: [], exe: [], cgroup: [], user: [] });
+const matchers = () =>
+  z
+    .strictObject({
+      command: z.array(regexSchema()).default([]),
+      cmdline: z.array(regexSchema()).default([]),
+      exe: z.array(regexSchema()).default([]),
+      cgroup: z.array(regexSchema()).default([]),
+      user: z.array(regexSchema()).default([]),
+    })
+    .default({ command: [], cmdline: [], exe: [], cgroup: [], user: [] });
 
-const optionsSchema = z.strictObject({
-  prefer: matchers,
-  avoid: matchers,
-  omit: matchers,
-  /** Honour the cgroup marks systemd-oomd and oomd use. */
-  xattrs: z.boolean().default(true),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    prefer: matchers(),
+    avoid: matchers(),
+    omit: matchers(),
+    /** Honour the cgroup marks systemd-oomd and oomd use. */
+    xattrs: z.boolean().default(true),
+  }),
+);
 
-export type RulesOptions = z.output<typeof optionsSchema>;
+export type RulesOptions = z.output<ReturnType<typeof optionsSchema>>;
 type Matchers = RulesOptions["prefer"];
 
 interface Compiled {

@@ -12,15 +12,18 @@
 import * as z from "zod";
 import { type CgroupNode, type TaskNode, definePolicy } from "./face.js";
 import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "swap";
 
-const optionsSchema = z.strictObject({
-  /** Swap use at or below this does not make a candidate (systemd-oomd uses 5 % of SwapTotal). */
-  minBytes: z.number().int().nonnegative().default(0),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    /** Swap use at or below this does not make a candidate (systemd-oomd uses 5 % of SwapTotal). */
+    minBytes: z.number().int().nonnegative().default(0),
+  }),
+);
 
-export type SwapOptions = z.output<typeof optionsSchema>;
+export type SwapOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 function cgroupSwapBytes(c: CgroupNode): { bytes: number; source: string } {
   const own = c.memory.swapCurrentBytes;

@@ -17,23 +17,26 @@
 import * as z from "zod";
 import { type FileInfo, definePolicy } from "./face.js";
 import { MiB, byText, mib, optionsOf, parseOptionsWith, scopeUsageBytes } from "./builtin-util.js";
+import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "tmpfs";
 
-const optionsSchema = z.strictObject({
-  roots: z.array(z.string().startsWith("/", "a tmpfs root is an absolute path")).optional(),
-  order: z.enum(["largest", "oldest"]).default("largest"),
-  targetBytes: z.number().int().positive().optional(),
-  /** 10 % of usage: enough to step back from a limit without emptying caches that are in use. */
-  targetShare: z.number().gt(0).max(1).default(0.1),
-  /** Files smaller than this are not worth a removal (default 1 MiB). */
-  minBytes: z.number().int().nonnegative().default(MiB),
-  /** Files modified more recently than this are left alone (0: any age). */
-  minAgeMs: z.number().int().nonnegative().default(0),
-  maxFiles: z.number().int().positive().max(10_000).default(1000),
-});
+const optionsSchema = onFirstUse(() =>
+  z.strictObject({
+    roots: z.array(z.string().startsWith("/", "a tmpfs root is an absolute path")).optional(),
+    order: z.enum(["largest", "oldest"]).default("largest"),
+    targetBytes: z.number().int().positive().optional(),
+    /** 10 % of usage: enough to step back from a limit without emptying caches that are in use. */
+    targetShare: z.number().gt(0).max(1).default(0.1),
+    /** Files smaller than this are not worth a removal (default 1 MiB). */
+    minBytes: z.number().int().nonnegative().default(MiB),
+    /** Files modified more recently than this are left alone (0: any age). */
+    minAgeMs: z.number().int().nonnegative().default(0),
+    maxFiles: z.number().int().positive().max(10_000).default(1000),
+  }),
+);
 
-export type TmpfsOptions = z.output<typeof optionsSchema>;
+export type TmpfsOptions = z.output<ReturnType<typeof optionsSchema>>;
 
 /** Files in the order this policy removes them. */
 export function orderFiles(files: readonly FileInfo[], order: TmpfsOptions["order"]): FileInfo[] {

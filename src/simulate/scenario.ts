@@ -10,38 +10,39 @@ import { cgroupPathSchema, sizeSchema, strict } from "../config/schema.js";
 import type { CgroupSpec, MachineSpec, TaskSpec } from "../sim/machine.js";
 import type { MemoryCurve } from "../sim/curve.js";
 import type { Costs } from "../sim/kernel.js";
+import { onFirstUse } from "../on-first-use.js";
 
-const ms = z.number().int().nonnegative();
-const cost = z.number().min(0).max(1_000_000).optional();
-const positiveMs = z.number().int().positive();
+const ms = () => z.number().int().nonnegative();
+const cost = () => z.number().min(0).max(1_000_000).optional();
+const positiveMs = () => z.number().int().positive();
 
-const curveSchema = z.discriminatedUnion("kind", [
+const curveSchema = () => z.discriminatedUnion("kind", [
   strict({ kind: z.literal("steady"), bytes: sizeSchema }),
   strict({ kind: z.literal("leak"), start: sizeSchema.optional(), per_sec: sizeSchema, cap: sizeSchema.optional() }),
-  strict({ kind: z.literal("steps"), start: sizeSchema.optional(), steps: z.array(strict({ after_ms: ms, bytes: sizeSchema })).min(1).max(1000) }),
-  strict({ kind: z.literal("bursts"), base: sizeSchema, burst: sizeSchema, every_ms: positiveMs, length_ms: positiveMs, jitter: z.number().min(0).max(1).default(0) }),
+  strict({ kind: z.literal("steps"), start: sizeSchema.optional(), steps: z.array(strict({ after_ms: ms(), bytes: sizeSchema })).min(1).max(1000) }),
+  strict({ kind: z.literal("bursts"), base: sizeSchema, burst: sizeSchema, every_ms: positiveMs(), length_ms: positiveMs(), jitter: z.number().min(0).max(1).default(0) }),
 ]);
 
-const taskSchema = strict({
+const taskSchema = () => strict({
   comm: z.string().min(1).max(15).regex(/^[^\n/]+$/, "a comm is one line without '/'"),
   cgroup: cgroupPathSchema.default("/" as never),
-  curve: curveSchema,
+  curve: curveSchema(),
   /** Identical tasks to start (bystanders); each gets its own pid. */
   count: z.number().int().min(1).max(10_000).default(1),
   /** Virtual ms after the run begins when the task starts. */
-  start_ms: ms.default(0),
+  start_ms: ms().default(0),
   uid: z.number().int().nonnegative().optional(),
   oom_score_adj: z.number().int().min(-1000).max(1000).default(0),
   touch_per_sec: z.number().min(0).max(100).optional(),
   file: sizeSchema.optional(),
   file_touch_per_sec: z.number().min(0).max(100).optional(),
   cache_per_sec: sizeSchema.optional(),
-  on_term: z.union([z.literal("ignore"), strict({ exit_after_ms: ms })]).optional(),
+  on_term: z.union([z.literal("ignore"), strict({ exit_after_ms: ms() })]).optional(),
   fork: strict({ per_sec: z.number().positive().max(100_000), max: z.number().int().nonnegative().max(100_000), child: sizeSchema }).optional(),
   exe: z.string().startsWith("/").optional(),
 });
 
-const cgroupSchema = strict({
+const cgroupSchema = () => strict({
   path: cgroupPathSchema,
   max: sizeSchema.optional(),
   high: sizeSchema.optional(),
@@ -53,47 +54,49 @@ const cgroupSchema = strict({
   owner_uid: z.number().int().nonnegative().optional(),
 });
 
-export const scenarioSchema = strict({
-  name: z.string().min(1).max(100),
-  description: z.string().max(2000).default(""),
-  /** How long to simulate, virtual ms. */
-  duration_ms: positiveMs.max(24 * 3600 * 1000),
-  seed: z.number().int().nonnegative().max(2 ** 32 - 1).default(1),
-  /** When oomkit starts, virtual ms after the machine (its tasks already running). */
-  oomkit_start_ms: ms.default(2000),
-  /** The series' sampling period. */
-  sample_ms: positiveMs.max(60_000).default(250),
-  machine: strict({
-    memory: sizeSchema,
-    swap: strict({ kind: z.enum(["disk", "zram"]), size: sizeSchema, compression_ratio: z.number().min(1).max(20).optional() }).optional(),
-    swappiness: z.number().int().min(0).max(200).optional(),
-    kernel_reserved: sizeSchema.optional(),
-    step_ms: z.number().positive().max(1000).optional(),
-    /** The model's costs in µs per page (src/sim/kernel.ts Costs); unset ones keep their defaults. */
-    costs: strict({
-      reclaim_cache_us: cost,
-      evict_file_us: cost,
-      swap_out_zram_us: cost,
-      swap_out_disk_us: cost,
-      swap_in_zram_us: cost,
-      swap_in_disk_us: cost,
-      refault_file_us: cost,
-      failed_scan_us: cost,
-      fault_us: cost,
-    }).optional(),
-    /** Virtual µs each of the daemon's reads costs it (docs/simulator.md, "A decision's cost"). */
-    read_cost_us: z.number().min(0).max(100_000).default(20),
+export const scenarioSchema = onFirstUse(() =>
+  strict({
+    name: z.string().min(1).max(100),
+    description: z.string().max(2000).default(""),
+    /** How long to simulate, virtual ms. */
+    duration_ms: positiveMs().max(24 * 3600 * 1000),
+    seed: z.number().int().nonnegative().max(2 ** 32 - 1).default(1),
+    /** When oomkit starts, virtual ms after the machine (its tasks already running). */
+    oomkit_start_ms: ms().default(2000),
+    /** The series' sampling period. */
+    sample_ms: positiveMs().max(60_000).default(250),
+    machine: strict({
+      memory: sizeSchema,
+      swap: strict({ kind: z.enum(["disk", "zram"]), size: sizeSchema, compression_ratio: z.number().min(1).max(20).optional() }).optional(),
+      swappiness: z.number().int().min(0).max(200).optional(),
+      kernel_reserved: sizeSchema.optional(),
+      step_ms: z.number().positive().max(1000).optional(),
+      /** The model's costs in µs per page (src/sim/kernel.ts Costs); unset ones keep their defaults. */
+      costs: strict({
+        reclaim_cache_us: cost(),
+        evict_file_us: cost(),
+        swap_out_zram_us: cost(),
+        swap_out_disk_us: cost(),
+        swap_in_zram_us: cost(),
+        swap_in_disk_us: cost(),
+        refault_file_us: cost(),
+        failed_scan_us: cost(),
+        fault_us: cost(),
+      }).optional(),
+      /** Virtual µs each of the daemon's reads costs it (docs/simulator.md, "A decision's cost"). */
+      read_cost_us: z.number().min(0).max(100_000).default(20),
+    }),
+    cgroup: z.array(cgroupSchema()).max(10_000).default([]),
+    task: z.array(taskSchema()).min(1).max(10_000),
+    expect: strict({
+      /** Cgroup paths ("/batch", counting what lies below) or comms: the first victim should be one of them. */
+      should_die: z.array(z.string().min(1)).default([]),
+      must_survive: z.array(z.string().min(1)).default([]),
+    }).default({ should_die: [], must_survive: [] }),
   }),
-  cgroup: z.array(cgroupSchema).max(10_000).default([]),
-  task: z.array(taskSchema).min(1).max(10_000),
-  expect: strict({
-    /** Cgroup paths ("/batch", counting what lies below) or comms: the first victim should be one of them. */
-    should_die: z.array(z.string().min(1)).default([]),
-    must_survive: z.array(z.string().min(1)).default([]),
-  }).default({ should_die: [], must_survive: [] }),
-});
+);
 
-export type ScenarioFile = z.output<typeof scenarioSchema>;
+export type ScenarioFile = z.output<ReturnType<typeof scenarioSchema>>;
 
 /** A scenario checked and turned into the model's terms. */
 export interface Scenario {
@@ -114,7 +117,7 @@ export interface Scenario {
 
 /** Parses a scenario's text; throws ConfigError with every problem placed. */
 export function parseScenario(text: string, fileName: string): Scenario {
-  const { data } = parseTomlChecked(text, fileName, scenarioSchema, "the scenario");
+  const { data } = parseTomlChecked(text, fileName, scenarioSchema(), "the scenario");
   return toScenario(data, fileName);
 }
 

@@ -13,6 +13,7 @@
  */
 import * as path from "node:path";
 import * as z from "zod";
+import { onFirstUse } from "../on-first-use.js";
 
 export const TIMELINE_MANIFEST = "oomkit-timeline.json";
 export const TIMELINE_FORMAT = "oomkit-timeline";
@@ -92,54 +93,59 @@ export function framePathProblem(raw: unknown): string | undefined {
   return undefined;
 }
 
-const machinePath = z.string().refine((p) => machinePathProblem(p) === undefined, "not a machine path a timeline may hold");
+const machinePath = () => z.string().refine((p) => machinePathProblem(p) === undefined, "not a machine path a timeline may hold");
 
-const factsSchema = z
-  .object({
-    pageSizeBytes: z.number().int().positive(),
-    euid: z.number().int().nonnegative(),
-    selfPid: z.number().int().positive(),
-    pidfdOpen: z.boolean(),
-    processMrelease: z.boolean(),
-  })
-  .partial()
-  .strict();
+const factsSchema = () =>
+  z
+    .object({
+      pageSizeBytes: z.number().int().positive(),
+      euid: z.number().int().nonnegative(),
+      selfPid: z.number().int().positive(),
+      pidfdOpen: z.boolean(),
+      processMrelease: z.boolean(),
+    })
+    .partial()
+    .strict();
 
-export const manifestSchema = z
-  .object({
-    format: z.literal(TIMELINE_FORMAT),
-    version: z.literal(TIMELINE_VERSION),
-    comment: z.string().max(4096).optional(),
-    /** When frame 0 was taken, as an ISO date. */
-    startedAt: z.iso.datetime().optional(),
-    /** The interval asked for; frames carry the times they were really taken. */
-    everyMs: z.number().int().positive(),
-    facts: factsSchema.optional(),
-    /** Milliseconds since frame 0, one per frame, never going back; the first is 0. */
-    frames: z.array(z.object({ atMs: z.number().int().nonnegative() }).strict()).min(1),
-  })
-  .strict();
+export const manifestSchema = onFirstUse(() =>
+  z
+    .object({
+      format: z.literal(TIMELINE_FORMAT),
+      version: z.literal(TIMELINE_VERSION),
+      comment: z.string().max(4096).optional(),
+      /** When frame 0 was taken, as an ISO date. */
+      startedAt: z.iso.datetime().optional(),
+      /** The interval asked for; frames carry the times they were really taken. */
+      everyMs: z.number().int().positive(),
+      facts: factsSchema().optional(),
+      /** Milliseconds since frame 0, one per frame, never going back; the first is 0. */
+      frames: z.array(z.object({ atMs: z.number().int().nonnegative() }).strict()).min(1),
+    })
+    .strict(),
+);
 
-export type TimelineManifest = z.infer<typeof manifestSchema>;
+export type TimelineManifest = z.infer<ReturnType<typeof manifestSchema>>;
 
-const texts = z.record(machinePath, z.string());
+const texts = () => z.record(machinePath(), z.string());
 
 /**
  * One frame: `files` and `links` written (new or changed) at this instant, `removed` the files and
  * links that were there before and are not now; `xattrs` and `owners`, when present, replace the
  * last ones whole (they are small and rarely change).
  */
-export const frameSchema = z
-  .object({
-    files: texts.optional(),
-    /** A link's text (a task's /proc/PID/exe): a machine path, read as text and never followed. */
-    links: z.record(machinePath, z.string().max(MAX_PATH_CHARS)).optional(),
-    removed: z.array(machinePath).optional(),
-    /** Machine path → { attribute → value }. */
-    xattrs: z.record(machinePath, z.record(z.string().max(255), z.string().max(64 * 1024))).optional(),
-    /** Machine path → owner uid, for folders not owned by root. */
-    owners: z.record(machinePath, z.number().int().nonnegative()).optional(),
-  })
-  .strict();
+export const frameSchema = onFirstUse(() =>
+  z
+    .object({
+      files: texts().optional(),
+      /** A link's text (a task's /proc/PID/exe): a machine path, read as text and never followed. */
+      links: z.record(machinePath(), z.string().max(MAX_PATH_CHARS)).optional(),
+      removed: z.array(machinePath()).optional(),
+      /** Machine path → { attribute → value }. */
+      xattrs: z.record(machinePath(), z.record(z.string().max(255), z.string().max(64 * 1024))).optional(),
+      /** Machine path → owner uid, for folders not owned by root. */
+      owners: z.record(machinePath(), z.number().int().nonnegative()).optional(),
+    })
+    .strict(),
+);
 
-export type TimelineFrameData = z.infer<typeof frameSchema>;
+export type TimelineFrameData = z.infer<ReturnType<typeof frameSchema>>;

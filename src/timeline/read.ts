@@ -70,7 +70,7 @@ function parseManifest(file: string, buf: Buffer, limits: TimelineLimits): Timel
   if (head?.format === TIMELINE_FORMAT && typeof head.version === "number" && head.version > TIMELINE_VERSION) {
     throw bad(`${file} is timeline format version ${head.version}; this oomkit reads version ${TIMELINE_VERSION}: use a newer oomkit`);
   }
-  const r = manifestSchema.safeParse(raw);
+  const r = manifestSchema().safeParse(raw);
   if (!r.success) throw bad(firstIssue(file, r.error), r.error);
   const m = r.data;
   if (m.frames.length > limits.frames) throw bad(`${file} lists ${m.frames.length} frames, over the limit of ${limits.frames}`);
@@ -153,7 +153,7 @@ export class Timeline {
     }
     const pathProblem = framePathProblem(raw);
     if (pathProblem) throw bad(`${file}: ${pathProblem}`);
-    const r = frameSchema.safeParse(raw);
+    const r = frameSchema().safeParse(raw);
     if (!r.success) throw bad(firstIssue(file, r.error), r.error);
     if (index === 0 && r.data.removed !== undefined && r.data.removed.length > 0) throw bad(`${file}: frame 0 removes nothing`);
     return r.data;

@@ -1,6 +1,6 @@
 /**
  * The structure drawn from imports (docs: shared DESIGN "The layers"): imports run one way,
- * os → engine → policy, report → config → daemon → cli, with errors.ts and log.ts beneath
+ * os → engine → policy, report → config → daemon → cli, with errors.ts, log.ts and on-first-use.ts beneath
  * everything and index.ts (the public surface) above it. config sits above policy because it
  * compiles attachments into the built-in policies. No import runs from a lower layer to a higher
  * one or sideways between two folders of one layer, and no files import each other in a circle.
@@ -16,6 +16,7 @@ const SRC = path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.ur
 const RANK: Readonly<Record<string, number>> = {
   "errors.ts": 0,
   "log.ts": 0,
+  "on-first-use.ts": 0,
   os: 1,
   engine: 2,
   policy: 3,
