@@ -46,7 +46,11 @@ export const EVENTS_REQUEST = onFirstUse(() =>
 
 export class ReportPipeline {
   readonly bus = new EventBus();
-  readonly metrics: Metrics;
+  /**
+   * Undefined without a metrics endpoint: nothing could read the counters, so prom-client (and
+   * node:http) are never loaded (src/report/metrics.ts). Made here, at start, when there is one.
+   */
+  readonly metrics: Metrics | undefined;
   readonly #o: PipelineOptions;
   #eventLog: EventLog | undefined;
   #server: MetricsServer | undefined;
@@ -55,7 +59,7 @@ export class ReportPipeline {
 
   constructor(o: PipelineOptions) {
     this.#o = o;
-    this.metrics = new Metrics({ maxCgroupLabels: o.settings.maxCgroupLabels });
+    this.metrics = o.settings.metrics ? new Metrics({ maxCgroupLabels: o.settings.maxCgroupLabels }) : undefined;
   }
 
   /** Publishes one episode record to every sink. Never throws, never waits. */
@@ -64,7 +68,7 @@ export class ReportPipeline {
       this.#o.line(summarize(record), record);
       this.#eventLog?.append(record);
       this.bus.publish(record);
-      this.metrics.observeEpisode(record);
+      this.metrics?.observeEpisode(record);
       if (record.kind === "kernel" && record.kernelKill?.pid !== undefined) this.#o.onKernelVictim?.(record.kernelKill.pid, record.kernelKill.cgroup);
     } catch (err) {
       this.#o.log.error(`report pipeline: ${(err as Error).message}`);
@@ -76,7 +80,7 @@ export class ReportPipeline {
     if (call.outcome === "ok") return;
     try {
       this.#o.log.warn(describeHookCall(call));
-      this.metrics.observePolicyFault(call);
+      this.metrics?.observePolicyFault(call);
     } catch (err) {
       this.#o.log.error(`report pipeline: ${(err as Error).message}`);
     }
@@ -90,14 +94,14 @@ export class ReportPipeline {
       try {
         this.#eventLog = EventLog.open(s.eventLog.path, { maxBytes: s.eventLog.maxBytes, keep: s.eventLog.keep, logger: log });
         const el = this.#eventLog;
-        this.metrics.addDropSource("event_log", () => el.stats.droppedQueueFull + el.stats.droppedWriteError);
+        this.metrics?.addDropSource("event_log", () => el.stats.droppedQueueFull + el.stats.droppedWriteError);
         said.push(`event log ${s.eventLog.path}`);
       } catch (err) {
         log.warn(`no event log at ${s.eventLog.path}: ${(err as Error).message}`);
       }
     }
-    this.metrics.addDropSource("stream", () => this.bus.droppedTotal);
-    if (s.metrics) {
+    this.metrics?.addDropSource("stream", () => this.bus.droppedTotal);
+    if (s.metrics && this.metrics) {
       try {
         this.#server = await serveMetrics(this.metrics, s.metrics);
         said.push(`metrics http://${this.#server.host}:${this.#server.port}/metrics`);
@@ -124,7 +128,7 @@ export class ReportPipeline {
         logger: log,
       });
       this.#kernel = kernel;
-      this.metrics.addDropSource("kmsg", () => kernel.stats.overruns);
+      this.metrics?.addDropSource("kmsg", () => kernel.stats.overruns);
       const reading = this.#o.host.kind === "linux" ? await kernel.startKmsg() : false;
       said.push(`the kernel's OOM kills (${reading ? "/dev/kmsg and counters" : "counters only: /dev/kmsg unreadable"})`);
       this.#timer = setInterval(() => kernel.tick(), 500);
@@ -136,7 +140,7 @@ export class ReportPipeline {
   /** Feeds a fresh snapshot to the kernel observer's counters and the gauges. */
   sample(snapshot: Snapshot, cgroups: readonly string[]): void {
     this.#kernel?.onCounters(countersFromSnapshot(snapshot, cgroups));
-    this.metrics.updateFromSnapshot(snapshot, cgroups);
+    this.metrics?.updateFromSnapshot(snapshot, cgroups);
   }
 
   /** Control socket ops: `events` streams past and new records. */

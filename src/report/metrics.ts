@@ -8,24 +8,31 @@
  * counted under "other", so thousands of short-lived cgroups cannot grow the scrape without
  * bound. Gauges of monitored cgroups are rebuilt from each snapshot and hold at most that many.
  */
-import * as http from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import type * as Prom from "prom-client";
 import type { EpisodeRecord } from "../engine/episode.js";
 import type { HookCall } from "../engine/hooks.js";
 import type { Snapshot } from "../engine/snapshot.js";
+import { onFirstUse } from "../on-first-use.js";
+import { http } from "../os/lazy-builtins.js";
 
 // The four classes oomkit uses, from their own files: prom-client's index also loads its push
 // gateway (http, https), cluster aggregator, default process metrics and Summary (with
 // OpenTelemetry, tdigest and bintrees), which cost the daemon about 3 MiB and 90 ms at start-up
 // for nothing it uses (BENCHMARKS.md "Footprint (native)"). A unit test checks these paths
-// against the installed prom-client.
-const requireProm = createRequire(import.meta.url);
-const Registry = requireProm("prom-client/lib/registry.js") as typeof Prom.Registry;
-const Counter = requireProm("prom-client/lib/counter.js") as typeof Prom.Counter;
-const Gauge = requireProm("prom-client/lib/gauge.js") as typeof Prom.Gauge;
-const Histogram = requireProm("prom-client/lib/histogram.js") as typeof Prom.Histogram;
+// against the installed prom-client. They are loaded when the first Metrics is made: a daemon
+// with no metrics endpoint makes none, and never loads prom-client (or node:http, for the
+// endpoint) at all; one with an endpoint makes its Metrics at start, never during an episode.
+const prom = onFirstUse(() => {
+  const requireProm = createRequire(import.meta.url);
+  return {
+    Registry: requireProm("prom-client/lib/registry.js") as typeof Prom.Registry,
+    Counter: requireProm("prom-client/lib/counter.js") as typeof Prom.Counter,
+    Gauge: requireProm("prom-client/lib/gauge.js") as typeof Prom.Gauge,
+    Histogram: requireProm("prom-client/lib/histogram.js") as typeof Prom.Histogram,
+  };
+});
 
 export const METRIC = {
   episodes: "oomkit_episodes_total",
@@ -96,7 +103,7 @@ export interface MetricsOptions {
 export type DropSource = () => number;
 
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry: Prom.Registry;
   readonly #cgroups: LabelCap;
   readonly #causes: LabelCap;
   readonly #reasons: LabelCap;
@@ -106,6 +113,8 @@ export class Metrics {
   readonly #m;
 
   constructor(options: MetricsOptions = {}) {
+    const { Registry, Counter, Gauge, Histogram } = prom();
+    this.registry = new Registry();
     const registers = [this.registry];
     const overflow = new Counter({ name: METRIC.labelOverflow, help: "Label values folded into \"other\" by the cardinality cap", labelNames: ["label"], registers });
     const cap = (label: string, max: number) => new LabelCap(max, () => overflow.inc({ label }));
@@ -310,7 +319,7 @@ export interface MetricsServer {
  */
 export function serveMetrics(metrics: Metrics, options: { readonly host?: string; readonly port: number }): Promise<MetricsServer> {
   const host = options.host ?? "127.0.0.1";
-  const server = http.createServer((req, res) => {
+  const server = http().createServer((req, res) => {
     const url = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("method not allowed\n");
