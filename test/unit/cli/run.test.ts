@@ -34,10 +34,23 @@ test("oomkit run --dry-run: says what it watches, answers oomkit oom, stops on S
     assert.equal(fs.statSync(sock).mode & 0o777, 0o600, "only root may use the socket");
     const status = await request(sock, { op: "status" });
     assert.equal(status.ok, true);
+    // The daemon watches this machine with the default triggers: when the machine is under
+    // pressure (a busy CI host), its own dry-run episode holds the scope for the post-action
+    // delay, and the manual OOM is skipped with that reason. Asked again after it.
     let out = "";
-    const code = await runCli({ argv: ["oom", "/", "--socket", sock, "--json", "--reason", "a test"], stdout: (t) => (out += t), stderr: () => {}, makeHost: defaultMakeHost() });
-    assert.equal(code, 0);
+    const skipped: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      out = "";
+      const code = await runCli({ argv: ["oom", "/", "--socket", sock, "--json", "--reason", "a test"], stdout: (t) => (out += t), stderr: () => {}, makeHost: defaultMakeHost() });
+      assert.equal(code, 0);
+      const why = (JSON.parse(out) as { skipped?: string }).skipped;
+      if (why === undefined) break;
+      assert.match(why, /post-action delay|still exiting|pressure window/, "skipped only while the daemon's own episode holds the machine");
+      skipped.push(why);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const rec = JSON.parse(out) as { mode: string; kind: string; cause: { message: string }; handled: boolean };
+    assert.ok(rec.mode !== undefined, `the manual OOM was skipped every time: ${skipped.join("; ")}`);
     assert.equal(rec.mode, "dry-run");
     assert.equal(rec.kind, "manual");
     assert.equal(rec.cause.message, "a test");
