@@ -33,7 +33,8 @@ const SIMULATE_ALLOWED = [
   /^\.\/[a-z-]+\.js$/,
   /^\.\.\/sim\/[a-z-]+\.js$/,
   /^\.\.\/os\/[a-z-]+\.js$/,
-  /^\.\.\/(errors|log)\.js$/,
+  // errors, log and on-first-use sit beneath every layer and hold no oomkit logic.
+  /^\.\.\/(errors|log|on-first-use)\.js$/,
   /^\.\.\/daemon\/daemon\.js$/,
   /^\.\.\/engine\/(episode|hooks)\.js$/,
   /^\.\.\/config\/(index|schema)\.js$/,
