@@ -115,6 +115,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * figures), ahead of every rank: read first by refresh, and by refreshUrgent before a plan.
    */
   readonly #urgent = new DueQueue();
+  /** Whether refresh's last read was an urgent one: the next is not, when anything else is due. */
+  #lastUrgent = false;
   #pace = 1;
   #hits = 0;
   #misses = 0;
@@ -357,8 +359,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let significant = 0;
     let dropped = 0;
     let behind = false;
+    // What a change made urgent goes first, but every other read at most: a parent whose usage
+    // moves all the time makes its hundreds of children's usage urgent each time (a crowded
+    // machine), and the listings and the machine's figures must still come in turn.
+    // (Counted across calls: a slice of one read alternates with the next.)
     for (;;) {
-      const q = this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now);
+      const normal: DueQueue | undefined = this.#lastUrgent ? this.#nextQueue(now) : undefined;
+      const q: DueQueue | undefined = normal ?? (this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now));
       if (q === undefined) break;
       const e = q.popDue(now) as Entry;
       if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
@@ -368,6 +375,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         break;
       }
       reads++;
+      this.#lastUrgent = q === this.#urgent;
       const r = this.#reread(e, now);
       if (r.changed) changed++;
       if (r.significant) significant++;

@@ -288,6 +288,27 @@ describe("the warm model", () => {
     assert.deepEqual((await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid), [11], "the grower, with no other refresh");
   });
 
+  test("urgent reads never starve the rest: a parent whose usage moves at every re-read, over a hundred children, still lets the process list through", async () => {
+    const children = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`/jobs/c${i}`, { current: 1 * MB }]));
+    const t = setup({ cgroups: { "/jobs": { current: 100 * MB }, ...children }, tasks: [{ pid: 1, comm: "init", cgroup: "/" }] });
+    await t.decide();
+    // The tree as a cgroup-walking policy would have it: every child's usage watched.
+    t.model.readDir("/sys/fs/cgroup");
+    t.model.readDir("/sys/fs/cgroup/jobs");
+    assert.ok(t.model.stats.entries > 100);
+    let seen = -1;
+    for (let i = 0; i < 400 && seen < 0; i++) {
+      // The parent moves by 50 MiB at every one of its re-reads; each move makes the children urgent.
+      t.write("sys/fs/cgroup/jobs/memory.current", `${(100 + 50 * (i + 1)) * MB}\n`);
+      if (i === 60) addTask(t.dir, { pid: 77, comm: "new", cgroup: "/", rssAnonKb: 1024 });
+      t.clock.advance(100);
+      t.model.refresh(0);
+      if (i >= 60 && t.model.readDir("/proc").some((d) => d.name === "77")) seen = i - 60;
+    }
+    // The listing is due every 20 slices; with urgent reads first and nothing else it waited 81.
+    assert.ok(seen >= 0 && seen <= 40, `the new process seen after ${seen} one-read slices`);
+  });
+
   test("refreshMachine re-reads only the machine's due figures (what the daemon's pace comes from), nothing else", async () => {
     const t = setup();
     await t.decide();
