@@ -23,6 +23,16 @@ export interface Want {
 /** One scope's want from its standing plan. */
 export function wantOf(plan: PreparedPlan | undefined): Want {
   if (!plan) return { victims: [], tasks: [], cgroups: [], notes: ["no standing plan: the kernel picks by its own badness"] };
+  // A plan a policy further down the chain made because one ahead of it ran out of time or
+  // threw (a cold first call under load) is not the policy's choice: raising its victim would
+  // shape the kernel toward the task the policy may protect (the VM's daemon-follow on 6.1 saw
+  // the important job raised until priority's plan came). The kernel picks by its own badness
+  // until the policy's plan stands.
+  const standIn = plan.steps.slice(0, -1).find((s) => s.entry.outcome === "timeout" || s.entry.outcome === "threw");
+  if (standIn) {
+    const why = standIn.entry.outcome === "timeout" ? "ran out of time" : "threw";
+    return { victims: [], tasks: [], cgroups: [], notes: [`the standing plan is ${plan.policy}'s, standing in for ${standIn.entry.policy}, which ${why}: not followed; the kernel picks by its own badness`] };
+  }
   const victims: string[] = [];
   const tasks: TaskRef[] = [];
   const cgroups: CgroupPath[] = [];

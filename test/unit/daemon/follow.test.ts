@@ -104,6 +104,33 @@ describe("kernel_fallback = \"follow\" (fixture machine, manual clock)", () => {
     await t.daemon.stop();
   });
 
+  test("a plan standing in for a policy that threw (or ran out of time) is not followed: nothing is raised until the policy's own plan stands", async () => {
+    let calls = 0;
+    const flaky = definePolicy({
+      name: "flaky",
+      handleOutOfMemory(oc) {
+        if (calls++ === 0) throw new Error("a cold first call");
+        const batch = oc.tasks().find((x) => x.pid === 11);
+        return batch ? oc.killTask(batch, "the batch job") : oc.pass("no batch job");
+      },
+    });
+    const t = setup(`standing_decisions = true\nkernel_fallback = "follow"\n[[attach]]\ncgroup = "/"\npolicy = "flaky"\n`, { extra: [flaky] });
+    await t.daemon.start();
+    await t.step(100);
+    const first = t.daemon.standing().find((e) => e.scope === "/");
+    assert.equal(first?.plan?.policy, "kernel", "the kernel's badness stands in: the important job");
+    assert.equal(t.adj(10), 0, "the important job is not raised for the stand-in");
+    assert.equal(t.adj(11), 200);
+    assert.match(t.view("/")?.inexact.join("; ") ?? "", /standing in for flaky, which threw: not followed/);
+    // The plan is made again by its age at the latest (nothing changes on this machine).
+    for (let i = 0; i < 2 * (REDECIDE_MS / 500) && t.daemon.standing().find((e) => e.scope === "/")?.plan?.policy !== "flaky"; i++) await t.step(500);
+    assert.equal(t.daemon.standing().find((e) => e.scope === "/")?.plan?.policy, "flaky");
+    await t.step(100);
+    assert.equal(t.adj(11), 1000, "the policy's own plan: the batch job raised");
+    assert.equal(t.adj(10), 0);
+    await t.daemon.stop();
+  });
+
   test("off by default, and a dry run changes nothing", async () => {
     const off = setup(FOLLOW.replace('kernel_fallback = "follow"\n', ""));
     await off.daemon.start();
