@@ -349,8 +349,25 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * (RANK_GRACE_MS) goes ahead of a higher rank's less overdue, so none starves.
    */
   refresh(budgetMs: number): RefreshStats {
-    // Timed on the Host's work clock: a simulated machine's reads cost virtual time, and the
-    // budget then buys the same reads on every run.
+    const now = this.clock.monotonicMs();
+    // What a change made urgent goes first, but every other read at most: a parent whose usage
+    // moves all the time makes its hundreds of children's usage urgent each time (a crowded
+    // machine), and the listings and the machine's figures must still come in turn.
+    // (Counted across calls: a slice of one read alternates with the next.)
+    return this.#drain(budgetMs, () => {
+      const normal = this.#lastUrgent ? this.#nextQueue(now) : undefined;
+      const q = normal ?? (this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now));
+      this.#lastUrgent = q === this.#urgent;
+      return q;
+    });
+  }
+
+  /**
+   * Reads from the queue `next` names (undefined: nothing is due) until `budgetMs` on the Host's
+   * work clock is spent, at least one read; an entry popped past the budget is put back first
+   * in line. The generation rises when a read found a change that can alter a decision.
+   */
+  #drain(budgetMs: number, next: () => DueQueue | undefined): RefreshStats {
     const work = workClockOf(this);
     const t0 = work.monotonicMs();
     const now = this.clock.monotonicMs();
@@ -359,13 +376,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let significant = 0;
     let dropped = 0;
     let behind = false;
-    // What a change made urgent goes first, but every other read at most: a parent whose usage
-    // moves all the time makes its hundreds of children's usage urgent each time (a crowded
-    // machine), and the listings and the machine's figures must still come in turn.
-    // (Counted across calls: a slice of one read alternates with the next.)
     for (;;) {
-      const normal: DueQueue | undefined = this.#lastUrgent ? this.#nextQueue(now) : undefined;
-      const q: DueQueue | undefined = normal ?? (this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now));
+      const q = next();
       if (q === undefined) break;
       const e = q.popDue(now) as Entry;
       if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
@@ -375,7 +387,6 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         break;
       }
       reads++;
-      this.#lastUrgent = q === this.#urgent;
       const r = this.#reread(e, now);
       if (r.changed) changed++;
       if (r.significant) significant++;
@@ -418,32 +429,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * named a 32 MiB bystander while the leak's own figures waited for the next refresh slice).
    */
   refreshUrgent(budgetMs: number): RefreshStats {
-    const work = workClockOf(this);
-    const t0 = work.monotonicMs();
     const now = this.clock.monotonicMs();
-    let reads = 0;
-    let changed = 0;
-    let significant = 0;
-    let dropped = 0;
-    let behind = false;
-    for (let e = this.#urgent.popDue(now); e !== undefined; e = this.#urgent.popDue(now)) {
-      if (this.#maps[e.kind].get(e.path) !== e) continue;
-      if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
-        this.#urgent.push(e);
-        behind = true;
-        break;
-      }
-      reads++;
-      const r = this.#reread(e, now);
-      if (r.changed) changed++;
-      if (r.significant) significant++;
-      dropped += r.dropped;
-    }
-    const ms = work.monotonicMs() - t0;
-    this.#refreshReads += reads;
-    this.#refreshMs += ms;
-    if (significant > 0) this.#generation++;
-    return { reads, changed, dropped, behind, ms };
+    return this.#drain(budgetMs, () => (this.#urgent.peekDue(now) !== undefined ? this.#urgent : undefined));
   }
 
   /**
