@@ -100,6 +100,8 @@ export interface ModelStats {
   /** Milliseconds refresh() has spent, in total. */
   readonly refreshMs: number;
   readonly generation: number;
+  readonly structureGeneration: number;
+  readonly figuresGeneration: number;
 }
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
@@ -121,6 +123,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #refreshReads = 0;
   #refreshMs = 0;
   #generation = 0;
+  #structureGeneration = 0;
+  #figuresGeneration = 0;
+  /** Changed entries, counted: anything the model holds may read differently once this moved. */
+  #version = 0;
+  /** Tasks (pid) and cgroups (folder) whose memory figures changed since takeMoved() last ran. */
+  #movedPids = new Set<number>();
+  #movedCgroups = new Set<string>();
+  /** The kept memory.current entries: the cgroups' sizes, for cgroupsAbove. */
+  readonly #usage = new Set<Entry>();
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
   /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
@@ -142,15 +153,79 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /**
-   * Rises by one each time a refresh finds a change that can alter a decision: a process or
-   * cgroup that came or went (or a pid now naming another process), a name, limit, mark or
-   * setting that changed, or a memory figure (a cgroup's usage, a task's resident and swapped
-   * memory) that moved by 8 MiB or 5 % (at least 1 MiB). Figures that move all the time on a live
-   * machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not count by themselves:
-   * counting them made every plan be made again every few seconds on an idle machine.
+   * Rises by one each time a refresh finds a change that can alter a decision: a structural one
+   * (structureGeneration) or a memory figure (a cgroup's usage, a task's resident and swapped
+   * memory) that moved by 8 MiB or 5 % (at least 1 MiB; figuresGeneration). Figures that move
+   * all the time on a live machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not
+   * count by themselves: counting them made every plan be made again every few seconds on an
+   * idle machine.
    */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Rises by one each time a refresh finds a change to what exists or how it is set: a process
+   * that came (one that went matters to a plan only if the plan named it, which its figures
+   * show), a pid now naming another process, a cgroup that came or went, a name, command line,
+   * oom_score_adj, mark or cgroup setting that changed. A standing plan made before such a change
+   * is made again (daemon/standing.ts): whatever a policy weighs besides sizes may have changed.
+   */
+  get structureGeneration(): number {
+    return this.#structureGeneration;
+  }
+
+  /**
+   * Rises by one each time a refresh finds a memory figure that moved by 8 MiB or 5 % (a task's
+   * resident and swapped memory, a cgroup's usage or swap). A standing plan outlives these as
+   * long as the trigger's own check would still accept it (daemon/redecide.ts).
+   */
+  get figuresGeneration(): number {
+    return this.#figuresGeneration;
+  }
+
+  /** Rises with every entry whose value changed, significant or not: the model may read differently. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * The tasks (pids) and cgroups (folders) whose memory figures (status or statm; memory.current
+   * or memory.swap.current) changed, by any amount, since the last call; the sets start empty
+   * again. What a standing plan's check looks at instead of every task (daemon/redecide.ts).
+   */
+  takeMoved(): { readonly pids: ReadonlySet<number>; readonly cgroups: ReadonlySet<string> } {
+    const moved = { pids: this.#movedPids, cgroups: this.#movedCgroups };
+    this.#movedPids = new Set();
+    this.#movedCgroups = new Set();
+    return moved;
+  }
+
+  /** The kept text of a file, without reading anything; undefined when none is kept (or its read failed). */
+  keptText(p: string): string | undefined {
+    const e = this.#maps.file.get(p);
+    return e?.outcome.ok ? String(e.outcome.value) : undefined;
+  }
+
+  /** The pids whose kept size (taskBytes) is above `bytes`: the tasks a plan's victim was already smaller than. */
+  tasksAbove(bytes: number): number[] {
+    const out: number[] = [];
+    for (const [pid, b] of this.#statBytes) if (b > bytes && !this.#taskBytes.has(pid)) out.push(pid);
+    for (const [pid, b] of this.#taskBytes) if (b > bytes) out.push(pid);
+    return out;
+  }
+
+  /** The cgroup folders whose kept memory.current is above `bytes`. */
+  cgroupsAbove(bytes: number): string[] {
+    const out: string[] = [];
+    for (const e of this.#usage) {
+      if (this.#maps.file.get(e.path) !== e) {
+        this.#usage.delete(e);
+        continue;
+      }
+      if (e.outcome.ok && Number(String(e.outcome.value).trim()) > bytes) out.push(e.path.slice(0, -"/memory.current".length));
+    }
+    return out;
   }
 
   get pace(): number {
@@ -164,7 +239,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   get stats(): ModelStats {
     let entries = 0;
     for (const m of Object.values(this.#maps)) entries += m.size;
-    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation };
+    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
   }
 
   // ---- serving reads ----
@@ -236,6 +311,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     this.#watchUsageOf(e);
     if (e.cls === "machine") this.#machine.add(e);
+    if (e.cls === "usage") this.#usage.add(e);
     return e;
   }
 
@@ -354,7 +430,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
-    let significant = 0;
+    const seen = new Significant();
     let dropped = 0;
     let behind = false;
     for (;;) {
@@ -370,14 +446,21 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       reads++;
       const r = this.#reread(e, now);
       if (r.changed) changed++;
-      if (r.significant) significant++;
+      seen.note(r.significant);
       dropped += r.dropped;
     }
     const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
-    if (significant > 0) this.#generation++;
+    this.#count(seen);
     return { reads, changed, dropped, behind, ms };
+  }
+
+  /** Raises the generations for what one refresh saw (once each, however many entries). */
+  #count(seen: Significant): void {
+    if (seen.structure) this.#structureGeneration++;
+    if (seen.figures) this.#figuresGeneration++;
+    if (seen.structure || seen.figures) this.#generation++;
   }
 
   /**
@@ -389,15 +472,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const under = [...this.#maps.dir.values()].filter((e) => e.path === dir || e.path.startsWith(`${dir}/`));
     let changed = 0;
-    let significant = 0;
+    const seen = new Significant();
     for (const e of under) {
       if (this.#maps.dir.get(e.path) !== e) continue; // dropped with a folder above it
       const r = this.#reread(e, now);
       if (r.changed) changed++;
-      if (r.significant) significant++;
+      seen.note(r.significant);
     }
     this.#refreshReads += under.length;
-    if (significant > 0) this.#generation++;
+    this.#count(seen);
     return changed;
   }
 
@@ -415,7 +498,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
-    let significant = 0;
+    const seen = new Significant();
     let dropped = 0;
     let behind = false;
     for (let e = this.#urgent.popDue(now); e !== undefined; e = this.#urgent.popDue(now)) {
@@ -428,13 +511,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       reads++;
       const r = this.#reread(e, now);
       if (r.changed) changed++;
-      if (r.significant) significant++;
+      seen.note(r.significant);
       dropped += r.dropped;
     }
     const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
-    if (significant > 0) this.#generation++;
+    this.#count(seen);
     return { reads, changed, dropped, behind, ms };
   }
 
@@ -485,7 +568,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     (dueAtMs === 0 ? this.#urgent : this.#queues[rank(e)])?.push(e);
   }
 
-  #reread(e: Entry, now: number): { changed: boolean; significant: boolean; dropped: number } {
+  #reread(e: Entry, now: number): { changed: boolean; significant: Significance; dropped: number } {
     const inner = this.inner;
     const outcome = attempt((): unknown => {
       switch (e.kind) {
@@ -504,7 +587,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
-      return { changed: false, significant: false, dropped: 0 };
+      return { changed: false, significant: undefined, dropped: 0 };
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
     const previous = e.outcome;
@@ -513,16 +596,33 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed) e.parsed = undefined;
     e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
-    if (changed) this.#noteBytes(e);
+    if (changed) {
+      this.#version++;
+      this.#noteBytes(e);
+      this.#noteMoved(e);
+    }
     let dropped = 0;
+    let came = false;
     if (changed && e.kind === "dir" && e.path === "/proc") {
       dropped += this.#dropGonePids(outcome);
-      this.#noteNewPids(previous, outcome, now);
+      came = this.#noteNewPids(previous, outcome, now) > 0;
     }
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome, now);
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
-    return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
+    // /proc's listing: only a process that came is news (one that went and was no plan's
+    // target leaves every plan as it was; a target's going shows in the plan's own figures).
+    const significant = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? (came ? "structure" : undefined) : significanceOf(e, previous, outcome);
+    return { changed, significant, dropped };
+  }
+
+  /** Notes a task's or cgroup's changed memory figure for takeMoved. */
+  #noteMoved(e: Entry): void {
+    if (e.kind !== "file") return;
+    if (e.pid !== undefined) {
+      if (e.path.endsWith("/status") || e.path.endsWith("/statm")) this.#movedPids.add(e.pid);
+    } else if (e.cls === "usage") this.#movedCgroups.add(e.path.slice(0, -"/memory.current".length));
+    else if (e.path.endsWith("/memory.swap.current") && this.#isCgroupPath(e.path)) this.#movedCgroups.add(e.path.slice(0, -"/memory.swap.current".length));
   }
 
   #isCgroupPath(p: string): boolean {
@@ -558,12 +658,18 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return dropped;
   }
 
-  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young). */
-  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
+  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
-    if (!before.ok || !after.ok) return;
+    if (!before.ok || !after.ok) return 0;
     const known = new Set((before.value as DirEntry[]).map((d) => d.name));
-    for (const d of after.value as DirEntry[]) if (/^[0-9]+$/.test(d.name) && !known.has(d.name)) this.#young.set(Number(d.name), now + YOUNG_MS);
+    let came = 0;
+    for (const d of after.value as DirEntry[]) {
+      if (!/^[0-9]+$/.test(d.name) || known.has(d.name)) continue;
+      this.#young.set(Number(d.name), now + YOUNG_MS);
+      came++;
+    }
+    return came;
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
@@ -646,23 +752,46 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 /** Cgroup files that move all the time: counters, averages and breakdowns that usage stands for. */
 const MOVING_CGROUP_FILES = ["/memory.stat", ".pressure", "/memory.events", "/memory.events.local", "/memory.swap.events", "/memory.peak", "/memory.swap.peak"];
 
-/** Whether a changed entry can alter a decision (see WarmModel.generation). */
-function significantChange(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): boolean {
-  if (!before.ok || !after.ok) return true; // it appeared or went
-  if (e.cls === "machine") return false;
-  if (e.kind !== "file") return true;
+/** What kind of news a changed entry is to a decision, if any (see WarmModel.generation). */
+type Significance = "structure" | "figures" | undefined;
+
+/** Tallies the significance of one refresh's changes. */
+class Significant {
+  structure = false;
+  figures = false;
+  note(s: Significance): void {
+    if (s === "structure") this.structure = true;
+    else if (s === "figures") this.figures = true;
+  }
+}
+
+/** What kind of news a changed entry is to a decision: structure, a memory figure, or none. */
+function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): Significance {
+  // A process's file that vanished: the process went (see #reread on /proc's listing).
+  if (!after.ok && e.pid !== undefined && before.ok) return undefined;
+  if (!before.ok || !after.ok) return "structure"; // it appeared or went
+  if (e.cls === "machine") return undefined;
+  if (e.kind !== "file") return "structure";
   const p = e.path;
   const was = String(before.value);
   const now = String(after.value);
-  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim()));
-  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return false;
+  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim())) ? "figures" : undefined;
+  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return undefined;
+  // Who is in a cgroup: as with /proc's listing, only a process that came is news.
+  if (p.endsWith("/cgroup.procs")) return cameInto(was, now) ? "structure" : undefined;
   if (e.pid !== undefined) {
-    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now));
+    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now)) ? "figures" : undefined;
     // CPU times change all the time; the start time changes only when the pid names another process.
-    if (p.endsWith("/stat")) return startTime(was) !== startTime(now);
-    if (p.endsWith("/oom_score")) return false;
+    if (p.endsWith("/stat")) return startTime(was) !== startTime(now) ? "structure" : undefined;
+    if (p.endsWith("/oom_score")) return undefined;
   }
-  return true;
+  return "structure";
+}
+
+/** Whether a cgroup.procs text lists a pid the one before did not. */
+function cameInto(before: string, after: string): boolean {
+  const known = new Set(before.split("\n"));
+  return after.split("\n").some((line) => line !== "" && !known.has(line));
 }
 
 /** A figure moved by USAGE_MOVE_BYTES, or by USAGE_MOVE_FRACTION of the larger and at least FIGURE_MOVE_FLOOR_BYTES. */
