@@ -8,7 +8,9 @@
  * scope's decision run on a snapshot of the model (engine.prepare), after re-reading what a
  * change made due at once (WarmModel.refreshUrgent, at most URGENT_READ_MS), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
- * has seen changes since. Each kind rests after a slice in proportion to it (restAfter), so
+ * has changed in a way the plan depends on (daemon/redecide.ts: structure, or figures on which
+ * the trigger's own check would refuse the plan or another victim would be chosen; each
+ * upkeep looks, on the model alone, at what moved since the last). Each kind rests after a slice in proportion to it (restAfter), so
  * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
  * The event loop turns between the refresh and the decision run and between the policies of a
  * chain, so a trigger that arrives mid-upkeep waits at most one slice: one model refresh slice,
@@ -293,6 +295,7 @@ export class StandingDecisions {
 
   /** Why a scope's plan is to be made again before its age says so, or undefined. */
   #changed(e: StandingEntry): string | undefined {
+    // None stands (every policy passed, or ran out of time on a cold model): each run warms the model further.
     if (e.plan === undefined) return "no plan stands";
     const w = this.#watches.get(e.scope);
     if (w === undefined) return "no watch";

@@ -771,6 +771,7 @@ function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unkno
   if (!after.ok && e.pid !== undefined && before.ok) return undefined;
   if (!before.ok || !after.ok) return "structure"; // it appeared or went
   if (e.cls === "machine") return undefined;
+  if (e.kind === "stat") return statSignificance(before.value as FileStat, after.value as FileStat);
   if (e.kind !== "file") return "structure";
   const p = e.path;
   const was = String(before.value);
@@ -786,6 +787,16 @@ function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unkno
     if (p.endsWith("/oom_score")) return undefined;
   }
   return "structure";
+}
+
+/**
+ * A stat's owner (who may set a cgroup's marks) or type is structure; a file's size (a tmpfs
+ * file a policy may remove) a figure; its mtime alone is no news (a cgroup folder's moves with
+ * every child made or removed, which its listing shows).
+ */
+function statSignificance(before: FileStat, after: FileStat): Significance {
+  if (before.ownerUid !== after.ownerUid || before.isDirectory !== after.isDirectory) return "structure";
+  return movedMuch(before.sizeBytes, after.sizeBytes) ? "figures" : undefined;
 }
 
 /** Whether a cgroup.procs text lists a pid the one before did not. */
