@@ -42,6 +42,13 @@ const DRIFT_FLOOR_BYTES = 16 * 1024 * 1024;
 export const ELSEWHERE_FRACTION = 0.25;
 /** Growth elsewhere below this is noise (page cache, a process starting), whatever the targets held. */
 export const ELSEWHERE_FLOOR_BYTES = 16 * 1024 * 1024;
+/**
+ * Judged on the warm model between troubles (`refusedOn`), the ELSEWHERE bound is this share of
+ * the trigger's (never under ELSEWHERE_FLOOR_BYTES): the model's figures lag the machine's by up
+ * to a re-read interval, and a plan made again a little early is cheaper than one the trigger
+ * refuses, which sends it down the fresh path at the worst moment.
+ */
+export const MODEL_ELSEWHERE_SHARE = 0.5;
 
 /** One target of a prepared plan and the memory it held when the plan was made. */
 export interface PreparedTarget {
@@ -152,7 +159,8 @@ export function outgrown(plan: PreparedPlan, snapshot: Snapshot): string | undef
  * Why the trigger's check would refuse `plan` judged on `snapshot`'s figures (the warm model's,
  * not the machine's: nothing is read that the model does not hold) against the plan's basis, or
  * undefined: a target gone or now another process, a target drifted below DRIFT_FRACTION of what
- * it held, or the scope grown outside the targets by more than the ELSEWHERE bound. What recheck
+ * it held, or the scope grown outside the targets by more than the ELSEWHERE bound (its
+ * MODEL_ELSEWHERE_SHARE: the model lags). What recheck
  * decides on live reads, asked of the model between troubles. A plan without a basis is judged
  * against its live figures.
  */
@@ -168,14 +176,14 @@ export function refusedOn(plan: PreparedPlan, snapshot: Snapshot): string | unde
     }
     rechecked.push({ target: name, bytesThen: then, bytesNow: now });
   }
-  return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot), plan.basis ? plan.basis.scopeBytes : plan.scopeBytes);
+  return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot), plan.basis ? plan.basis.scopeBytes : plan.scopeBytes, MODEL_ELSEWHERE_SHARE);
 }
 
-function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined, then = plan.scopeBytes): string | undefined {
+function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined, then = plan.scopeBytes, share = 1): string | undefined {
   const elsewhere = grownElsewhere(then, rechecked, now);
   if (elsewhere === undefined) return undefined;
-  const held = plan.targets.reduce((sum, t) => sum + (t.bytes ?? 0), 0);
-  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, ELSEWHERE_FRACTION * held);
+  const held = rechecked.reduce((sum, r) => sum + (r.bytesThen ?? 0), 0);
+  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, share * ELSEWHERE_FRACTION * held);
   return elsewhere > bound ? `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` : undefined;
 }
 
