@@ -78,7 +78,14 @@ function overtakeOf(plan: PreparedPlan, model: WarmModel, mount: string | undefi
  */
 export function whyOutdated(plan: PreparedPlan, watch: PlanWatch, snapshot: Snapshot, moved: { readonly pids: ReadonlySet<number>; readonly cgroups: ReadonlySet<string> }, model: WarmModel): string | undefined {
   const refused = refusedOn(plan, snapshot);
-  if (refused !== undefined) return `the trigger would refuse it: ${refused}`;
+  if (refused !== undefined) {
+    // Growth the machine-wide figures showed (the machine's scope is judged on meminfo, re-read
+    // more often than the cgroups' usage): where it is, the usage re-reads tell, before the plan
+    // is made again — else it is made on the figures from before the growth, and names the same
+    // victim (the VM's daemon-zram, oomkit's pages under thrash: the bystander, again and again).
+    if (refused.kind === "grown" && watch.scopeDir !== undefined) model.urgeUsageUnder(watch.scopeDir);
+    return `the trigger would refuse it: ${refused.reason}`;
+  }
   const o = watch.overtake;
   if (o === undefined) return undefined;
   const bound = o.bytes + Math.min(OVERTAKE_CAP_BYTES, Math.max(OVERTAKE_FLOOR_BYTES, OVERTAKE_FRACTION * o.bytes));

@@ -201,6 +201,18 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return moved;
   }
 
+  /**
+   * Makes the kept memory.current of `dir` and of every cgroup below it due at once (read first
+   * by refreshUrgent and refresh): the machine's figures showed growth that no usage re-read has
+   * placed yet, and a plan made now must not be made on the figures from before it.
+   */
+  urgeUsageUnder(dir: string): void {
+    for (const e of this.#usage) {
+      if (this.#maps.file.get(e.path) !== e || e.dueAtMs === 0) continue;
+      if (e.path.startsWith(`${dir}/`)) this.#schedule(e, 0);
+    }
+  }
+
   /** The kept text of a file, without reading anything; undefined when none is kept (or its read failed). */
   keptText(p: string): string | undefined {
     const e = this.#maps.file.get(p);

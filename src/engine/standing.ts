@@ -164,19 +164,26 @@ export function outgrown(plan: PreparedPlan, snapshot: Snapshot): string | undef
  * decides on live reads, asked of the model between troubles. A plan without a basis is judged
  * against its live figures.
  */
-export function refusedOn(plan: PreparedPlan, snapshot: Snapshot): string | undefined {
+export function refusedOn(plan: PreparedPlan, snapshot: Snapshot): Refusal | undefined {
   const rechecked: RecheckedTarget[] = [];
   for (const [i, t] of plan.targets.entries()) {
     const name = describeTarget(t.action);
     const then = plan.basis ? plan.basis.targetBytes[i] : t.bytes;
     const now = targetBytes(t.action, snapshot);
-    if (then !== undefined && now === undefined && t.action.kind !== "remove-files") return `${name} is gone`;
+    if (then !== undefined && now === undefined && t.action.kind !== "remove-files") return { kind: "target", reason: `${name} is gone` };
     if (then !== undefined && then >= DRIFT_FLOOR_BYTES && now !== undefined && now < DRIFT_FRACTION * then) {
-      return `${name} holds ${mib(now)} now against ${mib(then)} when chosen (below ${DRIFT_FRACTION * 100} %)`;
+      return { kind: "target", reason: `${name} holds ${mib(now)} now against ${mib(then)} when chosen (below ${DRIFT_FRACTION * 100} %)` };
     }
     rechecked.push({ target: name, bytesThen: then, bytesNow: now });
   }
-  return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot), plan.basis ? plan.basis.scopeBytes : plan.scopeBytes, MODEL_ELSEWHERE_SHARE);
+  const grown = outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot), plan.basis ? plan.basis.scopeBytes : plan.scopeBytes, MODEL_ELSEWHERE_SHARE);
+  return grown === undefined ? undefined : { kind: "grown", reason: grown };
+}
+
+/** Why refusedOn refuses: a target's own figures, or the scope's growth outside the targets. */
+export interface Refusal {
+  readonly kind: "target" | "grown";
+  readonly reason: string;
 }
 
 function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined, then = plan.scopeBytes, share = 1): string | undefined {
