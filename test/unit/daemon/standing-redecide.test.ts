@@ -169,3 +169,53 @@ describe("standing plans are made again when the model changed in a way they dep
     await t.done();
   });
 });
+
+describe("a plan outdated by the machine's figures is made on the cgroups' figures that show why", () => {
+  test("a leak whose growth shows first in MemAvailable: the plan made again names the leak, not the bystander it named before", async () => {
+    // The VM's daemon-zram on 6.1 (oomkit's pages under thrash): meminfo, re-read while the
+    // model's refresh rests, showed the growth before the leak's cgroup usage was re-read; each
+    // plan made again for it named the bystander, and the kernel killed the leak. Here every
+    // cgroup file is slow to read (3 ms) and twenty quiet cgroups keep the refresh busy.
+    const quiet = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`/q${i}`, { current: 1 * MB }]));
+    const spec: FixtureSpec = {
+      memTotalKb: 1_000_000,
+      memAvailableKb: 800_000,
+      cgroups: { ...quiet, "/jobs": { current: 48 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB }, "/jobs/leak": { current: 8 * MB, anon: 8 * MB } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * KB },
+        { pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 8 * KB },
+      ],
+    };
+    class SlowCgroupFiles extends HostDecorator {
+      override readFile(p: string): string {
+        if (p.startsWith("/sys/fs/cgroup/")) spin(3);
+        return super.readFile(p);
+      }
+    }
+    const t = fixtureDaemon(spec, TRIGGER, { wrap: (h) => new SlowCgroupFiles(h) });
+    const planned = () => t.log.lines.filter((l) => /^debug: standing decision for \/: [a-z-]+: pid/.test(l)).map((l) => Number(/pid ([0-9]+)/.exec(l)?.[1]));
+    await t.daemon.start();
+    for (let i = 0; i < 200 && planned().length === 0; i++) await t.step(100);
+    for (let i = 0; i < 100; i++) await t.step(100);
+    assert.deepEqual(planned().slice(-1), [30], "the bystander, the larger");
+    const before = planned().length;
+    // The leak grows to 600 MiB; the machine shows it.
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * KB }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${640 * MB}\n`);
+    t.write("proc/meminfo", `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${800_000 - 592 * KB} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`);
+    for (let i = 0; i < 600 && planned().length === before; i++) await t.step(100);
+    assert.deepEqual(planned().slice(before, before + 1), [31], `the first plan after the growth names the leak: ${planned().slice(before).join(", ")}`);
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  });
+});
+
+/** Holds the thread for `ms` of wall time: a slow read. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    /* slow */
+  }
+}
