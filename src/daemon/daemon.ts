@@ -362,7 +362,8 @@ export class Daemon {
 
   /** Why a declaration must wait or be dropped now, or undefined to go ahead. */
   #check(d: Declaration, now: number): string | undefined {
-    const r = this.#gate.check(d.scope, now);
+    const w = d.pressureEvent;
+    const r = this.#gate.check(d.scope, now, w === undefined ? undefined : w.atMonoMs - w.windowUsec / 1000);
     if (r?.rate) {
       const { maxKills, perMs } = this.#config.kill.rateLimit;
       this.#once(`rate:${Math.floor(now / perMs)}`, "warn", `kill rate limit reached (${maxKills} per ${perMs / 1000} s): standing back; the kernel's OOM killer remains the last resort`);

@@ -4,12 +4,23 @@
  * action there (one kill holds off the other rules while pressure decays), never beyond the
  * kill rate limit (past it oomkit stands back and the kernel's OOM killer stays the last
  * resort). State is plain data: scopes with times, kill times.
+ *
+ * A declaration whose evidence spans a window (a PSI trigger's: the stall counted over its
+ * last window_ms) is held as long as that window began before the hold ended: stall counted
+ * while the last kill was still taking effect — the refaults of a machine that has just got its
+ * memory back — is not evidence of a new shortage. PEERS.md saw oomd's pressure rule fire 1.6 s
+ * after its swap rule killed the leak and kill a bystander on pressure that had not decayed;
+ * oomkit did the same under zram in the VM (a 32 MiB bystander, 2 s after the leak). When the
+ * stall goes on, the trigger fires again within one window, and its window then lies after.
  */
 import type { KillSettings } from "../config/index.js";
 import type { VictimRegistry } from "../engine/victims.js";
 import { type CgroupPath, cgroupContains } from "../os/paths.js";
 
 const overlap = (a: CgroupPath, b: CgroupPath) => cgroupContains(a, b) || cgroupContains(b, a);
+
+/** How long a hold is remembered past its end: longer than any PSI window the kernel takes (10 s). */
+const HOLD_MEMORY_MS = 60_000;
 
 export class ActionGate {
   /** Scope → monotonic ms until which no new action is taken in it or around it. */
@@ -26,13 +37,21 @@ export class ActionGate {
     this.settings = settings;
   }
 
-  /** Why an OOM in `scope` must not be acted on now, or undefined. "rate" marks the rate limit. */
-  check(scope: CgroupPath, now: number): { readonly why: string; readonly rate: boolean } | undefined {
+  /**
+   * Why an OOM in `scope` must not be acted on now, or undefined. "rate" marks the rate limit.
+   * `evidenceSinceMs`: when the declaration's evidence began (a PSI event's time less its
+   * window), when it spans one; it must lie after the hold.
+   */
+  check(scope: CgroupPath, now: number, evidenceSinceMs?: number): { readonly why: string; readonly rate: boolean } | undefined {
     // A victim whose cgroup is unknown (a task in system-level mode) holds off every scope.
     const pending = this.victims.pending.find((v) => v.cgroup === undefined || overlap(scope, v.cgroup));
     if (pending) return { why: `a victim (${pending.kind === "task" ? `pid ${pending.pid}` : pending.cgroup}) is still exiting`, rate: false };
     for (const [held, until] of this.#holdUntil) {
-      if (until > now && overlap(held, scope)) return { why: `within the post-action delay of the last action in ${held}`, rate: false };
+      if (!overlap(held, scope)) continue;
+      if (until > now) return { why: `within the post-action delay of the last action in ${held}`, rate: false };
+      if (evidenceSinceMs !== undefined && until > evidenceSinceMs) {
+        return { why: `its pressure window began ${Math.round(until - evidenceSinceMs)} ms before the post-action delay of the last action in ${held} ended: stall while that action took effect`, rate: false };
+      }
     }
     const { maxKills, perMs } = this.settings.rateLimit;
     this.#kills = this.#kills.filter((t) => now - t < perMs);
@@ -42,8 +61,9 @@ export class ActionGate {
 
   /** After an episode in `scope` that acted: hold the scope, and count a kill when there was one. */
   acted(scope: CgroupPath, now: number, killed: boolean): void {
+    // Kept a while past its end: a pressure window that began within it is judged against it.
+    for (const [s, until] of this.#holdUntil) if (until + HOLD_MEMORY_MS <= now) this.#holdUntil.delete(s);
     this.#holdUntil.set(scope, now + this.settings.postActionDelayMs);
-    for (const [s, until] of this.#holdUntil) if (until <= now) this.#holdUntil.delete(s);
     if (killed) this.#kills.push(now);
   }
 }

@@ -43,8 +43,10 @@ export interface ResidentRun {
   readonly kernel: string;
   /** Whose kill ended the leak (oomkit's kill-task on it that succeeded; else the kernel's, if it killed). */
   readonly killedBy: "oomkit" | "kernel" | "none";
-  /** /proc/vmstat oom_kill's rise over the run (2 s after the kill). */
+  /** /proc/vmstat oom_kill's rise over the run (SETTLE_MS after the kill). */
   readonly kernelOomKills: number;
+  /** Whether the bystander died too (by anyone) within SETTLE_MS of the leak's kill: one kill should be enough. */
+  readonly bystanderKilled: boolean;
   /** The leak's start to its exit, as the test saw it. */
   readonly leakToKillMs: number;
   readonly trigger: string | undefined;
@@ -102,6 +104,8 @@ export async function residentRun(t: TestTree, mode: ResidentMode): Promise<Resi
   t.mk(`jobs-${sfx}`);
   const bystander = t.hog({ cgroup: t.mk(`jobs-${sfx}/bystander`), mib: 32, noHugePages: true });
   await bystander.ready;
+  let bystanderKilled = false;
+  void bystander.exited.then(() => (bystanderKilled = true));
   await new Promise((r) => setTimeout(r, 2000)); // at rest: its pages the oldest in memory
   const idle = statusOf(d.pid);
   const lockedRssKiB = Math.round(lockedResidentBytes(readFileSync(`/proc/${d.pid}/smaps`, "utf8")) / 1024);
@@ -132,8 +136,11 @@ export async function residentRun(t: TestTree, mode: ResidentMode): Promise<Resi
   await ended;
   clearInterval(timer);
   const found = rec ?? d.records().find((r) => r.plan.length > 0);
-  await new Promise((r) => setTimeout(r, 2000));
+  // Long enough for the trouble's tail (refaults as the machine gets its memory back) to have
+  // fired the pressure trigger again: a second kill would come within it.
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const kernelOomKills = vmstatOomKills() - kernelBefore;
+  const bystanderDied = bystanderKilled;
   await d.stop();
   bystander.kill();
   await bystander.exited;
@@ -142,6 +149,7 @@ export async function residentRun(t: TestTree, mode: ResidentMode): Promise<Resi
     kernel: kernelRelease(),
     killedBy: killer(found, leak.pid, kernelOomKills),
     kernelOomKills,
+    bystanderKilled: bystanderDied,
     leakToKillMs,
     trigger: found?.cause.trigger,
     decision: found ? decisionOf(found) : undefined,
@@ -151,6 +159,9 @@ export async function residentRun(t: TestTree, mode: ResidentMode): Promise<Resi
     self: { idle: { ...idle, lockedRssKiB }, low, highSwapKiB, rssFileFellKiB: idle.rssFileKiB - low.rssFileKiB, swapRoseKiB: highSwapKiB - idle.swapKiB },
   };
 }
+
+/** How long after the leak's kill the run watches for more kills. */
+const SETTLE_MS = 6_000;
 
 function killer(r: EpisodeRecord | undefined, leakPid: number, kernelKills: number): ResidentRun["killedBy"] {
   const oomkitKilled = r?.actions.some((a) => a.action.kind === "kill-task" && a.action.pid === leakPid && a.ok) === true;

@@ -18,6 +18,19 @@ test("the post-action delay holds the scope, its ancestors and descendants, not 
   assert.equal(g.check(p("/a/b"), 3000), undefined, "after the delay");
 });
 
+test("a declaration whose evidence window began before the hold ended is held; one whose window began after it is not", () => {
+  const g = new ActionGate(new VictimRegistry(), settings);
+  g.acted(p("/a"), 1000, true);
+  // The hold ends at 3000. A PSI event at 3500 with a 2000 ms window counted stall from 1500.
+  assert.match(g.check(p("/a/b"), 3500, 1500)?.why ?? "", /its pressure window began 1500 ms before the post-action delay of the last action in \/a ended/);
+  assert.equal(g.check(p("/a/b"), 3500), undefined, "a declaration with no window (a threshold) goes ahead after the delay");
+  assert.equal(g.check(p("/a/b"), 5000, 3000), undefined, "a window that began as the hold ended");
+  assert.equal(g.check(p("/x"), 3500, 1500), undefined, "a scope the action did not touch");
+  // Kept past its end for a while, then forgotten by a later action.
+  g.acted(p("/z"), 70_000, false);
+  assert.equal(g.check(p("/a"), 70_500, 0), undefined, "forgotten a minute after it ended");
+});
+
 test("the rate limit counts kills in a sliding window, and only kills", () => {
   const g = new ActionGate(new VictimRegistry(), settings);
   g.acted(p("/a"), 0, true);
