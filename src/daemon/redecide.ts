@@ -45,14 +45,20 @@ export interface PlanWatch {
   readonly overtake: Overtake | undefined;
   /** The scope's folder in the cgroup tree, when there is one. */
   readonly scopeDir: string | undefined;
-  /** Why the plan is to be made again, once the model showed it (kept until it is). */
+  /**
+   * Why the plan is to be made again, once the model showed it (kept until it is). Set from the
+   * start for a plan made while a policy ahead of it ran out of time or threw (the kernel's
+   * badness standing in for a priority policy, or an older plan kept): it is tried again as soon
+   * as a changed one would be, not at its age.
+   */
   outdated: string | undefined;
 }
 
 /** The watch for a plan just made on the model; `structure` is the generation it was made at. */
-export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, structure: number, mount: string | undefined): PlanWatch {
+export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, structure: number, mount: string | undefined, failed: readonly string[] = []): PlanWatch {
   const scopeDir = mount === undefined ? undefined : cgroupDir(mount, plan?.scope ?? ROOT_CGROUP);
-  return { structure, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated: undefined };
+  const outdated = failed.length > 0 ? `${failed.join(", ")} ran out of time or failed when it was made` : undefined;
+  return { structure, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated };
 }
 
 function overtakeOf(plan: PreparedPlan, model: WarmModel, mount: string | undefined): Overtake | undefined {

@@ -374,7 +374,7 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
-    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount));
+    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount, [...failed]));
     return true;
   }
 

@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DECISION_REST_MAX_MS, MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS, REFRESH_REST_MAX_MS } from "../../../src/daemon/standing.js";
 import { REFRESH_INTERVALS_MS } from "../../../src/engine/model.js";
+import { definePolicy } from "../../../src/engine/policy.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
 import { addTask, type FixtureSpec, statusText } from "../../support/fixture.js";
 import { fixtureDaemon } from "../../support/fixture-daemon.js";
@@ -167,6 +168,29 @@ describe("standing plans are made again when the model changed in a way they dep
     for (let ms = 0; ms < 4 * soon(REFRESH_INTERVALS_MS.listing) && ms < REDECIDE_MS / 2; ms += 500) await t.step(500);
     assert.deepEqual(t.runs().slice(before), []);
     await t.done();
+  });
+});
+
+describe("a plan made while a policy ahead of it failed", () => {
+  test("is made again as soon as a changed one would be, with nothing changed: the policy's own plan then stands, not the kernel's", async () => {
+    let calls = 0;
+    const cold = definePolicy({
+      name: "cold",
+      handleOutOfMemory(oc) {
+        if (++calls === 1) throw new Error("a cold first call");
+        const b = oc.tasks().find((x) => x.comm === "b");
+        return b ? oc.killTask(b, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = fixtureDaemon(machine(), `${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "cold"\n`, { extra: [cold] });
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "kernel", "the first run: the kernel's badness stands in");
+    for (let i = 0; i < 10 && t.daemon.standing()[0]?.plan?.policy !== "cold"; i++) await t.step(MIN_REDECIDE_MS);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "cold");
+    assert.ok((t.daemon.standing()[0]?.madeAtMonoMs ?? Infinity) < 10_000 + REDECIDE_MS / 2, "well before its age");
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
   });
 });
 
