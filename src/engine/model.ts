@@ -364,7 +364,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   /**
    * Reads from the queue `next` names (undefined: nothing is due) until `budgetMs` on the Host's
-   * work clock is spent, at least one read; an entry popped past the budget is put back first
+   * work clock is spent (a simulated machine's reads cost virtual time, so the budget buys the
+   * same reads on every run), at least one read; an entry popped past the budget is put back first
    * in line. The generation rises when a read found a change that can alter a decision.
    */
   #drain(budgetMs: number, next: () => DueQueue | undefined): RefreshStats {
@@ -474,7 +475,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return reads;
   }
 
-  /** Sets when an entry is next due, and queues it in its rank's queue. */
+  /** Makes an entry due at once, ahead of every rank (the urgent queue: due time 0). */
+  #urge(e: Entry): void {
+    this.#schedule(e, 0);
+  }
+
+  /** Sets when an entry is next due, and queues it in its rank's queue (the urgent one for 0). */
   #schedule(e: Entry, dueAtMs: number): void {
     e.dueAtMs = dueAtMs;
     (dueAtMs === 0 ? this.#urgent : this.#queues[rank(e)])?.push(e);
@@ -593,13 +599,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     // once too, and the one that moved makes its own tasks due in turn.
     for (const f of ["memory.stat", "memory.swap.current"]) {
       const kept = this.#maps.file.get(`${dir}/${f}`);
-      if (kept) this.#schedule(kept, 0);
+      if (kept) this.#urge(kept);
     }
     const children = this.#maps.dir.get(dir);
     if (children?.outcome.ok) {
       for (const d of children.outcome.value as DirEntry[]) {
         const usage = d.isDirectory ? this.#maps.file.get(`${dir}/${d.name}/memory.current`) : undefined;
-        if (usage) this.#schedule(usage, 0);
+        if (usage) this.#urge(usage);
       }
     }
     const pids = new Set<number>();
@@ -620,10 +626,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     // A process the kept /proc listing does not hold yet is new: the listing (where a decision
     // for the machine finds its tasks) is due at once too.
+    // Only pids the model holds nothing of can be missing from it: the listing is searched for
+    // those alone (it holds every process: 10,000 names on a large machine).
     const listing = this.#maps.dir.get("/proc");
-    if (listing?.outcome.ok) {
+    const unknown = [...pids].filter((pid) => !this.#byPid.has(pid));
+    if (listing?.outcome.ok && unknown.length > 0) {
       const listed = new Set((listing.outcome.value as DirEntry[]).map((d) => d.name));
-      if ([...pids].some((pid) => !listed.has(String(pid)))) this.#schedule(listing, 0);
+      if (unknown.some((pid) => !listed.has(String(pid)))) this.#urge(listing);
     }
     for (const pid of pids) {
       for (const t of this.#byPid.get(pid) ?? []) {
@@ -632,7 +641,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         // no decision looked at closer (engine/visit-order.ts).
         if (t.path.endsWith("/status") || t.path.endsWith("/statm")) t.cls = "taskLarge"; // growing, as far as anyone can tell
         else if (!t.path.endsWith("/stat")) continue;
-        this.#schedule(t, 0);
+        this.#urge(t);
       }
     }
   }
