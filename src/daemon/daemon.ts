@@ -26,7 +26,7 @@ import { type CgroupPath, ROOT_CGROUP, cgroupDir, cgroupPath, procPidDir } from 
 import type { PressureEvent } from "../engine/policy.js";
 import { ActionGate } from "./gate.js";
 import { GuardBands } from "./guard-band.js";
-import { type KillMarks, killSince, markKills } from "./stale.js";
+import { type KillMarks, killSince, markKills, reclaimScanned } from "./stale.js";
 import { VictimStore, finishCutGraces, settleExited } from "./victim-store.js";
 import { type FollowScopeView, KernelFallback } from "./follow.js";
 import { FOLLOW_FILE, restoreLeftovers } from "./follow-store.js";
@@ -363,7 +363,7 @@ export class Daemon {
   /** Why a declaration must wait or be dropped now, or undefined to go ahead. */
   #check(d: Declaration, now: number): string | undefined {
     const w = d.pressureEvent;
-    const r = this.#gate.check(d.scope, now, w === undefined ? undefined : w.atMonoMs - w.windowUsec / 1000);
+    const r = this.#gate.check(d.scope, now, w === undefined ? undefined : w.atMonoMs - w.windowUsec / 1000, (s) => reclaimScanned({ host: this.#o.host, mode: this.#mode }, s));
     if (r?.rate) {
       const { maxKills, perMs } = this.#config.kill.rateLimit;
       this.#once(`rate:${Math.floor(now / perMs)}`, "warn", `kill rate limit reached (${maxKills} per ${perMs / 1000} s): standing back; the kernel's OOM killer remains the last resort`);
@@ -465,7 +465,8 @@ export class Daemon {
     this.#episodes++;
     const now = this.#o.host.clock.monotonicMs();
     if (record.plan.length > 0) {
-      this.#gate.acted(d.scope, now, !this.dryRun && record.plan.some((a) => a.kind === "kill-task" || a.kind === "kill-cgroup"));
+      const killed = !this.dryRun && record.plan.some((a) => a.kind === "kill-task" || a.kind === "kill-cgroup");
+      this.#gate.acted(d.scope, now, killed, reclaimScanned({ host: this.#o.host, mode: this.#mode }, d.scope));
     }
     this.#o.onEpisode?.(record);
     return record;

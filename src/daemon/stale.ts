@@ -19,7 +19,7 @@ import type { Staleness } from "../engine/episode.js";
 import type { PendingVictim, VictimRegistry } from "../engine/victims.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import type { Host } from "../os/host.js";
-import { parseMemoryEvents } from "../os/parse/cgroup.js";
+import { parseMemoryEvents, parseMemoryStat } from "../os/parse/cgroup.js";
 import { parseVmstat } from "../os/parse/vmstat.js";
 import { type CgroupPath, CgroupFile, PROC_VMSTAT, ROOT_CGROUP, cgroupContains, cgroupDir, parentCgroup } from "../os/paths.js";
 
@@ -119,4 +119,22 @@ export function killSince(deps: KillWitnessDeps, marks: KillMarks, ownUntil: num
   const own = deps.victims.addedSince(marks.victims, ownUntil).find((v) => v.by === "oomkit" && (v.cgroup === undefined || overlap(marks.scope, v.cgroup)));
   if (own) return { clearedBy: "oomkit", reason: `oomkit killed ${describeVictim(own)} since the signal` };
   return undefined;
+}
+
+/**
+ * Pages scanned for reclaim in `scope` since boot (the gate's evidence of a shortage after an
+ * action): /proc/vmstat's pgscan_kswapd + pgscan_direct (+ pgscan_khugepaged) for the machine or
+ * without per-cgroup files, the cgroup's hierarchical memory.stat pgscan otherwise; undefined
+ * when it cannot be read.
+ */
+export function reclaimScanned(deps: Pick<KillWitnessDeps, "host" | "mode">, scope: CgroupPath): number | undefined {
+  try {
+    const mount = deps.mode.perCgroup ? deps.mode.unifiedMount : undefined;
+    if (scope !== ROOT_CGROUP && mount !== undefined) return parseMemoryStat(deps.host.readFile(`${cgroupDir(mount, scope)}/${CgroupFile.memoryStat}`)).pgscan;
+    const v = parseVmstat(deps.host.readFile(PROC_VMSTAT));
+    if (v.pgscanKswapd === undefined && v.pgscanDirect === undefined) return undefined;
+    return (v.pgscanKswapd ?? 0) + (v.pgscanDirect ?? 0) + (v.raw.get("pgscan_khugepaged") ?? 0);
+  } catch {
+    return undefined; // gone, or not readable: nothing is held back on it
+  }
 }

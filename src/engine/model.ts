@@ -477,6 +477,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   /** Makes an entry due at once, ahead of every rank (the urgent queue: due time 0). */
   #urge(e: Entry): void {
+    if (e.dueAtMs === 0) return; // queued already: one copy is read once
     this.#schedule(e, 0);
   }
 
@@ -523,6 +524,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome, now);
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
+    if (changed && e.kind === "dir" && previous.ok && outcome.ok && this.#isCgroupPath(e.path)) this.#newcomers(e.path, previous, outcome, now);
     return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
   }
 
@@ -585,6 +587,24 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return dropped;
   }
 
+  /**
+   * Cgroups that appeared in a re-read listing: each is handled as one whose usage moved from
+   * nothing (its process list read now, its tasks' figures and the /proc listing due at once). A
+   * cgroup made while the machine runs out of memory is where a leak is likely to be (a job just
+   * started), and its first memory.current read is no move: without this its tasks waited for
+   * that usage to move again, and a plan made meanwhile named a bystander (the VM's daemon-zram
+   * on 6.1: the new cgroup was seen, and the plan after it still did not hold the leak).
+   */
+  #newcomers(dir: string, before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+    if (!before.ok || !after.ok) return;
+    const known = new Set((before.value as DirEntry[]).filter((d) => d.isDirectory).map((d) => d.name));
+    for (const d of after.value as DirEntry[]) {
+      if (!d.isDirectory || known.has(d.name)) continue;
+      const usage = this.#maps.file.get(`${dir}/${d.name}/memory.current`);
+      if (usage?.outcome.ok) this.#usageMoved(usage, { ok: false, error: undefined }, usage.outcome, now);
+    }
+  }
+
   /** A cgroup's usage moved: its process list and its tasks' memory become due now. */
   #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
     const was = before.ok ? Number(String(before.value).trim()) : Number.NaN;
@@ -602,6 +622,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (kept) this.#urge(kept);
     }
     const children = this.#maps.dir.get(dir);
+    // A child made since the listing was read is where the move may come from: the listing is
+    // due at once (it is read after the figures otherwise, and on a busy machine seconds late).
+    if (children) this.#urge(children);
     if (children?.outcome.ok) {
       for (const d of children.outcome.value as DirEntry[]) {
         const usage = d.isDirectory ? this.#maps.file.get(`${dir}/${d.name}/memory.current`) : undefined;

@@ -160,29 +160,48 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
-  test("after an action, stall counted while it took effect is no evidence: a PSI trigger acts again only on a window that began after the post-action delay", async () => {
-    // PEERS.md: oomd's pressure rule killed a bystander 1.6 s after its swap rule killed the leak,
-    // on pressure that had not decayed; oomkit did the same under zram in the VM.
-    const t = setup(`[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "full", threshold_ms = 100, window_ms = 1000 }\n[kill]\npost_action_delay_ms = 1000\n`);
-    const psi = (total: number) => `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=9.00 avg60=0.00 avg300=0.00 total=${total}\n`;
-    let total = 1_000_000;
-    t.write("sys/fs/cgroup/jobs/memory.pressure", psi(total));
-    await t.daemon.start();
-    const at: number[] = [];
-    // 20 % full stall, all along (the refaults of a machine getting its memory back look the same).
-    for (let i = 0; i < 80 && at.length < 2; i++) {
-      total += 20_000;
-      t.write("sys/fs/cgroup/jobs/memory.pressure", psi(total));
-      const before = t.episodes.length;
-      await t.step(100);
-      if (t.episodes.length > before) at.push(t.clock.monotonicMs());
-    }
-    assert.equal(at.length, 2, "the stall went on: the trigger acted again");
-    const [first, second] = at as [number, number];
-    assert.ok(second - first >= 1000 + 1000, `the second action ${second - first} ms after the first: not before the delay and one whole window after it`);
-    assert.ok(t.log.lines.some((l) => /its pressure window began \d+ ms before the post-action delay of the last action in \/jobs ended/.test(l)), t.log.lines.join("\n"));
-    await t.daemon.stop();
-  });
+  for (const reclaiming of [true, false]) {
+    test(
+      reclaiming
+        ? "after an action, stall counted while it took effect is no evidence: a PSI trigger acts again only on a window that began after the post-action delay"
+        : "after an action, stall with no reclaim since is no evidence at all: pages read back in from swap, not a shortage",
+      async () => {
+        // PEERS.md: oomd's pressure rule killed a bystander 1.6 s after its swap rule killed the
+        // leak, on pressure that had not decayed; oomkit did the same under zram in the VM, once
+        // within the delay's window and once (protections off) 4 s later, on swap-ins alone.
+        const t = setup(`[[trigger]]\ncgroup = "/jobs"\npsi = { stall = "full", threshold_ms = 100, window_ms = 1000 }\n[kill]\npost_action_delay_ms = 1000\n`);
+        const psi = (total: number) => `some avg10=0.00 avg60=0.00 avg300=0.00 total=${total}\nfull avg10=9.00 avg60=0.00 avg300=0.00 total=${total}\n`;
+        let total = 1_000_000;
+        let pgscan = 0;
+        t.write("sys/fs/cgroup/jobs/memory.pressure", psi(total));
+        await t.daemon.start();
+        const at: number[] = [];
+        // 20 % full stall, all along; a shortage reclaims all along too, a recovering machine not.
+        for (let i = 0; i < 80 && at.length < 2; i++) {
+          total += 20_000;
+          t.write("sys/fs/cgroup/jobs/memory.pressure", psi(total));
+          if (reclaiming || at.length === 0) {
+            pgscan += 1000;
+            t.write("sys/fs/cgroup/jobs/memory.stat", `anon 0\nfile 0\npgscan ${pgscan}\n`);
+          }
+          const before = t.episodes.length;
+          await t.step(100);
+          if (t.episodes.length > before) at.push(t.clock.monotonicMs());
+        }
+        if (!reclaiming) {
+          assert.equal(at.length, 1, "one action: the stall after it came with no reclaim");
+          assert.ok(t.log.lines.some((l) => /no reclaim in \/jobs since the last action there took effect \(pgscan \d+ → \d+\)/.test(l)), t.log.lines.join("\n"));
+          await t.daemon.stop();
+          return;
+        }
+        assert.equal(at.length, 2, "the stall went on: the trigger acted again");
+        const [first, second] = at as [number, number];
+        assert.ok(second - first >= 1000 + 1000, `the second action ${second - first} ms after the first: not before the delay and one whole window after it`);
+        assert.ok(t.log.lines.some((l) => /its pressure window began \d+ ms before the post-action delay of the last action in \/jobs ended/.test(l)), t.log.lines.join("\n"));
+        await t.daemon.stop();
+      },
+    );
+  }
 
   test("a policy's handlePressure decides where the OOM is declared", async () => {
     const seen: string[] = [];

@@ -53,3 +53,23 @@ test("a pending victim holds off overlapping scopes; one whose cgroup is unknown
   victims.add({ kind: "task", pid: 42, by: "kernel", sinceMonoMs: 0, deadlineMonoMs: 5000 });
   assert.match(g.check(p("/z"), 100)?.why ?? "", /pid 42/, "a task victim whose cgroup is unknown holds off every scope");
 });
+
+test("after an action, a PSI declaration is taken only when the held scope reclaimed since: stall without reclaim is pages read back in", () => {
+  const g = new ActionGate(new VictimRegistry(), settings);
+  let scanned = 5000;
+  const read = (s: ReturnType<typeof p>) => (s === p("/") ? scanned : undefined);
+  g.acted(p("/"), 1000, true, 5000);
+  // After the delay, a window that began after it: the stall alone does not say memory is short.
+  assert.match(g.check(p("/"), 8000, 4000, read)?.why ?? "", /no reclaim in \/ since the last action there took effect \(pgscan 5000 → 5000\)/);
+  assert.match(g.check(p("/jobs"), 8000, 4000, read)?.why ?? "", /no reclaim in \//, "a scope inside the held one: its counter is the held scope's");
+  assert.equal(g.check(p("/"), 8000, undefined, read), undefined, "a threshold trigger (no window) is not held by it");
+  scanned = 5001;
+  assert.equal(g.check(p("/"), 8000, 4000, read), undefined, "the kernel scanned since: a shortage again");
+  scanned = 5000;
+  assert.equal(g.check(p("/"), 8000, 4000, () => undefined), undefined, "a counter that cannot be read holds nothing back");
+  assert.equal(g.check(p("/"), 64_000, 60_000, read)?.why, undefined, "forgotten a minute after the hold ended");
+  // An action whose counter was unknown holds nothing back either.
+  const h = new ActionGate(new VictimRegistry(), settings);
+  h.acted(p("/a"), 1000, true);
+  assert.equal(h.check(p("/a"), 8000, 4000, () => 0), undefined);
+});

@@ -288,6 +288,41 @@ describe("the warm model", () => {
     assert.deepEqual((await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid), [11], "the grower, with no other refresh");
   });
 
+  test("a cgroup made after its parent's listing was kept: the parent's move reads the listing, and the newcomer's process and figures, before the next plan", async () => {
+    // The VM's daemon-zram on 6.1 (CI): the leak's cgroup was made after the tree was listed;
+    // the parent's usage moved with it, but only the children the kept listing held were
+    // re-read, and plans for the machine named the 32 MiB bystander until the trigger fired.
+    const t = setup({
+      cgroups: { "/jobs": { current: 40 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * 1024 },
+      ],
+    });
+    const victim = async () => (await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid);
+    assert.deepEqual(await victim(), [30]);
+    t.model.readDir("/sys/fs/cgroup/jobs");
+    // Everything is due; one-read slices until the process list has been read (it goes first).
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    const l = t.counting.reads.length;
+    for (let i = 0; i < 50 && !t.counting.reads.slice(l).includes("/proc/"); i++) t.model.refresh(0);
+    // Then the leak's cgroup is made, the leak joins it and grows.
+    fs.mkdirSync(path.join(t.dir, "sys/fs/cgroup/jobs/leak"));
+    t.write("sys/fs/cgroup/jobs/leak/cgroup.procs", "");
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    addTask(t.dir, { pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * 1024 });
+    t.write("sys/fs/cgroup/jobs/memory.current", `${640 * MB}\n`);
+    // One-read slices until the one that sees /jobs's usage move.
+    const jobs = "/sys/fs/cgroup/jobs/memory.current";
+    const m = t.counting.reads.length;
+    for (let i = 0; i < 50 && !t.counting.reads.slice(m).includes(jobs); i++) t.model.refresh(0);
+    assert.ok(t.counting.reads.slice(m).includes(jobs));
+    assert.ok(!t.counting.reads.slice(m).includes("/proc/"), "the process list was read before the leak began");
+    assert.ok(!t.counting.reads.slice(m).includes("/sys/fs/cgroup/jobs/"), "so was /jobs's listing");
+    t.model.refreshUrgent(1_000);
+    assert.deepEqual(await victim(), [31], "the newcomer, with no other refresh");
+  });
+
   test("urgent reads never starve the rest: a parent whose usage moves at every re-read, over a hundred children, still lets the process list through", async () => {
     const children = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`/jobs/c${i}`, { current: 1 * MB }]));
     const t = setup({ cgroups: { "/jobs": { current: 100 * MB }, ...children }, tasks: [{ pid: 1, comm: "init", cgroup: "/" }] });
