@@ -283,33 +283,31 @@ export class StandingDecisions {
     return best;
   }
 
-  /** Decides ahead for one scope; false when the run stopped for an episode (the entry is left as it was). */
+  /**
+   * Decides ahead for one scope; false when the run stopped for an episode (the entry is left as
+   * it was). A plan that missed a cgroup made meanwhile is made once more at once, on the
+   * newcomers' figures (the model reads them as urgent): a leak's cgroup is usually that newcomer,
+   * and the trigger can come before the next upkeep would decide again (the VM's daemon-zram: a
+   * leak at 150 MiB/s fills the guest in 7 s, and plans came 2 s apart while the pace was idle).
+   */
   async #decide(scope: CgroupPath): Promise<boolean> {
-    this.model.refreshUrgent(URGENT_READ_MS);
-    const generation = this.model.generation;
-    const snapshot = this.snapshot();
-    // The figures the trigger will compare against are read live: the model's may be seconds old.
-    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
-    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
-    const { record, abandoned } = prepared;
-    let { plan } = prepared;
-    if (abandoned !== undefined) {
-      this.#d.log.debug(`standing decision for ${scope} stopped after ${record.chain.map((c) => c.policy).join(", ")}: ${abandoned}; the plan made before stands`);
-      return false;
+    let made = await this.#prepare(scope);
+    if (made === undefined) return false;
+    if (made.moved > 0 && made.prepared.plan !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope}: a cgroup came or went under it while its plan was made (the model's listing was older than its figures); deciding again now`);
+      await this.#turn();
+      made = await this.#prepare(scope);
+      if (made === undefined) return false;
     }
-    // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
-    // were read (prepare read them live, just now). That catches a newcomer only if the decision
-    // saw every cgroup that existed by then; the model's listings may be older than its figures
-    // (listings are re-read after usage, and least often when the budget is short). So they are
-    // read again now: a cgroup that came or went under the scope means this plan may have
-    // missed the one to kill, and it does not stand.
-    const moved = plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
+    const { prepared, generation, snapshot, moved } = made;
+    const { record } = prepared;
+    let { plan } = prepared;
     let unseen: string | undefined;
     if (plan !== undefined && moved > 0) {
-      unseen = `a cgroup came or went under ${scope} while its plan was made (the model's listing was older than its figures); deciding again`;
+      unseen = `a cgroup came or went under ${scope} while its plan was made, twice (the model's listing was older than its figures); deciding again`;
       plan = undefined;
     }
+    const live = made.live;
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
@@ -331,6 +329,33 @@ export class StandingDecisions {
       generation,
     });
     return true;
+  }
+
+  /**
+   * One decision run on the model: what is urgent read first, the plan made, and the scope's
+   * listings read again (`moved`: how many changed, a cgroup that came or went while it was
+   * made). Undefined when the run stopped for an episode.
+   */
+  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
+    this.model.refreshUrgent(URGENT_READ_MS);
+    const generation = this.model.generation;
+    const snapshot = this.snapshot();
+    // The figures the trigger will compare against are read live: the model's may be seconds old.
+    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
+    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
+    if (prepared.abandoned !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope} stopped after ${prepared.record.chain.map((c) => c.policy).join(", ")}: ${prepared.abandoned}; the plan made before stands`);
+      return undefined;
+    }
+    // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
+    // were read (prepare read them live, just now). That catches a newcomer only if the decision
+    // saw every cgroup that existed by then; the model's listings may be older than its figures
+    // (listings are re-read after usage, and least often when the budget is short). So they are
+    // read again now: a cgroup that came or went under the scope means this plan may have
+    // missed the one to kill.
+    const moved = prepared.plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
+    return { prepared, generation, snapshot, live, moved };
   }
 
   /**
