@@ -150,6 +150,8 @@ export class StandingDecisions {
   /** The slices of the upkeep call running now, and when the one running began (performance.now). */
   #slices: number[] = [];
   #sliceStart = 0;
+  /** MemAvailable's recent fall (the pace's third signal). */
+  readonly #availableTrend = new AvailableTrend();
 
   constructor(deps: StandingDeps) {
     this.#d = deps;
@@ -360,18 +362,54 @@ export class StandingDecisions {
 
   /**
    * How hard to keep the model current: 1 while there is room; up to PACE_MAX as MemAvailable
-   * falls from a fifth of memory to a twentieth, or memory pressure (some, avg10) rises to 10 %.
+   * falls from a fifth of memory to a twentieth, as memory pressure (some, avg10) rises to 10 %,
+   * or as the time left at MemAvailable's recent fall shrinks from a minute to 10 s
+   * (paceByTrend): a leak at 150 MiB/s fills a 1.5 GiB machine in seconds, before the headroom
+   * or the 10 s pressure average says so, and its plan must be made while it grows.
    */
   #paceNow(): number {
     const s = this.snapshot().system;
     const m = s.meminfo;
     let byHeadroom = 1;
+    let byTrend = 1;
     if (m?.memAvailableBytes !== undefined && m.memTotalBytes !== undefined && m.memTotalBytes > 0) {
       const share = m.memAvailableBytes / m.memTotalBytes;
       byHeadroom = share >= 0.2 ? 1 : share <= 0.05 ? PACE_MAX : 1 + ((0.2 - share) / 0.15) * (PACE_MAX - 1);
+      byTrend = this.#availableTrend.pace(this.#d.host.clock.monotonicMs(), m.memAvailableBytes);
     }
     const avg10 = s.pressure.memory?.some.avg10;
     const byPressure = avg10 === undefined ? 1 : Math.min(PACE_MAX, 1 + (avg10 / 10) * (PACE_MAX - 1));
-    return Math.max(byHeadroom, byPressure);
+    return Math.max(byHeadroom, byPressure, byTrend);
+  }
+}
+
+/** Past this many seconds to exhaustion at the recent rate, MemAvailable's fall leaves the pace at 1. */
+const TREND_CALM_S = 60;
+/** At this many seconds or fewer to exhaustion, the pace is PACE_MAX. */
+const TREND_URGENT_S = 10;
+/** The fall is measured over samples at most this old (and at least TREND_MIN_SPAN_MS apart). */
+const TREND_WINDOW_MS = 5_000;
+const TREND_MIN_SPAN_MS = 500;
+
+/**
+ * MemAvailable's recent fall, as the pace it calls for: the seconds left until it reaches
+ * nothing at the rate it fell over the last few seconds, from TREND_CALM_S (pace 1) down to
+ * TREND_URGENT_S (PACE_MAX). A rise, a flat line or too short a span: 1.
+ */
+export class AvailableTrend {
+  #samples: { readonly atMs: number; readonly bytes: number }[] = [];
+
+  pace(nowMs: number, availableBytes: number): number {
+    const last = this.#samples.at(-1);
+    if (last === undefined || last.bytes !== availableBytes || nowMs - last.atMs >= TREND_MIN_SPAN_MS) this.#samples.push({ atMs: nowMs, bytes: availableBytes });
+    this.#samples = this.#samples.filter((x) => nowMs - x.atMs <= TREND_WINDOW_MS);
+    const first = this.#samples[0];
+    if (first === undefined || nowMs - first.atMs < TREND_MIN_SPAN_MS) return 1;
+    const fallPerS = ((first.bytes - availableBytes) * 1000) / (nowMs - first.atMs);
+    if (fallPerS <= 0) return 1;
+    const left = Math.max(0, availableBytes) / fallPerS;
+    if (left >= TREND_CALM_S) return 1;
+    if (left <= TREND_URGENT_S) return PACE_MAX;
+    return 1 + ((TREND_CALM_S - left) / (TREND_CALM_S - TREND_URGENT_S)) * (PACE_MAX - 1);
   }
 }
