@@ -301,7 +301,7 @@ export class StandingDecisions {
       made = await this.#prepare(scope);
       if (made === undefined) return false;
     }
-    const { prepared, generation, snapshot, moved } = made;
+    const { prepared, generation, snapshot, live, moved } = made;
     const { record } = prepared;
     let { plan } = prepared;
     let unseen: string | undefined;
@@ -309,7 +309,6 @@ export class StandingDecisions {
       unseen = `a cgroup came or went under ${scope} while its plan was made, twice (the model's listing was older than its figures); deciding again`;
       plan = undefined;
     }
-    const live = made.live;
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
@@ -364,7 +363,7 @@ export class StandingDecisions {
    * How hard to keep the model current: 1 while there is room; up to PACE_MAX as MemAvailable
    * falls from a fifth of memory to a twentieth, as memory pressure (some, avg10) rises to 10 %,
    * or as the time left at MemAvailable's recent fall shrinks from a minute to 10 s
-   * (paceByTrend): a leak at 150 MiB/s fills a 1.5 GiB machine in seconds, before the headroom
+   * (AvailableTrend): a leak at 150 MiB/s fills a 1.5 GiB machine in seconds, before the headroom
    * or the 10 s pressure average says so, and its plan must be made while it grows.
    */
   #paceNow(): number {
