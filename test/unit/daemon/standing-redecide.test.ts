@@ -1,0 +1,245 @@
+// When the daemon makes a standing plan again (src/daemon/redecide.ts): only when the model
+// changed in a way the plan depends on, or by its age; not whenever a figure breathed.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DECISION_REST_MAX_MS, MIN_REDECIDE_MS, REDECIDE_MS, REFRESH_EVERY_MS, REFRESH_REST_MAX_MS } from "../../../src/daemon/standing.js";
+import { REFRESH_INTERVALS_MS } from "../../../src/engine/model.js";
+import { definePolicy } from "../../../src/engine/policy.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import { addTask, type FixtureSpec, statusText } from "../../support/fixture.js";
+import { fixtureDaemon } from "../../support/fixture-daemon.js";
+
+const MB = 1024 * 1024;
+const KB = 1024;
+const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
+
+/** 10 (400 MiB) in /jobs/a, 11 in /jobs/b, on a machine with half its memory available. */
+function machine(bMb = 200): FixtureSpec {
+  return {
+    memTotalKb: 1_000_000,
+    memAvailableKb: 500_000,
+    cgroups: {
+      "/jobs": { current: (400 + bMb) * MB },
+      "/jobs/a": { current: 400 * MB, anon: 400 * MB },
+      "/jobs/b": { current: bMb * MB, anon: bMb * MB },
+    },
+    tasks: [
+      { pid: 1, comm: "init", cgroup: "/" },
+      { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 400 * KB },
+      { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: bMb * KB },
+    ],
+  };
+}
+
+/** Marks that can change while the daemon runs (a fixture's are fixed at start). */
+class Marks extends HostDecorator {
+  readonly set = new Map<string, Map<string, string>>();
+  override readXattrs(p: string): ReadonlyMap<string, string> {
+    return this.set.get(p) ?? super.readXattrs(p);
+  }
+}
+
+function setup(bMb = 200) {
+  let marks: Marks | undefined;
+  const t = fixtureDaemon(machine(bMb), TRIGGER, { wrap: (h) => (marks = new Marks(h)) });
+  /** The machine as the kernel would show it: the tasks' figures, their cgroups' usage, MemAvailable. */
+  const show = (aMb: number, b: number) => {
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: Math.round(aMb * KB) }));
+    t.write("proc/11/status", statusText({ pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: Math.round(b * KB) }));
+    t.write("sys/fs/cgroup/jobs/a/memory.current", `${Math.round(aMb * MB)}\n`);
+    t.write("sys/fs/cgroup/jobs/b/memory.current", `${Math.round(b * MB)}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${Math.round((aMb + b) * MB)}\n`);
+    const availKb = Math.round(500_000 - (aMb + b - 400 - bMb) * KB);
+    t.write("proc/meminfo", `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`);
+  };
+  /** The decision runs for the machine so far, each line's "made again" reason. */
+  const runs = () => t.log.lines.filter((l) => l.startsWith("debug: standing decision for /:"));
+  const victim = () => t.daemon.standing().find((e) => e.scope === "/")?.plan?.targets.map((x) => (x.action.kind === "kill-task" ? x.action.pid : x.action.kind));
+  /** Steps until a decision run after the `n`th, for at most `ms`; returns how long it took. */
+  const untilRun = async (n: number, ms: number) => {
+    let waited = 0;
+    for (; waited < ms && runs().length <= n; waited += 100) await t.step(100);
+    return waited;
+  };
+  /** Stops the daemon and removes its fixture tree. */
+  const done = async () => {
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  };
+  return { ...t, marks: () => marks as Marks, show, runs, victim, untilRun, done };
+}
+
+/**
+ * How soon a change must be seen in a new plan: a re-read of what shows it (at most `interval`),
+ * the refresh's rest, and a decision run's rest, all at pace 1; well under REDECIDE_MS.
+ */
+const soon = (interval: number) => interval + Math.max(REFRESH_EVERY_MS, REFRESH_REST_MAX_MS) + Math.max(MIN_REDECIDE_MS, DECISION_REST_MAX_MS);
+
+/** A machine that has a plan and has rested since it was made. */
+async function settled(bMb = 200) {
+  const t = setup(bMb);
+  await t.daemon.start();
+  await t.untilRun(0, 10_000);
+  assert.deepEqual(t.victim(), [10], "decided ahead: the largest task");
+  for (let i = 0; i < 20; i++) await t.step(500);
+  return t;
+}
+
+describe("standing plans are made again when the model changed in a way they depend on", () => {
+  test("an idle machine whose figures breathe within the bounds: no decision runs for minutes but the age bound's", async () => {
+    const t = await settled();
+    const before = t.runs().length;
+    // Five minutes of breathing: every task and cgroup by ±12 MiB (news to the model: 8 MiB or
+    // 5 %), MemAvailable with them, on a 7 s period that the 2 s and 5 s re-reads see move.
+    const minutes = 5;
+    for (let ms = 0; ms < minutes * 60_000; ms += 500) {
+      const breath = 12 * Math.sin((2 * Math.PI * ms) / 7_000);
+      t.show(400 + breath, 200 - breath);
+      await t.step(500);
+    }
+    const made = t.runs().slice(before);
+    const byAge = Math.ceil((minutes * 60_000) / REDECIDE_MS);
+    assert.ok(made.length <= byAge, `at most ${byAge} runs (one per REDECIDE_MS), not ${made.length}: ${made.join("\n")}`);
+    assert.ok(made.every((l) => l.endsWith("(made again: its age)")), made.join("\n"));
+    assert.deepEqual(t.victim(), [10]);
+    await t.done();
+  });
+
+  test("a task that grows outside the plan beyond the ELSEWHERE bound: a decision runs at once", async () => {
+    const t = await settled();
+    const before = t.runs().length;
+    t.show(400, 350); // 11 grows by 150 MiB: more than a quarter of what the victim holds, still smaller than it
+    const waited = await t.untilRun(before, soon(REFRESH_INTERVALS_MS.taskLarge));
+    assert.equal(t.runs().length, before + 1, `a run within ${soon(REFRESH_INTERVALS_MS.taskLarge)} ms`);
+    assert.match(t.runs()[before] ?? "", /made again: the trigger would refuse it: \/ grew by 150\.0 MiB outside the plan's targets/);
+    assert.ok(waited < REDECIDE_MS);
+    await t.done();
+  });
+
+  test("another task overtakes the victim by less than the ELSEWHERE bound: a decision runs at once, and names it", async () => {
+    const t = await settled(380);
+    const before = t.runs().length;
+    t.show(400, 430); // 11 grows by 50 MiB, past the victim
+    await t.untilRun(before, soon(REFRESH_INTERVALS_MS.taskLarge));
+    assert.match(t.runs()[before] ?? "", /made again: pid 11 holds 430\.0 MiB now, more than the victim did when chosen \(400\.0 MiB\)/);
+    assert.deepEqual(t.victim(), [11]);
+    await t.done();
+  });
+
+  test("the victim shrinks below the drift bound: a decision runs at once, and names the next", async () => {
+    const t = await settled();
+    const before = t.runs().length;
+    t.show(150, 200);
+    await t.untilRun(before, soon(REFRESH_INTERVALS_MS.taskLarge));
+    assert.match(t.runs()[before] ?? "", /made again: the trigger would refuse it: pid 10 holds 150\.0 MiB now against 400\.0 MiB when chosen/);
+    assert.deepEqual(t.victim(), [11]);
+    await t.done();
+  });
+
+  test("a new process: a decision runs at once", async () => {
+    const t = await settled();
+    const before = t.runs().length;
+    addTask(t.dir, { pid: 40, comm: "new", cgroup: "/jobs/b", rssAnonKb: 4 * KB });
+    await t.untilRun(before, soon(REFRESH_INTERVALS_MS.listing));
+    assert.match(t.runs()[before] ?? "", /made again: the machine's structure changed\)$/);
+    await t.done();
+  });
+
+  test("a mark set on the victim's cgroup: a decision runs at once", async () => {
+    const t = await settled();
+    const before = t.runs().length;
+    t.marks().set.set("/sys/fs/cgroup/jobs/a", new Map([["user.oomd_avoid", "1"]]));
+    await t.untilRun(before, soon(REFRESH_INTERVALS_MS.cgroup));
+    assert.match(t.runs()[before] ?? "", /made again: the machine's structure changed\)$/);
+    await t.done();
+  });
+
+  test("a process that went, not a target: no decision runs", async () => {
+    const t = await settled();
+    addTask(t.dir, { pid: 40, comm: "brief", cgroup: "/jobs/b", rssAnonKb: 4 * KB });
+    const came = t.runs().length;
+    await t.untilRun(came, soon(REFRESH_INTERVALS_MS.listing));
+    const before = t.runs().length;
+    assert.equal(before, came + 1, "its coming made one");
+    fs.rmSync(path.join(t.dir, "proc/40"), { recursive: true });
+    t.write("sys/fs/cgroup/jobs/b/cgroup.procs", "11\n");
+    for (let ms = 0; ms < 4 * soon(REFRESH_INTERVALS_MS.listing) && ms < REDECIDE_MS / 2; ms += 500) await t.step(500);
+    assert.deepEqual(t.runs().slice(before), []);
+    await t.done();
+  });
+});
+
+describe("a plan made while a policy ahead of it failed", () => {
+  test("is made again as soon as a changed one would be, with nothing changed: the policy's own plan then stands, not the kernel's", async () => {
+    let calls = 0;
+    const cold = definePolicy({
+      name: "cold",
+      handleOutOfMemory(oc) {
+        if (++calls === 1) throw new Error("a cold first call");
+        const b = oc.tasks().find((x) => x.comm === "b");
+        return b ? oc.killTask(b, "the policy's own choice") : oc.pass("none");
+      },
+    });
+    const t = fixtureDaemon(machine(), `${TRIGGER}[[attach]]\ncgroup = "/"\npolicy = "cold"\n`, { extra: [cold] });
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "kernel", "the first run: the kernel's badness stands in");
+    for (let i = 0; i < 10 && t.daemon.standing()[0]?.plan?.policy !== "cold"; i++) await t.step(MIN_REDECIDE_MS);
+    assert.equal(t.daemon.standing()[0]?.plan?.policy, "cold");
+    assert.ok((t.daemon.standing()[0]?.madeAtMonoMs ?? Infinity) < 10_000 + REDECIDE_MS / 2, "well before its age");
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  });
+});
+
+describe("a plan outdated by the machine's figures is made on the cgroups' figures that show why", () => {
+  test("a leak whose growth shows first in MemAvailable: the plan made again names the leak, not the bystander it named before", async () => {
+    // The VM's daemon-zram on 6.1 (oomkit's pages under thrash): meminfo, re-read while the
+    // model's refresh rests, showed the growth before the leak's cgroup usage was re-read; each
+    // plan made again for it named the bystander, and the kernel killed the leak. Here every
+    // cgroup file is slow to read (3 ms) and twenty quiet cgroups keep the refresh busy.
+    const quiet = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`/q${i}`, { current: 1 * MB }]));
+    const spec: FixtureSpec = {
+      memTotalKb: 1_000_000,
+      memAvailableKb: 800_000,
+      cgroups: { ...quiet, "/jobs": { current: 48 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB }, "/jobs/leak": { current: 8 * MB, anon: 8 * MB } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * KB },
+        { pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 8 * KB },
+      ],
+    };
+    class SlowCgroupFiles extends HostDecorator {
+      override readFile(p: string): string {
+        if (p.startsWith("/sys/fs/cgroup/")) spin(3);
+        return super.readFile(p);
+      }
+    }
+    const t = fixtureDaemon(spec, TRIGGER, { wrap: (h) => new SlowCgroupFiles(h) });
+    const planned = () => t.log.lines.filter((l) => /^debug: standing decision for \/: [a-z-]+: pid/.test(l)).map((l) => Number(/pid ([0-9]+)/.exec(l)?.[1]));
+    await t.daemon.start();
+    for (let i = 0; i < 200 && planned().length === 0; i++) await t.step(100);
+    for (let i = 0; i < 100; i++) await t.step(100);
+    assert.deepEqual(planned().slice(-1), [30], "the bystander, the larger");
+    const before = planned().length;
+    // The leak grows to 600 MiB; the machine shows it.
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * KB }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${640 * MB}\n`);
+    t.write("proc/meminfo", `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${800_000 - 592 * KB} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`);
+    for (let i = 0; i < 600 && planned().length === before; i++) await t.step(100);
+    assert.deepEqual(planned().slice(before, before + 1), [31], `the first plan after the growth names the leak: ${planned().slice(before).join(", ")}`);
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  });
+});
+
+/** Holds the thread for `ms` of wall time: a slow read. */
+function spin(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    /* slow */
+  }
+}
