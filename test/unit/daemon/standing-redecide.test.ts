@@ -41,9 +41,9 @@ class Marks extends HostDecorator {
   }
 }
 
-function setup(bMb = 200) {
+function setup(bMb = 200, toml = TRIGGER) {
   let marks: Marks | undefined;
-  const t = fixtureDaemon(machine(bMb), TRIGGER, { wrap: (h) => (marks = new Marks(h)) });
+  const t = fixtureDaemon(machine(bMb), toml, { wrap: (h) => (marks = new Marks(h)) });
   /** The machine as the kernel would show it: the tasks' figures, their cgroups' usage, MemAvailable. */
   const show = (aMb: number, b: number) => {
     t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: Math.round(aMb * KB) }));
@@ -78,8 +78,8 @@ function setup(bMb = 200) {
 const soon = (interval: number) => interval + Math.max(REFRESH_EVERY_MS, REFRESH_REST_MAX_MS) + Math.max(MIN_REDECIDE_MS, DECISION_REST_MAX_MS);
 
 /** A machine that has a plan and has rested since it was made. */
-async function settled(bMb = 200) {
-  const t = setup(bMb);
+async function settled(bMb = 200, toml = TRIGGER) {
+  const t = setup(bMb, toml);
   await t.daemon.start();
   await t.untilRun(0, 10_000);
   assert.deepEqual(t.victim(), [10], "decided ahead: the largest task");
@@ -167,6 +167,71 @@ describe("standing plans are made again when the model changed in a way they dep
     t.write("sys/fs/cgroup/jobs/b/cgroup.procs", "11\n");
     for (let ms = 0; ms < 4 * soon(REFRESH_INTERVALS_MS.listing) && ms < REDECIDE_MS / 2; ms += 500) await t.step(500);
     assert.deepEqual(t.runs().slice(before), []);
+    await t.done();
+  });
+});
+
+describe("a leak in a cgroup made after the plan (main's urgent reads and newcomers, under these rules)", () => {
+  /** Fires at 5 % available: a leak of 420 MiB (7 %) does not fire it, one of 480 MiB does. */
+  const LOW = TRIGGER.replace("below_percent = 10", "below_percent = 5");
+  /** Memory available with the leak holding `mb` (the rest as machine() has it). */
+  const meminfo = (mb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${500_000 - mb * KB} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
+  /** Makes /jobs/leak (a copy of /jobs/b's files, then its own figures); `pid` joins it now unless undefined. */
+  const makeLeak = (t: Awaited<ReturnType<typeof settled>>, mb: number, pid: number | undefined) => {
+    const leak = path.join(t.dir, "sys/fs/cgroup/jobs/leak");
+    fs.cpSync(path.join(t.dir, "sys/fs/cgroup/jobs/b"), leak, { recursive: true });
+    t.write("sys/fs/cgroup/jobs/leak/cgroup.procs", "");
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${mb * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/leak/memory.stat", fs.readFileSync(path.join(leak, "memory.stat"), "utf8").replace(/^anon [0-9]+$/m, `anon ${mb * MB}`));
+    if (pid !== undefined) addTask(t.dir, { pid, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: mb * KB });
+    t.write("sys/fs/cgroup/jobs/memory.current", `${(600 + mb) * MB}\n`);
+    t.write("proc/meminfo", meminfo(mb));
+  };
+  /** Steps until the standing plan names `pid`, for at most `ms`; the time waited, or undefined. */
+  const untilNamed = async (t: Awaited<ReturnType<typeof settled>>, pid: number, ms: number) => {
+    for (let waited = 0; waited <= ms; waited += 100) {
+      if (t.victim()?.[0] === pid) return waited;
+      await t.step(100);
+    }
+    return undefined;
+  };
+
+  test("the cgroup comes with the leak in it: the plan names the leak before the trigger fires, and the trigger takes that plan", async () => {
+    const t = await settled(200, LOW);
+    makeLeak(t, 420, 31);
+    const waited = await untilNamed(t, 31, soon(REFRESH_INTERVALS_MS.listing));
+    assert.ok(waited !== undefined, `the plan names the leak within ${soon(REFRESH_INTERVALS_MS.listing)} ms: ${t.runs().slice(-3).join("\n")}`);
+    assert.equal(t.episodes.length, 0, "before any trigger");
+    // The leak goes on; MemAvailable falls past the trigger's bound.
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 480 * KB }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${480 * MB}\n`);
+    t.write("proc/meminfo", meminfo(480));
+    for (let i = 0; i < 20 && t.episodes.length === 0; i++) await t.step(100);
+    const r = t.episodes[0];
+    assert.deepEqual(r?.plan.map((a) => a.kind === "kill-task" && a.pid), [31]);
+    assert.equal(r?.decision?.path, "standing", JSON.stringify(r?.decision));
+    await t.done();
+  });
+
+  test("the cgroup comes empty and the leak joins it later, from another cgroup: the plan names the leak before the trigger fires", async () => {
+    const t = await settled(200, LOW);
+    // The process exists from the start, small, in /jobs/b: neither /proc's listing nor its own files show it arrive.
+    addTask(t.dir, { pid: 31, comm: "leak", cgroup: "/jobs/b", rssAnonKb: 1 * KB });
+    for (let i = 0; i < 10; i++) await t.step(500);
+    makeLeak(t, 0, undefined);
+    for (let i = 0; i < 10; i++) await t.step(500);
+    assert.deepEqual(t.victim(), [10]);
+    // 31 moves into the leak's cgroup and grows there.
+    t.write("sys/fs/cgroup/jobs/b/cgroup.procs", "11\n");
+    t.write("sys/fs/cgroup/jobs/leak/cgroup.procs", "31\n");
+    t.write("proc/31/cgroup", "0::/jobs/leak\n");
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 420 * KB }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${420 * MB}\n`);
+    t.write("sys/fs/cgroup/jobs/memory.current", `${1020 * MB}\n`);
+    t.write("proc/meminfo", meminfo(420));
+    const waited = await untilNamed(t, 31, soon(REFRESH_INTERVALS_MS.usage));
+    assert.ok(waited !== undefined, `the plan names the leak within ${soon(REFRESH_INTERVALS_MS.usage)} ms: ${t.runs().slice(-3).join("\n")}`);
+    assert.equal(t.episodes.length, 0, "before any trigger");
     await t.done();
   });
 });
