@@ -71,6 +71,8 @@ export interface DaemonProc {
   readonly eventLog: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lines(): string[];
+  /** Adds a line of the test's own to the kept log (stamped like the daemon's): what it did when. */
+  note(text: string): void;
   episodeLines(): string[];
   records(): EpisodeRecord[];
   waitLine(re: RegExp, timeoutMs: number): Promise<string>;
@@ -158,6 +160,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   if (child.pid === undefined) throw new Error("cannot start oomkit run");
   const pid = child.pid;
   const all: string[] = [];
+  // The kept log stamps each line with the seconds since the spawn: what came when, in a failed run.
+  const t0 = performance.now();
+  const stamped: string[] = [];
+  const stamp = (line: string) => stamped.push(`+${((performance.now() - t0) / 1000).toFixed(3)}s ${line}`);
   const readRecords = (): EpisodeRecord[] => {
     let text = "";
     try {
@@ -181,7 +187,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
       exitedYet = true;
-      if (opts.keepLog && RUN_DIR) appendFileSync(path.join(RUN_DIR, opts.keepLog), `${all.join("\n")}\n`);
+      if (opts.keepLog && RUN_DIR) appendFileSync(path.join(RUN_DIR, opts.keepLog), `${stamped.join("\n")}\n`);
       resolve({ code, signal });
     }),
   );
@@ -192,6 +198,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
       all.push(line);
+      stamp(line);
     }
   };
   child.stderr!.setEncoding("utf8").on("data", onData);
@@ -207,6 +214,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
     eventLog,
     exited,
     lines: () => [...all],
+    note: (text: string) => stamp(`# test: ${text}`),
     episodeLines: () => all.filter((l) => / oom_policy=/.test(l)),
     records: readRecords,
     waitLine: (re, timeoutMs) =>

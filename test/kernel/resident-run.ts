@@ -122,9 +122,12 @@ export async function residentRun(t: TestTree, mode: ResidentMode): Promise<Resi
   }, 50);
   const kernelBefore = vmstatOomKills();
   const t0 = performance.now();
+  d.note(`bystander pid ${bystander.pid}; starting the leak`);
   const leak = t.hog({ cgroup: t.mk(`jobs-${sfx}/leak`), mib: LEAK_MIB, rateMibPerS: 150, noHugePages: true });
+  d.note(`leak pid ${leak.pid}`);
   let leakToKillMs = Number.NaN;
-  const ended = leak.exited.then((x) => ((leakToKillMs = Math.round(performance.now() - t0)), x));
+  const ended = leak.exited.then((x) => (d.note("the leak exited"), (leakToKillMs = Math.round(performance.now() - t0)), x));
+  void bystander.exited.then(() => d.note("the bystander exited"));
   // Whoever kills first. oomkit writes its record once the victim's memory is back, and later
   // still when its own pages must be read back in (11 s after the kill in a run with protections
   // off): a leak gone with no record for 60 s was not oomkit's kill.
