@@ -520,7 +520,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * Re-reads what a change made due at once (`#usageMoved`: a cgroup's process list and its
    * tasks' figures), until `budgetMs` on the Host's work clock is spent (at least one read when
    * any is due); the rest stays first in line. Called before a plan is made: a usage move seen
-   * by a refresh raises the generation, which makes a plan due, and that plan must not be made
+   * by a refresh may make a plan due (daemon/redecide.ts), and that plan must not be made
    * on the figures the move just showed to be stale (the VM's daemon-zram: three plans in a row
    * named a 32 MiB bystander while the leak's own figures waited for the next refresh slice).
    */
