@@ -160,6 +160,8 @@ export class StandingDecisions {
   /** The slices of the upkeep call running now, and when the one running began (performance.now). */
   #slices: number[] = [];
   #sliceStart = 0;
+  /** MemAvailable's recent fall (the pace's third signal). */
+  readonly #availableTrend = new AvailableTrend();
 
   constructor(deps: StandingDeps) {
     this.#d = deps;
@@ -325,35 +327,32 @@ export class StandingDecisions {
     return best;
   }
 
-  /** Decides ahead for one scope; false when the run stopped for an episode (the entry is left as it was). */
+  /**
+   * Decides ahead for one scope; false when the run stopped for an episode (the entry is left as
+   * it was). A plan that missed a cgroup made meanwhile is made once more at once, on the
+   * newcomers' figures (the model reads them as urgent): a leak's cgroup is usually that newcomer,
+   * and the trigger can come before the next upkeep would decide again (the VM's daemon-zram: a
+   * leak at 150 MiB/s fills the guest in 7 s, and plans came 2 s apart while the pace was idle).
+   */
   async #decide(scope: CgroupPath): Promise<boolean> {
-    this.model.refreshUrgent(URGENT_READ_MS);
-    const generation = this.model.generation;
-    const structure = this.model.structureGeneration;
     const why = this.#entries.has(scope) ? (this.#changed(this.#entries.get(scope) as StandingEntry) ?? "its age") : "none made yet";
-    const snapshot = this.snapshot();
-    // The figures the trigger will compare against are read live: the model's may be seconds old.
-    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
-    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
-    const { record, abandoned } = prepared;
-    let { plan } = prepared;
-    if (abandoned !== undefined) {
-      this.#d.log.debug(`standing decision for ${scope} stopped after ${record.chain.map((c) => c.policy).join(", ")}: ${abandoned}; the plan made before stands`);
-      return false;
+    let made = await this.#prepare(scope);
+    if (made === undefined) return false;
+    if (made.moved > 0 && made.prepared.plan !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope}: a cgroup came or went under it while its plan was made (the model's listing was older than its figures); deciding again now`);
+      await this.#turn();
+      made = await this.#prepare(scope);
+      if (made === undefined) return false;
     }
-    // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
-    // were read (prepare read them live, just now). That catches a newcomer only if the decision
-    // saw every cgroup that existed by then; the model's listings may be older than its figures
-    // (listings are re-read after usage, and least often when the budget is short). So they are
-    // read again now: a cgroup that came or went under the scope means this plan may have
-    // missed the one to kill, and it does not stand.
-    const moved = plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
+    const { prepared, generation, structure, snapshot, moved } = made;
+    const { record } = prepared;
+    let { plan } = prepared;
     let unseen: string | undefined;
     if (plan !== undefined && moved > 0) {
-      unseen = `a cgroup came or went under ${scope} while its plan was made (the model's listing was older than its figures); deciding again`;
+      unseen = `a cgroup came or went under ${scope} while its plan was made, twice (the model's listing was older than its figures); deciding again`;
       plan = undefined;
     }
+    const live = made.live;
     const prior = this.#entries.get(scope);
     // A policy that ran out of time or failed this round leaves the plan it made before standing,
     // rather than the plan of a policy further down its chain (the kernel's badness, say) — unless
@@ -379,19 +378,84 @@ export class StandingDecisions {
   }
 
   /**
+   * One decision run on the model: what is urgent read first, the plan made, and the scope's
+   * listings read again (`moved`: how many changed, a cgroup that came or went while it was
+   * made). Undefined when the run stopped for an episode.
+   */
+  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
+    this.model.refreshUrgent(URGENT_READ_MS);
+    const generation = this.model.generation;
+    // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
+    const structure = this.model.structureGeneration;
+    const snapshot = this.snapshot();
+    // The figures the trigger will compare against are read live: the model's may be seconds old.
+    const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
+    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
+    if (prepared.abandoned !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope} stopped after ${prepared.record.chain.map((c) => c.policy).join(", ")}: ${prepared.abandoned}; the plan made before stands`);
+      return undefined;
+    }
+    // The trigger refuses a plan when its scope grew outside the targets since the plan's figures
+    // were read (prepare read them live, just now). That catches a newcomer only if the decision
+    // saw every cgroup that existed by then; the model's listings may be older than its figures
+    // (listings are re-read after usage, and least often when the budget is short). So they are
+    // read again now: a cgroup that came or went under the scope means this plan may have
+    // missed the one to kill.
+    const moved = prepared.plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
+    return { prepared, generation, structure, snapshot, live, moved };
+  }
+
+  /**
    * How hard to keep the model current: 1 while there is room; up to PACE_MAX as MemAvailable
-   * falls from a fifth of memory to a twentieth, or memory pressure (some, avg10) rises to 10 %.
+   * falls from a fifth of memory to a twentieth, as memory pressure (some, avg10) rises to 10 %,
+   * or as the time left at MemAvailable's recent fall shrinks from a minute to 10 s
+   * (paceByTrend): a leak at 150 MiB/s fills a 1.5 GiB machine in seconds, before the headroom
+   * or the 10 s pressure average says so, and its plan must be made while it grows.
    */
   #paceNow(): number {
     const s = this.snapshot().system;
     const m = s.meminfo;
     let byHeadroom = 1;
+    let byTrend = 1;
     if (m?.memAvailableBytes !== undefined && m.memTotalBytes !== undefined && m.memTotalBytes > 0) {
       const share = m.memAvailableBytes / m.memTotalBytes;
       byHeadroom = share >= 0.2 ? 1 : share <= 0.05 ? PACE_MAX : 1 + ((0.2 - share) / 0.15) * (PACE_MAX - 1);
+      byTrend = this.#availableTrend.pace(this.#d.host.clock.monotonicMs(), m.memAvailableBytes);
     }
     const avg10 = s.pressure.memory?.some.avg10;
     const byPressure = avg10 === undefined ? 1 : Math.min(PACE_MAX, 1 + (avg10 / 10) * (PACE_MAX - 1));
-    return Math.max(byHeadroom, byPressure);
+    return Math.max(byHeadroom, byPressure, byTrend);
+  }
+}
+
+/** Past this many seconds to exhaustion at the recent rate, MemAvailable's fall leaves the pace at 1. */
+const TREND_CALM_S = 60;
+/** At this many seconds or fewer to exhaustion, the pace is PACE_MAX. */
+const TREND_URGENT_S = 10;
+/** The fall is measured over samples at most this old (and at least TREND_MIN_SPAN_MS apart). */
+const TREND_WINDOW_MS = 5_000;
+const TREND_MIN_SPAN_MS = 500;
+
+/**
+ * MemAvailable's recent fall, as the pace it calls for: the seconds left until it reaches
+ * nothing at the rate it fell over the last few seconds, from TREND_CALM_S (pace 1) down to
+ * TREND_URGENT_S (PACE_MAX). A rise, a flat line or too short a span: 1.
+ */
+export class AvailableTrend {
+  #samples: { readonly atMs: number; readonly bytes: number }[] = [];
+
+  pace(nowMs: number, availableBytes: number): number {
+    const last = this.#samples.at(-1);
+    if (last === undefined || last.bytes !== availableBytes || nowMs - last.atMs >= TREND_MIN_SPAN_MS) this.#samples.push({ atMs: nowMs, bytes: availableBytes });
+    this.#samples = this.#samples.filter((x) => nowMs - x.atMs <= TREND_WINDOW_MS);
+    const first = this.#samples[0];
+    if (first === undefined || nowMs - first.atMs < TREND_MIN_SPAN_MS) return 1;
+    const fallPerS = ((first.bytes - availableBytes) * 1000) / (nowMs - first.atMs);
+    if (fallPerS <= 0) return 1;
+    const left = Math.max(0, availableBytes) / fallPerS;
+    if (left >= TREND_CALM_S) return 1;
+    if (left <= TREND_URGENT_S) return PACE_MAX;
+    return 1 + ((TREND_CALM_S - left) / (TREND_CALM_S - TREND_URGENT_S)) * (PACE_MAX - 1);
   }
 }

@@ -236,7 +236,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
-  test("a cgroup the model had not listed yet when the plan was made (its figures fresher than its listings): the plan does not stand, and the trigger kills the newcomer, not the quiet sibling", async () => {
+  test("a cgroup the model had not listed yet when the plan was made (its figures fresher than its listings): the plan is made again at once, on the newcomer, and the trigger kills it, not the quiet sibling", async () => {
     // TEST-55-OOMD in the systemd guest: a plan made on a model whose listing of the slice
     // predated the hog, read against a live figure that already held the hog's charge, killed the
     // quiet sibling. Here the machine-wide files are slow to read, so every model refresh spends
@@ -266,7 +266,7 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
       }
     }
     const toml = `standing_decisions = true\n[[attach]]\ncgroup = "/jobs"\npolicy = "pressure"\n[[trigger]]\nname = "jobs"\ncgroup = "/jobs"\nmemory_events = ["high"]\n`;
-    const { daemon, episodes, step, dir } = fixtureDaemon(spec(undefined), toml, { wrap: (h) => new SlowMachineFiles(h) });
+    const { daemon, episodes, step, dir, log } = fixtureDaemon(spec(undefined), toml, { wrap: (h) => new SlowMachineFiles(h) });
     const jobs = () => daemon.standing().find((e) => e.scope === "/jobs");
     await daemon.start();
     for (let i = 0; i < 100 && !jobs(); i++) await step(100);
@@ -280,11 +280,11 @@ describe("standing decisions in the daemon (dry-run, manual clock)", () => {
     for (let i = 0; i < 200 && (jobs()?.madeAtMonoMs ?? 0) <= made; i++) await step(100);
     const e = jobs();
     assert.ok(e && e.madeAtMonoMs > made, "decided again");
-    // The machine's plan, made first, found the listing changed after its figures were read:
-    // it did not stand, and the model's listings were brought up to date for the slice's plan.
+    // The machine's plan, made first, found the listing changed after its figures were read: it
+    // was made again at once, on the newcomer's figures, and names the hog in it.
     const machine = daemon.standing().find((x) => x.scope === "/");
-    assert.equal(machine?.plan, undefined);
-    assert.match(machine?.none ?? "", /^a cgroup came or went under \/ while its plan was made/);
+    assert.ok(log.lines.some((l) => /standing decision for \/: a cgroup came or went under it while its plan was made .*deciding again now/.test(l)), log.lines.join("\n"));
+    assert.deepEqual(machine?.plan?.targets.map((x) => describeTarget(x.action)), ["pid 30"]);
     assert.deepEqual(e.plan?.targets.map((x) => describeTarget(x.action)), ["cgroup /jobs/bloat"]);
     // The trouble: the hog at the slice's memory.high.
     fs.writeFileSync(path.join(dir, "sys/fs/cgroup/jobs/bloat/memory.current"), String(46 * MB));

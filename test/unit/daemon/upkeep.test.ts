@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { DECISION_REST_MAX_MS, PACE_MAX, REDECIDE_MS, StandingDecisions, UPKEEP_SHARE_IDLE, UPKEEP_SHARE_MAX, restAfter, upkeepShare } from "../../../src/daemon/standing.js";
+import { AvailableTrend, DECISION_REST_MAX_MS, PACE_MAX, REDECIDE_MS, StandingDecisions, UPKEEP_SHARE_IDLE, UPKEEP_SHARE_MAX, restAfter, upkeepShare } from "../../../src/daemon/standing.js";
 import { Engine } from "../../../src/engine/engine.js";
 import { definePolicy } from "../../../src/engine/policy.js";
 import { silentLogger } from "../../../src/log.js";
@@ -120,5 +120,40 @@ describe("upkeep's share of a core", () => {
     } finally {
       fs.rmSync(t.dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the pace follows MemAvailable's fall (AvailableTrend)", () => {
+  const MB = 1024 * 1024;
+  /** The pace after samples of `bytes(i)` every `stepMs`, `n` of them. */
+  function paceAfter(n: number, stepMs: number, bytes: (i: number) => number): number {
+    const trend = new AvailableTrend();
+    let pace = 1;
+    for (let i = 0; i < n; i++) pace = trend.pace(1_000 + i * stepMs, bytes(i));
+    return pace;
+  }
+
+  test("a flat or rising MemAvailable, and too short a span, leave the pace at 1", () => {
+    assert.equal(paceAfter(20, 250, () => 800 * MB), 1);
+    assert.equal(paceAfter(20, 250, (i) => (800 + 10 * i) * MB), 1);
+    assert.equal(paceAfter(2, 100, (i) => (800 - 100 * i) * MB), 1, "200 ms of samples say nothing yet");
+  });
+
+  test("seconds left at the recent fall set it: 10 s or fewer PACE_MAX, a minute or more 1, linear between", () => {
+    // A leak at 150 MiB/s with 1 GiB left: 7 s.
+    assert.equal(paceAfter(12, 250, (i) => (1024 - 150 * 0.25 * i) * MB), PACE_MAX);
+    // 10 MiB/s with 1 GiB left: 100 s.
+    assert.equal(paceAfter(12, 250, (i) => (1024 - 10 * 0.25 * i) * MB), 1);
+    // 35 s left: half-way.
+    const p = paceAfter(9, 250, (i) => (700 - 20 * 0.25 * i) * MB);
+    assert.ok(p > 4 && p < 7, `pace ${p}`);
+  });
+
+  test("only the last few seconds count: a fall that stopped a while ago leaves the pace at 1", () => {
+    const trend = new AvailableTrend();
+    for (let i = 0; i < 8; i++) trend.pace(1_000 + i * 250, (1024 - 40 * i) * MB);
+    let pace = PACE_MAX;
+    for (let i = 0; i < 30; i++) pace = trend.pace(3_000 + i * 250, 744 * MB);
+    assert.equal(pace, 1);
   });
 });
