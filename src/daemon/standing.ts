@@ -10,7 +10,8 @@
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
  * has changed in a way the plan depends on (daemon/redecide.ts: structure, or figures on which
  * the trigger's own check would refuse the plan or another victim would be chosen; each
- * upkeep looks, on the model alone, at what moved since the last). Each kind rests after a slice in proportion to it (restAfter), so
+ * upkeep looks, on the model alone, at what moved since the last, after the same urgent reads
+ * while a plan stands). Each kind rests after a slice in proportion to it (restAfter), so
  * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
  * The event loop turns between the refresh and the decision run and between the policies of a
  * chain, so a trigger that arrives mid-upkeep waits at most one slice: one model refresh slice,
@@ -224,6 +225,12 @@ export class StandingDecisions {
       // rest — follows a machine running out of memory, rather than waiting out a rest made idle.
       this.model.pace = this.#paceNow();
     }
+    // What a change made due at once (a cgroup's usage moved: its process list, its tasks'
+    // figures) is read before the plans are judged, as before a plan is made (#prepare): the
+    // judge reads nothing itself, and under thrash a refresh slice gets one read, so a leak's own
+    // figures waited behind the slices while its cgroup's growth made no plan (the VM's
+    // daemon-zram on 6.1: a bystander named for 12 s). Nothing is read when nothing is urgent.
+    if (!this.#deciding && [...this.#entries.values()].some((e) => e.plan !== undefined)) this.model.refreshUrgent(URGENT_READ_MS);
     this.#judge();
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
