@@ -8,7 +8,10 @@
  * scope's decision run on a snapshot of the model (engine.prepare), after re-reading what a
  * change made due at once (WarmModel.refreshUrgent, at most URGENT_READ_MS), when that scope's plan is
  * missing, older than REDECIDE_MS ÷ pace, or older than MIN_REDECIDE_MS ÷ pace while the model
- * has seen changes since. Each kind rests after a slice in proportion to it (restAfter), so
+ * has changed in a way the plan depends on (daemon/redecide.ts: structure, or figures on which
+ * the trigger's own check would refuse the plan or another victim would be chosen; each
+ * upkeep looks, on the model alone, at what moved since the last, after the same urgent reads
+ * while a plan stands). Each kind rests after a slice in proportion to it (restAfter), so
  * upkeep keeps to its share of a core (upkeepShare: under 1 % idle, whatever the machine's size).
  * The event loop turns between the refresh and the decision run and between the policies of a
  * chain, so a trigger that arrives mid-upkeep waits at most one slice: one model refresh slice,
@@ -39,6 +42,7 @@ import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import { type Host, workClockOf } from "../os/host.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupDir } from "../os/paths.js";
+import { type PlanWatch, watchPlan, whyOutdated } from "./redecide.js";
 
 /** Longest a model refresh slice may read for. */
 export const REFRESH_SLICE_MS = 5;
@@ -55,7 +59,10 @@ export const REFRESH_EVERY_MS = 1_000;
  * decision run is the costliest part of upkeep: at 10,000 tasks, tens to hundreds of ms).
  */
 export const REDECIDE_MS = 60_000;
-/** At pace 1, a plan is made again this soon when the model saw changes since it was made, or none stands. */
+/**
+ * At pace 1, a plan is made again this soon when the model changed in a way it depends on
+ * (daemon/redecide.ts: structure, or figures the trigger's check would refuse it on), or none stands.
+ */
 export const MIN_REDECIDE_MS = 2_000;
 /**
  * A standing plan older than this is refused at the trigger, and a fresh decision taken. Above
@@ -138,6 +145,10 @@ export class StandingDecisions {
   readonly model: WarmModel;
   readonly #d: StandingDeps;
   readonly #entries = new Map<CgroupPath, StandingEntry>();
+  /** Beside each entry: what its plan depends on, and why it is outdated once the model shows it. */
+  readonly #watches = new Map<CgroupPath, PlanWatch>();
+  /** The model's version at the last look at the plans (#judge). */
+  #judged = -1;
   #lastRefresh = Number.NEGATIVE_INFINITY;
   /** How long the last refresh slice took (ms): the next rests in proportion (restAfter). */
   #lastRefreshMs = 0;
@@ -188,11 +199,13 @@ export class StandingDecisions {
   /** Forgets every plan (a new configuration: other policies, other scopes). */
   clear(): void {
     this.#entries.clear();
+    this.#watches.clear();
   }
 
   /** Forgets one scope's plan (it was carried out or refused: the next upkeep decides again). */
   forget(scope: CgroupPath): void {
     this.#entries.delete(scope);
+    this.#watches.delete(scope);
   }
 
   /** One round of upkeep; never throws (a failed decision leaves the previous plan standing). */
@@ -212,6 +225,13 @@ export class StandingDecisions {
       // rest — follows a machine running out of memory, rather than waiting out a rest made idle.
       this.model.pace = this.#paceNow();
     }
+    // What a change made due at once (a cgroup's usage moved: its process list, its tasks'
+    // figures) is read before the plans are judged, as before a plan is made (#prepare): the
+    // judge reads nothing itself, and under thrash a refresh slice gets one read, so a leak's own
+    // figures waited behind the slices while its cgroup's growth made no plan (the VM's
+    // daemon-zram on 6.1: a bystander named for 12 s). Nothing is read when nothing is urgent.
+    if (!this.#deciding && [...this.#entries.values()].some((e) => e.plan !== undefined)) this.model.refreshUrgent(URGENT_READ_MS);
+    this.#judge();
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
     // slow machine a run takes seconds (3,000 tasks under TCG), and back to back they would leave
@@ -262,21 +282,50 @@ export class StandingDecisions {
     this.#slices.push(performance.now() - this.#sliceStart);
   }
 
+  /**
+   * Looks at each standing plan the model has changed under since the last look, and marks the
+   * ones it outdates (daemon/redecide.ts); reads nothing from the machine.
+   */
+  #judge(): void {
+    const version = this.model.version;
+    // While a plan is being made its moves wait: they are judged against the plan made.
+    if (version === this.#judged || this.#deciding) return;
+    this.#judged = version;
+    const moved = this.model.takeMoved();
+    const structure = this.model.structureGeneration;
+    let snapshot: Snapshot | undefined;
+    for (const e of this.#entries.values()) {
+      const w = this.#watches.get(e.scope);
+      if (e.plan === undefined || w === undefined || w.outdated !== undefined || w.structure !== structure) continue;
+      snapshot ??= this.snapshot();
+      w.outdated = whyOutdated(e.plan, w, snapshot, moved, this.model);
+    }
+  }
+
+  /** Why a scope's plan is to be made again before its age says so, or undefined. */
+  #changed(e: StandingEntry): string | undefined {
+    // None stands (every policy passed, or ran out of time on a cold model): each run warms the model further.
+    if (e.plan === undefined) return "no plan stands";
+    const w = this.#watches.get(e.scope);
+    if (w === undefined) return "no watch";
+    if (w.structure !== this.model.structureGeneration) return "the machine's structure changed";
+    return w.outdated;
+  }
+
   /** The scope most in need of a plan, or undefined when every plan is fresh enough. */
   #due(now: number): CgroupPath | undefined {
     const pace = this.model.pace;
-    const gen = this.model.generation;
     let best: CgroupPath | undefined;
     let bestAge = -1;
     const live = new Set(this.scopes());
-    for (const s of this.#entries.keys()) if (!live.has(s)) this.#entries.delete(s);
+    for (const s of this.#entries.keys()) if (!live.has(s)) this.forget(s);
     for (const s of live) {
       const e = this.#entries.get(s);
       if (!e) return s;
       const age = now - e.madeAtMonoMs;
       // A scope with no plan (every policy ran out of time on a cold model, say) is tried again
       // as soon as a changed one would be: each run warms the model further.
-      const due = age >= REDECIDE_MS / pace || ((e.generation !== gen || e.plan === undefined) && age >= MIN_REDECIDE_MS / pace);
+      const due = age >= REDECIDE_MS / pace || (age >= MIN_REDECIDE_MS / pace && this.#changed(e) !== undefined);
       if (due && age > bestAge) {
         best = s;
         bestAge = age;
@@ -293,6 +342,7 @@ export class StandingDecisions {
    * leak at 150 MiB/s fills the guest in 7 s, and plans came 2 s apart while the pace was idle).
    */
   async #decide(scope: CgroupPath): Promise<boolean> {
+    const why = this.#entries.has(scope) ? (this.#changed(this.#entries.get(scope) as StandingEntry) ?? "its age") : "none made yet";
     let made = await this.#prepare(scope);
     if (made === undefined) return false;
     if (made.moved > 0 && made.prepared.plan !== undefined) {
@@ -301,7 +351,7 @@ export class StandingDecisions {
       made = await this.#prepare(scope);
       if (made === undefined) return false;
     }
-    const { prepared, generation, snapshot, live, moved } = made;
+    const { prepared, generation, structure, snapshot, live, moved } = made;
     const { record } = prepared;
     let { plan } = prepared;
     let unseen: string | undefined;
@@ -320,7 +370,7 @@ export class StandingDecisions {
     const stands = keep ? prior.plan : plan;
     const none = stands !== undefined ? undefined : (unseen ?? `deciding ahead, no policy's plan passed the verifier (${record.chain.map((c) => `${c.policy}: ${c.outcome}`).join(", ")})`);
     const chain = record.chain.map((c) => `${c.policy} ${c.outcome} ${Math.round(c.durationMs)} ms`).join(", ");
-    this.#d.log.debug(`standing decision for ${scope}: ${stands ? `${stands.policy}: ${stands.targets.map((t) => describeTarget(t.action)).join(", ")}` : `none (${none})`} [${chain}]${keep ? " (kept)" : stale ? ` (not keeping ${prior?.plan?.policy}'s: ${stale})` : ""}`);
+    this.#d.log.debug(`standing decision for ${scope}: ${stands ? `${stands.policy}: ${stands.targets.map((t) => describeTarget(t.action)).join(", ")}` : `none (${none})`} [${chain}]${keep ? " (kept)" : stale ? ` (not keeping ${prior?.plan?.policy}'s: ${stale})` : ""} (made again: ${why})`);
     this.#entries.set(scope, {
       scope,
       plan: stands,
@@ -329,6 +379,7 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
+    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount, [...failed]));
     return true;
   }
 
@@ -337,9 +388,11 @@ export class StandingDecisions {
    * listings read again (`moved`: how many changed, a cgroup that came or went while it was
    * made). Undefined when the run stopped for an episode.
    */
-  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
+  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
     this.model.refreshUrgent(URGENT_READ_MS);
     const generation = this.model.generation;
+    // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
+    const structure = this.model.structureGeneration;
     const snapshot = this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
@@ -356,7 +409,7 @@ export class StandingDecisions {
     // read again now: a cgroup that came or went under the scope means this plan may have
     // missed the one to kill.
     const moved = prepared.plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
-    return { prepared, generation, snapshot, live, moved };
+    return { prepared, generation, structure, snapshot, live, moved };
   }
 
   /**

@@ -25,7 +25,7 @@ import { type HookCall, type PressureRequest, type PressureResult, callHook, cal
 import type { Snapshot } from "./snapshot.js";
 import { type ChainLink, DryRunExecutor, type Executor, type StepEnv, type StepResult, runStep } from "./step.js";
 import { NO_PROTECTIONS, type Protections } from "./verify.js";
-import { type PreparedPlan, recheck, scopeBytes, targetsOf } from "./standing.js";
+import { type PreparedPlan, basisOf, recheck, scopeBytes, targetsOf } from "./standing.js";
 import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
 
@@ -266,6 +266,7 @@ export class Engine {
     const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, { turn: req.turn ?? nextTurn, yieldTo: req.yieldTo ?? (() => undefined) });
     if (run.abandoned !== undefined) return { plan: undefined, record: this.#record(run, "explain"), abandoned: run.abandoned };
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
+    const targets = handler?.verified ? targetsOf(handler.verified, req.live ?? req.snapshot, req.snapshot, scope) : [];
     const plan: PreparedPlan | undefined =
       handler?.verified && handler.verified.length > 0
         ? Object.freeze({
@@ -274,13 +275,14 @@ export class Engine {
             // be sorted again at the trigger, on its path).
             steps: run.steps.map((st) => ({ ...st, candidates: capCandidates(st.candidates, st.entry.verdicts) })),
             policy: handler.entry.policy,
-            targets: targetsOf(handler.verified, req.live ?? req.snapshot, req.snapshot, scope),
+            targets,
             madeAtMonoMs: req.snapshot.takenAtMonoMs,
             madeAtWallMs: req.snapshot.takenAtWallMs,
             decisionMs: run.decisionMs,
             generation: req.generation,
             cause: req.cause,
             scopeBytes: scopeBytes(scope, req.live ?? req.snapshot),
+            basis: basisOf(targets, req.snapshot, scope),
           })
         : undefined;
     return { plan, record: this.#record(run, "explain") };

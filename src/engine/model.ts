@@ -100,6 +100,8 @@ export interface ModelStats {
   /** Milliseconds refresh() has spent, in total. */
   readonly refreshMs: number;
   readonly generation: number;
+  readonly structureGeneration: number;
+  readonly figuresGeneration: number;
 }
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
@@ -123,6 +125,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #refreshReads = 0;
   #refreshMs = 0;
   #generation = 0;
+  #structureGeneration = 0;
+  #figuresGeneration = 0;
+  /** Changed entries, counted: anything the model holds may read differently once this moved. */
+  #version = 0;
+  /** Tasks (pid) and cgroups (folder) whose memory figures changed since takeMoved() last ran. */
+  #movedPids = new Set<number>();
+  #movedCgroups = new Set<string>();
+  /** The kept memory.current entries: the cgroups' sizes, for cgroupsAbove. */
+  readonly #usage = new Set<Entry>();
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
   /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
@@ -144,15 +155,91 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /**
-   * Rises by one each time a refresh finds a change that can alter a decision: a process or
-   * cgroup that came or went (or a pid now naming another process), a name, limit, mark or
-   * setting that changed, or a memory figure (a cgroup's usage, a task's resident and swapped
-   * memory) that moved by 8 MiB or 5 % (at least 1 MiB). Figures that move all the time on a live
-   * machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not count by themselves:
-   * counting them made every plan be made again every few seconds on an idle machine.
+   * Rises by one each time a refresh finds a change that can alter a decision: a structural one
+   * (structureGeneration) or a memory figure (a cgroup's usage, a task's resident and swapped
+   * memory) that moved by 8 MiB or 5 % (at least 1 MiB; figuresGeneration). Figures that move
+   * all the time on a live machine — meminfo, vmstat, pressure, CPU times, memory.stat — do not
+   * count by themselves: counting them made every plan be made again every few seconds on an
+   * idle machine.
    */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * Rises by one each time a refresh finds a change to what exists or how it is set: a process
+   * that came (one that went matters to a plan only if the plan named it, which its figures
+   * show), a pid now naming another process, a cgroup that came or went, a name, command line,
+   * oom_score_adj, mark or cgroup setting that changed. A standing plan made before such a change
+   * is made again (daemon/standing.ts): whatever a policy weighs besides sizes may have changed.
+   */
+  get structureGeneration(): number {
+    return this.#structureGeneration;
+  }
+
+  /**
+   * Rises by one each time a refresh finds a memory figure that moved by 8 MiB or 5 % (a task's
+   * resident and swapped memory, a cgroup's usage or swap). A standing plan outlives these as
+   * long as the trigger's own check would still accept it (daemon/redecide.ts).
+   */
+  get figuresGeneration(): number {
+    return this.#figuresGeneration;
+  }
+
+  /** Rises with every entry whose value changed, significant or not: the model may read differently. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * The tasks (pids) and cgroups (folders) whose memory figures (status or statm; memory.current
+   * or memory.swap.current) changed, by any amount, since the last call; the sets start empty
+   * again. What a standing plan's check looks at instead of every task (daemon/redecide.ts).
+   */
+  takeMoved(): { readonly pids: ReadonlySet<number>; readonly cgroups: ReadonlySet<string> } {
+    const moved = { pids: this.#movedPids, cgroups: this.#movedCgroups };
+    this.#movedPids = new Set();
+    this.#movedCgroups = new Set();
+    return moved;
+  }
+
+  /**
+   * Makes the kept memory.current of `dir` and of every cgroup below it due at once (read first
+   * by refreshUrgent and refresh): the machine's figures showed growth that no usage re-read has
+   * placed yet, and a plan made now must not be made on the figures from before it.
+   */
+  urgeUsageUnder(dir: string): void {
+    for (const e of this.#usage) {
+      if (this.#maps.file.get(e.path) !== e) continue;
+      if (e.path.startsWith(`${dir}/`)) this.#urge(e);
+    }
+  }
+
+  /** The kept text of a file, without reading anything; undefined when none is kept (or its read failed). */
+  keptText(p: string): string | undefined {
+    const e = this.#maps.file.get(p);
+    return e?.outcome.ok ? String(e.outcome.value) : undefined;
+  }
+
+  /** The pids whose kept size (taskBytes) is above `bytes`: the tasks a plan's victim was already smaller than. */
+  tasksAbove(bytes: number): number[] {
+    const out: number[] = [];
+    for (const [pid, b] of this.#statBytes) if (b > bytes && !this.#taskBytes.has(pid)) out.push(pid);
+    for (const [pid, b] of this.#taskBytes) if (b > bytes) out.push(pid);
+    return out;
+  }
+
+  /** The cgroup folders whose kept memory.current is above `bytes`. */
+  cgroupsAbove(bytes: number): string[] {
+    const out: string[] = [];
+    for (const e of this.#usage) {
+      if (this.#maps.file.get(e.path) !== e) {
+        this.#usage.delete(e);
+        continue;
+      }
+      if (e.outcome.ok && Number(String(e.outcome.value).trim()) > bytes) out.push(e.path.slice(0, -"/memory.current".length));
+    }
+    return out;
   }
 
   get pace(): number {
@@ -166,7 +253,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   get stats(): ModelStats {
     let entries = 0;
     for (const m of Object.values(this.#maps)) entries += m.size;
-    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation };
+    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
   }
 
   // ---- serving reads ----
@@ -238,6 +325,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     this.#watchUsageOf(e);
     if (e.cls === "machine") this.#machine.add(e);
+    if (e.cls === "usage") this.#usage.add(e);
     return e;
   }
 
@@ -374,7 +462,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     let reads = 0;
     let changed = 0;
-    let significant = 0;
+    const seen = new Significant();
     let dropped = 0;
     let behind = false;
     for (;;) {
@@ -390,14 +478,21 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       reads++;
       const r = this.#reread(e, now);
       if (r.changed) changed++;
-      if (r.significant) significant++;
+      seen.note(r.significant);
       dropped += r.dropped;
     }
     const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
     this.#refreshMs += ms;
-    if (significant > 0) this.#generation++;
+    this.#count(seen);
     return { reads, changed, dropped, behind, ms };
+  }
+
+  /** Raises the generations for what one refresh saw (once each, however many entries). */
+  #count(seen: Significant): void {
+    if (seen.structure) this.#structureGeneration++;
+    if (seen.figures) this.#figuresGeneration++;
+    if (seen.structure || seen.figures) this.#generation++;
   }
 
   /**
@@ -409,15 +504,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const under = [...this.#maps.dir.values()].filter((e) => e.path === dir || e.path.startsWith(`${dir}/`));
     let changed = 0;
-    let significant = 0;
+    const seen = new Significant();
     for (const e of under) {
       if (this.#maps.dir.get(e.path) !== e) continue; // dropped with a folder above it
       const r = this.#reread(e, now);
       if (r.changed) changed++;
-      if (r.significant) significant++;
+      seen.note(r.significant);
     }
     this.#refreshReads += under.length;
-    if (significant > 0) this.#generation++;
+    this.#count(seen);
     return changed;
   }
 
@@ -425,7 +520,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * Re-reads what a change made due at once (`#usageMoved`: a cgroup's process list and its
    * tasks' figures), until `budgetMs` on the Host's work clock is spent (at least one read when
    * any is due); the rest stays first in line. Called before a plan is made: a usage move seen
-   * by a refresh raises the generation, which makes a plan due, and that plan must not be made
+   * by a refresh may make a plan due (daemon/redecide.ts), and that plan must not be made
    * on the figures the move just showed to be stale (the VM's daemon-zram: three plans in a row
    * named a 32 MiB bystander while the leak's own figures waited for the next refresh slice).
    */
@@ -487,7 +582,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     (dueAtMs === 0 ? this.#urgent : this.#queues[rank(e)])?.push(e);
   }
 
-  #reread(e: Entry, now: number): { changed: boolean; significant: boolean; dropped: number } {
+  #reread(e: Entry, now: number): { changed: boolean; significant: Significance; dropped: number } {
     const inner = this.inner;
     const outcome = attempt((): unknown => {
       switch (e.kind) {
@@ -506,7 +601,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
-      return { changed: false, significant: false, dropped: 0 };
+      return { changed: false, significant: undefined, dropped: 0 };
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
     const previous = e.outcome;
@@ -515,17 +610,36 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed) e.parsed = undefined;
     e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
     this.#schedule(e, now + this.#interval(e));
-    if (changed) this.#noteBytes(e);
+    if (changed) {
+      this.#version++;
+      this.#noteBytes(e);
+      this.#noteMoved(e);
+    }
     let dropped = 0;
+    let came = false;
     if (changed && e.kind === "dir" && e.path === "/proc") {
       dropped += this.#dropGonePids(outcome);
-      this.#noteNewPids(previous, outcome, now);
+      came = this.#noteNewPids(previous, outcome, now) > 0;
     }
-    if (changed && e.cls === "usage") this.#usageMoved(e, previous, outcome, now);
+    // What a move's own reads found (its process list, read at once) is news like any other.
+    let found: Significance = undefined;
+    if (changed && e.cls === "usage") found = this.#usageMoved(e, previous, outcome, now);
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
-    if (changed && e.kind === "dir" && previous.ok && outcome.ok && this.#isCgroupPath(e.path)) this.#newcomers(e.path, previous, outcome, now);
-    return { changed, significant: changed && significantChange(e, previous, outcome), dropped };
+    if (changed && e.kind === "dir" && previous.ok && outcome.ok && this.#isCgroupPath(e.path)) found = stronger(found, this.#newcomers(e.path, previous, outcome, now));
+    // /proc's listing: only a process that came is news (one that went and was no plan's
+    // target leaves every plan as it was; a target's going shows in the plan's own figures).
+    const own = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? (came ? "structure" : undefined) : significanceOf(e, previous, outcome);
+    return { changed, significant: stronger(own, found), dropped };
+  }
+
+  /** Notes a task's or cgroup's changed memory figure for takeMoved. */
+  #noteMoved(e: Entry): void {
+    if (e.kind !== "file") return;
+    if (e.pid !== undefined) {
+      if (e.path.endsWith("/status") || e.path.endsWith("/statm")) this.#movedPids.add(e.pid);
+    } else if (e.cls === "usage") this.#movedCgroups.add(e.path.slice(0, -"/memory.current".length));
+    else if (e.path.endsWith("/memory.swap.current") && this.#isCgroupPath(e.path)) this.#movedCgroups.add(e.path.slice(0, -"/memory.swap.current".length));
   }
 
   #isCgroupPath(p: string): boolean {
@@ -561,12 +675,18 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return dropped;
   }
 
-  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young). */
-  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
+  #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
-    if (!before.ok || !after.ok) return;
+    if (!before.ok || !after.ok) return 0;
     const known = new Set((before.value as DirEntry[]).map((d) => d.name));
-    for (const d of after.value as DirEntry[]) if (/^[0-9]+$/.test(d.name) && !known.has(d.name)) this.#young.set(Number(d.name), now + YOUNG_MS);
+    let came = 0;
+    for (const d of after.value as DirEntry[]) {
+      if (!/^[0-9]+$/.test(d.name) || known.has(d.name)) continue;
+      this.#young.set(Number(d.name), now + YOUNG_MS);
+      came++;
+    }
+    return came;
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
@@ -595,23 +715,31 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * that usage to move again, and a plan made meanwhile named a bystander (the VM's daemon-zram
    * on 6.1: the new cgroup was seen, and the plan after it still did not hold the leak).
    */
-  #newcomers(dir: string, before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
-    if (!before.ok || !after.ok) return;
+  #newcomers(dir: string, before: Outcome<unknown>, after: Outcome<unknown>, now: number): Significance {
+    if (!before.ok || !after.ok) return undefined;
     const known = new Set((before.value as DirEntry[]).filter((d) => d.isDirectory).map((d) => d.name));
+    let found: Significance = undefined;
     for (const d of after.value as DirEntry[]) {
       if (!d.isDirectory || known.has(d.name)) continue;
       const usage = this.#maps.file.get(`${dir}/${d.name}/memory.current`);
-      if (usage?.outcome.ok) this.#usageMoved(usage, { ok: false, error: undefined }, usage.outcome, now);
+      if (!usage?.outcome.ok) continue;
+      // A move from nothing for takeMoved too: a plan judged on moves (daemon/redecide.ts) sees it.
+      this.#noteMoved(usage);
+      found = stronger(found, this.#usageMoved(usage, { ok: false, error: undefined }, usage.outcome, now));
     }
+    return found;
   }
 
-  /** A cgroup's usage moved: its process list and its tasks' memory become due now. */
-  #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>, now: number): void {
+  /**
+   * A cgroup's usage moved: its process list and its tasks' memory become due now. Returns what
+   * the process list, re-read at once, showed (structure: a process that joined the cgroup).
+   */
+  #usageMoved(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>, now: number): Significance {
     const was = before.ok ? Number(String(before.value).trim()) : Number.NaN;
     const is = after.ok ? Number(String(after.value).trim()) : Number.NaN;
     if (Number.isFinite(was) && Number.isFinite(is)) {
       const moved = Math.abs(is - was);
-      if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return;
+      if (moved < USAGE_MOVE_BYTES && moved < USAGE_MOVE_FRACTION * Math.max(was, 1)) return undefined;
     }
     const dir = e.path.slice(0, -"/memory.current".length);
     // What policies weigh a cgroup by (anon in memory.stat, swap) moved with it; and where it
@@ -636,7 +764,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     // moved the usage (a plan read the new cgroup between its mkdir and the leak joining it),
     // and a plan made on it would not see the leak at all. Kept from then on either way.
     const kept = this.#maps.file.get(`${dir}/cgroup.procs`);
-    if (kept) this.#reread(kept, now);
+    const found = kept ? this.#reread(kept, now).significant : undefined;
     const procs = kept ?? this.#keepOwn(`${dir}/cgroup.procs`);
     if (procs?.outcome.ok) {
       for (const line of String(procs.outcome.value).split("\n")) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
@@ -667,29 +795,69 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         this.#urge(t);
       }
     }
+    return found;
   }
 }
 
 /** Cgroup files that move all the time: counters, averages and breakdowns that usage stands for. */
 const MOVING_CGROUP_FILES = ["/memory.stat", ".pressure", "/memory.events", "/memory.events.local", "/memory.swap.events", "/memory.peak", "/memory.swap.peak"];
 
-/** Whether a changed entry can alter a decision (see WarmModel.generation). */
-function significantChange(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): boolean {
-  if (!before.ok || !after.ok) return true; // it appeared or went
-  if (e.cls === "machine") return false;
-  if (e.kind !== "file") return true;
+/** What kind of news a changed entry is to a decision, if any (see WarmModel.generation). */
+type Significance = "structure" | "figures" | undefined;
+
+/** The weightier of two: structure over figures over none. */
+function stronger(a: Significance, b: Significance): Significance {
+  return a === "structure" || b === "structure" ? "structure" : (a ?? b);
+}
+
+/** Tallies the significance of one refresh's changes. */
+class Significant {
+  structure = false;
+  figures = false;
+  note(s: Significance): void {
+    if (s === "structure") this.structure = true;
+    else if (s === "figures") this.figures = true;
+  }
+}
+
+/** What kind of news a changed entry is to a decision: structure, a memory figure, or none. */
+function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): Significance {
+  // A process's file that vanished: the process went (see #reread on /proc's listing).
+  if (!after.ok && e.pid !== undefined && before.ok) return undefined;
+  if (!before.ok || !after.ok) return "structure"; // it appeared or went
+  if (e.cls === "machine") return undefined;
+  if (e.kind === "stat") return statSignificance(before.value as FileStat, after.value as FileStat);
+  if (e.kind !== "file") return "structure";
   const p = e.path;
   const was = String(before.value);
   const now = String(after.value);
-  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim()));
-  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return false;
+  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim())) ? "figures" : undefined;
+  if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return undefined;
+  // Who is in a cgroup: as with /proc's listing, only a process that came is news.
+  if (p.endsWith("/cgroup.procs")) return cameInto(was, now) ? "structure" : undefined;
   if (e.pid !== undefined) {
-    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now));
+    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now)) ? "figures" : undefined;
     // CPU times change all the time; the start time changes only when the pid names another process.
-    if (p.endsWith("/stat")) return startTime(was) !== startTime(now);
-    if (p.endsWith("/oom_score")) return false;
+    if (p.endsWith("/stat")) return startTime(was) !== startTime(now) ? "structure" : undefined;
+    if (p.endsWith("/oom_score")) return undefined;
   }
-  return true;
+  return "structure";
+}
+
+/**
+ * A stat's owner (who may set a cgroup's marks) or type is structure; a file's size (a tmpfs
+ * file a policy may remove) a figure; its mtime alone is no news (a cgroup folder's moves with
+ * every child made or removed, which its listing shows).
+ */
+function statSignificance(before: FileStat, after: FileStat): Significance {
+  if (before.ownerUid !== after.ownerUid || before.isDirectory !== after.isDirectory) return "structure";
+  return movedMuch(before.sizeBytes, after.sizeBytes) ? "figures" : undefined;
+}
+
+/** Whether a cgroup.procs text lists a pid the one before did not. */
+function cameInto(before: string, after: string): boolean {
+  const known = new Set(before.split("\n"));
+  return after.split("\n").some((line) => line !== "" && !known.has(line));
 }
 
 /** A figure moved by USAGE_MOVE_BYTES, or by USAGE_MOVE_FRACTION of the larger and at least FIGURE_MOVE_FLOOR_BYTES. */

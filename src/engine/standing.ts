@@ -42,6 +42,13 @@ const DRIFT_FLOOR_BYTES = 16 * 1024 * 1024;
 export const ELSEWHERE_FRACTION = 0.25;
 /** Growth elsewhere below this is noise (page cache, a process starting), whatever the targets held. */
 export const ELSEWHERE_FLOOR_BYTES = 16 * 1024 * 1024;
+/**
+ * Judged on the warm model between troubles (`refusedOn`), the ELSEWHERE bound is this share of
+ * the trigger's (never under ELSEWHERE_FLOOR_BYTES): the model's figures lag the machine's by up
+ * to a re-read interval, and a plan made again a little early is cheaper than one the trigger
+ * refuses, which sends it down the fresh path at the worst moment.
+ */
+export const MODEL_ELSEWHERE_SHARE = 0.5;
 
 /** One target of a prepared plan and the memory it held when the plan was made. */
 export interface PreparedTarget {
@@ -74,6 +81,23 @@ export interface PreparedPlan {
   readonly cause: OomCause;
   /** What the scope held then (scopeBytes), when known. */
   readonly scopeBytes: number | undefined;
+  /**
+   * The same figures as the snapshot the plan was made on showed them (the warm model's, which
+   * may be seconds older than the live ones above): what the daemon compares the model's later
+   * figures with to tell whether the plan still stands (`refusedOn`), like with like.
+   */
+  readonly basis?: PlanBasis;
+}
+
+/** What a plan's targets (in order) and its scope held on the snapshot it was made on. */
+export interface PlanBasis {
+  readonly targetBytes: readonly (number | undefined)[];
+  readonly scopeBytes: number | undefined;
+}
+
+/** The basis of a plan made on `snapshot` (see PreparedPlan.basis). */
+export function basisOf(targets: readonly PreparedTarget[], snapshot: Snapshot, scope: CgroupPath): PlanBasis {
+  return { targetBytes: targets.map((t) => targetBytes(t.action, snapshot)), scopeBytes: scopeBytes(scope, snapshot) };
 }
 
 export type Recheck =
@@ -131,11 +155,42 @@ export function outgrown(plan: PreparedPlan, snapshot: Snapshot): string | undef
   return outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot));
 }
 
-function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined): string | undefined {
-  const elsewhere = grownElsewhere(plan, rechecked, now);
+/**
+ * Why the trigger's check would refuse `plan` judged on `snapshot`'s figures (the warm model's,
+ * not the machine's: nothing is read that the model does not hold) against the plan's basis, or
+ * undefined: a target gone or now another process, a target drifted below DRIFT_FRACTION of what
+ * it held, or the scope grown outside the targets by more than the ELSEWHERE bound (its
+ * MODEL_ELSEWHERE_SHARE: the model lags). What recheck
+ * decides on live reads, asked of the model between troubles. A plan without a basis is judged
+ * against its live figures.
+ */
+export function refusedOn(plan: PreparedPlan, snapshot: Snapshot): Refusal | undefined {
+  const rechecked: RecheckedTarget[] = [];
+  for (const [i, t] of plan.targets.entries()) {
+    const name = describeTarget(t.action);
+    const then = plan.basis ? plan.basis.targetBytes[i] : t.bytes;
+    const now = targetBytes(t.action, snapshot);
+    if (then !== undefined && now === undefined && t.action.kind !== "remove-files") return { kind: "target", reason: `${name} is gone` };
+    if (then !== undefined && then >= DRIFT_FLOOR_BYTES && now !== undefined && now < DRIFT_FRACTION * then) {
+      return { kind: "target", reason: `${name} holds ${mib(now)} now against ${mib(then)} when chosen (below ${DRIFT_FRACTION * 100} %)` };
+    }
+    rechecked.push({ target: name, bytesThen: then, bytesNow: now });
+  }
+  const grown = outgrownBy(plan, rechecked, scopeBytes(plan.scope, snapshot), plan.basis ? plan.basis.scopeBytes : plan.scopeBytes, MODEL_ELSEWHERE_SHARE);
+  return grown === undefined ? undefined : { kind: "grown", reason: grown };
+}
+
+/** Why refusedOn refuses: a target's own figures, or the scope's growth outside the targets. */
+export interface Refusal {
+  readonly kind: "target" | "grown";
+  readonly reason: string;
+}
+
+function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined, then = plan.scopeBytes, share = 1): string | undefined {
+  const elsewhere = grownElsewhere(then, rechecked, now);
   if (elsewhere === undefined) return undefined;
-  const held = plan.targets.reduce((sum, t) => sum + (t.bytes ?? 0), 0);
-  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, ELSEWHERE_FRACTION * held);
+  const held = rechecked.reduce((sum, r) => sum + (r.bytesThen ?? 0), 0);
+  const bound = Math.max(ELSEWHERE_FLOOR_BYTES, share * ELSEWHERE_FRACTION * held);
   return elsewhere > bound ? `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` : undefined;
 }
 
@@ -154,15 +209,16 @@ export function scopeBytes(scope: CgroupPath, snapshot: Snapshot): number | unde
   return mem.currentBytes + (mem.swapCurrentBytes ?? 0);
 }
 
-/** The scope's growth since the plan, less what its targets grew themselves (their growth is no news). */
-function grownElsewhere(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined): number | undefined {
-  if (plan.scopeBytes === undefined || now === undefined) return undefined;
+/** The scope's growth since `then`, less what its targets grew themselves (their growth is no news). */
+function grownElsewhere(then: number | undefined, rechecked: readonly RecheckedTarget[], now: number | undefined): number | undefined {
+  if (then === undefined || now === undefined) return undefined;
   let own = 0;
   for (const r of rechecked) if (r.bytesThen !== undefined && r.bytesNow !== undefined) own += r.bytesNow - r.bytesThen;
-  return now - plan.scopeBytes - own;
+  return now - then - own;
 }
 
-function targetBytes(a: Action, snapshot: Snapshot): number | undefined {
+/** What a target holds on `snapshot`: a task's resident + swapped memory (undefined once its pid names another process), a cgroup's usage. */
+export function targetBytes(a: Action, snapshot: Snapshot): number | undefined {
   switch (a.kind) {
     case "kill-task": {
       const t = snapshot.task(a.pid);

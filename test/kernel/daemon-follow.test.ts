@@ -110,7 +110,7 @@ describe("kernel_fallback = \"follow\": the kernel's OOM killer follows the stan
     const bat = unprotected(() => t.hog({ cgroup: batch, mib: s.batchMib, noHugePages: true }));
     await Promise.all([imp.ready, bat.ready]);
     note(`${s.name}: jobs ready; starting oomkit`);
-    const d = await startDaemon({ name: `follow-${s.name}`, config: config({ follow: s.follow, priorities: { [top]: -5, [important]: 10, [batch]: -10 } }) });
+    const d = await startDaemon({ name: `follow-${s.name}`, keepLog: "daemon-follow.log", config: config({ follow: s.follow, priorities: { [top]: -5, [important]: 10, [batch]: -10 } }) });
     try {
       await followed(s, d, top, imp, bat);
       return { first: await kernelOom(s, d, top, imp, bat), imp, bat, d };

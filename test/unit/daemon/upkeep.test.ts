@@ -74,15 +74,16 @@ describe("upkeep's share of a core", () => {
       const r0 = await t.standing.upkeep(t.clock.monotonicMs());
       assert.equal(r0.decided, ROOT_CGROUP);
       const first = t.standing.entries()[0]?.madeAtMonoMs;
-      // The model changes at every refresh from here: the plan is due again after MIN_REDECIDE_MS.
+      // From here the runner-up (11, 200 MiB) grows past the victim (10, 400 MiB) and on: the plan
+      // is due again after MIN_REDECIDE_MS (daemon/redecide.ts), and again after each run.
       // The run took at least 30 ms: at the idle share, the rest is at least restAfter(30).
       const leastRest = restAfter(30, 1, DECISION_REST_MAX_MS);
       assert.ok(leastRest > 2 * 1000, "longer than MIN_REDECIDE_MS: without the rest the plan would be made again sooner");
-      let grow = 400;
+      let grow = 200;
       let again: number | undefined;
       for (let ms = 0; ms <= REDECIDE_MS + 1_000 && again === undefined; ms += 500) {
         grow += 50;
-        fs.writeFileSync(path.join(t.dir, "proc/10/status"), statusText({ pid: 10, comm: "a", rssAnonKb: grow * 1024 }));
+        fs.writeFileSync(path.join(t.dir, "proc/11/status"), statusText({ pid: 11, comm: "b", rssAnonKb: grow * 1024 }));
         t.clock.advance(500);
         await t.standing.upkeep(t.clock.monotonicMs());
         const made = t.standing.entries()[0]?.madeAtMonoMs;
@@ -90,6 +91,7 @@ describe("upkeep's share of a core", () => {
       }
       assert.ok(again !== undefined, "the plan is made again within REDECIDE_MS of rest at most");
       assert.ok(again - (first ?? 0) >= leastRest, `made again ${again - (first ?? 0)} ms after the first, before its rest of ${leastRest} ms`);
+      assert.ok(again - (first ?? 0) < REDECIDE_MS, `made again for the change, not for its age (${again - (first ?? 0)} ms)`);
     } finally {
       fs.rmSync(t.dir, { recursive: true, force: true });
     }

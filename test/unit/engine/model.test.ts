@@ -323,6 +323,63 @@ describe("the warm model", () => {
     assert.deepEqual(await victim(), [31], "the newcomer, with no other refresh");
   });
 
+  test("a process that joins a cgroup, seen by the read of its process list that the cgroup's usage move makes at once, is structure news (standing plans depend on it)", async () => {
+    const t = setup({
+      cgroups: { "/jobs": { current: 40 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB }, "/jobs/leak": { current: 0 } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * 1024 },
+        { pid: 31, comm: "leak", cgroup: "/", rssAnonKb: 1024 },
+      ],
+    });
+    assert.deepEqual((await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid), [30]);
+    // The leak's (empty) process list is kept afresh later than its usage: when the usage is due
+    // again, only the move's own read can see who joined.
+    const procs = "/sys/fs/cgroup/jobs/leak/cgroup.procs";
+    t.clock.advance(REFRESH_INTERVALS_MS.usage / 2);
+    t.model.writeFile(procs, "");
+    assert.equal(t.model.readFile(procs), "");
+    t.model.takeMoved();
+    const before = t.model.structureGeneration;
+    // 31 joins the leak's cgroup and grows there.
+    t.write("sys/fs/cgroup/jobs/leak/cgroup.procs", "31\n");
+    t.write("proc/31/cgroup", "0::/jobs/leak\n");
+    t.write("proc/31/status", statusText({ pid: 31, comm: "leak", cgroup: "/jobs/leak", rssAnonKb: 600 * 1024 }));
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage / 2);
+    const n = t.counting.reads.length;
+    t.model.refresh(1_000);
+    const read = t.counting.reads.slice(n);
+    assert.ok(read.includes("/sys/fs/cgroup/jobs/leak/memory.current") && read.includes(procs), read.join(", "));
+    // /proc's listing held 31 from the start, and its /proc/31/cgroup is not due: nothing else shows the join.
+    assert.ok(!read.includes("/proc/31/cgroup"), read.join(", "));
+    assert.ok(t.model.structureGeneration > before, "the join raised the structure generation");
+    const moved = t.model.takeMoved();
+    assert.ok(moved.pids.has(31) && moved.cgroups.has("/sys/fs/cgroup/jobs/leak"), `moved: ${[...moved.pids].join(", ")}; ${[...moved.cgroups].join(", ")}`);
+  });
+
+  test("a cgroup made after its parent's listing was kept is structure news, and a move from nothing for takeMoved", async () => {
+    const t = setup({
+      cgroups: { "/jobs": { current: 40 * MB }, "/jobs/bystander": { current: 40 * MB, anon: 40 * MB } },
+      tasks: [
+        { pid: 1, comm: "init", cgroup: "/" },
+        { pid: 30, comm: "bystander", cgroup: "/jobs/bystander", rssAnonKb: 40 * 1024 },
+      ],
+    });
+    await t.decide();
+    t.model.readDir("/sys/fs/cgroup/jobs");
+    t.model.takeMoved();
+    const before = t.model.structureGeneration;
+    fs.mkdirSync(path.join(t.dir, "sys/fs/cgroup/jobs/leak"));
+    t.write("sys/fs/cgroup/jobs/leak/cgroup.procs", "");
+    t.write("sys/fs/cgroup/jobs/leak/memory.current", `${600 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.listing);
+    t.model.refresh(1_000);
+    assert.ok(t.model.readDir("/sys/fs/cgroup/jobs").some((d) => d.name === "leak"));
+    assert.ok(t.model.structureGeneration > before);
+    assert.ok(t.model.takeMoved().cgroups.has("/sys/fs/cgroup/jobs/leak"), "the newcomer's usage counts as moved");
+  });
+
   test("urgent reads never starve the rest: a parent whose usage moves at every re-read, over a hundred children, still lets the process list through", async () => {
     const children = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`/jobs/c${i}`, { current: 1 * MB }]));
     const t = setup({ cgroups: { "/jobs": { current: 100 * MB }, ...children }, tasks: [{ pid: 1, comm: "init", cgroup: "/" }] });
