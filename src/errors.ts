@@ -26,6 +26,8 @@ export type ErrorCode =
   | "E_SYSCALL"
   /** An operation did not finish in time. */
   | "E_TIMEOUT"
+  /** Work that can wait (deciding ahead) stopped so that an event could be handled first. */
+  | "E_PREEMPTED"
   /** An invariant of oomkit itself was broken: a bug. */
   | "E_INTERNAL";
 

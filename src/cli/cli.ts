@@ -68,6 +68,7 @@ export function exitCodeFor(err: OomkitError): number {
       return EXIT.unsupported;
     case "E_SYSCALL":
     case "E_TIMEOUT":
+    case "E_PREEMPTED":
     case "E_INTERNAL":
       return EXIT.internal;
     default: {

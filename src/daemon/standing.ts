@@ -36,6 +36,7 @@ import type { EpisodeRecord } from "../engine/episode.js";
 import { WarmModel } from "../engine/model.js";
 import type { OomCause } from "../engine/policy.js";
 import { type Snapshot, takeSnapshot } from "../engine/snapshot.js";
+import { PreemptibleHost } from "../engine/preempt.js";
 import { type PreparedPlan, describeTarget, outgrown } from "../engine/standing.js";
 import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -71,6 +72,9 @@ export const MIN_REDECIDE_MS = 2_000;
  */
 export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
 export const PACE_MAX = 10;
+/** After this many decision runs in a row stopped by events, the next is not stopped (#prepare). */
+export const MAX_STOPPED_RUNS = 2;
+const PREEMPTED = "an event came for the daemon's thread (a trigger fired, a process exited)";
 
 /**
  * The share of one core that model refreshes may take, and decision runs each, while the
@@ -139,6 +143,8 @@ export interface UpkeepReport {
    * loop, each what a trigger arriving in it waits for at most.
    */
   readonly slicesMs: readonly number[];
+  /** Beside each slice: whether an event would have stopped it (a decision run with a plan standing for its scope). */
+  readonly stoppable: readonly boolean[];
 }
 
 export class StandingDecisions {
@@ -153,6 +159,8 @@ export class StandingDecisions {
   /** How long the last refresh slice took (ms): the next rests in proportion (restAfter). */
   #lastRefreshMs = 0;
   #deciding = false;
+  /** Decision runs in a row that an event stopped (#prepare). */
+  #stoppedRuns = 0;
   /** When the last decision run ended (monotonic ms) and how long it took: the next rests in proportion. */
   #lastDecisionEnd = Number.NEGATIVE_INFINITY;
   #lastDecisionMs = 0;
@@ -160,7 +168,10 @@ export class StandingDecisions {
   longestSliceMs = 0;
   /** The slices of the upkeep call running now, and when the one running began (performance.now). */
   #slices: number[] = [];
+  #stoppable: boolean[] = [];
   #sliceStart = 0;
+  /** Whether the slice running now is one an event stops. */
+  #sliceStoppable = false;
   /** MemAvailable's recent fall (the pace's third signal). */
   readonly #availableTrend = new AvailableTrend();
 
@@ -212,6 +223,8 @@ export class StandingDecisions {
   async upkeep(now: number): Promise<UpkeepReport> {
     let refreshed = 0;
     this.#slices = [];
+    this.#stoppable = [];
+    this.#sliceStoppable = false;
     this.#sliceStart = performance.now();
     const pace = this.model.pace;
     if (now - this.#lastRefresh >= Math.max(REFRESH_EVERY_MS / pace, this.#lastRefreshMs + restAfter(this.#lastRefreshMs, pace, REFRESH_REST_MAX_MS / pace))) {
@@ -245,8 +258,10 @@ export class StandingDecisions {
     const byAge = due !== undefined && (entry === undefined || entry.plan === undefined || now - entry.madeAtMonoMs >= REDECIDE_MS / this.model.pace);
     const rest = byAge ? this.#lastDecisionMs : restAfter(this.#lastDecisionMs, this.model.pace, DECISION_REST_MAX_MS / this.model.pace);
     const scope = now >= this.#lastDecisionEnd + rest ? due : undefined;
+    let ran = false;
     if (scope !== undefined && !this.#deciding) {
       this.#deciding = true;
+      ran = true;
       // The refresh is one slice, the decision run's policies others: a trigger waits for one.
       if (refreshed > 0) await this.#turn();
       const work = workClockOf(this.#d.host);
@@ -264,11 +279,12 @@ export class StandingDecisions {
         this.#lastDecisionMs = took;
       }
     }
-    if (refreshed > 0 || decided !== undefined) this.#endSlice();
+    if (refreshed > 0 || ran) this.#endSlice();
+    this.#sliceStoppable = false;
     const slicesMs = this.#slices;
     const longest = Math.max(0, ...slicesMs);
     this.longestSliceMs = Math.max(this.longestSliceMs, longest);
-    return { refreshed, decided, longestSliceMs: longest, slicesMs };
+    return { refreshed, decided, longestSliceMs: longest, slicesMs, stoppable: this.#stoppable };
   }
 
   /** Ends the slice running now and lets the event loop turn: a trigger that came meanwhile runs. */
@@ -280,6 +296,7 @@ export class StandingDecisions {
 
   #endSlice(): void {
     this.#slices.push(performance.now() - this.#sliceStart);
+    this.#stoppable.push(this.#sliceStoppable);
   }
 
   /**
@@ -393,13 +410,23 @@ export class StandingDecisions {
     const generation = this.model.generation;
     // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
     const structure = this.model.structureGeneration;
-    const snapshot = this.snapshot();
+    // While a plan stands for the scope, an event (a trigger that fired) stops this run in the
+    // middle of a policy's call rather than waiting for its end: the trigger takes the plan that
+    // stands. After MAX_STOPPED_RUNS runs in a row stopped so, the next runs to its end, so that
+    // a stream of events (a PSI trigger firing every window) cannot keep every plan from being made.
+    const waits = this.#d.host.waits;
+    const stoppable = waits?.eventPending !== undefined && this.#entries.get(scope)?.plan !== undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
+    this.#sliceStoppable = stoppable;
+    const host = stoppable ? new PreemptibleHost(this.model, () => waits.eventPending?.() === true) : undefined;
+    const snapshot = host ? takeSnapshot(host, { cgroupMode: this.#d.mode, visitSizes: this.model }) : this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const yieldTo = () => (this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    const yieldTo = () => (host?.stopped ? PREEMPTED : this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
     const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
-    if (prepared.abandoned !== undefined) {
-      this.#d.log.debug(`standing decision for ${scope} stopped after ${prepared.record.chain.map((c) => c.policy).join(", ")}: ${prepared.abandoned}; the plan made before stands`);
+    const stopped = host?.stopped ? PREEMPTED : prepared.abandoned;
+    this.#stoppedRuns = host?.stopped ? this.#stoppedRuns + 1 : 0;
+    if (stopped !== undefined) {
+      this.#d.log.debug(`standing decision for ${scope} stopped ${host?.stopped ? "in" : "after"} ${prepared.record.chain.map((c) => c.policy).join(", ")}: ${stopped}; the plan made before stands`);
       return undefined;
     }
     // The trigger refuses a plan when its scope grew outside the targets since the plan's figures

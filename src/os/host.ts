@@ -135,6 +135,12 @@ export interface HostWaits {
    * once when it is already gone), or "timeout" after timeoutMs or on abort.
    */
   waitExit(pid: number, timeoutMs: number, signal?: AbortSignalLike): Promise<"exited" | "timeout">;
+  /**
+   * True when an event waited on here (a PSI trigger that fired, a process that exited) has
+   * arrived but is not handled yet, because this thread is busy: work that can wait (a decision
+   * made ahead) stops for it. Absent: no such events can be seen early.
+   */
+  eventPending?(): boolean;
 }
 
 export interface Host {

@@ -45,6 +45,7 @@ export class LinuxHost implements Host {
           closePidfd(fd);
         }
       },
+      eventPending: () => poller().pending?.() ?? false,
     };
   }
 

@@ -78,6 +78,11 @@ export interface FdPoller {
    * resolves "timeout" early. Do not close the fd while a wait on it is pending.
    */
   wait(fd: number, events: number, timeoutMs: number, signal?: AbortSignal): Promise<PollResult>;
+  /**
+   * True when a waited-on fd is ready but its wait has not been settled yet: the event loop is
+   * busy, and the event waits for it. Cheap enough to ask between two reads of a decision.
+   */
+  pending?(): boolean;
 }
 
 let poller: PoolPoller | undefined;
@@ -104,6 +109,8 @@ class PoolPoller implements FdPoller {
   private nextId = 1;
   private wakeFd = -1;
   private inFlight = false;
+  /** How many waits the poll in flight covers (entries 1..armed of `fds`; entry 0 is the wake-up fd). */
+  private armed = 0;
   private fds = Buffer.alloc(POLLFD_BYTES * 16);
   private readonly scratch = Buffer.alloc(8);
   private readonly one = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
@@ -133,6 +140,17 @@ class PoolPoller implements FdPoller {
       if (this.inFlight) this.wake();
       else this.arm();
     });
+  }
+
+  /**
+   * koffi hands poll(2) the buffer's own memory, so the kernel's revents are visible here as soon
+   * as the poll returns on its pool thread, while the main thread is still busy and before the
+   * completion runs. The wake-up fd is left out: only this thread writes to it.
+   */
+  pending(): boolean {
+    if (!this.inFlight) return false;
+    for (let i = 1; i <= this.armed; i++) if (this.fds.readUInt16LE(POLLFD_BYTES * i + 6) !== 0) return true;
+    return false;
   }
 
   private finish(id: number, r: PollResult): void {
@@ -167,6 +185,7 @@ class PoolPoller implements FdPoller {
     put(0, this.wakeFd, POLLIN);
     entries.forEach(([, w], i) => put(i + 1, w.fd, w.events));
     this.inFlight = true;
+    this.armed = entries.length;
     pollCalls().poll.async(fds, entries.length + 1, Math.ceil(timeout), (err: unknown, n: number) => {
       this.inFlight = false;
       this.done(entries, err ? -1 : n, failures);

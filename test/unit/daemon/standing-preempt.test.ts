@@ -1,0 +1,162 @@
+// An event stops a decision made ahead in the middle of a policy's call (src/engine/preempt.ts):
+// the plan made before stands for the trigger, the run is dropped, and a stream of events cannot
+// keep plans from being made.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { MAX_STOPPED_RUNS, REDECIDE_MS } from "../../../src/daemon/standing.js";
+import { OomkitError } from "../../../src/errors.js";
+import { definePolicy } from "../../../src/engine/policy.js";
+import type { TaskNode } from "../../../src/engine/task.js";
+import { PreemptibleHost } from "../../../src/engine/preempt.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import type { HostWaits } from "../../../src/os/host.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
+import { fixtureDaemon } from "../../support/fixture-daemon.js";
+
+const MB = 1024 * 1024;
+const KB = 1024;
+const MACHINE: FixtureSpec = {
+  memTotalKb: 1_000_000,
+  memAvailableKb: 500_000,
+  cgroups: {
+    "/jobs": { current: 600 * MB },
+    "/jobs/a": { current: 400 * MB, anon: 400 * MB },
+    "/jobs/b": { current: 200 * MB, anon: 200 * MB },
+  },
+  tasks: [
+    { pid: 1, comm: "init", cgroup: "/" },
+    { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 400 * KB },
+    { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * KB },
+  ],
+};
+
+/** A host whose "event waiting for the thread" the test raises, as the poller would see a ready fd. */
+class Events extends HostDecorator {
+  pending = false;
+  asked = 0;
+  override get waits(): HostWaits {
+    return {
+      psiTrigger: () => {
+        throw new OomkitError("E_UNSUPPORTED", "no PSI triggers on this fixture");
+      },
+      waitExit: async () => "timeout",
+      eventPending: () => {
+        this.asked++;
+        return this.pending;
+      },
+    };
+  }
+}
+
+/**
+ * Reads every task's memory and picks the largest; when `raiseAt` is set, the event comes after
+ * that many tasks were read. Counts the reads that threw, and whether its own catch let it go on.
+ */
+function reader(state: { raiseAt: number | undefined; events: () => Events; threw: number; finished: number }) {
+  return definePolicy({
+    name: "reader",
+    handleOutOfMemory(oc) {
+      let best: TaskNode | undefined;
+      let seen = 0;
+      for (const t of oc.tasks()) {
+        if (++seen === state.raiseAt) state.events().pending = true;
+        try {
+          if (best === undefined || t.memory.rssBytes > best.memory.rssBytes) best = t;
+        } catch {
+          // A policy that catches what a read throws cannot read on: every later read throws too.
+          state.threw++;
+        }
+      }
+      state.finished++;
+      return best ? oc.killTask(best, "largest") : oc.pass("nothing");
+    },
+  });
+}
+
+const TOML = `standing_decisions = true\npolicy_deadline_ms = 1000\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n[[attach]]\ncgroup = "/"\npolicy = "reader"\n`;
+
+function setup() {
+  let events: Events | undefined;
+  const state = { raiseAt: undefined as number | undefined, events: () => events as Events, threw: 0, finished: 0 };
+  const t = fixtureDaemon(MACHINE, TOML, { extra: [reader(state)], wrap: (h) => (events = new Events(h)) });
+  const plan = () => t.daemon.standing().find((e) => e.scope === "/");
+  const stopped = () => t.log.lines.filter((l) => /standing decision for \/ stopped in reader.*an event came for the daemon's thread/.test(l));
+  const done = async () => {
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  };
+  return { ...t, state, events: () => events as Events, plan, stopped, done };
+}
+
+describe("an event stops a decision made ahead", () => {
+  test("with a plan standing, the run stops at the next read after the event; the plan made before stands", async () => {
+    const t = setup();
+    await t.daemon.start();
+    await t.step(100);
+    const first = t.plan();
+    assert.ok(first?.plan, "a plan stands");
+    assert.equal(t.events().asked, 0, "no plan stood for the first run: nothing asked");
+    // The event comes while the policy reads its second task; the age bound makes the plan due.
+    t.state.raiseAt = 2;
+    const finished = t.state.finished;
+    await t.step(REDECIDE_MS);
+    assert.equal(t.stopped().length, 1, t.log.lines.slice(-5).join("\n"));
+    assert.equal(t.state.threw, 2, "the read after the event threw in the policy, and so did the one after it");
+    assert.equal(t.state.finished, finished + 1, "the policy that caught it went on, reading nothing more");
+    assert.equal(t.plan()?.madeAtMonoMs, first.madeAtMonoMs, "the plan made before still stands");
+    assert.deepEqual(t.plan()?.plan?.targets.map((x) => x.action), first.plan.targets.map((x) => x.action));
+    // The trigger takes that plan at once: the victim grew and took the machine's headroom.
+    t.events().pending = false;
+    t.state.raiseAt = undefined;
+    t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * KB }));
+    t.write("proc/meminfo", "MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   50000 kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n");
+    await t.step(100);
+    assert.equal(t.episodes[0]?.decision?.path, "standing", JSON.stringify(t.episodes[0]?.decision));
+    await t.done();
+  });
+
+  test(`events in a row stop at most ${MAX_STOPPED_RUNS} runs; the next runs to its end`, async () => {
+    const t = setup();
+    await t.daemon.start();
+    await t.step(100);
+    const first = t.plan();
+    assert.ok(first?.plan);
+    t.events().pending = true;
+    for (let i = 0; i < MAX_STOPPED_RUNS + 1; i++) await t.step(REDECIDE_MS);
+    assert.equal(t.stopped().length, MAX_STOPPED_RUNS);
+    assert.ok((t.plan()?.madeAtMonoMs ?? 0) > first.madeAtMonoMs, "the third run made a new plan despite the event");
+    await t.done();
+  });
+
+  test("with no plan standing for the scope, an event does not stop the run: there is nothing to fall back on", async () => {
+    const t = setup();
+    t.state.raiseAt = 1;
+    await t.daemon.start();
+    await t.step(100);
+    assert.equal(t.stopped().length, 0);
+    assert.ok(t.plan()?.plan, "the first plan was made to its end");
+    await t.done();
+  });
+});
+
+describe("PreemptibleHost", () => {
+  test("asks before every read, parsed reads kept by the model included; throws E_PREEMPTED from then on", () => {
+    const dir = buildFixture(MACHINE);
+    try {
+      let pending = false;
+      const host = new PreemptibleHost(new FixtureHost(dir), () => pending);
+      assert.match(host.readFile("/proc/meminfo"), /MemTotal/);
+      assert.equal(host.parsedCache, undefined, "a host that keeps no parsed reads gets none from it");
+      pending = true;
+      assert.throws(() => host.readDir("/proc"), (e: unknown) => e instanceof OomkitError && e.code === "E_PREEMPTED");
+      pending = false;
+      assert.throws(() => host.readFile("/proc/meminfo"), (e: unknown) => e instanceof OomkitError && e.code === "E_PREEMPTED", "once stopped, stopped");
+      assert.equal(host.stopped, true);
+      assert.equal(host.checks, 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
