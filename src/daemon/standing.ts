@@ -406,18 +406,25 @@ export class StandingDecisions {
    * made). Undefined when the run stopped for an episode.
    */
   async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
-    this.model.refreshUrgent(URGENT_READ_MS);
-    const generation = this.model.generation;
-    // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
-    const structure = this.model.structureGeneration;
     // While a plan stands for the scope, an event (a trigger that fired) stops this run in the
     // middle of a policy's call rather than waiting for its end: the trigger takes the plan that
     // stands. After MAX_STOPPED_RUNS runs in a row stopped so, the next runs to its end, so that
-    // a stream of events (a PSI trigger firing every window) cannot keep every plan from being made.
+    // a stream of events (a PSI trigger firing every window) cannot keep every plan from being
+    // made. The urgent reads before it stop for an event too (they may take URGENT_READ_MS).
     const waits = this.#d.host.waits;
     const stoppable = waits?.eventPending !== undefined && this.#entries.get(scope)?.plan !== undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
+    const pending = () => waits?.eventPending?.() === true;
     this.#sliceStoppable = stoppable;
-    const host = stoppable ? new PreemptibleHost(this.model, () => waits.eventPending?.() === true) : undefined;
+    this.model.refreshUrgent(URGENT_READ_MS, stoppable ? pending : undefined);
+    if (stoppable && pending()) {
+      this.#stoppedRuns++;
+      this.#d.log.debug(`standing decision for ${scope} stopped before its policies: ${PREEMPTED}; the plan made before stands`);
+      return undefined;
+    }
+    const generation = this.model.generation;
+    // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
+    const structure = this.model.structureGeneration;
+    const host = stoppable ? new PreemptibleHost(this.model, pending) : undefined;
     const snapshot = host ? takeSnapshot(host, { cgroupMode: this.#d.mode, visitSizes: this.model }) : this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });

@@ -523,10 +523,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * by a refresh may make a plan due (daemon/redecide.ts), and that plan must not be made
    * on the figures the move just showed to be stale (the VM's daemon-zram: three plans in a row
    * named a 32 MiB bystander while the leak's own figures waited for the next refresh slice).
+   * `stop`, asked before each read: true ends the reads there (an event waits for the thread).
    */
-  refreshUrgent(budgetMs: number): RefreshStats {
+  refreshUrgent(budgetMs: number, stop?: () => boolean): RefreshStats {
     const now = this.clock.monotonicMs();
-    return this.#drain(budgetMs, () => (this.#urgent.peekDue(now) !== undefined ? this.#urgent : undefined));
+    return this.#drain(budgetMs, () => (this.#urgent.peekDue(now) !== undefined && stop?.() !== true ? this.#urgent : undefined));
   }
 
   /**

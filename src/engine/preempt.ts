@@ -16,7 +16,7 @@ import type { DirEntry, FileStat, Host, ParsedCache } from "../os/host.js";
 
 export class PreemptibleHost extends HostDecorator implements ParsedCache {
   readonly #pending: () => boolean;
-  #stopped = false;
+  #stopped: OomkitError | undefined;
   #checks = 0;
 
   /** `pending`: true when an event waits for the thread (asked before every read until it is). */
@@ -27,7 +27,7 @@ export class PreemptibleHost extends HostDecorator implements ParsedCache {
 
   /** True once a read found an event waiting: the run's result is to be dropped. */
   get stopped(): boolean {
-    return this.#stopped;
+    return this.#stopped !== undefined;
   }
 
   /** How many reads asked (the benchmark's and tests' figure). */
@@ -37,9 +37,12 @@ export class PreemptibleHost extends HostDecorator implements ParsedCache {
 
   #check(): void {
     this.#checks++;
-    if (!this.#stopped && !this.#pending()) return;
-    this.#stopped = true;
-    throw new OomkitError("E_PREEMPTED", "an event is waiting for the daemon's thread: the decision made ahead stops here");
+    if (this.#stopped === undefined && !this.#pending()) return;
+    // One error, thrown again by every later read: code that catches each read's error and goes
+    // on (a loop over thousands of tasks) would otherwise pay for a new error and its stack trace
+    // each time, and the thread would come back tens of milliseconds later.
+    this.#stopped ??= new OomkitError("E_PREEMPTED", "an event is waiting for the daemon's thread: the decision made ahead stops here");
+    throw this.#stopped;
   }
 
   override readFile(p: string): string {

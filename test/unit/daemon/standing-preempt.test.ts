@@ -82,7 +82,7 @@ function setup() {
   const state = { raiseAt: undefined as number | undefined, events: () => events as Events, threw: 0, finished: 0 };
   const t = fixtureDaemon(MACHINE, TOML, { extra: [reader(state)], wrap: (h) => (events = new Events(h)) });
   const plan = () => t.daemon.standing().find((e) => e.scope === "/");
-  const stopped = () => t.log.lines.filter((l) => /standing decision for \/ stopped in reader.*an event came for the daemon's thread/.test(l));
+  const stopped = () => t.log.lines.filter((l) => /standing decision for \/ stopped (in reader|before its policies).*an event came for the daemon's thread/.test(l));
   const done = async () => {
     await t.daemon.stop();
     fs.rmSync(t.dir, { recursive: true, force: true });
@@ -123,9 +123,12 @@ describe("an event stops a decision made ahead", () => {
     await t.step(100);
     const first = t.plan();
     assert.ok(first?.plan);
+    const finished = t.state.finished;
     t.events().pending = true;
     for (let i = 0; i < MAX_STOPPED_RUNS + 1; i++) await t.step(REDECIDE_MS);
     assert.equal(t.stopped().length, MAX_STOPPED_RUNS);
+    assert.equal(t.stopped().filter((l) => l.includes("before its policies")).length, MAX_STOPPED_RUNS, "an event already waiting stops a run before its policies are called");
+    assert.equal(t.state.finished, finished + 1, "the policy was called once: by the run not stopped");
     assert.ok((t.plan()?.madeAtMonoMs ?? 0) > first.madeAtMonoMs, "the third run made a new plan despite the event");
     await t.done();
   });

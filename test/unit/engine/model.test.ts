@@ -279,8 +279,12 @@ describe("the warm model", () => {
     for (let i = 0; i < 50 && !t.counting.reads.slice(m).includes(jobs); i++) t.model.refresh(0);
     assert.ok(t.counting.reads.slice(m).includes(jobs));
     assert.ok(!t.counting.reads.slice(m).includes(b), "b's usage was not due");
+    // An event waiting for the thread (the daemon's stop) ends the urgent reads before the first.
+    let asked = 0;
+    assert.equal(t.model.refreshUrgent(1_000, () => ++asked > 0).reads, 0, "stopped: nothing read");
+    assert.equal(asked, 1);
     const n = t.counting.reads.length;
-    const r = t.model.refreshUrgent(1_000);
+    const r = t.model.refreshUrgent(1_000, () => false);
     const read = t.counting.reads.slice(n);
     assert.ok(read.includes("/sys/fs/cgroup/jobs/b/memory.current") && read.includes("/proc/11/status"), read.join(", "));
     assert.ok(!read.some((p) => p.startsWith("/sys/fs/cgroup/other")), read.join(", "));
