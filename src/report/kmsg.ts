@@ -1,8 +1,12 @@
 /**
  * The thin reader of /dev/kmsg (parsing is src/os/parse/kmsg.ts). It opens the device
  * non-blocking and reads every record until EAGAIN, then again every `intervalMs`: a read
- * never parks a libuv thread, and the daemon's counters (memory.events, /proc/vmstat) catch
- * a kill between two polls anyway.
+ * never parks a thread, and the daemon's counters (memory.events, /proc/vmstat) catch a kill
+ * between two polls anyway. The reads are synchronous: on a non-blocking descriptor one returns
+ * at once (a record, or EAGAIN), so sending it through libuv's thread pool (fs/promises) bought
+ * nothing but its cost — a queued job, a promise and an error object four times a second, about a
+ * tenth of the idle daemon's CPU (node --cpu-prof) — and a wait behind the pool's other jobs,
+ * one of whose threads the kill path's poll(2) holds (src/os/poller.ts).
  *
  * /dev/kmsg replays its whole ring buffer on open (the "backlog", up to the first EAGAIN), and a
  * read returns EPIPE when records were overwritten before they were read (the position then
@@ -10,7 +14,6 @@
  * sequence number. A regular file works too (tests, recorded logs): its end counts as EAGAIN.
  */
 import * as fs from "node:fs";
-import * as fsp from "node:fs/promises";
 import { errnoCode } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 
@@ -20,6 +23,8 @@ export const DEV_KMSG = "/dev/kmsg";
 export const DEFAULT_KMSG_INTERVAL_MS = 250;
 /** A record is at most LOG_LINE_MAX (1024) bytes plus its dictionary; 16 KiB holds any. */
 const READ_BYTES = 16 * 1024;
+/** While catching up (the backlog, a burst), the event loop turns after this many records. */
+const RECORDS_PER_TURN = 64;
 
 export interface KmsgReaderOptions {
   readonly path?: string;
@@ -45,7 +50,7 @@ export class KmsgReader {
   readonly path: string;
   readonly #o: KmsgReaderOptions;
   readonly #log: Logger;
-  #fh: fsp.FileHandle | undefined;
+  #fd: number | undefined;
   #loop: Promise<void> | undefined;
   #stopping = false;
   #timer: NodeJS.Timeout | undefined;
@@ -72,7 +77,7 @@ export class KmsgReader {
   async start(): Promise<boolean> {
     if (this.#loop) return true;
     try {
-      this.#fh = await fsp.open(this.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      this.#fd = fs.openSync(this.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (err) {
       this.#log.warn(`cannot read the kernel log ${this.path} (${errnoCode(err) ?? String(err)}): kernel OOM kills are seen by counters only`);
       return false;
@@ -89,17 +94,24 @@ export class KmsgReader {
     this.#wake?.();
     await this.#loop;
     this.#loop = undefined;
-    await this.#fh?.close().catch(() => {});
-    this.#fh = undefined;
+    if (this.#fd !== undefined) {
+      try {
+        fs.closeSync(this.#fd);
+      } catch {
+        /* closing a log we only read: nothing to lose */
+      }
+    }
+    this.#fd = undefined;
   }
 
   async #run(): Promise<void> {
     const buf = Buffer.alloc(READ_BYTES);
     let failing: string | undefined;
+    let burst = 0;
     while (!this.#stopping) {
       let idle = false;
       try {
-        const { bytesRead } = await (this.#fh as fsp.FileHandle).read(buf, 0, buf.length, null);
+        const bytesRead = fs.readSync(this.#fd as number, buf, 0, buf.length, null);
         if (bytesRead === 0) idle = true;
         else {
           this.#stats.reads += 1;
@@ -119,7 +131,12 @@ export class KmsgReader {
           idle = true;
         }
       }
+      if (!idle && ++burst >= RECORDS_PER_TURN) {
+        burst = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       if (idle) {
+        burst = 0;
         if (!this.#caughtUp) {
           this.#caughtUp = true;
           this.#o.onCaughtUp?.();
