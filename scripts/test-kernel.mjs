@@ -33,7 +33,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { SYSTEMD_FILES, budgetOf, groupFiles, guestTimeoutS } from "../test/kernel/vm/groups.mjs";
-import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, prepareKernel, prepareSystemdRoot, withCacheLock, withVmRunLock } from "../test/kernel/vm/prepare.mjs";
+import { CACHE, KERNELS, PrepareError, REPO, accelerator, buildCrowd, buildHog, ensureTools, peerDebs, prepareKernel, prepareSystemdRoot, withCacheLock, withVmRunLock } from "../test/kernel/vm/prepare.mjs";
 
 const MEMORY_MIB = Number(process.env.OOMKIT_VM_MEMORY ?? 1536);
 const CPUS = 2;
@@ -45,6 +45,8 @@ const log = (msg) => process.stderr.write(`test-kernel: ${msg}\n`);
 
 /** The systemd guests' root (prepare.mjs), when a test file needs one. */
 let systemdRoot;
+/** The peer daemons' packages (prepare.mjs peerDebs), when the peers comparison runs: the guest unpacks them. */
+let peerDebsFound = [];
 
 /**
  * What the systemd guest binds from the host (init.sh reads "SOURCE TARGET" lines): the host's
@@ -235,6 +237,7 @@ async function runGroup(k, tools, group, args, accel, runDir, timeoutS) {
     `export OOMKIT_MODULES=${quote(k.modules)}`,
     `export OOMKIT_HOG=/oomkit-run/hog`,
     `export OOMKIT_CROWD=/oomkit-run/crowd`,
+    ...(peerDebsFound.length ? [`export OOMKIT_PEER_DEBS=${quote(peerDebsFound.join(":"))}`] : []),
     `export OOMKIT_RUN_DIR=/oomkit-run`,
     // A big file on the read-only 9p root that nothing else in the guest reads: page cache for
     // the reclaim tests.
@@ -416,6 +419,15 @@ async function main() {
       ensureTools(log);
       tools = { hog: buildHog(), crowd: buildCrowd() };
       accel = accelerator();
+      // The peers comparison's daemons: downloaded here, unpacked in the guest (peers.test.ts).
+      if (process.env.OOMKIT_BENCH_PEERS === "1" && tests.files.some((f) => f.startsWith("peers."))) {
+        try {
+          peerDebsFound = peerDebs(log);
+        } catch (err) {
+          if (!(err instanceof PrepareError)) throw err;
+          lines.push(`peers: earlyoom and nohang will not run: ${err.message}`);
+        }
+      }
       if (tests.files.some((f) => SYSTEMD_FILES.has(f))) {
         try {
           systemdRoot = prepareSystemdRoot(log);

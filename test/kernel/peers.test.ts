@@ -90,6 +90,26 @@ function isZombie(pid: number): boolean {
   }
 }
 
+/**
+ * The peer daemons, from Debian's packages the harness downloaded (OOMKIT_PEER_DEBS, a colon list
+ * of .deb paths on the host's root, which the guest sees read-only), unpacked into the guest's own
+ * root: a tmpfs overlay, so nothing is installed on the host and no maintainer script runs. A
+ * daemon already on the guest's PATH is left as it is.
+ */
+function unpackPeers(): void {
+  for (const deb of (process.env.OOMKIT_PEER_DEBS ?? "").split(":").filter(Boolean)) {
+    const pkg = path.basename(deb).replace(/_.*$/, "");
+    try {
+      sh("sh", ["-c", `command -v ${pkg}`]);
+      continue;
+    } catch {
+      /* not there: unpack it */
+    }
+    sh("dpkg-deb", ["-x", deb, "/"]);
+    console.log(`# peers: unpacked ${path.basename(deb)} into the guest's root`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The workload: hogs under role names
 
@@ -503,6 +523,7 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
   before(async () => {
     if (SKIP) return;
     t = await TestTree.create("peers");
+    unpackPeers();
     dir = path.join("/run", "oomkit-peers-conf");
     mkdirSync(dir, { recursive: true });
     // The benchmark itself is no candidate for any handler (children are started at 0).

@@ -306,6 +306,18 @@ export function buildHog() {
   return buildTool("hog");
 }
 
+/** Debian's packages of the peer daemons the peers comparison runs (test/kernel/peers.test.ts). */
+export const PEER_PACKAGES = ["earlyoom", "nohang"];
+
+/**
+ * Downloads the peer daemons' packages into the cache (`apt-get download`: nothing is installed
+ * or started on this machine) and returns their paths. The guest unpacks them into its own
+ * tmpfs overlay (peers.test.ts), so the host never runs a second OOM killer.
+ */
+export function peerDebs(log) {
+  return PEER_PACKAGES.map((pkg) => downloadDeb(pkg, log));
+}
+
 /** Compiles the crowd (test/kernel/crowd.c: thousands of waiting tasks) into the cache; returns its path. */
 export function buildCrowd() {
   return buildTool("crowd");
