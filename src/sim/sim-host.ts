@@ -178,8 +178,8 @@ export class SimHost implements Host {
     if (read) return { kind: "file", read, ownerUid: 0 };
     const parts = full.slice("/proc/".length).split("/");
     if (full === "/proc") {
-      const pids = this.machine.tasks().map((t) => String(t.pid));
-      return { kind: "dir", entries: () => [...pids, "self", "pressure", "sys"].map((name) => ({ name, isDirectory: true })).concat(["meminfo", "vmstat"].map((name) => ({ name, isDirectory: false }))), ownerUid: 0 };
+      const entries = this.#procEntries();
+      return { kind: "dir", entries: () => entries, ownerUid: 0 };
     }
     const [head, ...rest] = parts as [string, ...string[]];
     if (head === "self") return this.#self(rest);
@@ -193,6 +193,19 @@ export class SimHost implements Host {
     const files = [...new Set(below.filter((b) => b.length === 1).map((b) => b[0] as string))];
     const dirs = [...new Set(below.filter((b) => b.length > 1).map((b) => b[0] as string))];
     return { kind: "dir", entries: () => [...dirs.map((name) => ({ name, isDirectory: true })), ...files.map((name) => ({ name, isDirectory: false }))], ownerUid: 0 };
+  }
+
+  /** /proc's listing, made again only when the machine's shape changed (readDir hands out a copy). */
+  #procListing: { readonly shape: number; readonly entries: readonly DirEntry[] } | undefined;
+
+  #procEntries(): readonly DirEntry[] {
+    const shape = this.machine.shapeGeneration;
+    if (this.#procListing?.shape === shape) return this.#procListing.entries;
+    const pids = this.machine.tasks().map((t) => String(t.pid));
+    const entry = (name: string, isDirectory: boolean): DirEntry => Object.freeze({ name, isDirectory });
+    const entries: readonly DirEntry[] = Object.freeze([...[...pids, "self", "pressure", "sys"].map((name) => entry(name, true)), entry("meminfo", false), entry("vmstat", false)]);
+    this.#procListing = { shape, entries };
+    return entries;
   }
 
   /** /proc/self: the model's task with selfPid, or a small process of its own. */

@@ -16,14 +16,18 @@ test("a reaped task's files are gone, and a pid used again reads the new task", 
   const h = new SimHost(m);
   m.addTask({ pid: 500, comm: "first", curve: { kind: "steady", bytes: 4 * MiB } });
   h.advance(100);
+  assert.deepEqual(h.readDir("/proc").filter((d) => d.name === "500").length, 1);
   assert.match(h.readFile("/proc/500/status"), /^Name:\tfirst$/m);
   const shape = m.shapeGeneration;
   m.signal(500, "SIGKILL");
   h.advance(1000);
   assert.ok(m.shapeGeneration > shape, "the reap changed the shape");
   assert.throws(() => h.readFile("/proc/500/status"), /ENOENT/);
+  const listed = () => h.readDir("/proc").filter((d) => d.isDirectory && /^[0-9]+$/.test(d.name)).map((d) => d.name);
+  assert.deepEqual(listed(), [], "/proc's kept listing went with the task");
   m.addTask({ pid: 500, comm: "second", curve: { kind: "steady", bytes: 8 * MiB } });
   h.advance(100);
+  assert.deepEqual(listed(), ["500"]);
   assert.match(h.readFile("/proc/500/status"), /^Name:\tsecond$/m);
   assert.match(h.readFile("/proc/500/status"), /^RssAnon:\t8192 kB$/m);
 });
