@@ -155,8 +155,8 @@ export function markdown(rows: readonly Row[]): string {
       "Most decisions left are asked for by a victim that shrank past the drift bound (a bursting task chosen at its peak, then back to its base), " +
       "and in `busy` by the fork storm's new processes (structure: every scope's plan is due) and by /jobs/b, where no plan stands once its leak is killed. " +
       "The simulated machine's own cost was then cut without changing a single result (runScenario's whole output for both configurations hashes the same; " +
-      "measured in one run each, medians of 3, load 5-6: default 5.84 → 5.20 s, busy 8.18 → 6.24 s, the model alone of \"Simulator\" 0.51 → 0.41 s): " +
-      "a cgroup file read builds only its own node instead of the folder's twenty-odd, file nodes are kept per path while no task or cgroup comes or goes, " +
+      "measured in one run each, medians of 3, load 3-4: default 4.89 → 4.09 s, busy 5.76 → 5.36 s, the model alone of \"Simulator\" 0.56 → 0.43 s): " +
+      "a cgroup file read builds only its own node instead of the folder's twenty-odd, file nodes and /proc's listing are kept while no task or cgroup comes or goes, " +
       "a task's stat and status texts are kept while the figures they show stand, and the step's page carries no longer go through a field named by a variable. " +
       "Where the default's time goes now (`node --cpu-prof dist/bench/sim-daemon.bench.js --config=default`): about a quarter of the samples in decision runs " +
       "(mostly the rules policy reading and parsing every task's status for badness), a fifth in the warm model's refreshes (at the highest pace most of the run: the machine is under pressure; " +
