@@ -39,18 +39,19 @@ export function curveBytes(curve: MemoryCurve, ageMs: number, seed: number): num
     case "bursts": {
       const k = Math.floor(ageMs / curve.everyMs);
       // The burst of this period, or the one before it if that one started late and still runs.
-      for (const period of [k, k - 1]) {
-        if (period < 0) continue;
-        const start = period * curve.everyMs + curve.jitter * curve.everyMs * unitHash(seed, period);
-        if (ageMs >= start && ageMs < start + curve.lengthMs) return curve.baseBytes + curve.burstBytes;
-      }
-      return curve.baseBytes;
+      return inBurst(curve, ageMs, seed, k) || (k > 0 && inBurst(curve, ageMs, seed, k - 1)) ? curve.baseBytes + curve.burstBytes : curve.baseBytes;
     }
     default: {
       const never: never = curve;
       throw new OomkitError("E_INTERNAL", `unknown curve ${JSON.stringify(never)}`);
     }
   }
+}
+
+/** Whether the burst of `period` (≥ 0) runs at `ageMs`. */
+function inBurst(curve: Extract<MemoryCurve, { kind: "bursts" }>, ageMs: number, seed: number, period: number): boolean {
+  const start = period * curve.everyMs + curve.jitter * curve.everyMs * unitHash(seed, period);
+  return ageMs >= start && ageMs < start + curve.lengthMs;
 }
 
 /** Throws E_CONFIG, naming the field, when a curve's figures cannot describe memory. */

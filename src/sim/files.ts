@@ -5,7 +5,7 @@
  * cgroup.kill; it has memory.pressure, memory.stat and memory.reclaim).
  */
 import { OomkitError } from "../errors.js";
-import { type CgroupFileName, CgroupFile, CGROUP_FS, PidFile } from "../os/paths.js";
+import { CgroupFile, CGROUP_FS, PidFile } from "../os/paths.js";
 import type { SimMachine } from "./machine.js";
 import { cgroupEvents, memoryEvents, memoryStat, oomScore, procStat, procStatus } from "./render.js";
 import type { SimCgroup, SimTask } from "./state.js";
@@ -49,62 +49,97 @@ function parseIntWrite(data: string): number {
 
 const limit = (pages: number, pageSize: number) => `${Number.isFinite(pages) ? pages * pageSize : "max"}\n`;
 
-/** The files of one cgroup folder. */
+const ZERO_PRESSURE = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+/**
+ * The files of one cgroup folder. Only the file asked for is built: every read of the engine's
+ * comes through here, and building the folder's twenty-odd nodes for each was most of its cost.
+ */
 function cgroupFile(m: SimMachine, cg: SimCgroup, name: string): Node | undefined {
-  const k = m.k;
+  return commonFile(m, cg, name) ?? (cg.parent === undefined ? undefined : childFile(m, cg, name));
+}
+
+/** The files every cgroup has, the root included. */
+function commonFile(m: SimMachine, cg: SimCgroup, name: string): Node | undefined {
+  switch (name) {
+    case CgroupFile.procs:
+      return file(
+        () => [...cg.tasks].map((t) => `${t.pid}\n`).join(""),
+        (d) => m.moveTask(parseIntWrite(d), cg.path),
+      );
+    case CgroupFile.controllers:
+      return file(() => "cpuset cpu io memory pids\n");
+    case CgroupFile.subtreeControl:
+      return file(() => (cg.children.size > 0 || cg.parent === undefined ? "memory\n" : ""));
+    case CgroupFile.memoryPressure:
+      return file(() => cg.psi.render());
+    case CgroupFile.cpuPressure:
+    case CgroupFile.ioPressure:
+      return file(() => ZERO_PRESSURE);
+    case CgroupFile.memoryStat:
+      return file(() => memoryStat(m.k, cg));
+    case CgroupFile.memoryReclaim:
+      return file(
+        () => "",
+        (d) => {
+          const want = parseLimitWrite(d.split(/\s+/)[0] ?? "");
+          if (m.reclaimBytes(cg.path, want) < want) throw new OomkitError("E_HOST_IO", `memory.reclaim ${want}: EAGAIN`, { cause: errno("EAGAIN") });
+        },
+      );
+    default:
+      return undefined;
+  }
+}
+
+/** The files of a cgroup below the root: its limits, events, usage and kill. */
+function childFile(m: SimMachine, cg: SimCgroup, name: string): Node | undefined {
   const ps = m.pageSizeBytes;
-  const isRoot = cg.parent === undefined;
   const setter = (which: Parameters<SimMachine["setLimit"]>[1]) => (d: string) => m.setLimit(cg.path, which, parseLimitWrite(d));
-  const common: Partial<Record<CgroupFileName, Node>> = {
-    [CgroupFile.procs]: file(
-      () => [...cg.tasks].map((t) => `${t.pid}\n`).join(""),
-      (d) => m.moveTask(parseIntWrite(d), cg.path),
-    ),
-    [CgroupFile.controllers]: file(() => "cpuset cpu io memory pids\n"),
-    [CgroupFile.subtreeControl]: file(() => (cg.children.size > 0 || isRoot ? "memory\n" : "")),
-    [CgroupFile.memoryPressure]: file(() => cg.psi.render()),
-    [CgroupFile.cpuPressure]: file(() => "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
-    [CgroupFile.ioPressure]: file(() => "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"),
-    [CgroupFile.memoryStat]: file(() => memoryStat(k, cg)),
-    [CgroupFile.memoryReclaim]: file(
-      () => "",
-      (d) => {
-        const want = parseLimitWrite(d.split(/\s+/)[0] ?? "");
-        if (m.reclaimBytes(cg.path, want) < want) throw new OomkitError("E_HOST_IO", `memory.reclaim ${want}: EAGAIN`, { cause: errno("EAGAIN") });
-      },
-    ),
-  };
-  if (isRoot) return common[name as CgroupFileName];
-  const child: Partial<Record<CgroupFileName, Node>> = {
-    [CgroupFile.events]: file(() => cgroupEvents(cg)),
-    [CgroupFile.kill]: file(
-      () => "",
-      (d) => {
-        if (d.trim() !== "1") throw new OomkitError("E_HOST_IO", `cgroup.kill ${JSON.stringify(d)}: ERANGE`, { cause: errno("ERANGE") });
-        m.killCgroup(cg.path);
-      },
-    ),
-    [CgroupFile.memoryCurrent]: file(() => `${cg.usage * ps}\n`),
-    [CgroupFile.memoryMin]: file(() => limit(cg.minPages, ps), setter("min")),
-    [CgroupFile.memoryLow]: file(() => limit(cg.lowPages, ps), setter("low")),
-    [CgroupFile.memoryHigh]: file(() => limit(cg.highPages, ps), setter("high")),
-    [CgroupFile.memoryMax]: file(() => limit(cg.maxPages, ps), setter("max")),
-    [CgroupFile.memoryPeak]: file(() => `${cg.peakPages * ps}\n`),
-    [CgroupFile.memoryEvents]: file(() => memoryEvents(cg, false)),
-    [CgroupFile.memoryEventsLocal]: file(() => memoryEvents(cg, true)),
-    [CgroupFile.memoryOomGroup]: file(
-      () => `${cg.oomGroup ? 1 : 0}\n`,
-      (d) => {
-        const v = parseIntWrite(d);
-        if (v !== 0 && v !== 1) throw new OomkitError("E_HOST_IO", `memory.oom.group ${v}: EINVAL`, { cause: errno("EINVAL") });
-        cg.oomGroup = v === 1;
-      },
-    ),
-    [CgroupFile.memorySwapCurrent]: file(() => `${cg.swapUsage * ps}\n`),
-    [CgroupFile.memorySwapMax]: file(() => limit(cg.swapMaxPages, ps), setter("swap.max")),
-    [CgroupFile.memorySwapPeak]: file(() => `${cg.swapPeakPages * ps}\n`),
-  };
-  return child[name as CgroupFileName] ?? common[name as CgroupFileName];
+  switch (name) {
+    case CgroupFile.events:
+      return file(() => cgroupEvents(cg));
+    case CgroupFile.kill:
+      return file(
+        () => "",
+        (d) => {
+          if (d.trim() !== "1") throw new OomkitError("E_HOST_IO", `cgroup.kill ${JSON.stringify(d)}: ERANGE`, { cause: errno("ERANGE") });
+          m.killCgroup(cg.path);
+        },
+      );
+    case CgroupFile.memoryCurrent:
+      return file(() => `${cg.usage * ps}\n`);
+    case CgroupFile.memoryMin:
+      return file(() => limit(cg.minPages, ps), setter("min"));
+    case CgroupFile.memoryLow:
+      return file(() => limit(cg.lowPages, ps), setter("low"));
+    case CgroupFile.memoryHigh:
+      return file(() => limit(cg.highPages, ps), setter("high"));
+    case CgroupFile.memoryMax:
+      return file(() => limit(cg.maxPages, ps), setter("max"));
+    case CgroupFile.memoryPeak:
+      return file(() => `${cg.peakPages * ps}\n`);
+    case CgroupFile.memoryEvents:
+      return file(() => memoryEvents(cg, false));
+    case CgroupFile.memoryEventsLocal:
+      return file(() => memoryEvents(cg, true));
+    case CgroupFile.memoryOomGroup:
+      return file(
+        () => `${cg.oomGroup ? 1 : 0}\n`,
+        (d) => {
+          const v = parseIntWrite(d);
+          if (v !== 0 && v !== 1) throw new OomkitError("E_HOST_IO", `memory.oom.group ${v}: EINVAL`, { cause: errno("EINVAL") });
+          cg.oomGroup = v === 1;
+        },
+      );
+    case CgroupFile.memorySwapCurrent:
+      return file(() => `${cg.swapUsage * ps}\n`);
+    case CgroupFile.memorySwapMax:
+      return file(() => limit(cg.swapMaxPages, ps), setter("swap.max"));
+    case CgroupFile.memorySwapPeak:
+      return file(() => `${cg.swapPeakPages * ps}\n`);
+    default:
+      return undefined;
+  }
 }
 
 const ROOT_CGROUP_FILES = [CgroupFile.procs, CgroupFile.controllers, CgroupFile.subtreeControl, CgroupFile.memoryPressure, CgroupFile.cpuPressure, CgroupFile.ioPressure, CgroupFile.memoryStat, CgroupFile.memoryReclaim];

@@ -63,6 +63,8 @@ export class SimMachine {
   #sorted: SimTask[] | undefined;
   readonly #root: SimCgroup;
   readonly #reap: { baseMs: number; msPerMiB: number };
+  /** Rises whenever a cgroup or a task comes or goes (see shapeGeneration). */
+  #shape = 0;
 
   constructor(spec: MachineSpec) {
     this.pageSizeBytes = spec.pageSizeBytes ?? 4096;
@@ -109,6 +111,14 @@ export class SimMachine {
     return this.#root;
   }
 
+  /**
+   * Rises whenever a cgroup is made or removed and whenever a task starts or leaves: while it
+   * stands, every path names the same cgroup or task object (what a reader may keep per path).
+   */
+  get shapeGeneration(): number {
+    return this.#shape;
+  }
+
   /** Runs the machine to `ms` of virtual time, in steps of stepMs (the last one shorter). */
   advanceTo(ms: number): void {
     if (!(ms >= this.#now)) throw new OomkitError("E_INTERNAL", `the simulation cannot go back (${this.#now} → ${ms} ms)`);
@@ -139,6 +149,7 @@ export class SimMachine {
       const parent = this.addCgroup(parentCgroup(p) ?? ROOT_CGROUP);
       cg = new SimCgroup(p, parent, this.#now, this.#cgSeq++);
       parent.children.set(cg.name, cg);
+      this.#shape++;
     }
     if (cg !== this.#root) this.#applyCgroup(cg, spec);
     return cg;
@@ -158,6 +169,7 @@ export class SimMachine {
     if (cg === this.#root || cg.tasks.size > 0 || cg.children.size > 0) throw new OomkitError("E_HOST_IO", `rmdir ${cg.path}: EBUSY`);
     if (cg.cachePages > 0) this.k.ledger.dropCache(cg, cg.cachePages);
     cg.parent?.children.delete(cg.name);
+    this.#shape++;
   }
 
   #need(path: string): SimCgroup {
@@ -201,6 +213,7 @@ export class SimMachine {
     cg.tasks.add(t);
     this.#tasks.set(pid, t);
     this.#sorted = undefined;
+    this.#shape++;
     this.#nextPid = Math.max(this.#nextPid, pid + 1);
     return t;
   }
@@ -227,6 +240,7 @@ export class SimMachine {
     this.k.ledger.release(t);
     this.#tasks.delete(t.pid);
     this.#sorted = undefined;
+    this.#shape++;
   }
 
   task(pid: number): SimTask | undefined {

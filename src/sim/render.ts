@@ -109,7 +109,8 @@ export function cgroupEvents(cg: SimCgroup): string {
 /** The state letter: a killed task whose memory has not come back is in the exit path (D). */
 const stateLetter = (t: SimTask) => (t.state === "dying" ? "D" : t.stallShare > 0 ? "D" : "S");
 
-export function procStat(k: SimKernel, t: SimTask): string {
+/** /proc/PID/stat, rendered from the task's figures now (no cache). */
+export function renderProcStat(k: SimKernel, t: SimTask): string {
   const rss = t.anonResident + t.fileResident;
   const startTicks = Math.floor(t.startMs / 10);
   const vsize = (t.footprintPages() + t.anonSwapped + t.fileEvicted) * k.pageSizeBytes;
@@ -119,7 +120,8 @@ export function procStat(k: SimKernel, t: SimTask): string {
   return `${t.pid} (${t.comm}) ${rest.join(" ")}\n`;
 }
 
-export function procStatus(k: SimKernel, t: SimTask): string {
+/** /proc/PID/status, rendered from the task's figures now (no cache). */
+export function renderProcStatus(k: SimKernel, t: SimTask): string {
   const kB = (pages: number) => `${kb(k, pages)} kB`;
   const lines = [
     `Name:\t${t.comm}`,
@@ -142,6 +144,44 @@ export function procStatus(k: SimKernel, t: SimTask): string {
     `Kthread:\t0`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The figures a task's stat and status texts are rendered from (its pid, comm, parent, uid and
+ * start never change), and the texts last rendered from them. The engine reads each task's
+ * files every second or so and most reads find the figures as they were: the text is kept, and
+ * the same string handed out again.
+ */
+interface TaskTexts {
+  readonly letter: string;
+  readonly anonResident: number;
+  readonly anonSwapped: number;
+  readonly fileResident: number;
+  readonly fileEvicted: number;
+  readonly ptPages: number;
+  stat: string | undefined;
+  status: string | undefined;
+}
+const lastTexts = new WeakMap<SimTask, TaskTexts>();
+
+/** The kept texts of `t`, emptied when one of the figures they are rendered from moved. */
+function textsOf(t: SimTask): TaskTexts {
+  const letter = stateLetter(t);
+  const c = lastTexts.get(t);
+  if (c !== undefined && c.letter === letter && c.anonResident === t.anonResident && c.anonSwapped === t.anonSwapped && c.fileResident === t.fileResident && c.fileEvicted === t.fileEvicted && c.ptPages === t.ptPages) return c;
+  const fresh: TaskTexts = { letter, anonResident: t.anonResident, anonSwapped: t.anonSwapped, fileResident: t.fileResident, fileEvicted: t.fileEvicted, ptPages: t.ptPages, stat: undefined, status: undefined };
+  lastTexts.set(t, fresh);
+  return fresh;
+}
+
+export function procStat(k: SimKernel, t: SimTask): string {
+  const c = textsOf(t);
+  return (c.stat ??= renderProcStat(k, t));
+}
+
+export function procStatus(k: SimKernel, t: SimTask): string {
+  const c = textsOf(t);
+  return (c.status ??= renderProcStatus(k, t));
 }
 
 /** /proc/PID/oom_score: (1000 + badness × 1000 / totalpages) × 2 / 3 with the machine's totalpages. */

@@ -120,44 +120,66 @@ export class SimHost implements Host {
     return { pageSizeBytes: this.machine.pageSizeBytes, euid: 0, selfPid: this.#selfPid, pidfdOpen: true, processMrelease: true };
   }
 
+  /**
+   * The file nodes resolved so far, by the path as asked, while the machine's shape stands (a
+   * node renders its task's or cgroup's figures when read, so only a task or cgroup coming or
+   * going makes it stale). The engine reads the same few hundred files over and over.
+   */
+  readonly #nodes = new Map<string, Node>();
+  #nodesShape = -1;
+
   #resolve(machinePath: string): Node | undefined {
     if (!machinePath.startsWith("/")) throw new OomkitError("E_INTERNAL", `machine paths are absolute; got ${JSON.stringify(machinePath)}`);
     this.sync();
+    const shape = this.machine.shapeGeneration;
+    if (shape !== this.#nodesShape) {
+      this.#nodes.clear();
+      this.#nodesShape = shape;
+    }
+    const kept = this.#nodes.get(machinePath);
+    if (kept) return kept;
+    const node = this.#lookup(machinePath);
+    if (node?.kind === "file") this.#nodes.set(machinePath, node);
+    return node;
+  }
+
+  #lookup(machinePath: string): Node | undefined {
     const p = CANONICAL.test(machinePath) ? machinePath : path.posix.normalize(machinePath).replace(/(.)\/$/, "$1");
     if (p === CGROUP_FS || p.startsWith(`${CGROUP_FS}/`)) return cgroupNode(this.machine, p.slice(CGROUP_FS.length));
-    if (p === "/proc" || p.startsWith("/proc/")) return this.#proc(p.slice("/proc".length).split("/").filter(Boolean));
+    if (p === "/proc" || p.startsWith("/proc/")) return this.#proc(p);
     const dirs: Record<string, string[]> = { "/": ["proc", "sys"], "/sys": ["fs"], "/sys/fs": ["cgroup"] };
     const sub = dirs[p];
     return sub ? { kind: "dir", entries: () => sub.map((name) => ({ name, isDirectory: true })), ownerUid: 0 } : undefined;
   }
 
-  /** The machine-wide files, rendered when read; built once. */
-  #fixedFiles: Record<string, () => string> | undefined;
+  /** The machine-wide files, rendered when read; built once (a Map: most lookups are /proc/PID paths that miss). */
+  #fixedFiles: ReadonlyMap<string, () => string> | undefined;
 
-  #fixed(): Record<string, () => string> {
+  #fixed(): ReadonlyMap<string, () => string> {
     if (this.#fixedFiles) return this.#fixedFiles;
     const k = this.machine.k;
-    return (this.#fixedFiles = {
-      [PROC_MEMINFO]: () => meminfo(k),
-      [PROC_VMSTAT]: () => vmstat(k),
-      [procPressure("memory")]: () => this.machine.root.psi.render(),
-      [procPressure("cpu")]: () => zeroPressure,
-      [procPressure("io")]: () => zeroPressure,
-      [PROC_OSRELEASE]: () => `${this.#release}\n`,
-      [PROC_SWAPPINESS]: () => `${k.swappiness}\n`,
-      [PROC_BOOT_ID]: () => `${BOOT_ID}\n`,
-      [PROC_MOUNTS]: () => `proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\ncgroup2 ${CGROUP_FS} cgroup2 rw,nosuid,nodev,noexec,relatime,memory_recursiveprot 0 0\n`,
-    });
+    return (this.#fixedFiles = new Map<string, () => string>([
+      [PROC_MEMINFO, () => meminfo(k)],
+      [PROC_VMSTAT, () => vmstat(k)],
+      [procPressure("memory"), () => this.machine.root.psi.render()],
+      [procPressure("cpu"), () => zeroPressure],
+      [procPressure("io"), () => zeroPressure],
+      [PROC_OSRELEASE, () => `${this.#release}\n`],
+      [PROC_SWAPPINESS, () => `${k.swappiness}\n`],
+      [PROC_BOOT_ID, () => `${BOOT_ID}\n`],
+      [PROC_MOUNTS, () => `proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\ncgroup2 ${CGROUP_FS} cgroup2 rw,nosuid,nodev,noexec,relatime,memory_recursiveprot 0 0\n`],
+    ]));
   }
 
-  #proc(parts: string[]): Node | undefined {
+  /** A path under /proc (canonical: "/proc" or "/proc/..."). */
+  #proc(full: string): Node | undefined {
     const fixed = this.#fixed();
-    const full = `/proc/${parts.join("/")}`;
-    const read = fixed[full];
+    const read = fixed.get(full);
     if (read) return { kind: "file", read, ownerUid: 0 };
-    if (parts.length === 0) {
-      const pids = this.machine.tasks().map((t) => String(t.pid));
-      return { kind: "dir", entries: () => [...pids, "self", "pressure", "sys"].map((name) => ({ name, isDirectory: true })).concat(["meminfo", "vmstat"].map((name) => ({ name, isDirectory: false }))), ownerUid: 0 };
+    const parts = full.slice("/proc/".length).split("/");
+    if (full === "/proc") {
+      const entries = this.#procEntries();
+      return { kind: "dir", entries: () => entries, ownerUid: 0 };
     }
     const [head, ...rest] = parts as [string, ...string[]];
     if (head === "self") return this.#self(rest);
@@ -166,11 +188,24 @@ export class SimHost implements Host {
       return t ? pidNode(this.machine, t, rest[0]) : undefined;
     }
     const prefix = `${full}/`;
-    const below = Object.keys(fixed).filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length).split("/"));
+    const below = [...fixed.keys()].filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length).split("/"));
     if (below.length === 0) return undefined;
     const files = [...new Set(below.filter((b) => b.length === 1).map((b) => b[0] as string))];
     const dirs = [...new Set(below.filter((b) => b.length > 1).map((b) => b[0] as string))];
     return { kind: "dir", entries: () => [...dirs.map((name) => ({ name, isDirectory: true })), ...files.map((name) => ({ name, isDirectory: false }))], ownerUid: 0 };
+  }
+
+  /** /proc's listing, made again only when the machine's shape changed (readDir hands out a copy). */
+  #procListing: { readonly shape: number; readonly entries: readonly DirEntry[] } | undefined;
+
+  #procEntries(): readonly DirEntry[] {
+    const shape = this.machine.shapeGeneration;
+    if (this.#procListing?.shape === shape) return this.#procListing.entries;
+    const pids = this.machine.tasks().map((t) => String(t.pid));
+    const entry = (name: string, isDirectory: boolean): DirEntry => Object.freeze({ name, isDirectory });
+    const entries: readonly DirEntry[] = Object.freeze([...[...pids, "self", "pressure", "sys"].map((name) => entry(name, true)), entry("meminfo", false), entry("vmstat", false)]);
+    this.#procListing = { shape, entries };
+    return entries;
   }
 
   /** /proc/self: the model's task with selfPid, or a small process of its own. */
@@ -192,7 +227,7 @@ export class SimHost implements Host {
       },
     };
     if (rest.length === 0) return { kind: "dir", entries: () => ["status", "cgroup", "oom_score_adj", "mounts"].map((name) => ({ name, isDirectory: false })), ownerUid: 0 };
-    if (rest.length === 1 && rest[0] === "mounts") return { kind: "file", read: this.#fixed()[PROC_MOUNTS] as () => string, ownerUid: 0 };
+    if (rest.length === 1 && rest[0] === "mounts") return { kind: "file", read: this.#fixed().get(PROC_MOUNTS) as () => string, ownerUid: 0 };
     return own[`/proc/self/${rest.join("/")}`];
   }
 
