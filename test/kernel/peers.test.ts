@@ -208,7 +208,12 @@ interface Handler {
 
 function spawnPeer(cmd: string, args: string[], ready: RegExp): Promise<Handler> {
   const child = unprotected(() => spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYTHONUNBUFFERED: "1" } }));
-  if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
+  // A daemon that cannot be started (not installed: ENOENT) says so through "error", later: left
+  // unheard, that event failed the whole scenario and left the previous handler running into the
+  // next one (a run of 2026-11-30 without earlyoom). Heard, the handler is reported as not run.
+  let failed: Error | undefined;
+  child.on("error", (e) => (failed = e));
+  if (child.pid === undefined) throw new Error(`cannot start ${cmd}${failed ? `: ${failed.message}` : ""}`);
   const all: string[] = [];
   let partial = "";
   let exited = false;
