@@ -388,7 +388,16 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     right = (p) => p.role === "leak";
   }
 
-  const h = await startHandler(handler, scenario, dir);
+  let h: Handler | undefined;
+  try {
+    h = await startHandler(handler, scenario, dir);
+  } catch (e) {
+    // Not run: its bystanders must not live on into the next handler's run (they did, and that
+    // handler killed them).
+    for (const p of procs) p.kill();
+    await Promise.all(procs.map((p) => p.exited));
+    throw e;
+  }
   let idleRssKiB: number | undefined;
   let cpu0 = 0;
   if (h?.pid !== undefined) {
