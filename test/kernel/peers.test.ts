@@ -48,7 +48,9 @@ const ONLY = (process.env.OOMKIT_BENCH_PEERS_HANDLERS ?? "kernel,earlyoom,nohang
 /** Which scenarios (comma-separated) run; all by default. */
 const SCENARIOS = (process.env.OOMKIT_BENCH_PEERS_SCENARIOS ?? "leak,priority,leak-zram,crowd").split(",");
 const BIN_DIR = "/run/oomkit-peers";
-const NOHANG_CONF = "/etc/nohang/nohang.conf";
+/** Where the peers' packages are unpacked in the guest (unpackPeers), and nohang's packaged configuration. */
+const PEER_ROOT = "/run/oomkit-peers-root";
+let nohangConf = "/etc/nohang/nohang.conf";
 
 type HandlerName = "kernel" | "earlyoom" | "nohang" | "oomkit" | "oomkit-fresh";
 type ScenarioName = "leak" | "leak-zram" | "priority" | "crowd";
@@ -92,9 +94,11 @@ function isZombie(pid: number): boolean {
 
 /**
  * The peer daemons, from Debian's packages the harness downloaded (OOMKIT_PEER_DEBS, a colon list
- * of .deb paths on the host's root, which the guest sees read-only), unpacked into the guest's own
- * root: a tmpfs overlay, so nothing is installed on the host and no maintainer script runs. A
- * daemon already on the guest's PATH is left as it is.
+ * of .deb paths on the host's root, which the guest sees read-only), unpacked into a folder of the
+ * guest's own (PEER_ROOT, on its tmpfs) and put first on PATH: nothing is installed on the host
+ * and no maintainer script runs. Not into "/": there the first package's ./usr/bin/ entry hid the
+ * host's /usr/bin in the guest's overlay, and dpkg-deb itself was gone for the second. A daemon
+ * already on the guest's PATH is left as it is.
  */
 function unpackPeers(): void {
   for (const deb of (process.env.OOMKIT_PEER_DEBS ?? "").split(":").filter(Boolean)) {
@@ -105,9 +109,13 @@ function unpackPeers(): void {
     } catch {
       /* not there: unpack it */
     }
-    sh("dpkg-deb", ["-x", deb, "/"]);
-    console.log(`# peers: unpacked ${path.basename(deb)} into the guest's root`);
+    mkdirSync(PEER_ROOT, { recursive: true });
+    sh("dpkg-deb", ["-x", deb, PEER_ROOT]);
+    process.env.PATH = `${PEER_ROOT}/usr/sbin:${PEER_ROOT}/usr/bin:${process.env.PATH ?? ""}`;
+    console.log(`# peers: unpacked ${path.basename(deb)} into ${PEER_ROOT}`);
   }
+  const unpacked = path.join(PEER_ROOT, "etc/nohang/nohang.conf");
+  if (!existsSync(nohangConf) && existsSync(unpacked)) nohangConf = unpacked;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +297,7 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
     }
     case "nohang": {
       // Debian's packaged configuration as it ships; in "priority" two name rules added.
-      let conf = readFileSync(NOHANG_CONF, "utf8");
+      let conf = readFileSync(nohangConf, "utf8");
       if (scenario === "priority") conf += "\n@BADNESS_ADJ_RE_NAME 1000 /// ^batch$\n@BADNESS_ADJ_RE_NAME -1000 /// ^important$\n";
       const file = path.join(dir, `nohang-${scenario}.conf`);
       writeFileSync(file, conf);
