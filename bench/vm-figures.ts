@@ -185,6 +185,24 @@ function standingTable(runs: KernelRun[]): string {
   return lines.join("\n");
 }
 
+/** One handler's runs of one scenario, summed up for a table row (medians over the runs). */
+function summary(rs: readonly PeerResult[]) {
+  const med = (f: (r: PeerResult) => number | undefined) => median(rs.flatMap((r) => (f(r) === undefined ? [] : [f(r) as number])));
+  return {
+    kills: rs.flatMap((r) => (r.firstKillMs !== undefined ? [r.firstKillMs / 1000] : [])),
+    victims: [...new Set(rs.map((r) => r.victim.replace(/ \(.*$/, "")))].join(", "),
+    right: rs.filter((r) => r.right).length,
+    by: [...new Set(rs.map((r) => r.killedBy))].join(", "),
+    others: rs.map((r) => r.othersKilled ?? 0).join(", "),
+    stall: med((r) => r.fullStallMs),
+    avail: med((r) => r.minMemAvailableKiB / 1024),
+    swap: med((r) => (r.minSwapFreeKiB === undefined ? undefined : r.minSwapFreeKiB / 1024)),
+    idle: med((r) => (r.idleRssKiB === undefined ? undefined : r.idleRssKiB / 1024)),
+    peak: med((r) => (r.peakRssKiB === undefined ? undefined : r.peakRssKiB / 1024)),
+    decision: [...new Set(rs.flatMap((r) => (r.decision ? [r.decision.replace(/ \d+ ms old/, "").replace(/signal→decision ([\d.]+) ms/, "signal → decision $1 ms")] : [])))].join("; "),
+  };
+}
+
 function crowdTable(runs: KernelRun[]): string {
   const lines = [
     CROWD_HEADING,
@@ -202,16 +220,9 @@ function crowdTable(runs: KernelRun[]): string {
     const crowd = run.peers.filter((p) => p.scenario === "crowd");
     for (const handler of [...new Set(crowd.map((p) => p.handler))]) {
       const rs = crowd.filter((p) => p.handler === handler);
-      const kills = rs.flatMap((r) => (r.firstKillMs !== undefined ? [r.firstKillMs / 1000] : []));
-      const victims = [...new Set(rs.map((r) => r.victim.replace(/ \(.*$/, "")))].join(", ");
-      const by = [...new Set(rs.map((r) => r.killedBy))].join(", ");
-      const others = rs.map((r) => r.othersKilled ?? 0).join(", ");
-      const stall = median(rs.map((r) => r.fullStallMs));
-      const avail = median(rs.map((r) => r.minMemAvailableKiB / 1024));
-      const rss = median(rs.flatMap((r) => (r.idleRssKiB !== undefined ? [r.idleRssKiB / 1024] : [])));
-      const dec = [...new Set(rs.flatMap((r) => (r.decision ? [r.decision.replace(/ \d+ ms old/, "").replace(/signal→decision ([\d.]+) ms/, "signal → decision $1 ms")] : [])))].join("; ");
+      const x = summary(rs);
       lines.push(
-        `| ${short(run.kernel)} | ${handler} | ${median(kills)?.toFixed(1) ?? "—"} s (${kills.map((k) => k.toFixed(1)).join(", ")}) | ${victims} (${rs.filter((r) => r.right).length}/${rs.length}) | ${by} | ${others} | ${stall ?? "—"} ms | ${avail === undefined ? "—" : Math.round(avail)} MiB | ${rss === undefined ? "—" : `${rss.toFixed(1)} MiB`} | ${dec || "—"} |`,
+        `| ${short(run.kernel)} | ${handler} | ${median(x.kills)?.toFixed(1) ?? "—"} s (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall ?? "—"} ms | ${x.avail === undefined ? "—" : Math.round(x.avail)} MiB | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} MiB`} | ${x.decision || "—"} |`,
       );
     }
     for (const r of run.figures.filter((x) => /^crowded/.test(x.scenario))) {
@@ -246,24 +257,14 @@ function peersTable(runs: KernelRun[]): string {
   for (const run of runs) {
     for (const sc of Object.keys(SCENARIO_TITLES).filter((k) => run.peers.some((p) => p.scenario === k))) {
       const of = run.peers.filter((p) => p.scenario === sc);
-      const secs = (rs: readonly PeerResult[]) => rs.flatMap((r) => (r.firstKillMs !== undefined ? [r.firstKillMs / 1000] : []));
-      const base = median(secs(of.filter((p) => p.handler === "kernel")));
+      const base = median(summary(of.filter((p) => p.handler === "kernel")).kills);
       for (const handler of [...new Set(of.map((p) => p.handler))]) {
         const rs = of.filter((p) => p.handler === handler);
-        const kills = secs(rs);
-        const m = median(kills);
+        const x = summary(rs);
+        const m = median(x.kills);
         const ratio = m !== undefined && base !== undefined && base > 0 ? `${(m / base).toFixed(2)}` : "—";
-        const victims = [...new Set(rs.map((r) => r.victim.replace(/ \(.*$/, "")))].join(", ");
-        const by = [...new Set(rs.map((r) => r.killedBy))].join(", ");
-        const others = rs.map((r) => r.othersKilled ?? 0).join(", ");
-        const stall = median(rs.map((r) => r.fullStallMs));
-        const avail = median(rs.map((r) => r.minMemAvailableKiB / 1024));
-        const swap = median(rs.flatMap((r) => (r.minSwapFreeKiB !== undefined ? [r.minSwapFreeKiB / 1024] : [])));
-        const idle = median(rs.flatMap((r) => (r.idleRssKiB !== undefined ? [r.idleRssKiB / 1024] : [])));
-        const peak = median(rs.flatMap((r) => (r.peakRssKiB !== undefined ? [r.peakRssKiB / 1024] : [])));
-        const dec = [...new Set(rs.flatMap((r) => (r.decision ? [r.decision.replace(/ \d+ ms old/, "").replace(/signal→decision ([\d.]+) ms/, "signal → decision $1 ms")] : [])))].join("; ");
         lines.push(
-          `| ${short(run.kernel)} | ${SCENARIO_TITLES[sc]} | ${handler} | ${m?.toFixed(1) ?? "—"} (${kills.map((k) => k.toFixed(1)).join(", ")}) | ${ratio} | ${victims} (${rs.filter((r) => r.right).length}/${rs.length}) | ${by} | ${others} | ${stall === undefined ? "—" : Math.round(stall)} | ${avail === undefined ? "—" : Math.round(avail)} / ${swap === undefined ? "—" : Math.round(swap)} | ${idle === undefined ? "—" : `${idle.toFixed(1)} / ${peak?.toFixed(1) ?? "—"}`} | ${dec || "—"} |`,
+          `| ${short(run.kernel)} | ${SCENARIO_TITLES[sc]} | ${handler} | ${m?.toFixed(1) ?? "—"} (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${ratio} | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall === undefined ? "—" : Math.round(x.stall)} | ${x.avail === undefined ? "—" : Math.round(x.avail)} / ${x.swap === undefined ? "—" : Math.round(x.swap)} | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} / ${x.peak?.toFixed(1) ?? "—"}`} | ${x.decision || "—"} |`,
         );
       }
     }

@@ -14,23 +14,10 @@ import type { HostWaits } from "../../../src/os/host.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 import { fixtureDaemon } from "../../support/fixture-daemon.js";
+import { TWO_JOBS, twoJobsMeminfo } from "../../support/two-jobs.js";
 
-const MB = 1024 * 1024;
 const KB = 1024;
-const MACHINE: FixtureSpec = {
-  memTotalKb: 1_000_000,
-  memAvailableKb: 500_000,
-  cgroups: {
-    "/jobs": { current: 600 * MB },
-    "/jobs/a": { current: 400 * MB, anon: 400 * MB },
-    "/jobs/b": { current: 200 * MB, anon: 200 * MB },
-  },
-  tasks: [
-    { pid: 1, comm: "init", cgroup: "/" },
-    { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 400 * KB },
-    { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * KB },
-  ],
-};
+const MACHINE: FixtureSpec = TWO_JOBS;
 
 /** A host whose "event waiting for the thread" the test raises, as the poller would see a ready fd. */
 class Events extends HostDecorator {
@@ -111,7 +98,7 @@ describe("an event stops a decision made ahead", () => {
     t.events().pending = false;
     t.state.raiseAt = undefined;
     t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * KB }));
-    t.write("proc/meminfo", "MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   50000 kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n");
+    t.write("proc/meminfo", twoJobsMeminfo(50_000));
     await t.step(100);
     assert.equal(t.episodes[0]?.decision?.path, "standing", JSON.stringify(t.episodes[0]?.decision));
     await t.done();

@@ -15,24 +15,12 @@ import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { summarize } from "../../../src/report/human.js";
 import { addTask, buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 import { fixtureDaemon } from "../../support/fixture-daemon.js";
+import { TWO_JOBS, twoJobsMeminfo } from "../../support/two-jobs.js";
 
 const MB = 1024 * 1024;
-const MACHINE: FixtureSpec = {
-  memTotalKb: 1_000_000,
-  memAvailableKb: 500_000,
-  cgroups: {
-    "/jobs": { current: 600 * MB },
-    "/jobs/a": { current: 400 * MB, anon: 400 * MB },
-    "/jobs/b": { current: 200 * MB, anon: 200 * MB },
-  },
-  tasks: [
-    { pid: 1, comm: "init", cgroup: "/" },
-    { pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 400 * 1024 },
-    { pid: 11, comm: "b", cgroup: "/jobs/b", rssAnonKb: 200 * 1024 },
-  ],
-};
+const MACHINE: FixtureSpec = TWO_JOBS;
 const TRIGGER = `standing_decisions = true\n[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`;
-const meminfo = (availKb: number) => `MemTotal:       1000000 kB\nMemFree:          10000 kB\nMemAvailable:   ${availKb} kB\nSwapTotal:            0 kB\nSwapFree:             0 kB\n`;
+const meminfo = twoJobsMeminfo;
 
 const setup = (toml: string, extra: Policy[] = [], machine: FixtureSpec = MACHINE) => fixtureDaemon(machine, toml, { extra });
 
