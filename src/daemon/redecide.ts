@@ -3,12 +3,9 @@
  * model changed in a way the plan depends on. A plan stands as long as the trigger's own check
  * (engine/standing.ts `recheck`) would accept it and nothing structural changed:
  *
- * - Structure (WarmModel.structureGeneration: a pid naming another process, a cgroup that came
- *   or went, a process that joined a cgroup, a changed name, command line, oom_score_adj, mark or
+ * - Structure (WarmModel.structureGeneration: a process that came, a pid naming another
+ *   process, a cgroup that came or went, a changed name, command line, oom_score_adj, mark or
  *   cgroup setting) makes every plan due: whatever a policy weighs besides sizes may have moved.
- *   So does a process that came (WarmModel.arrivalsSince) once it has stayed ARRIVAL_STAY_MS ÷
- *   pace and is there still (daemon/standing.ts): one that came and went leaves the machine as
- *   the plan saw it, and a shell's commands come and go by the dozen.
  * - A memory figure that moved makes a plan due only when, judged on the model's figures
  *   (nothing is read from the machine), the trigger would refuse it (`refusedOn`: a target gone
  *   or drifted below DRIFT_FRACTION, the scope grown outside the targets past the ELSEWHERE
@@ -45,8 +42,6 @@ type Overtake =
 export interface PlanWatch {
   /** WarmModel.structureGeneration when the plan was made. */
   readonly structure: number;
-  /** WarmModel.arrivalSeq when the plan was made: a process that came since, and stayed, makes it due. */
-  readonly arrivals: number;
   readonly overtake: Overtake | undefined;
   /** The scope's folder in the cgroup tree, when there is one. */
   readonly scopeDir: string | undefined;
@@ -59,11 +54,11 @@ export interface PlanWatch {
   outdated: string | undefined;
 }
 
-/** The watch for a plan just made on the model; `seen`: the structure generation and arrival it was made at. */
-export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, seen: { readonly structure: number; readonly arrivals: number }, mount: string | undefined, failed: readonly string[] = []): PlanWatch {
+/** The watch for a plan just made on the model; `structure` is the generation it was made at. */
+export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, structure: number, mount: string | undefined, failed: readonly string[] = []): PlanWatch {
   const scopeDir = mount === undefined ? undefined : cgroupDir(mount, plan?.scope ?? ROOT_CGROUP);
   const outdated = failed.length > 0 ? `${failed.join(", ")} ran out of time or failed when it was made` : undefined;
-  return { structure: seen.structure, arrivals: seen.arrivals, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated };
+  return { structure, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated };
 }
 
 function overtakeOf(plan: PreparedPlan, model: WarmModel, mount: string | undefined): Overtake | undefined {

@@ -42,7 +42,7 @@ import { OomkitError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import { type Host, workClockOf } from "../os/host.js";
-import { type CgroupPath, ROOT_CGROUP, cgroupDir, procPidDir } from "../os/paths.js";
+import { type CgroupPath, ROOT_CGROUP, cgroupDir } from "../os/paths.js";
 import { type PlanWatch, watchPlan, whyOutdated } from "./redecide.js";
 
 /** Longest a model refresh slice may read for. */
@@ -72,16 +72,6 @@ export const MIN_REDECIDE_MS = 2_000;
  */
 export const STANDING_MAX_AGE_MS = 2 * REDECIDE_MS;
 export const PACE_MAX = 10;
-/**
- * A process that came makes the standing plans due once it has been seen to stay this long
- * (÷ pace) and is there still (a live check). On a machine where people work, most processes
- * /proc's listing shows come are a shell's commands gone within it: each made every plan again
- * (measured idle here: 7 of 8 decision runs in 60 s, for a bash, a cat, a grep). A process that
- * came and went leaves the machine as the plan saw it; whatever it did to memory meanwhile
- * shows in the figures, which make a plan due at once (daemon/redecide.ts). One that stays is
- * weighed at most this much later (a tenth of it at PACE_MAX).
- */
-export const ARRIVAL_STAY_MS = 1_000;
 /** After this many decision runs in a row stopped by events, the next is not stopped (#prepare). */
 export const MAX_STOPPED_RUNS = 2;
 const PREEMPTED = "an event came for the daemon's thread (a trigger fired, a process exited)";
@@ -330,24 +320,13 @@ export class StandingDecisions {
   }
 
   /** Why a scope's plan is to be made again before its age says so, or undefined. */
-  #changed(e: StandingEntry, now: number): string | undefined {
+  #changed(e: StandingEntry): string | undefined {
     // None stands (every policy passed, or ran out of time on a cold model): each run warms the model further.
     if (e.plan === undefined) return "no plan stands";
     const w = this.#watches.get(e.scope);
     if (w === undefined) return "no watch";
     if (w.structure !== this.model.structureGeneration) return "the machine's structure changed";
-    const came = this.#stayed(w.arrivals, now);
-    if (came !== undefined) return `a process came and stayed (pid ${came})`;
     return w.outdated;
-  }
-
-  /** A process that came after arrival `since`, was seen ARRIVAL_STAY_MS ÷ pace ago or more, and is there now (read live). */
-  #stayed(since: number, now: number): number | undefined {
-    for (const a of this.model.arrivalsSince(since)) {
-      if (now - a.atMs < ARRIVAL_STAY_MS / this.model.pace) continue;
-      if (this.#d.host.exists(procPidDir(a.pid))) return a.pid;
-    }
-    return undefined;
   }
 
   /** The scope most in need of a plan, or undefined when every plan is fresh enough. */
@@ -363,7 +342,7 @@ export class StandingDecisions {
       const age = now - e.madeAtMonoMs;
       // A scope with no plan (every policy ran out of time on a cold model, say) is tried again
       // as soon as a changed one would be: each run warms the model further.
-      const due = age >= REDECIDE_MS / pace || (age >= MIN_REDECIDE_MS / pace && this.#changed(e, now) !== undefined);
+      const due = age >= REDECIDE_MS / pace || (age >= MIN_REDECIDE_MS / pace && this.#changed(e) !== undefined);
       if (due && age > bestAge) {
         best = s;
         bestAge = age;
@@ -380,7 +359,7 @@ export class StandingDecisions {
    * leak at 150 MiB/s fills the guest in 7 s, and plans came 2 s apart while the pace was idle).
    */
   async #decide(scope: CgroupPath): Promise<boolean> {
-    const why = this.#entries.has(scope) ? (this.#changed(this.#entries.get(scope) as StandingEntry, this.#d.host.clock.monotonicMs()) ?? "its age") : "none made yet";
+    const why = this.#entries.has(scope) ? (this.#changed(this.#entries.get(scope) as StandingEntry) ?? "its age") : "none made yet";
     let made = await this.#prepare(scope);
     if (made === undefined) return false;
     if (made.moved > 0 && made.prepared.plan !== undefined) {
@@ -389,7 +368,7 @@ export class StandingDecisions {
       made = await this.#prepare(scope);
       if (made === undefined) return false;
     }
-    const { prepared, generation, seen, snapshot, live, moved } = made;
+    const { prepared, generation, structure, snapshot, live, moved } = made;
     const { record } = prepared;
     let { plan } = prepared;
     let unseen: string | undefined;
@@ -417,7 +396,7 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
-    this.#watches.set(scope, watchPlan(stands, this.model, seen, this.#d.mode.unifiedMount, [...failed]));
+    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount, [...failed]));
     return true;
   }
 
@@ -426,7 +405,7 @@ export class StandingDecisions {
    * listings read again (`moved`: how many changed, a cgroup that came or went while it was
    * made). Undefined when the run stopped for an episode.
    */
-  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; seen: { structure: number; arrivals: number }; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
+  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
     // While a plan stands for the scope, an event (a trigger that fired) stops this run in the
     // middle of a policy's call rather than waiting for its end: the trigger takes the plan that
     // stands. After MAX_STOPPED_RUNS runs in a row stopped so, the next runs to its end, so that
@@ -443,8 +422,8 @@ export class StandingDecisions {
       return undefined;
     }
     const generation = this.model.generation;
-    // What the plan's watch compares with (daemon/redecide.ts): the structure and arrivals this run saw.
-    const seen = { structure: this.model.structureGeneration, arrivals: this.model.arrivalSeq };
+    // What the plan's watch compares with (daemon/redecide.ts): the structure this run saw.
+    const structure = this.model.structureGeneration;
     const host = stoppable ? new PreemptibleHost(this.model, pending) : undefined;
     const snapshot = host ? takeSnapshot(host, { cgroupMode: this.#d.mode, visitSizes: this.model }) : this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
@@ -464,7 +443,7 @@ export class StandingDecisions {
     // read again now: a cgroup that came or went under the scope means this plan may have
     // missed the one to kill.
     const moved = prepared.plan !== undefined && this.#d.mode.unifiedMount !== undefined ? this.model.refreshListingsUnder(cgroupDir(this.#d.mode.unifiedMount, scope)) : 0;
-    return { prepared, generation, seen, snapshot, live, moved };
+    return { prepared, generation, structure, snapshot, live, moved };
   }
 
   /**

@@ -136,9 +136,6 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #usage = new Set<Entry>();
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
-  /** pid → its arrival's number and when /proc's listing first showed it, while it is listed (arrivalsSince). */
-  readonly #arrivals = new Map<number, { readonly seq: number; readonly atMs: number }>();
-  #arrivalSeq = 0;
   /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
   readonly #taskBytes = new Map<number, number>();
   /** pid → resident bytes from its kept stat (every listed task's): the size of one not looked at closer. */
@@ -170,30 +167,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /**
-   * Rises by one each time a refresh finds a change to what exists or how it is set: a pid now
-   * naming another process, a cgroup that came or went, a name, command line,
+   * Rises by one each time a refresh finds a change to what exists or how it is set: a process
+   * that came (one that went matters to a plan only if the plan named it, which its figures
+   * show), a pid now naming another process, a cgroup that came or went, a name, command line,
    * oom_score_adj, mark or cgroup setting that changed. A standing plan made before such a change
    * is made again (daemon/standing.ts): whatever a policy weighs besides sizes may have changed.
    */
   get structureGeneration(): number {
     return this.#structureGeneration;
-  }
-
-  /**
-   * Rises by one for each process that a re-read of /proc's listing showed come. Arrivals are
-   * kept apart from structure (a process that went matters to a plan only if the plan named it,
-   * which its figures show; one that came matters only while it is there): the daemon counts one
-   * once it has stayed (daemon/standing.ts), where a shell's commands come and go by the dozen.
-   */
-  get arrivalSeq(): number {
-    return this.#arrivalSeq;
-  }
-
-  /** The processes that came after arrival `seq` and are still in the kept listing of /proc, oldest first. */
-  arrivalsSince(seq: number): { readonly pid: number; readonly atMs: number }[] {
-    const out: { pid: number; atMs: number }[] = [];
-    for (const [pid, a] of this.#arrivals) if (a.seq > seq) out.push({ pid, atMs: a.atMs });
-    return out;
   }
 
   /**
@@ -636,9 +617,10 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       this.#noteMoved(e);
     }
     let dropped = 0;
+    let came = false;
     if (changed && e.kind === "dir" && e.path === "/proc") {
       dropped += this.#dropGonePids(outcome);
-      this.#noteNewPids(previous, outcome, now);
+      came = this.#noteNewPids(previous, outcome, now) > 0;
     }
     // What a move's own reads found (its process list, read at once) is news like any other.
     let found: Significance = undefined;
@@ -646,10 +628,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed && previous.ok && this.#isCgroupPath(e.path)) dropped += this.#dropGoneCgroups(e, previous, outcome);
     if (changed) this.#watchUsageOf(e); // a new child cgroup, a task that moved
     if (changed && e.kind === "dir" && previous.ok && outcome.ok && this.#isCgroupPath(e.path)) found = stronger(found, this.#newcomers(e.path, previous, outcome, now));
-    // /proc's listing: no structure news by itself. A process that came is an arrival
-    // (arrivalsSince), news while it stays; one that went and was no plan's target leaves every
-    // plan as it was (a target's going shows in the plan's own figures).
-    const own = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? undefined : significanceOf(e, previous, outcome);
+    // /proc's listing: only a process that came is news (one that went and was no plan's
+    // target leaves every plan as it was; a target's going shows in the plan's own figures).
+    const own = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? (came ? "structure" : undefined) : significanceOf(e, previous, outcome);
     return { changed, significant: stronger(own, found), dropped };
   }
 
@@ -698,15 +679,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
   #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
-    // A plan older than YOUNG_MS is made again by its age anyway (REDECIDE_MS ≤ YOUNG_MS).
-    for (const [pid, a] of this.#arrivals) if (a.atMs + YOUNG_MS <= now) this.#arrivals.delete(pid);
     if (!before.ok || !after.ok) return 0;
     const known = new Set((before.value as DirEntry[]).map((d) => d.name));
     let came = 0;
     for (const d of after.value as DirEntry[]) {
       if (!/^[0-9]+$/.test(d.name) || known.has(d.name)) continue;
       this.#young.set(Number(d.name), now + YOUNG_MS);
-      this.#arrivals.set(Number(d.name), { seq: ++this.#arrivalSeq, atMs: now });
       came++;
     }
     return came;
@@ -716,7 +694,6 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #dropGonePids(listing: Outcome<unknown>): number {
     if (!listing.ok) return 0;
     const live = new Set((listing.value as DirEntry[]).map((d) => d.name));
-    for (const pid of this.#arrivals.keys()) if (!live.has(String(pid))) this.#arrivals.delete(pid);
     let dropped = 0;
     for (const [pid, set] of this.#byPid) {
       if (live.has(String(pid))) continue;
