@@ -412,7 +412,10 @@ export class StandingDecisions {
     // a stream of events (a PSI trigger firing every window) cannot keep every plan from being
     // made. The urgent reads before it stop for an event too (they may take URGENT_READ_MS).
     const waits = this.#d.host.waits;
-    const stoppable = waits?.eventPending !== undefined && this.#entries.get(scope)?.plan !== undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
+    // Nor when the plan that stands is known to be outdated (the machine's structure changed, or
+    // its figures outgrew it): the trigger would take a plan this run exists to replace.
+    const standing = this.#entries.get(scope);
+    const stoppable = waits?.eventPending !== undefined && standing?.plan !== undefined && this.#changed(standing) === undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
     const pending = () => waits?.eventPending?.() === true;
     this.#sliceStoppable = stoppable;
     this.model.refreshUrgent(URGENT_READ_MS, stoppable ? pending : undefined);

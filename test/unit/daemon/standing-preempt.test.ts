@@ -12,7 +12,7 @@ import { PreemptibleHost } from "../../../src/engine/preempt.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
 import type { HostWaits } from "../../../src/os/host.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
-import { buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
+import { addTask, buildFixture, type FixtureSpec, statusText } from "../../support/fixture.js";
 import { fixtureDaemon } from "../../support/fixture-daemon.js";
 import { TWO_JOBS, twoJobsMeminfo } from "../../support/two-jobs.js";
 
@@ -117,6 +117,21 @@ describe("an event stops a decision made ahead", () => {
     assert.equal(t.stopped().filter((l) => l.includes("before its policies")).length, MAX_STOPPED_RUNS, "an event already waiting stops a run before its policies are called");
     assert.equal(t.state.finished, finished + 1, "the policy was called once: by the run not stopped");
     assert.ok((t.plan()?.madeAtMonoMs ?? 0) > first.madeAtMonoMs, "the third run made a new plan despite the event");
+    await t.done();
+  });
+
+  test("a plan known to be outdated (a process came) is not kept by an event: the run that replaces it goes to its end", async () => {
+    const t = setup();
+    await t.daemon.start();
+    await t.step(100);
+    assert.ok(t.plan()?.plan);
+    // A process came (into /jobs/b): the machine's structure changed, so the plan is due now.
+    addTask(t.dir, { pid: 12, comm: "c", cgroup: "/jobs/b", rssAnonKb: 300 * KB });
+    t.events().pending = true;
+    const made = t.plan()?.madeAtMonoMs ?? 0;
+    for (let i = 0; i < 100 && (t.plan()?.madeAtMonoMs ?? 0) === made; i++) await t.step(100);
+    assert.equal(t.stopped().length, 0, t.log.lines.slice(-5).join("\n"));
+    assert.ok((t.plan()?.madeAtMonoMs ?? 0) > made, "the plan was made again despite the event");
     await t.done();
   });
 
