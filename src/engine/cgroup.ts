@@ -63,6 +63,11 @@ export interface CgroupContext {
 const FOLDER = "folder";
 const XATTRS = "xattrs";
 const OWNER = "owner";
+/**
+ * cgroup.procs' pids. Parsers are module-level: the warm model keeps parsed values by parser
+ * (model.ts ParsedCache), and a closure made per call would be a new key, holding its node.
+ */
+const parseProcsPids = (text: string): readonly number[] => parsePidList(text).pids;
 
 export class CgroupNode {
   readonly path: CgroupPath;
@@ -292,7 +297,7 @@ export class CgroupNode {
 
   /** Process ids in this cgroup alone (cgroup.procs). */
   get pids(): readonly number[] {
-    return this.#memo("pids", () => Object.freeze(this.#read(CgroupFile.procs, (t) => parsePidList(t).pids) ?? []));
+    return this.#memo("pids", () => Object.freeze(this.#read(CgroupFile.procs, parseProcsPids) ?? []));
   }
 
   /** The processes in this cgroup alone; those that vanished since cgroup.procs was read are left out. */

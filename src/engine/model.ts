@@ -102,7 +102,12 @@ export interface ModelStats {
   readonly generation: number;
   readonly structureGeneration: number;
   readonly figuresGeneration: number;
+  /** Parsed values kept beside the files' texts (ParsedCache), over all files. */
+  readonly parsedValues: number;
 }
+
+/** Parsed values kept per file text (one per parser; a file has one or two). */
+export const MAX_PARSERS_PER_FILE = 4;
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
 
@@ -253,7 +258,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   get stats(): ModelStats {
     let entries = 0;
     for (const m of Object.values(this.#maps)) entries += m.size;
-    return { entries, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
+    let parsedValues = 0;
+    for (const e of this.#maps.file.values()) parsedValues += e.parsed?.size ?? 0;
+    return { entries, parsedValues, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
   }
 
   // ---- serving reads ----
@@ -291,7 +298,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const value = compute();
     // Kept only for a text the model now holds (a read that failed is not kept, nor its result).
     const e = this.#maps.file.get(path);
-    if (e && e.outcome.ok && value !== undefined) (e.parsed ??= new Map()).set(parse, value);
+    if (e && e.outcome.ok && value !== undefined) {
+      const kept = (e.parsed ??= new Map());
+      // Parsers are module-level functions, a handful per file. A parser made per call (a
+      // closure) would be a new key each time, and what it closed over (a snapshot's nodes, on a
+      // 10,000-task machine megabytes a decision) would be kept until the text changed: the cap
+      // bounds what such a mistake can hold.
+      if (!kept.has(parse) && kept.size >= MAX_PARSERS_PER_FILE) kept.clear();
+      kept.set(parse, value);
+    }
     return value;
   }
 

@@ -127,7 +127,7 @@ export class Snapshot {
           io: readParsed(h, procPressure("io"), parsePressure, log, f),
         }),
         swappiness: readParsed(h, PROC_SWAPPINESS, parseSwappiness, log, f) ?? DEFAULT_SWAPPINESS,
-        kernelRelease: readParsed(h, PROC_OSRELEASE, (t) => t.trim() || undefined, log, f),
+        kernelRelease: readParsed(h, PROC_OSRELEASE, parseRelease, log, f),
       });
     }
     return this.#system;
@@ -314,6 +314,11 @@ export class Snapshot {
       this.pageSizeBytes,
     );
   }
+}
+
+/** The kernel's release, or undefined when the file is empty. A module-level parser: see cgroup.ts parseProcsPids. */
+function parseRelease(text: string): string | undefined {
+  return text.trim() || undefined;
 }
 
 function parseSwappiness(text: string): number {

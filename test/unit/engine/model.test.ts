@@ -2,8 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { CgroupNode } from "../../../src/engine/cgroup.js";
 import { Engine } from "../../../src/engine/engine.js";
-import { REFRESH_INTERVALS_MS, WarmModel } from "../../../src/engine/model.js";
+import { MAX_PARSERS_PER_FILE, REFRESH_INTERVALS_MS, WarmModel } from "../../../src/engine/model.js";
 import type { OomCause } from "../../../src/engine/policy.js";
 import { takeSnapshot } from "../../../src/engine/snapshot.js";
 import { OomkitError } from "../../../src/errors.js";
@@ -74,6 +75,34 @@ describe("the warm model", () => {
     t.model.refresh(1_000);
     assert.equal(read(), "MemTotal: 1 kB\n".length);
     assert.equal(calls, 2);
+  });
+
+  test("decisions made one after another keep no more parsed values than the first did: a parser is not a new key each time (nor is what it closed over kept)", async () => {
+    const t = setup();
+    const everything = (snap: ReturnType<typeof takeSnapshot>) => {
+      const visit = (c: CgroupNode): number => c.pids.length + c.children.reduce((n, k) => n + visit(k), 0);
+      assert.ok(snap.root);
+      return visit(snap.root) + (snap.system.kernelRelease?.length ?? 0);
+    };
+    await t.decide();
+    everything(takeSnapshot(t.model));
+    const kept = t.model.stats.parsedValues;
+    assert.ok(kept > 0, "parsed values are kept");
+    for (let i = 1; i <= 20; i++) {
+      await t.decide();
+      everything(takeSnapshot(t.model));
+      assert.equal(t.model.stats.parsedValues, kept, `${i} decisions later, the same values`);
+    }
+  });
+
+  test("a file keeps at most MAX_PARSERS_PER_FILE parsed values, however many parsers ask", () => {
+    const t = setup();
+    t.model.readFile("/proc/meminfo");
+    for (let i = 0; i < 50; i++) {
+      const parse = (text: string) => text.length + i;
+      assert.equal(t.model.parsedCache.parsed("/proc/meminfo", parse, () => parse(t.model.readFile("/proc/meminfo"))), t.model.readFile("/proc/meminfo").length + i);
+    }
+    assert.ok(t.model.stats.parsedValues <= MAX_PARSERS_PER_FILE, `${t.model.stats.parsedValues} kept`);
   });
 
   test("refresh re-reads only what is due: nothing before its interval, then the change is seen and the generation rises", async () => {
