@@ -45,7 +45,9 @@ try {
     const snapshot = standing.snapshot();
     const b = performance.now();
     const live = takeSnapshot(host, { cgroupMode: mode });
-    const { record } = await engine.prepare({ snapshot, scope: ROOT_CGROUP, cause, live });
+    const made = await engine.prepare({ snapshot, scope: ROOT_CGROUP, cause, live });
+    if (made.abandoned !== undefined) throw new Error(`abandoned: ${made.abandoned}`);
+    const { record } = made;
     const c = performance.now();
     const r = standing.model.refresh(5);
     const d = performance.now();

@@ -31,7 +31,7 @@
  * live machine before acting (engine.carryOut). A policy that runs out of time on a refresh
  * leaves the previous plan standing; the next refresh tries again.
  */
-import type { Engine } from "../engine/engine.js";
+import type { Engine, Prepared } from "../engine/engine.js";
 import type { EpisodeRecord } from "../engine/episode.js";
 import { WarmModel } from "../engine/model.js";
 import type { OomCause } from "../engine/policy.js";
@@ -405,7 +405,7 @@ export class StandingDecisions {
    * listings read again (`moved`: how many changed, a cgroup that came or went while it was
    * made). Undefined when the run stopped for an episode.
    */
-  async #prepare(scope: CgroupPath): Promise<{ prepared: Awaited<ReturnType<Engine["prepare"]>>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
+  async #prepare(scope: CgroupPath): Promise<{ prepared: Extract<Prepared, { readonly record: unknown }>; generation: number; structure: number; snapshot: Snapshot; live: Snapshot; moved: number } | undefined> {
     // While a plan stands for the scope, an event (a trigger that fired) stops this run in the
     // middle of a policy's call rather than waiting for its end: the trigger takes the plan that
     // stands. After MAX_STOPPED_RUNS runs in a row stopped so, the next runs to its end, so that
@@ -433,10 +433,10 @@ export class StandingDecisions {
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
     const yieldTo = () => (host?.stopped ? PREEMPTED : this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
     const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
-    const stopped = host?.stopped ? PREEMPTED : prepared.abandoned;
     this.#stoppedRuns = host?.stopped ? this.#stoppedRuns + 1 : 0;
-    if (stopped !== undefined) {
-      this.#d.log.debug(`standing decision for ${scope} stopped ${host?.stopped ? "in" : "after"} ${prepared.record.chain.map((c) => c.policy).join(", ")}: ${stopped}; the plan made before stands`);
+    if (host?.stopped === true || prepared.abandoned !== undefined) {
+      const policies = prepared.abandoned !== undefined ? prepared.policies : prepared.record.chain.map((c) => c.policy);
+      this.#d.log.debug(`standing decision for ${scope} stopped ${host?.stopped ? "in" : "after"} ${policies.join(", ")}: ${host?.stopped ? PREEMPTED : prepared.abandoned}; the plan made before stands`);
       return undefined;
     }
     // The trigger refuses a plan when its scope grew outside the targets since the plan's figures

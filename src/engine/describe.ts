@@ -15,6 +15,11 @@ export const MAX_DESCRIPTION = 500;
 
 /** One line for a thrown value, at most MAX_DESCRIPTION characters; never throws. */
 export function describeThrown(value: unknown, deadlineMs: number = DESCRIBE_DEADLINE_MS): string {
+  // oomkit's own errors (a read that failed or was stopped, E_PREEMPTED among them) are read
+  // from their own data properties, which runs no code: no deadline, so no watchdog thread is
+  // started and joined on the way back from a stopped decision run.
+  const own = ownErrorText(value);
+  if (own !== undefined) return own.slice(0, MAX_DESCRIPTION);
   let text: string;
   try {
     text = insideDeadline() ? describe(value) : callWithDeadline(() => describe(value), deadlineMs);
@@ -41,6 +46,14 @@ export function isOomkitError(err: unknown, code: ErrorCode): err is OomkitError
 export function ownString(value: object, key: string): string | undefined {
   const v: unknown = Object.getOwnPropertyDescriptor(value, key)?.value;
   return typeof v === "string" ? v : undefined;
+}
+
+/** `name: message` of an OomkitError whose name and message are own strings; else undefined. Runs no code of the value's. */
+function ownErrorText(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null || types.isProxy(value) || !(value instanceof OomkitError)) return undefined;
+  const name = ownString(value, "name");
+  const message = ownString(value, "message");
+  return name === undefined || message === undefined ? undefined : `${name}: ${message}`;
 }
 
 function describe(value: unknown): string {

@@ -133,8 +133,11 @@ export interface PrepareRequest {
    */
   readonly live?: Snapshot;
   /**
-   * Asked before each policy after the first: why to stop deciding now (an episode waits for the
-   * daemon's thread), or undefined to go on. Stopped, prepare returns no plan and `abandoned`.
+   * Asked before each policy after the first, and after a policy that did not handle the OOM:
+   * why to stop deciding now (an episode waits for the daemon's thread, an event stopped the
+   * run), or undefined to go on. Stopped, prepare returns no plan, no record (it would be
+   * dropped, and building one over 10,000 candidates takes the thread for milliseconds), and
+   * `abandoned`.
    */
   readonly yieldTo?: () => string | undefined;
   /**
@@ -156,6 +159,14 @@ export interface CarryOutRequest {
   /** As OomRequest's: a standing plan whose trouble is gone is dropped, not carried out, nor decided afresh. */
   readonly whyStale?: WhyStale;
 }
+
+/**
+ * A decision made ahead: the plan (none when no policy handled the OOM) and the run's record; or,
+ * when the run was stopped before its end (PrepareRequest.yieldTo), why, and which policies ran.
+ */
+export type Prepared =
+  | { readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord; readonly abandoned?: undefined }
+  | { readonly plan: undefined; readonly abandoned: string; readonly policies: readonly string[] };
 
 /** What one run of the chain produced. */
 interface ChainRun {
@@ -261,10 +272,10 @@ export class Engine {
    * warm model's) and carries out nothing. Returns the plan that would handle the OOM, if any
    * policy's plan passed the verifier, and the record of what was decided (an explain record).
    */
-  async prepare(req: PrepareRequest): Promise<{ readonly plan: PreparedPlan | undefined; readonly record: EpisodeRecord; readonly abandoned?: string }> {
+  async prepare(req: PrepareRequest): Promise<Prepared> {
     const scope = cgroupPath(req.scope);
     const run = await this.#runChain(req.snapshot, scope, req.cause, DRY_RUN, false, undefined, { turn: req.turn ?? nextTurn, yieldTo: req.yieldTo ?? (() => undefined) });
-    if (run.abandoned !== undefined) return { plan: undefined, record: this.#record(run, "explain"), abandoned: run.abandoned };
+    if (run.abandoned !== undefined) return { plan: undefined, abandoned: run.abandoned, policies: run.steps.map((s) => s.entry.policy) };
     const handler = run.steps.find((s) => s.entry.outcome === "handled");
     const targets = handler?.verified ? targetsOf(handler.verified, req.live ?? req.snapshot, req.snapshot, scope) : [];
     const plan: PreparedPlan | undefined =
@@ -379,6 +390,12 @@ export class Engine {
       steps.push(step);
       // Handled, or the trouble is gone: either way no other policy is needed.
       if (step.entry.outcome === "handled" || step.entry.outcome === "dropped") break;
+      // A policy that failed may have been stopped by an event (src/engine/preempt.ts): the run
+      // ends here, before the turn, so that nothing more is done before the thread is given back.
+      if (ahead) {
+        abandoned = ahead.yieldTo();
+        if (abandoned !== undefined) break;
+      }
     }
     const actionMs = steps.reduce((sum, s) => sum + s.actionMs, 0);
     const verifiedAt = steps.find((s) => s.entry.outcome === "handled" || s.entry.outcome === "dropped")?.verifiedAtMs;

@@ -59,3 +59,11 @@ test("a thrown proxy passes through callWithDeadline untouched: no trap runs out
   const trapped = new Proxy({}, { get: () => { throw new Error("trap ran"); } });
   assert.throws(() => callWithDeadline(() => { throw trapped; }, GENEROUS_MS), (e: unknown) => e === trapped);
 });
+
+test("oomkit's own errors (a stopped read among them) are described from their own properties; one whose message became a getter is not read that way", () => {
+  const stopped = new OomkitError("E_PREEMPTED", "an event is waiting");
+  assert.equal(describeThrown(stopped, GENEROUS_MS), "OomkitError: an event is waiting");
+  const tampered = new OomkitError("E_HOST_IO", "m");
+  Object.defineProperty(tampered, "message", { get: () => { for (;;) { /* spin */ } } });
+  assert.equal(describeThrown(tampered, 20), "thrown: an object that could not be described");
+});
