@@ -586,6 +586,10 @@ describe("oomkit against the peer daemons (OOMKIT_BENCH_PEERS=1)", () => {
       }
     }
     writeFileSync("/proc/sys/vm/nr_hugepages", String(hugeBefore));
+    // What would keep this process from ending (a child not reaped, a socket): a guest once
+    // waited out its timeout after these tests had ended (the runner now forces the exit).
+    const left = process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap" && r !== "Timeout");
+    if (left.length > 0) console.log(`# peers: still open as the tests end: ${left.join(", ")}`);
     if (RUN_DIR && results.length > 0) {
       writeFileSync(
         path.join(RUN_DIR, "peers.json"),
