@@ -149,6 +149,17 @@ function parseIds(value: string | undefined): Ids | undefined {
  * Parses `/proc/<pid>/status`. Throws E_PARSE when Name, State, Tgid, Pid, PPid or Uid is
  * missing or malformed: every task prints them, so their absence means this is not a status file.
  */
+/**
+ * `raw` of a parsed status: its pairs, made again from the text each time they are asked for.
+ * The daemon's warm model keeps a parsed status per task, and the sixty-odd pairs of each (a Map
+ * of strings, its keys copies) were most of its memory on a crowded machine, though nothing the
+ * daemon runs reads them. The getter is made here, not in parseProcStatus: a closure there would
+ * share that scope's context, and keep the maps of every key the parse made.
+ */
+function withRawPairs<T extends object>(status: T, text: string): T & { readonly raw: ReadonlyMap<string, string> } {
+  return Object.defineProperty(status, "raw", { get: () => splitPairs(text, ":").pairs, enumerable: true }) as T & { readonly raw: ReadonlyMap<string, string> };
+}
+
 export function parseProcStatus(text: string): ProcStatus {
   const { pairs, skippedLines } = splitPairs(text, ":");
   const { values, kBKeys, notNumeric } = toNumbers(pairs);
@@ -167,7 +178,7 @@ export function parseProcStatus(text: string): ProcStatus {
   const state = /^([A-Za-z])(\s|$)/.exec(pairs.get("State") ?? "")?.[1] ?? required("State");
   const capHex = pairs.get("CapEff")?.trim() ?? "";
   const kthread = pairs.get("Kthread")?.trim();
-  return {
+  const status = {
     ...fields,
     name,
     state,
@@ -177,9 +188,9 @@ export function parseProcStatus(text: string): ProcStatus {
     uid: parseIds(pairs.get("Uid")) ?? required("Uid"),
     kthread: kthread === "1" ? true : kthread === "0" ? false : undefined,
     capEff: /^[0-9a-fA-F]{1,32}$/.test(capHex) ? BigInt(`0x${capHex}`) : undefined,
-    raw: pairs,
     skippedLines: skippedLines + malformed + unitMismatches,
   };
+  return withRawPairs(status, text);
 }
 
 /** An integer that must not be clamped: oom figures are small, so a huge one is garbage. */
