@@ -308,7 +308,8 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
       // startDaemon forks before its first await: oomkit starts at 0 and lowers its own
       // oom_score_adj to -1000 (src/daemon/self-protect.ts), as it does in production.
       const config = name === "oomkit-fresh" ? `standing_decisions = false\n${oomkitConfig(scenario)}` : oomkitConfig(scenario);
-      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000 }));
+      // As it ships: the systemd unit's node flags and environment (deploy/oomkit.service).
+      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000, shipped: true }));
       // A daemon that has been running a while has decided ahead for the machine: wait for its
       // first decision run (on the crowded machine, its warm-up takes a while under TCG). Where
       // nothing the policy may kill runs yet ("priority": batch and important start with the
