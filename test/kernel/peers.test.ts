@@ -328,7 +328,9 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
         const path = r.decision === undefined ? "fresh (standing off)" : r.decision.path === "standing" ? `standing (${Math.round(r.decision.ageMs)} ms old)` : `fresh: ${r.decision.standingRefused}`;
         const f = figuresOf(r);
         const kill = f.signalToDecisionMs !== undefined && f.decisionToKillMs !== undefined ? Math.round(f.signalToDecisionMs + f.decisionToKillMs) : "-";
-        return `${path}, ${r.cause.trigger}, signal→decision ${f.signalToDecisionMs ?? "-"} ms, signal→kill ${kill} ms`;
+        // The chain as it ran (a policy that timed out and the one that acted instead).
+        const chain = r.chain.map((c) => `${c.policy} ${c.outcome} ${Math.round(c.durationMs)} ms`).join(" > ");
+        return `${path}, ${r.cause.trigger}, signal→decision ${f.signalToDecisionMs ?? "-"} ms, signal→kill ${kill} ms [${chain}]`;
       };
       return { pid: d.pid, lines: () => d.lines(), alive: () => !stopped, stop: async () => void (await d.stop()), decision };
     }
