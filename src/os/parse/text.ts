@@ -121,7 +121,7 @@ export function splitPairs(text: string, sep: ":" | " "): Pairs {
   for (const line of split.lines) {
     const at = sep === ":" ? line.indexOf(":") : line.search(/\s/);
     const key = at < 0 ? "" : line.slice(0, at);
-    const value = at < 0 ? "" : line.slice(at + 1).replace(sep === ":" ? /^(\t| +)/ : /^\s+/, "");
+    const value = at < 0 ? "" : sep === ":" ? afterColon(line, at + 1) : line.slice(at + 1).replace(/^\s+/, "");
     if (!KEY.test(key) || pairs.has(key)) {
       skippedLines++;
       continue;
@@ -129,6 +129,14 @@ export function splitPairs(text: string, sep: ":" | " "): Pairs {
     pairs.set(key, value);
   }
   return { pairs, skippedLines };
+}
+
+/** `line` from `from` on, less one leading tab or run of spaces (not both): the value of a `Key:` line. */
+function afterColon(line: string, from: number): string {
+  if (line.charCodeAt(from) === 9) return line.slice(from + 1); // one tab
+  let at = from;
+  while (line.charCodeAt(at) === 32) at++;
+  return line.slice(at);
 }
 
 export interface NumericPairs {

@@ -58,6 +58,9 @@ test("splitPairs keeps the kernel's spelling of a value and the first of repeate
   assert.equal(pairs.get("Empty"), "");
   assert.equal(pairs.get("("), "1");
   assert.equal(skippedLines, 2);
+  // One tab or one run of spaces goes, never both, nor a second tab.
+  const spaced = splitPairs("Spaces:   v\nThen:  \tv\nTabs:\t\tv\nTabSpace:\t v\nBare:v\n", ":").pairs;
+  assert.deepEqual([...spaced.values()], ["v", "\tv", "\tv", " v", "v"]);
 });
 
 test("quote: one line, at most 60 chars", () => {
