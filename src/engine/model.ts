@@ -926,9 +926,23 @@ function figuresOf(source: FigureSource, outcome: Outcome<unknown>): TextFigures
  * it cannot be found).
  */
 function statFigures(stat: string): TextFigures {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const pages = Number(fields[21]);
-  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: fields[19] ?? stat };
+  const start = statField(stat, 19);
+  const pages = Number(statField(stat, 21));
+  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
+}
+
+/**
+ * `stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n]`, found without splitting the ~50 fields
+ * (a task's stat changes with its size, and every changed one is read here).
+ */
+function statField(stat: string, n: number): string | undefined {
+  let at = stat.lastIndexOf(")") + 2;
+  for (let i = 0; ; i++) {
+    const end = stat.indexOf(" ", at);
+    if (i === n) return end < 0 ? stat.slice(at) : stat.slice(at, end);
+    if (end < 0) return undefined;
+    at = end + 1;
+  }
 }
 
 /**
