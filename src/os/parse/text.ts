@@ -79,7 +79,8 @@ export interface SizeToken {
 /** `"N"` or `"N kB"`; undefined for anything else. */
 export function parseSizeToken(value: string): SizeToken | undefined {
   const m = /^(\d+)(?:\s+(kB))?$/.exec(value.trim());
-  const n = m?.[1] === undefined ? undefined : parseUnsigned(m[1]);
+  // m[1] is digits already: parseUnsigned's own check would test it a second time.
+  const n = m?.[1] === undefined ? undefined : Math.min(Number(m[1]), Number.MAX_SAFE_INTEGER);
   if (m === null || n === undefined) return undefined;
   const kB = m[2] !== undefined;
   return { value: kB ? Math.min(n * KIB, Number.MAX_SAFE_INTEGER) : n, kB };
