@@ -568,7 +568,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #nextQueue(now: number): DueQueue | undefined {
     let best: DueQueue | undefined;
     let bestScore = Number.NEGATIVE_INFINITY;
-    for (const [i, q] of this.#queues.entries()) {
+    // By index: an entries() iterator and its pairs were made at every read of a refresh.
+    for (let i = 0; i < this.#queues.length; i++) {
+      const q = this.#queues[i] as DueQueue;
       const head = q.peekDue(now);
       if (head === undefined) continue;
       const score = now - head.dueAtMs - (RANK_GRACE_MS[i] ?? 0) / this.#pace;
