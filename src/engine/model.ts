@@ -993,7 +993,7 @@ class DueQueue {
     for (let i = h.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
       if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
-      [h[up], h[i]] = [h[i] as (typeof h)[number], h[up] as (typeof h)[number]];
+      swap(h, up, i);
       i = up;
     }
   }
@@ -1031,10 +1031,17 @@ class DueQueue {
       if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
       if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
       if (m === i) break;
-      [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+      swap(h, m, i);
       i = m;
     }
   }
+}
+
+/** Swaps two slots of a heap in place (a destructuring swap made an array at every move). */
+function swap<T>(h: T[], a: number, b: number): void {
+  const x = h[a] as T;
+  h[a] = h[b] as T;
+  h[b] = x;
 }
 
 function attempt<T>(read: () => T): Outcome<T> {
