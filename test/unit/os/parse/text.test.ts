@@ -43,6 +43,22 @@ test("parseSizeToken", () => {
   assert.equal(parseSizeToken("3 KB"), undefined);
   assert.equal(parseSizeToken("kB"), undefined);
   assert.equal(parseSizeToken(""), undefined);
+  // Spellings read without the pattern, and the ones that still take it: all as the pattern reads them.
+  assert.deepEqual(parseSizeToken("12kB"), undefined, "no space before the unit");
+  assert.deepEqual(parseSizeToken("12  kB"), { value: 12 * 1024, kB: true });
+  assert.deepEqual(parseSizeToken("12\tkB"), { value: 12 * 1024, kB: true });
+  assert.deepEqual(parseSizeToken("12\u00a0kB"), { value: 12 * 1024, kB: true }, "any whitespace, as \\s");
+  assert.equal(parseSizeToken("12 kB kB"), undefined);
+  assert.equal(parseSizeToken("12 kBx"), undefined);
+  assert.equal(parseSizeToken("1e3"), undefined);
+  assert.equal(parseSizeToken("-1"), undefined);
+  assert.deepEqual(parseSizeToken("18446744073709551615 kB"), { value: Number.MAX_SAFE_INTEGER, kB: true });
+});
+
+test("splitPairs takes keys of letters, digits, _ and parentheses only", () => {
+  const { pairs, skippedLines } = splitPairs("Active(anon): 1\nDirectMap4k: 2\noom_group_kill: 3\nbad-key: 4\nbad key: 5\n: 6\nÄ: 7\n", ":");
+  assert.deepEqual([...pairs.keys()], ["Active(anon)", "DirectMap4k", "oom_group_kill"]);
+  assert.equal(skippedLines, 4);
 });
 
 test("splitLines: CRLF, blank lines, and an unterminated last line", () => {
