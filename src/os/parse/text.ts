@@ -215,6 +215,25 @@ export interface Picked<T> {
   readonly unitMismatches: number;
 }
 
+interface TableRow {
+  readonly field: string;
+  readonly key: string;
+  /** The field is a `…Bytes` one. */
+  readonly bytes: boolean;
+}
+
+/** Each table's rows, made once: the tables are constants, and pickFields runs at every parse. */
+const TABLE_ROWS = new WeakMap<Record<string, string>, readonly TableRow[]>();
+
+function tableRows(table: Record<string, string>): readonly TableRow[] {
+  let rows = TABLE_ROWS.get(table);
+  if (rows === undefined) {
+    rows = Object.entries(table).map(([field, key]) => ({ field, key, bytes: field.endsWith("Bytes") }));
+    TABLE_ROWS.set(table, rows);
+  }
+  return rows;
+}
+
 /**
  * Typed fields picked from a key map by a `{ fieldName: "kernel_key" }` table. With `kBKeys`
  * given, a `…Bytes` field is taken only from a line printed in kB and any other field only from a
@@ -227,9 +246,9 @@ export function pickFields<T extends Record<string, string>>(
 ): Picked<T> {
   const out: Record<string, number | undefined> = {};
   let unitMismatches = 0;
-  for (const [field, key] of Object.entries(table)) {
+  for (const { field, key, bytes } of tableRows(table)) {
     const value = values.get(key);
-    const unitOk = kBKeys === undefined || field.endsWith("Bytes") === kBKeys.has(key);
+    const unitOk = kBKeys === undefined || bytes === kBKeys.has(key);
     if (value !== undefined && !unitOk) unitMismatches++;
     out[field] = unitOk ? value : undefined;
   }
