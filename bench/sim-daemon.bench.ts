@@ -158,13 +158,16 @@ export function markdown(rows: readonly Row[]): string {
       "measured in one run each, medians of 3, load 3-4: default 4.89 → 4.09 s, busy 5.76 → 5.36 s, the model alone of \"Simulator\" 0.56 → 0.43 s): " +
       "a cgroup file read builds only its own node instead of the folder's twenty-odd, file nodes and /proc's listing are kept while no task or cgroup comes or goes, " +
       "a task's stat and status texts are kept while the figures they show stand, and the step's page carries no longer go through a field named by a variable. " +
-      "Where the default's time goes now (`node --cpu-prof dist/bench/sim-daemon.bench.js --config=default`): about a quarter of the samples in decision runs " +
-      "(mostly the rules policy reading and parsing every task's status for badness), a fifth in the warm model's refreshes (at the highest pace most of the run: the machine is under pressure; " +
-      "reading, comparing and parsing about 230,000 files in the ten minutes, 110,000 of them /proc/PID/status and stat), an eighth in the machine's steps, " +
-      "under a tenth in rendering the files the engine reads, and about 15% in garbage collection. " +
-      "The machine steps about 21,600 times where 12,000 steps of 50 ms would do: every timer or read that falls between two steps of the grid splits one, so the daemon's reads also move the model's trajectory; " +
-      "stepping on the fixed grid only would cut that eighth by about 45%, but changes every result and the calibration, and is left for its own change. " +
-      "What is left to cut is mostly the engine's, on real machines too: the model re-parses a status text it already holds (taskBytes up to four times per re-read), and each decision re-parses every changed status.",
+      "Then the daemon's own reading and the machine's allocations were cut, again without changing a single result (runScenario's whole output hashes the same for both configurations, every shipped scenario with each of its configurations, and every calibration fixture): " +
+      "the warm model (src/engine/model.ts) reads a task's size and a stat's start time off a kept text once per text, where it parsed the same status up to five times per re-read; " +
+      "parsing a status (one per task in every decision of the rules policy, about 15,000 here) is about 2.5× cheaper on a real status (4× on the simulator's shorter one) and meminfo's about a third (src/os/parse: only the numeric keys converted, sizes and keys read without a regex, each table's rows made once); " +
+      "and the machine's charges, subtree walks and burst draws, the model's due queues, make no objects (allocation over the default's run, sampled, 2.5 → 1.3 GB). " +
+      "Measured beside the tree before these cuts, in turn, at loads of 3-6: this benchmark's medians of 3 in four sittings each, default 4.62, 4.48, 5.25, 5.57 → 3.22, 4.75, 3.80, 4.41 s of CPU and busy 5.53, 5.33, 5.64, 5.16 → 4.12, 4.84, 4.55, 4.90 s; " +
+      "one fresh process per run (the JIT's warm-up included), five runs each at a load of 6-8, medians: default 7.42 → 5.56 s, busy 6.85 → 6.33 s. The table below is one more sitting. " +
+      "What is left is spread thin (`node --cpu-prof dist/bench/sim-daemon.bench.js --config=default`; it samples wall time, and `runInContext`'s own share there is the policy deadline's watchdog thread waited for, not CPU): " +
+      "the decision runs, the warm model's refreshes, the machine's steps (about a seventh) and garbage collection (about a twentieth; in `busy` an eighth, much of it the lazy figure objects each cgroup of a snapshot is given). " +
+      "The machine steps about 21,600 times where 12,000 steps of 50 ms would do, because a read between grid points splits a step; stepping on the grid alone was tried and dropped: " +
+      "it kept the calibration, but in `batch-before-db` with its priority configuration the batch job's jump, the stall and the kernel's kill of the database fell inside one step, before the daemon could see memory run out (docs/simulator.md, Speed).",
     "",
     "| configuration | CPU time for 600 s | wall time | virtual ÷ CPU | standing decisions | CPU per decision (all CPU ÷ decisions) | episodes | oomkit kills | kernel kills |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -77,7 +77,29 @@ interface Entry {
   /** kind "file": what parsers made of the current text. */
   parsed: Map<unknown, unknown> | undefined;
   readonly pid: number | undefined;
+  /** Which of the model's own figures this entry's text gives (a task's size, a stat's start time), by its path. */
+  readonly source: FigureSource;
+  /** Those figures for the current text, once read off it (#figures): undefined until then, and again when the text changes. */
+  figures: TextFigures | undefined;
 }
+
+/** status or statm ("task": resident + swapped bytes), stat (resident bytes and start time), or none. */
+type FigureSource = "task" | "stat" | undefined;
+
+/**
+ * What the model itself reads off a kept text: a task's size (the visit order's, the growth and
+ * significance checks') and a stat's start time (whether the pid names another process). Read
+ * once per text: a status is re-read far more often than it changes, and each re-read used to
+ * parse the same text up to five times (class, size, significance, for the text before and after).
+ */
+interface TextFigures {
+  /** status or statm: resident + swapped bytes; stat: resident bytes (undefined when it cannot be found). */
+  readonly bytes: number | undefined;
+  /** stat: its start time field (or the whole text when it cannot be found). */
+  readonly start: string | undefined;
+}
+
+const NO_FIGURES: TextFigures = Object.freeze({ bytes: undefined, start: undefined });
 
 export interface RefreshStats {
   /** Entries re-read in this call. */
@@ -329,7 +351,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
-    const e: Entry = { kind, path: p, outcome, cls: this.#classify(kind, p, outcome, undefined, now), readAtMs: now, dueAtMs: 0, parsed: undefined, pid };
+    const e: Entry = { kind, path: p, outcome, cls: "other", readAtMs: now, dueAtMs: 0, parsed: undefined, pid, source: figureSource(kind, pid, p), figures: undefined };
+    e.cls = this.#classify(e, undefined, now);
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
     this.#noteBytes(e);
@@ -408,15 +431,21 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   /** Keeps a status, statm or stat text's size for taskBytes. */
   #noteBytes(e: Entry): void {
-    if (e.pid === undefined || e.kind !== "file") return;
-    const into = e.path.endsWith("/status") || e.path.endsWith("/statm") ? this.#taskBytes : e.path.endsWith("/stat") ? this.#statBytes : undefined;
-    if (into === undefined) return;
-    const bytes = e.outcome.ok ? (into === this.#statBytes ? statRssBytes(String(e.outcome.value)) : taskBytes(String(e.outcome.value))) : undefined;
+    if (e.pid === undefined || e.source === undefined) return;
+    const into = e.source === "task" ? this.#taskBytes : this.#statBytes;
+    const bytes = this.#figures(e).bytes;
     if (bytes !== undefined) into.set(e.pid, bytes);
     else into.delete(e.pid);
   }
 
-  #classify(kind: Kind, p: string, outcome: Outcome<unknown>, previous: Outcome<unknown> | undefined, now: number): EntryClass {
+  /** The model's own figures of an entry's current text, read off it once per text. */
+  #figures(e: Entry): TextFigures {
+    return (e.figures ??= figuresOf(e.source, e.outcome));
+  }
+
+  /** `was`: the figures of the text a re-read replaced, when it changed (undefined: unchanged, or a first read). */
+  #classify(e: Entry, was: TextFigures | undefined, now: number): EntryClass {
+    const { kind, path: p } = e;
     const mount = this.#cgroupMount;
     const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
@@ -426,11 +455,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       return "cgroup";
     }
     if (p === "/proc/meminfo" || p === "/proc/vmstat" || p.startsWith("/proc/pressure/")) return "machine";
-    if (PID_FILE.test(p)) {
-      if (kind === "file" && (p.endsWith("/status") || p.endsWith("/statm")) && outcome.ok) {
-        const bytes = taskBytes(String(outcome.value));
-        const young = (this.#young.get(Number(PID_FILE.exec(p)?.[1])) ?? 0) > now;
-        const growing = previous?.ok === true && movedMuch(taskBytes(String(previous.value)), bytes);
+    if (e.pid !== undefined) {
+      const bytes = e.source === "task" ? this.#figures(e).bytes : undefined;
+      if (bytes !== undefined) {
+        const young = (this.#young.get(e.pid) ?? 0) > now;
+        // An unchanged text did not move (was is undefined); a first read or a failed one before is no growth.
+        const growing = was?.bytes !== undefined && movedMuch(was.bytes, bytes);
         if (bytes >= LARGE_TASK_BYTES || young || growing) return "taskLarge";
       }
       return "task";
@@ -553,7 +583,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #nextQueue(now: number): DueQueue | undefined {
     let best: DueQueue | undefined;
     let bestScore = Number.NEGATIVE_INFINITY;
-    for (const [i, q] of this.#queues.entries()) {
+    // By index: an entries() iterator and its pairs were made at every read of a refresh.
+    for (let i = 0; i < this.#queues.length; i++) {
+      const q = this.#queues[i] as DueQueue;
       const head = q.peekDue(now);
       if (head === undefined) continue;
       const score = now - head.dueAtMs - (RANK_GRACE_MS[i] ?? 0) / this.#pace;
@@ -621,10 +653,15 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     }
     const changed = !sameOutcome(e.kind, e.outcome, outcome);
     const previous = e.outcome;
+    // The figures of the text being replaced, read off it once (kept from an earlier re-read, mostly).
+    const was = changed ? this.#figures(e) : undefined;
     e.outcome = outcome;
     e.readAtMs = now;
-    if (changed) e.parsed = undefined;
-    e.cls = this.#classify(e.kind, e.path, outcome, previous, now);
+    if (changed) {
+      e.parsed = undefined;
+      e.figures = undefined;
+    }
+    e.cls = this.#classify(e, was, now);
     this.#schedule(e, now + this.#interval(e));
     if (changed) {
       this.#version++;
@@ -645,7 +682,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (changed && e.kind === "dir" && previous.ok && outcome.ok && this.#isCgroupPath(e.path)) found = stronger(found, this.#newcomers(e.path, previous, outcome, now));
     // /proc's listing: only a process that came is news (one that went and was no plan's
     // target leaves every plan as it was; a target's going shows in the plan's own figures).
-    const own = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? (came ? "structure" : undefined) : significanceOf(e, previous, outcome);
+    const own = !changed ? undefined : e.kind === "dir" && e.path === "/proc" && previous.ok && outcome.ok ? (came ? "structure" : undefined) : significanceOf(e, previous, outcome, was ?? NO_FIGURES, this.#figures(e));
     return { changed, significant: stronger(own, found), dropped };
   }
 
@@ -836,8 +873,11 @@ class Significant {
   }
 }
 
-/** What kind of news a changed entry is to a decision: structure, a memory figure, or none. */
-function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>): Significance {
+/**
+ * What kind of news a changed entry is to a decision: structure, a memory figure, or none.
+ * `was` and `now`: the model's own figures of the text before and after (#figures).
+ */
+function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unknown>, was: TextFigures, now: TextFigures): Significance {
   // A process's file that vanished: the process went (see #reread on /proc's listing).
   if (!after.ok && e.pid !== undefined && before.ok) return undefined;
   if (!before.ok || !after.ok) return "structure"; // it appeared or went
@@ -845,16 +885,16 @@ function significanceOf(e: Entry, before: Outcome<unknown>, after: Outcome<unkno
   if (e.kind === "stat") return statSignificance(before.value as FileStat, after.value as FileStat);
   if (e.kind !== "file") return "structure";
   const p = e.path;
-  const was = String(before.value);
-  const now = String(after.value);
-  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(was.trim()), Number(now.trim())) ? "figures" : undefined;
+  const textBefore = String(before.value);
+  const textAfter = String(after.value);
+  if (e.cls === "usage" || p.endsWith("/memory.swap.current")) return movedMuch(Number(textBefore.trim()), Number(textAfter.trim())) ? "figures" : undefined;
   if (MOVING_CGROUP_FILES.some((f) => p.endsWith(f))) return undefined;
   // Who is in a cgroup: as with /proc's listing, only a process that came is news.
-  if (p.endsWith("/cgroup.procs")) return cameInto(was, now) ? "structure" : undefined;
+  if (p.endsWith("/cgroup.procs")) return cameInto(textBefore, textAfter) ? "structure" : undefined;
   if (e.pid !== undefined) {
-    if (p.endsWith("/status") || p.endsWith("/statm")) return movedMuch(taskBytes(was), taskBytes(now)) ? "figures" : undefined;
+    if (e.source === "task") return movedMuch(was.bytes as number, now.bytes as number) ? "figures" : undefined;
     // CPU times change all the time; the start time changes only when the pid names another process.
-    if (p.endsWith("/stat")) return startTime(was) !== startTime(now) ? "structure" : undefined;
+    if (e.source === "stat") return was.start !== now.start ? "structure" : undefined;
     if (p.endsWith("/oom_score")) return undefined;
   }
   return "structure";
@@ -883,16 +923,43 @@ function movedMuch(was: number, now: number): boolean {
   return moved >= USAGE_MOVE_BYTES || (moved >= FIGURE_MOVE_FLOOR_BYTES && moved >= USAGE_MOVE_FRACTION * Math.max(was, now));
 }
 
-/** Field 22 of /proc/PID/stat (after the parenthesised comm), or the whole text when it cannot be found. */
-function startTime(stat: string): string {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[19] ?? stat;
+/** Which figures a kept entry's text gives: a task's status or statm, a task's stat, or none. */
+function figureSource(kind: Kind, pid: number | undefined, p: string): FigureSource {
+  if (kind !== "file" || pid === undefined) return undefined;
+  if (p.endsWith("/status") || p.endsWith("/statm")) return "task";
+  return p.endsWith("/stat") ? "stat" : undefined;
 }
 
-/** Field 24 of /proc/PID/stat (rss, pages of 4 KiB) in bytes; undefined when it cannot be found. */
-function statRssBytes(stat: string): number | undefined {
-  const pages = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[21]);
-  return Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined;
+/** The model's own figures of a text (see TextFigures); none for a failed read. */
+function figuresOf(source: FigureSource, outcome: Outcome<unknown>): TextFigures {
+  if (source === undefined || !outcome.ok) return NO_FIGURES;
+  const text = String(outcome.value);
+  return source === "task" ? { bytes: taskBytes(text), start: undefined } : statFigures(text);
+}
+
+/**
+ * From /proc/PID/stat (fields after the parenthesised comm): field 24, rss in pages of 4 KiB, as
+ * bytes (undefined when it cannot be found), and field 22, the start time (the whole text when
+ * it cannot be found).
+ */
+function statFigures(stat: string): TextFigures {
+  const start = statField(stat, 19);
+  const pages = Number(statField(stat, 21));
+  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
+}
+
+/**
+ * `stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n]`, found without splitting the ~50 fields
+ * (a task's stat changes with its size, and every changed one is read here).
+ */
+function statField(stat: string, n: number): string | undefined {
+  let at = stat.lastIndexOf(")") + 2;
+  for (let i = 0; ; i++) {
+    const end = stat.indexOf(" ", at);
+    if (i === n) return end < 0 ? stat.slice(at) : stat.slice(at, end);
+    if (end < 0) return undefined;
+    at = end + 1;
+  }
 }
 
 /**
@@ -941,7 +1008,7 @@ class DueQueue {
     for (let i = h.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
       if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
-      [h[up], h[i]] = [h[i] as (typeof h)[number], h[up] as (typeof h)[number]];
+      swap(h, up, i);
       i = up;
     }
   }
@@ -979,10 +1046,17 @@ class DueQueue {
       if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
       if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
       if (m === i) break;
-      [h[m], h[i]] = [h[i] as (typeof h)[number], h[m] as (typeof h)[number]];
+      swap(h, m, i);
       i = m;
     }
   }
+}
+
+/** Swaps two slots of a heap in place (a destructuring swap made an array at every move). */
+function swap<T>(h: T[], a: number, b: number): void {
+  const x = h[a] as T;
+  h[a] = h[b] as T;
+  h[b] = x;
 }
 
 function attempt<T>(read: () => T): Outcome<T> {

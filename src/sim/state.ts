@@ -58,10 +58,15 @@ export class SimCgroup {
     return this.path === "/" ? "" : this.path.slice(this.path.lastIndexOf("/") + 1);
   }
 
-  /** This cgroup and its descendants, parents first, children in creation order. */
-  *subtree(): IterableIterator<SimCgroup> {
-    yield this;
-    for (const c of this.children.values()) yield* c.subtree();
+  /**
+   * This cgroup and its descendants, parents first, children in creation order: a list made at
+   * the call (the files rendered from a subtree walk it at every read; a recursive generator made
+   * an object per cgroup and level).
+   */
+  subtree(): SimCgroup[] {
+    const out: SimCgroup[] = [];
+    collectSubtree(this, out);
+    return out;
   }
 
   /** This cgroup and its ancestors, up to and including the root. */
@@ -171,4 +176,9 @@ export class SimTask {
   static pageTablesFor(footprintPages: number): number {
     return footprintPages === 0 ? 0 : Math.ceil(footprintPages / 512) + 1;
   }
+}
+
+function collectSubtree(cg: SimCgroup, out: SimCgroup[]): void {
+  out.push(cg);
+  for (const c of cg.children.values()) collectSubtree(c, out);
 }

@@ -78,11 +78,31 @@ export interface SizeToken {
 
 /** `"N"` or `"N kB"`; undefined for anything else. */
 export function parseSizeToken(value: string): SizeToken | undefined {
-  const m = /^(\d+)(?:\s+(kB))?$/.exec(value.trim());
-  const n = m?.[1] === undefined ? undefined : parseUnsigned(m[1]);
+  const token = value.trim();
+  // The kernel's own spellings, read without a regex (meminfo alone is ~50 of these per read):
+  // digits, then nothing or spaces and "kB". Anything else takes the pattern below.
+  let digits = 0;
+  while (digits < token.length && isDigit(token.charCodeAt(digits))) digits++;
+  if (digits > 0) {
+    if (digits === token.length) return { value: Math.min(Number(token), Number.MAX_SAFE_INTEGER), kB: false };
+    let unit = digits;
+    while (token.charCodeAt(unit) === 32) unit++;
+    if (unit > digits && unit === token.length - 2 && token.endsWith("kB")) {
+      const n = Math.min(Number(token.slice(0, digits)), Number.MAX_SAFE_INTEGER);
+      return { value: Math.min(n * KIB, Number.MAX_SAFE_INTEGER), kB: true };
+    }
+  }
+  const m = /^(\d+)(?:\s+(kB))?$/.exec(token);
+  // m[1] is digits already: parseUnsigned's own check would test it a second time.
+  const n = m?.[1] === undefined ? undefined : Math.min(Number(m[1]), Number.MAX_SAFE_INTEGER);
   if (m === null || n === undefined) return undefined;
   const kB = m[2] !== undefined;
   return { value: kB ? Math.min(n * KIB, Number.MAX_SAFE_INTEGER) : n, kB };
+}
+
+/** 0-9, as `\d` matches them. */
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
 }
 
 /**
@@ -95,8 +115,19 @@ export function singleToken(text: string, expected: string): string {
   return token;
 }
 
-/** Keys as the kernel prints them: `MemTotal`, `Active(anon)`, `oom_group_kill`, `DirectMap4k`. */
-const KEY = /^[A-Za-z0-9_()]+$/;
+/**
+ * Keys as the kernel prints them: `MemTotal`, `Active(anon)`, `oom_group_kill`, `DirectMap4k`
+ * (`/^[A-Za-z0-9_()]+$/`, checked a character at a time: it runs for every line of every file).
+ */
+function isKey(key: string): boolean {
+  if (key.length === 0) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 40 || c === 41;
+    if (!ok) return false;
+  }
+  return true;
+}
 
 export interface Pairs {
   /** Key → rest of the line, in file order; the first occurrence of a key wins. */
@@ -121,14 +152,22 @@ export function splitPairs(text: string, sep: ":" | " "): Pairs {
   for (const line of split.lines) {
     const at = sep === ":" ? line.indexOf(":") : line.search(/\s/);
     const key = at < 0 ? "" : line.slice(0, at);
-    const value = at < 0 ? "" : line.slice(at + 1).replace(sep === ":" ? /^(\t| +)/ : /^\s+/, "");
-    if (!KEY.test(key) || pairs.has(key)) {
+    const value = at < 0 ? "" : sep === ":" ? afterColon(line, at + 1) : line.slice(at + 1).replace(/^\s+/, "");
+    if (!isKey(key) || pairs.has(key)) {
       skippedLines++;
       continue;
     }
     pairs.set(key, value);
   }
   return { pairs, skippedLines };
+}
+
+/** `line` from `from` on, less one leading tab or run of spaces (not both): the value of a `Key:` line. */
+function afterColon(line: string, from: number): string {
+  if (line.charCodeAt(from) === 9) return line.slice(from + 1); // one tab
+  let at = from;
+  while (line.charCodeAt(at) === 32) at++;
+  return line.slice(at);
 }
 
 export interface NumericPairs {
@@ -176,6 +215,25 @@ export interface Picked<T> {
   readonly unitMismatches: number;
 }
 
+interface TableRow {
+  readonly field: string;
+  readonly key: string;
+  /** The field is a `…Bytes` one. */
+  readonly bytes: boolean;
+}
+
+/** Each table's rows, made once: the tables are constants, and pickFields runs at every parse. */
+const TABLE_ROWS = new WeakMap<Record<string, string>, readonly TableRow[]>();
+
+function tableRows(table: Record<string, string>): readonly TableRow[] {
+  let rows = TABLE_ROWS.get(table);
+  if (rows === undefined) {
+    rows = Object.entries(table).map(([field, key]) => ({ field, key, bytes: field.endsWith("Bytes") }));
+    TABLE_ROWS.set(table, rows);
+  }
+  return rows;
+}
+
 /**
  * Typed fields picked from a key map by a `{ fieldName: "kernel_key" }` table. With `kBKeys`
  * given, a `…Bytes` field is taken only from a line printed in kB and any other field only from a
@@ -188,9 +246,9 @@ export function pickFields<T extends Record<string, string>>(
 ): Picked<T> {
   const out: Record<string, number | undefined> = {};
   let unitMismatches = 0;
-  for (const [field, key] of Object.entries(table)) {
+  for (const { field, key, bytes } of tableRows(table)) {
     const value = values.get(key);
-    const unitOk = kBKeys === undefined || field.endsWith("Bytes") === kBKeys.has(key);
+    const unitOk = kBKeys === undefined || bytes === kBKeys.has(key);
     if (value !== undefined && !unitOk) unitMismatches++;
     out[field] = unitOk ? value : undefined;
   }

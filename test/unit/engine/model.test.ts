@@ -201,6 +201,35 @@ describe("the warm model", () => {
     assert.equal(t.model.generation, gen + 1);
   });
 
+  test("a stat's figures follow its text: rss moved is the task's new size, a start time moved is structure (the pid names another process)", async () => {
+    const t = setup();
+    void takeSnapshot(t.model).tasks; // every listed task's stat, kept
+    const stat = fs.readFileSync(path.join(t.dir, "proc/21/stat"), "utf8");
+    const cut = stat.lastIndexOf(")") + 2;
+    const withFields = (edit: (f: string[]) => void) => {
+      const fields = stat.slice(cut).split(" ");
+      edit(fields);
+      return stat.slice(0, cut) + fields.join(" ");
+    };
+    const structure = t.model.structureGeneration;
+    // rss (field 24) moves, the start time (field 22) stands: a size, no structure.
+    t.write("proc/21/stat", withFields((f) => void (f[21] = String((40 * MB) / 4096))));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.taskBytes(21), 40 * MB, "the size read off the new text");
+    assert.equal(t.model.structureGeneration, structure, "the same process");
+    // Re-read unchanged: nothing moves.
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.taskBytes(21), 40 * MB);
+    assert.equal(t.model.structureGeneration, structure);
+    // Another start time: another process under the same pid.
+    t.write("proc/21/stat", withFields((f) => void ((f[21] = String((40 * MB) / 4096)), (f[19] = "987654"))));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.structureGeneration, structure + 1, "the start time moved");
+  });
+
   test("a process new since the last listing, and a task that grew, are re-read at the large-task interval; a small steady one is not", async () => {
     const t = setup();
     await t.decide();

@@ -43,6 +43,22 @@ test("parseSizeToken", () => {
   assert.equal(parseSizeToken("3 KB"), undefined);
   assert.equal(parseSizeToken("kB"), undefined);
   assert.equal(parseSizeToken(""), undefined);
+  // Spellings read without the pattern, and the ones that still take it: all as the pattern reads them.
+  assert.deepEqual(parseSizeToken("12kB"), undefined, "no space before the unit");
+  assert.deepEqual(parseSizeToken("12  kB"), { value: 12 * 1024, kB: true });
+  assert.deepEqual(parseSizeToken("12\tkB"), { value: 12 * 1024, kB: true });
+  assert.deepEqual(parseSizeToken("12\u00a0kB"), { value: 12 * 1024, kB: true }, "any whitespace, as \\s");
+  assert.equal(parseSizeToken("12 kB kB"), undefined);
+  assert.equal(parseSizeToken("12 kBx"), undefined);
+  assert.equal(parseSizeToken("1e3"), undefined);
+  assert.equal(parseSizeToken("-1"), undefined);
+  assert.deepEqual(parseSizeToken("18446744073709551615 kB"), { value: Number.MAX_SAFE_INTEGER, kB: true });
+});
+
+test("splitPairs takes keys of letters, digits, _ and parentheses only", () => {
+  const { pairs, skippedLines } = splitPairs("Active(anon): 1\nDirectMap4k: 2\noom_group_kill: 3\nbad-key: 4\nbad key: 5\n: 6\nÄ: 7\n", ":");
+  assert.deepEqual([...pairs.keys()], ["Active(anon)", "DirectMap4k", "oom_group_kill"]);
+  assert.equal(skippedLines, 4);
 });
 
 test("splitLines: CRLF, blank lines, and an unterminated last line", () => {
@@ -58,6 +74,9 @@ test("splitPairs keeps the kernel's spelling of a value and the first of repeate
   assert.equal(pairs.get("Empty"), "");
   assert.equal(pairs.get("("), "1");
   assert.equal(skippedLines, 2);
+  // One tab or one run of spaces goes, never both, nor a second tab.
+  const spaced = splitPairs("Spaces:   v\nThen:  \tv\nTabs:\t\tv\nTabSpace:\t v\nBare:v\n", ":").pairs;
+  assert.deepEqual([...spaced.values()], ["v", "\tv", "\tv", " v", "v"]);
 });
 
 test("quote: one line, at most 60 chars", () => {
