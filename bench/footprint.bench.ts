@@ -59,6 +59,9 @@ interface DaemonFigures {
   readonly startCpuMs: number;
   readonly idle: Footprint;
   readonly cpuPct: number;
+  /** RssAnon at the end of the idle window: V8's memory reducer has collected start-up's garbage
+   * by then (~8 s after the first full GC), which the reading 2 s after "watching" still holds. */
+  readonly rssAnonIdleEndKiB: number;
   readonly episodeKiB: number;
   /** The manual OOM's round trip (a decision, in dry-run). */
   readonly episodeMs: number;
@@ -70,6 +73,7 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
   const startCpus: number[] = [];
   const idles: Footprint[] = [];
   let cpuPct = Number.NaN;
+  let rssAnonIdleEndKiB = Number.NaN;
   let episodeKiB = Number.NaN;
   let episodeMs = Number.NaN;
   let stop = "";
@@ -83,6 +87,7 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
       const c0 = cpuSeconds(d.pid);
       await sleep(windowS * 1000);
       cpuPct = ((cpuSeconds(d.pid) - c0) / windowS) * 100;
+      rssAnonIdleEndKiB = footprintOf(d.pid).rssAnonKiB;
       ({ peakKiB: episodeKiB, ms: episodeMs } = await episode(d));
     }
     const r = await stopDaemon(d);
@@ -90,7 +95,7 @@ async function measureDaemon(flags: readonly string[], runs: number, windowS: nu
   }
   const pick = (k: keyof Footprint) => median(idles.map((f) => f[k]));
   const idle: Footprint = { vmRssKiB: pick("vmRssKiB"), rssAnonKiB: pick("rssAnonKiB"), rssFileKiB: pick("rssFileKiB"), rssShmemKiB: pick("rssShmemKiB"), pssKiB: pick("pssKiB"), lockedKiB: pick("lockedKiB"), lockedRssKiB: pick("lockedRssKiB"), threads: pick("threads") };
-  return { startMs: median(starts), startCpuMs: median(startCpus), idle, cpuPct, episodeKiB, episodeMs, stop };
+  return { startMs: median(starts), startCpuMs: median(startCpus), idle, cpuPct, rssAnonIdleEndKiB, episodeKiB, episodeMs, stop };
 }
 
 /** A child that prints "ready" once set up; its footprint (settled) and CPU over the window. */
@@ -132,6 +137,8 @@ interface Step {
   lockedKiB: number;
   lockedRssKiB?: number;
   cpuPct: number;
+  /** Absent in rows recorded before the column was. */
+  rssAnonIdleEndKiB?: number;
   episodeKiB: number;
 }
 
@@ -143,7 +150,7 @@ function recordStep(name: string, f: DaemonFigures): Step[] {
   } catch {
     /* not a checkout */
   }
-  const s: Step = { step: name, commit, startMs: Math.round(f.startMs), vmRssKiB: f.idle.vmRssKiB, rssAnonKiB: f.idle.rssAnonKiB, rssFileKiB: f.idle.rssFileKiB, lockedKiB: f.idle.lockedKiB, lockedRssKiB: f.idle.lockedRssKiB, cpuPct: Number(f.cpuPct.toFixed(2)), episodeKiB: f.episodeKiB };
+  const s: Step = { step: name, commit, startMs: Math.round(f.startMs), vmRssKiB: f.idle.vmRssKiB, rssAnonKiB: f.idle.rssAnonKiB, rssFileKiB: f.idle.rssFileKiB, lockedKiB: f.idle.lockedKiB, lockedRssKiB: f.idle.lockedRssKiB, cpuPct: Number(f.cpuPct.toFixed(2)), rssAnonIdleEndKiB: f.rssAnonIdleEndKiB, episodeKiB: f.episodeKiB };
   const i = steps.findIndex((x) => x.step === name);
   if (i >= 0) steps[i] = s;
   else steps.push(s);
@@ -162,17 +169,17 @@ async function main(): Promise<void> {
   const plain = await measureDaemon([], runs, windowS);
   const steps = values.step ? recordStep(values.step, plain) : fs.existsSync(STEPS_FILE) ? (JSON.parse(fs.readFileSync(STEPS_FILE, "utf8")) as Step[]) : [];
 
-  out.push("| daemon | start → watching | CPU to watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | locked: resident (smaps Locked) | idle CPU | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-  out.push(row(["`npm start` (no flags)", `${plain.startMs.toFixed(0)} ms`, `${plain.startCpuMs.toFixed(0)} ms`, ...fpCells(plain.idle), `${mib(plain.idle.lockedRssKiB)} (${mib(plain.idle.lockedKiB)}) MiB`, `${plain.cpuPct.toFixed(2)} %`, `${mib(plain.episodeKiB)} MiB`, plain.stop]));
+  out.push("| daemon | start → watching | CPU to watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | locked: resident (smaps Locked) | idle CPU | RssAnon after the idle window | episode adds (peak) | SIGTERM |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  out.push(row(["`npm start` (no flags)", `${plain.startMs.toFixed(0)} ms`, `${plain.startCpuMs.toFixed(0)} ms`, ...fpCells(plain.idle), `${mib(plain.idle.lockedRssKiB)} (${mib(plain.idle.lockedKiB)}) MiB`, `${plain.cpuPct.toFixed(2)} %`, mib(plain.rssAnonIdleEndKiB), `${mib(plain.episodeKiB)} MiB`, plain.stop]));
 
   if (!values.quick) {
     log("V8 flags");
     out.push("", `V8 flags (${Math.min(runs, 3)} start-ups each, idle CPU over ${Math.min(windowS, 20)} s; "OOM round trip" is one manual OOM at "/" in dry-run, the decision):`, "");
-    out.push("| node flags | start → watching | CPU to watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | idle CPU | episode adds (peak) | OOM round trip |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push("| node flags | start → watching | CPU to watching | VmRSS MiB | RssAnon | RssFile | Pss | threads | idle CPU | RssAnon after the idle window | episode adds (peak) | OOM round trip |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const flags of FLAG_VARIANTS) {
       const f = await measureDaemon(flags, Math.min(runs, 3), Math.min(windowS, 20));
       const deploy = flags.join(" ") === DEPLOY_FLAGS.join(" ") ? " (deploy/)" : "";
-      out.push(row([flags.length === 0 ? "(none)" : `\`${flags.join(" ")}\`${deploy}`, `${f.startMs.toFixed(0)} ms`, `${f.startCpuMs.toFixed(0)} ms`, ...fpCells(f.idle), `${f.cpuPct.toFixed(2)} %`, `${mib(f.episodeKiB)} MiB`, `${f.episodeMs.toFixed(0)} ms`]));
+      out.push(row([flags.length === 0 ? "(none)" : `\`${flags.join(" ")}\`${deploy}`, `${f.startMs.toFixed(0)} ms`, `${f.startCpuMs.toFixed(0)} ms`, ...fpCells(f.idle), `${f.cpuPct.toFixed(2)} %`, mib(f.rssAnonIdleEndKiB), `${mib(f.episodeKiB)} MiB`, `${f.episodeMs.toFixed(0)} ms`]));
     }
 
     log("bare node, and ways to wait on fds");
@@ -196,8 +203,8 @@ async function main(): Promise<void> {
 
   if (steps.length > 0) {
     out.push("", "What each step saved (`--step NAME` rows, each measured when that commit was made; `npm start`, median of the start-ups):", "");
-    out.push("| step | commit | start → watching | VmRSS MiB | RssAnon | RssFile | locked: resident (smaps Locked) | idle CPU | episode adds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const s of steps) out.push(row([s.step, s.commit, `${s.startMs} ms`, mib(s.vmRssKiB), mib(s.rssAnonKiB), mib(s.rssFileKiB), `${mib(s.lockedRssKiB ?? 0)} (${mib(s.lockedKiB)})`, `${s.cpuPct.toFixed(2)} %`, `${mib(s.episodeKiB)} MiB`]));
+    out.push("| step | commit | start → watching | VmRSS MiB | RssAnon | RssFile | locked: resident (smaps Locked) | idle CPU | RssAnon after the idle window | episode adds |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const s of steps) out.push(row([s.step, s.commit, `${s.startMs} ms`, mib(s.vmRssKiB), mib(s.rssAnonKiB), mib(s.rssFileKiB), `${mib(s.lockedRssKiB ?? 0)} (${mib(s.lockedKiB)})`, `${s.cpuPct.toFixed(2)} %`, s.rssAnonIdleEndKiB === undefined ? "" : mib(s.rssAnonIdleEndKiB), `${mib(s.episodeKiB)} MiB`]));
   }
 
   if (!values.quick) out.push("", ...READING);
@@ -207,7 +214,7 @@ async function main(): Promise<void> {
     const argv = ["node", ...process.argv.slice(1).map((a) => path.relative(process.cwd(), a) || a)].join(" ");
     const intro =
       `Generated by \`${argv}\` (bench/footprint.bench.ts) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs, kernel ${os.release()}, natively (not in the VM). ` +
-      `The daemon runs \`oomkit run --dry-run\` on the built-in default (metrics, event log and control socket on, in a scratch folder). Start-up is spawn → "oomkit: watching" (median of ${runs}), and "CPU to watching" the CPU time the daemon had used by then (utime + stime; steadier than wall time on a loaded machine, where waiting for a core counts); the footprint is read ${SETTLE_MS / 1000} s later (medians); idle CPU is utime + stime over ${windowS} s of one start-up, as % of one core; "episode adds" is VmHWM (reset through clear_refs) after one manual OOM at "/" minus VmRSS before it. ` +
+      `The daemon runs \`oomkit run --dry-run\` on the built-in default (metrics, event log and control socket on, in a scratch folder). Start-up is spawn → "oomkit: watching" (median of ${runs}), and "CPU to watching" the CPU time the daemon had used by then (utime + stime; steadier than wall time on a loaded machine, where waiting for a core counts); the footprint is read ${SETTLE_MS / 1000} s later (medians); idle CPU is utime + stime over ${windowS} s of one start-up, as % of one core, and "RssAnon after the idle window" read at its end (V8's memory reducer has collected start-up's garbage by then, which the reading 2 s after "watching" still holds); "episode adds" is VmHWM (reset through clear_refs) after one manual OOM at "/" minus VmRSS before it. ` +
       "RssAnon is oomkit's alone; RssFile (the node binary and libraries) is shared with every Node process on the host. 2 shared cores: compare within a run.";
     replaceSection(path.resolve(HERE, "../../BENCHMARKS.md"), HEADING, `${HEADING}\n\n${intro}\n\n${table}\n`);
   }
