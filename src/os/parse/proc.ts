@@ -126,7 +126,12 @@ export type ProcStatus = {
   readonly kthread: boolean | undefined;
   /** Effective capability set, from its hex mask. */
   readonly capEff: bigint | undefined;
-  /** Every `Key: value` line, value as printed (leading tab removed). */
+  /**
+   * Every `Key: value` line, value as printed (leading tab removed). Made from the text each time
+   * it is read, not kept: oomkit itself reads none of it, and a status kept with all ~57 of its
+   * lines as a Map was ~5 KiB per process in the daemon's warm model (BENCHMARKS.md, "Footprint:
+   * builds side by side").
+   */
   readonly raw: ReadonlyMap<string, string>;
   /** Lines that were not `Key: value`, and known numeric fields whose value was malformed. */
   readonly skippedLines: number;
@@ -177,7 +182,9 @@ export function parseProcStatus(text: string): ProcStatus {
     uid: parseIds(pairs.get("Uid")) ?? required("Uid"),
     kthread: kthread === "1" ? true : kthread === "0" ? false : undefined,
     capEff: /^[0-9a-fA-F]{1,32}$/.test(capHex) ? BigInt(`0x${capHex}`) : undefined,
-    raw: pairs,
+    get raw() {
+      return splitPairs(text, ":").pairs;
+    },
     skippedLines: skippedLines + malformed + unitMismatches,
   };
 }
