@@ -1,12 +1,12 @@
 /**
  * The C heap's thresholds, pinned at glibc's own defaults so that freed memory goes back to the
- * kernel. glibc raises them by itself: after a large block served by mmap is freed (Node reads
- * the 1 MiB bundle into one; V8 frees large compile buffers), the mmap threshold becomes that
- * block's size and the trim threshold twice that, up to 32/64 MiB. From then on a heap keeps up
+ * kernel. glibc raises them by itself: after a large block served by mmap is freed (start-up
+ * frees several; which ones was not traced), the mmap threshold becomes that block's size and
+ * the trim threshold twice that, up to 32/64 MiB. From then on a heap keeps up
  * to the raised trim threshold free and resident: in oomkit's idle daemon, one thread's arena
  * held ~0.9 MiB with 30 KiB in use, and the main heap ~1 MiB more than it used (malloc_stats).
  * Setting either threshold with mallopt(3) turns the raising off (glibc's `no_dyn_threshold`).
- * Measured: ~1 MiB less anonymous memory idle (BENCHMARKS.md, "Footprint: builds side by side").
+ * Measured: ~0.8 MiB less anonymous memory idle (BENCHMARKS.md, "Footprint: builds side by side").
  *
  * What it costs: a block of 128 KiB or more is mapped and unmapped each time rather than kept in
  * the heap, as before the first raise. oomkit's hot path reuses its buffers (DESIGN.md,
