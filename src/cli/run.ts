@@ -15,6 +15,8 @@ import { ControlServer, DEFAULT_SOCKET } from "../daemon/control.js";
 import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import { lockCode, mlock2OnFault } from "../os/residency.js";
+import { pinMallocThresholds } from "../os/malloc-tuning.js";
+import { libc } from "../os/libc.js";
 import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
 import { parseFlags } from "./args.js";
@@ -155,7 +157,13 @@ export const runCommand: Command = {
     }
 
     async function startAndServe(): Promise<number> {
-      if (live) await prepareKillPath();
+      if (live) {
+        // First, so that start-up's own large blocks already go back to the kernel when freed.
+        const tuned = pinMallocThresholds((param, value) => libc().mallopt(param, value));
+        if (tuned.pinned) log.info(tuned.note);
+        else log.warn(tuned.note);
+        await prepareKillPath();
+      }
       const { mode, backend } = wireDaemon(host, config.kill);
       let daemonRef: Daemon | undefined;
       const pipeline = new ReportPipeline({

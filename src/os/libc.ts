@@ -25,6 +25,8 @@ export interface Libc {
   flock(fd: number, operation: number): number;
   /** mlock2(2); addr is a page-aligned address below 2^53 (every user address on x86-64 and arm64). */
   mlock2(addr: number, len: number, flags: number): number;
+  /** glibc's mallopt(3): 1 when the parameter was set, 0 when refused (-1 with ENOSYS where the C library lacks it). */
+  mallopt(param: number, value: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   /** The symbolic name of an errno value ("ENOENT"), or "errno N". */
@@ -83,6 +85,8 @@ export function libc(): Libc {
   const pidfdOpen = optional("int pidfd_open(int pid, unsigned int flags)");
   const mrelease = optional("int process_mrelease(int pidfd, unsigned int flags)");
   const mlock2 = optional("int mlock2(uintptr_t addr, size_t len, unsigned int flags)");
+  // glibc's; other C libraries (musl) may lack it.
+  const mallopt = optional("int mallopt(int param, int value)");
   const withEnosys = (fn: KoffiFn) => (...args: unknown[]) => {
     enosys = false;
     return fn(...args);
@@ -98,6 +102,7 @@ export function libc(): Libc {
     close: lib.func("int close(int fd)"),
     flock: lib.func("int flock(int fd, int operation)"),
     mlock2: withEnosys(mlock2),
+    mallopt: withEnosys(mallopt),
     errno: () => (enosys ? (koffi.os.errno.ENOSYS ?? 38) : koffi.errno()),
     errnoName: (errno: number) => names.get(errno) ?? `errno ${errno}`,
   };

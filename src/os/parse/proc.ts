@@ -131,7 +131,12 @@ export type ProcStatus = {
   readonly kthread: boolean | undefined;
   /** Effective capability set, from its hex mask. */
   readonly capEff: bigint | undefined;
-  /** Every `Key: value` line, value as printed (leading tab removed). */
+  /**
+   * Every `Key: value` line, value as printed (leading tab removed). Made from the text when first
+   * read (StatusPairs), not at the parse: oomkit itself reads none of it, and a status kept with
+   * all ~57 of its lines as a Map was ~5 KiB per process in the daemon's warm model (BENCHMARKS.md,
+   * "Footprint: builds side by side").
+   */
   readonly raw: ReadonlyMap<string, string>;
   /** Lines that were not `Key: value`, and known numeric fields whose value was malformed. */
   readonly skippedLines: number;
