@@ -313,6 +313,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
 
 async function main(): Promise<void> {
   // --size=TASKSxCGROUPS narrows the run (never with --write).
+  const loadAtStart = os.loadavg()[0]!;
   const only = process.argv.find((a) => a.startsWith("--size="))?.slice("--size=".length);
   // --policy=NAME narrows it to one policy (never with --write either).
   const onlyPolicy = process.argv.find((a) => a.startsWith("--policy="))?.slice("--policy=".length);
@@ -347,7 +348,8 @@ async function main(): Promise<void> {
       `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; a slice is the work between two turns of the event loop (a refresh slice; a policy's call in a decision run, the last one's with its record), and the longest is what a trigger may wait at most. ` +
       "Nothing on the machine changes in the idle minute, so no change asks for a plan (src/daemon/redecide.ts): the idle column is the model's refresh slices and the one decision run the plan's age asks for as the minute ends (REDECIDE_MS ÷ pace), which at 10,000 tasks is 1-2 % of a core by itself; the decisions that changes ask for show under churn, and in bench/sim-daemon.bench.ts. " +
       `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB), each change charged to the task's cgroups (memory.current, memory.stat anon); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
-      "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. Compare within a run.",
+      "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. " +
+      `The p99 columns are the tail of 200 draws on a shared 2-core machine, where a pause of the thread (garbage collection above all, or waiting for a core) lands in them: the load average was ${loadAtStart.toFixed(1)} when this run began and ${os.loadavg()[0]!.toFixed(1)} when it ended. Compare within a run.`,
     "",
     "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | waited out, p99 | event → thread, p50 / p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",
     "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
