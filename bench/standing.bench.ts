@@ -21,7 +21,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import { REDECIDE_MS, StandingDecisions } from "../src/daemon/standing.js";
+import { REDECIDE_MS, REFRESH_SLICE_MS, StandingDecisions } from "../src/daemon/standing.js";
 import type { Engine } from "../src/engine/engine.js";
 import type { OomCause } from "../src/engine/policy.js";
 import { takeSnapshot } from "../src/engine/snapshot.js";
@@ -66,6 +66,8 @@ interface Row {
   readonly waitedOut: { p99: number };
   /** From an event to the decision run it stopped giving back the thread. */
   readonly unwind: { p50: number; p99: number; samples: number };
+  /** From an event to a refresh slice it stopped giving back the thread. */
+  readonly refreshUnwind: { p50: number; p99: number; samples: number };
   readonly check: { p50: number };
   readonly upkeepIdlePct: number;
   readonly upkeepPressurePct: number;
@@ -76,9 +78,11 @@ interface Row {
 }
 
 /** Runs upkeep over `seconds` of simulated time; returns the slices it ran and its CPU share. */
-async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: number): Promise<{ slices: number[]; stoppable: boolean[]; cpuPct: number }> {
+async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: number): Promise<{ slices: number[]; stoppable: boolean[]; refresh: boolean[]; cpuPct: number }> {
   const slices: number[] = [];
   const stoppable: boolean[] = [];
+  // Whether each slice is a model refresh (the first of a call that refreshed) or a decision run's.
+  const refresh: boolean[] = [];
   let cpu = 0;
   const started = clock.monotonicMs();
   for (let t = 0; t < seconds * 1000; t += 100) {
@@ -90,9 +94,28 @@ async function upkeep(standing: StandingDecisions, clock: ManualClock, seconds: 
     // event loop (a refresh, each policy call of a decision run), not the whole call.
     slices.push(...r.slicesMs);
     stoppable.push(...r.stoppable);
+    refresh.push(...r.slicesMs.map((_, k) => k === 0 && r.refreshed > 0));
     clock.advance(100);
   }
-  return { slices, stoppable, cpuPct: (cpu / (clock.monotonicMs() - started)) * 100 };
+  return { slices, stoppable, refresh, cpuPct: (cpu / (clock.monotonicMs() - started)) * 100 };
+}
+
+/**
+ * From an event to a model refresh slice giving back the thread: the slice stops after the read
+ * running when the event comes (src/daemon/standing.ts passes the event to WarmModel.refresh).
+ * The event comes at a random moment of the slice's budget; what is due is what the machine in
+ * trouble makes due, as upkeep leaves it.
+ */
+function refreshStops(standing: StandingDecisions, clock: ManualClock, rand: () => number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < STOPS * 3 && out.length < STOPS; i++) {
+    clock.advance(1000);
+    const at = performance.now() + rand() * REFRESH_SLICE_MS;
+    standing.model.refresh(REFRESH_SLICE_MS, () => performance.now() >= at);
+    const end = performance.now();
+    if (at < end) out.push(end - at);
+  }
+  return out;
 }
 
 /** The daemon's event: a trigger that fires at `at` (performance.now), seen as the poller would see its ready fd. */
@@ -263,6 +286,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
   // Standing: a trigger at a random moment of the upkeep timeline, then the check and hand-on.
   const rand = mulberry32(SEED);
   const unwind = await unwinding(standing, events, clock, rand);
+  const refreshUnwind = refreshStops(standing, clock, rand);
   if (!standing.take(ROOT_CGROUP)) await upkeep(standing, clock, 1);
   const busyMs = slices.reduce((a, b) => a + b, 0);
   const periodMs = wallMs;
@@ -274,6 +298,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
     let at = rand() * periodMs;
     let wait = 0;
     let stops = false;
+    let refreshing = false;
     // Slices are laid end to end at the start of the period only for the draw: the share of
     // time inside a slice is busyMs / periodMs, and a moment inside one waits for its rest.
     if (at < busyMs) {
@@ -281,6 +306,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
         if (at < s) {
           wait = s - at;
           stops = pressure.stoppable[k] === true;
+          refreshing = pressure.refresh[k] === true;
           break;
         }
         at -= s;
@@ -293,7 +319,8 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
     standingPlan = JSON.stringify(r.record.plan);
     checks.push(check);
     // A run the event stops gives the thread back in one of the measured unwinding times.
-    const stopped = stops && unwind.length > 0 ? Math.min(wait, unwind[i % unwind.length] as number) : wait;
+    const sample = refreshing ? refreshUnwind : unwind;
+    const stopped = stops && sample.length > 0 ? Math.min(wait, sample[i % sample.length] as number) : wait;
     standingTimes.push(stopped + check);
     waitedOut.push(wait + check);
   }
@@ -302,6 +329,7 @@ async function measure(dir: string, spec: FixtureSpec, host: FixtureHost, clock:
     standing: { p50: pct(standingTimes, 0.5), p99: pct(standingTimes, 0.99) },
     waitedOut: { p99: pct(waitedOut, 0.99) },
     unwind: { p50: pct(unwind, 0.5), p99: pct(unwind, 0.99), samples: unwind.length },
+    refreshUnwind: { p50: pct(refreshUnwind, 0.5), p99: pct(refreshUnwind, 0.99), samples: refreshUnwind.length },
     check: { p50: pct(checks, 0.5) },
     upkeepIdlePct: idle.cpuPct,
     upkeepPressurePct: pressure.cpuPct,
@@ -330,7 +358,7 @@ async function main(): Promise<void> {
         const host = new FixtureHost(dir, { clock });
         const r = await measure(dir, m.spec, host, clock, engineFor(policy, 250), size.tasks);
         rows.push({ ...size, policy, ...r });
-        process.stderr.write(`${size.tasks}/${size.cgroups} ${policy}: fresh p50 ${r.fresh.p50.toFixed(1)} ms, standing p50 ${r.standing.p50.toFixed(2)} p99 ${r.standing.p99.toFixed(2)} ms (waited out: ${r.waitedOut.p99.toFixed(2)}; event to thread p50 ${r.unwind.p50.toFixed(2)} p99 ${r.unwind.p99.toFixed(2)} of ${r.unwind.samples}), upkeep ${r.upkeepIdlePct.toFixed(2)} % idle, ${r.upkeepPressurePct.toFixed(2)} % in trouble, longest slice ${r.longestSliceMs.toFixed(1)} ms\n`);
+        process.stderr.write(`${size.tasks}/${size.cgroups} ${policy}: fresh p50 ${r.fresh.p50.toFixed(1)} ms, standing p50 ${r.standing.p50.toFixed(2)} p99 ${r.standing.p99.toFixed(2)} ms (waited out: ${r.waitedOut.p99.toFixed(2)}; event to thread p50 ${r.unwind.p50.toFixed(2)} p99 ${r.unwind.p99.toFixed(2)} of ${r.unwind.samples}, refresh p50 ${r.refreshUnwind.p50.toFixed(2)} p99 ${r.refreshUnwind.p99.toFixed(2)}), upkeep ${r.upkeepIdlePct.toFixed(2)} % idle, ${r.upkeepPressurePct.toFixed(2)} % in trouble, longest slice ${r.longestSliceMs.toFixed(1)} ms\n`);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
@@ -344,18 +372,18 @@ async function main(): Promise<void> {
     `Generated by \`${argv}\` (bench/standing.bench.ts; \`npm run bench\` runs it) on ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} CPUs, kernel ${os.release()}. ` +
       "Trigger → the plan's first action handed to the executor, for an OOM at \"/\" on the seeded fixture machines of the decision table (policies attached at \"/\", the default deadline of 250 ms). " +
       "Fresh: a live snapshot and the whole chain, as without standing decisions. " +
-      `Standing: the plan made ahead on the warm model; at the trigger a live snapshot, each target checked (process, scope, protection, victims, drift) and handed on. Each of ${TRIGGERS} triggers lands at a random moment of ${UPKEEP_SECONDS / 2} s of upkeep on the machine in trouble (MemAvailable under 1 %: the highest pace; simulated time, real work) and first waits for the slice running then: a refresh slice to its end; a decision run, when a plan stands for its scope, only until the run stops at its next read (src/engine/preempt.ts; the time from the event to the thread given back is measured over ${STOPS} runs stopped at random moments, "event → thread"), or to its end otherwise. "Waited out" is the p99 had every slice run to its end (before runs could be stopped). ` +
+      `Standing: the plan made ahead on the warm model; at the trigger a live snapshot, each target checked (process, scope, protection, victims, drift) and handed on. Each of ${TRIGGERS} triggers lands at a random moment of ${UPKEEP_SECONDS / 2} s of upkeep on the machine in trouble (MemAvailable under 1 %: the highest pace; simulated time, real work) and first waits for the slice running then: a model refresh slice until the read running then ends (WarmModel.refresh stops for an event after each read); a decision run, when a plan stands for its scope, only until the run stops at its next read (src/engine/preempt.ts), or to its end otherwise. The time from the event to the thread given back ("event → thread") is measured over ${STOPS} decision runs and ${STOPS} refresh slices stopped at random moments. "Waited out" is the p99 had every slice run to its end (before slices could be stopped). ` +
       `Upkeep: CPU of model refreshes and decision runs per second of wall time, after the first (warming) round: ${UPKEEP_SECONDS} s idle (half the memory available, pace 1) and ${UPKEEP_SECONDS / 2} s in trouble; a slice is the work between two turns of the event loop (a refresh slice; a policy's call in a decision run, the last one's with its record), and the longest is what a trigger may wait at most. ` +
       "Nothing on the machine changes in the idle minute, so no change asks for a plan (src/daemon/redecide.ts): the idle column is the model's refresh slices and the one decision run the plan's age asks for as the minute ends (REDECIDE_MS ÷ pace), which at 10,000 tasks is 1-2 % of a core by itself; the decisions that changes ask for show under churn, and in bench/sim-daemon.bench.ts. " +
       `Under churn: ${CHURN_SECONDS} s in trouble while, each second, ${CHURN.grow * 100} % of the tasks grow or shrink (×0.5-3), ${CHURN.exit * 100} % exit and ${CHURN.start * 100} % start (1 MiB-2 GiB), each change charged to the task's cgroups (memory.current, memory.stat anon); every ${TRIAL_EVERY_S} s a trigger's standing plan is compared with a fresh decision on the live machine: the same plan, refused by the live check (a fresh decision follows), or another victim (held: the memory the standing victim holds as a share of the fresh one's). ` +
       "FixtureHost reads cost 3-4× what LinuxHost's do (see the decision table), so live figures are lower. " +
       `The p99 columns are the tail of 200 draws on a shared 2-core machine, where a pause of the thread (garbage collection above all, or waiting for a core) lands in them: the load average was ${loadAtStart.toFixed(1)} when this run began and ${os.loadavg()[0]!.toFixed(1)} when it ended. Compare within a run.`,
     "",
-    "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | waited out, p99 | event → thread, p50 / p99 | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",
+    "| tasks | cgroups | policy | fresh p50 | fresh p99 | standing p50 | standing p99 | waited out, p99 | event → thread, p50 / p99: decision run; refresh | check alone, p50 | upkeep CPU, idle | upkeep CPU, in trouble | longest slice | same plan | under churn: same / refused / other victim (held, p50) |",
     "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.tasks.toLocaleString("en")} | ${r.cgroups.toLocaleString("en")} | ${r.policy} | ${ms(r.fresh.p50)} ms | ${ms(r.fresh.p99)} ms | ${ms(r.standing.p50)} ms | ${ms(r.standing.p99)} ms | ${ms(r.waitedOut.p99)} ms | ${r.unwind.samples > 0 ? `${ms(r.unwind.p50)} / ${ms(r.unwind.p99)} ms` : "—"} | ${ms(r.check.p50)} ms | ${r.upkeepIdlePct.toFixed(2)} % | ${r.upkeepPressurePct.toFixed(1)} % | ${ms(r.longestSliceMs)} ms | ${r.same ? "yes" : "no"} | ${r.agreement.same} / ${r.agreement.refused} / ${r.agreement.otherVictim}${r.agreement.heldShare !== undefined ? ` (${(r.agreement.heldShare * 100).toFixed(0)} %)` : ""} of ${r.agreement.trials} |`,
+        `| ${r.tasks.toLocaleString("en")} | ${r.cgroups.toLocaleString("en")} | ${r.policy} | ${ms(r.fresh.p50)} ms | ${ms(r.fresh.p99)} ms | ${ms(r.standing.p50)} ms | ${ms(r.standing.p99)} ms | ${ms(r.waitedOut.p99)} ms | ${r.unwind.samples > 0 ? `${ms(r.unwind.p50)} / ${ms(r.unwind.p99)} ms` : "—"}; ${r.refreshUnwind.samples > 0 ? `${ms(r.refreshUnwind.p50)} / ${ms(r.refreshUnwind.p99)} ms` : "—"} | ${ms(r.check.p50)} ms | ${r.upkeepIdlePct.toFixed(2)} % | ${r.upkeepPressurePct.toFixed(1)} % | ${ms(r.longestSliceMs)} ms | ${r.same ? "yes" : "no"} | ${r.agreement.same} / ${r.agreement.refused} / ${r.agreement.otherVictim}${r.agreement.heldShare !== undefined ? ` (${(r.agreement.heldShare * 100).toFixed(0)} %)` : ""} of ${r.agreement.trials} |`,
     ),
     "",
   ];

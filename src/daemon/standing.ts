@@ -143,7 +143,10 @@ export interface UpkeepReport {
    * loop, each what a trigger arriving in it waits for at most.
    */
   readonly slicesMs: readonly number[];
-  /** Beside each slice: whether an event would have stopped it (a decision run with a plan standing for its scope). */
+  /**
+   * Beside each slice: whether an event would have stopped it (a model refresh slice, after the
+   * read running then; a decision run with a plan standing for its scope, at its next read).
+   */
   readonly stoppable: readonly boolean[];
 }
 
@@ -229,7 +232,11 @@ export class StandingDecisions {
     const pace = this.model.pace;
     if (now - this.#lastRefresh >= Math.max(REFRESH_EVERY_MS / pace, this.#lastRefreshMs + restAfter(this.#lastRefreshMs, pace, REFRESH_REST_MAX_MS / pace))) {
       this.#lastRefresh = now;
-      const r = this.model.refresh(REFRESH_SLICE_MS);
+      // An event (a trigger that fired) ends the slice after the read running then: the rest
+      // stays due, first in line, and a refresh is never worth a trigger's wait.
+      const stop = this.#eventStop();
+      const r = this.model.refresh(REFRESH_SLICE_MS, stop);
+      this.#sliceStoppable = stop !== undefined;
       refreshed = r.reads;
       this.#lastRefreshMs = r.ms;
       this.model.pace = this.#paceNow();
@@ -243,7 +250,7 @@ export class StandingDecisions {
     // judge reads nothing itself, and under thrash a refresh slice gets one read, so a leak's own
     // figures waited behind the slices while its cgroup's growth made no plan (the VM's
     // daemon-zram on 6.1: a bystander named for 12 s). Nothing is read when nothing is urgent.
-    if (!this.#deciding && [...this.#entries.values()].some((e) => e.plan !== undefined)) this.model.refreshUrgent(URGENT_READ_MS);
+    if (!this.#deciding && [...this.#entries.values()].some((e) => e.plan !== undefined)) this.model.refreshUrgent(URGENT_READ_MS, this.#eventStop());
     this.#judge();
     let decided: CgroupPath | undefined;
     // Deciding ahead takes its share of the daemon's time (upkeepShare: at most half of it): on a
@@ -285,6 +292,12 @@ export class StandingDecisions {
     const longest = Math.max(0, ...slicesMs);
     this.longestSliceMs = Math.max(this.longestSliceMs, longest);
     return { refreshed, decided, longestSliceMs: longest, slicesMs, stoppable: this.#stoppable };
+  }
+
+  /** True while an event waits for the thread (HostWaits.eventPending); undefined when the Host cannot tell. */
+  #eventStop(): (() => boolean) | undefined {
+    const pending = this.#d.host.waits?.eventPending;
+    return pending === undefined ? undefined : () => pending() === true;
   }
 
   /** Ends the slice running now and lets the event loop turn: a trigger that came meanwhile runs. */

@@ -479,9 +479,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * (at least one read happens). A pid missing from /proc's listing takes its entries along, and
    * a new one is young; a cgroup whose usage moved makes its tasks due. Within a rank, the
    * entry due longest goes first; a lower rank's entry overdue by more than its grace
-   * (RANK_GRACE_MS) goes ahead of a higher rank's less overdue, so none starves.
+   * (RANK_GRACE_MS) goes ahead of a higher rank's less overdue, so none starves. `stop`, asked
+   * after each read: true ends the slice there (an event waits for the thread; what is still due
+   * stays first in line).
    */
-  refresh(budgetMs: number): RefreshStats {
+  refresh(budgetMs: number, stop?: () => boolean): RefreshStats {
     const now = this.clock.monotonicMs();
     // What a change made urgent goes first, but every other read at most: a parent whose usage
     // moves all the time makes its hundreds of children's usage urgent each time (a crowded
@@ -492,7 +494,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       const q = normal ?? (this.#urgent.peekDue(now) !== undefined ? this.#urgent : this.#nextQueue(now));
       this.#lastUrgent = q === this.#urgent;
       return q;
-    });
+    }, stop);
   }
 
   /**
@@ -501,7 +503,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * same reads on every run), at least one read; an entry popped past the budget is put back first
    * in line. The generation rises when a read found a change that can alter a decision.
    */
-  #drain(budgetMs: number, next: () => DueQueue | undefined): RefreshStats {
+  #drain(budgetMs: number, next: () => DueQueue | undefined, stop?: () => boolean): RefreshStats {
     const work = workClockOf(this);
     const t0 = work.monotonicMs();
     const now = this.clock.monotonicMs();
@@ -515,7 +517,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (q === undefined) break;
       const e = q.popDue(now) as Entry;
       if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
-      if (reads > 0 && work.monotonicMs() - t0 >= budgetMs) {
+      // Past the budget, or (after one read, so that every slice gets somewhere) an event waits.
+      if (reads > 0 && (work.monotonicMs() - t0 >= budgetMs || stop?.() === true)) {
         q.push(e); // still due: first in line next time
         behind = true;
         break;

@@ -4,7 +4,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { MAX_STOPPED_RUNS, REDECIDE_MS } from "../../../src/daemon/standing.js";
+import { MAX_STOPPED_RUNS, REDECIDE_MS, StandingDecisions } from "../../../src/daemon/standing.js";
+import { Engine } from "../../../src/engine/engine.js";
+import { silentLogger } from "../../../src/log.js";
+import { detectCgroupMode } from "../../../src/os/cgroup-mode.js";
+import { ManualClock } from "../../../src/os/host.js";
+import { builtinPolicy } from "../../../src/policy/builtins.js";
 import { OomkitError } from "../../../src/errors.js";
 import { definePolicy } from "../../../src/engine/policy.js";
 import type { TaskNode } from "../../../src/engine/task.js";
@@ -133,6 +138,29 @@ describe("an event stops a decision made ahead", () => {
     assert.equal(t.stopped().length, 0, t.log.lines.slice(-5).join("\n"));
     assert.ok((t.plan()?.madeAtMonoMs ?? 0) > made, "the plan was made again despite the event");
     await t.done();
+  });
+
+  test("an event ends a refresh slice of the warm model after the read running then, plan or no plan; the next slice reads on", async () => {
+    const dir = buildFixture(MACHINE);
+    const clock = new ManualClock(10_000);
+    const events = new Events(new FixtureHost(dir, { clock }));
+    const engine = new Engine({ defaultPolicy: { policy: builtinPolicy("kernel"), options: {} } });
+    const standing = new StandingDecisions({ host: events, mode: detectCgroupMode(events), log: silentLogger, engine: () => engine, scopes: () => [] });
+    try {
+      await standing.upkeep(clock.monotonicMs());
+      // Everything the first decision read is due again; an event waits as the refresh begins.
+      clock.advance(60_000);
+      events.pending = true;
+      const stopped = await standing.upkeep(clock.monotonicMs());
+      assert.equal(stopped.refreshed, 1, "one read, then the slice ends");
+      assert.equal(stopped.stoppable[0], true, "the refresh slice is one an event stops");
+      events.pending = false;
+      clock.advance(1_000);
+      const next = await standing.upkeep(clock.monotonicMs());
+      assert.ok(next.refreshed > 1, `the next slice reads on (${next.refreshed} reads)`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("with no plan standing for the scope, an event does not stop the run: there is nothing to fall back on", async () => {

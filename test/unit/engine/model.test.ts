@@ -488,6 +488,21 @@ describe("the warm model", () => {
     assert.equal(t.counting.reads[n], "/proc/", "the process list goes first");
   });
 
+  test("an event ends a refresh slice after the read running then; what is still due stays first in line", async () => {
+    const t = setup();
+    await t.decide();
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    const n = t.counting.reads.length;
+    let asked = 0;
+    const r = t.model.refresh(1_000, () => ++asked > 0);
+    assert.equal(r.reads, 1, "one read, then the event ends the slice");
+    assert.ok(r.behind, "more was due");
+    assert.equal(t.counting.reads[n], "/proc/", "the first in line was read");
+    const next = t.model.refresh(1_000);
+    assert.ok(next.reads > 1, "the next slice reads on");
+    assert.equal(asked, 1, "asked after the read, not before it");
+  });
+
   test("pace divides every interval", async () => {
     const t = setup();
     await t.decide();
