@@ -4,27 +4,19 @@
  * (`node --cpu-prof dist/bench/ahead-probe.js POLICY [TASKS CGROUPS RUNS]`).
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { StandingDecisions } from "../src/daemon/standing.js";
 import { silentLogger } from "../src/log.js";
-import { detectCgroupMode } from "../src/os/cgroup-mode.js";
-import { FixtureHost } from "../src/os/fixture-host.js";
-import { ManualClock } from "../src/os/host.js";
 import { ROOT_CGROUP } from "../src/os/paths.js";
 import { takeSnapshot } from "../src/engine/snapshot.js";
 import { Session } from "node:inspector/promises";
-import { buildFixture } from "../test/support/fixture.js";
-import { engineFor, machineSpec } from "./decision.bench.js";
+import { engineFor } from "./decision.bench.js";
+import { probeMachine } from "./probe-machine.js";
 
 const [policy = "priority", tasks = "10000", cgroups = "1000", runs = "10"] = process.argv.slice(2);
-const m = machineSpec(Number(tasks), Number(cgroups));
-const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-probe-")));
+const machine = probeMachine(Number(tasks), Number(cgroups));
 try {
-  const clock = new ManualClock(1_000_000);
-  const host = new FixtureHost(dir, { clock });
-  const mode = detectCgroupMode(host);
+  const { clock, host } = machine;
+  const { mode } = machine;
   const engine = engineFor(policy, 250);
   const standing = new StandingDecisions({ host, mode, log: silentLogger, engine: () => engine, scopes: () => [] });
   const cause = { kind: "system", trigger: "probe", message: "probe", figures: {} } as const;
@@ -58,5 +50,5 @@ try {
     fs.writeFileSync(out, JSON.stringify(profile));
   }
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true });
+  machine.done();
 }

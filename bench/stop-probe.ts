@@ -7,17 +7,13 @@
  * machine, at 10,000 tasks, the windows were mostly garbage collection.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { REDECIDE_MS, StandingDecisions } from "../src/daemon/standing.js";
 import { silentLogger } from "../src/log.js";
-import { detectCgroupMode } from "../src/os/cgroup-mode.js";
 import { OomkitError } from "../src/errors.js";
-import { FixtureHost } from "../src/os/fixture-host.js";
 import { HostDecorator } from "../src/os/host-decorator.js";
-import { type HostWaits, ManualClock } from "../src/os/host.js";
-import { buildFixture } from "../test/support/fixture.js";
-import { engineFor, machineSpec } from "./decision.bench.js";
+import type { HostWaits } from "../src/os/host.js";
+import { engineFor } from "./decision.bench.js";
+import { probeMachine } from "./probe-machine.js";
 import { mulberry32 } from "../src/sim/rng.js";
 import { Session } from "node:inspector/promises";
 
@@ -41,14 +37,11 @@ class Events extends HostDecorator {
 }
 
 const [policy = "largest-leaf", tasks = "10000", cgroups = "1000", stops = "40"] = process.argv.slice(2);
-const m = machineSpec(Number(tasks), Number(cgroups));
-const shm = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
-const dir = buildFixture(m.spec, fs.mkdtempSync(path.join(shm, "oomkit-probe-")));
+const machine = probeMachine(Number(tasks), Number(cgroups));
 try {
-  const clock = new ManualClock(1_000_000);
-  const host = new FixtureHost(dir, { clock });
+  const { clock, host } = machine;
   const events = new Events(host);
-  const mode = detectCgroupMode(host);
+  const { mode } = machine;
   const engine = engineFor(policy, 250);
   const standing = new StandingDecisions({ host: events, mode, log: silentLogger, engine: () => engine, scopes: () => [] });
   for (let i = 0; i < 5; i++) {
@@ -89,5 +82,5 @@ try {
   rows.sort((a, b) => Number(b.split("\t")[0]) - Number(a.split("\t")[0]));
   process.stdout.write(rows.join("\n") + "\n");
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true });
+  machine.done();
 }
