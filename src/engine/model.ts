@@ -75,7 +75,7 @@ interface Entry {
   /** 0 forces a re-read at the next refresh. */
   dueAtMs: number;
   /** kind "file": what parsers made of the current text. */
-  parsed: Map<unknown, unknown> | undefined;
+  parsed: ParsedValues | undefined;
   readonly pid: number | undefined;
   /** Which of the model's own figures this entry's text gives (a task's size, a stat's start time), by its path. */
   readonly source: FigureSource;
@@ -130,6 +130,31 @@ export interface ModelStats {
 
 /** Parsed values kept per file text (one per parser; a file has one or two). */
 export const MAX_PARSERS_PER_FILE = 4;
+
+/**
+ * What parsers made of one text: the first parser's value held inline, any others in a Map. Most
+ * files have one parser, and a Map of one per kept file was ~1.5 MiB of a 3,000-task model.
+ */
+interface ParsedValues {
+  readonly parse: unknown;
+  readonly value: unknown;
+  readonly more?: Map<unknown, unknown>;
+}
+
+const parsedOf = (p: ParsedValues | undefined, parse: unknown): unknown => (p === undefined ? undefined : p.parse === parse ? p.value : p.more?.get(parse));
+const parsedCount = (p: ParsedValues | undefined): number => (p === undefined ? 0 : 1 + (p.more?.size ?? 0));
+
+/**
+ * `p` with `parse`'s value. Parsers are module-level functions, a handful per file. A parser made
+ * per call (a closure) would be a new key each time, and what it closed over (a snapshot's nodes,
+ * on a 10,000-task machine megabytes a decision) would be kept until the text changed: past
+ * MAX_PARSERS_PER_FILE the others are let go.
+ */
+function withParsed(p: ParsedValues | undefined, parse: unknown, value: unknown): ParsedValues {
+  if (p === undefined || p.parse === parse) return { parse, value, ...(p?.more ? { more: p.more } : {}) };
+  if (!(p.more?.has(parse) ?? false) && parsedCount(p) >= MAX_PARSERS_PER_FILE) return { parse, value };
+  return { parse: p.parse, value: p.value, more: new Map(p.more).set(parse, value) };
+}
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
 
@@ -281,7 +306,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let entries = 0;
     for (const m of Object.values(this.#maps)) entries += m.size;
     let parsedValues = 0;
-    for (const e of this.#maps.file.values()) parsedValues += e.parsed?.size ?? 0;
+    for (const e of this.#maps.file.values()) parsedValues += parsedCount(e.parsed);
     return { entries, parsedValues, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
   }
 
@@ -315,20 +340,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** ParsedCache: what `parse` made of the kept text of `path`, computed once per text. */
   parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined {
     const before = this.#maps.file.get(path);
-    const hit = before?.parsed?.get(parse);
+    const hit = parsedOf(before?.parsed, parse);
     if (before && hit !== undefined && before.outcome.ok) return hit as T;
     const value = compute();
     // Kept only for a text the model now holds (a read that failed is not kept, nor its result).
     const e = this.#maps.file.get(path);
-    if (e && e.outcome.ok && value !== undefined) {
-      const kept = (e.parsed ??= new Map());
-      // Parsers are module-level functions, a handful per file. A parser made per call (a
-      // closure) would be a new key each time, and what it closed over (a snapshot's nodes, on a
-      // 10,000-task machine megabytes a decision) would be kept until the text changed: the cap
-      // bounds what such a mistake can hold.
-      if (!kept.has(parse) && kept.size >= MAX_PARSERS_PER_FILE) kept.clear();
-      kept.set(parse, value);
-    }
+    if (e && e.outcome.ok && value !== undefined) e.parsed = withParsed(e.parsed, parse, value);
     return value;
   }
 
