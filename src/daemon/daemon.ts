@@ -446,7 +446,10 @@ export class Daemon {
       const r = await this.#engine.carryOut(plan, { snapshot: live, cause: d.cause, mode, executor, maxAgeMs: STANDING_MAX_AGE_MS, whyStale });
       standing.forget(d.scope);
       if ("record" in r) record = r.record;
-      else refused = r.refused;
+      else {
+        refused = r.refused;
+        this.#log.info(`${d.trigger} in ${d.scope}: the standing plan (${plan.policy}) is refused at the trigger: ${refused}; deciding afresh`);
+      }
     }
     try {
       if (!record) {

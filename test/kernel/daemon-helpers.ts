@@ -97,6 +97,11 @@ export interface StandingView {
   readonly record: EpisodeRecord;
 }
 
+/** A record in a line, for a failure's message: its cause, its path (and why a standing plan was refused), its plan. */
+export function recordLine(r: EpisodeRecord): string {
+  return `${r.id} ${r.kind} ${r.cause.trigger}: ${JSON.stringify({ decision: r.decision, chain: r.chain.map((c) => `${c.policy} ${c.outcome}`), plan: planPids(r) })}`;
+}
+
 /** The pids a standing plan (or any record) would kill. */
 export function planPids(r: EpisodeRecord): number[] {
   return r.plan.flatMap((a) => (a.kind === "kill-task" ? [a.pid] : []));
@@ -248,7 +253,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
         { timeoutMs, what: `a line matching ${re} from oomkit run`, last: () => `\n${tail()}` },
       ),
     waitRecord: (ok, timeoutMs) =>
-      waitFor(() => readRecords().find(ok), { timeoutMs, what: "an episode record from oomkit run", last: () => `${readRecords().length} records; output:\n${tail()}` }),
+      waitFor(() => readRecords().find(ok), { timeoutMs, what: "an episode record from oomkit run", last: () => `${readRecords().length} records (${readRecords().map(recordLine).join("; ")}); output:\n${tail()}` }),
     status: async () => {
       const r = await request(socket, { op: "status" }, 20_000);
       if (r.ok !== true) throw new Error(`status refused: ${JSON.stringify(r)}`);
