@@ -34,6 +34,12 @@ export interface Refusals {
   readonly cgroups: ReadonlyMap<CgroupPath, string>;
 }
 
+/** A pid of the scope and the cgroup whose cgroup.procs listed it (none when /proc did). */
+interface ListedPid {
+  readonly pid: number;
+  readonly listedIn: CgroupPath | undefined;
+}
+
 const NO_REFUSALS: Refusals = Object.freeze({ tasks: new Map(), cgroups: new Map() });
 
 const MAX_REASON = 200;
@@ -56,6 +62,8 @@ export class OomControlImpl<O> implements OomControl<O> {
   readonly #refused: Refusals;
   #cgroups: readonly CgroupNode[] | undefined;
   #tasks: readonly TaskNode[] | undefined;
+  /** A visit of the scope's tasks under way (taskAt): the order, the tasks read so far, the next to read. */
+  #visit: { readonly order: readonly ListedPid[]; readonly seen: TaskNode[]; next: number } | undefined;
   /** The plan to carry out if the call is cut short; a function when the engine offered it (made only if taken). */
   #bestSoFar: Plan | (() => Plan) | undefined;
 
@@ -114,14 +122,55 @@ export class OomControlImpl<O> implements OomControl<O> {
   }
 
   tasks(): readonly TaskNode[] {
-    if (!this.#tasks) {
-      const s = this.scope;
-      const byPid = s && !s.isRoot ? [...s.allTasks()].sort((a, b) => a.pid - b.pid) : this.snapshot.tasks;
-      // Largest first where the daemon's model knows sizes: a call cut short has seen the big ones.
-      const all = largestFirst(byPid, this.snapshot.visitSizes);
-      this.#tasks = Object.freeze(this.#refused.tasks.size > 0 ? all.filter((t) => this.#refusedReason(t) === undefined) : all);
+    // The whole visit, read to its end (a visit begun by visitTasks goes on where it was).
+    for (let i = 0; this.taskAt(i) !== undefined; i++);
+    return this.#tasks as readonly TaskNode[];
+  }
+
+  *visitTasks(): Generator<TaskNode, void, undefined> {
+    for (let i = 0; ; i++) {
+      const t = this.taskAt(i);
+      if (t === undefined) return;
+      yield t;
     }
-    return this.#tasks;
+  }
+
+  /**
+   * The i-th task of the visit (tasks() in order), reading processes only as far as it: the
+   * scope's pids are listed (/proc, or the cgroup.procs of the scope's cgroups) and put in the
+   * visit's order first — largest first where the daemon's model knows sizes, so a call cut
+   * short has seen the big ones; by pid otherwise — and each process is read when it is reached.
+   * On a crowded machine under pressure, reading every process before the first is ranked took
+   * longer than the built-in default's deadline, which then had nothing to act on.
+   */
+  taskAt(i: number): TaskNode | undefined {
+    if (this.#tasks) return this.#tasks[i];
+    const v = (this.#visit ??= { order: this.#visitOrder(), seen: [], next: 0 });
+    while (v.seen.length <= i && v.next < v.order.length) {
+      const { pid, listedIn } = v.order[v.next++] as ListedPid;
+      const t = this.snapshot.task(pid, listedIn);
+      if (t && (this.#refused.tasks.size === 0 || this.#refusedReason(t) === undefined)) v.seen.push(t);
+    }
+    if (v.next >= v.order.length) {
+      this.#tasks = Object.freeze(v.seen);
+      this.#visit = undefined;
+    }
+    return v.seen[i];
+  }
+
+  /** The scope's pids in the order they are visited, nothing of any process read. */
+  #visitOrder(): readonly ListedPid[] {
+    const s = this.scope;
+    let listed: ListedPid[];
+    if (s && !s.isRoot) {
+      const seen = new Set<number>();
+      listed = [];
+      for (const c of [s, ...s.descendants()]) {
+        for (const pid of c.pids) if (!seen.has(pid)) (seen.add(pid), listed.push({ pid, listedIn: c.path }));
+      }
+      listed.sort((a, b) => a.pid - b.pid);
+    } else listed = this.snapshot.pids().map((pid) => ({ pid, listedIn: undefined }));
+    return largestFirst(listed, this.snapshot.visitSizes);
   }
 
   rates(cgroup: CgroupNode): CgroupRates {
@@ -269,9 +318,10 @@ export class OomControlImpl<O> implements OomControl<O> {
       if (c.kind === "task" && c.pid !== undefined) pids.add(c.pid);
       else if (c.kind === "cgroup" && c.cgroup !== undefined) paths.add(c.cgroup);
     }
-    const of = (n: number, all: readonly unknown[] | undefined, what: string) => `${n}${all ? ` of the ${all.length}` : ""} ${what}`;
-    if (pids.size > 0) return of(pids.size, this.#tasks, "tasks");
-    if (paths.size > 0) return of(paths.size, this.#cgroups, "cgroups");
+    const of = (n: number, all: number | undefined, what: string) => `${n}${all !== undefined ? ` of the ${all}` : ""} ${what}`;
+    // A visit cut short: of the pids it listed (some may have exited before they were reached).
+    if (pids.size > 0) return of(pids.size, this.#tasks?.length ?? this.#visit?.order.length, "tasks");
+    if (paths.size > 0) return of(paths.size, this.#cgroups?.length, "cgroups");
     return undefined;
   }
 }

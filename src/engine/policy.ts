@@ -88,6 +88,14 @@ export interface OomControl<O = unknown> {
    * (explain on a fixture, standing decisions off). A choice must not depend on the order.
    */
   tasks(): readonly TaskNode[];
+  /**
+   * The same tasks in the same order as tasks(), each process read only when the loop reaches it
+   * (the scope's pids are listed and put in order first). A loop that offers its choice as it goes
+   * (bestSoFar) and is cut short by its deadline has then read only what it visited: on a
+   * crowded machine under pressure, reading every process before ranking the first can take the
+   * whole deadline. Calling tasks() meanwhile reads the rest.
+   */
+  visitTasks(): Iterable<TaskNode>;
   /** Rates from the engine's history of this cgroup. */
   rates(cgroup: CgroupNode): CgroupRates;
   /** The kernel's oom_badness of a task for an OOM in this scope. */

@@ -244,6 +244,8 @@ export class Session {
         return this.encode(this.#oc.leafCgroups());
       case "oc.tasks":
         return this.encode(this.#oc.tasks());
+      case "oc.taskAt":
+        return this.encode(typeof a === "number" && Number.isInteger(a) && a >= 0 ? this.#oc.taskAt(a) : undefined);
       case "oc.rates":
         return this.encode(this.#oc.rates({ path: str(a) } as CgroupNode));
       case "oc.badness":

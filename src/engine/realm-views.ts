@@ -272,6 +272,13 @@ export function realmViews(kit: ViewKit): Views {
     cgroups(): unknown { return memo(this.#memo, "cgroups", () => read(ask("oc.cgroups"))); }
     leafCgroups(): unknown { return read(ask("oc.leafCgroups"), true); }
     tasks(): unknown { return memo(this.#memo, "tasks", () => read(ask("oc.tasks"))); }
+    *visitTasks(): Generator<unknown, void, undefined> {
+      for (let i = 0; ; i++) {
+        const t = read(ask("oc.taskAt", i));
+        if (t === undefined) return;
+        yield t;
+      }
+    }
     rates(cgroup: unknown): unknown { return read(ask("oc.rates", pathOf(cgroup))); }
     badness(task: unknown): unknown { return read(ask("oc.badness", handleOf(task))); }
     isVictim(target: unknown): unknown { return read(ask("oc.isVictim", handleOf(target))); }

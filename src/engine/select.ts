@@ -153,7 +153,8 @@ export function* selectSteps(oc: OomControlImpl<unknown>): Generator<SelectQuest
   const why = () => (selectedByPolicy ? "selected by evaluateTask" : `highest badness (${chosenPoints})`);
   // Cut short by its deadline, the loop's choice so far is carried out (read when it is taken).
   const offer = () => oc.killTask(chosen as TaskNode, why());
-  for (const t of oc.tasks()) {
+  // Each process read as it is reached: cut short, the loop has read only what it visited.
+  for (const t of oc.visitTasks()) {
     const prot = oc.protectedReason(t);
     if (prot) {
       if (!t.kernelThread) oc.skip(t, prot);

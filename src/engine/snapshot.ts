@@ -68,6 +68,7 @@ export class Snapshot {
   readonly #unreadableTasks: UnreadableTask[] = [];
   readonly #noteFault = (f: ReadFault): void => void this.#faults.push(f);
   #allTasks: readonly TaskNode[] | undefined;
+  #pids: readonly number[] | undefined;
   #system: SystemState | undefined;
   #vmstat: Vmstat | null | undefined;
   #root: CgroupNode | null | undefined;
@@ -204,16 +205,28 @@ export class Snapshot {
     return this.#unreadableTasks;
   }
 
+  /**
+   * The pids of every process on the machine, in pid order, from /proc's listing alone: nothing
+   * of any process is read (`task(pid)` reads it, when it is visited).
+   */
+  pids(): readonly number[] {
+    if (this.#pids === undefined) {
+      this.#pids = Object.freeze(
+        this.#host
+          .readDir(PROC)
+          .filter((e) => e.isDirectory && /^[0-9]+$/.test(e.name))
+          .map((e) => Number(e.name))
+          .sort((a, b) => a - b),
+      );
+    }
+    return this.#pids;
+  }
+
   /** Every process on the machine (thread-group leaders), in pid order. */
   get tasks(): readonly TaskNode[] {
     if (this.#allTasks === undefined) {
-      const pids = this.#host
-        .readDir(PROC)
-        .filter((e) => e.isDirectory && /^[0-9]+$/.test(e.name))
-        .map((e) => Number(e.name))
-        .sort((a, b) => a - b);
       const out: TaskNode[] = [];
-      for (const pid of pids) {
+      for (const pid of this.pids()) {
         const t = this.task(pid);
         if (t) out.push(t);
       }

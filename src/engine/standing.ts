@@ -14,8 +14,8 @@
  * The targets alone cannot show what the plan did not see: a process that started, or grew,
  * after it was made (a leak that began among bystanders, a job in a lower-priority cgroup). So
  * the scope's charge is read too, and a plan is refused when the scope grew, outside its targets,
- * by more than ELSEWHERE_FRACTION of what the targets held (at least ELSEWHERE_FLOOR_BYTES): what
- * grew may now be the victim the policy would choose.
+ * by more than ELSEWHERE_FRACTION of what the targets hold (then or now, whichever is more; at
+ * least ELSEWHERE_FLOOR_BYTES): what grew may now be the victim the policy would choose.
  */
 import type { CgroupPath } from "../os/paths.js";
 import type { RecheckedTarget } from "./episode.js";
@@ -189,7 +189,11 @@ export interface Refusal {
 function outgrownBy(plan: PreparedPlan, rechecked: readonly RecheckedTarget[], now: number | undefined, then = plan.scopeBytes, share = 1): string | undefined {
   const elsewhere = grownElsewhere(then, rechecked, now);
   if (elsewhere === undefined) return undefined;
-  const held = rechecked.reduce((sum, r) => sum + (r.bytesThen ?? 0), 0);
+  // What the targets hold, then or now, whichever is more: a target that grew (the leak a plan
+  // named early in its life) is still the policy's choice, and what grew elsewhere has to
+  // outgrow what it holds now to have overtaken it. Against its size then, a plan made on a
+  // young leak was refused for the machine's noise (a daemon's own heap, the kernel's caches).
+  const held = rechecked.reduce((sum, r) => sum + Math.max(r.bytesThen ?? 0, r.bytesNow ?? 0), 0);
   const bound = Math.max(ELSEWHERE_FLOOR_BYTES, share * ELSEWHERE_FRACTION * held);
   return elsewhere > bound ? `${plan.scope} grew by ${mib(elsewhere)} outside the plan's targets since it was made (more than ${mib(bound)}): the plan did not see it` : undefined;
 }

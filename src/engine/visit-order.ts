@@ -14,8 +14,6 @@
  * off) the order is the snapshot's own, by pid. A policy's choice over the whole scope does not
  * depend on the order: the built-ins break ties by pid, not by visiting order.
  */
-import type { TaskNode } from "./task.js";
-
 /** Sizes known before reading anything: the warm model's. */
 export interface VisitSizes {
   /** A task's resident (+ swapped) bytes as last read, or undefined when unknown. */
@@ -25,8 +23,12 @@ export interface VisitSizes {
 /** The rank of a task of unknown size: as large as a task the model re-reads often (LARGE_TASK_BYTES). */
 export const UNKNOWN_TASK_BYTES = 64 * 1024 * 1024;
 
-/** `tasks` largest first by `sizes` (a new array); `tasks` itself when there are no sizes. */
-export function largestFirst(tasks: readonly TaskNode[], sizes: VisitSizes | undefined): readonly TaskNode[] {
+/**
+ * `tasks` largest first by `sizes` (a new array); `tasks` itself when there are no sizes. It
+ * needs only each one's pid: a scope's pids are put in order before any process is read
+ * (OomControl.visitTasks reads each as it is reached).
+ */
+export function largestFirst<T extends { readonly pid: number }>(tasks: readonly T[], sizes: VisitSizes | undefined): readonly T[] {
   if (sizes === undefined || tasks.length < 2) return tasks;
   // One look-up per task, then a sort of numbers: on 10,000 tasks a few ms, not a few per task.
   const ranked = tasks.map((task) => ({ task, bytes: sizes.taskBytes(task.pid) ?? UNKNOWN_TASK_BYTES }));

@@ -20,7 +20,7 @@
  * `{}` only the marks act, and with no marks this is exactly the kernel's choice. Its choice so
  * far is offered at every change (oc.bestSoFar): cut short by its deadline, it acts on the tasks
  * it got to rather than handing the decision on — in the daemon the largest ones, which
- * oc.tasks() gives first.
+ * oc.visitTasks() gives first, each read only when reached.
  */
 import * as z from "zod";
 import { type KillPreference, type OomControl, type Plan, PREFERENCE_ORDER, type TaskNode, definePolicy, describeMark } from "./face.js";
@@ -148,7 +148,8 @@ export const rules = definePolicy<RulesOptions>({
   handleOutOfMemory(oc) {
     const opts = optionsOf(NAME, optionsSchema, oc.options);
     let best: { task: TaskNode; rank: number; badness: number; why: string } | undefined;
-    for (const task of oc.tasks()) {
+    // Each process read as it is reached: cut short, its best so far cost only what it visited.
+    for (const task of oc.visitTasks()) {
       const prot = oc.protectedReason(task);
       if (prot) {
         if (!task.kernelThread) oc.skip(task, prot);
@@ -166,7 +167,7 @@ export const rules = definePolicy<RulesOptions>({
       }
       oc.consider(task, b.badness, `${cls.kind} (${cls.why}); badness ${b.badness}`);
       const rank = PREFERENCE_ORDER[cls.kind];
-      // Tasks come largest first where sizes are known (oc.tasks()): a tie goes to the higher
+      // Tasks come largest first where sizes are known (oc.visitTasks()): a tie goes to the higher
       // pid, as in the kernel's scan in pid order, whatever the order of the visit.
       if (!best || rank < best.rank || (rank === best.rank && (b.badness > best.badness || (b.badness === best.badness && task.pid > best.task.pid)))) {
         best = { task, rank, badness: b.badness, why: cls.why };

@@ -431,6 +431,17 @@ describe("cut short by a deadline: the best so far is carried out", () => {
     assert.equal(r.chain[0]?.cutShort, `ran past its deadline of ${DEFAULT_MS} ms after 20 of the 40 tasks; acting on its best so far`);
   });
 
+  test("each process is read only when the default's loop reaches it: a stuck read among the small ones, visited last, leaves it the largest", async () => {
+    // The daemon's model knows the sizes: 2039 and 2010 come first, the rest by size, 2000 last.
+    const sizes = { taskBytes: (pid: number) => (crowd.tasks?.find((t) => t.pid === pid)?.rssAnonKb ?? 0) * 1024 };
+    const snapshot = takeSnapshot(new StuckRead(new FixtureHost(buildFixture(crowd)), "/proc/2000/stat", true), { visitSizes: sizes });
+    const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, defaultPolicyDeadlineMs: DEFAULT_MS });
+    const r = await engine.explain(snapshot, "/big", cause);
+    assert.deepEqual(r.chain.map((c) => [c.policy, c.outcome]), [["kernel", "handled"]], "not timed out while listing the scope's processes");
+    assert.deepEqual(r.plan.map((a) => a.kind === "kill-task" && a.pid), [2039]);
+    assert.equal(r.chain[0]?.cutShort, `ran past its deadline of ${DEFAULT_MS} ms after 39 of the 40 tasks; acting on its best so far`);
+  });
+
   test("unstuck, the default scans every task", async () => {
     const engine = new Engine({ defaultPolicy: { policy: kernelPolicy, options: {} }, defaultPolicyDeadlineMs: DEFAULT_MS });
     const r = await engine.explain(snap(crowd), "/big", cause);

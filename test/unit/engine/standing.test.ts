@@ -158,6 +158,21 @@ describe("a standing plan, checked against the live machine at the trigger", () 
     assert.ok("record" in (await t.carryOut(again.plan)));
   });
 
+  test("a target that grew is measured by what it holds now: a leak named early in its life is not refused for the noise around it", async () => {
+    const t = setup();
+    const plan = await t.prepare();
+    // pid 100 (500 MiB when chosen) grew to 900; small grew by 150 MiB: more than a quarter of 500, less than a quarter of 900.
+    const grown = smallGrew(150);
+    const tasks = (grown.tasks ?? []).map((x) => (x.pid === 100 ? { ...x, rssAnonKb: 900 * 1024 } : x));
+    t.rebuild({ ...grown, tasks, cgroups: { ...grown.cgroups, "/jobs": { max: 2000 * MB, current: (700 + 150 + 400) * MB }, "/jobs/big": { current: 900 * MB, anon: 900 * MB } } });
+    const r = await t.carryOut(plan);
+    assert.ok("record" in r, JSON.stringify(r));
+    // The same growth elsewhere beside a target that did not grow is refused (the test above, at 250 MiB against 125).
+    t.rebuild(smallGrew(150));
+    const still = await t.carryOut(plan);
+    assert.ok("refused" in still, JSON.stringify("record" in still ? still.record.plan : still));
+  });
+
   test("growth elsewhere within that bound is no reason to refuse", async () => {
     const t = setup();
     const plan = await t.prepare();

@@ -269,6 +269,32 @@ export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
     assert.ok(host.reads.some((p) => p.endsWith("/oom_test/cg2/memory.current")), "it did read what it asked for");
   });
 
+  test("oc.visitTasks in a realm reads a process only when the loop reaches it, in tasks()'s order", async () => {
+    const { CountingHost } = await import("../../support/counting-host.js");
+    const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
+    const { History } = await import("../../../src/engine/history.js");
+    const { VictimRegistry } = await import("../../../src/engine/victims.js");
+    const { NO_PROTECTIONS } = await import("../../../src/engine/verify.js");
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const { runPolicy } = await import("../../../src/engine/select.js");
+    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "first-two", handleOutOfMemory(oc) {
+  const seen = [];
+  for (const t of oc.visitTasks()) if (seen.push(t) === 2) break;
+  return seen[1] ? oc.killTask(seen[1], "the second visited") : oc.pass("fewer than two");
+} });`);
+    const host = new CountingHost(new FixtureHost(machine));
+    const snapshot = takeSnapshot(host);
+    const scope = snapshot.cgroup("/oom_test");
+    const oc = new OomControlImpl("first-two", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("first-two", "/oom_test"));
+    const r = runPolicy(policy, oc);
+    const stats = host.reads.filter((p) => /^\/proc\/\d+\/stat$/.test(p));
+    assert.equal(stats.length, 2, `two processes read: ${stats.join(" ")}`);
+    const all = takeSnapshot(new FixtureHost(machine)).cgroup("/oom_test")?.allTasks().map((t) => t.pid).sort((a, b) => a - b) ?? [];
+    assert.ok(all.length > 2);
+    assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-task" && a.pid), [all[1]], "the second by pid (no sizes kept)");
+  });
+
   test("cut short by its deadline, a policy's best so far is carried out, in a realm as in the engine's", async () => {
     const file = policyFile(`import { definePolicy } from "oomkit/policy";
 export default definePolicy({
@@ -315,6 +341,9 @@ export default definePolicy<{ readonly mode: string }>({
     oc.ranked(order);
     const files = oc.files("/dev/shm");
     const t = oc.tasks().find((x: TaskNode) => !oc.protectedReason(x) && oc.badness(x).killable);
+    const visited: number[] = [];
+    for (const x of oc.visitTasks()) if (visited.push(x.pid) === 2) break;
+    oc.consider(oc.scope as CgroupNode, 0, \`visited first \${visited.join(",")}; in all \${[...oc.visitTasks()].map((x: TaskNode) => x.pid).join(",")}\`);
     return oc.steps(files[0] ? oc.removeFiles([files[0].path], "largest file") : oc.pass("no files"), order[0] ? oc.killCgroup(order[0], "first in order") : oc.pass("none"), t ? oc.killTask(t, \`badness \${JSON.stringify(oc.badness(t))} exe \${t.exe} of \${oc.tasks().map((x: TaskNode) => String(x.exe)).join(" ")}; trusted uids \${oc.trustedUids.join(",")}\`) : oc.pass("no task"), oc.reclaim(oc.scope as CgroupNode, 4096, "a little"));
   },
   evaluateTask(task, chosen) {
