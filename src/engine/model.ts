@@ -28,6 +28,7 @@ import { isVanished } from "../errors.js";
 import type { DirEntry, FileStat } from "../os/host.js";
 import { HostDecorator } from "../os/host-decorator.js";
 import { type Host, type ParsedCache, workClockOf } from "../os/host.js";
+import { compactProcStatus } from "../os/parse/proc.js";
 
 /** How often each kind of entry is re-read at pace 1 (idle), in ms. */
 export const REFRESH_INTERVALS_MS = Object.freeze({
@@ -71,11 +72,16 @@ interface Entry {
   readonly path: string;
   outcome: Outcome<unknown>;
   cls: EntryClass;
-  readAtMs: number;
   /** 0 forces a re-read at the next refresh. */
   dueAtMs: number;
-  /** kind "file": what parsers made of the current text. */
-  parsed: ParsedValues | undefined;
+  /**
+   * kind "file": what parsers made of the current text, held in the entry: the first parser and
+   * its value, any others in `moreParsed`. Most files have one parser; a Map of one per kept file
+   * was ~1.5 MiB of a 3,000-task model, and an object of two ~0.4 MiB.
+   */
+  parser: unknown;
+  parsedValue: unknown;
+  moreParsed: Map<unknown, unknown> | undefined;
   readonly pid: number | undefined;
   /** Which of the model's own figures this entry's text gives (a task's size, a stat's start time), by its path. */
   readonly source: FigureSource;
@@ -131,37 +137,43 @@ export interface ModelStats {
 /** Parsed values kept per file text (one per parser; a file has one or two). */
 export const MAX_PARSERS_PER_FILE = 4;
 
-/**
- * What parsers made of one text: the first parser's value held inline, any others in a Map. Most
- * files have one parser, and a Map of one per kept file was ~1.5 MiB of a 3,000-task model.
- */
-interface ParsedValues {
-  readonly parse: unknown;
-  readonly value: unknown;
-  readonly more?: Map<unknown, unknown>;
+const parsedOf = (e: Entry, parse: unknown): unknown => (e.parser === undefined ? undefined : e.parser === parse ? e.parsedValue : e.moreParsed?.get(parse));
+const parsedCount = (e: Entry): number => (e.parser === undefined ? 0 : 1 + (e.moreParsed?.size ?? 0));
+
+/** Forgets what parsers made of an entry's text (it changed). */
+function clearParsed(e: Entry): void {
+  e.parser = undefined;
+  e.parsedValue = undefined;
+  e.moreParsed = undefined;
 }
 
-const parsedOf = (p: ParsedValues | undefined, parse: unknown): unknown => (p === undefined ? undefined : p.parse === parse ? p.value : p.more?.get(parse));
-const parsedCount = (p: ParsedValues | undefined): number => (p === undefined ? 0 : 1 + (p.more?.size ?? 0));
-
 /**
- * `p` with `parse`'s value. Parsers are module-level functions, a handful per file. A parser made
- * per call (a closure) would be a new key each time, and what it closed over (a snapshot's nodes,
- * on a 10,000-task machine megabytes a decision) would be kept until the text changed: past
- * MAX_PARSERS_PER_FILE the others are let go.
+ * Keeps `parse`'s value of an entry's text. Parsers are module-level functions, a handful per
+ * file. A parser made per call (a closure) would be a new key each time, and what it closed over
+ * (a snapshot's nodes, on a 10,000-task machine megabytes a decision) would be kept until the
+ * text changed: past MAX_PARSERS_PER_FILE the others are let go.
  */
-function withParsed(p: ParsedValues | undefined, parse: unknown, value: unknown): ParsedValues {
-  if (p === undefined || p.parse === parse) return { parse, value, ...(p?.more ? { more: p.more } : {}) };
-  if (!(p.more?.has(parse) ?? false) && parsedCount(p) >= MAX_PARSERS_PER_FILE) return { parse, value };
-  return { parse: p.parse, value: p.value, more: new Map(p.more).set(parse, value) };
+function keepParsed(e: Entry, parse: unknown, value: unknown): void {
+  if (e.parser === undefined || e.parser === parse) {
+    e.parser = parse;
+    e.parsedValue = value;
+    return;
+  }
+  if (!(e.moreParsed?.has(parse) ?? false) && parsedCount(e) >= MAX_PARSERS_PER_FILE) {
+    e.parser = parse;
+    e.parsedValue = value;
+    e.moreParsed = undefined;
+    return;
+  }
+  e.moreParsed = new Map(e.moreParsed).set(parse, value);
 }
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
 
 export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #maps: Record<Kind, Map<string, Entry>> = { file: new Map(), dir: new Map(), stat: new Map(), xattrs: new Map(), exists: new Map() };
-  /** pid → the keys of its entries, so a pid that leaves takes them along. */
-  readonly #byPid = new Map<number, Set<Entry>>();
+  /** pid → its entries, so a pid that leaves takes them along (an array: a Set each was ~180 bytes a process). */
+  readonly #byPid = new Map<number, Entry[]>();
   /** What is due next, one queue per rank (listings first): a refresh never scans every entry. */
   readonly #queues: DueQueue[] = [new DueQueue(), new DueQueue(), new DueQueue(), new DueQueue()];
   /**
@@ -306,7 +318,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let entries = 0;
     for (const m of Object.values(this.#maps)) entries += m.size;
     let parsedValues = 0;
-    for (const e of this.#maps.file.values()) parsedValues += parsedCount(e.parsed);
+    for (const e of this.#maps.file.values()) parsedValues += parsedCount(e);
     return { entries, parsedValues, hits: this.#hits, misses: this.#misses, refreshReads: this.#refreshReads, refreshMs: this.#refreshMs, generation: this.#generation, structureGeneration: this.#structureGeneration, figuresGeneration: this.#figuresGeneration };
   }
 
@@ -340,12 +352,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** ParsedCache: what `parse` made of the kept text of `path`, computed once per text. */
   parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined {
     const before = this.#maps.file.get(path);
-    const hit = parsedOf(before?.parsed, parse);
+    const hit = before === undefined ? undefined : parsedOf(before, parse);
     if (before && hit !== undefined && before.outcome.ok) return hit as T;
     const value = compute();
     // Kept only for a text the model now holds (a read that failed is not kept, nor its result).
     const e = this.#maps.file.get(path);
-    if (e && e.outcome.ok && value !== undefined) e.parsed = withParsed(e.parsed, parse, value);
+    if (e && e.outcome.ok && value !== undefined) keepParsed(e, parse, value);
     return value;
   }
 
@@ -357,7 +369,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       throw e.outcome.error;
     }
     this.#misses++;
-    const outcome = attempt(read);
+    const outcome = keptOf(kind, p, attempt(read));
     // An error other than "gone" (EIO, ENOMEM, ...) is not kept: the next read tries again.
     if (outcome.ok || isVanished(outcome.error)) this.#keep(kind, p, outcome);
     if (outcome.ok) return outcome.value;
@@ -368,16 +380,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
-    const e: Entry = { kind, path: p, outcome, cls: "other", readAtMs: now, dueAtMs: 0, parsed: undefined, pid, source: figureSource(kind, pid, p), figures: undefined };
+    const e: Entry = { kind, path: p, outcome, cls: "other", dueAtMs: 0, parser: undefined, parsedValue: undefined, moreParsed: undefined, pid, source: figureSource(kind, pid, p), figures: undefined };
     e.cls = this.#classify(e, undefined, now);
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
     this.#noteBytes(e);
-    if (pid !== undefined) {
-      let set = this.#byPid.get(pid);
-      if (!set) this.#byPid.set(pid, (set = new Set()));
-      set.add(e);
-    }
+    // A new array of the exact length (concat): push, or a spread, grows one to a capacity of 17.
+    if (pid !== undefined) this.#byPid.set(pid, (this.#byPid.get(pid) ?? []).concat(e));
     this.#watchUsageOf(e);
     if (e.cls === "machine") this.#machine.add(e);
     if (e.cls === "usage") this.#usage.add(e);
@@ -420,7 +429,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const kept = this.#maps.file.get(p);
     if (kept) return kept;
     this.#misses++;
-    const outcome = attempt(() => this.inner.readFile(p));
+    const outcome = keptOf("file", p, attempt(() => this.inner.readFile(p)));
     return outcome.ok || isVanished(outcome.error) ? this.#keep("file", p, outcome) : undefined;
   }
 
@@ -433,7 +442,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   #drop(e: Entry): void {
     this.#maps[e.kind].delete(e.path);
-    if (e.pid !== undefined) this.#byPid.get(e.pid)?.delete(e);
+    const kept = e.pid === undefined ? undefined : this.#byPid.get(e.pid);
+    const at = kept?.indexOf(e) ?? -1;
+    if (at >= 0) kept?.splice(at, 1);
   }
 
   /**
@@ -652,7 +663,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   #reread(e: Entry, now: number): { changed: boolean; significant: Significance; dropped: number } {
     const inner = this.inner;
-    const outcome = attempt((): unknown => {
+    const read = attempt((): unknown => {
       switch (e.kind) {
         case "file":
           return inner.readFile(e.path);
@@ -666,6 +677,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
           return inner.exists(e.path);
       }
     });
+    const outcome = keptOf(e.kind, e.path, read);
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
@@ -675,10 +687,12 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const previous = e.outcome;
     // The figures of the text being replaced, read off it once (kept from an earlier re-read, mostly).
     const was = changed ? this.#figures(e) : undefined;
-    e.outcome = outcome;
-    e.readAtMs = now;
+    // Unchanged, the value kept stays: the parsed values hold it (a status's StatusPairs its
+    // text), and a copy read anew beside it was a second text per process. A stat is compared
+    // by some of its fields only: the one read now is kept.
+    if (changed || e.kind === "stat") e.outcome = outcome;
     if (changed) {
-      e.parsed = undefined;
+      clearParsed(e);
       e.figures = undefined;
     }
     e.cls = this.#classify(e, was, now);
@@ -767,9 +781,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     if (!listing.ok) return 0;
     const live = new Set((listing.value as DirEntry[]).map((d) => d.name));
     let dropped = 0;
-    for (const [pid, set] of this.#byPid) {
+    for (const [pid, kept] of this.#byPid) {
       if (live.has(String(pid))) continue;
-      for (const e of set) {
+      for (const e of kept) {
         this.#maps[e.kind].delete(e.path);
         dropped++;
       }
@@ -943,6 +957,20 @@ function movedMuch(was: number, now: number): boolean {
   return moved >= USAGE_MOVE_BYTES || (moved >= FIGURE_MOVE_FLOOR_BYTES && moved >= USAGE_MOVE_FRACTION * Math.max(was, now));
 }
 
+/**
+ * What the model keeps of a read: a process's status, only the lines oomkit reads
+ * (compactProcStatus: ~300 bytes of ~1.4 KiB, a quarter of the model's heap on a crowded
+ * machine); anything else as read. A status then counts as changed only when a line oomkit reads
+ * did (not its context switches or signal counts), and a snapshot served from the model reads
+ * the same figures from it.
+ */
+function keptOf(kind: Kind, p: string, outcome: Outcome<unknown>): Outcome<unknown> {
+  if (kind !== "file" || !outcome.ok || !p.endsWith("/status") || !PID_FILE.test(p)) return outcome;
+  const text = String(outcome.value);
+  const compact = compactProcStatus(text);
+  return compact === text ? outcome : { ok: true, value: compact };
+}
+
 /** Which figures a kept entry's text gives: a task's status or statm, a task's stat, or none. */
 function figureSource(kind: Kind, pid: number | undefined, p: string): FigureSource {
   if (kind !== "file" || pid === undefined) return undefined;
@@ -1017,27 +1045,29 @@ const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
 /**
  * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
  * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
- * ever searched for.
+ * ever searched for. The times are kept in an array beside the entries' (an object per copy was
+ * ~40 bytes an entry: ~0.5 MiB of a 3,000-process model).
  */
 class DueQueue {
-  readonly #heap: { readonly at: number; readonly e: Entry }[] = [];
+  readonly #at: number[] = [];
+  readonly #e: Entry[] = [];
 
   push(e: Entry): void {
-    const h = this.#heap;
-    h.push({ at: e.dueAtMs, e });
-    for (let i = h.length - 1; i > 0; ) {
+    const at = this.#at;
+    at.push(e.dueAtMs);
+    this.#e.push(e);
+    for (let i = at.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
-      if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
-      swap(h, up, i);
+      if ((at[up] as number) <= (at[i] as number)) break;
+      this.#swap(up, i);
       i = up;
     }
   }
 
   /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
   peekDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
-      if (top.at === top.e.dueAtMs) return top.e;
+    for (let top = this.#e[0]; top !== undefined && (this.#at[0] as number) <= now; top = this.#e[0]) {
+      if (this.#at[0] === top.dueAtMs) return top;
       this.#dropHead();
     }
     return undefined;
@@ -1045,38 +1075,45 @@ class DueQueue {
 
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+    for (let top = this.#e[0]; top !== undefined && (this.#at[0] as number) <= now; top = this.#e[0]) {
+      const current = this.#at[0] === top.dueAtMs;
       this.#dropHead();
-      if (top.at === top.e.dueAtMs) return top.e;
+      if (current) return top;
     }
     return undefined;
   }
 
   /** Removes the earliest copy. */
   #dropHead(): void {
-    const h = this.#heap;
-    const last = h.pop() as (typeof h)[number];
-    if (h.length === 0) return;
-    h[0] = last;
+    const at = this.#at;
+    const lastAt = at.pop() as number;
+    const lastE = this.#e.pop() as Entry;
+    if (at.length === 0) return;
+    at[0] = lastAt;
+    this.#e[0] = lastE;
     for (let i = 0; ; ) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
-      if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+      if (l < at.length && (at[l] as number) < (at[m] as number)) m = l;
+      if (r < at.length && (at[r] as number) < (at[m] as number)) m = r;
       if (m === i) break;
-      swap(h, m, i);
+      this.#swap(m, i);
       i = m;
     }
   }
-}
 
-/** Swaps two slots of a heap in place (a destructuring swap made an array at every move). */
-function swap<T>(h: T[], a: number, b: number): void {
-  const x = h[a] as T;
-  h[a] = h[b] as T;
-  h[b] = x;
+  /** Swaps two slots in place (a destructuring swap made an array at every move). */
+  #swap(a: number, b: number): void {
+    const at = this.#at;
+    const e = this.#e;
+    const t = at[a] as number;
+    at[a] = at[b] as number;
+    at[b] = t;
+    const x = e[a] as Entry;
+    e[a] = e[b] as Entry;
+    e[b] = x;
+  }
 }
 
 function attempt<T>(read: () => T): Outcome<T> {

@@ -4,6 +4,7 @@
  */
 import {
   PID_MAX_LIMIT,
+  isKey,
   parseError,
   parseSigned,
   parseUnsigned,
@@ -107,6 +108,8 @@ const STATUS_NUMBERS = {
 const KNOWN_STATUS_NUMBERS: ReadonlySet<string> = new Set(Object.values(STATUS_NUMBERS));
 /** Every `status` key parseProcStatus reads as a number (the ids besides the figures). */
 const NUMERIC_STATUS_KEYS: readonly string[] = [...KNOWN_STATUS_NUMBERS, "Tgid", "Pid", "PPid"];
+/** Every `status` key parseProcStatus reads (keep in step with it): what compactProcStatus keeps. */
+const STATUS_KEYS_READ: ReadonlySet<string> = new Set([...NUMERIC_STATUS_KEYS, "Name", "State", "Uid", "Kthread", "CapEff"]);
 
 export interface Ids {
   readonly real: number;
@@ -135,7 +138,8 @@ export type ProcStatus = {
    * Every `Key: value` line, value as printed (leading tab removed). Made from the text when first
    * read (StatusPairs), not at the parse: oomkit itself reads none of it, and a status kept with
    * all ~57 of its lines as a Map was ~5 KiB per process in the daemon's warm model (BENCHMARKS.md,
-   * "Footprint: builds side by side").
+   * "Footprint: builds side by side"). A status served by the warm model holds only the lines
+   * oomkit reads (compactProcStatus), and so does this.
    */
   readonly raw: ReadonlyMap<string, string>;
   /** Lines that were not `Key: value`, and known numeric fields whose value was malformed. */
@@ -247,6 +251,30 @@ export function parseProcStatus(text: string): ProcStatus {
   };
 }
 
+/**
+ * A status text with only the lines parseProcStatus reads (Name, State, the ids, the memory
+ * figures, Threads, Kthread, CapEff), in their order, as a string of its own (no slice of `text`
+ * that would keep it alive); `text` itself when any line is not a `Key:` line or the last has no
+ * newline, so that a malformed or truncated text is kept whole and fails to parse as it would.
+ * parseProcStatus gives the same figures for both; only `raw` holds fewer pairs (and
+ * `skippedLines` does not count a repeated key it drops). The daemon's warm model keeps this of
+ * each process (~300 bytes of a real status's ~1.4 KiB, 3,000 processes: ~3 MiB of heap): the rest
+ * (signal masks, context switches, ...) is read by nothing, and changes all the time.
+ */
+export function compactProcStatus(text: string): string {
+  if (!text.endsWith("\n")) return text;
+  const kept: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    const end = text.indexOf("\n", at);
+    const colon = text.indexOf(":", at);
+    if (colon < 0 || colon > end || !isKey(text.slice(at, colon))) return text;
+    if (STATUS_KEYS_READ.has(text.slice(at, colon))) kept.push(text.slice(at, end + 1));
+    at = end + 1;
+  }
+  // join copies into one flat string: concatenation would make a rope of slices holding `text`.
+  return kept.join("");
+}
+
 /** An integer that must not be clamped: oom figures are small, so a huge one is garbage. */
 function parseExactInteger(text: string, expected: string): number {
   const n = parseSigned(singleToken(text, expected));
@@ -332,5 +360,8 @@ export function parseProcCgroup(text: string): ProcCgroup {
     if (isV2) v2Path = path;
     for (const name of names) v1.set(name, path);
   }
-  return { v2Path, v1, deleted, skippedLines };
+  return { v2Path, v1: v1.size === 0 ? NO_V1 : v1, deleted, skippedLines };
 }
+
+/** The v1 map of a task on a pure v2 machine (every task, there): one shared, not a Map each. */
+const NO_V1: ReadonlyMap<string, string> = new Map();

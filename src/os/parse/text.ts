@@ -119,7 +119,7 @@ export function singleToken(text: string, expected: string): string {
  * Keys as the kernel prints them: `MemTotal`, `Active(anon)`, `oom_group_kill`, `DirectMap4k`
  * (`/^[A-Za-z0-9_()]+$/`, checked a character at a time: it runs for every line of every file).
  */
-function isKey(key: string): boolean {
+export function isKey(key: string): boolean {
   if (key.length === 0) return false;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);

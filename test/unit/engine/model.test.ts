@@ -201,6 +201,29 @@ describe("the warm model", () => {
     assert.equal(t.model.generation, gen + 1);
   });
 
+  test("a status is kept with only the lines oomkit reads: a snapshot over the model reads the same figures, and a change to another line (a context switch) is no change", async () => {
+    const t = setup();
+    const full = (switches: number) => `${status(20, "b", 100 * 1024)}SigQ:\t0/96365\nCpus_allowed_list:\t0-1\nvoluntary_ctxt_switches:\t${switches}\n`;
+    t.write("proc/20/status", full(1));
+    const live = takeSnapshot(new FixtureHost(t.dir)).task(20);
+    const served = takeSnapshot(t.model).task(20);
+    assert.deepEqual(served?.memory, live?.memory);
+    assert.equal(served?.uid, live?.uid);
+    const kept = t.model.keptText("/proc/20/status") ?? "";
+    assert.ok(!kept.includes("ctxt") && !kept.includes("SigQ") && kept.includes("VmRSS:"), kept);
+    assert.equal(t.model.readFile("/proc/20/status"), kept, "a read served from the model is the text it keeps");
+    const version = t.model.version;
+    t.write("proc/20/status", full(2));
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.version, version, "only its context switches moved");
+    t.write("proc/20/status", `${status(20, "b", 100 * 1024 + 4)}voluntary_ctxt_switches:\t3\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.task);
+    t.model.refresh(1_000);
+    assert.equal(t.model.version, version + 1, "its memory moved");
+    assert.equal(takeSnapshot(t.model).task(20)?.memory.rssAnonBytes, (100 * 1024 + 4) * 1024);
+  });
+
   test("a stat's figures follow its text: rss moved is the task's new size, a start time moved is structure (the pid names another process)", async () => {
     const t = setup();
     void takeSnapshot(t.model).tasks; // every listed task's stat, kept

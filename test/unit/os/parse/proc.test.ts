@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { OomkitError } from "../../../../src/errors.js";
 import {
   PF_KTHREAD,
+  compactProcStatus,
   isKernelThreadFlags,
   parseCmdline,
   parseExeLink,
@@ -257,6 +258,37 @@ test("parseProcStatus: real user process", () => {
   assert.equal(s.raw.get("Cpus_allowed_list"), "0-1");
   assert.equal(s.raw.get("Groups"), " ", "the value as printed, leading tab removed");
   assert.equal(s.raw.size, 59);
+});
+
+/** A parsed status without `raw` and `skippedLines`: every figure oomkit reads. */
+function figuresOf(text: string): Record<string, unknown> {
+  const { raw: _raw, skippedLines: _skipped, ...figures } = parseProcStatus(text);
+  return figures;
+}
+
+test("compactProcStatus keeps the lines parseProcStatus reads, and it reads the same figures from them", () => {
+  const hostile = `${SLEEP_STATUS.replace("Name:\tsleep", "Name:\tx: (y) z\\n")}\n`;
+  for (const text of [`${SLEEP_STATUS}\n`, `${KTHREADD_STATUS}\n`, hostile]) {
+    const compact = compactProcStatus(text);
+    assert.ok(compact.length < text.length / 3, `${compact.length} of ${text.length} characters`);
+    assert.deepEqual(figuresOf(compact), figuresOf(text));
+    assert.equal(compactProcStatus(compact), compact, "compacting twice changes nothing");
+  }
+  const compact = compactProcStatus(`${SLEEP_STATUS}\n`);
+  assert.deepEqual(
+    compact.split("\n").map((l) => l.slice(0, l.indexOf(":"))),
+    ["Name", "State", "Tgid", "Pid", "PPid", "Uid", "Kthread", "VmSize", "VmRSS", "RssAnon", "RssFile", "RssShmem", "VmPTE", "VmSwap", "Threads", "CapEff", ""],
+  );
+  assert.equal(figuresOf(hostile).name, "x: (y) z\\n");
+});
+
+test("compactProcStatus keeps a malformed or truncated status whole: it fails to parse as it would", () => {
+  const truncated = SLEEP_STATUS.slice(0, SLEEP_STATUS.indexOf("VmRSS") + 8);
+  const garbage = `${SLEEP_STATUS}\nnot a key line\n`;
+  const blank = `${SLEEP_STATUS}\n\n`;
+  const noUid = `${SLEEP_STATUS.replace(/^Uid:.*\n/m, "")}\nUid-ish line\n`;
+  for (const text of [truncated, garbage, blank, noUid, "", "\n"]) assert.equal(compactProcStatus(text), text);
+  assertParseError(() => parseProcStatus(compactProcStatus(noUid)), /Uid/);
 });
 
 test("parseProcStatus: real kernel thread has no memory figures", () => {
