@@ -3,8 +3,9 @@
  * so that a decision reads memory, not /proc.
  *
  * It is a Host (the engine's one seam to the machine) that remembers what was read through it:
- * file texts, folder listings, stats and xattrs, and — through os/read.ts's ParsedCache — what
- * the parsers made of each text, so an unchanged file is neither read nor parsed again. A
+ * file texts (of a process's status, only the lines oomkit reads: keptOf), folder listings,
+ * stats and xattrs, and — through os/read.ts's ParsedCache — what the parsers made of each text,
+ * so an unchanged file is neither read nor parsed again. A
  * snapshot taken over the model is therefore the same immutable, lazy snapshot policies already
  * see (no policy changes), and cheap: what no policy asked for was never read, and what was
  * asked for is served from here. A miss reads through to the machine and is kept from then on:
@@ -67,26 +68,50 @@ type Kind = "file" | "dir" | "stat" | "xattrs" | "exists";
 
 type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
-interface Entry {
-  readonly kind: Kind;
-  readonly path: string;
-  outcome: Outcome<unknown>;
-  cls: EntryClass;
+/** One thing the model keeps: a file's text, a listing, a stat, xattrs or whether a path exists. */
+class Entry {
+  /**
+   * The last read's outcome, as two fields: `ok`, and `held`, what it read when ok, else what it
+   * threw. An object of its own per entry was ~40 bytes (~0.5 MiB of a 3,000-process model);
+   * `outcome` makes one when asked.
+   */
+  ok: boolean;
+  held: unknown;
+  cls: EntryClass = "other";
   /** 0 forces a re-read at the next refresh. */
-  dueAtMs: number;
+  dueAtMs = 0;
   /**
    * kind "file": what parsers made of the current text, held in the entry: the first parser and
    * its value, any others in `moreParsed`. Most files have one parser; a Map of one per kept file
    * was ~1.5 MiB of a 3,000-task model, and an object of two ~0.4 MiB.
    */
-  parser: unknown;
-  parsedValue: unknown;
-  moreParsed: Map<unknown, unknown> | undefined;
-  readonly pid: number | undefined;
+  parser: unknown = undefined;
+  parsedValue: unknown = undefined;
+  moreParsed: Map<unknown, unknown> | undefined = undefined;
   /** Which of the model's own figures this entry's text gives (a task's size, a stat's start time), by its path. */
   readonly source: FigureSource;
   /** Those figures for the current text, once read off it (#figures): undefined until then, and again when the text changes. */
-  figures: TextFigures | undefined;
+  figures: TextFigures | undefined = undefined;
+
+  constructor(
+    readonly kind: Kind,
+    readonly path: string,
+    outcome: Outcome<unknown>,
+    readonly pid: number | undefined,
+  ) {
+    this.ok = outcome.ok;
+    this.held = outcome.ok ? outcome.value : outcome.error;
+    this.source = figureSource(kind, pid, path);
+  }
+
+  /** The last read's outcome (a new object: one kept across a re-read is the outcome before it). */
+  get outcome(): Outcome<unknown> {
+    return this.ok ? { ok: true, value: this.held } : { ok: false, error: this.held };
+  }
+  set outcome(o: Outcome<unknown>) {
+    this.ok = o.ok;
+    this.held = o.ok ? o.value : o.error;
+  }
 }
 
 /** status or statm ("task": resident + swapped bytes), stat (resident bytes and start time), or none. */
@@ -282,7 +307,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** The kept text of a file, without reading anything; undefined when none is kept (or its read failed). */
   keptText(p: string): string | undefined {
     const e = this.#maps.file.get(p);
-    return e?.outcome.ok ? String(e.outcome.value) : undefined;
+    return e?.ok ? String(e.held) : undefined;
   }
 
   /** The pids whose kept size (taskBytes) is above `bytes`: the tasks a plan's victim was already smaller than. */
@@ -301,7 +326,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         this.#usage.delete(e);
         continue;
       }
-      if (e.outcome.ok && Number(String(e.outcome.value).trim()) > bytes) out.push(e.path.slice(0, -"/memory.current".length));
+      if (e.ok && Number(String(e.held).trim()) > bytes) out.push(e.path.slice(0, -"/memory.current".length));
     }
     return out;
   }
@@ -353,11 +378,11 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   parsed<T>(path: string, parse: (text: string) => T, compute: () => T | undefined): T | undefined {
     const before = this.#maps.file.get(path);
     const hit = before === undefined ? undefined : parsedOf(before, parse);
-    if (before && hit !== undefined && before.outcome.ok) return hit as T;
+    if (before && hit !== undefined && before.ok) return hit as T;
     const value = compute();
     // Kept only for a text the model now holds (a read that failed is not kept, nor its result).
     const e = this.#maps.file.get(path);
-    if (e && e.outcome.ok && value !== undefined) keepParsed(e, parse, value);
+    if (e && e.ok && value !== undefined) keepParsed(e, parse, value);
     return value;
   }
 
@@ -365,8 +390,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const e = this.#maps[kind].get(p);
     if (e) {
       this.#hits++;
-      if (e.outcome.ok) return e.outcome.value;
-      throw e.outcome.error;
+      if (e.ok) return e.held;
+      throw e.held;
     }
     this.#misses++;
     const outcome = keptOf(kind, p, attempt(read));
@@ -380,7 +405,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const now = this.clock.monotonicMs();
     const m = PID_FILE.exec(p);
     const pid = m ? Number(m[1]) : undefined;
-    const e: Entry = { kind, path: p, outcome, cls: "other", dueAtMs: 0, parser: undefined, parsedValue: undefined, moreParsed: undefined, pid, source: figureSource(kind, pid, p), figures: undefined };
+    const e = new Entry(kind, p, outcome, pid);
     e.cls = this.#classify(e, undefined, now);
     this.#maps[kind].set(p, e);
     this.#schedule(e, now + this.#interval(e));
@@ -859,7 +884,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       // Unreadable: its tasks are the ones whose kept /proc/PID/cgroup names it.
       const line = `0::${dir.slice(this.#cgroupMount.length) || "/"}\n`;
       for (const f of this.#maps.file.values()) {
-        if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.outcome.ok && String(f.outcome.value).includes(line)) pids.add(f.pid);
+        if (f.pid !== undefined && f.path.endsWith("/cgroup") && f.ok && String(f.held).includes(line)) pids.add(f.pid);
       }
     }
     // A process the kept /proc listing does not hold yet is new: the listing (where a decision

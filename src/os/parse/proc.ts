@@ -148,15 +148,25 @@ export type ProcStatus = {
 
 const UINT32_MAX = 0xffff_ffff;
 
+/**
+ * Ids whose four are one uid, one frozen object per uid: most processes run as one of a few users,
+ * and an object each was ~55 bytes a process in the daemon's warm model. At most SAME_IDS_MAX
+ * uids are remembered; past them each gets its own, as before.
+ */
+const SAME_IDS = new Map<number, Ids>();
+const SAME_IDS_MAX = 1024;
+
 /** `Uid:`/`Gid:` value: real, effective, saved, fs. */
 function parseIds(value: string | undefined): Ids | undefined {
   const ids = (value ?? "").trim().split(/\s+/).map(parseUnsigned);
   const [real, effective, saved, fs] = ids;
   if (ids.length !== 4 || real === undefined || effective === undefined) return undefined;
   if (saved === undefined || fs === undefined) return undefined;
-  return ids.some((id) => id !== undefined && id > UINT32_MAX)
-    ? undefined
-    : { real, effective, saved, fs };
+  if (ids.some((id) => id !== undefined && id > UINT32_MAX)) return undefined;
+  if (real !== effective || real !== saved || real !== fs) return { real, effective, saved, fs };
+  const same = SAME_IDS.get(real) ?? Object.freeze({ real, effective, saved, fs });
+  if (SAME_IDS.size < SAME_IDS_MAX) SAME_IDS.set(real, same);
+  return same;
 }
 
 /**
@@ -267,8 +277,9 @@ export function compactProcStatus(text: string): string {
   for (let at = 0; at < text.length; ) {
     const end = text.indexOf("\n", at);
     const colon = text.indexOf(":", at);
-    if (colon < 0 || colon > end || !isKey(text.slice(at, colon))) return text;
-    if (STATUS_KEYS_READ.has(text.slice(at, colon))) kept.push(text.slice(at, end + 1));
+    const key = colon < 0 || colon > end ? "" : text.slice(at, colon);
+    if (!isKey(key)) return text;
+    if (STATUS_KEYS_READ.has(key)) kept.push(text.slice(at, end + 1));
     at = end + 1;
   }
   // join copies into one flat string: concatenation would make a rope of slices holding `text`.

@@ -282,6 +282,15 @@ test("compactProcStatus keeps the lines parseProcStatus reads, and it reads the 
   assert.equal(figuresOf(hostile).name, "x: (y) z\\n");
 });
 
+test("parseProcStatus: processes of one user share one frozen uid; mixed ids get their own", () => {
+  const a = parseProcStatus(`${SLEEP_STATUS}\n`).uid;
+  const b = parseProcStatus(`${SLEEP_STATUS.replace("Pid:\t6702", "Pid:\t6703")}\n`).uid;
+  assert.equal(a, b);
+  assert.ok(Object.isFrozen(a));
+  const mixed = parseProcStatus(`${SLEEP_STATUS.replace(/^Uid:.*$/m, "Uid:\t1000\t0\t0\t0")}\n`).uid;
+  assert.deepEqual(mixed, { real: 1000, effective: 0, saved: 0, fs: 0 });
+});
+
 test("compactProcStatus keeps a malformed or truncated status whole: it fails to parse as it would", () => {
   const truncated = SLEEP_STATUS.slice(0, SLEEP_STATUS.indexOf("VmRSS") + 8);
   const garbage = `${SLEEP_STATUS}\nnot a key line\n`;
