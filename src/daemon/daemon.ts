@@ -220,6 +220,12 @@ export class Daemon {
       scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup)), ...(this.#follow?.limitedCgroups() ?? [])],
       // An episode queued or running: a decision run ahead stops at its next policy, not the chain's end.
       waiting: () => this.#busy || this.#queue.length > 0,
+      // A polled trigger (MemAvailable/SwapFree) cannot tick while a run holds the thread: the run asks it.
+      triggerDue: () => {
+        const now = this.#o.host.clock.monotonicMs();
+        for (const w of this.#watches.watches) if (w.due?.(now) === true) return true;
+        return false;
+      },
     });
   }
 
@@ -296,7 +302,9 @@ export class Daemon {
       this.#follow?.sync(standing, this.#o.host.clock.monotonicMs());
       next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
-    this.#schedule(next);
+    // The watches asked for their next tick `next` ms after `now`; upkeep took some of that (a
+    // run stopped because a poll was due leaves none).
+    this.#schedule(Math.max(0, next - (this.#o.host.clock.monotonicMs() - now)));
   }
 
   async #rescan(now: number): Promise<void> {
