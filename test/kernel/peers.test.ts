@@ -315,7 +315,7 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
       // oom_score_adj to -1000 (src/daemon/self-protect.ts), as it does in production.
       const config = name === "oomkit-fresh" ? `standing_decisions = false\n${oomkitConfig(scenario)}` : oomkitConfig(scenario);
       // As it ships: the systemd unit's node flags and environment (deploy/oomkit.service).
-      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000, shipped: true }));
+      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000, shipped: true, keepLog: `peers-oomkit-${scenario}.log` }));
       // A daemon that has been running a while has a plan standing for the machine: wait for
       // its first (on the crowded machine, its warm-up takes a while under TCG). Where nothing
       // the policy may kill runs yet ("priority": batch and important start with the leak, and
