@@ -1113,12 +1113,31 @@ function sameOutcome(kind: Kind, a: Outcome<unknown>, b: Outcome<unknown>): bool
 
 /** Resident plus swapped bytes from a status (VmRSS + VmSwap, kB) or statm (pages × 4 KiB) text. */
 function taskBytes(text: string): number {
-  const rss = /VmRSS:\s+([0-9]+)/.exec(text);
-  if (rss) {
-    const swap = /VmSwap:\s+([0-9]+)/.exec(text);
-    return (Number(rss[1]) + Number(swap?.[1] ?? 0)) * 1024;
-  }
+  const rss = digitsAfter(text, "VmRSS:");
+  if (rss !== undefined) return (Number(rss) + Number(digitsAfter(text, "VmSwap:") ?? 0)) * 1024;
   const statm = text.trim().split(/\s+/);
   const pages = Number(statm[1]);
   return Number.isFinite(pages) ? pages * 4096 : 0;
+}
+
+/**
+ * The digits of the first `key`, white space, digits in `text` (`new RegExp(key + "\\s+([0-9]+)")`'s
+ * group), found by scanning: every changed status the model re-reads is sized here.
+ */
+function digitsAfter(text: string, key: string): string | undefined {
+  for (let at = text.indexOf(key); at >= 0; at = text.indexOf(key, at + 1)) {
+    let i = at + key.length;
+    const afterKey = i;
+    while (i < text.length && isSpaceCode(text.charCodeAt(i))) i++;
+    if (i === afterKey) continue;
+    const first = i;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    if (i > first) return text.slice(first, i);
+  }
+  return undefined;
+}
+
+/** White space as a regex's `\s` sees it. */
+function isSpaceCode(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || (c >= 0x2000 && c <= 0x200a) || c === 0xa0 || c === 0x1680 || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
