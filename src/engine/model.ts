@@ -195,11 +195,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** The kept machine-wide figures (meminfo, vmstat, pressure): refreshMachine's few entries. */
   readonly #machine = new Set<Entry>();
   readonly #cgroupMount: string | undefined;
+  /** The mount with its slash, made once: every re-read asks whether its path lies under it. */
+  readonly #cgroupPrefix: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
   constructor(inner: Host, cgroupMount?: string) {
     super(inner);
     this.#cgroupMount = cgroupMount?.replace(/\/+$/, "");
+    this.#cgroupPrefix = this.#cgroupMount === undefined ? undefined : `${this.#cgroupMount}/`;
   }
 
   override get parsedCache(): ParsedCache {
@@ -400,7 +403,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
       return;
     }
-    if (e.path !== mount && !e.path.startsWith(`${mount}/`)) return;
+    if (e.path !== mount && !e.path.startsWith(this.#cgroupPrefix as string)) return;
     if (e.kind === "dir") {
       this.#watchUsage(e.path);
       for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
@@ -464,7 +467,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #classify(e: Entry, was: TextFigures | undefined, now: number): EntryClass {
     const { kind, path: p } = e;
     const mount = this.#cgroupMount;
-    const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    const inCgroups = mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
     if (inCgroups) {
       if (p.endsWith("/cgroup.procs")) return "listing";
@@ -717,7 +720,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   #isCgroupPath(p: string): boolean {
     const mount = this.#cgroupMount;
-    return mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    return mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
   }
 
   /**

@@ -29,7 +29,11 @@ function fileTotals(cg: SimCgroup): { cache: number; mapped: number; anon: numbe
  * watermark).
  */
 export function memAvailablePages(k: SimKernel): number {
-  const f = fileTotals(k.root);
+  return availableOf(k, fileTotals(k.root));
+}
+
+/** memAvailablePages from the machine's totals already summed (meminfo sums them once for both). */
+function availableOf(k: SimKernel, f: { readonly cache: number; readonly mapped: number }): number {
   const file = f.cache + f.mapped;
   const avail = k.ledger.freePages - k.watermarks.high + file - Math.min(Math.floor(file / 2), k.watermarks.low);
   return Math.max(0, avail);
@@ -41,7 +45,7 @@ export function meminfo(k: SimKernel): string {
   const rows: [string, number][] = [
     ["MemTotal", l.totalPages],
     ["MemFree", l.freePages],
-    ["MemAvailable", memAvailablePages(k)],
+    ["MemAvailable", availableOf(k, f)],
     ["Buffers", 0],
     ["Cached", f.cache + f.mapped],
     ["SwapCached", 0],
