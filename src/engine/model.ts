@@ -1023,24 +1023,32 @@ const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
  * ever searched for.
  */
 class DueQueue {
-  readonly #heap: { readonly at: number; readonly e: Entry }[] = [];
+  // Two arrays side by side (each copy's due time, and its entry), not an object per copy: an
+  // entry is queued again at every re-read, and those objects were a good share of a refresh's garbage.
+  readonly #at: number[] = [];
+  readonly #e: Entry[] = [];
 
   push(e: Entry): void {
-    const h = this.#heap;
-    h.push({ at: e.dueAtMs, e });
-    for (let i = h.length - 1; i > 0; ) {
+    const at = this.#at;
+    const es = this.#e;
+    at.push(e.dueAtMs);
+    es.push(e);
+    for (let i = at.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
-      if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
-      swap(h, up, i);
+      if ((at[up] as number) <= (at[i] as number)) break;
+      swap(at, up, i);
+      swap(es, up, i);
       i = up;
     }
   }
 
   /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
   peekDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
-      if (top.at === top.e.dueAtMs) return top.e;
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const top = es[0] as Entry;
+      if (at[0] === top.dueAtMs) return top;
       this.#dropHead();
     }
     return undefined;
@@ -1048,28 +1056,35 @@ class DueQueue {
 
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const topAt = at[0] as number;
+      const top = es[0] as Entry;
       this.#dropHead();
-      if (top.at === top.e.dueAtMs) return top.e;
+      if (topAt === top.dueAtMs) return top;
     }
     return undefined;
   }
 
   /** Removes the earliest copy. */
   #dropHead(): void {
-    const h = this.#heap;
-    const last = h.pop() as (typeof h)[number];
-    if (h.length === 0) return;
-    h[0] = last;
+    const at = this.#at;
+    const es = this.#e;
+    const lastAt = at.pop() as number;
+    const lastE = es.pop() as Entry;
+    if (at.length === 0) return;
+    at[0] = lastAt;
+    es[0] = lastE;
     for (let i = 0; ; ) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
-      if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+      if (l < at.length && (at[l] as number) < (at[m] as number)) m = l;
+      if (r < at.length && (at[r] as number) < (at[m] as number)) m = r;
       if (m === i) break;
-      swap(h, m, i);
+      swap(at, m, i);
+      swap(es, m, i);
       i = m;
     }
   }
