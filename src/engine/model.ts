@@ -966,23 +966,21 @@ function figuresOf(source: FigureSource, outcome: Outcome<unknown>): TextFigures
  * it cannot be found).
  */
 function statFigures(stat: string): TextFigures {
-  const start = statField(stat, 19);
-  const pages = Number(statField(stat, 21));
-  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
-}
-
-/**
- * `stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n]`, found without splitting the ~50 fields
- * (a task's stat changes with its size, and every changed one is read here).
- */
-function statField(stat: string, n: number): string | undefined {
+  // Fields 19 and 21 of `stat.slice(stat.lastIndexOf(")") + 2).split(" ")`, found in one walk
+  // without splitting the ~50 fields (a task's stat changes with its size, and every changed one
+  // is read here).
+  let start: string | undefined;
+  let rss: string | undefined;
   let at = stat.lastIndexOf(")") + 2;
-  for (let i = 0; ; i++) {
+  for (let i = 0; i <= 21; i++) {
     const end = stat.indexOf(" ", at);
-    if (i === n) return end < 0 ? stat.slice(at) : stat.slice(at, end);
-    if (end < 0) return undefined;
+    if (i === 19) start = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    else if (i === 21) rss = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    if (end < 0) break;
     at = end + 1;
   }
+  const pages = Number(rss);
+  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
 }
 
 /**

@@ -60,7 +60,15 @@ export function meminfo(k: SimKernel): string {
     ["Shmem", 0],
     ["PageTables", f.pt],
   ];
-  return rows.map(([key, pages]) => `${`${key}:`.padEnd(16)}${String(kb(k, pages)).padStart(8)} kB\n`).join("");
+  return rows.map(([key, pages]) => `${meminfoKey(key)}${String(kb(k, pages)).padStart(8)} kB\n`).join("");
+}
+
+/** "Key:" padded to meminfo's column, made once per key (the daemon reads meminfo every few hundred ms). */
+const MEMINFO_KEYS = new Map<string, string>();
+function meminfoKey(key: string): string {
+  let padded = MEMINFO_KEYS.get(key);
+  if (padded === undefined) MEMINFO_KEYS.set(key, (padded = `${key}:`.padEnd(16)));
+  return padded;
 }
 
 export function vmstat(k: SimKernel): string {
