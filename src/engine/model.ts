@@ -195,11 +195,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** The kept machine-wide figures (meminfo, vmstat, pressure): refreshMachine's few entries. */
   readonly #machine = new Set<Entry>();
   readonly #cgroupMount: string | undefined;
+  /** The mount with its slash, made once: every re-read asks whether its path lies under it. */
+  readonly #cgroupPrefix: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
   constructor(inner: Host, cgroupMount?: string) {
     super(inner);
     this.#cgroupMount = cgroupMount?.replace(/\/+$/, "");
+    this.#cgroupPrefix = this.#cgroupMount === undefined ? undefined : `${this.#cgroupMount}/`;
   }
 
   override get parsedCache(): ParsedCache {
@@ -400,7 +403,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
       return;
     }
-    if (e.path !== mount && !e.path.startsWith(`${mount}/`)) return;
+    if (e.path !== mount && !e.path.startsWith(this.#cgroupPrefix as string)) return;
     if (e.kind === "dir") {
       this.#watchUsage(e.path);
       for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
@@ -464,7 +467,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #classify(e: Entry, was: TextFigures | undefined, now: number): EntryClass {
     const { kind, path: p } = e;
     const mount = this.#cgroupMount;
-    const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    const inCgroups = mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
     if (inCgroups) {
       if (p.endsWith("/cgroup.procs")) return "listing";
@@ -717,7 +720,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   #isCgroupPath(p: string): boolean {
     const mount = this.#cgroupMount;
-    return mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    return mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
   }
 
   /**
@@ -963,23 +966,21 @@ function figuresOf(source: FigureSource, outcome: Outcome<unknown>): TextFigures
  * it cannot be found).
  */
 function statFigures(stat: string): TextFigures {
-  const start = statField(stat, 19);
-  const pages = Number(statField(stat, 21));
-  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
-}
-
-/**
- * `stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n]`, found without splitting the ~50 fields
- * (a task's stat changes with its size, and every changed one is read here).
- */
-function statField(stat: string, n: number): string | undefined {
+  // Fields 19 and 21 of `stat.slice(stat.lastIndexOf(")") + 2).split(" ")`, found in one walk
+  // without splitting the ~50 fields (a task's stat changes with its size, and every changed one
+  // is read here).
+  let start: string | undefined;
+  let rss: string | undefined;
   let at = stat.lastIndexOf(")") + 2;
-  for (let i = 0; ; i++) {
+  for (let i = 0; i <= 21; i++) {
     const end = stat.indexOf(" ", at);
-    if (i === n) return end < 0 ? stat.slice(at) : stat.slice(at, end);
-    if (end < 0) return undefined;
+    if (i === 19) start = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    else if (i === 21) rss = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    if (end < 0) break;
     at = end + 1;
   }
+  const pages = Number(rss);
+  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
 }
 
 /**
@@ -1020,24 +1021,32 @@ const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
  * ever searched for.
  */
 class DueQueue {
-  readonly #heap: { readonly at: number; readonly e: Entry }[] = [];
+  // Two arrays side by side (each copy's due time, and its entry), not an object per copy: an
+  // entry is queued again at every re-read, and those objects were a good share of a refresh's garbage.
+  readonly #at: number[] = [];
+  readonly #e: Entry[] = [];
 
   push(e: Entry): void {
-    const h = this.#heap;
-    h.push({ at: e.dueAtMs, e });
-    for (let i = h.length - 1; i > 0; ) {
+    const at = this.#at;
+    const es = this.#e;
+    at.push(e.dueAtMs);
+    es.push(e);
+    for (let i = at.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
-      if ((h[up] as { at: number }).at <= (h[i] as { at: number }).at) break;
-      swap(h, up, i);
+      if ((at[up] as number) <= (at[i] as number)) break;
+      swap(at, up, i);
+      swap(es, up, i);
       i = up;
     }
   }
 
   /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
   peekDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
-      if (top.at === top.e.dueAtMs) return top.e;
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const top = es[0] as Entry;
+      if (at[0] === top.dueAtMs) return top;
       this.#dropHead();
     }
     return undefined;
@@ -1045,28 +1054,35 @@ class DueQueue {
 
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
-    const h = this.#heap;
-    for (let top = h[0]; top !== undefined && top.at <= now; top = h[0]) {
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const topAt = at[0] as number;
+      const top = es[0] as Entry;
       this.#dropHead();
-      if (top.at === top.e.dueAtMs) return top.e;
+      if (topAt === top.dueAtMs) return top;
     }
     return undefined;
   }
 
   /** Removes the earliest copy. */
   #dropHead(): void {
-    const h = this.#heap;
-    const last = h.pop() as (typeof h)[number];
-    if (h.length === 0) return;
-    h[0] = last;
+    const at = this.#at;
+    const es = this.#e;
+    const lastAt = at.pop() as number;
+    const lastE = es.pop() as Entry;
+    if (at.length === 0) return;
+    at[0] = lastAt;
+    es[0] = lastE;
     for (let i = 0; ; ) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < h.length && (h[l] as { at: number }).at < (h[m] as { at: number }).at) m = l;
-      if (r < h.length && (h[r] as { at: number }).at < (h[m] as { at: number }).at) m = r;
+      if (l < at.length && (at[l] as number) < (at[m] as number)) m = l;
+      if (r < at.length && (at[r] as number) < (at[m] as number)) m = r;
       if (m === i) break;
-      swap(h, m, i);
+      swap(at, m, i);
+      swap(es, m, i);
       i = m;
     }
   }
@@ -1113,12 +1129,31 @@ function sameOutcome(kind: Kind, a: Outcome<unknown>, b: Outcome<unknown>): bool
 
 /** Resident plus swapped bytes from a status (VmRSS + VmSwap, kB) or statm (pages × 4 KiB) text. */
 function taskBytes(text: string): number {
-  const rss = /VmRSS:\s+([0-9]+)/.exec(text);
-  if (rss) {
-    const swap = /VmSwap:\s+([0-9]+)/.exec(text);
-    return (Number(rss[1]) + Number(swap?.[1] ?? 0)) * 1024;
-  }
+  const rss = digitsAfter(text, "VmRSS:");
+  if (rss !== undefined) return (Number(rss) + Number(digitsAfter(text, "VmSwap:") ?? 0)) * 1024;
   const statm = text.trim().split(/\s+/);
   const pages = Number(statm[1]);
   return Number.isFinite(pages) ? pages * 4096 : 0;
+}
+
+/**
+ * The digits of the first `key`, white space, digits in `text` (`new RegExp(key + "\\s+([0-9]+)")`'s
+ * group), found by scanning: every changed status the model re-reads is sized here.
+ */
+function digitsAfter(text: string, key: string): string | undefined {
+  for (let at = text.indexOf(key); at >= 0; at = text.indexOf(key, at + 1)) {
+    let i = at + key.length;
+    const afterKey = i;
+    while (i < text.length && isSpaceCode(text.charCodeAt(i))) i++;
+    if (i === afterKey) continue;
+    const first = i;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    if (i > first) return text.slice(first, i);
+  }
+  return undefined;
+}
+
+/** White space as a regex's `\s` sees it. */
+function isSpaceCode(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || (c >= 0x2000 && c <= 0x200a) || c === 0xa0 || c === 0x1680 || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
