@@ -220,6 +220,12 @@ export class Daemon {
       scopes: () => [...[...this.#watches.watches].map((w) => w.target), ...this.#config.engine.attachments.map((a) => cgroupPath(a.cgroup)), ...(this.#follow?.limitedCgroups() ?? [])],
       // An episode queued or running: a decision run ahead stops at its next policy, not the chain's end.
       waiting: () => this.#busy || this.#queue.length > 0,
+      // A polled trigger (MemAvailable/SwapFree) cannot tick while a run holds the thread: the run asks it.
+      triggerDue: () => {
+        const now = this.#o.host.clock.monotonicMs();
+        for (const w of this.#watches.watches) if (w.due?.(now) === true) return true;
+        return false;
+      },
     });
   }
 
@@ -266,27 +272,32 @@ export class Daemon {
   async tick(): Promise<void> {
     const now = this.#o.host.clock.monotonicMs();
     if (now - this.#lastRescan >= RESCAN_MS) await this.#rescan(now);
-    if (now - this.#lastHistory >= HISTORY_MS) {
-      this.#lastHistory = now;
-      try {
-        const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
-        this.history.update(snap);
-        this.#o.onSample?.(snap, [...new Set([...this.#watches.watches].map((w) => w.target))]);
-      } catch (err) {
-        this.#log.debug(`history sample skipped: ${(err as Error).message}`);
-      }
-    }
     // Victims nothing waits on (the kernel's, a previous run's) are done when they have exited.
     for (const v of settleExited(this.#o.host, this.#mode, this.victims)) this.#log.debug(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by}) has exited`);
     if (this.#cutGraces.length > 0 && this.#backend) this.#cutGraces = finishCutGraces({ host: this.#o.host, mode: this.#mode, registry: this.victims, backend: this.#backend, log: this.#log }, this.#cutGraces, now);
     for (const v of this.victims.expire(now)) this.#log.warn(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} had not exited ${Math.round(now - v.sinceMonoMs)} ms after the kill; no longer waiting for it`);
     let next = RESCAN_MS;
     for (const v of this.#cutGraces) next = Math.min(next, Math.max(0, (v.sigkillDueMonoMs ?? now) - now));
+    // The triggers first: what they declare is queued before anything else of the round reads.
     for (const w of this.#watches.watches) {
       try {
         next = Math.min(next, w.tick(now));
       } catch (err) {
         this.#log.error(`${w.spec.name} on ${w.target}: ${(err as Error).message}`);
+      }
+    }
+    if (now - this.#lastHistory >= HISTORY_MS) {
+      this.#lastHistory = now;
+      try {
+        const snap = takeSnapshot(this.#o.host, { cgroupMode: this.#mode });
+        // Deciding ahead, a policy that weighs rates asks for them long before a trigger: only
+        // those cgroups are sampled (History.updateAsked). Without it, every cgroup, as the
+        // first fresh decision may ask for any.
+        if (this.#standing) this.history.updateAsked(snap);
+        else this.history.update(snap);
+        this.#o.onSample?.(snap, [...new Set([...this.#watches.watches].map((w) => w.target))]);
+      } catch (err) {
+        this.#log.debug(`history sample skipped: ${(err as Error).message}`);
       }
     }
     // Deciding ahead never stands in the way of an episode: it waits while one runs.
@@ -296,7 +307,9 @@ export class Daemon {
       this.#follow?.sync(standing, this.#o.host.clock.monotonicMs());
       next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
-    this.#schedule(next);
+    // The watches asked for their next tick `next` ms after `now`; upkeep took some of that (a
+    // run stopped because a poll was due leaves none).
+    this.#schedule(Math.max(0, next - (this.#o.host.clock.monotonicMs() - now)));
   }
 
   async #rescan(now: number): Promise<void> {

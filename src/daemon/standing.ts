@@ -75,6 +75,7 @@ export const PACE_MAX = 10;
 /** After this many decision runs in a row stopped by events, the next is not stopped (#prepare). */
 export const MAX_STOPPED_RUNS = 2;
 const PREEMPTED = "an event came for the daemon's thread (a trigger fired, a process exited)";
+const TRIGGER_DUE = "a polled trigger's condition holds (its poll was due)";
 
 /**
  * The share of one core that model refreshes may take, and decision runs each, while the
@@ -131,6 +132,12 @@ export interface StandingDeps {
   scopes(): Iterable<CgroupPath>;
   /** True while an episode waits or runs: a decision run ahead stops at its next policy. */
   waiting?(): boolean;
+  /**
+   * True when a polled trigger would declare an OOM now (Watch.due): its poll cannot run while
+   * the thread decides ahead, so the run asks, as it asks the host for a ready fd. A run stops
+   * for it as for an event.
+   */
+  triggerDue?(): boolean;
 }
 
 export interface UpkeepReport {
@@ -297,7 +304,9 @@ export class StandingDecisions {
   /** True while an event waits for the thread (HostWaits.eventPending); undefined when the Host cannot tell. */
   #eventStop(): (() => boolean) | undefined {
     const pending = this.#d.host.waits?.eventPending;
-    return pending === undefined ? undefined : () => pending() === true;
+    const due = this.#d.triggerDue;
+    if (pending === undefined && due === undefined) return undefined;
+    return () => pending?.() === true || due?.() === true;
   }
 
   /** Ends the slice running now and lets the event loop turn: a trigger that came meanwhile runs. */
@@ -424,12 +433,12 @@ export class StandingDecisions {
     // stands. After MAX_STOPPED_RUNS runs in a row stopped so, the next runs to its end, so that
     // a stream of events (a PSI trigger firing every window) cannot keep every plan from being
     // made. The urgent reads before it stop for an event too (they may take URGENT_READ_MS).
-    const waits = this.#d.host.waits;
     // Nor when the plan that stands is known to be outdated (the machine's structure changed, or
     // its figures outgrew it): the trigger would take a plan this run exists to replace.
     const standing = this.#entries.get(scope);
-    const stoppable = waits?.eventPending !== undefined && standing?.plan !== undefined && this.#changed(standing) === undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
-    const pending = () => waits?.eventPending?.() === true;
+    const events = this.#eventStop();
+    const stoppable = events !== undefined && standing?.plan !== undefined && this.#changed(standing) === undefined && this.#stoppedRuns < MAX_STOPPED_RUNS;
+    const pending = () => events?.() === true;
     this.#sliceStoppable = stoppable;
     this.model.refreshUrgent(URGENT_READ_MS, stoppable ? pending : undefined);
     if (stoppable && pending()) {
@@ -444,7 +453,10 @@ export class StandingDecisions {
     const snapshot = host ? takeSnapshot(host, { cgroupMode: this.#d.mode, visitSizes: this.model }) : this.snapshot();
     // The figures the trigger will compare against are read live: the model's may be seconds old.
     const live = takeSnapshot(this.#d.host, { cgroupMode: this.#d.mode });
-    const yieldTo = () => (host?.stopped ? PREEMPTED : this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : undefined);
+    // Between its policies any run gives way to an episode, and to a polled trigger that would
+    // declare one: its tick runs once the run has ended, then the episode takes the plan that stands.
+    const yieldTo = () =>
+      host?.stopped ? PREEMPTED : this.#d.waiting?.() === true ? "an episode is waiting for the daemon's thread" : this.#d.triggerDue?.() === true ? TRIGGER_DUE : undefined;
     const prepared = await this.#d.engine().prepare({ snapshot, scope, cause: standingCause(scope), generation, live, yieldTo, turn: this.#turn });
     this.#stoppedRuns = host?.stopped ? this.#stoppedRuns + 1 : 0;
     if (host?.stopped === true || prepared.abandoned !== undefined) {

@@ -75,10 +75,17 @@ export function describeHeadroom(f: Readonly<Record<string, number>>): string {
   return above.length > 0 ? above.join(" and ") : "no longer at or below the thresholds";
 }
 
+/** How soon to poll again: sooner as headroom shrinks, at most MAX_INTERVAL_MS (also when meminfo cannot be read). */
+function intervalFor(s: ThresholdState | undefined): number {
+  return s === undefined ? MAX_INTERVAL_MS : Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, Math.floor(s.headroomMs)));
+}
+
 export class ThresholdWatch implements Watch {
   readonly target: CgroupPath;
   readonly #ctx: WatchContext;
   readonly #sustain: Sustain;
+  /** When the next poll is due (monotonic ms): set by each tick, and by a poll made in due(). */
+  #nextAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly spec: ThresholdSpec,
@@ -102,9 +109,18 @@ export class ThresholdWatch implements Watch {
     }
   }
 
+  due(nowMs: number): boolean {
+    if (nowMs < this.#nextAtMs) return false;
+    const s = this.#state();
+    this.#nextAtMs = nowMs + intervalFor(s);
+    return s !== undefined && this.#sustain.peek(s.holds, nowMs);
+  }
+
   tick(nowMs: number): number {
     const s = this.#state();
-    if (!s) return MAX_INTERVAL_MS;
+    const interval = intervalFor(s);
+    this.#nextAtMs = nowMs + interval;
+    if (!s) return interval;
     if (this.#sustain.update(s.holds, nowMs)) {
       this.#ctx.declare({
         scope: this.target,
@@ -124,7 +140,7 @@ export class ThresholdWatch implements Watch {
         },
       });
     }
-    return Math.min(MAX_INTERVAL_MS, Math.max(MIN_INTERVAL_MS, Math.floor(s.headroomMs)));
+    return interval;
   }
 
   describe(): string {

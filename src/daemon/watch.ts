@@ -47,6 +47,13 @@ export interface Watch {
   start(): Promise<void>;
   /** Polling work; returns how soon (ms) it wants the next tick. */
   tick(nowMs: number): number;
+  /**
+   * For a polled trigger: whether a tick now would declare an OOM. Asked while the daemon's
+   * thread is deciding ahead (at each read of a run that may be stopped, and between its
+   * policies), where no tick can run: a poll that is due is made here, and nothing is read
+   * before it is due. True stops the run, and the next tick declares.
+   */
+  due?(nowMs: number): boolean;
   stop(): Promise<void>;
   /** One line for "what it watches". */
   describe(): string;
@@ -64,6 +71,11 @@ export class Sustain {
     }
     this.#since ??= nowMs;
     return this.forMs === undefined || nowMs - this.#since >= this.forMs;
+  }
+  /** What update(holds, nowMs) would return, changing nothing. */
+  peek(holds: boolean, nowMs: number): boolean {
+    if (!holds) return false;
+    return this.forMs === undefined || nowMs - (this.#since ?? nowMs) >= this.forMs;
   }
   reset(): void {
     this.#since = undefined;

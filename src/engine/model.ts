@@ -232,11 +232,14 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   /** The kept machine-wide figures (meminfo, vmstat, pressure): refreshMachine's few entries. */
   readonly #machine = new Set<Entry>();
   readonly #cgroupMount: string | undefined;
+  /** The mount with its slash, made once: every re-read asks whether its path lies under it. */
+  readonly #cgroupPrefix: string | undefined;
 
   /** `cgroupMount`: where the v2 tree is, so cgroup files can be told from the rest. */
   constructor(inner: Host, cgroupMount?: string) {
     super(inner);
     this.#cgroupMount = cgroupMount?.replace(/\/+$/, "");
+    this.#cgroupPrefix = this.#cgroupMount === undefined ? undefined : `${this.#cgroupMount}/`;
   }
 
   override get parsedCache(): ParsedCache {
@@ -434,7 +437,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
       return;
     }
-    if (e.path !== mount && !e.path.startsWith(`${mount}/`)) return;
+    if (e.path !== mount && !e.path.startsWith(this.#cgroupPrefix as string)) return;
     if (e.kind === "dir") {
       this.#watchUsage(e.path);
       for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
@@ -500,7 +503,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #classify(e: Entry, was: TextFigures | undefined, now: number): EntryClass {
     const { kind, path: p } = e;
     const mount = this.#cgroupMount;
-    const inCgroups = mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    const inCgroups = mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
     if (kind === "dir" && (p === "/proc" || inCgroups)) return "listing";
     if (inCgroups) {
       if (p.endsWith("/cgroup.procs")) return "listing";
@@ -756,7 +759,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
 
   #isCgroupPath(p: string): boolean {
     const mount = this.#cgroupMount;
-    return mount !== undefined && (p === mount || p.startsWith(`${mount}/`));
+    return mount !== undefined && (p === mount || p.startsWith(this.#cgroupPrefix as string));
   }
 
   /**
@@ -1016,23 +1019,21 @@ function figuresOf(source: FigureSource, outcome: Outcome<unknown>): TextFigures
  * it cannot be found).
  */
 function statFigures(stat: string): TextFigures {
-  const start = statField(stat, 19);
-  const pages = Number(statField(stat, 21));
-  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
-}
-
-/**
- * `stat.slice(stat.lastIndexOf(")") + 2).split(" ")[n]`, found without splitting the ~50 fields
- * (a task's stat changes with its size, and every changed one is read here).
- */
-function statField(stat: string, n: number): string | undefined {
+  // Fields 19 and 21 of `stat.slice(stat.lastIndexOf(")") + 2).split(" ")`, found in one walk
+  // without splitting the ~50 fields (a task's stat changes with its size, and every changed one
+  // is read here).
+  let start: string | undefined;
+  let rss: string | undefined;
   let at = stat.lastIndexOf(")") + 2;
-  for (let i = 0; ; i++) {
+  for (let i = 0; i <= 21; i++) {
     const end = stat.indexOf(" ", at);
-    if (i === n) return end < 0 ? stat.slice(at) : stat.slice(at, end);
-    if (end < 0) return undefined;
+    if (i === 19) start = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    else if (i === 21) rss = end < 0 ? stat.slice(at) : stat.slice(at, end);
+    if (end < 0) break;
     at = end + 1;
   }
+  const pages = Number(rss);
+  return { bytes: Number.isFinite(pages) && pages >= 0 ? pages * 4096 : undefined, start: start ?? stat };
 }
 
 /**
@@ -1070,29 +1071,35 @@ const RANK_GRACE_MS = [0, 5_000, 15_000, 60_000];
 /**
  * A min-heap of entries by due time. An entry re-scheduled is pushed again; the copy with the
  * old time is skipped when it surfaces (its time no longer matches the entry's), so nothing is
- * ever searched for. The times are kept in an array beside the entries' (an object per copy was
- * ~40 bytes an entry: ~0.5 MiB of a 3,000-process model).
+ * ever searched for.
  */
 class DueQueue {
+  // Two arrays side by side (each copy's due time, and its entry), not an object per copy: an
+  // entry is queued again at every re-read, and those objects were a good share of a refresh's garbage.
   readonly #at: number[] = [];
   readonly #e: Entry[] = [];
 
   push(e: Entry): void {
     const at = this.#at;
+    const es = this.#e;
     at.push(e.dueAtMs);
-    this.#e.push(e);
+    es.push(e);
     for (let i = at.length - 1; i > 0; ) {
       const up = (i - 1) >> 1;
       if ((at[up] as number) <= (at[i] as number)) break;
-      this.#swap(up, i);
+      swap(at, up, i);
+      swap(es, up, i);
       i = up;
     }
   }
 
   /** The next entry due at or before `now`, left in place (stale copies dropped), or undefined. */
   peekDue(now: number): Entry | undefined {
-    for (let top = this.#e[0]; top !== undefined && (this.#at[0] as number) <= now; top = this.#e[0]) {
-      if (this.#at[0] === top.dueAtMs) return top;
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const top = es[0] as Entry;
+      if (at[0] === top.dueAtMs) return top;
       this.#dropHead();
     }
     return undefined;
@@ -1100,10 +1107,13 @@ class DueQueue {
 
   /** The next entry due at or before `now` (stale copies skipped), or undefined. */
   popDue(now: number): Entry | undefined {
-    for (let top = this.#e[0]; top !== undefined && (this.#at[0] as number) <= now; top = this.#e[0]) {
-      const current = this.#at[0] === top.dueAtMs;
+    const at = this.#at;
+    const es = this.#e;
+    while (at.length > 0 && (at[0] as number) <= now) {
+      const topAt = at[0] as number;
+      const top = es[0] as Entry;
       this.#dropHead();
-      if (current) return top;
+      if (topAt === top.dueAtMs) return top;
     }
     return undefined;
   }
@@ -1111,11 +1121,12 @@ class DueQueue {
   /** Removes the earliest copy. */
   #dropHead(): void {
     const at = this.#at;
+    const es = this.#e;
     const lastAt = at.pop() as number;
-    const lastE = this.#e.pop() as Entry;
+    const lastE = es.pop() as Entry;
     if (at.length === 0) return;
     at[0] = lastAt;
-    this.#e[0] = lastE;
+    es[0] = lastE;
     for (let i = 0; ; ) {
       const l = 2 * i + 1;
       const r = l + 1;
@@ -1123,22 +1134,18 @@ class DueQueue {
       if (l < at.length && (at[l] as number) < (at[m] as number)) m = l;
       if (r < at.length && (at[r] as number) < (at[m] as number)) m = r;
       if (m === i) break;
-      this.#swap(m, i);
+      swap(at, m, i);
+      swap(es, m, i);
       i = m;
     }
   }
+}
 
-  /** Swaps two slots in place (a destructuring swap made an array at every move). */
-  #swap(a: number, b: number): void {
-    const at = this.#at;
-    const e = this.#e;
-    const t = at[a] as number;
-    at[a] = at[b] as number;
-    at[b] = t;
-    const x = e[a] as Entry;
-    e[a] = e[b] as Entry;
-    e[b] = x;
-  }
+/** Swaps two slots of a heap in place (a destructuring swap made an array at every move). */
+function swap<T>(h: T[], a: number, b: number): void {
+  const x = h[a] as T;
+  h[a] = h[b] as T;
+  h[b] = x;
 }
 
 function attempt<T>(read: () => T): Outcome<T> {
@@ -1175,12 +1182,31 @@ function sameOutcome(kind: Kind, a: Outcome<unknown>, b: Outcome<unknown>): bool
 
 /** Resident plus swapped bytes from a status (VmRSS + VmSwap, kB) or statm (pages × 4 KiB) text. */
 function taskBytes(text: string): number {
-  const rss = /VmRSS:\s+([0-9]+)/.exec(text);
-  if (rss) {
-    const swap = /VmSwap:\s+([0-9]+)/.exec(text);
-    return (Number(rss[1]) + Number(swap?.[1] ?? 0)) * 1024;
-  }
+  const rss = digitsAfter(text, "VmRSS:");
+  if (rss !== undefined) return (Number(rss) + Number(digitsAfter(text, "VmSwap:") ?? 0)) * 1024;
   const statm = text.trim().split(/\s+/);
   const pages = Number(statm[1]);
   return Number.isFinite(pages) ? pages * 4096 : 0;
+}
+
+/**
+ * The digits of the first `key`, white space, digits in `text` (`new RegExp(key + "\\s+([0-9]+)")`'s
+ * group), found by scanning: every changed status the model re-reads is sized here.
+ */
+function digitsAfter(text: string, key: string): string | undefined {
+  for (let at = text.indexOf(key); at >= 0; at = text.indexOf(key, at + 1)) {
+    let i = at + key.length;
+    const afterKey = i;
+    while (i < text.length && isSpaceCode(text.charCodeAt(i))) i++;
+    if (i === afterKey) continue;
+    const first = i;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+    if (i > first) return text.slice(first, i);
+  }
+  return undefined;
+}
+
+/** White space as a regex's `\s` sees it. */
+function isSpaceCode(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || (c >= 0x2000 && c <= 0x200a) || c === 0xa0 || c === 0x1680 || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }

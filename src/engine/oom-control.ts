@@ -22,6 +22,9 @@ import { largestFirst } from "./visit-order.js";
 import { type Preference, preferenceOf } from "./marks.js";
 import { type VerifyContext, cgroupKillPlan, taskProtection, taskScopeRefusal } from "./verify.js";
 
+/** A record being filled in (#base), read-only once pushed. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 export interface ControlContext extends VerifyContext {
   readonly cause: OomCause;
   readonly history: History;
@@ -216,22 +219,30 @@ export class OomControlImpl<O> implements OomControl<O> {
     return preferenceOf(cgroup, this.scope);
   }
 
-  #record(target: Target, extra: Partial<CandidateRecord>): void {
-    const base: CandidateRecord =
-      target instanceof TaskNode
-        ? { policy: this.policy, kind: "task", pid: target.pid, comm: target.comm, cgroup: target.cgroupPath ?? target.v1MemoryCgroup }
-        : target instanceof CgroupNode
-          ? { policy: this.policy, kind: "cgroup", cgroup: target.path }
-          : (() => {
-              throw new OomkitError("E_CONFIG", "consider/skip take a task or cgroup from the snapshot");
-            })();
+  /**
+   * The candidate's record so far (who it is), to be completed by the caller and pushed by
+   * #push. Fields are set one by one, in the order the record has always had (who, then what
+   * the policy said, then what could not be read): a policy records every task of its scope, in
+   * every decision made ahead, and spreading each record's parts into a new one was a fifth of it.
+   */
+  #base(target: Target): Mutable<CandidateRecord> {
+    if (target instanceof TaskNode) return { policy: this.policy, kind: "task", pid: target.pid, comm: target.comm, cgroup: target.cgroupPath ?? target.v1MemoryCgroup };
+    if (target instanceof CgroupNode) return { policy: this.policy, kind: "cgroup", cgroup: target.path };
+    throw new OomkitError("E_CONFIG", "consider/skip take a task or cgroup from the snapshot");
+  }
+
+  #push(target: Target, record: Mutable<CandidateRecord>): void {
     // A figure it was ranked by may be unknown: the record says which, and why.
     const unreadable = target.unreadable;
-    this.candidates.push(unreadable === undefined ? { ...base, ...extra } : { ...base, ...extra, unreadable });
+    if (unreadable !== undefined) record.unreadable = unreadable;
+    this.candidates.push(record);
   }
 
   consider(target: Target, score: number, note?: string): void {
-    this.#record(target, { score: Number.isFinite(score) ? score : undefined, note: note === undefined ? undefined : String(note).slice(0, MAX_REASON) });
+    const record = this.#base(target);
+    record.score = Number.isFinite(score) ? score : undefined;
+    record.note = note === undefined ? undefined : String(note).slice(0, MAX_REASON);
+    this.#push(target, record);
   }
 
   ranked(order: readonly Target[]): void {
@@ -243,7 +254,9 @@ export class OomControlImpl<O> implements OomControl<O> {
   }
 
   skip(target: Target, reason: string): void {
-    this.#record(target, { skipped: reasonOf(reason) });
+    const record = this.#base(target);
+    record.skipped = reasonOf(reason);
+    this.#push(target, record);
   }
 
   files(root: string): readonly FileInfo[] {

@@ -29,7 +29,11 @@ function fileTotals(cg: SimCgroup): { cache: number; mapped: number; anon: numbe
  * watermark).
  */
 export function memAvailablePages(k: SimKernel): number {
-  const f = fileTotals(k.root);
+  return availableOf(k, fileTotals(k.root));
+}
+
+/** memAvailablePages from the machine's totals already summed (meminfo sums them once for both). */
+function availableOf(k: SimKernel, f: { readonly cache: number; readonly mapped: number }): number {
   const file = f.cache + f.mapped;
   const avail = k.ledger.freePages - k.watermarks.high + file - Math.min(Math.floor(file / 2), k.watermarks.low);
   return Math.max(0, avail);
@@ -41,7 +45,7 @@ export function meminfo(k: SimKernel): string {
   const rows: [string, number][] = [
     ["MemTotal", l.totalPages],
     ["MemFree", l.freePages],
-    ["MemAvailable", memAvailablePages(k)],
+    ["MemAvailable", availableOf(k, f)],
     ["Buffers", 0],
     ["Cached", f.cache + f.mapped],
     ["SwapCached", 0],
@@ -56,7 +60,15 @@ export function meminfo(k: SimKernel): string {
     ["Shmem", 0],
     ["PageTables", f.pt],
   ];
-  return rows.map(([key, pages]) => `${`${key}:`.padEnd(16)}${String(kb(k, pages)).padStart(8)} kB\n`).join("");
+  return rows.map(([key, pages]) => `${meminfoKey(key)}${String(kb(k, pages)).padStart(8)} kB\n`).join("");
+}
+
+/** "Key:" padded to meminfo's column, made once per key (the daemon reads meminfo every few hundred ms). */
+const MEMINFO_KEYS = new Map<string, string>();
+function meminfoKey(key: string): string {
+  let padded = MEMINFO_KEYS.get(key);
+  if (padded === undefined) MEMINFO_KEYS.set(key, (padded = `${key}:`.padEnd(16)));
+  return padded;
 }
 
 export function vmstat(k: SimKernel): string {
@@ -114,36 +126,26 @@ export function renderProcStat(k: SimKernel, t: SimTask): string {
   const rss = t.anonResident + t.fileResident;
   const startTicks = Math.floor(t.startMs / 10);
   const vsize = (t.footprintPages() + t.anonSwapped + t.fileEvicted) * k.pageSizeBytes;
-  // Fields after comm, as proc(5) numbers them from 3 (state) to 52.
-  const rest = [stateLetter(t), t.ppid, t.pid, t.pid, 0, -1, 0x00400100, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 1, 0, startTicks, vsize, rss, "18446744073709551615"];
-  while (rest.length < 50) rest.push(0);
-  return `${t.pid} (${t.comm}) ${rest.join(" ")}\n`;
+  // Fields after comm, as proc(5) numbers them from 3 (state) to 52: the last 27 are zeros. One
+  // template, not an array joined: a task's stat is rendered again whenever its figures move.
+  return `${t.pid} (${t.comm}) ${stateLetter(t)} ${t.ppid} ${t.pid} ${t.pid} 0 -1 ${0x00400100} 0 0 0 0 0 0 0 0 20 0 1 0 ${startTicks} ${vsize} ${rss} 18446744073709551615${STAT_ZEROS}\n`;
 }
+
+/** The 27 trailing zero fields of a stat line (fields 26 to 52), each with its leading space. */
+const STAT_ZEROS = " 0".repeat(27);
 
 /** /proc/PID/status, rendered from the task's figures now (no cache). */
 export function renderProcStatus(k: SimKernel, t: SimTask): string {
+  // One template, not lines joined: a task's status is rendered again whenever its figures move.
   const kB = (pages: number) => `${kb(k, pages)} kB`;
-  const lines = [
-    `Name:\t${t.comm}`,
-    `Umask:\t0022`,
-    `State:\t${stateLetter(t)} (${stateLetter(t) === "D" ? "disk sleep" : "sleeping"})`,
-    `Tgid:\t${t.pid}`,
-    `Pid:\t${t.pid}`,
-    `PPid:\t${t.ppid}`,
-    `Uid:\t${t.uid}\t${t.uid}\t${t.uid}\t${t.uid}`,
-    `Gid:\t0\t0\t0\t0`,
-    `VmSize:\t${kB(t.footprintPages() + t.anonSwapped + t.fileEvicted)}`,
-    `VmRSS:\t${kB(t.anonResident + t.fileResident)}`,
-    `RssAnon:\t${kB(t.anonResident)}`,
-    `RssFile:\t${kB(t.fileResident)}`,
-    `RssShmem:\t${kB(0)}`,
-    `VmPTE:\t${kB(t.ptPages)}`,
-    `VmSwap:\t${kB(t.anonSwapped)}`,
-    `Threads:\t1`,
-    `CapEff:\t0000000000000000`,
-    `Kthread:\t0`,
-  ];
-  return `${lines.join("\n")}\n`;
+  const letter = stateLetter(t);
+  return (
+    `Name:\t${t.comm}\nUmask:\t0022\nState:\t${letter} (${letter === "D" ? "disk sleep" : "sleeping"})\n` +
+    `Tgid:\t${t.pid}\nPid:\t${t.pid}\nPPid:\t${t.ppid}\nUid:\t${t.uid}\t${t.uid}\t${t.uid}\t${t.uid}\nGid:\t0\t0\t0\t0\n` +
+    `VmSize:\t${kB(t.footprintPages() + t.anonSwapped + t.fileEvicted)}\nVmRSS:\t${kB(t.anonResident + t.fileResident)}\n` +
+    `RssAnon:\t${kB(t.anonResident)}\nRssFile:\t${kB(t.fileResident)}\nRssShmem:\t${kB(0)}\nVmPTE:\t${kB(t.ptPages)}\nVmSwap:\t${kB(t.anonSwapped)}\n` +
+    "Threads:\t1\nCapEff:\t0000000000000000\nKthread:\t0\n"
+  );
 }
 
 /**

@@ -71,8 +71,9 @@ function runTask(w: StepWorld, t: SimTask, nowMs: number, dtMs: number): void {
   let stallUs = 0;
   // The first fill of its mapped files, then refaults of what reclaim took (uniform touches).
   const loadFile = t.fileLoaded ? 0 : t.fileEvicted;
-  const anonIn = Math.min(t.anonSwapped, wholeAnon(t, (b.touchPerSec * dtMs * t.anonSwapped) / 1000));
-  const fileIn = t.fileLoaded ? Math.min(t.fileEvicted, wholeFile(t, (b.fileTouchPerSec * dtMs * t.fileEvicted) / 1000)) : 0;
+  // Nothing swapped or evicted adds nothing to a carry (each stays in [0, 1)): skipped, as most tasks are.
+  const anonIn = t.anonSwapped === 0 ? 0 : Math.min(t.anonSwapped, wholeAnon(t, (b.touchPerSec * dtMs * t.anonSwapped) / 1000));
+  const fileIn = t.fileLoaded && t.fileEvicted !== 0 ? Math.min(t.fileEvicted, wholeFile(t, (b.fileTouchPerSec * dtMs * t.fileEvicted) / 1000)) : 0;
   if (anonIn + fileIn + loadFile > 0) {
     const r = chargePages(k, t, anonIn + fileIn + loadFile, budgetUs);
     stallUs += r.stallUs;

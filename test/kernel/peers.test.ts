@@ -48,6 +48,8 @@ const ONLY = (process.env.OOMKIT_BENCH_PEERS_HANDLERS ?? "kernel,earlyoom,nohang
 /** Which scenarios (comma-separated) run; all by default. */
 const SCENARIOS = (process.env.OOMKIT_BENCH_PEERS_SCENARIOS ?? "leak,priority,leak-zram,crowd").split(",");
 const BIN_DIR = "/run/oomkit-peers";
+/** How long the harness waits for oomkit's record of its first kill, once the kill is seen. */
+const RECORD_WAIT_MS = 15_000;
 /** Where the peers' packages are unpacked in the guest (unpackPeers), and nohang's packaged configuration. */
 const PEER_ROOT = "/run/oomkit-peers-root";
 let nohangConf = "/etc/nohang/nohang.conf";
@@ -208,8 +210,12 @@ function launch(role: string, cgroup: string, mib: number, rate: number): Proc {
 interface Handler {
   readonly pid: number | undefined;
   lines(): string[];
-  /** oomkit: how its first kill was decided (the record's decision path, and how long from the signal). */
-  decision?(): string | undefined;
+  /**
+   * oomkit: how its first kill was decided (the record's decision path, and how long from the
+   * signal). The record is written once the victim's memory is freed, which under TCG on the
+   * crowded machine took up to 7 s after the kill: it is waited for (at most RECORD_WAIT_MS).
+   */
+  decision?(): Promise<string | undefined>;
   alive(): boolean;
   stop(): Promise<void>;
 }
@@ -309,7 +315,7 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
       // oom_score_adj to -1000 (src/daemon/self-protect.ts), as it does in production.
       const config = name === "oomkit-fresh" ? `standing_decisions = false\n${oomkitConfig(scenario)}` : oomkitConfig(scenario);
       // As it ships: the systemd unit's node flags and environment (deploy/oomkit.service).
-      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000, shipped: true }));
+      const d: DaemonProc = await unprotected(() => startDaemon({ name: `peers-${scenario}`, config, readyTimeoutMs: 120_000, shipped: true, keepLog: `peers-oomkit-${scenario}.log` }));
       // A daemon that has been running a while has a plan standing for the machine: wait for
       // its first (on the crowded machine, its warm-up takes a while under TCG). Where nothing
       // the policy may kill runs yet ("priority": batch and important start with the leak, and
@@ -322,8 +328,8 @@ async function startHandler(name: HandlerName, scenario: ScenarioName, dir: stri
       }
       let stopped = false;
       void d.exited.then(() => (stopped = true));
-      const decision = () => {
-        const r = d.records().find((x) => x.plan.length > 0);
+      const decision = async () => {
+        const r = await d.waitRecord((x) => x.plan.length > 0, RECORD_WAIT_MS).catch(() => undefined);
         if (!r) return undefined;
         const path = r.decision === undefined ? "fresh (standing off)" : r.decision.path === "standing" ? `standing (${Math.round(r.decision.ageMs)} ms old)` : `fresh: ${r.decision.standingRefused}`;
         const f = figuresOf(r);
@@ -476,7 +482,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   }
   await sleep(2000);
   const killsAfter = vmstatOomKills() - kills0;
-  const decision = h?.decision?.();
+  const decision = await h?.decision?.();
   // The victim: the first of our processes gone, else what the kernel says it killed.
   const goneAt = (p: Proc) => Math.min(p.exitAt ?? Infinity, p.deadAt ?? Infinity);
   const first = procs.filter((p) => goneAt(p) < Infinity).sort((a, b) => goneAt(a) - goneAt(b))[0];

@@ -57,9 +57,13 @@ export type MemoryStat = {
 /** Parses `memory.stat`. Never throws: a file with no valid line yields all fields undefined. */
 export function parseMemoryStat(text: string): MemoryStat {
   const { values, skippedLines } = parseNumericPairs(text, " ");
-  const bytes = pickFields(values, STAT_BYTES).fields;
-  const counters = pickFields(values, STAT_COUNTERS).fields;
-  return { ...bytes, ...counters, raw: values, skippedLines };
+  // One object, its fields in the order a spread of the two tables' made them (pickFields).
+  const out: Record<string, unknown> = {};
+  pickFields(values, STAT_BYTES, undefined, out);
+  pickFields(values, STAT_COUNTERS, undefined, out);
+  out.raw = values;
+  out.skippedLines = skippedLines;
+  return out as MemoryStat;
 }
 
 const EVENT_KEYS = {
@@ -84,7 +88,11 @@ export type MemoryEvents = { readonly [K in keyof typeof EVENT_KEYS]: number | u
 /** Parses a `memory.*events*` file. Never throws. */
 export function parseMemoryEvents(text: string): MemoryEvents {
   const { values, skippedLines } = parseNumericPairs(text, " ");
-  return { ...pickFields(values, EVENT_KEYS).fields, raw: values, skippedLines };
+  const out: Record<string, unknown> = {};
+  pickFields(values, EVENT_KEYS, undefined, out);
+  out.raw = values;
+  out.skippedLines = skippedLines;
+  return out as MemoryEvents;
 }
 
 /**

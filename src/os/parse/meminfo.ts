@@ -47,10 +47,13 @@ export interface Meminfo extends Fields {
  */
 export function parseMeminfo(text: string): Meminfo {
   const { values, kBKeys, skippedLines } = parseNumericPairs(text, ":");
-  const { fields, unitMismatches } = pickFields(values, FIELDS, kBKeys);
-  const memTotalBytes = fields.memTotalBytes;
-  if (memTotalBytes === undefined) {
+  // The picked fields' own object, added to rather than spread into another (pickFields).
+  const out: Record<string, unknown> = {};
+  const { fields, unitMismatches } = pickFields(values, FIELDS, kBKeys, out);
+  if (fields.memTotalBytes === undefined) {
     throw parseError('a "MemTotal: N kB" line', text, truncationHint(text));
   }
-  return { ...fields, memTotalBytes, raw: values, skippedLines: skippedLines + unitMismatches };
+  out.raw = values;
+  out.skippedLines = skippedLines + unitMismatches;
+  return out as unknown as Meminfo;
 }

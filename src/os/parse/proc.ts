@@ -14,6 +14,7 @@ import {
   splitPairs,
   toNumbers,
   truncationHint,
+  words,
 } from "./text.js";
 
 /** `task->flags` bit of a kernel thread (include/linux/sched.h). Kernel threads own no memory. */
@@ -65,7 +66,7 @@ export function parseProcStat(text: string): ProcStat {
   if (open < 0 || close < open || pid === undefined || pid === 0 || pid >= PID_MAX_LIMIT) {
     throw parseError(expected, text);
   }
-  const fields = text.slice(close + 1).trim().split(/\s+/);
+  const fields = words(text.slice(close + 1));
   const state = fields[STAT.state] ?? "";
   if (fields.length <= STAT.rssPages || !/^[A-Za-z]$/.test(state)) throw parseError(expected, text);
   const num = (at: number): number => {
@@ -158,7 +159,7 @@ const SAME_IDS_MAX = 1024;
 
 /** `Uid:`/`Gid:` value: real, effective, saved, fs. */
 function parseIds(value: string | undefined): Ids | undefined {
-  const ids = (value ?? "").trim().split(/\s+/).map(parseUnsigned);
+  const ids = words(value ?? "").map(parseUnsigned);
   const [real, effective, saved, fs] = ids;
   if (ids.length !== 4 || real === undefined || effective === undefined) return undefined;
   if (saved === undefined || fs === undefined) return undefined;

@@ -4,7 +4,7 @@
  *   some avg10=0.00 avg60=0.00 avg300=0.00 total=0
  *   full avg10=0.00 avg60=0.00 avg300=0.00 total=0
  */
-import { parseError, parseUnsigned, splitLines, truncationHint } from "./text.js";
+import { parseError, parseUnsigned, splitLines, truncationHint, words } from "./text.js";
 
 export interface PressureLine {
   /** Share of wall time stalled, in percent (0..100), averaged over 10, 60 and 300 s. */
@@ -36,16 +36,34 @@ function parseAverage(token: string): number | undefined {
  * Unknown `key=value` fields are ignored so a kernel that adds one does not break parsing.
  */
 function parseLine(fields: readonly string[]): PressureLine | undefined {
-  const values = new Map<string, string>();
+  // The four fields read, each the last of its name (as a Map of them all would hold it).
+  let a10: string | undefined;
+  let a60: string | undefined;
+  let a300: string | undefined;
+  let total: string | undefined;
   for (const field of fields) {
     const eq = field.indexOf("=");
     if (eq <= 0) return undefined;
-    values.set(field.slice(0, eq), field.slice(eq + 1));
+    const value = field.slice(eq + 1);
+    switch (field.slice(0, eq)) {
+      case "avg10":
+        a10 = value;
+        break;
+      case "avg60":
+        a60 = value;
+        break;
+      case "avg300":
+        a300 = value;
+        break;
+      case "total":
+        total = value;
+        break;
+    }
   }
-  const avg10 = parseAverage(values.get("avg10") ?? "");
-  const avg60 = parseAverage(values.get("avg60") ?? "");
-  const avg300 = parseAverage(values.get("avg300") ?? "");
-  const totalUsec = parseUnsigned(values.get("total") ?? "");
+  const avg10 = parseAverage(a10 ?? "");
+  const avg60 = parseAverage(a60 ?? "");
+  const avg300 = parseAverage(a300 ?? "");
+  const totalUsec = parseUnsigned(total ?? "");
   if (avg10 === undefined || avg60 === undefined || avg300 === undefined) return undefined;
   if (totalUsec === undefined) return undefined;
   return { avg10, avg60, avg300, totalUsec };
@@ -58,7 +76,7 @@ export function parsePressure(text: string): Pressure {
   let some: PressureLine | undefined;
   let full: PressureLine | undefined;
   for (const line of split.lines) {
-    const [kind, ...fields] = line.trim().split(/\s+/);
+    const [kind, ...fields] = words(line);
     const parsed = parseLine(fields);
     if (parsed !== undefined && kind === "some" && some === undefined) some = parsed;
     else if (parsed !== undefined && kind === "full" && full === undefined) full = parsed;

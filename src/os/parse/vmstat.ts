@@ -26,5 +26,9 @@ export type Vmstat = { readonly [K in keyof typeof FIELDS]: number | undefined }
 /** Parses `/proc/vmstat`. Never throws. */
 export function parseVmstat(text: string): Vmstat {
   const { values, skippedLines } = parseNumericPairs(text, " ");
-  return { ...pickFields(values, FIELDS).fields, raw: values, skippedLines };
+  const out: Record<string, unknown> = {};
+  pickFields(values, FIELDS, undefined, out);
+  out.raw = values;
+  out.skippedLines = skippedLines;
+  return out as Vmstat;
 }

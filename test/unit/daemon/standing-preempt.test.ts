@@ -46,14 +46,17 @@ class Events extends HostDecorator {
  * Reads every task's memory and picks the largest; when `raiseAt` is set, the event comes after
  * that many tasks were read. Counts the reads that threw, and whether its own catch let it go on.
  */
-function reader(state: { raiseAt: number | undefined; events: () => Events; threw: number; finished: number }) {
+function reader(state: { raiseAt: number | undefined; events: () => Events; threw: number; finished: number; onRaise?: () => void }) {
   return definePolicy({
     name: "reader",
     handleOutOfMemory(oc) {
       let best: TaskNode | undefined;
       let seen = 0;
       for (const t of oc.tasks()) {
-        if (++seen === state.raiseAt) state.events().pending = true;
+        if (++seen === state.raiseAt) {
+          if (state.onRaise) state.onRaise();
+          else state.events().pending = true;
+        }
         try {
           if (best === undefined || t.memory.rssBytes > best.memory.rssBytes) best = t;
         } catch {
@@ -71,7 +74,7 @@ const TOML = `standing_decisions = true\npolicy_deadline_ms = 1000\n[[trigger]]\
 
 function setup() {
   let events: Events | undefined;
-  const state = { raiseAt: undefined as number | undefined, events: () => events as Events, threw: 0, finished: 0 };
+  const state = { raiseAt: undefined as number | undefined, events: () => events as Events, threw: 0, finished: 0, onRaise: undefined as (() => void) | undefined };
   const t = fixtureDaemon(MACHINE, TOML, { extra: [reader(state)], wrap: (h) => (events = new Events(h)) });
   const plan = () => t.daemon.standing().find((e) => e.scope === "/");
   const stopped = () => t.log.lines.filter((l) => /standing decision for \/ stopped (in reader|before its policies).*an event came for the daemon's thread/.test(l));
@@ -105,6 +108,32 @@ describe("an event stops a decision made ahead", () => {
     t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * KB }));
     t.write("proc/meminfo", twoJobsMeminfo(50_000));
     await t.step(100);
+    assert.equal(t.episodes[0]?.decision?.path, "standing", JSON.stringify(t.episodes[0]?.decision));
+    await t.done();
+  });
+
+  test("a polled trigger (MemAvailable) whose condition holds stops the run at its next read, though no fd is ready; the trigger then takes the plan that stands", async () => {
+    const t = setup();
+    await t.daemon.start();
+    await t.step(100);
+    const first = t.plan();
+    assert.ok(first?.plan, "a plan stands");
+    // While the run reads its second task, a second passes and the victim takes the machine's
+    // headroom: the "low" trigger's poll is due, and no tick can run until the run gives way.
+    t.state.raiseAt = 2;
+    t.state.onRaise = () => {
+      t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: 850 * KB }));
+      t.write("proc/meminfo", twoJobsMeminfo(50_000));
+      t.clock.advance(1_000);
+    };
+    await t.step(REDECIDE_MS);
+    assert.equal(t.events().pending, false, "no fd was ready");
+    assert.equal(t.stopped().length, 1, t.log.lines.slice(-5).join("\n"));
+    assert.equal(t.plan()?.madeAtMonoMs, first.madeAtMonoMs, "the plan made before still stands");
+    assert.equal(t.episodes.length, 0, "the run stopped; the tick comes next");
+    t.state.raiseAt = undefined;
+    await t.step(0);
+    assert.equal(t.episodes[0]?.cause.trigger, "low");
     assert.equal(t.episodes[0]?.decision?.path, "standing", JSON.stringify(t.episodes[0]?.decision));
     await t.done();
   });

@@ -108,6 +108,21 @@ describe("snapshot", () => {
     assert.deepEqual(dup, []);
   });
 
+  test("a cgroup's memory: frozen, its figures own enumerable getters in a fixed order, each file read when its figure is asked", () => {
+    const host = new CountingHost(new FixtureHost(machine()));
+    const m = takeSnapshot(host).cgroup("/batch/job1")?.memory;
+    assert.ok(m);
+    assert.ok(Object.isFrozen(m));
+    const keys = ["currentBytes", "minBytes", "lowBytes", "highBytes", "maxBytes", "peakBytes", "swapCurrentBytes", "swapHighBytes", "swapMaxBytes", "swapPeakBytes", "oomGroup"];
+    assert.deepEqual(Object.keys(m), keys);
+    for (const k of keys) assert.equal(typeof Object.getOwnPropertyDescriptor(m, k)?.get, "function", k);
+    const before = host.reads.length;
+    assert.equal(m.oomGroup, true);
+    assert.deepEqual(host.reads.slice(before), ["/sys/fs/cgroup/batch/job1/memory.oom.group"]);
+    assert.equal(m.currentBytes, 600 * MiB);
+    assert.equal(JSON.parse(JSON.stringify(m)).currentBytes, 600 * MiB);
+  });
+
   test("is immutable to its readers", () => {
     const s = takeSnapshot(new FixtureHost(machine()));
     const c = s.cgroup("/batch");

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { sleep } from "../../../src/os/scheduler.js";
 import { SimMachine } from "../../../src/sim/machine.js";
-import { VirtualScheduler } from "../../../src/sim/scheduler.js";
+import { VirtualScheduler, quiet } from "../../../src/sim/scheduler.js";
 import { SimHost } from "../../../src/sim/sim-host.js";
 
 const MiB = 1024 * 1024;
@@ -36,6 +36,33 @@ describe("VirtualScheduler", () => {
     })();
     await s.runUntil(1000);
     assert.deepEqual(seen, [50, 100]);
+  });
+
+  test("a chain of real turns started by a timer ends before the next timer: settling stops early only when nothing can run", async () => {
+    const s = new VirtualScheduler();
+    const seen: string[] = [];
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    s.after(10, () => {
+      void (async () => {
+        // Three real turns, as a decision run ahead takes between its policies.
+        await turn();
+        await turn();
+        await turn();
+        seen.push("chain done");
+      })();
+    });
+    s.after(20, () => seen.push("next timer"));
+    await s.runUntil(100);
+    assert.deepEqual(seen, ["chain done", "next timer"]);
+  });
+
+  test("quiet(): false while another immediate waits, true when nothing can run", async () => {
+    const q = await new Promise<boolean>((r) => {
+      setImmediate(() => r(quiet()));
+      setImmediate(() => {});
+    });
+    assert.equal(q, false);
+    assert.equal(await new Promise<boolean>((r) => setImmediate(() => r(quiet()))), true);
   });
 
   test("refuses to go back", async () => {
