@@ -246,48 +246,47 @@ export default definePolicy({ name: "weigh", handleOutOfMemory(oc) {
     assert.equal(r.policy, "kernel", "in /oom_test, with its own memory.max, the default weighs by the cgroup's limit");
   });
 
-  test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
+  /** Runs a policy loaded from `source` once on /oom_test over a host that counts its reads. */
+  async function runCounting(name: string, source: string) {
     const { CountingHost } = await import("../../support/counting-host.js");
     const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
     const { runPolicy } = await import("../../../src/engine/select.js");
     const { History } = await import("../../../src/engine/history.js");
     const { VictimRegistry } = await import("../../../src/engine/victims.js");
     const { NO_PROTECTIONS } = await import("../../../src/engine/verify.js");
-    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
-export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
-  const leaf = [...oc.leafCgroups()].sort((a, b) => (b.memory.currentBytes ?? 0) - (a.memory.currentBytes ?? 0))[0];
-  return leaf && !leaf.memory.oomGroup ? oc.killCgroup(leaf, "largest") : oc.pass("none");
-} });`);
+    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
+    const policy = loadSource(source);
     const host = new CountingHost(new FixtureHost(machine));
     const snapshot = takeSnapshot(host);
     const scope = snapshot.cgroup("/oom_test");
-    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
-    const oc = new OomControlImpl("cg", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("cg", "/oom_test"));
-    const r = runPolicy(policy, oc);
+    const oc = new OomControlImpl(name, {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft(name, "/oom_test"));
+    return { host, r: runPolicy(policy, oc) };
+  }
+
+  test("a policy that reads only cgroups makes no /proc/<pid> read", async () => {
+    const { host, r } = await runCounting(
+      "cg",
+      `import { definePolicy } from "oomkit/policy";
+export default definePolicy({ name: "cg", handleOutOfMemory(oc) {
+  const leaf = [...oc.leafCgroups()].sort((a, b) => (b.memory.currentBytes ?? 0) - (a.memory.currentBytes ?? 0))[0];
+  return leaf && !leaf.memory.oomGroup ? oc.killCgroup(leaf, "largest") : oc.pass("none");
+} });`,
+    );
     assert.deepEqual("plan" in r && r.plan.kind === "act" && r.plan.actions.map((a) => a.kind === "kill-cgroup" && a.cgroup), ["/oom_test/cg2"]);
     assert.deepEqual(host.reads.filter((p) => /^\/proc\/\d+\//.test(p)), []);
     assert.ok(host.reads.some((p) => p.endsWith("/oom_test/cg2/memory.current")), "it did read what it asked for");
   });
 
   test("oc.visitTasks in a realm reads a process only when the loop reaches it, in tasks()'s order", async () => {
-    const { CountingHost } = await import("../../support/counting-host.js");
-    const { OomControlImpl } = await import("../../../src/engine/oom-control.js");
-    const { History } = await import("../../../src/engine/history.js");
-    const { VictimRegistry } = await import("../../../src/engine/victims.js");
-    const { NO_PROTECTIONS } = await import("../../../src/engine/verify.js");
-    const { PolicyStateStore } = await import("../../../src/engine/policy-state.js");
-    const { runPolicy } = await import("../../../src/engine/select.js");
-    const policy = loadSource(`import { definePolicy } from "oomkit/policy";
+    const { host, r } = await runCounting(
+      "first-two",
+      `import { definePolicy } from "oomkit/policy";
 export default definePolicy({ name: "first-two", handleOutOfMemory(oc) {
   const seen = [];
   for (const t of oc.visitTasks()) if (seen.push(t) === 2) break;
   return seen[1] ? oc.killTask(seen[1], "the second visited") : oc.pass("fewer than two");
-} });`);
-    const host = new CountingHost(new FixtureHost(machine));
-    const snapshot = takeSnapshot(host);
-    const scope = snapshot.cgroup("/oom_test");
-    const oc = new OomControlImpl("first-two", {}, { snapshot, scope, protections: NO_PROTECTIONS, victims: new VictimRegistry(), cause, history: new History() }, new PolicyStateStore().draft("first-two", "/oom_test"));
-    const r = runPolicy(policy, oc);
+} });`,
+    );
     const stats = host.reads.filter((p) => /^\/proc\/\d+\/stat$/.test(p));
     assert.equal(stats.length, 2, `two processes read: ${stats.join(" ")}`);
     const all = takeSnapshot(new FixtureHost(machine)).cgroup("/oom_test")?.allTasks().map((t) => t.pid).sort((a, b) => a - b) ?? [];
