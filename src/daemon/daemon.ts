@@ -31,7 +31,7 @@ import { VictimStore, finishCutGraces, settleExited } from "./victim-store.js";
 import { type FollowScopeView, KernelFallback } from "./follow.js";
 import { FOLLOW_FILE, restoreLeftovers } from "./follow-store.js";
 import { REFRESH_EVERY_MS, STANDING_MAX_AGE_MS, StandingDecisions, type StandingEntry } from "./standing.js";
-import type { Declaration, WatchContext } from "./watch.js";
+import type { Declaration, Watch, WatchContext } from "./watch.js";
 import { WatchSet } from "./watch-set.js";
 
 export interface DaemonOptions {
@@ -130,6 +130,8 @@ export class Daemon {
   #idle: Promise<void> = Promise.resolve();
   /** Restored victims whose SIGTERM grace a restart cut short: their SIGKILL is still to send. */
   #cutGraces: PendingVictim[] = [];
+  /** The watches that poll (Watch.due): what a decision run made ahead asks at its reads. */
+  #polled: Watch[] = [];
 
   constructor(o: DaemonOptions) {
     this.#machine = o.host;
@@ -222,8 +224,9 @@ export class Daemon {
       waiting: () => this.#busy || this.#queue.length > 0,
       // A polled trigger (MemAvailable/SwapFree) cannot tick while a run holds the thread: the run asks it.
       triggerDue: () => {
+        if (this.#polled.length === 0) return false;
         const now = this.#o.host.clock.monotonicMs();
-        for (const w of this.#watches.watches) if (w.due?.(now) === true) return true;
+        for (const w of this.#polled) if (w.due?.(now) === true) return true;
         return false;
       },
     });
@@ -315,6 +318,8 @@ export class Daemon {
   async #rescan(now: number): Promise<void> {
     this.#lastRescan = now;
     const calls = await this.#watches.sync(this.#config.triggers, this.#engine);
+    // Asked at every read of a decision run made ahead: only the watches that can answer.
+    this.#polled = [...this.#watches.watches].filter((w) => w.due !== undefined);
     for (const c of calls) if (c.outcome !== "ok") this.#policyFault(c);
   }
 
