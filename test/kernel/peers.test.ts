@@ -390,6 +390,8 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
   await settle();
   const base = t.mk(`${scenario}-${handler}-${rep}`);
   const procs: Proc[] = [];
+  // The crowd stands through every run of the scenario: what an earlier run killed of it is not this one's.
+  const crowdBefore = crowd?.count();
   const swapMib = scenario === "leak-zram" ? ZRAM_MIB : 0;
   const hugeMib = LEFT_MIB + swapMib + 512; // more than the machine holds: someone must die
   let right: (p: Proc) => boolean;
@@ -503,7 +505,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     isRight = right(first);
   }
   // Everything else that died by now: our other processes, and crowd tasks.
-  const othersKilled = procs.filter((p) => p !== first && goneAt(p) < Infinity).length + (crowd ? crowd.tasks - crowd.count() : 0);
+  const othersKilled = procs.filter((p) => p !== first && goneAt(p) < Infinity).length + (crowd && crowdBefore !== undefined ? crowdBefore - crowd.count() : 0);
   const said = (h?.lines() ?? []).filter((l) => /kill|SIGTERM|SIGKILL|victim|sending|oom_policy=|corrective/i.test(l) && !/not acting|when mem|threshold/i.test(l)).slice(0, 6);
   await h?.stop();
   for (const p of procs) p.kill();
