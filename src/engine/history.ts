@@ -142,6 +142,8 @@ export class History {
       this.add(c.path, sampleCgroup(c, s.takenAtMonoMs));
     }
     for (const p of [...this.#series.keys()]) if (!seen.has(p)) this.#series.delete(p);
+    // A cgroup gone is asked of no more (cgroups come and go by the thousand on a busy node).
+    for (const p of [...this.#asked.keys()]) if (!seen.has(p)) this.#asked.delete(p);
   }
 
   add(path: CgroupPath, sample: Sample): void {

@@ -80,6 +80,26 @@ describe("History.updateAsked: only the cgroups a policy asked rates of", () => 
     }
   });
 
+  test("a cgroup that went is forgotten, asks and all: one made again under its name is not sampled until asked of", () => {
+    const t = setup();
+    try {
+      t.sample();
+      t.history.rates(cgroupPath("/svc/s7"));
+      const cg = path.join(t.dir, "sys/fs/cgroup/svc/s7");
+      const saved = fs.mkdtempSync(path.join(t.dir, "..", "s7-"));
+      fs.cpSync(cg, saved, { recursive: true });
+      fs.rmSync(cg, { recursive: true });
+      t.clock.advance(2_000);
+      t.history.update(takeSnapshot(new FixtureHost(t.dir, { clock: t.clock })));
+      fs.cpSync(saved, cg, { recursive: true });
+      fs.rmSync(saved, { recursive: true });
+      t.clock.advance(2_000);
+      assert.deepEqual([...t.sample()], []);
+    } finally {
+      t.done();
+    }
+  });
+
   test("update samples every cgroup, as without decisions made ahead", () => {
     const t = setup();
     try {
