@@ -273,13 +273,23 @@ function peersTable(runs: KernelRun[]): string {
   return lines.join("\n");
 }
 
+/**
+ * The crowd table's peers runs: where a kernel has a folder of the crowded scenario alone
+ * (OOMKIT_BENCH_PEERS_SCENARIOS=crowd, usually with more runs), the whole comparison's folders of
+ * that kernel are left to "Against the peers, re-run", which shows their crowded rows already.
+ */
+function dedicatedCrowd(runs: readonly KernelRun[]): KernelRun[] {
+  const crowdOnly = (r: KernelRun) => r.peers.length > 0 && r.peers.every((p) => p.scenario === "crowd");
+  return runs.filter((r) => r.peers.length === 0 || crowdOnly(r) || !runs.some((o) => o.kernel === r.kernel && crowdOnly(o)));
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const write = args.includes("--write");
   const dirs = args.filter((a) => !a.startsWith("--"));
   const given = dirs.map((d) => loadRun(path.resolve(d)));
   const standingRuns = given.length ? given.filter((r) => r.figures.some((f) => f.decision === "none")) : newest((r) => r.figures.some((f) => f.decision === "none"));
-  const crowdRuns = given.length ? given.filter((r) => r.peers.some((p) => p.scenario === "crowd") || r.figures.some((f) => /^crowded/.test(f.scenario))) : newest((r) => r.peers.some((p) => p.scenario === "crowd"));
+  const crowdRuns = given.length ? dedicatedCrowd(given.filter((r) => r.peers.some((p) => p.scenario === "crowd") || r.figures.some((f) => /^crowded/.test(f.scenario)))) : newest((r) => r.peers.some((p) => p.scenario === "crowd"));
   if (standingRuns.length) {
     const t = standingTable(standingRuns);
     process.stdout.write(`${t}\n`);
