@@ -7,7 +7,8 @@
  * alone; without memory.stat, its tasks' RssAnon + VmSwap) — and kill the whole cgroup. A unit
  * that holds an unkillable task (pid 1, oomkit, a kernel thread, oom_score_adj -1000, omit) is
  * skipped, not half-killed. Ties go to the first path in byte order. Passes in system-level mode
- * (no cgroup v2 tree) and when no unit is killable.
+ * (no cgroup v2 tree) and when no unit is killable. Units are examined for unkillable tasks from
+ * the largest down, and none smaller than the victim is (their tasks are never read).
  */
 import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
@@ -34,24 +35,34 @@ export const largestLeaf = definePolicy<LargestLeafOptions>({
   handleOutOfMemory(oc) {
     const opts = optionsOf(NAME, optionsSchema, oc.options);
     if (!oc.scope) return oc.pass("no cgroup v2 tree on this machine (system-level mode)");
-    const ranked: { unit: CgroupNode; bytes: number }[] = [];
+    // Ranked by size first (one memory.stat and swap figure per unit), then examined from the top
+    // until one is killable: a unit's tasks are read only when it could be the victim. On a
+    // machine of 10,000 tasks that is the largest unit's tasks, not every task in the scope.
+    const ranked: { unit: CgroupNode; bytes: number; source: string }[] = [];
     for (const unit of killUnits(oc)) {
-      const refusal = unitRefusal(oc, unit, true);
-      if (refusal) {
-        oc.skip(unit, refusal);
-        continue;
-      }
       const m = memoryWithoutCache(unit);
       const bytes = opts.swap ? m.bytes : m.bytes - (unit.memory.swapCurrentBytes ?? 0);
       if (bytes < opts.minBytes) {
         oc.skip(unit, `${mib(bytes)} is below minBytes ${mib(opts.minBytes)}`);
         continue;
       }
-      oc.consider(unit, bytes, `${mib(bytes)} (${opts.swap ? m.source : "anon"})`);
-      ranked.push({ unit, bytes });
+      ranked.push({ unit, bytes, source: opts.swap ? m.source : "anon" });
     }
     ranked.sort((a, b) => desc(a.bytes, b.bytes) || byText(a.unit.path, b.unit.path));
-    const best = ranked[0];
+    let best: (typeof ranked)[number] | undefined;
+    for (const r of ranked) {
+      if (best) {
+        oc.consider(r.unit, r.bytes, `${mib(r.bytes)} (${r.source}), smaller than the victim (its tasks not examined)`);
+        continue;
+      }
+      const refusal = unitRefusal(oc, r.unit, true);
+      if (refusal) {
+        oc.skip(r.unit, refusal);
+        continue;
+      }
+      oc.consider(r.unit, r.bytes, `${mib(r.bytes)} (${r.source})`);
+      best = r;
+    }
     if (!best) return oc.pass(`no killable leaf or memory.oom.group cgroup under ${oc.scopePath}`);
     return oc.killCgroup(best.unit, `largest unit under ${oc.scopePath}: ${mib(best.bytes)} without page cache`);
   },

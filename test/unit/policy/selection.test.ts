@@ -11,6 +11,9 @@ import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { largestLeaf } from "../../../src/policy/largest-leaf.js";
 import { parsePriorityXattr, priority } from "../../../src/policy/priority.js";
 import type { FixtureSpec } from "../../support/fixture.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
 import { KB_PER_MB, MB, OOM_TEST, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
 
 describe("oom_test", () => {
@@ -41,6 +44,24 @@ describe("oom_test", () => {
       record.plan.map((a) => ({ kind: a.kind, pid: "pid" in a ? a.pid : undefined })),
       [{ kind: "kill-task", pid: 101 }],
     );
+  });
+
+  test("largest-leaf reads the tasks of the units it examines, from the largest down to its victim, and of no smaller one", async () => {
+    const read: string[] = [];
+    class Reads extends HostDecorator {
+      override readFile(p: string): string {
+        read.push(p);
+        return super.readFile(p);
+      }
+    }
+    const record = await engineWith(largestLeaf, "/oom_test").explain(takeSnapshot(new Reads(new FixtureHost(dir))), "/oom_test", cause);
+    assert.deepEqual(record.plan.map((a) => ("cgroup" in a ? a.cgroup : undefined)), ["/oom_test/cg3/cg4"]);
+    const pidsRead = new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number));
+    // cg2 (40 MB, its task protected) was examined and refused, cg4 (30 MB) chosen; cg5 (20 MB) and cg1 (10 MB) are smaller.
+    assert.ok(pidsRead.has(102) && pidsRead.has(104), `read: ${[...pidsRead].join(", ")}`);
+    assert.ok(!pidsRead.has(105) && !pidsRead.has(101), `a smaller unit's task was read: ${[...pidsRead].join(", ")}`);
+    assert.match(record.candidates.find((c) => c.cgroup === "/oom_test/cg2")?.skipped ?? "", /every task in it is protected/);
+    assert.match(record.candidates.find((c) => c.cgroup === "/oom_test/cg3/cg5")?.note ?? "", /smaller than the victim \(its tasks not examined\)/);
   });
 
   test("largest-leaf without swap counting, and minBytes", async () => {
