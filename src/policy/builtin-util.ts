@@ -107,6 +107,26 @@ export function unitRefusal(oc: OomControl<unknown>, cgroup: CgroupNode, strict:
   return first ? `holds an unkillable task: pid ${first.task.pid} (${first.task.comm}): ${first.reason}` : undefined;
 }
 
+/**
+ * The first of `ranked` (best victim first) that a whole-cgroup kill can take: each is examined
+ * in turn (unitRefusal, which reads every task under it) and a refused one is recorded as skipped.
+ * Those after the pick are never examined, so a decision reads the tasks of the units down to its
+ * victim, not of every unit in the scope. `refused` holds the ones skipped.
+ */
+export function firstKillable<T extends { readonly unit: CgroupNode }>(oc: OomControl<unknown>, ranked: readonly T[], strict: boolean): { readonly pick: T | undefined; readonly refused: ReadonlySet<T> } {
+  const refused = new Set<T>();
+  for (const r of ranked) {
+    const refusal = unitRefusal(oc, r.unit, strict);
+    if (!refusal) return { pick: r, refused };
+    oc.skip(r.unit, refusal);
+    refused.add(r);
+  }
+  return { pick: undefined, refused };
+}
+
+/** What a candidate's note says when it ranked after the victim and was not examined. */
+export const NOT_EXAMINED = "ranks after the choice (its tasks not examined)";
+
 /** Memory a kill would free, without page cache: anonymous memory plus swap. */
 export interface UnitMemory {
   readonly bytes: number;

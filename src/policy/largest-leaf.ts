@@ -12,7 +12,7 @@
  */
 import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
-import { byText, desc, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
+import { NOT_EXAMINED, byText, desc, firstKillable, killUnits, memoryWithoutCache, mib, optionsOf, parseOptionsWith } from "./builtin-util.js";
 import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "largest-leaf";
@@ -49,20 +49,8 @@ export const largestLeaf = definePolicy<LargestLeafOptions>({
       ranked.push({ unit, bytes, source: opts.swap ? m.source : "anon" });
     }
     ranked.sort((a, b) => desc(a.bytes, b.bytes) || byText(a.unit.path, b.unit.path));
-    let best: (typeof ranked)[number] | undefined;
-    for (const r of ranked) {
-      if (best) {
-        oc.consider(r.unit, r.bytes, `${mib(r.bytes)} (${r.source}), smaller than the victim (its tasks not examined)`);
-        continue;
-      }
-      const refusal = unitRefusal(oc, r.unit, true);
-      if (refusal) {
-        oc.skip(r.unit, refusal);
-        continue;
-      }
-      oc.consider(r.unit, r.bytes, `${mib(r.bytes)} (${r.source})`);
-      best = r;
-    }
+    const { pick: best, refused } = firstKillable(oc, ranked, true);
+    for (const r of ranked) if (!refused.has(r)) oc.consider(r.unit, r.bytes, `${mib(r.bytes)} (${r.source})${r === best ? "" : `; ${NOT_EXAMINED}`}`);
     if (!best) return oc.pass(`no killable leaf or memory.oom.group cgroup under ${oc.scopePath}`);
     return oc.killCgroup(best.unit, `largest unit under ${oc.scopePath}: ${mib(best.bytes)} without page cache`);
   },

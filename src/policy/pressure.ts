@@ -20,7 +20,7 @@
 import * as z from "zod";
 import { type CgroupNode, definePolicy } from "./face.js";
 import { DEFAULT_HISTORY } from "../engine/history.js";
-import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal, usageBytes } from "./builtin-util.js";
+import { NOT_EXAMINED, byText, desc, firstKillable, killUnits, mib, optionsOf, parseOptionsWith, usageBytes } from "./builtin-util.js";
 import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "pressure";
@@ -44,13 +44,8 @@ export const pressure = definePolicy<PressureOptions>({
   handleOutOfMemory(oc) {
     optionsOf(NAME, optionsSchema, oc.options);
     if (!oc.scope) return oc.pass("no cgroup v2 tree on this machine (system-level mode)");
-    const candidates: Candidate[] = [];
+    const candidates: (Candidate & { readonly note: string })[] = [];
     for (const unit of killUnits(oc)) {
-      const refusal = unitRefusal(oc, unit, false);
-      if (refusal) {
-        oc.skip(unit, refusal);
-        continue;
-      }
       const pgscan = unit.stat?.pgscan ?? 0;
       // Without memory.current (an old or locked-down kernel), its tasks' anon + swap stand in.
       const current = usageBytes(unit);
@@ -60,17 +55,18 @@ export const pressure = definePolicy<PressureOptions>({
       }
       const rate = oc.rates(unit).pgscanPerSec;
       const avoid = oc.preference(unit).preference === "avoid";
-      const perSec = rate ?? (pgscan * 1000) / DEFAULT_HISTORY.windowMs;
-      const c: Candidate = { unit, avoid, pgscanPerSec: Math.max(0, perSec), rateKnown: rate !== undefined, currentBytes: current };
-      const scan = rate === undefined ? `pgscan ${pgscan} since first seen (${c.pgscanPerSec.toFixed(0)}/s over ${DEFAULT_HISTORY.windowMs / 1000} s; not yet measured)` : `pgscan ${c.pgscanPerSec.toFixed(0)}/s`;
-      oc.consider(unit, c.pgscanPerSec, `${avoid ? "avoid; " : ""}${scan}, ${mib(current)} in use`);
-      candidates.push(c);
+      const perSec = Math.max(0, rate ?? (pgscan * 1000) / DEFAULT_HISTORY.windowMs);
+      const scan = rate === undefined ? `pgscan ${pgscan} since first seen (${perSec.toFixed(0)}/s over ${DEFAULT_HISTORY.windowMs / 1000} s; not yet measured)` : `pgscan ${perSec.toFixed(0)}/s`;
+      candidates.push({ unit, avoid, pgscanPerSec: perSec, rateKnown: rate !== undefined, currentBytes: current, note: `${avoid ? "avoid; " : ""}${scan}, ${mib(current)} in use` });
     }
     candidates.sort(
       (a, b) => Number(a.avoid) - Number(b.avoid) || desc(a.pgscanPerSec, b.pgscanPerSec) || desc(a.currentBytes, b.currentBytes) || byText(a.unit.path, b.unit.path),
     );
-    oc.ranked(candidates.map((c) => c.unit));
-    const best = candidates[0];
+    // Examined from the first (unitRefusal reads every task under a unit) until one can be killed.
+    const { pick: best, refused } = firstKillable(oc, candidates, false);
+    const left = candidates.filter((c) => !refused.has(c));
+    for (const c of left) oc.consider(c.unit, c.pgscanPerSec, c === best ? c.note : `${c.note}; ${NOT_EXAMINED}`);
+    oc.ranked(left.map((c) => c.unit));
     if (!best) return oc.pass(`no candidate cgroup under ${oc.scopePath}`);
     const why = `${best.avoid ? "only avoid-marked cgroups left; " : ""}highest reclaim rate (${best.pgscanPerSec.toFixed(0)} pgscan/s${best.rateKnown ? "" : ", its counter since first seen"}) then usage (${mib(best.currentBytes)})`;
     return oc.killCgroup(best.unit, why);

@@ -118,8 +118,15 @@ type Choice =
   | { readonly kind: "task"; readonly task: TaskNode; readonly priority: number; readonly bytes: number; readonly key: string }
   | { readonly kind: "cgroup"; readonly cgroup: CgroupNode; readonly priority: number; readonly bytes: number; readonly key: string };
 
+/** Least important first: the lowest priority, then the larger, then by path (pids after paths). */
+const order = (a: Choice, b: Choice): number => a.priority - b.priority || desc(a.bytes, b.bytes) || byText(a.key, b.key);
+
+function ranked(choices: readonly Choice[]): Choice[] {
+  return [...choices].sort(order);
+}
+
 function lowest(choices: readonly Choice[]): Choice | undefined {
-  return [...choices].sort((a, b) => a.priority - b.priority || desc(a.bytes, b.bytes) || byText(a.key, b.key))[0];
+  return ranked(choices)[0];
 }
 
 function taskChoice(oc: OomControl<unknown>, t: TaskNode, own: CgroupNode | undefined, r: Resolved): Choice | undefined {
@@ -150,19 +157,36 @@ function descend(oc: OomControl<unknown>, scope: CgroupNode, r: Resolved): Plan 
       const c = taskChoice(oc, t, node, r);
       if (c) choices.push(c);
     }
+    const notes = new Map<CgroupNode, string>();
     for (const child of node.children) {
       if (child.vanished) continue;
-      const refusal = unitRefusal(oc, child, false);
-      if (refusal) {
-        oc.skip(child, refusal);
-        continue;
-      }
       const p = cgroupPriority(child, r, oc.scope);
       const m = memoryWithoutCache(child);
-      oc.consider(child, -p.priority, `priority ${p.priority} (${p.source}), ${mib(m.bytes)} ${m.source}`);
+      notes.set(child, `priority ${p.priority} (${p.source}), ${mib(m.bytes)} ${m.source}`);
       choices.push({ kind: "cgroup", cgroup: child, priority: p.priority, bytes: m.bytes, key: child.path });
     }
-    const pick = lowest(choices);
+    // A child cgroup is examined (every task under it read, to know whether anything in it can be
+    // killed) only when it is the least important choice left: on a machine of 10,000 tasks the
+    // path down to the victim is read, not every task under the scope.
+    let pick: Choice | undefined;
+    for (const c of ranked(choices)) {
+      if (c.kind === "cgroup") {
+        const refusal = unitRefusal(oc, c.cgroup, false);
+        if (refusal) {
+          oc.skip(c.cgroup, refusal);
+          notes.delete(c.cgroup);
+          continue;
+        }
+      }
+      pick = c;
+      break;
+    }
+    // Every child left is the choice or ranks after it (one before it would have been chosen).
+    for (const c of choices) {
+      if (c.kind !== "cgroup") continue;
+      const note = notes.get(c.cgroup);
+      if (note !== undefined) oc.consider(c.cgroup, -c.priority, c === pick ? note : `${note}; ranks after the choice (its tasks not examined)`);
+    }
     if (!pick) return oc.pass(`nothing killable under ${node.path}`);
     path.push(pick.kind === "task" ? `pid ${pick.task.pid} (${pick.priority})` : `${pick.cgroup.name} (${pick.priority})`);
     if (pick.kind === "task") return oc.killTask(pick.task, `lowest priority ${describePath(path)}`);

@@ -11,7 +11,7 @@
  */
 import * as z from "zod";
 import { type CgroupNode, type TaskNode, definePolicy } from "./face.js";
-import { byText, desc, killUnits, mib, optionsOf, parseOptionsWith, unitRefusal } from "./builtin-util.js";
+import { NOT_EXAMINED, byText, desc, firstKillable, killUnits, mib, optionsOf, parseOptionsWith } from "./builtin-util.js";
 import { onFirstUse } from "../on-first-use.js";
 
 const NAME = "swap";
@@ -56,21 +56,16 @@ export const swap = definePolicy<SwapOptions>({
       if (!best) return oc.pass(`no killable task uses more than ${mib(minBytes)} of swap`);
       return oc.killTask(best.task, `largest swap user: VmSwap ${mib(best.bytes)}`);
     }
-    const ranked: { unit: CgroupNode; bytes: number; avoid: boolean }[] = [];
+    const ranked: { unit: CgroupNode; bytes: number; avoid: boolean; note: string }[] = [];
     for (const unit of killUnits(oc)) {
       const s = cgroupSwapBytes(unit);
       if (s.bytes <= minBytes) continue;
-      const refusal = unitRefusal(oc, unit, false);
-      if (refusal) {
-        oc.skip(unit, refusal);
-        continue;
-      }
       const avoid = oc.preference(unit).preference === "avoid";
-      oc.consider(unit, s.bytes, `${avoid ? "avoid; " : ""}${mib(s.bytes)} from ${s.source}`);
-      ranked.push({ unit, bytes: s.bytes, avoid });
+      ranked.push({ unit, bytes: s.bytes, avoid, note: `${avoid ? "avoid; " : ""}${mib(s.bytes)} from ${s.source}` });
     }
     ranked.sort((a, b) => Number(a.avoid) - Number(b.avoid) || desc(a.bytes, b.bytes) || byText(a.unit.path, b.unit.path));
-    const best = ranked[0];
+    const { pick: best, refused } = firstKillable(oc, ranked, false);
+    for (const r of ranked) if (!refused.has(r)) oc.consider(r.unit, r.bytes, r === best ? r.note : `${r.note}; ${NOT_EXAMINED}`);
     if (!best) return oc.pass(`no killable cgroup under ${oc.scopePath} uses more than ${mib(minBytes)} of swap`);
     return oc.killCgroup(best.unit, `largest swap user: ${mib(best.bytes)}${best.avoid ? " (only avoid-marked cgroups use swap)" : ""}`);
   },

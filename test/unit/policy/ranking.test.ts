@@ -13,6 +13,9 @@ import { swap } from "../../../src/policy/swap.js";
 import { markValue } from "../../../src/engine/marks.js";
 import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import type { FixtureSpec } from "../../support/fixture.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
+import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { takeSnapshot } from "../../../src/engine/snapshot.js";
 import { HYBRID, KB_PER_MB, MB, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
 
 const pids = (plan: readonly { kind: string }[]) => plan.map((a) => ("pid" in a ? a.pid : "cgroup" in a ? a.cgroup : a.kind));
@@ -37,6 +40,19 @@ function apps(marks: Readonly<Record<string, Readonly<Record<string, string>>>> 
 
 async function choose(policy: Parameters<typeof engineWith>[0], spec: FixtureSpec, options: unknown = {}, scope = "/apps", history?: History) {
   return engineWith(policy, scope, options, history ? { history } : {}).explain(snapshotOf(machine(spec)), scope, cause);
+}
+
+/** The pids whose /proc files a decision read, and its record. */
+async function reads(policy: Parameters<typeof engineWith>[0], spec: FixtureSpec, options: unknown, scope: string, history?: History) {
+  const read: string[] = [];
+  class Reads extends HostDecorator {
+    override readFile(p: string): string {
+      read.push(p);
+      return super.readFile(p);
+    }
+  }
+  const record = await engineWith(policy, scope, options, history ? { history } : {}).explain(takeSnapshot(new Reads(new FixtureHost(machine(spec)))), scope, cause);
+  return { record, pids: new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number)) };
 }
 
 describe("rules", () => {
@@ -194,6 +210,15 @@ describe("pressure", () => {
     );
   });
 
+  test("units are examined from the first in its order down to the victim: the tasks of those ranked after it are not read", async () => {
+    const h = withPgscan({ "/work/big": 10, "/work/small": 1000, "/work/avoided": 5000, "/work/omitted": 9000 });
+    const { record, pids: read } = await reads(pressure, WORK, {}, "/work", h);
+    assert.deepEqual(pids(record.plan), ["/work/small"]);
+    // omitted (9000/s) ranks first and is refused; small is the victim; big and avoided rank after it.
+    assert.ok(read.has(20) && !read.has(10) && !read.has(30), `read: ${[...read].join(", ")}`);
+    assert.match(record.candidates.find((c) => c.cgroup === "/work/big")?.note ?? "", /ranks after the choice \(its tasks not examined\)/);
+  });
+
   test("equal rates fall back to usage", async () => {
     const equal = await choose(pressure, WORK, {}, "/work", withPgscan({ "/work/big": 300, "/work/small": 300 }));
     assert.deepEqual(pids(equal.plan), ["/work/big"]);
@@ -327,6 +352,12 @@ describe("swap", () => {
     assert.deepEqual(pids(r.plan), ["/s/c"]);
     const min = await choose(swap, SWAPPY, { minBytes: 250 * MB }, "/s");
     assert.deepEqual(pids(min.plan), ["/s/b"], "only b uses more than 250 MB; avoided, but the only one");
+  });
+
+  test("only the units down to the victim are examined: the tasks of those ranked after it are not read", async () => {
+    const { record, pids: read } = await reads(swap, SWAPPY, {}, "/s");
+    assert.deepEqual(pids(record.plan), ["/s/c"]);
+    assert.ok(read.has(30) && !read.has(10) && !read.has(20), `read: ${[...read].join(", ")}`);
   });
 
   test("nothing in swap: it passes and the next policy decides", async () => {

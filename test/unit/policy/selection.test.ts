@@ -61,7 +61,7 @@ describe("oom_test", () => {
     assert.ok(pidsRead.has(102) && pidsRead.has(104), `read: ${[...pidsRead].join(", ")}`);
     assert.ok(!pidsRead.has(105) && !pidsRead.has(101), `a smaller unit's task was read: ${[...pidsRead].join(", ")}`);
     assert.match(record.candidates.find((c) => c.cgroup === "/oom_test/cg2")?.skipped ?? "", /every task in it is protected/);
-    assert.match(record.candidates.find((c) => c.cgroup === "/oom_test/cg3/cg5")?.note ?? "", /smaller than the victim \(its tasks not examined\)/);
+    assert.match(record.candidates.find((c) => c.cgroup === "/oom_test/cg3/cg5")?.note ?? "", /ranks after the choice \(its tasks not examined\)/);
   });
 
   test("largest-leaf without swap counting, and minBytes", async () => {
@@ -101,6 +101,29 @@ describe("priority", () => {
     // /jobs: important (100, xattr) vs batch (10, configured) → batch; a (10, inherited) vs b (50, xattr) → a.
     assert.deepEqual(r.plan.map((a) => [a.kind, "pid" in a && a.pid]), [["kill-task", 20]]);
     assert.match(r.plan[0]?.reason ?? "", /batch \(10\) > a \(10\) > pid 20/);
+  });
+
+  test("a child cgroup's tasks are read only when it is the least important choice left; a refused one gives way to the next", async () => {
+    const read: string[] = [];
+    class Reads extends HostDecorator {
+      override readFile(p: string): string {
+        read.push(p);
+        return super.readFile(p);
+      }
+    }
+    const pidsRead = () => new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number));
+    const r = await engineWith(priority, "/jobs", BATCH_LOW).explain(takeSnapshot(new Reads(new FixtureHost(machine(JOBS)))), "/jobs", cause);
+    assert.deepEqual(r.plan.map((a) => "pid" in a && a.pid), [20]);
+    // important (100) ranks after batch (10): its task is not read (batch's are, to know it holds a killable one).
+    assert.ok(!pidsRead().has(10) && pidsRead().has(20), `read: ${[...pidsRead()].join(", ")}`);
+    assert.match(r.candidates.find((c) => c.cgroup === "/jobs/important")?.note ?? "", /ranks after the choice \(its tasks not examined\)/);
+    // /jobs/batch/a holds only a protected task: examined, refused, and b (50) is next.
+    read.length = 0;
+    const guarded: FixtureSpec = { ...JOBS, tasks: (JOBS.tasks ?? []).map((t) => (t.pid === 20 ? { ...t, oomScoreAdj: -1000 } : t)) };
+    const g = await engineWith(priority, "/jobs", BATCH_LOW).explain(takeSnapshot(new Reads(new FixtureHost(machine(guarded)))), "/jobs", cause);
+    assert.deepEqual(g.plan.map((a) => "pid" in a && a.pid), [21]);
+    assert.match(g.candidates.find((c) => c.cgroup === "/jobs/batch/a")?.skipped ?? "", /every task in it is protected/);
+    assert.ok(!pidsRead().has(10), "important still ranks after batch: its task is not read");
   });
 
   test("a task whose priority is below every sibling cgroup's goes first", async () => {
