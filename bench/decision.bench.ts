@@ -236,6 +236,7 @@ interface Row {
 
 async function main(): Promise<void> {
   const write = process.argv.includes("--write");
+  const loadAtStart = os.loadavg()[0] ?? Number.NaN;
   // --policy=NAME and --size=TASKSxCGROUPS narrow the run (for --cpu-prof); they never --write.
   const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const only = { policy: flag("policy"), size: flag("size") };
@@ -282,7 +283,7 @@ async function main(): Promise<void> {
       "Snapshots are lazy, so the /proc and cgroup files a policy looks at are read inside the decision. " +
       "Fixture machines are seeded, systemd-shaped trees on tmpfs (slices → services and jobs → steps; 2% kernel threads, ~1% `oom_score_adj -1000`, one job in eight a `memory.oom.group` unit); " +
       `\`kernel\` is the default with nothing attached, \`priority\` is attached at "/" with priorities on three slices (and an xattr on some), \`largest-leaf\` at "/". ` +
-      `Percentiles are nearest-rank after a warm-up (p99 of ${runsFor(1_000)} runs is the second slowest, of ${runsFor(10_000)} the slowest); ratios are p50 to the smallest machine for the same policy. Compare within a run, not across machines.`,
+      `Percentiles are nearest-rank after a warm-up (p99 of ${runsFor(1_000)} runs is the second slowest, of ${runsFor(10_000)} the slowest); ratios are p50 to the smallest machine for the same policy. Compare within a run, not across machines: the load average was ${loadAtStart.toFixed(1)} on ${os.cpus().length} CPUs when this run began and ${(os.loadavg()[0] ?? Number.NaN).toFixed(1)} when it ended.`,
     "",
     `Timings use a policy deadline of ${BENCH_DEADLINE_MS / 1000} s, so every policy finishes; the last column is what one decision comes to with the default deadlines of ${DEFAULT_POLICY_DEADLINE_MS} ms (and ${DEFAULT_DEFAULT_POLICY_DEADLINE_MS} ms for the built-in default). ` +
       "The deadline is for the policy's own work: a call that runs out of time mostly reading the machine is run again with what it read kept (within ten deadlines); the built-in default at the end of the chain (`kernel`) gets its deadline for its whole call, reading included, and acts on the best task it got to (\"cut short\"); \"after X: timeout\" would mark a policy that ran out of time on its own work.",
