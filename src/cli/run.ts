@@ -16,7 +16,7 @@ import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import { lockCode, mlock2OnFault } from "../os/residency.js";
 import { pinMallocThresholds } from "../os/malloc-tuning.js";
-import { compactingGc, releaseFreedMemory } from "../os/heap-release.js";
+import { compactingGc, heapUsedBytes, releaseFreedMemory } from "../os/heap-release.js";
 import { libc } from "../os/libc.js";
 import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
@@ -103,6 +103,7 @@ function releaseStartupGarbage(host: Host) {
         return undefined;
       }
     },
+    heapUsedBytes,
     nowMs: () => performance.now(),
   });
 }

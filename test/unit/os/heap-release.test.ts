@@ -8,49 +8,54 @@ import { releaseFreedMemory } from "../../../src/os/heap-release.js";
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const HEAP_RELEASE = path.resolve(HERE, "../../../src/os/heap-release.js");
 const LIBC = path.resolve(HERE, "../../../src/os/libc.js");
+const MIB = 1024 * 1024;
 const status = (anonKiB: number) => `Name:\tnode\nVmRSS:\t   60000 kB\nRssAnon:\t   ${anonKiB} kB\nRssFile:\t   44000 kB\n`;
 
 describe("releaseFreedMemory", () => {
-  test("collects first, then trims the C heap, and says what RssAnon was before and after", () => {
+  test("collects first, then trims the C heap, and says what the collection found and what RssAnon was before", () => {
     const calls: string[] = [];
-    let anon = 18_000;
+    let used = 10.7 * MIB;
     let now = 0;
     const r = releaseFreedMemory({
       gc: () => {
         calls.push("gc");
-        anon -= 1_500;
+        used = 8.1 * MIB;
         now += 25;
       },
       mallocTrim: (pad) => {
         calls.push(`trim ${pad}`);
-        anon -= 300;
         now += 2;
         return 1;
       },
       status: () => {
         calls.push("status");
-        return status(anon);
+        return status(17_613);
+      },
+      heapUsedBytes: () => {
+        calls.push("heap");
+        return used;
       },
       nowMs: () => now,
     });
-    assert.deepEqual(calls, ["status", "gc", "trim 0", "status"]);
-    assert.equal(r.rssAnonBeforeKiB, 18_000);
-    assert.equal(r.rssAnonAfterKiB, 16_200);
+    assert.deepEqual(calls, ["status", "heap", "gc", "heap", "trim 0"]);
+    assert.equal(r.rssAnonBeforeKiB, 17_613);
+    assert.equal(r.heapUsedBeforeBytes, 10.7 * MIB);
+    assert.equal(r.heapUsedAfterBytes, 8.1 * MIB);
     assert.equal(r.gcMs, 25);
     assert.equal(r.trimMs, 2);
     assert.equal(r.trim, "released");
-    assert.match(r.note, /RssAnon 17\.6 → 15\.8 MiB/);
-    assert.match(r.note, /compacting full GC \(25 ms\), malloc_trim \(2 ms\)/);
+    assert.equal(r.note, "start-up's garbage released: V8 heap in use 10.7 → 8.1 MiB, RssAnon 17.2 MiB before (a compacting full GC (25 ms), malloc_trim (2 ms))");
   });
 
   test("a C library without malloc_trim, or nothing to trim, and an unreadable status are said as such", () => {
-    const absent = releaseFreedMemory({ gc: () => {}, mallocTrim: () => undefined, status: () => undefined, nowMs: () => 0 });
+    const absent = releaseFreedMemory({ gc: () => {}, mallocTrim: () => undefined, status: () => undefined, heapUsedBytes: () => MIB, nowMs: () => 0 });
     assert.equal(absent.trim, "absent");
     assert.equal(absent.rssAnonBeforeKiB, undefined);
-    assert.match(absent.note, /RssAnon unknown/);
+    assert.doesNotMatch(absent.note, /RssAnon/);
     assert.match(absent.note, /no malloc_trim in this C library/);
-    const nothing = releaseFreedMemory({ gc: () => {}, mallocTrim: () => 0, status: () => status(1024), nowMs: () => 0 });
+    const nothing = releaseFreedMemory({ gc: () => {}, mallocTrim: () => 0, status: () => status(1024), heapUsedBytes: () => MIB, nowMs: () => 0 });
     assert.equal(nothing.trim, "nothing");
+    assert.match(nothing.note, /malloc_trim \(0 ms, nothing to give back\)/);
   });
 });
 
