@@ -10,8 +10,8 @@
  * - a full GC that compacts: V8's old-generation pages left part-full by start-up are evacuated
  *   and freed, which a plain full GC (gc()) does not do (it frees only pages left empty: ~0.3 MiB
  *   here against ~1.6). Node exposes no memory-reducing GC to JavaScript (V8's
- *   LowMemoryNotification is C++ only, and calling it through koffi crashes: koffi calls on a
- *   stack of its own, which V8 does not expect), so the gc function is taken from a context made
+ *   LowMemoryNotification is C++ only, and calling node's export of it through koffi crashed the
+ *   process), so the gc function is taken from a context made
  *   while `--expose-gc` is set, and compaction asked for by `--compact-on-every-full-gc` for
  *   that one collection. Both flags are put back at once, so no later context (a policy realm
  *   made at a reload) sees a gc function, and later collections are V8's own.
