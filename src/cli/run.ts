@@ -6,7 +6,7 @@ import type { Host } from "../os/host.js";
 import { prepareKillPath } from "../os/kill.js";
 import type { KillBackend } from "../os/kill-port.js";
 import { type FdPoller, defaultPoller } from "../os/poller.js";
-import { PROC_MEMINFO, ROOT_CGROUP, procPressure } from "../os/paths.js";
+import { PROC_MEMINFO, PROC_SELF_STATUS, ROOT_CGROUP, procPressure } from "../os/paths.js";
 import { parseSize } from "../config/index.js";
 import { Daemon } from "../daemon/daemon.js";
 import { ReportPipeline } from "../daemon/pipeline.js";
@@ -16,6 +16,7 @@ import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import { lockCode, mlock2OnFault } from "../os/residency.js";
 import { pinMallocThresholds } from "../os/malloc-tuning.js";
+import { compactingGc, heapUsedBytes, releaseFreedMemory } from "../os/heap-release.js";
 import { libc } from "../os/libc.js";
 import { InstanceLock } from "../os/instance-lock.js";
 import type { Command } from "./command.js";
@@ -85,6 +86,26 @@ export function wireDaemon(host: Host, kill: Pick<KillSettings, "preKillHook">):
     ? new LinuxBackend({ host, cgroupMount: mount, preKillHook: kill.preKillHook, hookCgroup: mount ? ROOT_CGROUP : undefined })
     : undefined;
   return { mode, backend, poller: host.capabilities.pollableFds ? defaultPoller() : undefined };
+}
+
+/** Start-up's garbage back to the kernel, once the daemon has settled (os/heap-release.ts). */
+function releaseStartupGarbage(host: Host) {
+  return releaseFreedMemory({
+    gc: compactingGc(),
+    mallocTrim: (pad) => {
+      const r = libc().malloc_trim(pad);
+      return r < 0 ? undefined : r;
+    },
+    status: () => {
+      try {
+        return host.readFile(PROC_SELF_STATUS);
+      } catch {
+        return undefined;
+      }
+    },
+    heapUsedBytes,
+    nowMs: () => performance.now(),
+  });
 }
 
 /** Journal entries through its native socket, stderr for what it does not take. */
@@ -185,6 +206,8 @@ export const runCommand: Command = {
         onEpisode: pipeline.report,
         onPolicyFault: pipeline.policyFault,
         onSample: (snap, watched) => pipeline.sample(snap, watched),
+        // Where /proc/self is oomkit itself (and koffi is loaded): what start-up left is given back.
+        ...(live ? { onSettled: () => log.info(releaseStartupGarbage(host).note) } : {}),
       });
       daemonRef = daemon;
       undo.push(() => pipeline.stop());

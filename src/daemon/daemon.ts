@@ -61,6 +61,14 @@ export interface DaemonOptions {
   readonly onPolicyFault?: (call: HookCall) => void;
   /** Names episodes (EngineOptions.episodeIds): the simulator passes its own, the same on every run. */
   readonly episodeIds?: () => string;
+  /**
+   * Called once, when the daemon has settled after start: at the end of the first round that
+   * finds every scope's first standing decision made (without standing decisions, the first
+   * round), with no episode waiting or running. What start-up left behind is garbage by then:
+   * the CLI gives it back to the kernel (os/heap-release.ts). A round that finds an episode under
+   * way leaves it to a later round.
+   */
+  readonly onSettled?: () => void;
 }
 
 /** How often the cgroup tree is re-listed for new and removed cgroups (a safety net besides inotify). */
@@ -132,6 +140,8 @@ export class Daemon {
   #cutGraces: PendingVictim[] = [];
   /** The watches that poll (Watch.due): what a decision run made ahead asks at its reads. */
   #polled: Watch[] = [];
+  /** Whether onSettled has been called (it is, once). */
+  #settled = false;
 
   constructor(o: DaemonOptions) {
     this.#machine = o.host;
@@ -310,9 +320,23 @@ export class Daemon {
       this.#follow?.sync(standing, this.#o.host.clock.monotonicMs());
       next = Math.min(next, REFRESH_EVERY_MS / standing.model.pace);
     }
+    this.#settle();
     // The watches asked for their next tick `next` ms after `now`; upkeep took some of that (a
     // run stopped because a poll was due leaves none).
     this.#schedule(Math.max(0, next - (this.#o.host.clock.monotonicMs() - now)));
+  }
+
+  /** Calls onSettled, once: the first standing decisions made, no episode waiting or running. */
+  #settle(): void {
+    if (this.#settled || this.#o.onSettled === undefined || !this.#running) return;
+    if (this.#busy || this.#queue.length > 0) return;
+    if (this.#standing && !this.#standing.decidedAll()) return;
+    this.#settled = true;
+    try {
+      this.#o.onSettled();
+    } catch (err) {
+      this.#log.warn(`after start-up: ${(err as Error).message}`);
+    }
   }
 
   async #rescan(now: number): Promise<void> {

@@ -217,6 +217,11 @@ export class StandingDecisions {
     return [...this.#entries.values()];
   }
 
+  /** True once every scope has had a decision run made to its end (a plan, or why none stands). */
+  decidedAll(): boolean {
+    return this.scopes().every((s) => this.#entries.has(s));
+  }
+
   /** Forgets every plan (a new configuration: other policies, other scopes). */
   clear(): void {
     this.#entries.clear();

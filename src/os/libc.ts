@@ -27,6 +27,8 @@ export interface Libc {
   mlock2(addr: number, len: number, flags: number): number;
   /** glibc's mallopt(3): 1 when the parameter was set, 0 when refused (-1 with ENOSYS where the C library lacks it). */
   mallopt(param: number, value: number): number;
+  /** glibc's malloc_trim(3): 1 when memory was given back, 0 when there was none (-1 with ENOSYS where the C library lacks it). */
+  malloc_trim(pad: number): number;
   /** errno of the last failed call on this thread. */
   errno(): number;
   /** The symbolic name of an errno value ("ENOENT"), or "errno N". */
@@ -87,6 +89,7 @@ export function libc(): Libc {
   const mlock2 = optional("int mlock2(uintptr_t addr, size_t len, unsigned int flags)");
   // glibc's; other C libraries (musl) may lack it.
   const mallopt = optional("int mallopt(int param, int value)");
+  const mallocTrim = optional("int malloc_trim(size_t pad)");
   const withEnosys = (fn: KoffiFn) => (...args: unknown[]) => {
     enosys = false;
     return fn(...args);
@@ -103,6 +106,7 @@ export function libc(): Libc {
     flock: lib.func("int flock(int fd, int operation)"),
     mlock2: withEnosys(mlock2),
     mallopt: withEnosys(mallopt),
+    malloc_trim: withEnosys(mallocTrim),
     errno: () => (enosys ? (koffi.os.errno.ENOSYS ?? 38) : koffi.errno()),
     errnoName: (errno: number) => names.get(errno) ?? `errno ${errno}`,
   };

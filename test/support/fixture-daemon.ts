@@ -24,6 +24,8 @@ export interface FixtureDaemonOptions {
   readonly backend?: KillBackend;
   /** Wraps the fixture host (a slow or faulty machine). */
   readonly wrap?: (host: FixtureHost) => Host;
+  /** DaemonOptions.onSettled. */
+  readonly onSettled?: () => void;
 }
 
 export function fixtureDaemon(machine: FixtureSpec, toml: string, o: FixtureDaemonOptions = {}) {
@@ -37,7 +39,7 @@ export function fixtureDaemon(machine: FixtureSpec, toml: string, o: FixtureDaem
   const config = compileConfig(parsed.config, { builtins, loadPolicyFile, enforceOwnership: false, source: parsed.source });
   const episodes: EpisodeRecord[] = [];
   const log = new MemoryLogger();
-  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: o.backend === undefined, ...(o.backend ? { backend: o.backend } : {}), onEpisode: (r) => episodes.push(r) });
+  const daemon = new Daemon({ host, mode: detectCgroupMode(host), config, log, autoTick: false, dryRun: o.backend === undefined, ...(o.backend ? { backend: o.backend } : {}), onEpisode: (r) => episodes.push(r), ...(o.onSettled ? { onSettled: o.onSettled } : {}) });
   const step = async (ms: number) => {
     clock.advance(ms);
     await daemon.tick();
