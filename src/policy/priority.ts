@@ -21,6 +21,7 @@
 import * as z from "zod";
 import { type CgroupNode, type OomControl, type Plan, type TaskNode, cgroupPath, definePolicy, markIgnoredBecause, scopeOwnerOf } from "./face.js";
 import {
+  NOT_EXAMINED,
   byText,
   desc,
   memoryWithoutCache,
@@ -185,7 +186,7 @@ function descend(oc: OomControl<unknown>, scope: CgroupNode, r: Resolved): Plan 
     for (const c of choices) {
       if (c.kind !== "cgroup") continue;
       const note = notes.get(c.cgroup);
-      if (note !== undefined) oc.consider(c.cgroup, -c.priority, c === pick ? note : `${note}; ranks after the choice (its tasks not examined)`);
+      if (note !== undefined) oc.consider(c.cgroup, -c.priority, c === pick ? note : `${note}; ${NOT_EXAMINED}`);
     }
     if (!pick) return oc.pass(`nothing killable under ${node.path}`);
     path.push(pick.kind === "task" ? `pid ${pick.task.pid} (${pick.priority})` : `${pick.cgroup.name} (${pick.priority})`);
