@@ -893,12 +893,16 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (unknown.some((pid) => !listed.has(String(pid)))) this.#urge(listing);
     }
     for (const pid of pids) {
+      // status/statm: what policies size a task by; stat: the visit order's size of a task no
+      // decision looked at closer (engine/visit-order.ts), and only of such a task. Where a
+      // status or statm sizes it (taskBytes), a stat read now would change nothing a decision
+      // uses: its start time (a pid naming another process) comes at the stat's own interval,
+      // and the trigger checks it live.
+      const sized = this.#taskBytes.has(pid);
       for (const t of this.#byPid.get(pid) ?? []) {
         if (t.kind !== "file") continue;
-        // status/statm: what policies size a task by; stat: the visit order's size of a task
-        // no decision looked at closer (engine/visit-order.ts).
         if (t.path.endsWith("/status") || t.path.endsWith("/statm")) t.cls = "taskLarge"; // growing, as far as anyone can tell
-        else if (!t.path.endsWith("/stat")) continue;
+        else if (sized || !t.path.endsWith("/stat")) continue;
         this.#urge(t);
       }
     }
