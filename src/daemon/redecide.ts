@@ -14,6 +14,10 @@
  *   larger when the plan was made were weighed by the policy and passed over: their breathing
  *   is no news.
  *
+ * - Where no plan stands because every policy passed or found no victim (settled), a figure of
+ *   the scope that moved at all makes it due (whyNoneOutdated), and structure as above; where a
+ *   policy ran out of time or failed, or the verifier refused a plan, it is due at once.
+ *
  * So an idle machine whose figures breathe keeps its plans until their age (REDECIDE_MS ÷ pace),
  * and a leak, a shrinking victim, a newcomer or a new mark still make one at once (at most
  * MIN_REDECIDE_MS ÷ pace after the last).
