@@ -14,6 +14,10 @@
  *   larger when the plan was made were weighed by the policy and passed over: their breathing
  *   is no news.
  *
+ * - Where no plan stands because every policy passed or found no victim (settled), a figure of
+ *   the scope that moved at all makes it due (whyNoneOutdated), and structure as above; where a
+ *   policy ran out of time or failed, or the verifier refused a plan, it is due at once.
+ *
  * So an idle machine whose figures breathe keeps its plans until their age (REDECIDE_MS ÷ pace),
  * and a leak, a shrinking victim, a newcomer or a new mark still make one at once (at most
  * MIN_REDECIDE_MS ÷ pace after the last).
@@ -46,6 +50,12 @@ export interface PlanWatch {
   /** The scope's folder in the cgroup tree, when there is one. */
   readonly scopeDir: string | undefined;
   /**
+   * No plan stands because every policy of the chain passed or found nothing to kill (not because
+   * one ran out of time, failed, or had its plan refused): the answer stands, like a plan, until
+   * the structure changes or a memory figure in the scope moves (whyNoneOutdated), or by its age.
+   */
+  readonly settled: boolean;
+  /**
    * Why the plan is to be made again, once the model showed it (kept until it is). Set from the
    * start for a plan made while a policy ahead of it ran out of time or threw (the kernel's
    * badness standing in for a priority policy, or an older plan kept): it is tried again as soon
@@ -55,10 +65,10 @@ export interface PlanWatch {
 }
 
 /** The watch for a plan just made on the model; `structure` is the generation it was made at. */
-export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, structure: number, mount: string | undefined, failed: readonly string[] = []): PlanWatch {
-  const scopeDir = mount === undefined ? undefined : cgroupDir(mount, plan?.scope ?? ROOT_CGROUP);
+export function watchPlan(plan: PreparedPlan | undefined, model: WarmModel, structure: number, mount: string | undefined, failed: readonly string[] = [], settled = false, scope: CgroupPath = plan?.scope ?? ROOT_CGROUP): PlanWatch {
+  const scopeDir = mount === undefined ? undefined : cgroupDir(mount, scope);
   const outdated = failed.length > 0 ? `${failed.join(", ")} ran out of time or failed when it was made` : undefined;
-  return { structure, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated };
+  return { structure, overtake: plan === undefined ? undefined : overtakeOf(plan, model, mount), scopeDir, outdated, settled: plan === undefined && settled && outdated === undefined };
 }
 
 function overtakeOf(plan: PreparedPlan, model: WarmModel, mount: string | undefined): Overtake | undefined {
@@ -110,6 +120,20 @@ export function whyOutdated(plan: PreparedPlan, watch: PlanWatch, snapshot: Snap
     if (!Number.isFinite(now) || now <= bound) continue;
     return `${dir} holds ${mib(now)} now, more than the victim did when chosen (${mib(o.bytes)})`;
   }
+  return undefined;
+}
+
+/**
+ * Why a settled scope (no plan: its policies found nothing to do) is to be decided again, given
+ * what moved since the last look: any memory figure of the scope — a task in it, its own usage
+ * or a cgroup's below — by any amount. A policy that passed weighed the figures it saw, and
+ * nothing else has changed until the structure does (the caller's to compare). So an empty
+ * cgroup (a job whose leak was killed) is not decided again every couple of seconds to find
+ * nothing again; a scope whose figures breathe is, as before.
+ */
+export function whyNoneOutdated(scope: CgroupPath, watch: PlanWatch, moved: { readonly pids: ReadonlySet<number>; readonly cgroups: ReadonlySet<string> }, model: WarmModel): string | undefined {
+  for (const dir of moved.cgroups) if (dir === watch.scopeDir || under(dir, watch.scopeDir)) return `no plan stands, and ${dir}'s memory moved`;
+  for (const pid of moved.pids) if (taskUnder(model, pid, watch.scopeDir, scope)) return `no plan stands, and pid ${pid}'s memory moved`;
   return undefined;
 }
 

@@ -43,7 +43,7 @@ import type { Logger } from "../log.js";
 import type { CgroupMode } from "../os/cgroup-mode.js";
 import { type Host, workClockOf } from "../os/host.js";
 import { type CgroupPath, ROOT_CGROUP, cgroupDir } from "../os/paths.js";
-import { type PlanWatch, watchPlan, whyOutdated } from "./redecide.js";
+import { type PlanWatch, watchPlan, whyNoneOutdated, whyOutdated } from "./redecide.js";
 
 /** Longest a model refresh slice may read for. */
 export const REFRESH_SLICE_MS = 5;
@@ -340,7 +340,11 @@ export class StandingDecisions {
     let snapshot: Snapshot | undefined;
     for (const e of this.#entries.values()) {
       const w = this.#watches.get(e.scope);
-      if (e.plan === undefined || w === undefined || w.outdated !== undefined || w.structure !== structure) continue;
+      if (w === undefined || w.outdated !== undefined || w.structure !== structure) continue;
+      if (e.plan === undefined) {
+        if (w.settled) w.outdated = whyNoneOutdated(e.scope, w, moved, this.model);
+        continue;
+      }
       snapshot ??= this.snapshot();
       w.outdated = whyOutdated(e.plan, w, snapshot, moved, this.model);
     }
@@ -348,9 +352,11 @@ export class StandingDecisions {
 
   /** Why a scope's plan is to be made again before its age says so, or undefined. */
   #changed(e: StandingEntry): string | undefined {
-    // None stands (every policy passed, or ran out of time on a cold model): each run warms the model further.
-    if (e.plan === undefined) return "no plan stands";
     const w = this.#watches.get(e.scope);
+    // None stands and the chain did not settle it (a policy ran out of time on a cold model, or
+    // the verifier refused a plan): each run warms the model further. One whose every policy
+    // passed or found nothing to kill is settled: it stands like a plan (daemon/redecide.ts).
+    if (e.plan === undefined && w?.settled !== true) return "no plan stands";
     if (w === undefined) return "no watch";
     if (w.structure !== this.model.structureGeneration) return "the machine's structure changed";
     return w.outdated;
@@ -423,7 +429,9 @@ export class StandingDecisions {
       madeAtMonoMs: snapshot.takenAtMonoMs,
       generation,
     });
-    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount, [...failed]));
+    // Nothing to do, said by every policy of a chain that ran to its end on what the model holds now.
+    const settled = stands === undefined && unseen === undefined && record.chain.length > 0 && record.chain.every((c) => c.outcome === "passed" || c.outcome === "no-victim");
+    this.#watches.set(scope, watchPlan(stands, this.model, structure, this.#d.mode.unifiedMount, [...failed], settled, scope));
     return true;
   }
 

@@ -431,16 +431,16 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    */
   #watchUsageOf(e: Entry): void {
     const mount = this.#cgroupMount;
-    if (mount === undefined || !e.outcome.ok) return;
+    if (mount === undefined || !e.ok) return;
     if (e.kind === "file" && e.pid !== undefined && e.path.endsWith("/cgroup")) {
-      const line = /^0::(\/[^\n]*)$/m.exec(String(e.outcome.value));
+      const line = /^0::(\/[^\n]*)$/m.exec(String(e.held));
       if (line?.[1] !== undefined) this.#watchUsage(mount + (line[1] === "/" ? "" : line[1]));
       return;
     }
     if (e.path !== mount && !e.path.startsWith(this.#cgroupPrefix as string)) return;
     if (e.kind === "dir") {
       this.#watchUsage(e.path);
-      for (const d of e.outcome.value as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
+      for (const d of e.held as DirEntry[]) if (d.isDirectory) this.#watchUsage(`${e.path}/${d.name}`);
     } else if (e.kind === "file") {
       this.#watchUsage(e.path.slice(0, e.path.lastIndexOf("/")));
     }
@@ -690,29 +690,21 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   #reread(e: Entry, now: number): { changed: boolean; significant: Significance; dropped: number } {
-    const inner = this.inner;
-    const read = attempt((): unknown => {
-      switch (e.kind) {
-        case "file":
-          return inner.readFile(e.path);
-        case "dir":
-          return inner.readDir(e.path);
-        case "stat":
-          return inner.stat(e.path);
-        case "xattrs":
-          return inner.readXattrs(e.path);
-        case "exists":
-          return inner.exists(e.path);
-      }
-    });
+    let read: Outcome<unknown>;
+    try {
+      read = { ok: true, value: readAgain(this.inner, e) };
+    } catch (error) {
+      read = { ok: false, error };
+    }
     const outcome = keptOf(e.kind, e.path, read);
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
       this.#schedule(e, now + this.#interval(e));
       return { changed: false, significant: undefined, dropped: 0 };
     }
-    const changed = !sameOutcome(e.kind, e.outcome, outcome);
-    const previous = e.outcome;
+    const changed = !sameAsKept(e, outcome);
+    // What was kept before (an object made only for a change: most re-reads find none).
+    const previous = changed ? e.outcome : UNCHANGED;
     // The figures of the text being replaced, read off it once (kept from an earlier re-read, mostly).
     const was = changed ? this.#figures(e) : undefined;
     // Unchanged, the value kept stays: the parsed values hold it (a status's StatusPairs its
@@ -901,12 +893,16 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       if (unknown.some((pid) => !listed.has(String(pid)))) this.#urge(listing);
     }
     for (const pid of pids) {
+      // status/statm: what policies size a task by; stat: the visit order's size of a task no
+      // decision looked at closer (engine/visit-order.ts), and only of such a task. Where a
+      // status or statm sizes it (taskBytes), a stat read now would change nothing a decision
+      // uses: its start time (a pid naming another process) comes at the stat's own interval,
+      // and the trigger checks it live.
+      const sized = this.#taskBytes.has(pid);
       for (const t of this.#byPid.get(pid) ?? []) {
         if (t.kind !== "file") continue;
-        // status/statm: what policies size a task by; stat: the visit order's size of a task
-        // no decision looked at closer (engine/visit-order.ts).
         if (t.path.endsWith("/status") || t.path.endsWith("/statm")) t.cls = "taskLarge"; // growing, as far as anyone can tell
-        else if (!t.path.endsWith("/stat")) continue;
+        else if (sized || !t.path.endsWith("/stat")) continue;
         this.#urge(t);
       }
     }
@@ -1148,6 +1144,22 @@ function swap<T>(h: T[], a: number, b: number): void {
   h[b] = x;
 }
 
+/** Reads an entry's file, listing, stat, xattrs or existence from `host` (a re-read: no closure made per read). */
+function readAgain(host: Host, e: Entry): unknown {
+  switch (e.kind) {
+    case "file":
+      return host.readFile(e.path);
+    case "dir":
+      return host.readDir(e.path);
+    case "stat":
+      return host.stat(e.path);
+    case "xattrs":
+      return host.readXattrs(e.path);
+    case "exists":
+      return host.exists(e.path);
+  }
+}
+
 function attempt<T>(read: () => T): Outcome<T> {
   try {
     return { ok: true, value: read() };
@@ -1156,26 +1168,32 @@ function attempt<T>(read: () => T): Outcome<T> {
   }
 }
 
-function sameOutcome(kind: Kind, a: Outcome<unknown>, b: Outcome<unknown>): boolean {
-  if (!a.ok || !b.ok) return a.ok === b.ok;
-  switch (kind) {
+/** Stands for the outcome before a re-read that changed nothing (never read). */
+const UNCHANGED: Outcome<unknown> = Object.freeze({ ok: false, error: undefined });
+
+/** Whether a re-read's outcome is the one the entry keeps (both failed counts as the same). */
+function sameAsKept(e: Entry, b: Outcome<unknown>): boolean {
+  if (!e.ok || !b.ok) return e.ok === b.ok;
+  const a = e.held;
+  const v = b.value;
+  switch (e.kind) {
     case "file":
     case "exists":
-      return a.value === b.value;
+      return a === v;
     case "dir": {
-      const x = a.value as DirEntry[];
-      const y = b.value as DirEntry[];
+      const x = a as DirEntry[];
+      const y = v as DirEntry[];
       return x.length === y.length && x.every((d, i) => d.name === y[i]?.name && d.isDirectory === y[i]?.isDirectory);
     }
     case "stat": {
-      const x = a.value as FileStat;
-      const y = b.value as FileStat;
+      const x = a as FileStat;
+      const y = v as FileStat;
       return x.sizeBytes === y.sizeBytes && x.mtimeMs === y.mtimeMs && x.ownerUid === y.ownerUid && x.isDirectory === y.isDirectory;
     }
     case "xattrs": {
-      const x = a.value as ReadonlyMap<string, string>;
-      const y = b.value as ReadonlyMap<string, string>;
-      return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+      const x = a as ReadonlyMap<string, string>;
+      const y = v as ReadonlyMap<string, string>;
+      return x.size === y.size && [...x].every(([k, val]) => y.get(k) === val);
     }
   }
 }

@@ -370,3 +370,40 @@ describe("a leak that grows step by step past the bystander a plan names (the VM
     await t.done();
   });
 });
+
+describe("a scope where no plan stands because its policies found nothing to do (daemon/redecide.ts whyNoneOutdated)", () => {
+  /** The machine of `machine()` with an empty cgroup a trigger watches: its chain finds no victim. */
+  function emptyScope() {
+    const spec = machine();
+    const t = fixtureDaemon({ ...spec, cgroups: { ...spec.cgroups, "/jobs/c": { current: 0 } } }, `${TRIGGER}[[trigger]]\nname = "c"\ncgroup = "/jobs/c"\nmemory_events = ["max"]\n`);
+    const runs = () => t.log.lines.filter((l) => l.startsWith("debug: standing decision for /jobs/c:"));
+    return { ...t, runs };
+  }
+
+  test("is not decided again while nothing in it moves (figures breathing elsewhere); once its usage moves, at once", async () => {
+    const t = emptyScope();
+    await t.daemon.start();
+    for (let i = 0; i < 20 && t.runs().length === 0; i++) await t.step(500);
+    assert.match(t.runs()[0] ?? "", /none \(deciding ahead, no policy's plan passed the verifier \(kernel: no-victim\)\)/);
+    const before = t.runs().length;
+    // A minute of the other jobs breathing (news to the model every few seconds), /jobs/c empty.
+    for (let ms = 0; ms < 60_000; ms += 500) {
+      const breath = 12 * Math.sin((2 * Math.PI * ms) / 7_000);
+      t.write("proc/10/status", statusText({ pid: 10, comm: "a", cgroup: "/jobs/a", rssAnonKb: Math.round((400 + breath) * KB) }));
+      t.write("sys/fs/cgroup/jobs/a/memory.current", `${Math.round((400 + breath) * MB)}\n`);
+      await t.step(500);
+    }
+    const idle = t.runs().slice(before);
+    // Before: "no plan stands" made it due every MIN_REDECIDE_MS..DECISION_REST_MAX_MS (15-30 runs a minute).
+    assert.ok(idle.length <= 1, `at most the age bound's run in a minute, not ${idle.length}: ${idle.join("\n")}`);
+    assert.ok(idle.every((l) => l.endsWith("(made again: its age)")), idle.join("\n"));
+    const after = t.runs().length;
+    t.write("sys/fs/cgroup/jobs/c/memory.current", `${50 * MB}\n`);
+    let waited = 0;
+    for (; waited < REDECIDE_MS && t.runs().length === after; waited += 100) await t.step(100);
+    assert.ok(waited < soon(REFRESH_INTERVALS_MS.usage), `decided again within ${soon(REFRESH_INTERVALS_MS.usage)} ms, not ${waited}`);
+    assert.match(t.runs()[after] ?? "", /made again: no plan stands, and \S+\/jobs\/c's memory moved\)$/);
+    await t.daemon.stop();
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  });
+});

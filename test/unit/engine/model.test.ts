@@ -145,6 +145,23 @@ describe("the warm model", () => {
     assert.ok(REFRESH_INTERVALS_MS.usage < REFRESH_INTERVALS_MS.task);
   });
 
+  test("a usage move re-reads a task's stat at once only where no status sizes the task (its stat is then the visit order's size)", () => {
+    const t = setup();
+    // 20 read as a decision reads it (stat, status, cgroup); 21 only listed (stat and cgroup).
+    for (const f of ["stat", "status", "cgroup"]) t.model.readFile(`/proc/20/${f}`);
+    for (const f of ["stat", "cgroup"]) t.model.readFile(`/proc/21/${f}`);
+    t.write("proc/20/status", status(20, "b", 500 * 1024));
+    t.write("sys/fs/cgroup/b/memory.current", `${600 * MB}\n`);
+    t.clock.advance(REFRESH_INTERVALS_MS.usage);
+    const n = t.counting.reads.length;
+    for (let i = 0; i < 20 && !t.counting.reads.slice(n).includes("/sys/fs/cgroup/b/memory.current"); i++) t.model.refresh(0);
+    t.model.refreshUrgent(1_000);
+    const read = t.counting.reads.slice(n);
+    assert.ok(read.includes("/proc/20/status") && read.includes("/proc/21/stat"), read.join(", "));
+    assert.ok(!read.includes("/proc/20/stat"), `20 is sized by its status: its stat waits for its own interval (${read.join(", ")})`);
+    assert.equal(t.model.taskBytes(20), 500 * MB);
+  });
+
   test("a task that grows after the model first read it is re-read within one usage refresh, though no policy read its cgroup's usage: the plan follows it", async () => {
     const t = setup();
     const victim = async () => (await t.decide()).plan.map((a) => a.kind === "kill-task" && a.pid);
