@@ -11,7 +11,7 @@ import { kernelOomScore } from "../../src/engine/badness.js";
 import { type Snapshot, takeSnapshot } from "../../src/engine/snapshot.js";
 import { LinuxHost } from "../../src/os/linux-host.js";
 import { rankTasks } from "../../src/report/dump.js";
-import { CGROUP_ROOT, type Hog, TestTree, vmSkip, waitFor, waitMemoryEvent, waitPopulated } from "./helpers.js";
+import { CGROUP_ROOT, type Hog, TestTree, vmSkip, waitFor, waitForKey, waitMemoryEvent, waitPopulated } from "./helpers.js";
 
 const MiB = 1024 * 1024;
 /**
@@ -93,6 +93,10 @@ describe("LinuxHost snapshot on cgroup v2", { skip: vmSkip() }, () => {
     const hb1 = t.hog({ cgroup: b, mib: 6 });
     const hb2 = t.hog({ cgroup: b, mib: 4 });
     await Promise.all([ha.ready, hb1.ready, hb2.ready]);
+    // memory.current is exact, memory.stat is flushed lazily (the kernel's rstat flush is
+    // ratelimited, with a periodic flush every 2 s): a read moments after the hog touched its
+    // pages showed anon under 12 MiB once on 6.12 under TCG. Wait for the flush, then snapshot.
+    await waitForKey(path.join(a, "memory.stat"), "anon", (v) => v >= 12 * MiB, 10_000);
 
     const snap = takeSnapshot(host);
     const cApp = snap.cgroup(cgPath(app));
