@@ -16,6 +16,7 @@ import { daemonOps } from "../daemon/control-ops.js";
 import { protectSelf } from "../daemon/self-protect.js";
 import { lockCode, mlock2OnFault } from "../os/residency.js";
 import { pinMallocThresholds } from "../os/malloc-tuning.js";
+import { forgetBuilt } from "../on-first-use.js";
 import { compactingGc, heapUsedBytes, releaseFreedMemory } from "../os/heap-release.js";
 import { libc } from "../os/libc.js";
 import { InstanceLock } from "../os/instance-lock.js";
@@ -207,7 +208,16 @@ export const runCommand: Command = {
         onPolicyFault: pipeline.policyFault,
         onSample: (snap, watched) => pipeline.sample(snap, watched),
         // Where /proc/self is oomkit itself (and koffi is loaded): what start-up left is given back.
-        ...(live ? { onSettled: () => log.info(releaseStartupGarbage(host).note) } : {}),
+        // The configuration's and the policies' options schemas are dropped first, so that the
+        // collection takes them: the next reload builds them again (on-first-use.ts).
+        ...(live
+          ? {
+              onSettled: () => {
+                forgetBuilt();
+                log.info(releaseStartupGarbage(host).note);
+              },
+            }
+          : {}),
       });
       daemonRef = daemon;
       undo.push(() => pipeline.stop());
@@ -248,6 +258,8 @@ export const runCommand: Command = {
             log.error(`refused the new configuration, keeping the old one: ${(err as Error).message}`);
             throw err;
           } finally {
+            // What checking the new configuration built is not kept until the next reload.
+            forgetBuilt();
             notifier.notify({ READY: 1, STATUS: "watching" });
           }
         });

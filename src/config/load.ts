@@ -33,7 +33,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   const source: ConfigSource = { fileName, locator: locateKeys(text) };
   const forbidden = forbiddenKeys(raw, [], source);
   const issues: ConfigIssue[] = [...forbidden, ...duplicateAttachments(raw, source)];
-  const result = configSchema.safeParse(raw, { reportInput: true });
+  const result = configSchema().safeParse(raw, { reportInput: true });
   if (!result.success) {
     // A forbidden key is said once, not again as "unknown key".
     const said = new Set(forbidden.map((i) => i.path));

@@ -309,7 +309,7 @@ describe("docs/configuration.md", () => {
       }
       for (const inner of [def.innerType, def.element, def.in]) if (inner) walk(inner);
     };
-    walk(configSchema);
+    walk(configSchema());
     assert.ok(keys.size > 30, `walked the schema: ${[...keys].join(", ")}`);
     const missing = [...keys].filter((k) => ![`\`${k}\``, `\`[${k}]\``, `\`[[${k}]]\``].some((form) => doc.includes(form)));
     assert.deepEqual(missing, []);
