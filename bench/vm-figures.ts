@@ -64,6 +64,8 @@ interface PeerResult {
   readonly othersKilled?: number;
   readonly decision?: string;
   readonly idleRssKiB?: number;
+  readonly idleRssAnonKiB?: number;
+  readonly idleRssFileKiB?: number;
   readonly peakRssKiB?: number;
 }
 
@@ -199,6 +201,8 @@ function summary(rs: readonly PeerResult[]) {
     swap: med((r) => (r.minSwapFreeKiB === undefined ? undefined : r.minSwapFreeKiB / 1024)),
     idle: med((r) => (r.idleRssKiB === undefined ? undefined : r.idleRssKiB / 1024)),
     peak: med((r) => (r.peakRssKiB === undefined ? undefined : r.peakRssKiB / 1024)),
+    anon: med((r) => (r.idleRssAnonKiB === undefined ? undefined : r.idleRssAnonKiB / 1024)),
+    file: med((r) => (r.idleRssFileKiB === undefined ? undefined : r.idleRssFileKiB / 1024)),
     decision: [...new Set(rs.flatMap((r) => (r.decision ? [r.decision.replace(/ \d+ ms old/, "").replace(/signal→decision ([\d.]+) ms/, "signal → decision $1 ms")] : [])))].join("; "),
   };
 }
@@ -222,7 +226,7 @@ function crowdTable(runs: KernelRun[]): string {
       const rs = crowd.filter((p) => p.handler === handler);
       const x = summary(rs);
       lines.push(
-        `| ${short(run.kernel)} | ${handler} | ${median(x.kills)?.toFixed(1) ?? "—"} s (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall ?? "—"} ms | ${x.avail === undefined ? "—" : Math.round(x.avail)} MiB | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} MiB`} | ${x.decision || "—"} |`,
+        `| ${short(run.kernel)} | ${handler} | ${median(x.kills)?.toFixed(1) ?? "—"} s (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall ?? "—"} ms | ${x.avail === undefined ? "—" : Math.round(x.avail)} MiB | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} MiB${x.anon !== undefined && x.file !== undefined ? ` (RssAnon ${x.anon.toFixed(1)}, RssFile ${x.file.toFixed(1)})` : ""}`} | ${x.decision || "—"} |`,
       );
     }
     for (const r of run.figures.filter((x) => /^crowded/.test(x.scenario))) {
@@ -264,7 +268,7 @@ function peersTable(runs: KernelRun[]): string {
         const m = median(x.kills);
         const ratio = m !== undefined && base !== undefined && base > 0 ? `${(m / base).toFixed(2)}` : "—";
         lines.push(
-          `| ${short(run.kernel)} | ${SCENARIO_TITLES[sc]} | ${handler} | ${m?.toFixed(1) ?? "—"} (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${ratio} | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall === undefined ? "—" : Math.round(x.stall)} | ${x.avail === undefined ? "—" : Math.round(x.avail)} / ${x.swap === undefined ? "—" : Math.round(x.swap)} | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} / ${x.peak?.toFixed(1) ?? "—"}`} | ${x.decision || "—"} |`,
+          `| ${short(run.kernel)} | ${SCENARIO_TITLES[sc]} | ${handler} | ${m?.toFixed(1) ?? "—"} (${x.kills.map((k) => k.toFixed(1)).join(", ")}) | ${ratio} | ${x.victims} (${x.right}/${rs.length}) | ${x.by} | ${x.others} | ${x.stall === undefined ? "—" : Math.round(x.stall)} | ${x.avail === undefined ? "—" : Math.round(x.avail)} / ${x.swap === undefined ? "—" : Math.round(x.swap)} | ${x.idle === undefined ? "—" : `${x.idle.toFixed(1)} / ${x.peak?.toFixed(1) ?? "—"}${x.anon !== undefined && x.file !== undefined ? ` (idle: RssAnon ${x.anon.toFixed(1)}, RssFile ${x.file.toFixed(1)})` : ""}`} | ${x.decision || "—"} |`,
         );
       }
     }

@@ -54,6 +54,9 @@ const CLK_TCK = 100; // USER_HZ on Linux
 
 export interface Usage {
   readonly rssKiB: number;
+  /** RssAnon and RssFile (the process's own memory, and file pages it shares): NaN where the kernel lacks them. */
+  readonly rssAnonKiB: number;
+  readonly rssFileKiB: number;
   readonly cpuMs: number;
 }
 
@@ -342,12 +345,13 @@ export async function stopAllDaemons(): Promise<void> {
 
 export function usageOf(pid: number): Usage {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+  const rssKiB = kib("VmRSS");
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state): utime is field 14, stime 15
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { rssKiB, cpuMs: (ticks * 1000) / CLK_TCK };
+  return { rssKiB, rssAnonKiB: kib("RssAnon"), rssFileKiB: kib("RssFile"), cpuMs: (ticks * 1000) / CLK_TCK };
 }
 
 /** Samples the daemon at rest for `ms` (after 1 s to settle from its start): RSS and CPU. */

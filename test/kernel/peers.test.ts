@@ -361,6 +361,9 @@ interface RunResult {
   kernelKillsAfter: number;
   killedBy: "kernel" | "handler" | "none";
   idleRssKiB?: number;
+  /** The idle RSS's anonymous and file-backed parts (RssAnon is the handler's alone; RssFile is shared with whatever maps the same files). */
+  idleRssAnonKiB?: number;
+  idleRssFileKiB?: number;
   peakRssKiB?: number;
   handlerCpuMs?: number;
   /** The lowest MemAvailable and SwapFree seen from the leak's start to the kill. */
@@ -421,11 +424,13 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     throw e;
   }
   let idleRssKiB: number | undefined;
+  let idleParts: { idleRssAnonKiB: number; idleRssFileKiB: number } | undefined;
   let cpu0 = 0;
   if (h?.pid !== undefined) {
     await sleep(2000);
     const u = usageOf(h.pid);
     idleRssKiB = u.rssKiB;
+    if (Number.isFinite(u.rssAnonKiB) && Number.isFinite(u.rssFileKiB)) idleParts = { idleRssAnonKiB: u.rssAnonKiB, idleRssFileKiB: u.rssFileKiB };
     cpu0 = u.cpuMs;
   }
   const kills0 = vmstatOomKills();
@@ -521,7 +526,7 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     kernelKillsAtFirst: killsAtFirst,
     kernelKillsAfter: killsAfter,
     killedBy: firstAt === undefined ? "none" : killsAtFirst > 0 ? "kernel" : "handler",
-    ...(idleRssKiB !== undefined ? { idleRssKiB, peakRssKiB: peak } : {}),
+    ...(idleRssKiB !== undefined ? { idleRssKiB, ...idleParts, peakRssKiB: peak } : {}),
     ...(cpuMs !== undefined ? { handlerCpuMs: cpuMs } : {}),
     minMemAvailableKiB: minAvail,
     minSwapFreeKiB: minSwapFree,
@@ -530,7 +535,8 @@ async function runOne(t: TestTree, scenario: ScenarioName, handler: HandlerName,
     ...(decision !== undefined ? { decision } : {}),
   };
   results.push(r);
-  const rss = r.idleRssKiB !== undefined ? `; RSS idle ${(r.idleRssKiB / 1024).toFixed(1)} MiB, peak ${(r.peakRssKiB! / 1024).toFixed(1)} MiB` : "";
+  const parts = r.idleRssAnonKiB !== undefined && r.idleRssFileKiB !== undefined ? ` (RssAnon ${(r.idleRssAnonKiB / 1024).toFixed(1)}, RssFile ${(r.idleRssFileKiB / 1024).toFixed(1)})` : "";
+  const rss = r.idleRssKiB !== undefined ? `; RSS idle ${(r.idleRssKiB / 1024).toFixed(1)} MiB${parts}, peak ${(r.peakRssKiB! / 1024).toFixed(1)} MiB` : "";
   console.log(
     `# peers: ${kernelRelease()} ${scenario} ${handler} #${rep}: first kill ${r.firstKillMs ?? "-"} ms, victim ${victim}${isRight ? " (right)" : " (WRONG)"}, ` +
       `by ${r.killedBy}, full stall ${r.fullStallMs} ms, kernel oom_kill +${killsAtFirst} (+${killsAfter} after 2 s)${rss}; ` +
