@@ -8,6 +8,7 @@ import { Engine, type EngineOptions } from "../../../src/engine/engine.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import { takeSnapshot, type Snapshot } from "../../../src/engine/snapshot.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
+import { HostDecorator } from "../../../src/os/host-decorator.js";
 import { cgroupPath } from "../../../src/os/paths.js";
 import type { OomCause, Policy } from "../../../src/engine/policy.js";
 import { kernelPolicy } from "../../../src/policy/kernel.js";
@@ -121,6 +122,18 @@ export function machine(spec: FixtureSpec, files: Readonly<Record<string, number
 
 export function snapshotOf(dir: string): Snapshot {
   return takeSnapshot(new FixtureHost(dir));
+}
+
+/** A snapshot of `dir` whose host notes every file read, and the pids whose /proc files were read so far. */
+export function snapshotNotingReads(dir: string): { snapshot: Snapshot; pidsRead: () => ReadonlySet<number> } {
+  const read: string[] = [];
+  class Reads extends HostDecorator {
+    override readFile(p: string): string {
+      read.push(p);
+      return super.readFile(p);
+    }
+  }
+  return { snapshot: takeSnapshot(new Reads(new FixtureHost(dir))), pidsRead: () => new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number)) };
 }
 
 /**

@@ -13,10 +13,7 @@ import { swap } from "../../../src/policy/swap.js";
 import { markValue } from "../../../src/engine/marks.js";
 import { NO_PROTECTIONS } from "../../../src/engine/verify.js";
 import type { FixtureSpec } from "../../support/fixture.js";
-import { HostDecorator } from "../../../src/os/host-decorator.js";
-import { FixtureHost } from "../../../src/os/fixture-host.js";
-import { takeSnapshot } from "../../../src/engine/snapshot.js";
-import { HYBRID, KB_PER_MB, MB, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
+import { HYBRID, KB_PER_MB, MB, cause, chainOf, engineWith, machine, snapshotNotingReads, snapshotOf } from "./machines.js";
 
 const pids = (plan: readonly { kind: string }[]) => plan.map((a) => ("pid" in a ? a.pid : "cgroup" in a ? a.cgroup : a.kind));
 
@@ -44,15 +41,9 @@ async function choose(policy: Parameters<typeof engineWith>[0], spec: FixtureSpe
 
 /** The pids whose /proc files a decision read, and its record. */
 async function reads(policy: Parameters<typeof engineWith>[0], spec: FixtureSpec, options: unknown, scope: string, history?: History) {
-  const read: string[] = [];
-  class Reads extends HostDecorator {
-    override readFile(p: string): string {
-      read.push(p);
-      return super.readFile(p);
-    }
-  }
-  const record = await engineWith(policy, scope, options, history ? { history } : {}).explain(takeSnapshot(new Reads(new FixtureHost(machine(spec)))), scope, cause);
-  return { record, pids: new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number)) };
+  const { snapshot, pidsRead } = snapshotNotingReads(machine(spec));
+  const record = await engineWith(policy, scope, options, history ? { history } : {}).explain(snapshot, scope, cause);
+  return { record, pids: pidsRead() };
 }
 
 describe("rules", () => {

@@ -11,10 +11,7 @@ import { kernelPolicy } from "../../../src/policy/kernel.js";
 import { largestLeaf } from "../../../src/policy/largest-leaf.js";
 import { parsePriorityXattr, priority } from "../../../src/policy/priority.js";
 import type { FixtureSpec } from "../../support/fixture.js";
-import { HostDecorator } from "../../../src/os/host-decorator.js";
-import { FixtureHost } from "../../../src/os/fixture-host.js";
-import { takeSnapshot } from "../../../src/engine/snapshot.js";
-import { KB_PER_MB, MB, OOM_TEST, cause, chainOf, engineWith, machine, snapshotOf } from "./machines.js";
+import { KB_PER_MB, MB, OOM_TEST, cause, chainOf, engineWith, machine, snapshotNotingReads, snapshotOf } from "./machines.js";
 
 describe("oom_test", () => {
   const dir = machine(OOM_TEST);
@@ -47,16 +44,10 @@ describe("oom_test", () => {
   });
 
   test("largest-leaf reads the tasks of the units it examines, from the largest down to its victim, and of no smaller one", async () => {
-    const read: string[] = [];
-    class Reads extends HostDecorator {
-      override readFile(p: string): string {
-        read.push(p);
-        return super.readFile(p);
-      }
-    }
-    const record = await engineWith(largestLeaf, "/oom_test").explain(takeSnapshot(new Reads(new FixtureHost(dir))), "/oom_test", cause);
+    const { snapshot, pidsRead: readNow } = snapshotNotingReads(dir);
+    const record = await engineWith(largestLeaf, "/oom_test").explain(snapshot, "/oom_test", cause);
     assert.deepEqual(record.plan.map((a) => ("cgroup" in a ? a.cgroup : undefined)), ["/oom_test/cg3/cg4"]);
-    const pidsRead = new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number));
+    const pidsRead = readNow();
     // cg2 (40 MB, its task protected) was examined and refused, cg4 (30 MB) chosen; cg5 (20 MB) and cg1 (10 MB) are smaller.
     assert.ok(pidsRead.has(102) && pidsRead.has(104), `read: ${[...pidsRead].join(", ")}`);
     assert.ok(!pidsRead.has(105) && !pidsRead.has(101), `a smaller unit's task was read: ${[...pidsRead].join(", ")}`);
@@ -104,26 +95,19 @@ describe("priority", () => {
   });
 
   test("a child cgroup's tasks are read only when it is the least important choice left; a refused one gives way to the next", async () => {
-    const read: string[] = [];
-    class Reads extends HostDecorator {
-      override readFile(p: string): string {
-        read.push(p);
-        return super.readFile(p);
-      }
-    }
-    const pidsRead = () => new Set(read.flatMap((p) => /^\/proc\/(\d+)\//.exec(p)?.[1] ?? []).map(Number));
-    const r = await engineWith(priority, "/jobs", BATCH_LOW).explain(takeSnapshot(new Reads(new FixtureHost(machine(JOBS)))), "/jobs", cause);
+    const jobs = snapshotNotingReads(machine(JOBS));
+    const pidsRead = jobs.pidsRead;
+    const r = await engineWith(priority, "/jobs", BATCH_LOW).explain(jobs.snapshot, "/jobs", cause);
     assert.deepEqual(r.plan.map((a) => "pid" in a && a.pid), [20]);
     // important (100) ranks after batch (10): its task is not read (batch's are, to know it holds a killable one).
     assert.ok(!pidsRead().has(10) && pidsRead().has(20), `read: ${[...pidsRead()].join(", ")}`);
     assert.match(r.candidates.find((c) => c.cgroup === "/jobs/important")?.note ?? "", /ranks after the choice \(its tasks not examined\)/);
     // /jobs/batch/a holds only a protected task: examined, refused, and b (50) is next.
-    read.length = 0;
-    const guarded: FixtureSpec = { ...JOBS, tasks: (JOBS.tasks ?? []).map((t) => (t.pid === 20 ? { ...t, oomScoreAdj: -1000 } : t)) };
-    const g = await engineWith(priority, "/jobs", BATCH_LOW).explain(takeSnapshot(new Reads(new FixtureHost(machine(guarded)))), "/jobs", cause);
+    const guarded = snapshotNotingReads(machine({ ...JOBS, tasks: (JOBS.tasks ?? []).map((t) => (t.pid === 20 ? { ...t, oomScoreAdj: -1000 } : t)) }));
+    const g = await engineWith(priority, "/jobs", BATCH_LOW).explain(guarded.snapshot, "/jobs", cause);
     assert.deepEqual(g.plan.map((a) => "pid" in a && a.pid), [21]);
     assert.match(g.candidates.find((c) => c.cgroup === "/jobs/batch/a")?.skipped ?? "", /every task in it is protected/);
-    assert.ok(!pidsRead().has(10), "important still ranks after batch: its task is not read");
+    assert.ok(!guarded.pidsRead().has(10), "important still ranks after batch: its task is not read");
   });
 
   test("a task whose priority is below every sibling cgroup's goes first", async () => {
