@@ -5,7 +5,7 @@
  *   const d = await startDaemon({ config: `...toml...`, args?: ["--dry-run"] })
  *     options: name (of the temp folder), dir (a folder to reuse: same state and event log across
  *     a restart), metricsListen ("none" by default), keepLog (a file name: the daemon's output is
- *     appended to $RUN_DIR/<keepLog> when it exits), readyTimeoutMs, prefix (commands that exec
+ *     appended to $RUN_DIR/<keepLog> when it exits, its event log to <keepLog without .log>.events.jsonl), readyTimeoutMs, prefix (commands that exec
  *     node in the end: prlimit, setpriv, a shell joining a cgroup)
  *   d.pid, d.dir (a root-owned 0700 temp folder: config, socket, state), d.configFile, d.socket,
  *   d.stateDir, d.eventLog
@@ -217,7 +217,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonProc> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on("exit", (code, signal) => {
       exitedYet = true;
-      if (opts.keepLog && RUN_DIR) appendFileSync(path.join(RUN_DIR, opts.keepLog), `${stamped.join("\n")}\n`);
+      if (opts.keepLog && RUN_DIR) {
+        appendFileSync(path.join(RUN_DIR, opts.keepLog), `${stamped.join("\n")}\n`);
+        // Its episode records too (their times say where signal → decision went), beside the log.
+        try {
+          appendFileSync(path.join(RUN_DIR, `${opts.keepLog.replace(/\.log$/, "")}.events.jsonl`), readFileSync(eventLog, "utf8"));
+        } catch {
+          /* no episode, no event log */
+        }
+      }
       resolve({ code, signal });
     }),
   );
