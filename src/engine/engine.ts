@@ -28,6 +28,7 @@ import { NO_PROTECTIONS, type Protections } from "./verify.js";
 import { type PreparedPlan, basisOf, recheck, scopeBytes, targetsOf } from "./standing.js";
 import { PolicyStateStore, type StateDraft } from "./policy-state.js";
 import { VictimRegistry } from "./victims.js";
+import { isoTime } from "../iso-time.js";
 
 export type { Executor, VerifiedOk, ChainLink } from "./step.js";
 export { DryRunExecutor } from "./step.js";
@@ -350,7 +351,7 @@ export class Engine {
         actionMs,
         readMs: snapshot.ioMs - io0,
       },
-      decision: { path: "standing", madeAt: new Date(plan.madeAtWallMs).toISOString(), ageMs, decisionMs: roundMs(plan.decisionMs), rechecked: check.rechecked },
+      decision: { path: "standing", madeAt: isoTime(plan.madeAtWallMs), ageMs, decisionMs: roundMs(plan.decisionMs), rechecked: check.rechecked },
     });
     return { record };
   }

@@ -8,6 +8,7 @@ import type { ReadFault } from "../os/read.js";
 import type { EpisodeKind, OomCause } from "./policy.js";
 import type { Action } from "./plan.js";
 import type { Execution } from "./verify.js";
+import { isoTime } from "../iso-time.js";
 
 export const EPISODE_SCHEMA = "oomkit.episode/1";
 
@@ -298,7 +299,7 @@ export function buildEpisode(p: EpisodeParts): EpisodeRecord {
 }
 
 function episodeTimes(t: EpisodeTiming): EpisodeRecord["times"] {
-  const at = (ms: number) => new Date(t.declaredAtWallMs + ms).toISOString();
+  const at = (ms: number) => isoTime(t.declaredAtWallMs + ms);
   const signal = t.signalBeforeMs;
   return {
     ...(signal !== undefined ? { signalAt: at(-signal) } : {}),

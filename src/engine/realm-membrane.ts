@@ -18,6 +18,7 @@ import type { PressureControl, PressureEvent } from "./policy.js";
 import { type PolicyResult, type SelectQuestion, PolicyThrew, invalidVerdict, selectSteps } from "./select.js";
 import type { Snapshot } from "./snapshot.js";
 import { TaskNode } from "./task.js";
+import { isoTime } from "../iso-time.js";
 
 /** A policy's options as a call hands them over: made by its parseOptions in the realm, or plain data. */
 export type OptionsWire = { readonly realm: number } | { readonly data: unknown };
@@ -181,7 +182,7 @@ export class Session {
     if (v instanceof CgroupNode) return { $c: [this.#handle(v), v.path, v.depth] };
     if (Array.isArray(v)) return v.map((x) => this.#wire(x));
     if (v instanceof Map) return { $m: [...v].map(([k, x]) => [this.#wire(k), this.#wire(x)]) };
-    if (v instanceof Date) return { $d: v.toISOString() };
+    if (v instanceof Date) return { $d: isoTime(v.getTime()) };
     const out = Object.create(null) as Record<string, unknown>;
     for (const k of Object.keys(v)) out[k.startsWith("$") ? `$${k}` : k] = this.#wire((v as Record<string, unknown>)[k]);
     return out;

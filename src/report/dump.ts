@@ -9,6 +9,7 @@ import type { CgroupNode } from "../engine/cgroup.js";
 import type { Snapshot } from "../engine/snapshot.js";
 import type { TaskNode } from "../engine/task.js";
 import type { Pressure } from "../os/parse/psi.js";
+import { isoTime } from "../iso-time.js";
 
 export const DUMP_SCHEMA = "oomkit.dump/1";
 
@@ -197,7 +198,7 @@ export function dumpSnapshot(snapshot: Snapshot, options: DumpOptions = {}): Dum
   return {
     schema: DUMP_SCHEMA,
     source: snapshot.source,
-    takenAt: new Date(snapshot.takenAtWallMs).toISOString(),
+    takenAt: isoTime(snapshot.takenAtWallMs),
     kernelRelease: sys.kernelRelease ?? null,
     cgroupMode: {
       mode: snapshot.cgroupMode.mode,

@@ -11,6 +11,7 @@ import type { HostFacts } from "../os/host.js";
 import type { RecordingHost } from "../os/record.js";
 import { FRAMES_DIR, TIMELINE_FORMAT, TIMELINE_MANIFEST, TIMELINE_VERSION, type TimelineManifest, frameFile, machinePathProblem } from "./format.js";
 import { EMPTY_STATE, type MachineState, diffStates } from "./state.js";
+import { isoTime } from "../iso-time.js";
 
 /** What a RecordingHost read, as a machine state. */
 export function stateOfRecording(rec: RecordingHost): MachineState {
@@ -88,7 +89,7 @@ export class TimelineWriter {
       format: TIMELINE_FORMAT,
       version: TIMELINE_VERSION,
       comment: o.comment,
-      startedAt: new Date(o.startedAtWallMs).toISOString(),
+      startedAt: isoTime(o.startedAtWallMs),
       everyMs: o.everyMs,
       facts: o.facts,
       frames: this.#times.map((atMs) => ({ atMs })),

@@ -1,6 +1,6 @@
 /**
  * The structure drawn from imports (docs: shared DESIGN "The layers"): imports run one way,
- * os → engine → policy, report → config → daemon → cli, with errors.ts, log.ts and on-first-use.ts beneath
+ * os → engine → policy, report → config → daemon → cli, with errors.ts, log.ts, on-first-use.ts and iso-time.ts beneath
  * everything and index.ts (the public surface) above it. config sits above policy because it
  * compiles attachments into the built-in policies. No import runs from a lower layer to a higher
  * one or sideways between two folders of one layer, and no files import each other in a circle.
@@ -17,6 +17,7 @@ const RANK: Readonly<Record<string, number>> = {
   "errors.ts": 0,
   "log.ts": 0,
   "on-first-use.ts": 0,
+  "iso-time.ts": 0,
   os: 1,
   engine: 2,
   policy: 3,
