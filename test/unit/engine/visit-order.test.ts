@@ -74,6 +74,44 @@ describe("visiting tasks largest first (engine/visit-order.ts)", () => {
     assert.deepEqual(order(largestFirst(tasks, undefined)), [1, 2, 3, 4, 5]);
   });
 
+  test("largestFirst's packed keys give the comparison sort's order: sizes in pages, ties newest first, past 8 TiB by pid", () => {
+    // Seeded: sizes drawn from a few values so that ties are common, unknowns among them.
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const values = [undefined, 0, 4096, 8192, 10 * MB, UNKNOWN_TASK_BYTES, 2 ** 50, 2 ** 60];
+    const pids = [...new Set(Array.from({ length: 3000 }, () => 1 + Math.floor(rand() * 4_000_000)))].sort((a, b) => a - b);
+    const sizes = new Map(pids.map((pid) => [pid, values[Math.floor(rand() * values.length)]]));
+    const taskBytes = (pid: number) => sizes.get(pid);
+    const pages = (pid: number) => Math.min(2 ** 31 - 1, Math.ceil((taskBytes(pid) ?? UNKNOWN_TASK_BYTES) / 4096));
+    const expected = [...pids].sort((a, b) => pages(b) - pages(a) || b - a);
+    const got = largestFirst(pids.map((pid) => ({ pid })), { taskBytes }).map((t) => t.pid);
+    assert.deepEqual(got, expected);
+    // 2^50 and 2^60 bytes both rank as 8 TiB: among them the newer pid first.
+    const huge = got.filter((pid) => (taskBytes(pid) ?? 0) >= 2 ** 50);
+    assert.deepEqual(huge, [...huge].sort((a, b) => b - a));
+    // Given out of pid order, or with a size that is not a number, the same order by the general sort.
+    const shuffled = [...pids].reverse().map((pid) => ({ pid }));
+    assert.deepEqual(largestFirst(shuffled, { taskBytes }).map((t) => t.pid), expected);
+    const withNaN = largestFirst([{ pid: 1 }, { pid: 2 }, { pid: 3 }], { taskBytes: (pid) => (pid === 2 ? Number.NaN : pid * MB) }).map((t) => t.pid);
+    assert.deepEqual(withNaN, [3, 1, 2]);
+  });
+
+  test("a snapshot's pids come in pid order whatever order the listing gives, folders of digits alone", () => {
+    const spec = crowd();
+    const dir = buildFixture(spec);
+    // Names that are no pid: a file of digits, a folder with a sign or letters, an empty-ish one.
+    fs.writeFileSync(path.join(dir, "proc/4242"), "");
+    for (const name of ["+5", "12a", "self2", "0x10"]) fs.mkdirSync(path.join(dir, "proc", name), { recursive: true });
+    // Pids of other lengths, so that the listing's order (by name) is not pid order.
+    for (const name of ["7", "50000", "31"]) fs.mkdirSync(path.join(dir, "proc", name), { recursive: true });
+    const host = new FixtureHost(dir);
+    const listed = host.readDir("/proc").filter((e) => e.isDirectory && /^[0-9]+$/.test(e.name)).map((e) => Number(e.name));
+    const inOrder = [...listed].sort((a, b) => a - b);
+    assert.notDeepEqual(listed, inOrder, "the fixture's listing is not in pid order (else this test shows nothing)");
+    assert.deepEqual(takeSnapshot(host).pids(), inOrder);
+    assert.ok(!takeSnapshot(host).pids().includes(4242));
+  });
+
   test("the model knows a task's size from the files it kept (stat for every listed task, status over it), and forgets a pid that left", () => {
     const t = setup(crowd());
     assert.equal(t.model.taskBytes(900), undefined, "nothing read yet");
