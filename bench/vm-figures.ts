@@ -13,7 +13,7 @@
  *
  *   OOMKIT_BENCH_KILL=1 OOMKIT_KERNEL_TESTS=daemon- npm run test:kernel
  *   OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd OOMKIT_KERNEL_TESTS=peers npm run test:kernel
- *   node dist/bench/vm-figures.js [--write] [KERNEL_RUN_FOLDER...]
+ *   node dist/bench/vm-figures.js [--write] [--section=standing|crowd|peers|footprint] [KERNEL_RUN_FOLDER...]
  *
  * Without folders it takes, for each kernel, the newest run folder (under $OOMKIT_VM_CACHE/runs)
  * with fresh rows for the first table and the newest with crowd figures for the second. No test
@@ -27,6 +27,7 @@ import { replaceSection } from "./markdown.js";
 const STANDING_HEADING = "## Standing against fresh in the VM";
 const CROWD_HEADING = "## A crowded machine (in the VM)";
 const PEERS_HEADING = "## Against the peers, re-run (in the VM)";
+const FOOTPRINT_HEADING = "## oomkit's footprint and the kill without swap (in the VM)";
 const RUNS = path.join(process.env.OOMKIT_VM_CACHE ?? "/var/tmp/oomkit-vm", "runs");
 
 interface Figures {
@@ -76,6 +77,10 @@ interface KernelRun {
   readonly figures: FigureRow[];
   readonly peers: PeerResult[];
   readonly date: string;
+  /** The leak's growth in the peers comparison, MiB/s (peers.json's rate). */
+  readonly rate?: number;
+  /** Each peers guest's folder: oomkit's episode records are kept there (peers-oomkit-SCENARIO.events.jsonl). */
+  readonly peerDirs: readonly string[];
   /** The host's 1-minute load average while each guest ran (host-load.json, by the harness). */
   readonly loads: readonly GuestLoad[];
 }
@@ -99,6 +104,8 @@ function loadRun(dir: string): KernelRun {
   const figures: FigureRow[] = [];
   const peers: PeerResult[] = [];
   const loads: GuestLoad[] = [];
+  const peerDirs: string[] = [];
+  let rate: number | undefined;
   let kernel = path.basename(dir).replace(/^[0-9T]+-/, "").replace(/-[0-9]+$/, "");
   let date = "";
   for (const guest of fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []) {
@@ -114,15 +121,17 @@ function loadRun(dir: string): KernelRun {
         date ||= j.date;
         figures.push(...(Array.isArray(j.rows) ? j.rows : []));
       } else if (f === "peers.json") {
-        const j = readJson<{ kernel: string; date: string; results: PeerResult[] }>(path.join(g, f));
+        const j = readJson<{ kernel: string; date: string; rate?: number; results: PeerResult[] }>(path.join(g, f));
         if (!j) continue;
         kernel = j.kernel;
         date ||= j.date;
+        if (typeof j.rate === "number") rate = j.rate;
+        peerDirs.push(g);
         peers.push(...(Array.isArray(j.results) ? j.results : []));
       }
     }
   }
-  return { dir, kernel, figures, peers, date, loads };
+  return { dir, kernel, figures, peers, date, loads, peerDirs, ...(rate !== undefined ? { rate } : {}) };
 }
 
 /** The newest run folder per kernel for which `has` holds. */
@@ -277,6 +286,72 @@ function peersTable(runs: KernelRun[]): string {
   return lines.join("\n");
 }
 
+/** What oomkit's episode record says of the way from the trouble to the kill (the fields read here). */
+interface EpisodeTimes {
+  readonly cause?: { readonly figures?: Record<string, number> };
+  readonly times?: { readonly signalAt?: string; readonly declaredAt?: string; readonly signalToDecisionMs?: number };
+  readonly actions?: readonly { readonly details?: { readonly signalMs?: number; readonly exitMs?: number } }[];
+}
+
+/** oomkit's first episode record in a peers scenario, where the harness kept it. */
+function firstEpisode(run: KernelRun, scenario: string): EpisodeTimes | undefined {
+  for (const g of run.peerDirs) {
+    const f = path.join(g, `peers-oomkit-${scenario}.events.jsonl`);
+    if (!fs.existsSync(f)) continue;
+    const line = fs.readFileSync(f, "utf8").split("\n").find((l) => l.trim() !== "");
+    if (line) return JSON.parse(line) as EpisodeTimes;
+  }
+  return undefined;
+}
+
+/**
+ * Without swap a handler's own memory brings the machine to a threshold sooner: how much of
+ * oomkit's time against earlyoom's (the same 10 % MemAvailable threshold) its larger footprint
+ * explains, from the newest peers runs with both in a no-swap scenario (issue 12's question).
+ */
+function footprintSection(runs: KernelRun[]): string | undefined {
+  const rows: string[] = [];
+  const growth: Readonly<Record<string, (rate: number) => number>> = { leak: (r) => r, priority: (r) => r * 1.5 };
+  for (const run of runs) {
+    if (run.rate === undefined) continue;
+    for (const sc of Object.keys(growth)) {
+      const of = (h: string) => summary(run.peers.filter((p) => p.scenario === sc && p.handler === h));
+      const o = of("oomkit");
+      const e = of("earlyoom");
+      const ok = median(o.kills);
+      const ek = median(e.kills);
+      if (ok === undefined || ek === undefined || o.idle === undefined || e.idle === undefined) continue;
+      const mibS = (growth[sc] as (r: number) => number)(run.rate);
+      const extra = o.idle - e.idle;
+      const sooner = extra / mibS;
+      const onTheirs = ok + sooner - ek;
+      const ep = firstEpisode(run, sc);
+      const f = ep?.cause?.figures;
+      const sig = ep?.times?.signalAt !== undefined && ep.times.declaredAt !== undefined ? Date.parse(ep.times.declaredAt) - Date.parse(ep.times.signalAt) : undefined;
+      const act = ep?.actions?.[0]?.details;
+      const way =
+        f?.memAvailableBytes !== undefined && f.memAvailableThresholdBytes !== undefined
+          ? `signal at MemAvailable ${(f.memAvailableBytes / 2 ** 20).toFixed(0)} MiB (threshold ${(f.memAvailableThresholdBytes / 2 ** 20).toFixed(0)}), signal → live check ${sig === undefined ? "—" : `${Math.round(sig)} ms`}, signal → decision ${ep?.times?.signalToDecisionMs === undefined ? "—" : `${Math.round(ep.times.signalToDecisionMs)} ms`}, SIGKILL ${act?.signalMs === undefined ? "—" : `${Math.round(act.signalMs)} ms`} after the decision, exit ${act?.exitMs === undefined ? "—" : `${Math.round(act.exitMs)} ms`} after that`
+          : "—";
+      rows.push(
+        `| ${short(run.kernel)} | ${SCENARIO_TITLES[sc]} | ${ok.toFixed(1)} s / ${ek.toFixed(1)} s | ${(ok - ek).toFixed(1)} s | ${o.idle.toFixed(1)} / ${e.idle.toFixed(1)} MiB | ${mibS} MiB/s | ${sooner.toFixed(2)} s | ${onTheirs >= 0 ? "+" : ""}${onTheirs.toFixed(1)} s | ${o.avail === undefined || e.avail === undefined ? "—" : `${Math.round(o.avail)} / ${Math.round(e.avail)} MiB`} | ${way} |`,
+      );
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return [
+    FOOTPRINT_HEADING,
+    "",
+    `Generated by \`node dist/bench/vm-figures.js --write\` (bench/vm-figures.ts) from the newest run folders of \`OOMKIT_BENCH_PEERS=1 OOMKIT_KERNEL_TESTS=peers npm run test:kernel\` with oomkit and earlyoom in a scenario without swap (${runs.map((r) => `${r.kernel}: ${r.date.slice(0, 10)}, ${path.basename(r.dir)}`).join("; ")}). ` +
+      "Both act at MemAvailable 10 %, so a handler's own resident memory is memory the growth does not get: the threshold comes sooner by the handler's idle RSS over the growth rate (the leak's, or both jobs' together in \"priority\"). **on earlyoom's footprint**: oomkit's time with that head start given back, against earlyoom's (+ is later): where it is +, oomkit's earlier kill without swap is its footprint's doing, not a faster way to the kill. The last column is oomkit's episode record: where its time from the threshold goes (the poll that saw the threshold crossed, the wait before the live check of the standing plan, the check, the signal and the victim's exit). One run each (TCG times vary by up to ~50 %): a sign, not a measure.",
+    "",
+    "| kernel | scenario | oomkit / earlyoom, leak start → first kill | oomkit − earlyoom | idle RSS, oomkit / earlyoom | growth | threshold sooner by oomkit's extra RSS | on earlyoom's footprint | lowest MemAvailable, oomkit / earlyoom | oomkit's way from the threshold to the kill |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ...rows,
+    "",
+  ].join("\n");
+}
+
 /**
  * The crowd table's peers runs: where a kernel has a folder of the crowded scenario alone
  * (OOMKIT_BENCH_PEERS_SCENARIOS=crowd, usually with more runs), the whole comparison's folders of
@@ -289,30 +364,43 @@ function dedicatedCrowd(runs: readonly KernelRun[]): KernelRun[] {
 
 function main(): void {
   const args = process.argv.slice(2);
+  // --section=standing|crowd|peers|footprint: that section alone (the others are left as they are).
+  const section = args.find((a) => a.startsWith("--section="))?.slice("--section=".length);
+  const wants = (name: string) => section === undefined || section === name;
   const write = args.includes("--write");
   const dirs = args.filter((a) => !a.startsWith("--"));
   const given = dirs.map((d) => loadRun(path.resolve(d)));
   const standingRuns = given.length ? given.filter((r) => r.figures.some((f) => f.decision === "none")) : newest((r) => r.figures.some((f) => f.decision === "none"));
   const crowdRuns = given.length ? dedicatedCrowd(given.filter((r) => r.peers.some((p) => p.scenario === "crowd") || r.figures.some((f) => /^crowded/.test(f.scenario)))) : newest((r) => r.peers.some((p) => p.scenario === "crowd"));
-  if (standingRuns.length) {
-    const t = standingTable(standingRuns);
+  /** Prints a section and writes it into BENCHMARKS.md; `missing` says why there is none. */
+  const emit = (name: string, heading: string, make: () => string | undefined, missing: string) => {
+    if (!wants(name)) return;
+    const t = make();
+    if (t === undefined) {
+      process.stderr.write(`vm-figures: ${missing}\n`);
+      return;
+    }
     process.stdout.write(`${t}\n`);
-    if (write) replaceSection("BENCHMARKS.md", STANDING_HEADING, t);
-  } else process.stderr.write("vm-figures: no run folder with fresh figures (run the daemon scenarios with OOMKIT_BENCH_KILL=1)\n");
-  if (crowdRuns.length) {
-    // The kernel test's figures may come from another folder than the peers': take the newest of each.
-    const withTest = given.length ? crowdRuns : crowdRuns.map((r) => (r.figures.some((f) => /^crowded/.test(f.scenario)) ? r : { ...r, figures: newest((x) => x.kernel === r.kernel && x.figures.some((f) => /^crowded/.test(f.scenario)))[0]?.figures ?? [] }));
-    const t = crowdTable(withTest);
-    process.stdout.write(`${t}\n`);
-    if (write) replaceSection("BENCHMARKS.md", CROWD_HEADING, t);
-  } else process.stderr.write("vm-figures: no run folder with the crowded scenario (OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd)\n");
+    if (write) replaceSection("BENCHMARKS.md", heading, t);
+  };
+  emit("standing", STANDING_HEADING, () => (standingRuns.length ? standingTable(standingRuns) : undefined), "no run folder with fresh figures (run the daemon scenarios with OOMKIT_BENCH_KILL=1)");
+  emit(
+    "crowd",
+    CROWD_HEADING,
+    () => {
+      if (!crowdRuns.length) return undefined;
+      // The kernel test's figures may come from another folder than the peers': take the newest of each.
+      const withTest = given.length ? crowdRuns : crowdRuns.map((r) => (r.figures.some((f) => /^crowded/.test(f.scenario)) ? r : { ...r, figures: newest((x) => x.kernel === r.kernel && x.figures.some((f) => /^crowded/.test(f.scenario)))[0]?.figures ?? [] }));
+      return crowdTable(withTest);
+    },
+    "no run folder with the crowded scenario (OOMKIT_BENCH_PEERS=1 OOMKIT_BENCH_PEERS_SCENARIOS=crowd)",
+  );
   // The whole comparison: the newest run that holds more than the crowded scenario.
   const peersRuns = given.length ? given.filter((r) => r.peers.some((p) => p.scenario !== "crowd")) : newest((r) => r.peers.some((p) => p.scenario !== "crowd"));
-  if (peersRuns.length) {
-    const t = peersTable(peersRuns);
-    process.stdout.write(`${t}\n`);
-    if (write) replaceSection("BENCHMARKS.md", PEERS_HEADING, t);
-  } else process.stderr.write("vm-figures: no run folder with the peers comparison (OOMKIT_BENCH_PEERS=1)\n");
+  emit("peers", PEERS_HEADING, () => (peersRuns.length ? peersTable(peersRuns) : undefined), "no run folder with the peers comparison (OOMKIT_BENCH_PEERS=1)");
+  // The footprint's share: the newest run with oomkit and earlyoom in a scenario without swap.
+  const noSwap = (r: KernelRun) => ["leak", "priority"].some((sc) => ["oomkit", "earlyoom"].every((h) => r.peers.some((p) => p.scenario === sc && p.handler === h)));
+  emit("footprint", FOOTPRINT_HEADING, () => footprintSection(given.length ? given.filter(noSwap) : newest(noSwap)), "no run folder with oomkit and earlyoom in a scenario without swap");
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) main();
