@@ -26,7 +26,7 @@
  * live check decides *whether*.
  */
 import { isVanished } from "../errors.js";
-import type { DirEntry, FileStat } from "../os/host.js";
+import type { DirCursor, DirEntry, FileStat } from "../os/host.js";
 import { HostDecorator } from "../os/host-decorator.js";
 import { type Host, type ParsedCache, workClockOf } from "../os/host.js";
 import { compactProcStatus } from "../os/parse/proc.js";
@@ -195,6 +195,51 @@ function keepParsed(e: Entry, parse: unknown, value: unknown): void {
 
 const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
 
+/**
+ * Entries read at a time when /proc's listing is re-read in parts (Host.openDir): its 10,000
+ * entries took 5-12 ms as one read on the fixture machine of bench/standing.bench.ts, a stretch a
+ * trigger had to wait out. A part of 256 (with the names noted as they come, so that the end of
+ * the listing has little left to work out) took 0.5-0.8 ms there, and the refresh can stop for an
+ * event between two parts; 512 took about twice that.
+ */
+export const LISTING_PART = 256;
+const PROC_DIR = "/proc";
+/** A listing stopped between parts and not gone on with for this long is read again from the start. */
+const PARTIAL_MAX_MS = 2_000;
+
+/** A listing being re-read in parts: the entry, the open listing and what it gave so far. */
+interface PartialListing {
+  readonly e: Entry;
+  readonly cursor: DirCursor;
+  readonly entries: DirEntry[];
+  /** The names read so far, and the pids among them the listing kept did not hold (when its names are known: ProcNames). */
+  readonly names: Set<string>;
+  readonly came: number[] | undefined;
+  /** The names of the listing kept when the re-read began. */
+  readonly kept: ReadonlySet<string> | undefined;
+  /** On the model's clock. */
+  readonly startedAtMs: number;
+}
+
+/** The names in /proc's listing the model keeps (`of`: that listing), made by a re-read in parts as it goes. */
+interface ProcNames {
+  readonly of: unknown;
+  readonly names: ReadonlySet<string>;
+}
+
+/** What a re-read in parts of /proc's listing found as it went: the names listed, and the pids that came. */
+interface ListedParts {
+  readonly names: Set<string>;
+  readonly came: readonly number[] | undefined;
+}
+
+/** What one re-read did: whether the entry changed, what that signifies, how many entries it dropped along. */
+interface Reread {
+  readonly changed: boolean;
+  readonly significant: Significance;
+  readonly dropped: number;
+}
+
 export class WarmModel extends HostDecorator implements ParsedCache {
   readonly #maps: Record<Kind, Map<string, Entry>> = { file: new Map(), dir: new Map(), stat: new Map(), xattrs: new Map(), exists: new Map() };
   /** pid → its entries, so a pid that leaves takes them along (an array: a Set each was ~180 bytes a process). */
@@ -223,6 +268,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   #movedCgroups = new Set<string>();
   /** The kept memory.current entries: the cgroups' sizes, for cgroupsAbove. */
   readonly #usage = new Set<Entry>();
+  /**
+   * A listing re-read in parts (Host.openDir) and stopped between two of them: it goes on first at
+   * the next refresh, from where it was (see LISTING_PART).
+   */
+  #partial: PartialListing | undefined;
+  /** The names of /proc's listing kept, where a re-read in parts made them (the next one compares with them part by part). */
+  #procNames: ProcNames | undefined;
   /** pid → until when it counts as new (it appeared in a re-read of /proc's listing). */
   readonly #young = new Map<number, number>();
   /** pid → resident + swapped bytes from its kept status or statm text: the visit order's sizes. */
@@ -357,7 +409,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
   override readDir(p: string): DirEntry[] {
     // Callers may sort or filter what they get: hand out a copy of the kept listing.
-    return [...(this.#serve("dir", p, () => super.readDir(p)) as DirEntry[])];
+    return [...(this.#serve("dir", p, () => listing(this.inner, p)) as DirEntry[])];
   }
   override stat(p: string): FileStat {
     return this.#serve("stat", p, () => super.stat(p)) as FileStat;
@@ -568,22 +620,45 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     const seen = new Significant();
     let dropped = 0;
     let behind = false;
-    for (;;) {
+    const enough = () => work.monotonicMs() - t0 >= budgetMs || stop?.() === true;
+    const note = (r: Reread) => {
+      if (r.changed) changed++;
+      seen.note(r.significant);
+      dropped += r.dropped;
+    };
+    // A listing stopped between two parts goes on first (it was due before anything now due).
+    const partial = this.#partial;
+    if (partial !== undefined) {
+      this.#partial = undefined;
+      if (this.#maps.dir.get(partial.e.path) !== partial.e || now - partial.startedAtMs > PARTIAL_MAX_MS) {
+        // Dropped meanwhile, or begun too long ago to be one listing: read again from the start.
+        partial.cursor.close();
+        if (this.#maps.dir.get(partial.e.path) === partial.e) this.#schedule(partial.e, 0);
+      } else {
+        reads++;
+        const r = this.#listOn(partial, now, enough);
+        if (r === undefined) behind = true;
+        else note(r);
+      }
+    }
+    for (; !behind; ) {
       const q = next();
       if (q === undefined) break;
       const e = q.popDue(now) as Entry;
       if (this.#maps[e.kind].get(e.path) !== e) continue; // dropped along the way
       // Past the budget, or (after one read, so that every slice gets somewhere) an event waits.
-      if (reads > 0 && (work.monotonicMs() - t0 >= budgetMs || stop?.() === true)) {
+      if (reads > 0 && enough()) {
         q.push(e); // still due: first in line next time
         behind = true;
         break;
       }
       reads++;
-      const r = this.#reread(e, now);
-      if (r.changed) changed++;
-      seen.note(r.significant);
-      dropped += r.dropped;
+      const r = this.#inParts(e) ? this.#listInParts(e, now, enough) : this.#reread(e, now);
+      if (r === undefined) {
+        behind = true; // stopped between two parts of a listing: it goes on next time
+        break;
+      }
+      note(r);
     }
     const ms = work.monotonicMs() - t0;
     this.#refreshReads += reads;
@@ -689,13 +764,75 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     (dueAtMs === 0 ? this.#urgent : this.#queues[rank(e)])?.push(e);
   }
 
-  #reread(e: Entry, now: number): { changed: boolean; significant: Significance; dropped: number } {
+  #reread(e: Entry, now: number): Reread {
+    // Read whole now: a re-read of it in parts under way would bring an older listing after this one.
+    if (this.#partial?.e === e) {
+      this.#partial.cursor.close();
+      this.#partial = undefined;
+    }
     let read: Outcome<unknown>;
     try {
       read = { ok: true, value: readAgain(this.inner, e) };
     } catch (error) {
       read = { ok: false, error };
     }
+    return this.#applyRead(e, now, read);
+  }
+
+  /**
+   * Whether an entry is re-read in parts: /proc's listing (the one that grows with the machine), from
+   * a Host that lists in parts. Cgroup folders are read whole: a few dozen entries each, and kept
+   * in readDir's order, which policies see.
+   */
+  #inParts(e: Entry): boolean {
+    return e.kind === "dir" && e.path === PROC_DIR && this.inner.openDir !== undefined;
+  }
+
+  /** Begins re-reading a listing in parts; as #listOn. */
+  #listInParts(e: Entry, now: number, enough: () => boolean): Reread | undefined {
+    let cursor: DirCursor;
+    try {
+      cursor = (this.inner.openDir as (p: string) => DirCursor).call(this.inner, e.path);
+    } catch (error) {
+      return this.#applyRead(e, now, { ok: false, error });
+    }
+    const kept = this.#procNames !== undefined && e.ok && this.#procNames.of === e.held ? this.#procNames.names : undefined;
+    return this.#listOn({ e, cursor, entries: [], startedAtMs: now, names: new Set(), came: kept === undefined ? undefined : [], kept }, now, enough);
+  }
+
+  /**
+   * Reads a listing's parts, at least one, until it ends (then it is a re-read like any other) or
+   * `enough` says to stop between two parts: then undefined, and it goes on at the next refresh.
+   */
+  #listOn(p: PartialListing, now: number, enough: () => boolean): Reread | undefined {
+    for (let first = true; ; first = false) {
+      if (!first && enough()) {
+        this.#partial = p;
+        return undefined;
+      }
+      let part: DirEntry[];
+      try {
+        part = p.cursor.next(LISTING_PART);
+      } catch (error) {
+        p.cursor.close();
+        return this.#applyRead(p.e, now, { ok: false, error });
+      }
+      if (part.length === 0) return this.#applyRead(p.e, now, { ok: true, value: p.entries }, { names: p.names, came: p.came });
+      // What the end of the listing would otherwise work out over all of it at once: the names
+      // listed, and which of them are new (a pid's folder only: digits).
+      for (const d of part) {
+        p.entries.push(d);
+        p.names.add(d.name);
+        if (p.came !== undefined && !p.kept?.has(d.name)) {
+          const pid = decimalPid(d.name);
+          if (pid !== undefined) p.came.push(pid);
+        }
+      }
+    }
+  }
+
+  /** A re-read's outcome (`read`) applied to its entry: kept, compared, classed and scheduled, and what it changed followed. */
+  #applyRead(e: Entry, now: number, read: Outcome<unknown>, parts?: ListedParts): Reread {
     const outcome = keptOf(e.kind, e.path, read);
     if (!outcome.ok && !isVanished(outcome.error)) {
       // A passing I/O error: keep what was known, try again at the next interval.
@@ -711,6 +848,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     // text), and a copy read anew beside it was a second text per process. A stat is compared
     // by some of its fields only: the one read now is kept.
     if (changed || e.kind === "stat") e.outcome = outcome;
+    // The names of the listing now kept, as the parts that read it found them (changed or not).
+    if (parts !== undefined && e.ok) this.#procNames = { of: e.held, names: parts.names };
     if (changed) {
       clearParsed(e);
       e.figures = undefined;
@@ -725,8 +864,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     let dropped = 0;
     let came = false;
     if (changed && e.kind === "dir" && e.path === "/proc") {
-      dropped += this.#dropGonePids(outcome);
-      came = this.#noteNewPids(previous, outcome, now) > 0;
+      dropped += this.#dropGonePids(outcome, parts?.names);
+      came = (parts?.came !== undefined ? this.#noteYoung(parts.came, now) : this.#noteNewPids(previous, outcome, now)) > 0;
     }
     // What a move's own reads found (its process list, read at once) is news like any other.
     let found: Significance = undefined;
@@ -783,6 +922,13 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
+  /** These pids, new in /proc's listing, are young for YOUNG_MS; returns how many. */
+  #noteYoung(came: readonly number[], now: number): number {
+    for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
+    for (const pid of came) this.#young.set(pid, now + YOUNG_MS);
+    return came.length;
+  }
+
   #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
     if (!before.ok || !after.ok) return 0;
@@ -797,9 +943,9 @@ export class WarmModel extends HostDecorator implements ParsedCache {
   }
 
   /** Drops the entries of every pid no longer listed in /proc. */
-  #dropGonePids(listing: Outcome<unknown>): number {
+  #dropGonePids(listing: Outcome<unknown>, names?: ReadonlySet<string>): number {
     if (!listing.ok) return 0;
-    const live = new Set((listing.value as DirEntry[]).map((d) => d.name));
+    const live = names ?? new Set((listing.value as DirEntry[]).map((d) => d.name));
     let dropped = 0;
     for (const [pid, kept] of this.#byPid) {
       if (live.has(String(pid))) continue;
@@ -1150,7 +1296,7 @@ function readAgain(host: Host, e: Entry): unknown {
     case "file":
       return host.readFile(e.path);
     case "dir":
-      return host.readDir(e.path);
+      return listing(host, e.path);
     case "stat":
       return host.stat(e.path);
     case "xattrs":
@@ -1158,6 +1304,30 @@ function readAgain(host: Host, e: Entry): unknown {
     case "exists":
       return host.exists(e.path);
   }
+}
+
+/**
+ * A listing as the model keeps it. /proc's comes in its folder's order from a Host that lists in
+ * parts (pid order on Linux; readDir sorts by name), read whole here or in parts by a refresh
+ * (WarmModel #listInParts): one order either way, so a re-read is compared entry by entry with
+ * the one kept.
+ */
+function listing(host: Host, p: string): DirEntry[] {
+  if (p !== PROC_DIR || host.openDir === undefined) return host.readDir(p);
+  const c = host.openDir(p);
+  const out: DirEntry[] = [];
+  for (let part = c.next(LISTING_PART); part.length > 0; part = c.next(LISTING_PART)) for (const d of part) out.push(d);
+  return out;
+}
+
+/** A /proc folder name of digits alone as its pid, else undefined (as `/^[0-9]+$/`). */
+function decimalPid(name: string): number | undefined {
+  if (name.length === 0 || name.length > 15) return undefined;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  return Number(name);
 }
 
 function attempt<T>(read: () => T): Outcome<T> {

@@ -14,7 +14,8 @@ import * as path from "node:path";
 import * as z from "zod";
 import { OomkitError } from "../errors.js";
 import { onFirstUse } from "../on-first-use.js";
-import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, ManualClock, NO_CAPABILITIES, hostIoError } from "./host.js";
+import { folderCursor } from "./dir-cursor.js";
+import { type Clock, type DirCursor, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, ManualClock, NO_CAPABILITIES, hostIoError } from "./host.js";
 
 export const FIXTURE_MANIFEST = "oomkit-fixture.json";
 export const FIXTURE_MANIFEST_VERSION = 1;
@@ -124,6 +125,10 @@ export class FixtureHost implements Host {
     } catch (err) {
       throw hostIoError("list", machinePath, err);
     }
+  }
+
+  openDir(machinePath: string): DirCursor {
+    return folderCursor(this.local(machinePath), machinePath);
   }
 
   exists(machinePath: string): boolean {

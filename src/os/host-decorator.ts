@@ -4,7 +4,7 @@
  * tests — extend it and override only what they watch, so a new Host operation is passed on in
  * this one place.
  */
-import type { Clock, DirEntry, FileStat, Host, HostCapabilities, HostFacts, HostWaits, ParsedCache } from "./host.js";
+import type { Clock, DirCursor, DirEntry, FileStat, Host, HostCapabilities, HostFacts, HostWaits, ParsedCache } from "./host.js";
 
 export class HostDecorator implements Host {
   readonly kind: Host["kind"];
@@ -30,6 +30,17 @@ export class HostDecorator implements Host {
   }
   readDir(p: string): DirEntry[] {
     return this.inner.readDir(p);
+  }
+  /**
+   * In parts from the Host below, where it lists in parts and this decorator does not watch
+   * listings (override readDir): one that does sees every listing whole, through its readDir (a
+   * fault injected, a read counted or metered), and offers no parts.
+   */
+  get openDir(): ((p: string) => DirCursor) | undefined {
+    const inner = this.inner;
+    const open = inner.openDir;
+    if (open === undefined || this.readDir !== HostDecorator.prototype.readDir) return undefined;
+    return (p: string) => open.call(inner, p);
   }
   exists(p: string): boolean {
     return this.inner.exists(p);

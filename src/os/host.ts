@@ -143,6 +143,17 @@ export interface HostWaits {
   eventPending?(): boolean;
 }
 
+/** A folder listed a part at a time (Host.openDir). */
+export interface DirCursor {
+  /**
+   * Up to `max` more entries, in the order readDir gives them; an empty array once the listing has
+   * ended (it is closed then). Throws E_HOST_IO as readDir does.
+   */
+  next(max: number): DirEntry[];
+  /** Ends the listing early (again: nothing). */
+  close(): void;
+}
+
 export interface Host {
   /** "linux", "fixture" or "sim": shown in reports so a reader knows where figures came from. */
   readonly kind: "linux" | "fixture" | "sim";
@@ -160,6 +171,13 @@ export interface Host {
   facts(): HostFacts;
   readFile(path: string): string;
   readDir(path: string): DirEntry[];
+  /**
+   * Lists a folder a part at a time, where this Host can. /proc on a machine of 10,000 processes is
+   * one listing of several ms, during which the thread is not given back: work that gives way to
+   * an event (the warm model's refresh) reads it in parts and can stop between them. Absent:
+   * readDir, whole.
+   */
+  openDir?(path: string): DirCursor;
   exists(path: string): boolean;
   /** Size and times of a file, without following a final symlink. */
   stat(path: string): FileStat;

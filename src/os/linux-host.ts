@@ -5,7 +5,8 @@
  */
 import * as fs from "node:fs";
 import { OomkitError } from "../errors.js";
-import { type Clock, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, hostIoError, systemClock } from "./host.js";
+import { folderCursor } from "./dir-cursor.js";
+import { type Clock, type DirCursor, type DirEntry, type FileStat, type Host, type HostCapabilities, type HostFacts, hostIoError, systemClock } from "./host.js";
 import { SC_PAGESIZE, libc } from "./libc.js";
 import type { HostWaits } from "./host.js";
 import { closePidfd, pidfdOpen, waitPidfdReadable } from "./kill.js";
@@ -119,6 +120,10 @@ export class LinuxHost implements Host {
     } catch (err) {
       throw hostIoError("list", path, err);
     }
+  }
+
+  openDir(path: string): DirCursor {
+    return folderCursor(path);
   }
 
   exists(path: string): boolean {

@@ -4,13 +4,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { CgroupNode } from "../../../src/engine/cgroup.js";
 import { Engine } from "../../../src/engine/engine.js";
-import { MAX_PARSERS_PER_FILE, REFRESH_INTERVALS_MS, WarmModel } from "../../../src/engine/model.js";
+import { LISTING_PART, MAX_PARSERS_PER_FILE, REFRESH_INTERVALS_MS, WarmModel } from "../../../src/engine/model.js";
 import type { OomCause } from "../../../src/engine/policy.js";
 import { takeSnapshot } from "../../../src/engine/snapshot.js";
 import { OomkitError } from "../../../src/errors.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { HostDecorator } from "../../../src/os/host-decorator.js";
-import { ManualClock } from "../../../src/os/host.js";
+import { type DirCursor, type DirEntry, ManualClock } from "../../../src/os/host.js";
 import { builtinPolicy } from "../../../src/policy/builtins.js";
 import { readResult } from "../../../src/os/read.js";
 import { MemoryLogger } from "../../../src/log.js";
@@ -647,4 +647,109 @@ describe("the warm model and read faults", () => {
       assert.deepEqual(t.counting.reads.slice(before).filter((r) => !r.endsWith("/memory.current")), [`xattr:${b}`, `${b}/memory.max`], "read from the machine, not served from the old cgroup's entries");
     });
   }
+});
+
+describe("the warm model re-reads /proc's listing in parts", () => {
+  /** A machine of five parts of LISTING_PART processes and some, its /proc listed by a Host that counts its listings. */
+  function crowdedModel() {
+    const tasks = [{ pid: 1, comm: "init", cgroup: "/" }, ...Array.from({ length: 5 * LISTING_PART + 20 }, (_, i) => ({ pid: 100 + i, comm: `w${i}`, cgroup: "/", rssAnonKb: 1024 }))];
+    const dir = buildFixture({ tasks });
+    const clock = new ManualClock(1_000);
+    const counts = { opened: 0, whole: 0 };
+    class Listing extends FixtureHost {
+      override openDir(p: string): DirCursor {
+        if (p === "/proc") counts.opened++;
+        return super.openDir(p);
+      }
+      override readDir(p: string): DirEntry[] {
+        if (p === "/proc") counts.whole++;
+        return super.readDir(p);
+      }
+    }
+    const model = new WarmModel(new Listing(dir, { clock }), "/sys/fs/cgroup");
+    const pids = () => takeSnapshot(model).pids();
+    return { dir, clock, counts, model, pids };
+  }
+
+  test("a refresh stopped between two parts goes on where it was at the next, and the new listing is kept only when it is whole", () => {
+    const t = crowdedModel();
+    assert.equal(t.pids().length, 5 * LISTING_PART + 21, "the first listing, kept");
+    assert.deepEqual([t.counts.opened, t.counts.whole], [1, 0], "listed in parts, read whole at once");
+    addTask(t.dir, { pid: 5_000, comm: "new", cgroup: "/" });
+    t.clock.advance(REFRESH_INTERVALS_MS.listing + 1);
+    const structure = t.model.structureGeneration;
+    const stopAlways = () => true;
+    const first = t.model.refresh(1_000, stopAlways);
+    assert.equal(first.behind, true, "stopped after the first part");
+    assert.equal(first.reads, 1);
+    assert.ok(!t.pids().includes(5_000), "the listing kept is the old one while the new one is partly read");
+    const second = t.model.refresh(1_000, stopAlways);
+    assert.equal(second.behind, true, "one part more, then stopped again");
+    assert.ok(!t.pids().includes(5_000));
+    assert.equal(t.model.structureGeneration, structure, "nothing seen yet");
+    const third = t.model.refresh(1_000);
+    assert.ok(t.pids().includes(5_000), "whole: the new process is in the listing kept");
+    assert.equal(t.model.structureGeneration, structure + 1, "a process that came is structure");
+    assert.ok(third.changed >= 1);
+    assert.deepEqual([t.counts.opened, t.counts.whole], [2, 0], "one listing, opened once, over three refreshes");
+  });
+
+  test("a listing in parts after another compares part by part with the names that one left: who came is structure, who went is forgotten", () => {
+    const t = crowdedModel();
+    t.pids();
+    const relist = (stops: boolean) => {
+      t.clock.advance(REFRESH_INTERVALS_MS.listing + 1);
+      for (let i = 0; i < 100 && t.model.refresh(1_000, () => stops).behind; i++);
+    };
+    relist(true); // the first re-read in parts: it leaves the names it listed
+    void takeSnapshot(t.model).tasks; // every task's stat kept: a size known for each
+    assert.ok(t.model.taskBytes(100) !== undefined);
+    const structure = t.model.structureGeneration;
+    relist(true);
+    assert.equal(t.model.structureGeneration, structure, "the same listing again: nothing came");
+    fs.rmSync(path.join(t.dir, "proc/100"), { recursive: true });
+    relist(true);
+    assert.equal(t.model.structureGeneration, structure, "one that went is no news by itself");
+    assert.equal(t.model.taskBytes(100), undefined, "and what was kept of it is gone");
+    addTask(t.dir, { pid: 6_000, comm: "late", cgroup: "/" });
+    relist(true);
+    assert.equal(t.model.structureGeneration, structure + 1, "one that came is");
+    assert.ok(t.pids().includes(6_000) && !t.pids().includes(100));
+  });
+
+  test("a listing left between parts for too long, or read whole meanwhile, is not gone on with", () => {
+    const t = crowdedModel();
+    t.pids();
+    addTask(t.dir, { pid: 5_000, comm: "new", cgroup: "/" });
+    t.clock.advance(REFRESH_INTERVALS_MS.listing + 1);
+    t.model.refresh(1_000, () => true);
+    assert.equal(t.counts.opened, 2);
+    // Seconds later the parts read are stale: the listing starts over.
+    t.clock.advance(5_000);
+    t.model.refresh(1_000);
+    assert.equal(t.counts.opened, 3, "opened again");
+    assert.ok(t.pids().includes(5_000));
+    // Stopped again, then read whole by another path (a cgroup's listings re-read at once): the parts are dropped.
+    addTask(t.dir, { pid: 5_001, comm: "newer", cgroup: "/" });
+    t.clock.advance(REFRESH_INTERVALS_MS.listing + 1);
+    t.model.refresh(1_000, () => true);
+    assert.equal(t.counts.opened, 4);
+    fs.rmSync(path.join(t.dir, "proc/5001"), { recursive: true });
+    t.model.refreshListingsUnder("/proc");
+    t.model.refresh(1_000);
+    assert.ok(!t.pids().includes(5_001), "the listing read whole stands: the parts read before it did not overwrite it");
+  });
+
+  test("through a Host that watches listings (a counting or faulty one), /proc is read whole, as before", () => {
+    const tasks = [{ pid: 1, comm: "init", cgroup: "/" }, ...Array.from({ length: 3 * LISTING_PART }, (_, i) => ({ pid: 100 + i, comm: `w${i}`, cgroup: "/" }))];
+    const dir = buildFixture({ tasks });
+    const clock = new ManualClock(1_000);
+    const counting = new CountingHost(new FixtureHost(dir, { clock }));
+    const model = new WarmModel(counting, "/sys/fs/cgroup");
+    takeSnapshot(model).pids();
+    clock.advance(REFRESH_INTERVALS_MS.listing + 1);
+    const r = model.refresh(1_000, () => true);
+    assert.equal(r.behind, false, "one read, whole: nothing left to go on with");
+    assert.equal(counting.reads.filter((x) => x === "/proc/").length, 2);
+  });
 });

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { OomkitError } from "../../../src/errors.js";
-import type { Host, HostCapabilities, ManualClock } from "../../../src/os/host.js";
+import type { DirEntry, Host, HostCapabilities, ManualClock } from "../../../src/os/host.js";
 import { FixtureHost } from "../../../src/os/fixture-host.js";
 import { LinuxHost } from "../../../src/os/linux-host.js";
 import { buildFixture } from "../../support/fixture.js";
@@ -101,6 +101,20 @@ for (const c of cases) {
       assert.ok(known, "the known file is listed");
       assert.equal(known.isDirectory, false);
     });
+    test("a listing in parts, where the Host offers one, holds readDir's entries; a missing folder fails as readDir does", () => {
+      const h = c.make();
+      if (h.openDir === undefined) return; // readDir alone (a simulated machine)
+      const whole = h.readDir(c.knownDir);
+      const cursor = h.openDir(c.knownDir);
+      const got: DirEntry[] = [];
+      for (let part = cursor.next(3); part.length > 0; part = cursor.next(3)) {
+        assert.ok(part.length <= 3);
+        got.push(...part);
+      }
+      const key = (e: DirEntry) => `${e.name}:${e.isDirectory}`;
+      assert.deepEqual(got.map(key).sort(), whole.map(key).sort());
+      assert.throws(() => h.openDir?.("/proc/oomkit-no-such-dir"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
+    });
     test("exists() tells files from nothing", () => {
       const h = c.make();
       assert.equal(h.exists(`${c.knownDir}/${c.knownFile}`), true);
@@ -170,6 +184,7 @@ describe("FixtureHost specifics", () => {
     assert.ok(fs.existsSync("/etc/passwd"));
     assert.throws(() => h.readFile("/proc/../../etc/passwd"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED");
     assert.throws(() => h.readFile("relative/path"), (e: unknown) => e instanceof OomkitError && e.code === "E_INTERNAL");
+    assert.throws(() => h.openDir("/proc/../../etc"), (e: unknown) => e instanceof OomkitError && e.code === "E_VANISHED", "a listing in parts stays inside too");
   });
   test("remembers writes for assertions", async () => {
     const h = new FixtureHost(fixtureDir);
