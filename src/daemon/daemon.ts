@@ -284,7 +284,8 @@ export class Daemon {
   /** One round: rescan the tree when due, sample history when due, tick every watch. */
   async tick(): Promise<void> {
     const now = this.#o.host.clock.monotonicMs();
-    if (now - this.#lastRescan >= RESCAN_MS) await this.#rescan(now);
+    // The first round finds what to watch; later ones walk the tree after the triggers have ticked.
+    if (this.#lastRescan === Number.NEGATIVE_INFINITY) await this.#rescan(now);
     // Victims nothing waits on (the kernel's, a previous run's) are done when they have exited.
     for (const v of settleExited(this.#o.host, this.#mode, this.victims)) this.#log.debug(`victim ${v.kind === "task" ? `pid ${v.pid}` : v.cgroup} (killed by ${v.by}) has exited`);
     if (this.#cutGraces.length > 0 && this.#backend) this.#cutGraces = finishCutGraces({ host: this.#o.host, mode: this.#mode, registry: this.victims, backend: this.#backend, log: this.#log }, this.#cutGraces, now);
@@ -299,6 +300,11 @@ export class Daemon {
         this.#log.error(`${w.spec.name} on ${w.target}: ${(err as Error).message}`);
       }
     }
+    // Cgroups that came or went, for the triggers set on globs and the policies' lifecycle hooks:
+    // a listing of every cgroup, which on a crowded machine under TCG took longer than the
+    // MemAvailable poll it used to come before (a trigger's signal read after it, and its
+    // episode waiting for it).
+    if (now - this.#lastRescan >= RESCAN_MS) await this.#rescan(this.#o.host.clock.monotonicMs());
     if (now - this.#lastHistory >= HISTORY_MS) {
       this.#lastHistory = now;
       try {

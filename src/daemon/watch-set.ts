@@ -34,10 +34,15 @@ export interface CgroupLifecycle {
   cgroupOffline(cgroup: CgroupPath): readonly HookCall[];
 }
 
+/** The tree is walked at least this often, whatever the root's count of cgroups says. */
+export const WALK_AT_LEAST_MS = 10_000;
+
 export class WatchSet {
   readonly #d: WatchSetDeps;
   readonly #map = new Map<string, Watch>();
   #cgroups = new Set<CgroupPath>();
+  /** The root's count of cgroups below it at the last walk, and when that was. */
+  #walked: { readonly count: number; readonly atMs: number } | undefined;
 
   constructor(deps: WatchSetDeps) {
     this.#d = deps;
@@ -61,7 +66,7 @@ export class WatchSet {
    * `lifecycle` of cgroups that came and went; returns the records of the hook calls that made.
    */
   async sync(triggers: readonly TriggerSpec[], lifecycle: CgroupLifecycle): Promise<HookCall[]> {
-    const present = this.#listCgroups();
+    const present = this.#present();
     const wanted = new Map<string, { spec: TriggerSpec; target: CgroupPath }>();
     triggers.forEach((spec, i) => {
       for (const target of this.#targets(spec, present)) wanted.set(`${i}|${target}`, { spec, target });
@@ -84,6 +89,36 @@ export class WatchSet {
       }
     }
     return this.#onlineOffline(present, lifecycle);
+  }
+
+  /**
+   * The cgroups there are now: the last walk's while the root's count of cgroups below it
+   * (cgroup.stat nr_descendants) stands, for at most WALK_AT_LEAST_MS; a new walk otherwise, and
+   * always where the count cannot be read. The walk lists every cgroup, ~20 µs each here: on a
+   * machine of 1,000 cgroups, every second, it was 2 % of a core by itself while nothing changed.
+   * A cgroup made and another removed within one round leave the count as it was: they are seen
+   * at the next walk, WALK_AT_LEAST_MS later at most.
+   */
+  #present(): Set<CgroupPath> {
+    const now = this.#d.host.clock.monotonicMs();
+    const count = this.#descendants();
+    const w = this.#walked;
+    if (count !== undefined && w !== undefined && w.count === count && now - w.atMs < WALK_AT_LEAST_MS && this.#cgroups.size > 0) return this.#cgroups;
+    const present = this.#listCgroups();
+    this.#walked = count === undefined ? undefined : { count, atMs: now };
+    return present;
+  }
+
+  /** How many live cgroups there are below the root (its cgroup.stat), or undefined where it cannot be read. */
+  #descendants(): number | undefined {
+    const mount = this.#d.mode.unifiedMount;
+    if (!this.#d.mode.perCgroup || mount === undefined) return undefined;
+    try {
+      const m = /^nr_descendants ([0-9]+)$/m.exec(this.#d.host.readFile(`${cgroupDir(mount, ROOT_CGROUP)}/cgroup.stat`));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   #listCgroups(): Set<CgroupPath> {

@@ -5,6 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { compileConfig, parseConfig, type CompiledConfig } from "../../../src/config/index.js";
 import { Daemon } from "../../../src/daemon/daemon.js";
+import { WALK_AT_LEAST_MS, WatchSet } from "../../../src/daemon/watch-set.js";
+import { History } from "../../../src/engine/history.js";
 import type { EpisodeRecord } from "../../../src/engine/episode.js";
 import type { HookCall } from "../../../src/engine/hooks.js";
 import type { KillBackend, TaskKillOutcome } from "../../../src/os/kill-port.js";
@@ -17,6 +19,7 @@ import { cgroupPath } from "../../../src/os/paths.js";
 import { BUILTIN_POLICIES } from "../../../src/policy/builtins.js";
 import { loadPolicyFile } from "../../../src/policy/loader.js";
 import { buildFixture, statLine, type FixtureSpec } from "../../support/fixture.js";
+import { CountingHost } from "../../support/counting-host.js";
 
 const MB = 1024 * 1024;
 
@@ -101,6 +104,30 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.daemon.stop();
   });
 
+  test("the triggers tick before the walk of the cgroup tree: a poll's signal and its episode do not wait for it", async () => {
+    const dir = buildFixture(MACHINE);
+    const clock = new ManualClock(10_000);
+    const host = new CountingHost(new FixtureHost(dir, { clock }));
+    const episodes: EpisodeRecord[] = [];
+    const daemon = new Daemon({ host, mode: detectCgroupMode(host), config: config(`[[trigger]]\nname = "low"\ncgroup = "/"\nmem_available = { below_percent = 10 }\n`), log: new MemoryLogger(), autoTick: false, dryRun: true, onEpisode: (r) => episodes.push(r) });
+    await daemon.start();
+    clock.advance(100);
+    await daemon.tick();
+    await daemon.settled();
+    fs.writeFileSync(path.join(dir, "proc/meminfo"), meminfo(80_000));
+    clock.advance(1_000); // the tree's walk is due too
+    const from = host.reads.length;
+    await daemon.tick();
+    await daemon.settled();
+    assert.equal(episodes.length, 1);
+    const reads = host.reads.slice(from);
+    const poll = reads.indexOf("/proc/meminfo");
+    const walk = reads.indexOf("/sys/fs/cgroup/jobs/");
+    assert.ok(poll >= 0 && walk >= 0, `both happened in the round: ${reads.join(", ")}`);
+    assert.ok(poll < walk, `the poll (read ${poll}) before the walk (read ${walk})`);
+    await daemon.stop();
+  });
+
   test("sustained: the condition must hold for sustained_ms, checked again before acting", async () => {
     const t = setup(`[[trigger]]\ncgroup = "/"\nmem_available = { below_percent = 10 }\nsustained_ms = 3000\n`);
     t.write("proc/meminfo", meminfo(80_000));
@@ -139,6 +166,41 @@ describe("the daemon on a fixture machine (dry-run, manual clock)", () => {
     await t.step(1000);
     assert.deepEqual(t.daemon.status().watches.map((w) => /on (\/jobs\/\w)/.exec(w)?.[1]).sort(), ["/jobs/b", "/jobs/c"]);
     await t.daemon.stop();
+  });
+
+  test("the tree is walked again only when the root's count of cgroups moved, or WALK_AT_LEAST_MS after the last walk", async () => {
+    const dir = buildFixture(MACHINE);
+    const stat = (n: number) => fs.writeFileSync(path.join(dir, "sys/fs/cgroup/cgroup.stat"), `nr_descendants ${n}\nnr_dying_descendants 0\n`);
+    stat(3); // /jobs, /jobs/a, /jobs/b
+    const clock = new ManualClock(10_000);
+    const host = new CountingHost(new FixtureHost(dir, { clock }));
+    const set = new WatchSet({ host, mode: detectCgroupMode(host), log: new MemoryLogger(), guard: undefined, history: new History(), context: () => ({}) as never, once: () => {} });
+    const online: string[] = [];
+    const offline: string[] = [];
+    const lifecycle = { cgroupOnline: (c: { path: string }) => (online.push(c.path), []), cgroupOffline: (p: string) => (offline.push(p), []) };
+    const round = async (ms: number) => {
+      clock.advance(ms);
+      const from = host.reads.length;
+      await set.sync([], lifecycle);
+      return host.reads.slice(from).filter((r) => r.endsWith("/")).length; // listings: the walk
+    };
+    assert.ok((await round(0)) >= 4, "the first round walks the tree");
+    for (let i = 0; i < 5; i++) assert.equal(await round(1_000), 0, "the same count: no walk");
+    // A cgroup made: the count moves, and the next round walks and finds it.
+    fs.cpSync(path.join(dir, "sys/fs/cgroup/jobs/b"), path.join(dir, "sys/fs/cgroup/jobs/c"), { recursive: true });
+    stat(4);
+    assert.ok((await round(1_000)) >= 5);
+    assert.deepEqual(online, ["/jobs/c"]);
+    // One made and one removed in the same round leave the count as it was: seen at the next walk, WALK_AT_LEAST_MS at most.
+    fs.cpSync(path.join(dir, "sys/fs/cgroup/jobs/b"), path.join(dir, "sys/fs/cgroup/jobs/d"), { recursive: true });
+    fs.rmSync(path.join(dir, "sys/fs/cgroup/jobs/a"), { recursive: true });
+    assert.equal(await round(1_000), 0, "not yet");
+    assert.deepEqual([online, offline], [["/jobs/c"], []]);
+    assert.ok((await round(WALK_AT_LEAST_MS)) >= 5);
+    assert.deepEqual([online, offline], [["/jobs/c", "/jobs/d"], ["/jobs/a"]]);
+    // Without the count (an unreadable cgroup.stat, a fixture or simulated machine without one), every round walks.
+    fs.rmSync(path.join(dir, "sys/fs/cgroup/cgroup.stat"));
+    for (let i = 0; i < 3; i++) assert.ok((await round(1_000)) >= 4);
   });
 
   test("PSI without kernel triggers: computed from the totals, declared as pressure", async () => {
