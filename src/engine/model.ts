@@ -28,6 +28,7 @@
 import { isVanished } from "../errors.js";
 import type { DirCursor, DirEntry, FileStat } from "../os/host.js";
 import { HostDecorator } from "../os/host-decorator.js";
+import { PROC, pidOfName } from "../os/paths.js";
 import { type Host, type ParsedCache, workClockOf } from "../os/host.js";
 import { compactProcStatus } from "../os/parse/proc.js";
 
@@ -203,7 +204,6 @@ const PID_FILE = /^\/proc\/([0-9]+)(?:\/|$)/;
  * event between two parts; 512 took about twice that.
  */
 export const LISTING_PART = 256;
-const PROC_DIR = "/proc";
 /** A listing stopped between parts and not gone on with for this long is read again from the start. */
 const PARTIAL_MAX_MS = 2_000;
 
@@ -785,7 +785,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
    * in readDir's order, which policies see.
    */
   #inParts(e: Entry): boolean {
-    return e.kind === "dir" && e.path === PROC_DIR && this.inner.openDir !== undefined;
+    return e.kind === "dir" && e.path === PROC && this.inner.openDir !== undefined;
   }
 
   /** Begins re-reading a listing in parts; as #listOn. */
@@ -824,7 +824,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
         p.entries.push(d);
         p.names.add(d.name);
         if (p.came !== undefined && !p.kept?.has(d.name)) {
-          const pid = decimalPid(d.name);
+          const pid = pidOfName(d.name);
           if (pid !== undefined) p.came.push(pid);
         }
       }
@@ -1313,21 +1313,11 @@ function readAgain(host: Host, e: Entry): unknown {
  * the one kept.
  */
 function listing(host: Host, p: string): DirEntry[] {
-  if (p !== PROC_DIR || host.openDir === undefined) return host.readDir(p);
+  if (p !== PROC || host.openDir === undefined) return host.readDir(p);
   const c = host.openDir(p);
   const out: DirEntry[] = [];
   for (let part = c.next(LISTING_PART); part.length > 0; part = c.next(LISTING_PART)) for (const d of part) out.push(d);
   return out;
-}
-
-/** A /proc folder name of digits alone as its pid, else undefined (as `/^[0-9]+$/`). */
-function decimalPid(name: string): number | undefined {
-  if (name.length === 0 || name.length > 15) return undefined;
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c < 48 || c > 57) return undefined;
-  }
-  return Number(name);
 }
 
 function attempt<T>(read: () => T): Outcome<T> {

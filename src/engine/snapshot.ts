@@ -16,7 +16,7 @@ import type { Clock, Host, HostFacts } from "../os/host.js";
 import { type Meminfo, parseMeminfo } from "../os/parse/meminfo.js";
 import { type Pressure, parsePressure } from "../os/parse/psi.js";
 import { type Vmstat, parseVmstat } from "../os/parse/vmstat.js";
-import { PROC, PROC_MEMINFO, PROC_OSRELEASE, PROC_SWAPPINESS, PROC_VMSTAT, ROOT_CGROUP, type CgroupPath, cgroupPath, procPressure } from "../os/paths.js";
+import { PROC, PROC_MEMINFO, PROC_OSRELEASE, PROC_SWAPPINESS, PROC_VMSTAT, ROOT_CGROUP, type CgroupPath, cgroupPath, pidOfName, procPressure } from "../os/paths.js";
 import { type ReadFault, readParsed } from "../os/read.js";
 import { type Badness, cgroupTotalPages, oomBadness, systemTotalPages } from "./badness.js";
 import { CgroupNode } from "./cgroup.js";
@@ -51,18 +51,6 @@ const DEFAULT_SWAPPINESS = 60;
 /** Bounds on a tmpfs listing: a policy choosing files to remove needs the big ones, not all. */
 const MAX_FILES = 10_000;
 const MAX_FILE_DEPTH = 16;
-
-/** A folder name of decimal digits alone as its number (a pid: at most 7 digits), else -1. */
-function decimalName(name: string): number {
-  if (name.length === 0 || name.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < name.length; i++) {
-    const d = name.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    n = n * 10 + d;
-  }
-  return n;
-}
 
 export class Snapshot {
   readonly takenAtMonoMs: number;
@@ -226,8 +214,8 @@ export class Snapshot {
       const pids: number[] = [];
       let ordered = true;
       for (const e of this.#host.readDir(PROC)) {
-        const pid = e.isDirectory ? decimalName(e.name) : -1;
-        if (pid < 0) continue;
+        const pid = e.isDirectory ? pidOfName(e.name) : undefined;
+        if (pid === undefined) continue;
         if (ordered && pids.length > 0 && pid < (pids[pids.length - 1] as number)) ordered = false;
         pids.push(pid);
       }
