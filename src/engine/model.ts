@@ -770,6 +770,8 @@ export class WarmModel extends HostDecorator implements ParsedCache {
       this.#partial.cursor.close();
       this.#partial = undefined;
     }
+    // Read whole, /proc's listing leaves no names: the next re-read in parts works out who came at its end.
+    if (e.kind === "dir" && e.path === PROC) this.#procNames = undefined;
     let read: Outcome<unknown>;
     try {
       read = { ok: true, value: readAgain(this.inner, e) };
@@ -921,7 +923,6 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return dropped;
   }
 
-  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
   /** These pids, new in /proc's listing, are young for YOUNG_MS; returns how many. */
   #noteYoung(came: readonly number[], now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
@@ -929,6 +930,7 @@ export class WarmModel extends HostDecorator implements ParsedCache {
     return came.length;
   }
 
+  /** Pids listed now and not before are young for YOUNG_MS (the first listing makes none young); returns how many. */
   #noteNewPids(before: Outcome<unknown>, after: Outcome<unknown>, now: number): number {
     for (const [pid, until] of this.#young) if (until <= now) this.#young.delete(pid);
     if (!before.ok || !after.ok) return 0;
