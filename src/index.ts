@@ -12,6 +12,7 @@ export {
   type HostCapabilities,
   type Clock,
   type DirEntry,
+  type DirCursor,
   type FileStat,
   ManualClock,
   systemClock,
